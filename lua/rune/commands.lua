@@ -1,0 +1,62 @@
+--- Implementations of the :Rune* commands (defined in plugin/rune.lua).
+local M = {}
+local util = require('rune.util')
+
+local function guard(fn)
+  return function(...)
+    local ok, err = pcall(fn, ...)
+    if not ok then
+      vim.notify(tostring(err), vim.log.levels.ERROR)
+    end
+  end
+end
+
+--- Formats a status table as lines.
+---@param s table
+---@return string[]
+function M.format_status(s)
+  local uptime = math.floor((s.uptime_ms or 0) / 1000)
+  return {
+    ('Rune %s — host %s'):format(s.version or '?', s.state or '?'),
+    ('  pid      %s'):format(s.pid or '?'),
+    ('  uptime   %dh %02dm %02ds'):format(
+      math.floor(uptime / 3600),
+      math.floor(uptime / 60) % 60,
+      uptime % 60
+    ),
+    ('  node     %s'):format(s.node or '?'),
+    ('  channel  %s'):format(s.channel or '?'),
+    ('  log      %s'):format(s.log_file or require('rune.host').log_file()),
+  }
+end
+
+--- Shows the status lines (also used by the rplugin entry).
+---@param s table
+function M.show_status(s)
+  vim.api.nvim_echo({ { table.concat(M.format_status(s), '\n') } }, true, {})
+end
+
+M.status = guard(function()
+  local s = require('rune.host').request('rune.status')
+  M.show_status(s)
+end)
+
+M.log = guard(function()
+  local file = require('rune.host').log_file()
+  if vim.fn.filereadable(file) == 0 then
+    util.notify('no log yet at ' .. file .. ' (the host writes it once started)')
+    return
+  end
+  vim.cmd('split ' .. vim.fn.fnameescape(file))
+  vim.bo.readonly = true
+  vim.bo.autoread = true
+  vim.cmd.normal({ 'G', bang = true })
+end)
+
+M.restart = guard(function()
+  require('rune.host').restart()
+  require('rune.host').wait()
+  util.notify('host restarted')
+end)
+
+return M

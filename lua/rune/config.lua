@@ -1,0 +1,139 @@
+--- Rune configuration: defaults and validation.
+---
+--- Validation walks the user's options against a schema. An error names the
+--- offending key with its full path and says what was expected, e.g.
+--- `(rune) config: host.start_timeout_ms must be a number, got string`.
+local M, H = {}, {}
+
+---@class rune.HostConfig
+---@field node string Node executable (name on PATH or absolute path).
+---@field start_timeout_ms integer How long to wait for the host to become ready.
+---@field log_level 'debug'|'info'|'warn'|'error'
+---@field log_file string|nil Log file; default `stdpath('log')/rune.log`.
+---@field restart_backoff_ms integer First delay before restarting a crashed host; doubles per crash.
+---@field max_restarts integer Crashes in a row after which Rune stops restarting by itself.
+---@field autostart boolean|integer Start the host shortly after startup (true, or a delay in ms).
+
+---@class rune.Config
+---@field host rune.HostConfig
+---@field providers table<string, table> Provider definitions (validated by the host).
+---@field chat table
+---@field completion table
+---@field mcp table
+---@field plugins table
+
+M.defaults = {
+  host = {
+    node = 'node',
+    start_timeout_ms = 10000,
+    log_level = 'info',
+    log_file = vim.NIL,
+    restart_backoff_ms = 500,
+    max_restarts = 5,
+    autostart = false,
+  },
+  -- Sections below are validated in depth by the host, which owns their meaning.
+  providers = {},
+  default_provider = vim.NIL,
+  chat = {},
+  completion = {},
+  mcp = {},
+  plugins = {},
+}
+
+-- Schema: a string is a type name; a table is a nested section; `open` lets a
+-- section hold any keys (validated by the host).
+H.schema = {
+  host = {
+    node = 'string',
+    start_timeout_ms = 'number',
+    log_level = { enum = { 'debug', 'info', 'warn', 'error' } },
+    log_file = 'string?',
+    restart_backoff_ms = 'number',
+    max_restarts = 'number',
+    autostart = { oneof = { 'boolean', 'number' } },
+  },
+  providers = 'open',
+  default_provider = 'string?',
+  chat = 'open',
+  completion = 'open',
+  mcp = 'open',
+  plugins = 'open',
+}
+
+local function keys_of(t)
+  local out = {}
+  for k in pairs(t) do
+    out[#out + 1] = k
+  end
+  table.sort(out)
+  return table.concat(out, ', ')
+end
+
+local function fail(path, msg)
+  error(('(rune) config: %s %s'):format(path, msg), 0)
+end
+
+function H.check(path, value, schema)
+  if schema == 'open' then
+    if type(value) ~= 'table' then
+      fail(path, 'must be a table, got ' .. type(value))
+    end
+    return
+  end
+  if type(schema) == 'string' then
+    local optional = schema:sub(-1) == '?'
+    local want = optional and schema:sub(1, -2) or schema
+    if value == nil or value == vim.NIL then
+      if optional then
+        return
+      end
+      fail(path, 'is required (' .. want .. ')')
+    end
+    if type(value) ~= want then
+      fail(path, ('must be a %s, got %s'):format(want, type(value)))
+    end
+    return
+  end
+  if schema.enum then
+    if not vim.tbl_contains(schema.enum, value) then
+      fail(
+        path,
+        ('must be one of %s, got %s'):format(table.concat(schema.enum, ', '), vim.inspect(value))
+      )
+    end
+    return
+  end
+  if schema.oneof then
+    if not vim.tbl_contains(schema.oneof, type(value)) then
+      fail(path, ('must be a %s, got %s'):format(table.concat(schema.oneof, ' or '), type(value)))
+    end
+    return
+  end
+  -- a nested section
+  if type(value) ~= 'table' then
+    fail(path, 'must be a table, got ' .. type(value))
+  end
+  for k, v in pairs(value) do
+    local sub = schema[k]
+    local sub_path = path == '' and tostring(k) or (path .. '.' .. tostring(k))
+    if sub == nil then
+      fail(sub_path, 'is not an option (known here: ' .. keys_of(schema) .. ')')
+    end
+    H.check(sub_path, v, sub)
+  end
+end
+
+--- Validates `opts` and merges it over the defaults. Raises on bad input.
+---@param opts table|nil
+---@return rune.Config
+function M.resolve(opts)
+  opts = opts or {}
+  if type(opts) ~= 'table' then
+    error('(rune) config: setup() expects a table, got ' .. type(opts), 0)
+  end
+  H.check('', opts, H.schema)
+  return vim.tbl_deep_extend('force', vim.deepcopy(M.defaults), opts)
+end
+
+return M

@@ -1,0 +1,49 @@
+--- Rune: an AI companion for Neovim.
+---
+--- `require('rune').setup(opts)` validates the options and remembers them; the
+--- host process starts on first use (or shortly after startup with
+--- `host.autostart`).
+local M, H = {}, {}
+
+---@type rune.Config|nil
+H.config = nil
+
+--- Configures Rune. Raises an error naming the bad key on invalid options.
+---@param opts table|nil
+function M.setup(opts)
+  local config = require('rune.config').resolve(opts)
+  H.config = config
+  local host = require('rune.host')
+  if host.is_running() then
+    -- New options reach a running host through a restart.
+    host.restart('configuration changed')
+  end
+  if config.host.autostart then
+    local delay = type(config.host.autostart) == 'number' and config.host.autostart or 100
+    vim.defer_fn(function()
+      host.start()
+    end, delay)
+  end
+end
+
+--- The active configuration (defaults when `setup()` was not called).
+---@return rune.Config
+function M.config()
+  if not H.config then
+    H.config = require('rune.config').resolve({})
+  end
+  return H.config
+end
+
+--- What the host asks for during its handshake.
+function M._host_config()
+  return M.config()
+end
+
+--- A short status for statuslines, e.g. `rune: ready`. Never starts the host.
+---@return string
+function M.status()
+  return require('rune.host').statusline()
+end
+
+return M

@@ -1,0 +1,17 @@
+local M = {}
+
+--- Notifies with a `(rune)` prefix; safe to call from callbacks.
+---@param msg string
+---@param level integer|nil
+M.notify = vim.schedule_wrap(function(msg, level)
+  vim.notify('(rune) ' .. msg, level or vim.log.levels.INFO)
+end)
+
+--- The plugin's root folder (holding lua/, dist/, package.json).
+---@return string
+function M.root()
+  local src = debug.getinfo(1, 'S').source:sub(2)
+  return vim.fn.fnamemodify(src, ':p:h:h:h')
+end
+
+return M

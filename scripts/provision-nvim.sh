@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Provisions a Neovim from Debian's archive into a private prefix, without
+# touching the system: `provision-nvim.sh <suite> <dest>` where suite is
+# `trixie` (Neovim 0.10.x) or `sid` (the newest release). Writes an `nvim`
+# wrapper at <dest>/bin/nvim that runs the binary through the prefix's own
+# dynamic loader, so the newer libc it needs does not replace the system's.
+set -euo pipefail
+
+suite=${1:?usage: provision-nvim.sh <trixie|sid> <dest>}
+dest=${2:?usage: provision-nvim.sh <trixie|sid> <dest>}
+
+if [ -x "$dest/bin/nvim" ] && "$dest/bin/nvim" --version >/dev/null 2>&1; then
+  exit 0
+fi
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/lists/partial" "$work/cache/archives/partial" "$work/debs" "$work/root"
+keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+echo "deb [signed-by=$keyring] http://deb.debian.org/debian $suite main" >"$work/sources.list"
+apt_opts=(
+  -o "Dir::Etc::SourceList=$work/sources.list"
+  -o "Dir::Etc::SourceParts=/dev/null"
+  -o "Dir::State::Lists=$work/lists"
+  -o "Dir::Cache=$work/cache"
+  -o "Dir::State::status=/dev/null"
+  -o "APT::Sandbox::User=root"
+  -o "Debug::NoLocking=1"
+)
+echo "rune: fetching Neovim from Debian $suite into $dest" >&2
+apt-get "${apt_opts[@]}" -qq update >&2
+# neovim and everything it needs, resolved by apt itself (package names move
+# between releases, e.g. libtree-sitter0.22 -> 0.26).
+mapfile -t pkgs < <(apt-cache "${apt_opts[@]}" depends --recurse --no-recommends --no-suggests \
+  --no-conflicts --no-breaks --no-replaces --no-enhances --no-pre-depends neovim |
+  grep -v '^ ' | grep -v '^<' | sort -u)
+(cd "$work/debs" && apt-get "${apt_opts[@]}" -qq download "${pkgs[@]}" >&2)
+for deb in "$work"/debs/*.deb; do
+  dpkg -x "$deb" "$work/root"
+done
+
+rm -rf "$dest.tmp"
+mkdir -p "$dest.tmp/bin"
+mv "$work/root" "$dest.tmp/root"
+cat >"$dest.tmp/bin/nvim" <<'WRAP'
+#!/bin/sh
+prefix=$(CDPATH= cd -- "$(dirname -- "$0")/.." && pwd)/root
+export VIMRUNTIME="$prefix/usr/share/nvim/runtime"
+exec "$prefix/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" \
+  --library-path "$prefix/usr/lib/x86_64-linux-gnu" "$prefix/usr/bin/nvim" "$@"
+WRAP
+chmod +x "$dest.tmp/bin/nvim"
+rm -rf "$dest"
+mv "$dest.tmp" "$dest"
+"$dest/bin/nvim" --version | head -1 >&2

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs everything Rune's tests and dev launcher need, idempotently:
+# system packages (Debian), npm dependencies, two Neovims (0.10.x and the
+# newest release) provisioned from Debian's archive into .cache/nvim, and the
+# build. Safe to run again: each step is skipped when already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf 'rune setup: %s\n' "$*" >&2; }
+
+# System packages: libsecret (keytar's build), a Secret Service (gnome-keyring,
+# dbus) for the keyring tests, luacheck for the Lua lint.
+need=()
+for pkg in libsecret-1-dev gnome-keyring dbus dbus-daemon lua-check; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo -n"
+  if command -v apt-get >/dev/null && { [ -z "$sudo" ] || sudo -n true 2>/dev/null; }; then
+    say "installing ${need[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get update -qq >&2
+    $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
+  else
+    say "cannot install ${need[*]} (no root); keyring tests will use what is there"
+  fi
+fi
+
+# npm dependencies, reinstalled when the lock file changes.
+stamp=node_modules/.rune-lock-hash
+hash=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$hash" ]; then
+  say "npm ci"
+  npm ci --no-audit --no-fund >&2
+  echo "$hash" >"$stamp"
+fi
+
+# Neovim 0.10.x and the newest release.
+bash scripts/provision-nvim.sh trixie .cache/nvim/trixie
+bash scripts/provision-nvim.sh sid .cache/nvim/sid
+
+say "build"
+npm run --silent build >&2

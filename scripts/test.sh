@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The one test command: installs what the tests need (scripts/setup.sh), then
+# type-checks, lints, and runs the whole suite with coverage against two real
+# Neovims, inside a private D-Bus session with an unlocked gnome-keyring so the
+# keyring tests talk to a real Secret Service.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/setup.sh
+
+echo "== typecheck" >&2
+npx tsc --noEmit -p tsconfig.json
+echo "== lint" >&2
+npx eslint --max-warnings 0 .
+npx prettier --check . >/dev/null
+node scripts/stylua-check.mjs
+if command -v luacheck >/dev/null; then luacheck -q lua plugin; fi
+
+export RUNE_NVIM_010="$PWD/.cache/nvim/trixie/bin/nvim"
+export RUNE_NVIM_LATEST="$PWD/.cache/nvim/sid/bin/nvim"
+
+echo "== tests" >&2
+if command -v dbus-run-session >/dev/null && command -v gnome-keyring-daemon >/dev/null; then
+  exec dbus-run-session -- sh -c \
+    'echo -n rune-test | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1; export RUNE_TEST_KEYRING=1; exec npx vitest run --coverage "$@"' \
+    sh "$@"
+fi
+exec npx vitest run --coverage "$@"

@@ -1,0 +1,301 @@
+import type { NeovimClient } from 'neovim';
+import type { InState } from '../core/lifecycle.js';
+import type { Disposable } from '../core/disposable.js';
+import { DisposableStore, toDisposable } from '../core/disposable.js';
+import type { Logger } from '../core/log.js';
+import { RuneError, StateError, toRuneError } from '../core/errors.js';
+import { VERSION } from '../core/version.js';
+
+/** A handler for a request or notification sent by the Lua layer. */
+export type Handler = (args: unknown[]) => unknown;
+
+/** A feature of the host (chat, completion, MCP server…), switched on once the host is ready. */
+export interface HostModule {
+  readonly name: string;
+  activate(host: ReadyHost): Disposable | Promise<Disposable>;
+}
+
+/** One line of `:checkhealth rune`, contributed by a module. */
+export interface HealthItem {
+  level: 'ok' | 'warn' | 'error' | 'info';
+  message: string;
+  advice?: string[];
+}
+
+/** What `:RuneStatus` shows. */
+export interface HostStatus {
+  state: 'starting' | 'ready' | 'shutting_down' | 'stopped';
+  pid: number;
+  uptime_ms: number;
+  version: string;
+  node: string;
+  log_file: string | null;
+  channel: number | null;
+  modules: string[];
+}
+
+export interface HostOptions {
+  nvim: NeovimClient;
+  logger: Logger;
+  logFile: string | null;
+  /** Called once the host has stopped, e.g. to exit the process. */
+  onStopped?: (code: number) => void;
+  /**
+   * Answer requests and notifications arriving on the channel (default true).
+   * The rplugin entry turns this off: there the node-client's plugin host owns
+   * the channel and forwards Rune's calls through `RuneRequest`/`RuneNotify`.
+   */
+  listen?: boolean;
+}
+
+/**
+ * Routes requests and notifications from Neovim to handlers. One dispatcher
+ * lives for the whole process; handlers are added by modules once the host is
+ * ready, so a request that arrives while starting gets a clear error.
+ */
+class Dispatcher {
+  private readonly requests = new Map<string, Handler>();
+  private readonly notifications = new Map<string, Handler>();
+
+  constructor(
+    private readonly logger: Logger,
+    private readonly stateOf: () => HostStatus['state'],
+  ) {}
+
+  onRequest(method: string, fn: Handler): Disposable {
+    this.requests.set(method, fn);
+    return toDisposable(() => {
+      if (this.requests.get(method) === fn) this.requests.delete(method);
+    });
+  }
+
+  onNotification(method: string, fn: Handler): Disposable {
+    this.notifications.set(method, fn);
+    return toDisposable(() => {
+      if (this.notifications.get(method) === fn) this.notifications.delete(method);
+    });
+  }
+
+  async request(method: string, args: unknown[]): Promise<unknown> {
+    const fn = this.requests.get(method);
+    if (!fn) {
+      const state = this.stateOf();
+      if (state !== 'ready') {
+        throw new StateError(`Rune's host is ${state.replace('_', ' ')}; try again in a moment.`);
+      }
+      throw new RuneError('unknown_method', `Unknown Rune request "${method}".`);
+    }
+    return await fn(args);
+  }
+
+  notify(method: string, args: unknown[]): void {
+    const fn = this.notifications.get(method);
+    if (!fn) {
+      this.logger.warn('notification without handler', { method, state: this.stateOf() });
+      return;
+    }
+    Promise.resolve()
+      .then(() => fn(args))
+      .catch((err: unknown) => this.logger.error('notification failed', { method, err }));
+  }
+}
+
+/** Shared by every state: the process-wide facts. */
+class HostCore {
+  readonly startedAt = Date.now();
+  state: HostStatus['state'] = 'starting';
+  readonly dispatcher: Dispatcher;
+  readonly modules = new DisposableStore();
+  readonly moduleNames: string[] = [];
+  channel: number | null = null;
+  readonly health = new Map<string, () => Promise<HealthItem[]> | HealthItem[]>();
+  config: Record<string, unknown> = {};
+
+  constructor(readonly opts: HostOptions) {
+    this.dispatcher = new Dispatcher(opts.logger, () => this.state);
+  }
+
+  status(): HostStatus {
+    return {
+      state: this.state,
+      pid: process.pid,
+      uptime_ms: Date.now() - this.startedAt,
+      version: VERSION,
+      node: process.version,
+      log_file: this.opts.logFile,
+      channel: this.channel,
+      modules: [...this.moduleNames],
+    };
+  }
+}
+
+/**
+ * The host while it attaches to Neovim. Only `ready()` (or `fail()`) moves it on.
+ */
+export class StartingHost implements InState<'starting'> {
+  readonly state = 'starting' as const;
+  private readonly core: HostCore;
+
+  constructor(opts: HostOptions) {
+    this.core = new HostCore(opts);
+    const { nvim, logger } = opts;
+    if (opts.listen === false) return;
+    nvim.on(
+      'request',
+      (method: string, args: unknown[], resp: { send(v: unknown, isError?: boolean): void }) => {
+        this.core.dispatcher.request(method, args).then(
+          (value) => resp.send(value ?? null),
+          (err: unknown) => {
+            const e = toRuneError(err);
+            if (e.code === 'internal') logger.error('request failed', { method, err });
+            else logger.info('request refused', { method, code: e.code, message: e.message });
+            resp.send(`${e.message}`, true);
+          },
+        );
+      },
+    );
+    nvim.on('notification', (method: string, args: unknown[]) => {
+      this.core.dispatcher.notify(method, args);
+    });
+  }
+
+  get logger(): Logger {
+    return this.core.opts.logger;
+  }
+
+  /**
+   * Completes the handshake: learns the channel id, activates the modules,
+   * and tells the Lua layer the host is ready (`require('rune.host')._ready`).
+   */
+  async ready(modules: readonly HostModule[]): Promise<ReadyHost> {
+    const { nvim, logger } = this.core.opts;
+    this.core.channel = await nvim.channelId;
+    const config: unknown = await nvim.lua('return require("rune")._host_config()', []);
+    this.core.config = isRecord(config) ? config : {};
+    const host = new ReadyHost(this.core);
+    this.core.state = 'ready';
+    host.onRequest('rune.status', () => host.status());
+    host.onRequest('rune.ping', () => 'pong');
+    host.onRequest('rune.health', () => host.health());
+    for (const m of modules) {
+      try {
+        this.core.modules.add(await m.activate(host));
+        this.core.moduleNames.push(m.name);
+      } catch (err) {
+        logger.error('module failed to activate', { module: m.name, err });
+      }
+    }
+    await nvim.lua('require("rune.host")._ready(...)', [host.status()]);
+    logger.info('host ready', { pid: process.pid, channel: this.core.channel, version: VERSION });
+    return host;
+  }
+
+  /** Gives up before becoming ready. */
+  fail(err: unknown): StoppedHost {
+    this.core.opts.logger.error('host failed to start', { err });
+    this.core.state = 'stopped';
+    this.core.opts.onStopped?.(1);
+    return new StoppedHost(this.core);
+  }
+}
+
+/** The host attached and serving. Everything that needs Neovim takes this type. */
+export class ReadyHost implements InState<'ready'> {
+  readonly state = 'ready' as const;
+
+  constructor(private readonly core: HostCore) {}
+
+  get nvim(): NeovimClient {
+    return this.core.opts.nvim;
+  }
+  get logger(): Logger {
+    return this.core.opts.logger;
+  }
+
+  /** The user's `setup()` options as the Lua layer validated them; each module parses its part. */
+  get config(): Readonly<Record<string, unknown>> {
+    return this.core.config;
+  }
+
+  status(): HostStatus {
+    return this.core.status();
+  }
+
+  /** Adds a section to `:checkhealth rune`. */
+  addHealth(section: string, check: () => Promise<HealthItem[]> | HealthItem[]): Disposable {
+    this.core.health.set(section, check);
+    return toDisposable(() => this.core.health.delete(section));
+  }
+
+  /** Runs every module's health checks; a check that throws reports an error, never fails the rest. */
+  async health(): Promise<{ name: string; items: HealthItem[] }[]> {
+    const out: { name: string; items: HealthItem[] }[] = [];
+    for (const [name, check] of this.core.health) {
+      try {
+        out.push({ name, items: await check() });
+      } catch (err) {
+        out.push({ name, items: [{ level: 'error', message: toRuneError(err).message }] });
+      }
+    }
+    return out;
+  }
+
+  /** Runs the request handler for `method` as if Neovim had sent it. */
+  dispatch(method: string, args: unknown[]): Promise<unknown> {
+    return this.core.dispatcher.request(method, args);
+  }
+
+  /** Runs the notification handler for `method` as if Neovim had sent it. */
+  dispatchNotification(method: string, args: unknown[]): void {
+    this.core.dispatcher.notify(method, args);
+  }
+
+  /** Serves `vim.rpcrequest(chan, method, ...)`; the handler's value (or error) is the answer. */
+  onRequest(method: string, fn: Handler): Disposable {
+    return this.core.dispatcher.onRequest(method, fn);
+  }
+
+  /** Serves `vim.rpcnotify(chan, method, ...)`; errors are logged, never sent back. */
+  onNotification(method: string, fn: Handler): Disposable {
+    return this.core.dispatcher.onNotification(method, fn);
+  }
+
+  /**
+   * Stops serving: disposes every module (they cancel in-flight work), then
+   * reports the host stopped. Calling it twice returns the same shutdown.
+   */
+  shutdown(reason: string): ShuttingDownHost {
+    if (this.core.state !== 'ready') return new ShuttingDownHost(this.core, Promise.resolve());
+    this.core.state = 'shutting_down';
+    this.core.opts.logger.info('host shutting down', { reason });
+    const done = (async () => {
+      this.core.modules.dispose();
+      this.core.state = 'stopped';
+      this.core.opts.onStopped?.(0);
+    })();
+    return new ShuttingDownHost(this.core, done);
+  }
+}
+
+export class ShuttingDownHost implements InState<'shutting_down'> {
+  readonly state = 'shutting_down' as const;
+  constructor(
+    private readonly core: HostCore,
+    readonly done: Promise<void>,
+  ) {}
+  status(): HostStatus {
+    return this.core.status();
+  }
+}
+
+export class StoppedHost implements InState<'stopped'> {
+  readonly state = 'stopped' as const;
+  constructor(private readonly core: HostCore) {}
+  status(): HostStatus {
+    return this.core.status();
+  }
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}

@@ -1,0 +1,76 @@
+#!/usr/bin/env node
+/**
+ * The host entry: started by the Lua layer with `jobstart({ node, main.js }, { rpc = true })`.
+ * stdin/stdout are the msgpack-RPC channel to Neovim, so nothing else may
+ * write to stdout. Logs go to the file named by RUNE_LOG_FILE; stderr carries
+ * only fatal messages, which the Lua layer shows to the user.
+ */
+import { attach } from 'neovim';
+import { createFileLogger, nullLogger, type Logger, type LogLevel } from '../core/log.js';
+import { StartingHost, type ReadyHost } from './host.js';
+import { defaultModules } from './modules.js';
+import { clientLogger } from './client-logger.js';
+
+function fatal(message: string): void {
+  process.stderr.write(`rune: ${message}\n`);
+}
+
+function createLogger(): Logger {
+  const file = process.env.RUNE_LOG_FILE;
+  if (!file) return nullLogger;
+  try {
+    return createFileLogger({ file, level: (process.env.RUNE_LOG_LEVEL as LogLevel) || 'info' });
+  } catch (err) {
+    fatal(`cannot open log file ${file}: ${(err as Error).message}`);
+    return nullLogger;
+  }
+}
+
+const logger = createLogger();
+const logFile = process.env.RUNE_LOG_FILE ?? null;
+
+process.on('uncaughtException', (err) => {
+  logger.error('uncaught exception', { err });
+  fatal(`crashed: ${err.message}`);
+  process.exit(1);
+});
+process.on('unhandledRejection', (reason) => {
+  logger.error('unhandled rejection', { err: reason });
+});
+
+const nvim = attach({
+  reader: process.stdin,
+  writer: process.stdout,
+  options: { logger: clientLogger(logger) },
+});
+
+const starting = new StartingHost({
+  nvim,
+  logger,
+  logFile,
+  onStopped: (code) => {
+    // Give the log a tick to settle, then leave.
+    setImmediate(() => process.exit(code));
+  },
+});
+
+let host: ReadyHost | undefined;
+const stop = (reason: string) => {
+  if (host) void host.shutdown(reason).done;
+  else process.exit(0);
+};
+process.stdin.on('end', () => stop('stdin closed'));
+process.stdin.on('close', () => stop('stdin closed'));
+nvim.on('disconnect', () => stop('neovim disconnected'));
+process.on('SIGTERM', () => stop('SIGTERM'));
+process.on('SIGINT', () => stop('SIGINT'));
+
+starting.ready(defaultModules()).then(
+  (ready) => {
+    host = ready;
+  },
+  (err: unknown) => {
+    fatal(`host failed to start: ${err instanceof Error ? err.message : String(err)}`);
+    starting.fail(err);
+  },
+);

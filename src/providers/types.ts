@@ -1,0 +1,149 @@
+/**
+ * The contract every AI provider implements. Features (chat, completion, the
+ * MCP server's AI tools) speak only this interface; each provider file maps it
+ * to one vendor's API through that vendor's official SDK.
+ *
+ * Cancellation: every call takes an AbortSignal. Aborting it — or breaking out
+ * of the `for await` loop over `chat()` — cancels the HTTP request at once, so
+ * the server sees the connection close. Errors are `RuneError` subclasses
+ * (core/errors.ts) with messages a user can act on.
+ */
+
+export type Role = 'system' | 'user' | 'assistant' | 'tool';
+
+export interface TextPart {
+  type: 'text';
+  text: string;
+}
+/** An image sent with a request (vision). `data` is base64, without a data: prefix. */
+export interface ImagePart {
+  type: 'image';
+  mediaType: string;
+  data: string;
+}
+/** A tool call the assistant made (kept in history so the loop can continue). */
+export interface ToolCallPart {
+  type: 'tool_call';
+  id: string;
+  name: string;
+  input: unknown;
+}
+/** The result of a tool call, sent back to the model. */
+export interface ToolResultPart {
+  type: 'tool_result';
+  id: string;
+  content: string;
+  isError?: boolean;
+}
+export type ContentPart = TextPart | ImagePart | ToolCallPart | ToolResultPart;
+
+export interface ChatMessage {
+  role: Role;
+  content: string | ContentPart[];
+}
+
+/** A tool offered to the model; `inputSchema` is a JSON Schema object. */
+export interface ToolSpec {
+  name: string;
+  description: string;
+  inputSchema: Record<string, unknown>;
+}
+
+export interface ChatRequest {
+  /** Model id; the provider's configured default when omitted. */
+  model?: string;
+  messages: ChatMessage[];
+  system?: string;
+  tools?: ToolSpec[];
+  temperature?: number;
+  maxTokens?: number;
+}
+
+export interface Usage {
+  inputTokens: number;
+  outputTokens: number;
+}
+
+export type ChatEvent =
+  | { type: 'text'; delta: string }
+  | { type: 'tool_call'; id: string; name: string; input: unknown }
+  | {
+      type: 'done';
+      usage: Usage;
+      /** Normalised: 'end' | 'max_tokens' | 'tool_use' | 'stop_sequence' | the vendor's own word. */
+      stopReason: string;
+      model: string;
+      /** Milliseconds from sending the request to the first streamed token. */
+      ttftMs?: number;
+    };
+
+/** A fill-in-the-middle request: complete the text between `prefix` and `suffix`. */
+export interface FimRequest {
+  prefix: string;
+  suffix: string;
+  model?: string;
+  maxTokens?: number;
+  temperature?: number;
+  stop?: string[];
+  /** How many alternatives to ask for (providers that cannot return several return one). */
+  n?: number;
+  /** Filetype / language id and file name, for prompts that use them. */
+  language?: string;
+  filename?: string;
+}
+
+export interface Completion {
+  text: string;
+}
+
+export interface ModelInfo {
+  id: string;
+  provider: string;
+  contextLength?: number;
+}
+
+export interface CallOptions {
+  signal?: AbortSignal;
+}
+
+export interface Provider {
+  /** The name the user gave this provider in the config, e.g. `ollama`, `work-claude`. */
+  readonly id: string;
+  /** The kind of API: `ollama`, `anthropic`, `openai`, `zeke`, `copilot`. */
+  readonly kind: string;
+  /** Streams a chat answer as typed events; the last event is `done`. */
+  chat(req: ChatRequest, opts?: CallOptions): AsyncIterable<ChatEvent>;
+  /** Fill-in-the-middle completion; one or more alternatives. */
+  complete(req: FimRequest, opts?: CallOptions): Promise<Completion[]>;
+  /** The models this provider offers. */
+  models(opts?: CallOptions): Promise<ModelInfo[]>;
+  /** Embeddings, where the API has them. */
+  embed?(input: string[], opts?: CallOptions & { model?: string }): Promise<number[][]>;
+}
+
+/** The features that pick a provider. */
+export type Feature = 'chat' | 'completion';
+
+/** Per provider and model, what was used. */
+export interface UsageRecord {
+  provider: string;
+  model: string;
+  requests: number;
+  errors: number;
+  inputTokens: number;
+  outputTokens: number;
+  /** Median time to first token over the recorded requests, ms. */
+  ttftMsP50?: number;
+}
+
+/** All configured providers, with a default per feature. */
+export interface ProviderRegistry {
+  /** The provider named `id`, or the default for `feature`. Throws ConfigError when none fits. */
+  get(feature: Feature, id?: string): Provider;
+  /** The configured providers, with the features each is the default for. */
+  list(): { id: string; kind: string; defaultFor: Feature[]; model?: string }[];
+  /** Usage per provider and model since the host started. */
+  usage(): UsageRecord[];
+  /** Closes connections and timers. */
+  dispose(): void;
+}

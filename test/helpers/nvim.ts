@@ -1,0 +1,148 @@
+/**
+ * Drives a real headless Neovim for integration tests: `nvim --embed
+ * --headless --clean` with Rune on the runtimepath, attached with the
+ * `neovim` client. Every instance is tracked and killed when the test file
+ * ends, together with any host it started.
+ */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { attach, type NeovimClient } from 'neovim';
+import { afterAll } from 'vitest';
+import { createMemoryLogger } from '../../src/core/log.js';
+import { clientLogger } from '../../src/nvim/client-logger.js';
+
+export const ROOT = path.resolve(import.meta.dirname, '..', '..');
+
+/** The Neovim binary under test: $RUNE_TEST_NVIM, else `nvim` on PATH if >= 0.10, else the provisioned newest. */
+export function nvimBin(): string {
+  if (process.env.RUNE_TEST_NVIM) return process.env.RUNE_TEST_NVIM;
+  try {
+    const out = execFileSync('nvim', ['--version'], { encoding: 'utf8' });
+    const m = /NVIM v0\.(\d+)/.exec(out);
+    if (m && Number(m[1]) >= 10) return 'nvim';
+  } catch {
+    // not on PATH
+  }
+  return path.join(ROOT, '.cache', 'nvim', 'sid', 'bin', 'nvim');
+}
+
+export interface TestNvim {
+  nvim: NeovimClient;
+  proc: ChildProcess;
+  /** A private XDG home for this instance (state, data, log, config). */
+  home: string;
+  env: Record<string, string>;
+  /** Runs Lua and returns its value. */
+  lua<T = unknown>(code: string, args?: unknown[]): Promise<T>;
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  env?: Record<string, string>;
+  /** Extra `--cmd` commands run before plugins load. */
+  preCmds?: string[];
+  /** Lua run after startup, e.g. a `setup()` call. */
+  setup?: string;
+  home?: string;
+}
+
+const live = new Set<TestNvim>();
+
+afterAll(async () => {
+  await Promise.all([...live].map((t) => t.close()));
+});
+
+export function xdgEnv(home: string): Record<string, string> {
+  const env = {
+    XDG_CONFIG_HOME: path.join(home, 'config'),
+    XDG_DATA_HOME: path.join(home, 'data'),
+    XDG_STATE_HOME: path.join(home, 'state'),
+    XDG_CACHE_HOME: path.join(home, 'cache'),
+    XDG_RUNTIME_DIR: path.join(home, 'run'),
+  };
+  for (const d of Object.values(env)) fs.mkdirSync(d, { recursive: true, mode: 0o700 });
+  return env;
+}
+
+export async function startNvim(opts: StartOptions = {}): Promise<TestNvim> {
+  const home = opts.home ?? fs.mkdtempSync(path.join(os.tmpdir(), 'rune-nvim-'));
+  const env: Record<string, string> = {
+    ...(process.env as Record<string, string>),
+    ...xdgEnv(home),
+    ...opts.env,
+  };
+  delete env.NVIM;
+  delete env.NVIM_LISTEN_ADDRESS;
+  const args = ['--embed', '--headless', '--clean', '-n', '--cmd', `set rtp^=${ROOT}`];
+  for (const c of opts.preCmds ?? []) args.push('--cmd', c);
+  const proc = spawn(nvimBin(), args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  proc.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  const nvim = attach({ proc, options: { logger: clientLogger(createMemoryLogger()) } });
+  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+  const t: TestNvim = {
+    nvim,
+    proc,
+    home,
+    env,
+    lua: async <T>(code: string, a: unknown[] = []) => (await nvim.lua(code, a)) as T,
+    close: async () => {
+      live.delete(t);
+      if (proc.exitCode === null && proc.signalCode === null) {
+        // Ask politely (so the host sees stdin close), then insist.
+        try {
+          void nvim.command('qa!').catch(() => undefined);
+        } catch {
+          // already gone
+        }
+        const timer = setTimeout(() => proc.kill('SIGKILL'), 2000);
+        await exited;
+        clearTimeout(timer);
+      }
+      fs.rmSync(home, { recursive: true, force: true });
+    },
+  };
+  live.add(t);
+  try {
+    await nvim.channelId;
+    if (opts.setup) await nvim.lua(opts.setup, []);
+  } catch (err) {
+    await t.close();
+    throw new Error(`nvim failed to start: ${(err as Error).message}\n${stderr}`);
+  }
+  return t;
+}
+
+/** Polls `fn` until it returns a truthy value (or throws after `timeoutMs`). */
+export async function waitFor<T>(
+  fn: () => Promise<T> | T,
+  timeoutMs = 10000,
+  what = 'condition',
+): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > end) {
+      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** True when a process with this pid is alive. */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

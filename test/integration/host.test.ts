@@ -1,0 +1,198 @@
+import { describe, expect, it } from 'vitest';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { alive, startNvim, waitFor, ROOT } from '../helpers/nvim.js';
+
+interface Status {
+  state: string;
+  pid: number;
+  version: string;
+  log_file: string;
+  uptime_ms: number;
+}
+
+function childrenOf(pid: number): number[] {
+  try {
+    return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+describe('host lifecycle (real Neovim, real host process)', () => {
+  it('does not start the host at startup, only on first use', async () => {
+    const t = await startNvim();
+    expect(await t.lua('return package.loaded["rune.host"] == nil')).toBe(true);
+    expect(childrenOf(t.proc.pid!)).toEqual([]);
+    await t.nvim.command('RuneStatus');
+    const kids = childrenOf(t.proc.pid!);
+    expect(kids.length).toBe(1);
+  });
+
+  it(':RuneStatus round-trips through the host', async () => {
+    const t = await startNvim();
+    const out = (await t.nvim.commandOutput('RuneStatus')) as string;
+    const status = await t.lua<Status>('return require("rune.host").request("rune.status")');
+    expect(status.state).toBe('ready');
+    expect(out).toContain(`host ready`);
+    expect(out).toContain(`pid      ${status.pid}`);
+    expect(out).toContain(status.log_file);
+    expect(status.log_file).toBe(path.join(t.home, 'state', 'nvim', 'rune.log'));
+    expect(childrenOf(t.proc.pid!)).toContain(status.pid);
+    // The log is a file of JSON lines, and the host wrote to it.
+    const log = fs
+      .readFileSync(status.log_file, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(log.some((l: { msg: string }) => l.msg === 'host ready')).toBe(true);
+  });
+
+  it('restarts a killed host on the next command', async () => {
+    const t = await startNvim({
+      setup: 'require("rune").setup({ host = { restart_backoff_ms = 60000 } })',
+    });
+    const first = await t.lua<Status>('return require("rune.host").request("rune.status")');
+    process.kill(first.pid, 'SIGKILL');
+    await waitFor(
+      async () => (await t.lua<string>('return require("rune.host").info().state')) === 'failed',
+    );
+    const second = await t.lua<Status>('return require("rune.host").request("rune.status")');
+    expect(second.state).toBe('ready');
+    expect(second.pid).not.toBe(first.pid);
+    expect(alive(second.pid)).toBe(true);
+  });
+
+  it('restarts a crashed host by itself with backoff and tells the user why', async () => {
+    const t = await startNvim({
+      setup: 'require("rune").setup({ host = { restart_backoff_ms = 50 } })',
+    });
+    const first = await t.lua<Status>('return require("rune.host").request("rune.status")');
+    process.kill(first.pid, 'SIGKILL');
+    await waitFor(async () => {
+      const info = await t.lua<{ state: string; info: { pid: number } | null }>(
+        'return require("rune.host").info()',
+      );
+      return info.state === 'ready' && info.info !== null && info.info.pid !== first.pid;
+    });
+    const messages = (await t.nvim.commandOutput('messages')) as string;
+    expect(messages).toMatch(/\(rune\) host exited .*\n?.*Restarting in 50 ms/);
+  });
+
+  it('reports a host that fails to start with its stderr, without hanging', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rune-fake-node-'));
+    const fake = path.join(dir, 'node');
+    fs.writeFileSync(fake, '#!/bin/sh\necho "boom: cannot load the host" >&2\nexit 3\n', {
+      mode: 0o755,
+    });
+    const t = await startNvim({
+      setup: `require("rune").setup({ host = { node = ${JSON.stringify(fake)} } })`,
+    });
+    // The command reports the error (an ERROR notification fails nvim_command in
+    // an embedded Neovim, which is how the test reads it).
+    const err = await t.nvim.command('RuneStatus').then(
+      () => '',
+      (e: Error) => e.message,
+    );
+    expect(err).toContain('(rune) host exited with code 3: boom: cannot load the host');
+    expect(await t.lua('return require("rune.host").info().state')).toBe('failed');
+  });
+
+  it('gives up on a host that never becomes ready after the start timeout', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rune-fake-node-'));
+    const fake = path.join(dir, 'node');
+    fs.writeFileSync(fake, '#!/bin/sh\necho "stuck starting" >&2\nexec sleep 60\n', {
+      mode: 0o755,
+    });
+    const t = await startNvim({
+      setup: `require("rune").setup({ host = { node = ${JSON.stringify(fake)}, start_timeout_ms = 300 } })`,
+    });
+    const err = await t.lua('return require("rune.host").request("rune.status")').then(
+      () => '',
+      (e: Error) => e.message,
+    );
+    expect(err).toContain('the host did not become ready within 300 ms: stuck starting');
+    expect(childrenOf(t.proc.pid!)).toEqual([]);
+  });
+
+  it('says how to build when the host is not built', async () => {
+    const t = await startNvim();
+    // Point the root at a folder without dist/ by overriding util.root.
+    const err = await t
+      .lua(
+        `require("rune.util").root = function() return ${JSON.stringify(os.tmpdir())} end
+         return require("rune.host").request("rune.status")`,
+      )
+      .then(
+        () => '',
+        (e: Error) => e.message,
+      );
+    expect(err).toContain('the host is not built');
+    expect(err).toContain('npm ci && npm run build');
+  });
+
+  it('exits the host when Neovim exits', async () => {
+    const t = await startNvim();
+    const s = await t.lua<Status>('return require("rune.host").request("rune.status")');
+    await t.close();
+    await waitFor(() => !alive(s.pid), 5000, 'host exit');
+  });
+
+  it(':RuneLog opens the log file', async () => {
+    const t = await startNvim();
+    await t.nvim.command('RuneStatus');
+    await t.nvim.command('RuneLog');
+    const name = await t.lua<string>('return vim.api.nvim_buf_get_name(0)');
+    expect(name).toBe(path.join(t.home, 'state', 'nvim', 'rune.log'));
+  });
+});
+
+describe('configuration', () => {
+  it('names the bad key and what was expected', async () => {
+    const t = await startNvim();
+    const bad = async (opts: string) =>
+      t.lua(`require("rune").setup(${opts})`).then(
+        () => '',
+        (e: Error) => e.message,
+      );
+    expect(await bad('{ host = { start_timeout_ms = "soon" } }')).toContain(
+      '(rune) config: host.start_timeout_ms must be a number, got string',
+    );
+    expect(await bad('{ hots = {} }')).toContain('(rune) config: hots is not an option');
+    expect(await bad('{ host = { log_level = "loud" } }')).toContain(
+      'host.log_level must be one of debug, info, warn, error, got "loud"',
+    );
+    expect(await bad('{ providers = 3 }')).toContain('providers must be a table, got number');
+  });
+});
+
+describe(':checkhealth rune', () => {
+  it('reports ok for a working install', async () => {
+    const t = await startNvim();
+    await t.nvim.command('checkhealth rune');
+    const lines = await t.lua<string[]>('return vim.api.nvim_buf_get_lines(0, 0, -1, false)');
+    const text = lines.join('\n');
+    expect(text).toMatch(/OK.*configuration is valid/);
+    expect(text).toMatch(/OK.*Node\.js v\d+/);
+    expect(text).toMatch(/OK.*host is ready \(pid \d+/);
+    expect(text).not.toMatch(/ERROR/);
+  });
+});
+
+describe('startup cost', () => {
+  it('loads no Lua module of Rune at startup', async () => {
+    const t = await startNvim();
+    const loaded = await t.lua<string[]>(
+      'local out = {} for k in pairs(package.loaded) do if k:match("^rune") then out[#out+1] = k end end return out',
+    );
+    expect(loaded).toEqual([]);
+    expect(await t.lua('return vim.fn.exists(":RuneStatus")')).toBe(2);
+    expect(fs.existsSync(path.join(ROOT, 'plugin', 'rune.lua'))).toBe(true);
+  });
+});

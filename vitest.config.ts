@@ -1,0 +1,40 @@
+import { defineConfig } from 'vitest/config';
+
+const nvim010 = process.env.RUNE_NVIM_010;
+const nvimLatest = process.env.RUNE_NVIM_LATEST;
+
+// Integration tests run once per Neovim under test (0.10.x and the newest).
+const nvims: { name: string; bin: string | undefined }[] =
+  nvim010 || nvimLatest
+    ? [
+        { name: 'nvim-0.10', bin: nvim010 },
+        { name: 'nvim-latest', bin: nvimLatest },
+      ].filter((n) => n.bin)
+    : [{ name: 'nvim', bin: undefined }];
+
+export default defineConfig({
+  test: {
+    testTimeout: 30000,
+    hookTimeout: 30000,
+    coverage: {
+      provider: 'v8',
+      include: ['src/**/*.ts'],
+      reporter: ['text-summary', 'text'],
+      thresholds: { lines: 80 },
+    },
+    projects: [
+      {
+        extends: true,
+        test: { name: 'unit', include: ['test/unit/**/*.test.ts', 'test/mcp/**/*.test.ts'] },
+      },
+      ...nvims.map((n) => ({
+        extends: true,
+        test: {
+          name: n.name,
+          include: ['test/integration/**/*.test.ts'],
+          env: n.bin ? { RUNE_TEST_NVIM: n.bin } : {},
+        },
+      })),
+    ],
+  },
+});
