@@ -15,6 +15,7 @@ end
 ---@param s table
 ---@return string[]
 function M.format_status(s)
+  s = vim.tbl_map(util.val, s)
   local uptime = math.floor((s.uptime_ms or 0) / 1000)
   return {
     ('Rune %s — host %s'):format(s.version or '?', s.state or '?'),

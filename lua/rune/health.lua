@@ -70,7 +70,7 @@ function M.check()
   local ok, status = pcall(host.request, 'rune.status')
   if ok then
     health.ok(('host is %s (pid %s, version %s)'):format(status.state, status.pid, status.version))
-    health.info('log: ' .. (status.log_file or host.log_file()))
+    health.info('log: ' .. (util.val(status.log_file) or host.log_file()))
   else
     health.error(
       'host did not start: ' .. tostring(status),

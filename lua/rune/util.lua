@@ -14,4 +14,12 @@ function M.root()
   return vim.fn.fnamemodify(src, ':p:h:h:h')
 end
 
+--- `nil` for `vim.NIL` (how msgpack's nil arrives inside tables), else `v`.
+function M.val(v)
+  if v == vim.NIL then
+    return nil
+  end
+  return v
+end
+
 return M

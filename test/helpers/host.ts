@@ -1,0 +1,24 @@
+/**
+ * Runs the host core inside the test process, attached to a real headless
+ * Neovim. Lua talks to it exactly as to a spawned host (the handshake adopts
+ * the test's channel), while the test can reach the host's objects directly
+ * and v8 coverage sees the code.
+ */
+import { createMemoryLogger } from '../../src/core/log.js';
+import { StartingHost, type HostModule, type ReadyHost } from '../../src/nvim/host.js';
+import type { TestNvim } from './nvim.js';
+
+export async function startInProcessHost(
+  t: TestNvim,
+  modules: HostModule[] = [],
+): Promise<ReadyHost & { logLines: string[] }> {
+  const logger = createMemoryLogger();
+  const starting = new StartingHost({ nvim: t.nvim, logger, logFile: null });
+  const ready = await starting.ready(modules);
+  const close = t.close;
+  t.close = async () => {
+    await ready.shutdown('test finished').done;
+    await close();
+  };
+  return Object.assign(ready, { logLines: logger.lines });
+}
