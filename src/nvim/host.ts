@@ -183,6 +183,10 @@ export class StartingHost implements InState<'starting'> {
         this.core.moduleNames.push(m.name);
       } catch (err) {
         logger.error('module failed to activate', { module: m.name, err });
+        const message = `${m.name} is off: ${toRuneError(err).message}`;
+        void nvim
+          .lua('require("rune.util").notify(..., vim.log.levels.ERROR)', [message])
+          .catch(() => undefined);
       }
     }
     await nvim.lua('require("rune.host")._ready(...)', [host.status()]);
