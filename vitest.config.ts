@@ -24,11 +24,11 @@ export default defineConfig({
     },
     projects: [
       {
-        extends: true,
+        extends: true as const,
         test: { name: 'unit', include: ['test/unit/**/*.test.ts', 'test/mcp/**/*.test.ts'] },
       },
       ...nvims.map((n) => ({
-        extends: true,
+        extends: true as const,
         test: {
           name: n.name,
           include: ['test/integration/**/*.test.ts'],

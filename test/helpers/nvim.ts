@@ -87,7 +87,8 @@ export async function startNvim(opts: StartOptions = {}): Promise<TestNvim> {
     proc,
     home,
     env,
-    lua: async <T>(code: string, a: unknown[] = []) => (await nvim.lua(code, a)) as T,
+    lua: async <T>(code: string, a: unknown[] = []) =>
+      (await nvim.lua(code, a as Parameters<NeovimClient['lua']>[1])) as T,
     close: async () => {
       live.delete(t);
       if (proc.exitCode === null && proc.signalCode === null) {
