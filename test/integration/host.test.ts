@@ -185,6 +185,25 @@ describe(':checkhealth rune', () => {
   });
 });
 
+describe(':help rune', () => {
+  it('has a tag for every command and option', async () => {
+    const t = await startNvim();
+    for (const tag of [
+      'rune',
+      ':RuneStatus',
+      ':RuneLog',
+      ':RuneRestart',
+      'rune-config-host.node',
+      'rune.setup()',
+    ]) {
+      await t.nvim.command(`help ${tag}`);
+      expect(await t.lua('return vim.bo.buftype')).toBe('help');
+      expect(await t.lua('return vim.fn.expand("%:t")')).toBe('rune.txt');
+      await t.nvim.command('helpclose');
+    }
+  });
+});
+
 describe('startup cost', () => {
   it('loads no Lua module of Rune at startup', async () => {
     const t = await startNvim();

@@ -1,0 +1,4 @@
+std = 'luajit'
+globals = { 'vim' }
+max_line_length = false
+exclude_files = { '.cache', 'node_modules' }

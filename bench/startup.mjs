@@ -1,0 +1,145 @@
+// Startup and RPC figures for the foundation:
+//   1. Neovim startup time with and without Rune installed (--startuptime, median of 20)
+//   2. host cold start to ready (spawn Node, attach, handshake), against bare `node -e 0`
+//   3. RPC round trips host <-> Neovim, sequential and pipelined, both directions
+// Run after `npm run build`: node bench/startup.mjs
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { attach } from 'neovim';
+import { ROOT, nvimBin, median, p99, fmt, table } from './lib.mjs';
+
+const RUNS = Number(process.env.RUNS ?? 20);
+const nvim = nvimBin();
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rune-bench-'));
+const env = {
+  ...process.env,
+  XDG_CONFIG_HOME: path.join(tmp, 'config'),
+  XDG_DATA_HOME: path.join(tmp, 'data'),
+  XDG_STATE_HOME: path.join(tmp, 'state'),
+  XDG_CACHE_HOME: path.join(tmp, 'cache'),
+};
+
+function startupMs(withRune) {
+  const log = path.join(tmp, `st-${withRune}.log`);
+  fs.rmSync(log, { force: true });
+  const args = ['--headless', '--clean', '--startuptime', log];
+  if (withRune) args.push('--cmd', `set rtp^=${ROOT}`);
+  args.push('+qa!');
+  spawnSync(nvim, args, { env, stdio: 'ignore' });
+  const text = fs.readFileSync(log, 'utf8');
+  const total = Number(/^(\d+\.\d+)\s+\d+\.\d+:\s+--- NVIM STARTED ---/m.exec(text)?.[1]);
+  const rune =
+    /^\d+\.\d+\s+\d+\.\d+\s+(\d+\.\d+): sourcing .*rune\/plugin\/rune\.lua|^\d+\.\d+\s+\d+\.\d+\s+(\d+\.\d+): sourcing .*\/plugin\/rune\.lua/m.exec(
+      text,
+    );
+  return { total, plugin: rune ? Number(rune[1] ?? rune[2]) : 0 };
+}
+
+// Warm the file cache, then alternate to spread noise evenly.
+startupMs(false);
+startupMs(true);
+const without = [];
+const withR = [];
+const plugin = [];
+for (let i = 0; i < RUNS; i++) {
+  without.push(startupMs(false).total);
+  const w = startupMs(true);
+  withR.push(w.total);
+  plugin.push(w.plugin);
+}
+table(
+  `1. Neovim startup (${path.basename(nvim)} --headless --clean, ${RUNS} runs, ms)`,
+  ['case', 'median', 'p99'],
+  [
+    ['without Rune', fmt(median(without)), fmt(p99(without))],
+    ['with Rune', fmt(median(withR)), fmt(p99(withR))],
+    ['  sourcing plugin/rune.lua', fmt(median(plugin)), fmt(p99(plugin))],
+    ['difference of medians', fmt(median(withR) - median(without)), ''],
+  ],
+);
+
+// 2. host cold start to ready, measured inside Neovim around require('rune.host').wait().
+const proc = spawn(nvim, ['--embed', '--headless', '--clean', '-n', '--cmd', `set rtp^=${ROOT}`], {
+  env,
+});
+const client = attach({
+  proc,
+  options: {
+    logger: { level: 'error', debug() {}, info() {}, warn() {}, error() {} },
+  },
+});
+const cold = [];
+for (let i = 0; i < 10; i++) {
+  const ms = await client.lua(
+    `local host = require('rune.host')
+     host.stop()
+     vim.wait(2000, function() return not host.is_running() end)
+     local t = vim.uv.hrtime()
+     host.wait()
+     return (vim.uv.hrtime() - t) / 1e6`,
+    [],
+  );
+  cold.push(ms);
+}
+const bare = [];
+for (let i = 0; i < 10; i++) {
+  const t = process.hrtime.bigint();
+  spawnSync(process.execPath, ['-e', '0']);
+  bare.push(Number(process.hrtime.bigint() - t) / 1e6);
+}
+table(
+  '2. Host cold start to ready (10 runs, ms)',
+  ['case', 'median', 'p99'],
+  [
+    ['rune host: spawn + attach + handshake', fmt(median(cold)), fmt(p99(cold))],
+    ['baseline: node -e 0 (spawn to exit)', fmt(median(bare)), fmt(p99(bare))],
+    ['ratio', fmt(median(cold) / median(bare), 2) + 'x', ''],
+  ],
+);
+
+// 3. RPC round trips. Lua -> host: rpcrequest('rune.ping'). Baseline: Lua -> Neovim's
+// own API through the same msgpack path is not available in-process, so the baseline
+// is a test client calling nvim_eval (client -> Neovim).
+const N = 2000;
+const luaSeq = await client.lua(
+  `local host = require('rune.host')
+   local chan = host.wait()
+   local out = {}
+   for i = 1, ${N} do
+     local t = vim.uv.hrtime()
+     vim.rpcrequest(chan, 'rune.ping')
+     out[i] = (vim.uv.hrtime() - t) / 1e3
+   end
+   return out`,
+  [],
+);
+const seq = [];
+for (let i = 0; i < N; i++) {
+  const t = process.hrtime.bigint();
+  await client.eval('1');
+  seq.push(Number(process.hrtime.bigint() - t) / 1e3);
+}
+const t0 = process.hrtime.bigint();
+await Promise.all(Array.from({ length: N }, () => client.eval('1')));
+const pipelinedTotalMs = Number(process.hrtime.bigint() - t0) / 1e6;
+table(
+  `3. RPC round trips (${N} calls, µs)`,
+  ['case', 'median', 'p99'],
+  [
+    ['Lua -> host rune.ping, sequential', fmt(median(luaSeq), 1), fmt(p99(luaSeq), 1)],
+    ['client -> Neovim nvim_eval, sequential (baseline)', fmt(median(seq), 1), fmt(p99(seq), 1)],
+    ['ratio', fmt(median(luaSeq) / median(seq), 2) + 'x', ''],
+    [
+      'client -> Neovim nvim_eval, pipelined (per call)',
+      fmt((pipelinedTotalMs * 1000) / N, 1),
+      `(${fmt(pipelinedTotalMs, 1)} ms total)`,
+    ],
+  ],
+);
+
+await client.lua('require("rune.host").stop()', []);
+proc.kill();
+fs.rmSync(tmp, { recursive: true, force: true });
+process.exit(0);
