@@ -40,5 +40,16 @@ fi
 bash scripts/provision-nvim.sh trixie .cache/nvim/trixie
 bash scripts/provision-nvim.sh sid .cache/nvim/sid
 
+# The official Copilot language server, for the Copilot tests only (it is
+# large and never bundled with Rune; users install it themselves).
+copilot_ls_version=1.539.0
+if [ ! -f ".cache/copilot-ls/node_modules/@github/copilot-language-server/package.json" ] ||
+  ! grep -q "\"version\": \"$copilot_ls_version\"" .cache/copilot-ls/node_modules/@github/copilot-language-server/package.json; then
+  say "installing @github/copilot-language-server@$copilot_ls_version into .cache/copilot-ls"
+  mkdir -p .cache/copilot-ls
+  npm install --prefix .cache/copilot-ls --no-save --no-audit --no-fund --no-package-lock \
+    "@github/copilot-language-server@$copilot_ls_version" >&2
+fi
+
 say "build"
 npm run --silent build >&2

@@ -18,6 +18,7 @@ if command -v luacheck >/dev/null; then luacheck -q lua plugin; fi
 
 export RUNE_NVIM_010="$PWD/.cache/nvim/trixie/bin/nvim"
 export RUNE_NVIM_LATEST="$PWD/.cache/nvim/sid/bin/nvim"
+export RUNE_TEST_COPILOT_LS="$PWD/.cache/copilot-ls/node_modules/@github/copilot-language-server/dist/language-server.js"
 
 echo "== tests" >&2
 if command -v dbus-run-session >/dev/null && command -v gnome-keyring-daemon >/dev/null; then
