@@ -1,0 +1,553 @@
+/**
+ * The MCP hub: Rune as an MCP *client* of other servers. It keeps one SDK
+ * `Client` per configured server (stdio, Streamable HTTP, or the older
+ * HTTP+SSE transport for old servers), reconnects with backoff, restarts
+ * crashed stdio servers, keeps their stderr in the log, and exposes their
+ * tools, resources and prompts under names qualified as `server__tool`.
+ */
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import {
+  StdioClientTransport,
+  getDefaultEnvironment,
+} from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
+import type { OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import {
+  CreateMessageRequestSchema,
+  ElicitRequestSchema,
+  PromptListChangedNotificationSchema,
+  ResourceListChangedNotificationSchema,
+  ToolListChangedNotificationSchema,
+  type CallToolResult,
+  type CreateMessageRequest,
+  type CreateMessageResult,
+  type ElicitRequest,
+  type ElicitResult,
+  type GetPromptResult,
+  type Prompt,
+  type ReadResourceResult,
+  type Resource,
+  type Tool,
+} from '@modelcontextprotocol/sdk/types.js';
+import type { Disposable } from '../../core/disposable.js';
+import { toDisposable } from '../../core/disposable.js';
+import { NotFoundError, ProviderUnavailableError, RuneError } from '../../core/errors.js';
+import type { Logger } from '../../core/log.js';
+import { VERSION } from '../../core/version.js';
+import { connectionKey, type ServerConfig } from './config.js';
+
+/** Separates server and tool in qualified names: `github__create_issue`. */
+export const SEPARATOR = '__';
+
+export type ServerState = 'disabled' | 'connecting' | 'connected' | 'failed' | 'stopped';
+
+export interface ServerStatus {
+  name: string;
+  state: ServerState;
+  /** The transport in use once connected (`auto` resolves to http or sse). */
+  transport: string;
+  tools: string[];
+  resources: number;
+  prompts: number;
+  lastError?: string;
+  /** How many times the connection was re-established after a loss. */
+  reconnects: number;
+  source: string;
+  /** The last lines the server wrote to stderr (stdio servers). */
+  stderr: string[];
+}
+
+/** A tool of a connected server, as the registry and chat see it. */
+export interface HubTool {
+  server: string;
+  name: string;
+  qualifiedName: string;
+  description: string;
+  inputSchema: Record<string, unknown>;
+  annotations?: Tool['annotations'];
+  autoApprove: boolean;
+}
+
+/** Answers the requests servers send to the client, by asking the user. */
+export interface HubUi {
+  sample?(
+    server: string,
+    params: CreateMessageRequest['params'],
+    signal: AbortSignal,
+  ): Promise<CreateMessageResult>;
+  elicit?(
+    server: string,
+    params: ElicitRequest['params'],
+    signal: AbortSignal,
+  ): Promise<ElicitResult>;
+}
+
+export interface HubOptions {
+  logger: Logger;
+  ui?: HubUi;
+  /** First reconnect delay; doubles per failure up to `maxBackoffMs`. */
+  backoffMs?: number;
+  maxBackoffMs?: number;
+  /** Give up a connection attempt after this long. */
+  connectTimeoutMs?: number;
+  /** OAuth for remote servers that need it, per server name. */
+  authProvider?: (server: ServerConfig) => OAuthClientProvider | undefined;
+}
+
+const STDERR_LINES = 50;
+
+class ServerConnection {
+  state: ServerState = 'stopped';
+  client: Client | undefined;
+  transportName = '';
+  lastError: string | undefined;
+  tools: Tool[] = [];
+  resources: Resource[] = [];
+  prompts: Prompt[] = [];
+  stderr: string[] = [];
+  reconnects = 0;
+  failures = 0;
+  timer: NodeJS.Timeout | undefined;
+  /** Bumped on every (re)start so late events of an old connection are ignored. */
+  generation = 0;
+
+  constructor(
+    public config: ServerConfig,
+    private readonly hub: McpHub,
+    private readonly opts: Required<
+      Pick<HubOptions, 'backoffMs' | 'maxBackoffMs' | 'connectTimeoutMs'>
+    > &
+      HubOptions,
+  ) {}
+
+  get log(): Logger {
+    return this.opts.logger.child({ mcpServer: this.config.name });
+  }
+
+  async start(): Promise<void> {
+    if (this.config.disabled) {
+      this.state = 'disabled';
+      this.hub.changed();
+      return;
+    }
+    const gen = ++this.generation;
+    clearTimeout(this.timer);
+    this.state = 'connecting';
+    this.hub.changed();
+    try {
+      const { client, transport } = await this.connect(gen);
+      if (gen !== this.generation) {
+        await client.close().catch(() => undefined);
+        return;
+      }
+      this.client = client;
+      this.transportName = transport;
+      await this.refresh();
+      this.state = 'connected';
+      this.lastError = undefined;
+      this.failures = 0;
+      this.log.info('mcp server connected', { transport, tools: this.tools.length });
+      this.hub.changed();
+    } catch (err) {
+      if (gen !== this.generation) return;
+      this.fail(err);
+    }
+  }
+
+  private fail(err: unknown): void {
+    this.lastError = err instanceof Error ? err.message : String(err);
+    this.state = 'failed';
+    this.client = undefined;
+    this.tools = [];
+    this.failures++;
+    const delay = Math.min(this.opts.backoffMs * 2 ** (this.failures - 1), this.opts.maxBackoffMs);
+    this.log.warn('mcp server failed; will retry', { error: this.lastError, retryInMs: delay });
+    this.hub.changed();
+    const gen = this.generation;
+    this.timer = setTimeout(() => {
+      if (gen === this.generation && this.state === 'failed') {
+        this.reconnects++;
+        void this.start();
+      }
+    }, delay);
+    this.timer.unref();
+  }
+
+  private newClient(gen: number): Client {
+    const client = new Client(
+      { name: 'rune', version: VERSION },
+      {
+        capabilities: {
+          ...(this.opts.ui?.sample ? { sampling: {} } : {}),
+          ...(this.opts.ui?.elicit ? { elicitation: { form: {} } } : {}),
+        },
+      },
+    );
+    const ui = this.opts.ui;
+    if (ui?.sample) {
+      const sample = ui.sample.bind(ui);
+      client.setRequestHandler(CreateMessageRequestSchema, (req, extra) =>
+        sample(this.config.name, req.params, extra.signal),
+      );
+    }
+    if (ui?.elicit) {
+      const elicit = ui.elicit.bind(ui);
+      client.setRequestHandler(ElicitRequestSchema, (req, extra) =>
+        elicit(this.config.name, req.params, extra.signal),
+      );
+    }
+    const refresh = () => {
+      if (gen === this.generation && this.state === 'connected') {
+        this.refresh().then(
+          () => this.hub.changed(),
+          (err: unknown) => this.log.warn('mcp list refresh failed', { err }),
+        );
+      }
+    };
+    client.setNotificationHandler(ToolListChangedNotificationSchema, refresh);
+    client.setNotificationHandler(ResourceListChangedNotificationSchema, refresh);
+    client.setNotificationHandler(PromptListChangedNotificationSchema, refresh);
+    client.onclose = () => {
+      if (gen !== this.generation || this.state === 'stopped' || this.state === 'disabled') return;
+      if (this.state === 'connected') {
+        this.log.warn('mcp server connection closed', { stderr: this.stderr.slice(-5) });
+        this.fail(new Error(`connection closed${this.stderrHint()}`));
+      }
+    };
+    client.onerror = (err) => this.log.debug('mcp client error', { err });
+    return client;
+  }
+
+  private stderrHint(): string {
+    const last = this.stderr.at(-1);
+    return last ? ` (stderr: ${last})` : '';
+  }
+
+  private async connect(gen: number): Promise<{ client: Client; transport: string }> {
+    const c = this.config;
+    const timeout = this.opts.connectTimeoutMs;
+    const attempt = async (transport: Transport, name: string) => {
+      const client = this.newClient(gen);
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        await Promise.race([
+          client.connect(transport, { timeout }),
+          new Promise((_, reject) => {
+            timer = setTimeout(
+              () =>
+                reject(new RuneError('timeout', `no answer to initialize within ${timeout} ms`)),
+              timeout,
+            );
+          }),
+        ]);
+      } catch (err) {
+        await client.close().catch(() => undefined);
+        throw err;
+      } finally {
+        clearTimeout(timer);
+      }
+      return { client, transport: name };
+    };
+
+    if (c.transport === 'stdio') {
+      const transport = new StdioClientTransport({
+        command: c.command!,
+        args: c.args,
+        env: { ...getDefaultEnvironment(), ...c.env },
+        cwd: c.cwd,
+        stderr: 'pipe',
+      });
+      this.stderr = [];
+      let partial = '';
+      transport.stderr?.on('data', (chunk: Buffer) => {
+        const lines = (partial + chunk.toString('utf8')).split('\n');
+        partial = lines.pop() ?? '';
+        for (const line of lines) {
+          if (!line.trim()) continue;
+          this.stderr.push(line);
+          if (this.stderr.length > STDERR_LINES) this.stderr.shift();
+          this.log.info('mcp server stderr', { line });
+        }
+      });
+      try {
+        return await attempt(transport, 'stdio');
+      } catch (err) {
+        throw new ProviderUnavailableError(
+          `could not start "${[c.command, ...c.args].join(' ')}": ${(err as Error).message}${this.stderrHint()}`,
+          undefined,
+          { cause: err },
+        );
+      }
+    }
+
+    const url = new URL(c.url!);
+    const authProvider = this.opts.authProvider?.(c);
+    const requestInit = { headers: c.headers };
+    if (c.transport === 'sse') {
+      return attempt(new SSEClientTransport(url, { requestInit, authProvider }), 'sse');
+    }
+    try {
+      return await attempt(
+        new StreamableHTTPClientTransport(url, { requestInit, authProvider }),
+        'http',
+      );
+    } catch (err) {
+      if (c.transport === 'http') throw this.unreachable(err);
+      // Old servers speak only HTTP+SSE: the spec's backwards-compatibility path.
+      this.log.info('streamable http failed; trying the older HTTP+SSE transport', {
+        error: (err as Error).message,
+      });
+      try {
+        return await attempt(new SSEClientTransport(url, { requestInit, authProvider }), 'sse');
+      } catch (err2) {
+        throw this.unreachable(err2);
+      }
+    }
+  }
+
+  private unreachable(err: unknown): Error {
+    return new ProviderUnavailableError(
+      `cannot reach ${this.config.url}: ${(err as Error).message}`,
+      this.config.url,
+      { cause: err },
+    );
+  }
+
+  async refresh(): Promise<void> {
+    const client = this.client;
+    if (!client) return;
+    const caps = client.getServerCapabilities() ?? {};
+    const tools: Tool[] = [];
+    if (caps.tools) {
+      let cursor: string | undefined;
+      do {
+        const page = await client.listTools(cursor ? { cursor } : undefined);
+        tools.push(...page.tools);
+        cursor = page.nextCursor;
+      } while (cursor);
+    }
+    this.tools = tools;
+    this.resources = caps.resources ? (await client.listResources()).resources : [];
+    this.prompts = caps.prompts ? (await client.listPrompts()).prompts : [];
+  }
+
+  async stop(state: 'stopped' | 'disabled' = 'stopped'): Promise<void> {
+    this.generation++;
+    clearTimeout(this.timer);
+    const client = this.client;
+    this.client = undefined;
+    this.state = state;
+    this.tools = [];
+    this.resources = [];
+    this.prompts = [];
+    await client?.close().catch(() => undefined);
+  }
+
+  status(): ServerStatus {
+    const disabled = new Set(this.config.disabledTools);
+    return {
+      name: this.config.name,
+      state: this.state,
+      transport: this.transportName || this.config.transport,
+      tools: this.tools.map((t) => t.name).filter((n) => !disabled.has(n)),
+      resources: this.resources.length,
+      prompts: this.prompts.length,
+      lastError: this.lastError,
+      reconnects: this.reconnects,
+      source: this.config.source,
+      stderr: [...this.stderr],
+    };
+  }
+}
+
+export class McpHub {
+  private readonly servers = new Map<string, ServerConnection>();
+  private readonly listeners = new Set<() => void>();
+  private readonly opts: ConstructorParameters<typeof ServerConnection>[2];
+
+  constructor(opts: HubOptions) {
+    this.opts = { backoffMs: 500, maxBackoffMs: 30_000, connectTimeoutMs: 30_000, ...opts };
+  }
+
+  /**
+   * Applies a new set of servers: starts new ones, restarts changed ones,
+   * stops removed ones, and leaves unchanged ones connected.
+   */
+  async setServers(configs: ServerConfig[]): Promise<void> {
+    const next = new Map(configs.map((c) => [c.name, c]));
+    const work: Promise<void>[] = [];
+    for (const [name, conn] of this.servers) {
+      if (!next.has(name)) {
+        this.servers.delete(name);
+        work.push(conn.stop());
+      }
+    }
+    for (const config of configs) {
+      const conn = this.servers.get(config.name);
+      if (!conn) {
+        const created = new ServerConnection(config, this, this.opts);
+        this.servers.set(config.name, created);
+        work.push(created.start());
+        continue;
+      }
+      const changed =
+        connectionKey(conn.config) !== connectionKey(config) ||
+        conn.config.disabled !== config.disabled;
+      conn.config = config;
+      if (changed) work.push(conn.stop().then(() => conn.start()));
+    }
+    await Promise.all(work);
+    this.changed();
+  }
+
+  status(): ServerStatus[] {
+    return [...this.servers.values()].map((s) => s.status());
+  }
+
+  /** Tools of connected servers, minus each server's `disabled_tools`. */
+  tools(): HubTool[] {
+    const out: HubTool[] = [];
+    for (const conn of this.servers.values()) {
+      if (conn.state !== 'connected') continue;
+      const disabled = new Set(conn.config.disabledTools);
+      const auto = conn.config.autoApprove;
+      for (const t of conn.tools) {
+        if (disabled.has(t.name)) continue;
+        out.push({
+          server: conn.config.name,
+          name: t.name,
+          qualifiedName: `${conn.config.name}${SEPARATOR}${t.name}`,
+          description: t.description ?? t.title ?? t.name,
+          inputSchema: t.inputSchema as Record<string, unknown>,
+          annotations: t.annotations,
+          autoApprove: auto === true || (Array.isArray(auto) && auto.includes(t.name)),
+        });
+      }
+    }
+    return out;
+  }
+
+  private connected(server: string): { conn: ServerConnection; client: Client } {
+    const conn = this.servers.get(server);
+    if (!conn) throw new NotFoundError(`No MCP server named "${server}" is configured.`);
+    if (conn.state !== 'connected' || !conn.client) {
+      const why = conn.lastError ? `: ${conn.lastError}` : '';
+      throw new ProviderUnavailableError(
+        `MCP server "${server}" is ${conn.state}${why}. Check :RuneMcp, or restart it there.`,
+        conn.config.url,
+      );
+    }
+    return { conn, client: conn.client };
+  }
+
+  /** Splits `server__tool` into its parts. */
+  static split(qualified: string): { server: string; tool: string } {
+    const i = qualified.indexOf(SEPARATOR);
+    if (i <= 0)
+      throw new NotFoundError(`"${qualified}" is not a hub tool name (server${SEPARATOR}tool).`);
+    return { server: qualified.slice(0, i), tool: qualified.slice(i + SEPARATOR.length) };
+  }
+
+  async callTool(
+    qualified: string,
+    args: Record<string, unknown>,
+    opts: {
+      signal?: AbortSignal;
+      onprogress?: (p: { progress: number; total?: number; message?: string }) => void;
+      timeoutMs?: number;
+    } = {},
+  ): Promise<CallToolResult> {
+    const { server, tool } = McpHub.split(qualified);
+    const { conn, client } = this.connected(server);
+    if (conn.config.disabledTools.includes(tool)) {
+      throw new NotFoundError(
+        `Tool "${tool}" of "${server}" is disabled in ${conn.config.source}.`,
+      );
+    }
+    const result = await client.callTool({ name: tool, arguments: args }, undefined, {
+      signal: opts.signal,
+      onprogress: opts.onprogress,
+      timeout: opts.timeoutMs,
+      resetTimeoutOnProgress: true,
+    });
+    return result as CallToolResult;
+  }
+
+  resources(server: string): Resource[] {
+    return this.connected(server).conn.resources;
+  }
+
+  async readResource(
+    server: string,
+    uri: string,
+    signal?: AbortSignal,
+  ): Promise<ReadResourceResult> {
+    return this.connected(server).client.readResource({ uri }, { signal });
+  }
+
+  prompts(server: string): Prompt[] {
+    return this.connected(server).conn.prompts;
+  }
+
+  async getPrompt(
+    server: string,
+    name: string,
+    args: Record<string, string> = {},
+    signal?: AbortSignal,
+  ): Promise<GetPromptResult> {
+    return this.connected(server).client.getPrompt({ name, arguments: args }, { signal });
+  }
+
+  private conn(name: string): ServerConnection {
+    const conn = this.servers.get(name);
+    if (!conn) throw new NotFoundError(`No MCP server named "${name}" is configured.`);
+    return conn;
+  }
+
+  async enable(name: string): Promise<void> {
+    const conn = this.conn(name);
+    conn.config = { ...conn.config, disabled: false };
+    await conn.stop();
+    await conn.start();
+  }
+
+  async disable(name: string): Promise<void> {
+    const conn = this.conn(name);
+    conn.config = { ...conn.config, disabled: true };
+    await conn.stop('disabled');
+    this.changed();
+  }
+
+  async restart(name: string): Promise<void> {
+    const conn = this.conn(name);
+    await conn.stop();
+    conn.failures = 0;
+    await conn.start();
+  }
+
+  /** Calls `fn` whenever a server's state, tools, resources or prompts change. */
+  onDidChange(fn: () => void): Disposable {
+    this.listeners.add(fn);
+    return toDisposable(() => this.listeners.delete(fn));
+  }
+
+  /** @internal */
+  changed(): void {
+    for (const fn of [...this.listeners]) {
+      try {
+        fn();
+      } catch (err) {
+        this.opts.logger.warn('hub listener failed', { err });
+      }
+    }
+  }
+
+  async dispose(): Promise<void> {
+    const all = [...this.servers.values()];
+    this.servers.clear();
+    this.listeners.clear();
+    await Promise.all(all.map((s) => s.stop()));
+  }
+}

@@ -1,0 +1,128 @@
+import { describe, expect, it } from 'vitest';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import {
+  connectionKey,
+  mergeServers,
+  parseConfigText,
+  readConfigFile,
+} from '../../src/mcp/hub/config.js';
+
+const env = { HOME: '/home/u', GITHUB_TOKEN: 'ghp_x' };
+
+describe('MCP server config', () => {
+  it('reads Claude Desktop mcpServers', () => {
+    const [s] = parseConfigText(
+      JSON.stringify({
+        mcpServers: {
+          fs: { command: 'npx', args: ['-y', 'server-fs', '${HOME}/src'], env: { A: '1' } },
+        },
+      }),
+      'claude.json',
+      env,
+    );
+    expect(s).toMatchObject({
+      name: 'fs',
+      transport: 'stdio',
+      command: 'npx',
+      args: ['-y', 'server-fs', '/home/u/src'],
+      env: { A: '1' },
+      disabled: false,
+    });
+  });
+
+  it('reads VS Code servers with types and ${env:VAR} headers', () => {
+    const list = parseConfigText(
+      JSON.stringify({
+        servers: {
+          gh: {
+            type: 'http',
+            url: 'https://example.test/mcp',
+            headers: { Authorization: 'Bearer ${env:GITHUB_TOKEN}' },
+          },
+          legacy: { type: 'sse', url: 'http://127.0.0.1:9/sse' },
+          local: { type: 'stdio', command: 'server' },
+        },
+      }),
+      '.vscode/mcp.json',
+      env,
+    );
+    expect(list.map((s) => [s.name, s.transport])).toEqual([
+      ['gh', 'http'],
+      ['legacy', 'sse'],
+      ['local', 'stdio'],
+    ]);
+    expect(list[0]!.headers.Authorization).toBe('Bearer ghp_x');
+  });
+
+  it('reads mcphub servers.json extras', () => {
+    const [s] = parseConfigText(
+      JSON.stringify({
+        mcpServers: {
+          x: {
+            url: 'http://127.0.0.1:1/mcp',
+            disabled: true,
+            disabled_tools: ['rm'],
+            autoApprove: ['ls'],
+          },
+        },
+      }),
+      'servers.json',
+      env,
+    );
+    expect(s).toMatchObject({
+      transport: 'auto',
+      disabled: true,
+      disabledTools: ['rm'],
+      autoApprove: ['ls'],
+    });
+  });
+
+  it('names the file and key in errors', () => {
+    const bad = (obj: unknown, file = 'mcp.json') => {
+      try {
+        parseConfigText(typeof obj === 'string' ? obj : JSON.stringify(obj), file, env);
+        return '';
+      } catch (e) {
+        return (e as Error).message;
+      }
+    };
+    expect(bad('{ nope')).toMatch(/^config: mcp.json: is not valid JSON/);
+    expect(bad({ mcpServers: { a: { args: ['x'] } } })).toBe(
+      'config: mcp.json: mcpServers.a: needs either "command" (stdio) or "url" (HTTP)',
+    );
+    expect(bad({ mcpServers: { a: { command: 'x', args: 'not-a-list' } } })).toContain(
+      'mcp.json: mcpServers.a.args',
+    );
+    expect(bad({ mcpServers: { a: { url: 'not a url' } } })).toContain('mcpServers.a.url');
+    expect(bad({ mcpServers: { a: { command: 'x', env: { T: '${env:MISSING_VAR}' } } } })).toBe(
+      'config: mcp.json: mcpServers.a.env.T: uses ${env:MISSING_VAR} but MISSING_VAR is not set in the environment',
+    );
+    expect(bad({ mcpServers: { 'bad name!': { command: 'x' } } })).toContain(
+      'server names may use',
+    );
+    expect(bad({ mcpServers: 5 })).toContain('mcp.json: mcpServers');
+  });
+
+  it('reads files (missing is empty), merges later over earlier, and keys connections', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rune-hubcfg-'));
+    expect(readConfigFile(path.join(dir, 'none.json'))).toEqual([]);
+    const g = path.join(dir, 'global.json');
+    const p = path.join(dir, 'project.json');
+    fs.writeFileSync(
+      g,
+      JSON.stringify({ mcpServers: { a: { command: 'one' }, b: { command: 'b' } } }),
+    );
+    fs.writeFileSync(p, JSON.stringify({ servers: { a: { command: 'two' } } }));
+    const merged = mergeServers(readConfigFile(g, env), readConfigFile(p, env));
+    expect(merged.map((s) => [s.name, s.command, s.source])).toEqual([
+      ['a', 'two', p],
+      ['b', 'b', g],
+    ]);
+    const [a1] = readConfigFile(g, env);
+    expect(connectionKey(a1!)).not.toBe(connectionKey(merged[0]!));
+    expect(connectionKey({ ...a1!, disabledTools: ['x'] })).toBe(connectionKey(a1!));
+    fs.rmSync(dir, { recursive: true });
+  });
+});
