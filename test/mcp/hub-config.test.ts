@@ -126,3 +126,55 @@ describe('MCP server config', () => {
     fs.rmSync(dir, { recursive: true });
   });
 });
+
+describe('MCP config loading and watching', () => {
+  it('loads every file, keeps going past a broken one, and adds inline servers', async () => {
+    const { loadServers, defaultHubFiles } = await import('../../src/mcp/hub/loader.js');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rune-hubload-'));
+    const files = defaultHubFiles(path.join(dir, 'proj'), path.join(dir, 'cfg'));
+    fs.mkdirSync(path.dirname(files[0]!), { recursive: true });
+    fs.writeFileSync(files[0]!, JSON.stringify({ mcpServers: { g: { command: 'g' } } }));
+    fs.mkdirSync(path.dirname(files[1]!), { recursive: true });
+    fs.writeFileSync(files[1]!, '{ broken');
+    const r = loadServers(files, { mine: { url: 'http://127.0.0.1:1/mcp' }, bad: {} }, env);
+    expect(r.servers.map((s) => s.name)).toEqual(['g', 'mine']);
+    expect(r.errors.map((e) => e.message)).toEqual([
+      `config: ${files[1]}: is not valid JSON: ${(() => {
+        try {
+          JSON.parse('{ broken');
+        } catch (e) {
+          return (e as Error).message;
+        }
+      })()}`,
+      'config: mcp.servers.bad: needs either "command" (stdio) or "url" (HTTP)',
+    ]);
+    fs.rmSync(dir, { recursive: true });
+  });
+
+  it('notices files created, changed and removed — even in folders that did not exist', async () => {
+    const { HubConfigWatcher, defaultHubFiles } = await import('../../src/mcp/hub/loader.js');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rune-hubwatch-'));
+    fs.mkdirSync(path.join(dir, 'proj'));
+    const files = defaultHubFiles(path.join(dir, 'proj'), path.join(dir, 'cfg'));
+    let n = 0;
+    const w = new HubConfigWatcher(files, () => n++, 20);
+    await w.ready;
+    const bump = async (fn: () => void) => {
+      const before = n;
+      fn();
+      for (let i = 0; i < 200 && n === before; i++) await new Promise((r) => setTimeout(r, 20));
+      return n > before;
+    };
+    expect(await bump(() => fs.writeFileSync(files[2]!, '{}'))).toBe(true);
+    expect(
+      await bump(() => {
+        fs.mkdirSync(path.dirname(files[3]!), { recursive: true });
+        fs.writeFileSync(files[3]!, '{}');
+      }),
+    ).toBe(true);
+    expect(await bump(() => fs.writeFileSync(files[2]!, '{"mcpServers":{}}'))).toBe(true);
+    expect(await bump(() => fs.rmSync(files[2]!))).toBe(true);
+    await w.close();
+    fs.rmSync(dir, { recursive: true });
+  });
+});
