@@ -14,6 +14,7 @@ const nvims: { name: string; bin: string | undefined }[] =
 
 export default defineConfig({
   test: {
+    globalSetup: ['test/helpers/global-setup.ts'],
     testTimeout: 30000,
     hookTimeout: 30000,
     coverage: {
