@@ -9,8 +9,24 @@ set -euo pipefail
 suite=${1:?usage: provision-nvim.sh <trixie|sid> <dest>}
 dest=${2:?usage: provision-nvim.sh <trixie|sid> <dest>}
 
-if [ -x "$dest/bin/nvim" ] && "$dest/bin/nvim" --version >/dev/null 2>&1; then
-  exit 0
+write_wrapper() {
+  mkdir -p "$1/bin"
+  # The compiled-in runtimepath points at /usr/lib/nvim (bundled treesitter
+  # parsers); point it at the prefix's copy instead.
+  cat >"$1/bin/nvim" <<'WRAP'
+#!/bin/sh
+prefix=$(CDPATH= cd -- "$(dirname -- "$0")/.." && pwd)/root
+export VIMRUNTIME="$prefix/usr/share/nvim/runtime"
+exec "$prefix/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" \
+  --library-path "$prefix/usr/lib/x86_64-linux-gnu" "$prefix/usr/bin/nvim" \
+  --cmd "set rtp+=$prefix/usr/lib/nvim" "$@"
+WRAP
+  chmod +x "$1/bin/nvim"
+}
+
+if [ -d "$dest/root/usr/bin" ]; then
+  write_wrapper "$dest"
+  "$dest/bin/nvim" --version >/dev/null 2>&1 && exit 0
 fi
 
 work=$(mktemp -d)
@@ -40,16 +56,9 @@ for deb in "$work"/debs/*.deb; do
 done
 
 rm -rf "$dest.tmp"
-mkdir -p "$dest.tmp/bin"
+mkdir -p "$dest.tmp"
 mv "$work/root" "$dest.tmp/root"
-cat >"$dest.tmp/bin/nvim" <<'WRAP'
-#!/bin/sh
-prefix=$(CDPATH= cd -- "$(dirname -- "$0")/.." && pwd)/root
-export VIMRUNTIME="$prefix/usr/share/nvim/runtime"
-exec "$prefix/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" \
-  --library-path "$prefix/usr/lib/x86_64-linux-gnu" "$prefix/usr/bin/nvim" "$@"
-WRAP
-chmod +x "$dest.tmp/bin/nvim"
+write_wrapper "$dest.tmp"
 rm -rf "$dest"
 mv "$dest.tmp" "$dest"
 "$dest/bin/nvim" --version | head -1 >&2
