@@ -4,6 +4,16 @@ if vim.g.loaded_rune then
 end
 vim.g.loaded_rune = true
 
+-- Inline completion switches itself on at the first InsertEnter after setup().
+vim.api.nvim_create_autocmd('InsertEnter', {
+  group = vim.api.nvim_create_augroup('rune.completion.boot', { clear = true }),
+  callback = function(ev)
+    if package.loaded['rune'] then
+      require('rune.completion').boot(ev)
+    end
+  end,
+})
+
 -- Users of :UpdateRemotePlugins get the same commands from rplugin/node/rune.
 if vim.g.rune_rplugin then
   return
@@ -19,3 +29,62 @@ end
 cmd('RuneStatus', 'status', { desc = 'Rune: host status' })
 cmd('RuneLog', 'log', { desc = 'Rune: open the host log' })
 cmd('RuneRestart', 'restart', { desc = 'Rune: restart the host' })
+cmd('RuneComplete', 'complete', {
+  nargs = '?',
+  complete = function()
+    return { 'toggle', 'enable', 'disable' }
+  end,
+  desc = 'Rune: complete at the cursor, or toggle inline completion',
+})
+
+-- :RuneChat (lua/rune/chat.lua); its errors are shown, never thrown at the user.
+local function chat(name, fn, opts)
+  opts.desc = 'Rune: ' .. opts.desc
+  vim.api.nvim_create_user_command(name, function(o)
+    local ok, err = pcall(function()
+      require('rune.chat')[fn](o)
+    end)
+    if not ok then
+      vim.notify(tostring(err), vim.log.levels.ERROR)
+    end
+  end, opts)
+end
+chat(
+  'RuneChat',
+  'open',
+  { nargs = '*', range = true, bang = true, desc = 'open the chat (! for a new one)' }
+)
+chat('RuneStop', 'stop', { desc = 'stop the streaming answer' })
+chat('RuneChatHistory', 'history', { desc = 'reopen a saved chat' })
+chat('RuneChatModel', 'select_model', { desc = "switch the chat's provider and model" })
+
+-- :RuneMcp (lua/rune/mcp.lua): the MCP server's address, clients, calls and setup snippets.
+vim.api.nvim_create_user_command('RuneMcp', function(o)
+  require('rune.mcp').command(o)
+end, {
+  nargs = '?',
+  complete = function()
+    return { 'approve', 'reset' }
+  end,
+  desc = 'Rune: MCP server info (approve: answer a waiting approval; reset: forget approvals)',
+})
+
+-- :RuneStats and :RunePlugins (lua/rune/stats.lua).
+vim.api.nvim_create_user_command('RuneStats', function(o)
+  require('rune.stats').stats(o)
+end, {
+  nargs = '?',
+  complete = function()
+    return { 'reset' }
+  end,
+  desc = 'Rune: acceptance rate and latency per provider (reset: start counting again)',
+})
+vim.api.nvim_create_user_command('RunePlugins', function(o)
+  require('rune.stats').plugins(o)
+end, {
+  nargs = '*',
+  complete = function(arglead, cmdline)
+    return require('rune.stats').complete_plugins(arglead, cmdline)
+  end,
+  desc = 'Rune: list plugins, reload [id], or run <id> <command> [args]',
+})

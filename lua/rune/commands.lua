@@ -60,4 +60,23 @@ M.restart = guard(function()
   util.notify('host restarted')
 end)
 
+--- :RuneComplete [toggle|enable|disable] (lua/rune/completion.lua).
+function M.complete(o)
+  require('rune.completion').command(o)
+end
+
+--- :RuneChat[!] [question], :RuneStop, :RuneChatHistory, :RuneChatModel (lua/rune/chat.lua).
+function M.chat(o)
+  require('rune.chat').open(o)
+end
+function M.chat_stop()
+  require('rune.chat').stop()
+end
+function M.chat_history()
+  require('rune.chat').history()
+end
+function M.chat_model()
+  require('rune.chat').select_model()
+end
+
 return M

@@ -14,13 +14,39 @@ local M, H = {}, {}
 ---@field max_restarts integer Crashes in a row after which Rune stops restarting by itself.
 ---@field autostart boolean|integer Start the host shortly after startup (true, or a delay in ms).
 
+---@class rune.McpConfig
+---@field enabled boolean Run the MCP server when the host runs.
+---@field port integer 127.0.0.1 port; 0 picks a free one.
+---@field zeke { enabled: boolean, lock_dir: string|nil } Also write zeke's `~/.zeke/ide/<port>.lock`.
+---@field tools { unsafe: boolean, zeke_aliases: boolean, ai: boolean }
+---@field approval { rules: { tool: string, args: table<string, string>|nil, action: 'allow'|'deny'|'ask' }[] }
+---@field limits { max_sessions: integer, max_concurrent: integer, max_body_bytes: integer, idle_timeout_ms: integer }
+---@field audit_log boolean|string true for `stdpath('state')/rune/mcp-audit.log`, or a path.
+
 ---@class rune.Config
 ---@field host rune.HostConfig
 ---@field providers table<string, table> Provider definitions (validated by the host).
 ---@field chat table
 ---@field completion table
----@field mcp table
----@field plugins table
+---@field mcp rune.McpConfig
+---@field plugins rune.PluginsConfig
+---@field telemetry rune.TelemetryConfig
+
+---@class rune.PluginsConfig
+---@field enabled boolean Load plugins.
+---@field user_dir boolean Load `$XDG_CONFIG_HOME/rune/plugins/`.
+---@field project_dir boolean Load `<cwd>/.rune/plugins/` (runs the project's code: trusted projects only).
+---@field paths string[] More plugin files or directories.
+---@field disabled string[] Plugin ids not to load.
+---@field config table<string, table> Options per plugin id, given to the plugin as `ctx.config`.
+---@field watch boolean Reload a plugin when its file changes.
+---@field limits { memory_mb: integer, tool_timeout_ms: integer, call_timeout_ms: integer, init_timeout_ms: integer, exec_timeout_ms: integer, exec_memory_mb: integer }
+---@field sandbox { bwrap: boolean } Run plugin commands in bubblewrap when it is installed.
+
+---@class rune.TelemetryConfig
+---@field otlp_endpoint string|nil OTLP/HTTP collector URL; metrics are exported when set.
+---@field otlp_headers table<string, string> Extra headers for the collector (e.g. authorization).
+---@field export_interval_ms integer How often to export.
 
 M.defaults = {
   host = {
@@ -35,7 +61,21 @@ M.defaults = {
   -- Sections below are validated in depth by the host, which owns their meaning.
   providers = {},
   default_provider = vim.NIL,
-  chat = {},
+  -- :RuneChat (`:help rune-chat`); the host reads provider, model, system and the limits.
+  chat = {
+    layout = 'vsplit',
+    width = 0.4,
+    height = 0.4,
+    border = 'rounded',
+    start_insert = true,
+    provider = vim.NIL,
+    model = vim.NIL,
+    system = vim.NIL,
+    max_context_chars = 200000,
+    save_interval_ms = 1000,
+    frame_ms = 16,
+    keys = { submit = '<CR>', submit_insert = '<C-s>', stop = '<C-c>', close = 'q' },
+  },
   -- Inline completion (`:help rune-completion`); the host reads the request options.
   completion = {
     enabled = true,
@@ -62,8 +102,46 @@ M.defaults = {
       dismiss = '<C-]>',
     },
   },
-  mcp = {},
-  plugins = {},
+  -- MCP server for external agents (`:help rune-mcp`); the host reads every option.
+  mcp = {
+    enabled = true,
+    port = 0,
+    zeke = { enabled = false, lock_dir = vim.NIL },
+    tools = { unsafe = false, zeke_aliases = true, ai = true },
+    approval = { rules = {} },
+    limits = {
+      max_sessions = 1024,
+      max_concurrent = 16,
+      max_body_bytes = 4194304,
+      idle_timeout_ms = 1800000,
+    },
+    audit_log = true,
+  },
+  -- Third-party plugins (`:help rune-plugins`); the host reads every option.
+  plugins = {
+    enabled = true,
+    user_dir = true,
+    project_dir = false,
+    paths = {},
+    disabled = {},
+    config = {},
+    watch = true,
+    limits = {
+      memory_mb = 128,
+      tool_timeout_ms = 30000,
+      call_timeout_ms = 120000,
+      init_timeout_ms = 10000,
+      exec_timeout_ms = 60000,
+      exec_memory_mb = 2048,
+    },
+    sandbox = { bwrap = true },
+  },
+  -- Metrics export (`:help rune-telemetry`); off until an endpoint is set.
+  telemetry = {
+    otlp_endpoint = vim.NIL,
+    otlp_headers = {},
+    export_interval_ms = 60000,
+  },
 }
 
 -- Schema: a string is a type name; a table is a nested section; `open` lets a
@@ -80,7 +158,25 @@ H.schema = {
   },
   providers = 'open',
   default_provider = 'string?',
-  chat = 'open',
+  chat = {
+    layout = { enum = { 'vsplit', 'split', 'float', 'tab' } },
+    width = 'number',
+    height = 'number',
+    border = { oneof = { 'string', 'table' } },
+    start_insert = 'boolean',
+    provider = 'string?',
+    model = 'string?',
+    system = 'string?',
+    max_context_chars = 'number',
+    save_interval_ms = 'number',
+    frame_ms = 'number',
+    keys = {
+      submit = { oneof = { 'string', 'boolean' } },
+      submit_insert = { oneof = { 'string', 'boolean' } },
+      stop = { oneof = { 'string', 'boolean' } },
+      close = { oneof = { 'string', 'boolean' } },
+    },
+  },
   completion = {
     enabled = 'boolean',
     debounce_ms = 'number',
@@ -111,8 +207,44 @@ H.schema = {
       dismiss = { oneof = { 'string', 'boolean' } },
     },
   },
-  mcp = 'open',
-  plugins = 'open',
+  mcp = {
+    enabled = 'boolean',
+    port = 'number',
+    zeke = { enabled = 'boolean', lock_dir = 'string?' },
+    tools = { unsafe = 'boolean', zeke_aliases = 'boolean', ai = 'boolean' },
+    -- rules are checked by the host (tool, args, action)
+    approval = { rules = 'open' },
+    limits = {
+      max_sessions = 'number',
+      max_concurrent = 'number',
+      max_body_bytes = 'number',
+      idle_timeout_ms = 'number',
+    },
+    audit_log = { oneof = { 'boolean', 'string' } },
+  },
+  plugins = {
+    enabled = 'boolean',
+    user_dir = 'boolean',
+    project_dir = 'boolean',
+    paths = 'open',
+    disabled = 'open',
+    config = 'open',
+    watch = 'boolean',
+    limits = {
+      memory_mb = 'number',
+      tool_timeout_ms = 'number',
+      call_timeout_ms = 'number',
+      init_timeout_ms = 'number',
+      exec_timeout_ms = 'number',
+      exec_memory_mb = 'number',
+    },
+    sandbox = { bwrap = 'boolean' },
+  },
+  telemetry = {
+    otlp_endpoint = 'string?',
+    otlp_headers = 'open',
+    export_interval_ms = 'number',
+  },
 }
 
 local function keys_of(t)

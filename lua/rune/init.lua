@@ -40,10 +40,13 @@ function M._host_config()
   return M.config()
 end
 
---- A short status for statuslines, e.g. `rune: ready`. Never starts the host.
+--- A short status for statuslines, e.g. `rune: ready`, followed by the last
+--- chat answer's tokens and time to first token once there is one. Never starts the host.
 ---@return string
 function M.status()
-  return require('rune.host').statusline()
+  local s = require('rune.host').statusline()
+  local chat = package.loaded['rune.chat'] and package.loaded['rune.chat'].statusline() or ''
+  return chat ~= '' and (s .. ' · ' .. chat) or s
 end
 
 return M

@@ -1,25 +1,33 @@
 /**
- * The provider registry as a host service. PLACEHOLDER: replaced by the
- * providers work (issue: AI providers); kept minimal so features compile.
+ * The provider registry as a host service, built from the user's `providers`,
+ * `default_provider`, `chat.provider` and `completion.provider` options. Features get
+ * their provider with `getProviderRegistry(host).get('chat' | 'completion', override?)`.
+ *
+ * Requests: `rune.providers.list` → the providers with their defaults and state;
+ * `rune.providers.models` (id?) → { [id]: models | { error } }; `rune.providers.usage` →
+ * usage per provider and model. Adds the "providers" section to :checkhealth rune.
  */
-import type { ReadyHost } from './host.js';
-import type { ProviderRegistry } from '../providers/types.js';
-import { ConfigError } from '../core/errors.js';
+import type { HealthItem, HostModule, ReadyHost } from './host.js';
+import type { ModelInfo, ProviderRegistry } from '../providers/types.js';
+import { DisposableStore, toDisposable } from '../core/disposable.js';
+import { AuthError, RuneError, toRuneError } from '../core/errors.js';
+import { parseProvidersConfig } from '../providers/config.js';
+import { createProviderRegistry, type ManagedRegistry } from '../providers/registry.js';
 
 const registries = new WeakMap<ReadyHost, ProviderRegistry>();
 
-/** The registry built from the user's `providers` config, created on first use. */
+function build(host: ReadyHost): ManagedRegistry {
+  return createProviderRegistry(parseProvidersConfig(host.config), { logger: host.logger });
+}
+
+/**
+ * The registry built from the user's config, created on first use. Throws ConfigError
+ * (naming the key) when the `providers` config is invalid.
+ */
 export function getProviderRegistry(host: ReadyHost): ProviderRegistry {
   let r = registries.get(host);
   if (!r) {
-    r = {
-      get() {
-        throw new ConfigError('providers', 'no provider is configured');
-      },
-      list: () => [],
-      usage: () => [],
-      dispose() {},
-    };
+    r = build(host);
     registries.set(host, r);
   }
   return r;
@@ -27,6 +35,96 @@ export function getProviderRegistry(host: ReadyHost): ProviderRegistry {
 
 /** Replaces the registry (tests use it to inject one). */
 export function setProviderRegistry(host: ReadyHost, registry: ProviderRegistry): void {
-  registries.get(host)?.dispose();
+  const old = registries.get(host);
+  if (old && old !== registry) old.dispose();
   registries.set(host, registry);
 }
+
+function isManaged(r: ProviderRegistry): r is ManagedRegistry {
+  return typeof (r as Partial<ManagedRegistry>).managed === 'function';
+}
+
+async function models(
+  registry: ProviderRegistry,
+  id: string | undefined,
+): Promise<Record<string, ModelInfo[] | { error: { code: string; message: string } }>> {
+  const ids = id ? [id] : registry.list().map((p) => p.id);
+  const out: Record<string, ModelInfo[] | { error: { code: string; message: string } }> = {};
+  await Promise.all(
+    ids.map(async (pid) => {
+      try {
+        out[pid] = await registry.get('chat', pid).models();
+      } catch (err) {
+        if (id) throw err;
+        const e = toRuneError(err);
+        out[pid] = { error: { code: e.code, message: e.message } };
+      }
+    }),
+  );
+  return out;
+}
+
+async function health(registry: ProviderRegistry): Promise<HealthItem[]> {
+  const items: HealthItem[] = [];
+  const list = registry.list();
+  const defaults = list.flatMap((p) => p.defaultFor.map((f) => `${f} → ${p.id}`)).join(', ');
+  items.push({ level: 'info', message: `${list.length} provider(s); defaults: ${defaults}` });
+  await Promise.all(
+    list.map(async (p, i) => {
+      const name = `${p.id} (${p.kind}${p.model ? `, ${p.model}` : ''})`;
+      const found: HealthItem[] = [];
+      if (isManaged(registry)) {
+        const key = await registry.keyStatus(p.id);
+        if (!key.ok) {
+          found.push({ level: 'error', message: `${name}: ${key.message}` });
+        } else {
+          try {
+            const msg = await registry.managed(p.id).probe();
+            found.push({ level: 'ok', message: `${name}: ${msg}; ${key.message}` });
+          } catch (err) {
+            const e = toRuneError(err);
+            found.push({
+              level: e instanceof AuthError ? 'error' : 'warn',
+              message: `${name}: ${e.message}`,
+            });
+          }
+        }
+      } else {
+        found.push({ level: 'info', message: `${name}: configured` });
+      }
+      items[i + 1] = found[0]!;
+    }),
+  );
+  return items;
+}
+
+function optionalString(v: unknown, what: string): string | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'string') throw new RuneError('bad_request', `${what} must be a string.`);
+  return v;
+}
+
+/** Builds the registry at startup (reporting a bad config) and serves its requests. */
+export const providersModule: HostModule = {
+  name: 'providers',
+  activate(host) {
+    const registry = getProviderRegistry(host);
+    const store = new DisposableStore();
+    const current = () => registries.get(host) ?? registry;
+    store.add(host.onRequest('rune.providers.list', () => current().list()));
+    store.add(
+      host.onRequest('rune.providers.models', (args) =>
+        models(current(), optionalString(args[0], 'The provider id')),
+      ),
+    );
+    store.add(host.onRequest('rune.providers.usage', () => current().usage()));
+    store.add(host.addHealth('providers', () => health(current())));
+    store.add(
+      toDisposable(() => {
+        current().dispose();
+        registries.delete(host);
+      }),
+    );
+    return store;
+  },
+};

@@ -94,6 +94,8 @@ export interface FimRequest {
 
 export interface Completion {
   text: string;
+  /** The provider's id for this suggestion, when it wants to hear it was shown or accepted. */
+  id?: string;
 }
 
 export interface ModelInfo {
@@ -119,6 +121,16 @@ export interface Provider {
   models(opts?: CallOptions): Promise<ModelInfo[]>;
   /** Embeddings, where the API has them. */
   embed?(input: string[], opts?: CallOptions & { model?: string }): Promise<number[][]>;
+  /**
+   * The ghost-text engine showed `c` (a completion with an `id`). Providers whose service
+   * wants it (Copilot) report it; never throws.
+   */
+  didShow?(c: Completion): void;
+  /**
+   * The user accepted `c`: all of it, or its first `acceptedChars` characters (UTF-16
+   * units, as JavaScript counts them) when accepting a word or a line. Never throws.
+   */
+  didAccept?(c: Completion, acceptedChars?: number): void;
 }
 
 /** The features that pick a provider. */

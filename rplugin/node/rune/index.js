@@ -18,6 +18,14 @@ const COMMANDS = [
   ['RuneStatus', 'status', {}],
   ['RuneLog', 'log', {}],
   ['RuneRestart', 'restart', {}],
+  ['RuneChat', 'chat', { nargs: '*' }],
+  ['RuneStop', 'chat_stop', {}],
+  ['RuneChatHistory', 'chat_history', {}],
+  ['RuneChatModel', 'chat_model', {}],
+  ['RuneComplete', 'complete', { nargs: '?' }],
+  ['RuneMcp', 'mcp', { nargs: '?' }],
+  ['RuneStats', 'stats', { nargs: '?' }],
+  ['RunePlugins', 'plugins', { nargs: '*' }],
 ];
 
 module.exports = (plugin) => {

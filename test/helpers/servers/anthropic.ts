@@ -162,7 +162,10 @@ function render(s: AnthropicScript, req: { body: unknown }): RawReply {
       sse(
         {
           type: 'error',
-          error: { type: s.errorType ?? 'overloaded_error', message: s.errorMessage ?? 'Overloaded' },
+          error: {
+            type: s.errorType ?? 'overloaded_error',
+            message: s.errorMessage ?? 'Overloaded',
+          },
         },
         'error',
       ),

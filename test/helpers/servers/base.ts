@@ -41,6 +41,9 @@ export interface Fault {
   resetAfter?: number;
   /** Replaces chunk number N (0-based) with a malformed one (truncated JSON). */
   malformedAt?: number;
+  /** Stalls before chunk number N (0-based) for `stallMs` (default: forever). */
+  stallAt?: number;
+  stallMs?: number;
   /** Accepts the request and never answers (until the client gives up or the server closes). */
   hang?: boolean;
   /** Sends an in-stream error event after the text/tool chunks instead of the normal end. */
@@ -183,9 +186,14 @@ export async function startFakeServer<R extends string, S extends Fault>(
         return;
       }
       if (i > 0 && s.chunkDelayMs) await sleep(s.chunkDelayMs);
+      if (s.stallAt === i) {
+        if (s.stallMs === undefined) return;
+        await sleep(s.stallMs);
+      }
       if (res.destroyed) return;
       const chunk = s.malformedAt === i ? (reply.malformed ?? '{"broken":') : reply.chunks[i]!;
-      res.write(chunk);
+      // Waiting for each write to flush makes a later reset land after the bytes.
+      await new Promise<void>((resolve) => res.write(chunk, () => resolve()));
     }
     if (s.resetAfter !== undefined && s.resetAfter >= reply.chunks.length) {
       markReset();

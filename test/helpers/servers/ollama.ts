@@ -11,7 +11,13 @@
  *   s.enqueue('generate', { text: 'return a + b', chunkDelayMs: 5 });
  *   s.requestsTo('generate')[0].body // { model, prompt, suffix, options, ... }
  */
-import { startFakeServer, splitText, type Fault, type FakeServerBase, type RawReply } from './base.js';
+import {
+  startFakeServer,
+  splitText,
+  type Fault,
+  type FakeServerBase,
+  type RawReply,
+} from './base.js';
 
 export type OllamaRoute = 'chat' | 'generate' | 'tags' | 'embed' | 'show';
 

@@ -1,0 +1,107 @@
+--- :RuneStats and :RunePlugins, the Lua side: ask the host for lines and show them.
+--- The host computes everything (metrics, plugin state); Lua only draws.
+local M, H = {}, {}
+local util = require('rune.util')
+
+H.stats_buf = nil ---@type integer|nil
+
+--- Shows `lines` in a scratch buffer named `name`, reusing its window when open.
+---@param name string
+---@param lines string[]
+---@return integer buf
+function H.scratch(name, lines)
+  local buf = H.stats_buf
+  if not (buf and vim.api.nvim_buf_is_valid(buf)) then
+    buf = vim.api.nvim_create_buf(false, true)
+    vim.api.nvim_buf_set_name(buf, name)
+    vim.bo[buf].bufhidden = 'wipe'
+    vim.bo[buf].filetype = 'runestats'
+    vim.keymap.set('n', 'q', '<cmd>close<cr>', { buffer = buf, nowait = true, desc = 'close' })
+    H.stats_buf = buf
+  end
+  vim.bo[buf].modifiable = true
+  vim.api.nvim_buf_set_lines(buf, 0, -1, false, lines)
+  vim.bo[buf].modifiable = false
+  local win = vim.fn.bufwinid(buf)
+  if win == -1 then
+    vim.cmd('botright split')
+    vim.api.nvim_win_set_buf(0, buf)
+    vim.api.nvim_win_set_height(0, math.min(#lines + 1, math.floor(vim.o.lines / 2)))
+  else
+    vim.api.nvim_set_current_win(win)
+  end
+  return buf
+end
+
+---@param lines string[]
+function H.echo(lines)
+  vim.api.nvim_echo({ { table.concat(lines, '\n') } }, true, {})
+end
+
+--- Runs `fn`, showing a failure as an error message instead of a stack trace.
+---@param fn fun()
+function H.guard(fn)
+  local ok, err = pcall(fn)
+  if not ok then
+    vim.notify(tostring(err), vim.log.levels.ERROR)
+  end
+end
+
+--- :RuneStats [reset]
+---@param o { args: string }|nil
+function M.stats(o)
+  H.guard(function()
+    local host = require('rune.host')
+    if vim.trim(o and o.args or '') == 'reset' then
+      host.request('rune.stats.reset')
+      util.notify('stats reset')
+      return
+    end
+    H.scratch('rune://stats', host.request('rune.stats.lines'))
+  end)
+end
+
+--- Called by the ghost-text code when the user accepts a completion.
+---@param provider string
+---@param kind 'all'|'word'|'line'
+function M.accepted(provider, kind)
+  require('rune.host').notify('rune.stats.accepted', provider, kind)
+end
+
+--- :RunePlugins [reload [id] | <id> <command> [args…]]
+---@param o { args: string }|nil
+function M.plugins(o)
+  H.guard(function()
+    local host = require('rune.host')
+    local words = vim.split(vim.trim(o and o.args or ''), '%s+', { trimempty = true })
+    if #words == 0 then
+      H.echo(host.request('rune.plugins.lines'))
+    elseif words[1] == 'reload' then
+      H.echo(host.request('rune.plugins.reload', words[2] or ''))
+    elseif #words == 1 then
+      error('(rune) :RunePlugins ' .. words[1] .. ' needs a command name (see :RunePlugins)', 0)
+    else
+      local lines = host.request('rune.plugins.run', words[1], words[2], { unpack(words, 3) })
+      if #lines > 0 then
+        H.echo(lines)
+      end
+    end
+  end)
+end
+
+--- Completion for :RunePlugins.
+---@param arglead string
+---@param cmdline string
+---@return string[]
+function M.complete_plugins(arglead, cmdline)
+  local before = cmdline:sub(1, #cmdline - #arglead)
+  local ok, items = pcall(require('rune.host').request, 'rune.plugins.complete', before)
+  if not ok then
+    return {}
+  end
+  return vim.tbl_filter(function(s)
+    return vim.startswith(s, arglead)
+  end, items)
+end
+
+return M

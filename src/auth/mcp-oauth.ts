@@ -1,0 +1,196 @@
+import { randomBytes } from 'node:crypto';
+import type { OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js';
+import type {
+  OAuthClientInformationMixed,
+  OAuthClientMetadata,
+  OAuthTokens,
+} from '@modelcontextprotocol/sdk/shared/auth.js';
+import { StateError } from '../core/errors.js';
+import { openBrowser as defaultOpenBrowser } from './browser.js';
+import { startCallbackServer, type CallbackServer, type InteractionOptions } from './oauth.js';
+import { oauthAccount, type SecretStore } from './secret-store.js';
+
+/** What is kept per MCP server in the secret store (one JSON secret). */
+interface McpAuthRecord {
+  tokens?: OAuthTokens;
+  client?: OAuthClientInformationMixed;
+  /** True when `client` came from dynamic registration (it is tied to `port`). */
+  registered?: boolean;
+  port?: number;
+  verifier?: string;
+}
+
+export interface McpOAuthProviderOptions extends Omit<InteractionOptions, 'port' | 'signal'> {
+  store: SecretStore;
+  /** The MCP server's name in `mcpServers`; tokens are filed under `oauth/mcp:<name>`. */
+  server: string;
+  /** A pre-registered client; without one the SDK registers dynamically. */
+  client?: { clientId: string; clientSecret?: string };
+  /** Requested scope, space-separated. */
+  scope?: string;
+}
+
+/**
+ * The MCP SDK's `OAuthClientProvider`, backed by Rune's secret store and the
+ * loopback callback server. Use with a Streamable HTTP transport:
+ *
+ * ```ts
+ * const auth = new McpOAuthProvider({ store, server: 'linear' });
+ * await auth.prepare();
+ * const transport = new StreamableHTTPClientTransport(url, { authProvider: auth });
+ * try { await client.connect(transport); }
+ * catch (e) {
+ *   if (!(e instanceof UnauthorizedError)) throw e;
+ *   await transport.finishAuth(await auth.waitForAuthorizationCode());
+ *   await client.connect(new StreamableHTTPClientTransport(url, { authProvider: auth }));
+ * }
+ * auth.dispose();
+ * ```
+ *
+ * The SDK discovers the authorization server, registers, builds the PKCE
+ * request and refreshes tokens; this class stores what it is given, opens
+ * the browser and receives the redirect (state checked, timeout applied).
+ */
+export class McpOAuthProvider implements OAuthClientProvider {
+  private server: CallbackServer | undefined;
+  private record: McpAuthRecord = {};
+  private expectedState: string | undefined;
+  private pendingCode: Promise<string> | undefined;
+  private readonly account: string;
+
+  constructor(private readonly opts: McpOAuthProviderOptions) {
+    this.account = oauthAccount(`mcp:${opts.server}`);
+  }
+
+  /**
+   * Loads the stored record and binds the callback port: the one used before
+   * when a dynamic registration is tied to it, else a random one.
+   */
+  async prepare(): Promise<void> {
+    if (this.server) return;
+    const raw = await this.opts.store.get(this.account);
+    this.record = raw ? (JSON.parse(raw) as McpAuthRecord) : {};
+    if (this.record.port) {
+      this.server = await startCallbackServer(this.record.port).catch(() => undefined);
+    }
+    if (!this.server) {
+      this.server = await startCallbackServer(0);
+      if (this.record.registered && this.record.port !== this.server.port) {
+        // The registered redirect URI names the old port; register again.
+        this.record.client = undefined;
+        this.record.registered = false;
+      }
+      this.record.port = this.server.port;
+      await this.persist();
+    }
+  }
+
+  private bound(): CallbackServer {
+    if (!this.server) throw new StateError('McpOAuthProvider.prepare() must be awaited first.');
+    return this.server;
+  }
+
+  get redirectUrl(): string {
+    return this.bound().redirectUri;
+  }
+
+  get clientMetadata(): OAuthClientMetadata {
+    return {
+      client_name: 'Rune (Neovim)',
+      redirect_uris: [this.redirectUrl],
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      token_endpoint_auth_method: this.opts.client?.clientSecret ? 'client_secret_post' : 'none',
+      ...(this.opts.scope ? { scope: this.opts.scope } : {}),
+    };
+  }
+
+  state(): string {
+    this.expectedState = randomBytes(16).toString('base64url');
+    return this.expectedState;
+  }
+
+  clientInformation(): OAuthClientInformationMixed | undefined {
+    if (this.opts.client) {
+      return {
+        client_id: this.opts.client.clientId,
+        ...(this.opts.client.clientSecret ? { client_secret: this.opts.client.clientSecret } : {}),
+      };
+    }
+    return this.record.client;
+  }
+
+  async saveClientInformation(info: OAuthClientInformationMixed): Promise<void> {
+    this.record.client = info;
+    this.record.registered = true;
+    await this.persist();
+  }
+
+  tokens(): OAuthTokens | undefined {
+    return this.record.tokens;
+  }
+
+  async saveTokens(tokens: OAuthTokens): Promise<void> {
+    this.record.tokens = tokens;
+    await this.persist();
+  }
+
+  async redirectToAuthorization(url: URL): Promise<void> {
+    const server = this.bound();
+    const state = url.searchParams.get('state') ?? this.expectedState;
+    if (!state) throw new StateError('The authorization URL has no state parameter.');
+    this.pendingCode = server.waitForCode({ state, timeoutMs: this.opts.timeoutMs });
+    this.pendingCode.catch(() => undefined);
+    const opened = await (this.opts.openBrowser ?? defaultOpenBrowser)(url.toString()).catch(
+      () => false,
+    );
+    this.opts.onPrompt?.(url.toString(), opened);
+  }
+
+  /** The code the browser brought back after `redirectToAuthorization`; pass it to `finishAuth`. */
+  waitForAuthorizationCode(): Promise<string> {
+    if (!this.pendingCode) {
+      return Promise.reject(new StateError('No authorization is in progress for this server.'));
+    }
+    return this.pendingCode;
+  }
+
+  async saveCodeVerifier(verifier: string): Promise<void> {
+    this.record.verifier = verifier;
+    await this.persist();
+  }
+
+  codeVerifier(): string {
+    if (!this.record.verifier) throw new StateError('No PKCE verifier was saved for this sign-in.');
+    return this.record.verifier;
+  }
+
+  async invalidateCredentials(
+    scope: 'all' | 'client' | 'tokens' | 'verifier' | 'discovery',
+  ): Promise<void> {
+    if (scope === 'all' || scope === 'tokens') this.record.tokens = undefined;
+    if (scope === 'all' || scope === 'client') {
+      this.record.client = undefined;
+      this.record.registered = false;
+    }
+    if (scope === 'all' || scope === 'verifier') this.record.verifier = undefined;
+    await this.persist();
+  }
+
+  /** Forgets everything stored for this server. */
+  async forget(): Promise<void> {
+    this.record = {};
+    await this.opts.store.delete(this.account);
+  }
+
+  /** Closes the callback server. */
+  async dispose(): Promise<void> {
+    const s = this.server;
+    this.server = undefined;
+    await s?.close();
+  }
+
+  private async persist(): Promise<void> {
+    await this.opts.store.set(this.account, JSON.stringify(this.record));
+  }
+}

@@ -1,0 +1,159 @@
+/**
+ * The stdio side of `rune mcp`: an MCP server on stdin/stdout that forwards
+ * every JSON-RPC message to Rune's HTTP server in Neovim and every answer,
+ * notification and server request back. It forwards the client's own
+ * `initialize` (so approval prompts and the audit log name the real client),
+ * and tolerates clients that send `tools/call` without `initialize` (zeke's
+ * does): then it initializes upstream on their behalf.
+ */
+import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import {
+  LATEST_PROTOCOL_VERSION,
+  isJSONRPCRequest,
+  isJSONRPCResultResponse,
+  type JSONRPCMessage,
+  type JSONRPCRequest,
+  type InitializeResult,
+} from '@modelcontextprotocol/sdk/types.js';
+import type { Readable, Writable } from 'node:stream';
+import { VERSION } from '../core/version.js';
+import type { ServerTarget } from './discover.js';
+
+export interface ProxyOptions {
+  stdin?: Readable;
+  stdout?: Writable;
+  log?: (msg: string) => void;
+}
+
+const INIT_ID = '__rune_proxy_init__';
+
+/** Runs until stdin closes (or the upstream server goes away for good). */
+export async function runStdioProxy(target: ServerTarget, opts: ProxyOptions = {}): Promise<void> {
+  const log = opts.log ?? (() => undefined);
+  const down = new StdioServerTransport(opts.stdin, opts.stdout);
+  let up: StreamableHTTPClientTransport | undefined;
+  let initResult: InitializeResult | undefined;
+  let initParams: JSONRPCRequest['params'] | undefined;
+  let initializing: Promise<void> | undefined;
+  const waiting: JSONRPCMessage[] = [];
+  let closed = false;
+
+  const sendDown = (m: JSONRPCMessage) => {
+    void down.send(m).catch((err: unknown) => log(`cannot write to stdout: ${String(err)}`));
+  };
+  const failDown = (m: JSONRPCMessage, message: string) => {
+    if (isJSONRPCRequest(m)) {
+      sendDown({ jsonrpc: '2.0', id: m.id, error: { code: -32603, message } });
+    }
+  };
+
+  const connect = (): StreamableHTTPClientTransport => {
+    const t = new StreamableHTTPClientTransport(new URL(target.url), {
+      requestInit: { headers: { Authorization: `Bearer ${target.token}` } },
+    });
+    t.onmessage = (m) => {
+      if (isJSONRPCResultResponse(m) && m.id === INIT_ID) return;
+      sendDown(m);
+    };
+    t.onerror = (err) => log(`upstream: ${err.message}`);
+    return t;
+  };
+
+  /** Initializes upstream with `params` and resolves once done. */
+  const initialize = async (
+    params: JSONRPCRequest['params'],
+    replyTo?: JSONRPCRequest['id'],
+  ): Promise<void> => {
+    const t = connect();
+    await t.start();
+    const result = await new Promise<InitializeResult>((resolve, reject) => {
+      t.onmessage = (m) => {
+        if ('id' in m && m.id === INIT_ID) {
+          if (isJSONRPCResultResponse(m)) resolve(m.result as InitializeResult);
+          else reject(new Error((m as { error?: { message?: string } }).error?.message ?? 'initialize failed'));
+          return;
+        }
+        sendDown(m);
+      };
+      t.send({ jsonrpc: '2.0', id: INIT_ID, method: 'initialize', params }).catch(reject);
+    });
+    t.setProtocolVersion(result.protocolVersion);
+    t.onmessage = (m) => sendDown(m);
+    up = t;
+    initResult = result;
+    initParams = params;
+    if (replyTo !== undefined) sendDown({ jsonrpc: '2.0', id: replyTo, result });
+    await t.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
+  };
+
+  const forward = async (m: JSONRPCMessage, retried = false): Promise<void> => {
+    try {
+      await up!.send(m);
+    } catch (err) {
+      const msg = (err as Error).message;
+      // The session expired (idle) or the host restarted: start a fresh one once.
+      if (!retried && /\b404\b|session/i.test(msg) && initParams) {
+        log('upstream session lost; reconnecting');
+        await up?.close().catch(() => undefined);
+        await initialize(initParams);
+        return forward(m, true);
+      }
+      failDown(m, `Rune's MCP server in Neovim did not take the message: ${msg}. Is Neovim still running?`);
+    }
+  };
+
+  const handle = async (m: JSONRPCMessage): Promise<void> => {
+    if (isJSONRPCRequest(m) && m.method === 'initialize') {
+      if (initResult) {
+        sendDown({ jsonrpc: '2.0', id: m.id, result: initResult });
+        return;
+      }
+      initializing ??= initialize(m.params, m.id);
+      await initializing.catch((err: Error) => failDown(m, `Cannot reach Rune in Neovim: ${err.message}`));
+      return;
+    }
+    if ('method' in m && m.method === 'notifications/initialized') return;
+    if (!up) {
+      initializing ??= initialize({
+        protocolVersion: LATEST_PROTOCOL_VERSION,
+        capabilities: {},
+        clientInfo: { name: 'rune mcp (client without initialize)', version: VERSION },
+      });
+      try {
+        await initializing;
+      } catch (err) {
+        failDown(m, `Cannot reach Rune in Neovim: ${(err as Error).message}`);
+        return;
+      }
+    }
+    await forward(m);
+  };
+
+  // Messages are forwarded in arrival order; requests still run concurrently upstream.
+  let chain = Promise.resolve();
+  down.onmessage = (m) => {
+    waiting.push(m);
+    chain = chain.then(async () => {
+      const next = waiting.shift();
+      if (next) await handle(next);
+    });
+  };
+  down.onerror = (err) => log(`stdin: ${err.message}`);
+
+  await new Promise<void>((resolve) => {
+    down.onclose = () => resolve();
+    const stdin = opts.stdin ?? process.stdin;
+    stdin.once('end', () => resolve());
+    stdin.once('close', () => resolve());
+    void down.start();
+  });
+  if (closed) return;
+  closed = true;
+  await chain.catch(() => undefined);
+  if (up) {
+    await up.terminateSession().catch(() => undefined);
+    await up.close().catch(() => undefined);
+  }
+  await down.close().catch(() => undefined);
+}

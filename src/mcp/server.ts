@@ -1,0 +1,529 @@
+/**
+ * Rune's MCP server over Streamable HTTP, bound to 127.0.0.1, with its guard:
+ *
+ * - Host must be a loopback name, and Origin (when sent) a loopback http
+ *   origin: anything else gets 403 (DNS rebinding).
+ * - Every request carries `Authorization: Bearer <token>`: a 128-bit token
+ *   from the OS random source, compared in constant time; otherwise 401.
+ * - No CORS: no Access-Control-* header is ever sent and preflights get 403.
+ * - Limits: sessions, concurrent requests per session, request body size;
+ *   idle sessions expire.
+ *
+ * Each session gets its own `McpServer` (the SDK serves one transport per
+ * server). Tools are served straight from the shared ToolRegistry rather than
+ * copied into each session with `registerTool`: the tool list and its JSON
+ * Schemas (2020-12, the MCP default dialect) are built once for all sessions,
+ * which keeps a session small, and a registry change is one
+ * `list_changed` notification per session.
+ */
+import * as http from 'node:http';
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import {
+  CallToolRequestSchema,
+  CreateMessageResultSchema,
+  ElicitResultSchema,
+  ErrorCode,
+  ListToolsRequestSchema,
+  McpError,
+  SubscribeRequestSchema,
+  UnsubscribeRequestSchema,
+  isInitializeRequest,
+  type ServerNotification,
+  type ServerRequest,
+  type Tool,
+} from '@modelcontextprotocol/sdk/types.js';
+import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
+import type { Disposable } from '../core/disposable.js';
+import { BoundedEventStore } from './event-store.js';
+import { nullLogger, type Logger } from '../core/log.js';
+import { VERSION } from '../core/version.js';
+import type {
+  CallGate,
+  EditProposal,
+  ReviewAnswer,
+  ToolContext,
+  ToolRegistry,
+} from '../tools/registry.js';
+
+export interface McpHttpServerOptions {
+  registry: ToolRegistry;
+  /** Approval and audit; every tool call passes through it. */
+  gate?: CallGate;
+  /** 0 (default) picks a free port. */
+  port?: number;
+  /** Given for tests and fixed setups; otherwise 16 random bytes, hex. */
+  token?: string;
+  /** Most live sessions (default 1024). */
+  maxSessions?: number;
+  /** Most requests in flight per session (default 16). */
+  maxConcurrent?: number;
+  /** Largest request body in bytes (default 4 MiB). */
+  maxBodyBytes?: number;
+  /** A session unused this long is closed (default 30 min). */
+  idleTimeoutMs?: number;
+  /** Adds resources and prompts to each session's server. */
+  setup?: (server: McpServer, session: Session) => void;
+  logger?: Logger;
+  name?: string;
+  /** Called when sessions open or close (for `:RuneMcp`). */
+  onSessionsChanged?: () => void;
+}
+
+/** A connected client, as `:RuneMcp` lists it. */
+export interface SessionSummary {
+  id: string;
+  client: string;
+  since: string;
+  lastSeenMs: number;
+  inFlight: number;
+}
+
+export interface Session {
+  readonly id: string;
+  readonly server: McpServer;
+  readonly transport: StreamableHTTPServerTransport;
+  readonly subscriptions: Set<string>;
+  readonly since: number;
+  lastSeen: number;
+  inFlight: number;
+  streams: number;
+}
+
+type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
+
+const LOOPBACK_HOST = /^(127\.0\.0\.1|localhost|\[::1\])(:\d{1,5})?$/i;
+const LOOPBACK_ORIGIN = /^http:\/\/(127\.0\.0\.1|localhost|\[::1\])(:\d{1,5})?$/i;
+
+export class McpHttpServer implements Disposable {
+  readonly token: string;
+  private readonly http: http.Server;
+  private readonly sessions = new Map<string, Session>();
+  private readonly logger: Logger;
+  private readonly maxSessions: number;
+  private readonly maxConcurrent: number;
+  private readonly maxBody: number;
+  private readonly idleMs: number;
+  private sweeper: NodeJS.Timeout | undefined;
+  private registryWatch: Disposable | undefined;
+  private boundPort = 0;
+  private readonly tokenDigest: Buffer;
+  private toolList: Tool[] | undefined;
+
+  constructor(private readonly opts: McpHttpServerOptions) {
+    this.token = opts.token ?? randomBytes(16).toString('hex');
+    this.tokenDigest = digest(this.token);
+    this.logger = (opts.logger ?? nullLogger).child({ part: 'mcp' });
+    this.logger.addSecret(this.token);
+    this.maxSessions = opts.maxSessions ?? 1024;
+    this.maxConcurrent = opts.maxConcurrent ?? 16;
+    this.maxBody = opts.maxBodyBytes ?? 4 * 1024 * 1024;
+    this.idleMs = opts.idleTimeoutMs ?? 30 * 60 * 1000;
+    this.http = http.createServer((req, res) => {
+      this.handle(req, res).catch((err: unknown) => {
+        this.logger.error('request failed', { err });
+        if (!res.headersSent) sendJsonError(res, 500, -32603, 'Internal error.');
+        else res.end();
+      });
+    });
+    this.http.keepAliveTimeout = 65_000;
+    this.http.maxHeadersCount = 100;
+  }
+
+  /** Listens on 127.0.0.1; resolves with the port. */
+  async listen(): Promise<number> {
+    await new Promise<void>((resolve, reject) => {
+      this.http.once('error', reject);
+      this.http.listen(this.opts.port ?? 0, '127.0.0.1', () => {
+        this.http.off('error', reject);
+        resolve();
+      });
+    });
+    const addr = this.http.address();
+    this.boundPort = typeof addr === 'object' && addr ? addr.port : 0;
+    this.registryWatch = this.opts.registry.onDidChange(() => {
+      this.toolList = undefined;
+      for (const s of this.sessions.values()) {
+        void s.server.server.sendToolListChanged().catch(() => undefined);
+      }
+    });
+    const every = Math.max(250, Math.min(this.idleMs / 4, 60_000));
+    this.sweeper = setInterval(() => this.sweep(), every);
+    this.sweeper.unref();
+    return this.boundPort;
+  }
+
+  get port(): number {
+    return this.boundPort;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.boundPort}/mcp`;
+  }
+
+  sessionList(): SessionSummary[] {
+    const now = Date.now();
+    return [...this.sessions.values()].map((s) => ({
+      id: s.id,
+      client: clientName(s.server),
+      since: new Date(s.since).toISOString(),
+      lastSeenMs: now - s.lastSeen,
+      inFlight: s.inFlight,
+    }));
+  }
+
+  /** Tells the sessions subscribed to `uri` that it changed. */
+  resourceUpdated(uri: string): void {
+    for (const s of this.sessions.values()) {
+      if (s.subscriptions.has(uri)) {
+        void s.server.server.sendResourceUpdated({ uri }).catch(() => undefined);
+      }
+    }
+  }
+
+  /** Tells every session the list of resources changed. */
+  resourceListChanged(): void {
+    for (const s of this.sessions.values()) s.server.sendResourceListChanged();
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.sweeper);
+    this.registryWatch?.dispose();
+    const all = [...this.sessions.values()];
+    this.sessions.clear();
+    await Promise.all(all.map((s) => s.server.close().catch(() => undefined)));
+    this.http.closeAllConnections();
+    await new Promise<void>((resolve) => this.http.close(() => resolve()));
+  }
+
+  dispose(): void {
+    void this.close();
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const s of this.sessions.values()) {
+      if (s.inFlight === 0 && s.streams === 0 && now - s.lastSeen > this.idleMs) {
+        this.logger.info('session expired', { session: s.id });
+        this.drop(s);
+      }
+    }
+  }
+
+  private drop(s: Session): void {
+    if (this.sessions.get(s.id) !== s) return;
+    this.sessions.delete(s.id);
+    void s.server.close().catch(() => undefined);
+    this.opts.onSessionsChanged?.();
+  }
+
+  /** The guard, then routing to a session. */
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const forbidden = this.checkHostAndOrigin(req);
+    if (forbidden) {
+      this.logger.warn('refused request', { reason: forbidden });
+      sendJsonError(res, 403, -32000, forbidden);
+      return;
+    }
+    if (req.method === 'OPTIONS') {
+      sendJsonError(res, 403, -32000, 'Cross-origin requests are not allowed.');
+      return;
+    }
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    if (url.pathname !== '/mcp') {
+      sendJsonError(res, 404, -32000, 'Not found: the MCP endpoint is /mcp.');
+      return;
+    }
+    if (!this.authorized(req)) {
+      res.setHeader('WWW-Authenticate', 'Bearer realm="rune"');
+      sendJsonError(
+        res,
+        401,
+        -32001,
+        'Unauthorized: send "Authorization: Bearer <token>" (see :RuneMcp for the token).',
+      );
+      return;
+    }
+    const sid = headerOf(req, 'mcp-session-id');
+    let body: unknown;
+    if (req.method === 'POST') {
+      const declared = Number(req.headers['content-length'] ?? 0);
+      if (declared > this.maxBody) {
+        sendJsonError(res, 413, -32600, `Request body over ${this.maxBody} bytes.`);
+        req.resume();
+        return;
+      }
+      const raw = await readBody(req, this.maxBody);
+      if (raw === null) {
+        sendJsonError(res, 413, -32600, `Request body over ${this.maxBody} bytes.`);
+        return;
+      }
+      try {
+        body = JSON.parse(raw.toString('utf8'));
+      } catch {
+        sendJsonError(res, 400, -32700, 'Parse error: the body is not JSON.');
+        return;
+      }
+    }
+    if (!sid) {
+      if (req.method === 'POST' && isInitialize(body)) {
+        await this.openSession(req, res, body);
+      } else if (req.method === 'POST') {
+        // Clients that call without `initialize` (zeke's does) get a one-shot stateless exchange.
+        await this.oneShot(req, res, body);
+      } else {
+        sendJsonError(res, 400, -32000, 'Bad Request: no Mcp-Session-Id header; send initialize first.');
+      }
+      return;
+    }
+    const s = this.sessions.get(sid);
+    if (!s) {
+      sendJsonError(res, 404, -32001, 'Session not found: it expired or was closed; initialize again.');
+      return;
+    }
+    if (s.inFlight >= this.maxConcurrent) {
+      res.setHeader('Retry-After', '1');
+      sendJsonError(
+        res,
+        429,
+        -32000,
+        `Too many concurrent requests in this session (limit ${this.maxConcurrent}); retry shortly.`,
+      );
+      return;
+    }
+    s.lastSeen = Date.now();
+    s.inFlight++;
+    const isStream = req.method === 'GET';
+    if (isStream) {
+      s.streams++;
+      s.inFlight--;
+    }
+    res.once('close', () => {
+      if (isStream) s.streams--;
+      else s.inFlight--;
+      s.lastSeen = Date.now();
+    });
+    await s.transport.handleRequest(req, res, body);
+  }
+
+  private checkHostAndOrigin(req: http.IncomingMessage): string | undefined {
+    // Any port is accepted: DNS rebinding puts the attacker's name in Host, never
+    // a loopback one, and local proxies (the conformance suite's) keep their own port.
+    const host = req.headers.host;
+    if (!host || !LOOPBACK_HOST.test(host)) {
+      return `Forbidden: Host "${host ?? ''}" is not a loopback address.`;
+    }
+    const origin = req.headers.origin;
+    if (origin !== undefined && !LOOPBACK_ORIGIN.test(origin)) {
+      return `Forbidden: Origin "${origin}" may not call this server.`;
+    }
+    return undefined;
+  }
+
+  private authorized(req: http.IncomingMessage): boolean {
+    const h = req.headers.authorization;
+    const m = h ? /^Bearer\s+(\S+)\s*$/i.exec(h) : null;
+    if (!m) return false;
+    // Digests have equal lengths, so timingSafeEqual never leaks the token's length.
+    return timingSafeEqual(digest(m[1]!), this.tokenDigest);
+  }
+
+  private newServer(): McpServer {
+    const server = new McpServer(
+      { name: this.opts.name ?? 'rune', version: VERSION },
+      {
+        capabilities: {
+          tools: { listChanged: true },
+          resources: { subscribe: true, listChanged: true },
+          prompts: { listChanged: true },
+          logging: {},
+        },
+      },
+    );
+    return server;
+  }
+
+  private async openSession(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    body: unknown,
+  ): Promise<void> {
+    if (this.sessions.size >= this.maxSessions) {
+      res.setHeader('Retry-After', '5');
+      sendJsonError(
+        res,
+        503,
+        -32000,
+        `Too many sessions (limit ${this.maxSessions}); close unused clients and retry.`,
+      );
+      return;
+    }
+    const server = this.newServer();
+    let session: Session | undefined;
+    const transport = new StreamableHTTPServerTransport({
+      sessionIdGenerator: () => randomUUID(),
+      eventStore: new BoundedEventStore(),
+      retryInterval: 1000,
+      onsessioninitialized: (id) => {
+        if (!session) return;
+        (session as { id: string }).id = id;
+        this.sessions.set(id, session);
+        this.logger.info('session opened', { session: id, client: clientName(server) });
+        this.opts.onSessionsChanged?.();
+      },
+    });
+    session = {
+      id: '',
+      server,
+      transport,
+      subscriptions: new Set(),
+      since: Date.now(),
+      lastSeen: Date.now(),
+      inFlight: 0,
+      streams: 0,
+    };
+    const s = session;
+    transport.onclose = () => {
+      if (s.id) this.drop(s);
+    };
+    this.populate(s);
+    await server.connect(transport);
+    s.inFlight++;
+    res.once('close', () => s.inFlight--);
+    await transport.handleRequest(req, res, body);
+  }
+
+  private async oneShot(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    body: unknown,
+  ): Promise<void> {
+    const server = this.newServer();
+    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
+    const s: Session = {
+      id: '',
+      server,
+      transport,
+      subscriptions: new Set(),
+      since: Date.now(),
+      lastSeen: Date.now(),
+      inFlight: 1,
+      streams: 0,
+    };
+    this.populate(s);
+    await server.connect(transport);
+    res.once('close', () => void server.close().catch(() => undefined));
+    await transport.handleRequest(req, res, body);
+  }
+
+  private tools(): Tool[] {
+    this.toolList ??= this.opts.registry.list().map((t) => ({
+      name: t.def.name,
+      title: t.def.title,
+      description: t.def.description,
+      inputSchema: t.jsonSchema as Tool['inputSchema'],
+      annotations: t.def.annotations,
+    }));
+    return this.toolList;
+  }
+
+  private populate(s: Session): void {
+    const registry = this.opts.registry;
+    s.server.server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: this.tools() }));
+    s.server.server.setRequestHandler(CallToolRequestSchema, (r, extra) => {
+      if (!registry.get(r.params.name)) {
+        throw new McpError(ErrorCode.InvalidParams, `Tool ${r.params.name} not found`);
+      }
+      return registry.call(
+        r.params.name,
+        r.params.arguments ?? {},
+        this.context(s, extra),
+        this.opts.gate,
+      );
+    });
+    s.server.server.setRequestHandler(SubscribeRequestSchema, (r) => {
+      s.subscriptions.add(r.params.uri);
+      return {};
+    });
+    s.server.server.setRequestHandler(UnsubscribeRequestSchema, (r) => {
+      s.subscriptions.delete(r.params.uri);
+      return {};
+    });
+    this.opts.setup?.(s.server, s);
+  }
+
+  private context(s: Session, extra: Extra): ToolContext {
+    const token = extra._meta?.progressToken;
+    return {
+      signal: extra.signal,
+      caller: { client: clientName(s.server), session: s.id || undefined },
+      progress: (p) => {
+        if (token === undefined) return;
+        void extra
+          .sendNotification({
+            method: 'notifications/progress',
+            params: { progressToken: token, ...p },
+          })
+          .catch(() => undefined);
+      },
+      // Without a gate (tests, fixtures) there is nobody to ask: edits apply in full.
+      review: (proposal: EditProposal): Promise<ReviewAnswer> =>
+        Promise.resolve({ accepted: proposal.hunks.map((_, i) => i) }),
+      log: (level, data) => {
+        void extra
+          .sendNotification({ method: 'notifications/message', params: { level, data } })
+          .catch(() => undefined);
+      },
+      closeStream: extra.closeSSEStream,
+      sample: (params) =>
+        extra.sendRequest({ method: 'sampling/createMessage', params }, CreateMessageResultSchema),
+      elicit: (params) =>
+        extra.sendRequest({ method: 'elicitation/create', params }, ElicitResultSchema),
+    };
+  }
+}
+
+function clientName(server: McpServer): string {
+  const v = server.server.getClientVersion();
+  return v ? `${v.name} ${v.version}` : 'unknown client';
+}
+
+function digest(s: string): Buffer {
+  return createHash('sha256').update(s).digest();
+}
+
+function headerOf(req: http.IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function isInitialize(body: unknown): boolean {
+  if (Array.isArray(body)) return body.some((m) => isInitializeRequest(m));
+  return isInitializeRequest(body);
+}
+
+function sendJsonError(res: http.ServerResponse, status: number, code: number, message: string) {
+  res.writeHead(status, { 'Content-Type': 'application/json' });
+  res.end(JSON.stringify({ jsonrpc: '2.0', error: { code, message }, id: null }));
+}
+
+/** The body, or null when it grows past `max` bytes. */
+function readBody(req: http.IncomingMessage, max: number): Promise<Buffer | null> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let over = false;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > max) {
+        over = true;
+        chunks.length = 0;
+        return;
+      }
+      if (!over) chunks.push(c);
+    });
+    req.on('end', () => resolve(over ? null : Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}

@@ -1,0 +1,246 @@
+/**
+ * Editor context for a question: `#buffer`, `#buffer:name`, `#selection`,
+ * `#diagnostics`, `#file:path` and `#quickfix` words in the prompt are
+ * resolved to text sent with it (and shown, folded, in the chat).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as os from 'node:os';
+import type { NeovimClient } from 'neovim';
+import { execLua } from './lua.js';
+import { NotFoundError } from '../../core/errors.js';
+
+export type ContextKind = 'buffer' | 'selection' | 'diagnostics' | 'file' | 'quickfix';
+
+/** One piece of context as sent and as shown. */
+export interface ContextItem {
+  kind: ContextKind;
+  /** What the chat shows, e.g. `#selection src/a.ts:3-7`. */
+  label: string;
+  text: string;
+  /** Markdown fence language (a filetype). */
+  language?: string | undefined;
+}
+
+/** A `#word` found in a prompt. */
+export interface ContextRef {
+  kind: ContextKind;
+  arg?: string | undefined;
+}
+
+/** Lines the user selected when opening the chat (`:'<,'>RuneChat`). */
+export interface Selection {
+  buf: number;
+  name: string;
+  filetype: string;
+  line1: number;
+  line2: number;
+  lines: string[];
+}
+
+export const CONTEXT_WORDS: readonly ContextKind[] = [
+  'buffer',
+  'selection',
+  'diagnostics',
+  'file',
+  'quickfix',
+];
+
+const REF = /(?<=^|\s)#(buffer|selection|diagnostics|quickfix|file)(?::(\S+))?/g;
+
+/** The context words in `prompt`, each once, in order of appearance. */
+export function parseContextRefs(prompt: string): ContextRef[] {
+  const seen = new Set<string>();
+  const out: ContextRef[] = [];
+  for (const m of prompt.matchAll(REF)) {
+    const kind = m[1] as ContextKind;
+    const arg = m[2];
+    const key = `${kind}:${arg ?? ''}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push({ kind, arg });
+  }
+  return out;
+}
+
+export interface CollectOptions {
+  nvim: NeovimClient;
+  /** The project root; relative paths and labels are relative to it. */
+  root: string;
+  /** The buffer the user was in (what `#buffer` and `#diagnostics` mean). */
+  sourceBuf: number | undefined;
+  selection: Selection | undefined;
+  /** Each item is cut to this many characters (with a note saying so). */
+  maxChars: number;
+}
+
+interface BufferText {
+  name: string;
+  filetype: string;
+  lines: string[];
+}
+
+/** Resolves the refs to text. A ref that cannot be resolved throws NotFoundError naming it. */
+export async function collectContext(
+  refs: readonly ContextRef[],
+  opts: CollectOptions,
+): Promise<ContextItem[]> {
+  const out: ContextItem[] = [];
+  for (const ref of refs) out.push(await collectOne(ref, opts));
+  return out.map((item) => truncate(item, opts.maxChars));
+}
+
+async function collectOne(ref: ContextRef, opts: CollectOptions): Promise<ContextItem> {
+  const rel = (name: string) => relativeName(name, opts.root);
+  switch (ref.kind) {
+    case 'selection': {
+      const s = opts.selection;
+      if (!s) {
+        throw new NotFoundError(
+          '#selection: nothing is selected. Select lines, then run :RuneChat from visual mode.',
+        );
+      }
+      return {
+        kind: 'selection',
+        label: `#selection ${rel(s.name)}:${s.line1}-${s.line2}`,
+        text: s.lines.join('\n'),
+        language: s.filetype || undefined,
+      };
+    }
+    case 'buffer': {
+      const b = await bufferText(opts, ref.arg);
+      return {
+        kind: 'buffer',
+        label: `#buffer ${rel(b.name)}`,
+        text: b.lines.join('\n'),
+        language: b.filetype || undefined,
+      };
+    }
+    case 'diagnostics': {
+      const items = (await execLua(
+        opts.nvim,
+        `local buf = ...
+         if buf == vim.NIL then buf = nil end
+         if not buf or not vim.api.nvim_buf_is_valid(buf) then return nil end
+         local sev = { 'ERROR', 'WARN', 'INFO', 'HINT' }
+         local out = {}
+         for _, d in ipairs(vim.diagnostic.get(buf)) do
+           out[#out + 1] = { lnum = d.lnum + 1, col = d.col + 1, severity = sev[d.severity] or '?',
+             message = d.message, source = d.source or '' }
+         end
+         return { name = vim.api.nvim_buf_get_name(buf), items = out }`,
+        [opts.sourceBuf ?? null],
+      )) as { name: string; items: Diagnostic[] } | null;
+      if (!items) throw new NotFoundError('#diagnostics: there is no source buffer to read.');
+      const name = rel(items.name);
+      const text = items.items.length
+        ? items.items
+            .map(
+              (d) =>
+                `${name}:${d.lnum}:${d.col}: ${d.severity}: ${d.message}${d.source ? ` [${d.source}]` : ''}`,
+            )
+            .join('\n')
+        : `(no diagnostics in ${name})`;
+      return { kind: 'diagnostics', label: `#diagnostics ${name}`, text };
+    }
+    case 'quickfix': {
+      const list = (await execLua(
+        opts.nvim,
+        `local out = {}
+         for _, it in ipairs(vim.fn.getqflist()) do
+           local name = it.bufnr > 0 and vim.api.nvim_buf_get_name(it.bufnr) or ''
+           out[#out + 1] = { name = name, lnum = it.lnum, col = it.col, text = it.text, type = it.type }
+         end
+         return out`,
+        [],
+      )) as { name: string; lnum: number; col: number; text: string; type: string }[];
+      const text = list.length
+        ? list
+            .map(
+              (q) =>
+                `${q.name ? rel(q.name) : '?'}:${q.lnum}:${q.col}: ${q.type ? `${q.type}: ` : ''}${q.text}`,
+            )
+            .join('\n')
+        : '(the quickfix list is empty)';
+      return { kind: 'quickfix', label: `#quickfix (${list.length} items)`, text };
+    }
+    case 'file': {
+      if (!ref.arg) throw new NotFoundError('#file needs a path, e.g. #file:src/main.ts');
+      const file = resolvePath(ref.arg, opts.root);
+      let text: string;
+      try {
+        text = await fs.promises.readFile(file, 'utf8');
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        throw new NotFoundError(
+          `#file:${ref.arg}: ${code === 'ENOENT' ? 'no such file' : `cannot read it (${code})`}; check the path (relative to ${opts.root}).`,
+        );
+      }
+      return {
+        kind: 'file',
+        label: `#file:${ref.arg}`,
+        text,
+        language: path.extname(file).slice(1) || undefined,
+      };
+    }
+  }
+}
+
+interface Diagnostic {
+  lnum: number;
+  col: number;
+  severity: string;
+  message: string;
+  source: string;
+}
+
+async function bufferText(opts: CollectOptions, name: string | undefined): Promise<BufferText> {
+  const res = (await execLua(
+    opts.nvim,
+    `local buf, name = ...
+     if buf == vim.NIL then buf = nil end
+     if name == vim.NIL then name = nil end
+     if name then
+       buf = vim.fn.bufnr(name)
+       if buf <= 0 then return nil end
+     end
+     if not buf or not vim.api.nvim_buf_is_valid(buf) then return nil end
+     return { name = vim.api.nvim_buf_get_name(buf), filetype = vim.bo[buf].filetype,
+       lines = vim.api.nvim_buf_get_lines(buf, 0, -1, false) }`,
+    [opts.sourceBuf ?? null, name ?? null],
+  )) as BufferText | null;
+  if (!res) {
+    throw new NotFoundError(
+      name
+        ? `#buffer:${name}: no buffer has that name; check :ls.`
+        : '#buffer: there is no source buffer; run :RuneChat from the buffer you mean.',
+    );
+  }
+  return res;
+}
+
+function resolvePath(p: string, root: string): string {
+  if (p === '~' || p.startsWith('~/')) return path.join(os.homedir(), p.slice(1));
+  return path.resolve(root, p);
+}
+
+function relativeName(name: string, root: string): string {
+  if (!name) return '[No Name]';
+  const rel = path.relative(root, name);
+  return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : name;
+}
+
+function truncate(item: ContextItem, max: number): ContextItem {
+  if (item.text.length <= max) return item;
+  return {
+    ...item,
+    text: `${item.text.slice(0, max)}\n… (cut: ${item.text.length - max} more characters not sent)`,
+  };
+}
+
+/** The user's words plus the context, as the model receives them. */
+export function promptWithContext(prompt: string, items: readonly ContextItem[]): string {
+  if (items.length === 0) return prompt;
+  const blocks = items.map((i) => `<context name="${i.label}">\n${i.text}\n</context>`);
+  return `${prompt}\n\n${blocks.join('\n\n')}`;
+}

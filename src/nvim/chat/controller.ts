@@ -1,0 +1,480 @@
+/**
+ * The chat controller: one session per chat buffer. It reads the question
+ * from the buffer, resolves its #context words, streams the answer from the
+ * chat provider into the buffer through a StreamWriter, and saves the chat
+ * after every step. Lua only draws (lua/rune/chat.lua); the decisions are here.
+ */
+import type { NeovimClient } from 'neovim';
+import { execLua } from './lua.js';
+import { z } from 'zod';
+import { ConfigError, StateError, isAbort, toRuneError } from '../../core/errors.js';
+import type { Logger } from '../../core/log.js';
+import type { ChatMessage, Provider, ProviderRegistry, Usage } from '../../providers/types.js';
+import { collectContext, parseContextRefs, promptWithContext, type Selection } from './context.js';
+import {
+  HistoryStore,
+  titleFrom,
+  type ChatSummary,
+  type StoredChat,
+  type StoredMessage,
+} from './history.js';
+import {
+  answerHeader,
+  answerTrailer,
+  contextBlock,
+  errorLine,
+  nextPrompt,
+  pendingPrompt,
+  renderChat,
+  USER_HEADER,
+} from './render.js';
+import { StreamWriter } from './stream-writer.js';
+
+/** The host's part of the `chat` config section (Lua uses the rest). */
+export const chatConfigSchema = z.looseObject({
+  /** Provider id for chats (default: the registry's default for `chat`). */
+  provider: z.string().optional(),
+  model: z.string().optional(),
+  system: z.string().optional(),
+  /** Each #context item is cut to this many characters. */
+  max_context_chars: z.number().int().positive().optional(),
+  /** How often a streaming answer is saved, ms. */
+  save_interval_ms: z.number().int().positive().optional(),
+  /** Minimum time between two buffer writes while streaming, ms. */
+  frame_ms: z.number().int().positive().optional(),
+});
+export type ChatConfig = z.infer<typeof chatConfigSchema>;
+
+export const DEFAULT_SYSTEM =
+  'You are Rune, a coding assistant inside the Neovim editor. Answer concisely in Markdown; ' +
+  'put code in fenced blocks with a language. Context the user attached follows their ' +
+  'question inside <context> tags.';
+
+/** Arguments of `rune.chat.open`. */
+export interface OpenArgs {
+  /** Start a new chat even if the project has one open (`:RuneChat!`). */
+  new?: boolean;
+  /** Reopen a saved chat (from `:RuneChatHistory`). */
+  id?: string;
+  /** The project root (history is kept per project). */
+  root: string;
+  /** The buffer the user came from (`#buffer`, `#diagnostics`). */
+  source?: number;
+  selection?: Selection;
+  /** A question to submit at once (`:RuneChat explain this`). */
+  prompt?: string;
+}
+
+interface Active {
+  abort: AbortController;
+  writer: StreamWriter;
+  done: Promise<void>;
+}
+
+interface Session {
+  chat: StoredChat;
+  buf: number | undefined;
+  sourceBuf: number | undefined;
+  selection: Selection | undefined;
+  active: Active | undefined;
+}
+
+/** Facts about the last answer, for statuslines. */
+export interface ChatStatus {
+  state: 'idle' | 'streaming';
+  provider?: string | undefined;
+  model?: string | undefined;
+  input_tokens?: number | undefined;
+  output_tokens?: number | undefined;
+  ttft_ms?: number | undefined;
+}
+
+export interface ChatControllerOptions {
+  nvim: NeovimClient;
+  logger: Logger;
+  registry: () => ProviderRegistry;
+  history: HistoryStore;
+  config: ChatConfig;
+}
+
+export class ChatController {
+  private readonly byBuf = new Map<number, Session>();
+  private readonly byId = new Map<string, Session>();
+  /** The chat `:RuneChat` returns to, per project. */
+  private readonly current = new Map<string, Session>();
+  private readonly nvim: NeovimClient;
+  private readonly logger: Logger;
+
+  constructor(private readonly opts: ChatControllerOptions) {
+    this.nvim = opts.nvim;
+    this.logger = opts.logger;
+  }
+
+  /** Opens (or finds) the chat and its buffer; returns the buffer for Lua to show. */
+  async open(args: OpenArgs): Promise<{ buf: number; id: string }> {
+    let s: Session | undefined;
+    if (args.id) s = this.byId.get(args.id) ?? (await this.loadSession(args.root, args.id));
+    else if (!args.new) s = this.current.get(args.root);
+    if (s && s.buf !== undefined && !(await this.bufValid(s.buf))) {
+      this.byBuf.delete(s.buf);
+      s.buf = undefined;
+    }
+    if (!s) s = this.newSession(args.root);
+    this.current.set(args.root, s);
+    if (args.source !== undefined) s.sourceBuf = args.source;
+    if (s.buf === undefined) {
+      s.buf = (await execLua(this.nvim, 'return require("rune.chat")._create(...)', [
+        s.chat.id,
+        s.chat.project,
+        renderChat(s.chat),
+      ])) as number;
+      this.byBuf.set(s.buf, s);
+    }
+    if (args.selection) {
+      s.selection = args.selection;
+      await this.addToPrompt(s.buf, '#selection');
+    }
+    if (args.prompt) {
+      await this.addToPrompt(s.buf, args.prompt);
+      await this.submit(s.buf, args.source);
+    }
+    return { buf: s.buf, id: s.chat.id };
+  }
+
+  /** Reads the question under the last `## You` and starts streaming the answer. */
+  async submit(buf: number, sourceBuf?: number): Promise<void> {
+    const s = await this.sessionFor(buf);
+    if (s.active) {
+      throw new StateError('An answer is still streaming; stop it with <C-c> or :RuneStop first.');
+    }
+    if (sourceBuf !== undefined && sourceBuf > 0) s.sourceBuf = sourceBuf;
+    const lines = (await this.nvim.request('nvim_buf_get_lines', [buf, 0, -1, false])) as string[];
+    const { text, headerRow } = pendingPrompt(lines);
+    if (!text) throw new StateError(`Type a question under "${USER_HEADER}" first, then submit.`);
+    const context = await collectContext(parseContextRefs(text), {
+      nvim: this.nvim,
+      root: s.chat.project,
+      sourceBuf: s.sourceBuf,
+      selection: s.selection,
+      maxChars: this.opts.config.max_context_chars ?? 200_000,
+    });
+    const question: StoredMessage = { role: 'user', content: text };
+    if (context.length) question.context = context;
+    if (!s.chat.messages.some((m) => m.role === 'user')) s.chat.title = titleFrom(text);
+
+    let providerId = s.chat.provider ?? this.opts.config.provider;
+    let model = s.chat.model ?? this.opts.config.model;
+    let provider: Provider | undefined;
+    let setupError: unknown;
+    try {
+      provider = this.opts.registry().get('chat', providerId);
+      providerId = provider.id;
+      model ??= this.opts
+        .registry()
+        .list()
+        .find((p) => p.id === provider?.id)?.model;
+    } catch (err) {
+      setupError = err;
+    }
+    const answer: StoredMessage = {
+      role: 'assistant',
+      content: '',
+      status: 'streaming',
+      provider: providerId ?? 'none',
+    };
+    if (model) answer.model = model;
+    const history = this.requestMessages(s.chat.messages);
+    s.chat.messages.push(question, answer);
+
+    const header = answerHeader(answer.provider ?? 'none', model);
+    const ok = (await execLua(this.nvim, 'return require("rune.chat")._begin(...)', [
+      buf,
+      headerRow + 1,
+      text + contextBlock(context) + header,
+    ])) as boolean;
+    if (!ok) throw new StateError('The chat buffer is gone.');
+
+    const abort = new AbortController();
+    const writer = new StreamWriter(
+      (delta) =>
+        execLua<boolean>(this.nvim, 'return require("rune.chat")._append(...)', [buf, delta]),
+      {
+        frameMs: this.opts.config.frame_ms ?? 16,
+        onGone: (err) => {
+          if (err) this.logger.warn('chat buffer write failed', { err });
+          abort.abort(new StateError('The chat buffer was closed.'));
+        },
+      },
+    );
+    const active: Active = { abort, writer, done: Promise.resolve() };
+    s.active = active;
+    void this.pushStatus(buf, { state: 'streaming', provider: providerId, model });
+    void this.save(s);
+
+    active.done = (async () => {
+      const started = performance.now();
+      let lastSave = started;
+      let firstAt: number | undefined;
+      let usage: Usage | undefined;
+      let ttft: number | undefined;
+      let servedBy: string | undefined;
+      try {
+        if (setupError !== undefined || !provider) throw setupError;
+        const messages: ChatMessage[] = [
+          ...history,
+          { role: 'user', content: promptWithContext(text, context) },
+        ];
+        const stream = provider.chat(
+          {
+            messages,
+            system: this.opts.config.system ?? DEFAULT_SYSTEM,
+            ...(model ? { model } : {}),
+          },
+          { signal: abort.signal },
+        );
+        for await (const ev of stream) {
+          if (ev.type === 'text') {
+            firstAt ??= performance.now();
+            answer.content += ev.delta;
+            writer.push(ev.delta);
+            if (performance.now() - lastSave > (this.opts.config.save_interval_ms ?? 1000)) {
+              lastSave = performance.now();
+              void this.save(s);
+            }
+          } else if (ev.type === 'done') {
+            usage = ev.usage;
+            ttft = ev.ttftMs;
+            servedBy = ev.model;
+          }
+          if (abort.signal.aborted) break;
+        }
+        if (abort.signal.aborted) throw abort.signal.reason;
+        answer.status = 'done';
+        if (usage) answer.usage = usage;
+        answer.ttftMs = ttft ?? (firstAt !== undefined ? firstAt - started : undefined);
+        answer.elapsedMs = performance.now() - started;
+      } catch (err) {
+        if (isAbort(err) || abort.signal.aborted) {
+          answer.status = 'cancelled';
+          this.logger.info('chat answer cancelled', {
+            chat: s.chat.id,
+            chars: answer.content.length,
+          });
+        } else {
+          answer.status = 'error';
+          answer.error = errorLine(err, providerId);
+          this.logger.error('chat answer failed', { chat: s.chat.id, provider: providerId, err });
+        }
+      }
+      await writer.flush();
+      writer.close();
+      s.active = undefined;
+      const saved = this.save(s);
+      await execLua(this.nvim, 'return require("rune.chat")._append(...)', [
+        buf,
+        answerTrailer(answer) + nextPrompt(),
+        true,
+      ]).catch((err: unknown) => this.logger.warn('chat buffer write failed', { err }));
+      this.logger.info('chat answer written', {
+        chat: s.chat.id,
+        status: answer.status,
+        writes: writer.writes,
+        chars: writer.chars,
+      });
+      await saved;
+      await this.pushStatus(buf, {
+        state: 'idle',
+        provider: providerId,
+        model: servedBy ?? answer.model,
+        input_tokens: answer.usage?.inputTokens,
+        output_tokens: answer.usage?.outputTokens,
+        ttft_ms: answer.ttftMs !== undefined ? Math.round(answer.ttftMs) : undefined,
+      });
+    })();
+  }
+
+  /** Stops the streaming answer in `buf` (or every streaming answer); true when one was stopped. */
+  async stop(buf?: number): Promise<boolean> {
+    const targets = [...this.byBuf.entries()]
+      .filter(([b, s]) => s.active && (buf === undefined || buf <= 0 || b === buf))
+      .map(([, s]) => s);
+    for (const s of targets) s.active?.abort.abort(new StateError('stopped'));
+    await Promise.all(targets.map((s) => s.active?.done));
+    return targets.length > 0;
+  }
+
+  /** Waits until the answer streaming in `buf` (if any) has ended. */
+  async idle(buf: number): Promise<void> {
+    await this.byBuf.get(buf)?.active?.done;
+  }
+
+  /** The models to pick from for `:RuneChatModel`. */
+  async models(buf: number): Promise<{ provider: string; model: string; current: boolean }[]> {
+    const s = await this.sessionFor(buf);
+    const registry = this.opts.registry();
+    const out: { provider: string; model: string; current: boolean }[] = [];
+    const list = registry.list();
+    let currentProvider = s.chat.provider ?? this.opts.config.provider;
+    try {
+      currentProvider = registry.get('chat', currentProvider).id;
+    } catch {
+      // none configured: nothing is current
+    }
+    const currentModel =
+      s.chat.model ?? this.opts.config.model ?? list.find((p) => p.id === currentProvider)?.model;
+    if (list.length === 0) {
+      throw new ConfigError(
+        'providers',
+        'no provider is configured; add one under providers in setup()',
+      );
+    }
+    await Promise.all(
+      list.map(async (p) => {
+        let models: string[] = [];
+        try {
+          const signal = AbortSignal.timeout(5000);
+          models = (await registry.get('chat', p.id).models({ signal })).map((m) => m.id);
+        } catch (err) {
+          this.logger.warn('listing models failed', { provider: p.id, err });
+        }
+        if (p.model && !models.includes(p.model)) models.unshift(p.model);
+        if (models.length === 0) models = [''];
+        for (const model of models) {
+          out.push({
+            provider: p.id,
+            model,
+            current: currentProvider === p.id && (currentModel ?? '') === model,
+          });
+        }
+      }),
+    );
+    return out.sort((a, b) => a.provider.localeCompare(b.provider));
+  }
+
+  /** Switches the provider and model used for the chat's next answers. */
+  async setModel(buf: number, provider: string, model: string | undefined): Promise<void> {
+    const s = await this.sessionFor(buf);
+    this.opts.registry().get('chat', provider);
+    s.chat.provider = provider;
+    if (model) s.chat.model = model;
+    else delete s.chat.model;
+    await this.pushStatus(buf, { state: s.active ? 'streaming' : 'idle', provider, model });
+    await this.save(s);
+  }
+
+  history(root: string): Promise<ChatSummary[]> {
+    return this.opts.history.list(root);
+  }
+
+  /** Stops every answer (the host is shutting down); partial answers stay saved. */
+  dispose(): void {
+    for (const s of this.byBuf.values()) s.active?.abort.abort(new StateError('host stopping'));
+  }
+
+  private newSession(root: string, id?: string): Session {
+    const chat = this.opts.history.create(root);
+    if (id) chat.id = id;
+    const s: Session = {
+      chat,
+      buf: undefined,
+      sourceBuf: undefined,
+      selection: undefined,
+      active: undefined,
+    };
+    this.byId.set(s.chat.id, s);
+    return s;
+  }
+
+  private async loadSession(root: string, id: string): Promise<Session> {
+    const chat = await this.opts.history.load(root, id);
+    for (const m of chat.messages) {
+      // On disk, `streaming` means the process died during that answer.
+      if (m.status === 'streaming') m.status = 'interrupted';
+    }
+    const s: Session = {
+      chat,
+      buf: undefined,
+      sourceBuf: undefined,
+      selection: undefined,
+      active: undefined,
+    };
+    this.byId.set(id, s);
+    return s;
+  }
+
+  /** The session of a chat buffer; after a host restart it is reloaded from history. */
+  private async sessionFor(buf: number): Promise<Session> {
+    const known = this.byBuf.get(buf);
+    if (known) return known;
+    const ids = (await execLua(
+      this.nvim,
+      'local b = ... if not vim.api.nvim_buf_is_valid(b) then return nil end return { vim.b[b].rune_chat_id, vim.b[b].rune_chat_project }',
+      [buf],
+    )) as [string, string] | null;
+    if (!ids || typeof ids[0] !== 'string') {
+      throw new StateError('This is not a chat buffer; open one with :RuneChat.');
+    }
+    const s =
+      this.byId.get(ids[0]) ?? (await this.loadSession(ids[1], ids[0]).catch(() => undefined));
+    // A chat that was never saved (the host stopped before its first answer) starts afresh.
+    const session = s ?? this.newSession(ids[1], ids[0]);
+    session.buf = buf;
+    this.byBuf.set(buf, session);
+    this.current.set(session.chat.project, session);
+    return session;
+  }
+
+  private requestMessages(messages: readonly StoredMessage[]): ChatMessage[] {
+    const out: ChatMessage[] = [];
+    for (let i = 0; i < messages.length; i++) {
+      const m = messages[i]!;
+      if (m.role !== 'user') continue;
+      const reply = messages[i + 1];
+      // A question whose answer failed is left out, with its answer.
+      if (!reply || reply.role !== 'assistant' || reply.status === 'error' || !reply.content)
+        continue;
+      out.push({ role: 'user', content: promptWithContext(m.content, m.context ?? []) });
+      out.push({ role: 'assistant', content: reply.content });
+    }
+    return out;
+  }
+
+  private async addToPrompt(buf: number, text: string): Promise<void> {
+    await execLua(this.nvim, 'require("rune.chat")._add_to_prompt(...)', [buf, text]);
+  }
+
+  private async bufValid(buf: number): Promise<boolean> {
+    return (await this.nvim.request('nvim_buf_is_valid', [buf])) as boolean;
+  }
+
+  private async pushStatus(buf: number, status: ChatStatus): Promise<void> {
+    const clean = Object.fromEntries(Object.entries(status).filter(([, v]) => v !== undefined));
+    await execLua(this.nvim, 'require("rune.chat")._status(...)', [
+      buf,
+      clean as Record<string, string | number>,
+    ]).catch((err: unknown) => this.logger.debug('chat status push failed', { err }));
+  }
+
+  private readonly saving = new WeakMap<Session, Promise<void>>();
+  private readonly saveWarned = new WeakSet<Session>();
+
+  /** Saves the chat; saves of one chat never overlap, and a failure is logged, and told once per chat. */
+  private async save(s: Session): Promise<void> {
+    if (s.chat.messages.length === 0) return;
+    const prev = this.saving.get(s) ?? Promise.resolve();
+    const next = prev.then(async () => {
+      try {
+        await this.opts.history.save(s.chat);
+      } catch (err) {
+        this.logger.error('saving chat failed', { chat: s.chat.id, err });
+        if (this.saveWarned.has(s)) return;
+        this.saveWarned.add(s);
+        await execLua(this.nvim, 'require("rune.util").notify(..., vim.log.levels.ERROR)', [
+          `could not save the chat (${toRuneError(err).message}); it stays open in its buffer. See :RuneLog.`,
+        ]).catch(() => undefined);
+      }
+    });
+    this.saving.set(s, next);
+    await next;
+  }
+}

@@ -1,0 +1,166 @@
+/**
+ * Saved chats, one JSON file per chat under
+ * `stdpath('state')/rune/chats/<project-hash>/<chat-id>.json`. Every write is
+ * atomic (temporary file + fsync + rename), so a crash of Neovim or the host
+ * at any moment leaves the previous version or the new one, never a torn file.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { createHash, randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import { writeFileAtomic } from '../../core/atomic-file.js';
+import { NotFoundError } from '../../core/errors.js';
+import type { Logger } from '../../core/log.js';
+
+const usageSchema = z.object({ inputTokens: z.number(), outputTokens: z.number() });
+const contextSchema = z.object({
+  kind: z.enum(['buffer', 'selection', 'diagnostics', 'file', 'quickfix']),
+  label: z.string(),
+  text: z.string(),
+  language: z.string().optional(),
+});
+
+const messageSchema = z.object({
+  role: z.enum(['user', 'assistant']),
+  content: z.string(),
+  context: z.array(contextSchema).optional(),
+  /** Assistant messages: how the answer ended. `streaming` on disk means the host died mid-answer. */
+  status: z.enum(['streaming', 'done', 'cancelled', 'error', 'interrupted']).optional(),
+  error: z.string().optional(),
+  provider: z.string().optional(),
+  model: z.string().optional(),
+  usage: usageSchema.optional(),
+  ttftMs: z.number().optional(),
+  elapsedMs: z.number().optional(),
+});
+
+const chatSchema = z.object({
+  version: z.literal(1),
+  id: z.string(),
+  project: z.string(),
+  title: z.string(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  provider: z.string().optional(),
+  model: z.string().optional(),
+  messages: z.array(messageSchema),
+});
+
+export type StoredMessage = z.infer<typeof messageSchema>;
+export type StoredChat = z.infer<typeof chatSchema>;
+
+/** One line of `:RuneChatHistory`. */
+export interface ChatSummary {
+  id: string;
+  title: string;
+  updatedAt: string;
+  messages: number;
+}
+
+const ID = /^[0-9]{8}-[0-9]{6}-[0-9a-f]{8}$/;
+
+export class HistoryStore {
+  constructor(
+    /** `stdpath('state')/rune/chats`. */
+    readonly dir: string,
+    private readonly logger: Logger,
+  ) {}
+
+  /** The folder holding one project's chats. */
+  projectDir(project: string): string {
+    const hash = createHash('sha256').update(project).digest('hex').slice(0, 16);
+    return path.join(this.dir, hash);
+  }
+
+  /** A new, empty chat (not written until the first message). */
+  create(project: string): StoredChat {
+    const now = new Date();
+    const stamp = now
+      .toISOString()
+      .replace(/[-:T]/g, '')
+      .slice(0, 14)
+      .replace(/^(\d{8})/, '$1-');
+    const id = `${stamp}-${randomBytes(4).toString('hex')}`;
+    return {
+      version: 1,
+      id,
+      project,
+      title: 'New chat',
+      createdAt: now.toISOString(),
+      updatedAt: now.toISOString(),
+      messages: [],
+    };
+  }
+
+  file(chat: Pick<StoredChat, 'id' | 'project'>): string {
+    return path.join(this.projectDir(chat.project), `${chat.id}.json`);
+  }
+
+  async save(chat: StoredChat): Promise<void> {
+    chat.updatedAt = new Date().toISOString();
+    await writeFileAtomic(this.file(chat), JSON.stringify(chat, null, 1) + '\n');
+  }
+
+  async load(project: string, id: string): Promise<StoredChat> {
+    if (!ID.test(id)) throw new NotFoundError(`No saved chat "${id}".`);
+    const file = this.file({ id, project });
+    let raw: string;
+    try {
+      raw = await fs.promises.readFile(file, 'utf8');
+    } catch {
+      throw new NotFoundError(`No saved chat "${id}" for ${project}; see :RuneChatHistory.`);
+    }
+    const parsed = chatSchema.safeParse(JSON.parse(raw));
+    if (!parsed.success) {
+      this.logger.warn('unreadable chat file', { file, issues: parsed.error.issues.slice(0, 3) });
+      throw new NotFoundError(`The saved chat ${file} is not readable; it was left untouched.`);
+    }
+    return parsed.data;
+  }
+
+  /** The project's chats, newest first. Unreadable files are skipped (and logged). */
+  async list(project: string): Promise<ChatSummary[]> {
+    const dir = this.projectDir(project);
+    let names: string[];
+    try {
+      names = await fs.promises.readdir(dir);
+    } catch {
+      return [];
+    }
+    const out: ChatSummary[] = [];
+    for (const name of names) {
+      if (name.startsWith('.') && name.endsWith('.tmp'))
+        await this.removeStale(path.join(dir, name));
+      if (!name.endsWith('.json') || !ID.test(name.slice(0, -5))) continue;
+      try {
+        const chat = await this.load(project, name.slice(0, -5));
+        out.push({
+          id: chat.id,
+          title: chat.title,
+          updatedAt: chat.updatedAt,
+          messages: chat.messages.length,
+        });
+      } catch (err) {
+        this.logger.warn('skipping chat file', { file: path.join(dir, name), err });
+      }
+    }
+    return out.sort((a, b) => b.updatedAt.localeCompare(a.updatedAt));
+  }
+
+  /** Removes a temporary file a crash left behind mid-write (old enough that no writer owns it). */
+  private async removeStale(file: string): Promise<void> {
+    try {
+      const st = await fs.promises.stat(file);
+      if (Date.now() - st.mtimeMs > 60_000) await fs.promises.rm(file, { force: true });
+    } catch {
+      // gone already
+    }
+  }
+}
+
+/** A title from the first question: its first line, shortened. */
+export function titleFrom(prompt: string): string {
+  const line = prompt.split('\n').find((l) => l.trim()) ?? 'New chat';
+  const t = line.trim().replace(/\s+/g, ' ');
+  return t.length > 60 ? `${t.slice(0, 57)}...` : t;
+}

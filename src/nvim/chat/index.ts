@@ -1,0 +1,88 @@
+/**
+ * The chat feature as a host module: serves the `rune.chat.*` requests made
+ * by lua/rune/chat.lua.
+ */
+import * as path from 'node:path';
+import { z } from 'zod';
+import { ConfigError } from '../../core/errors.js';
+import { DisposableStore, toDisposable, type Disposable } from '../../core/disposable.js';
+import type { HostModule, ReadyHost } from '../host.js';
+import { getProviderRegistry } from '../providers.js';
+import { ChatController, chatConfigSchema, type OpenArgs } from './controller.js';
+import { HistoryStore } from './history.js';
+
+const nil = <T extends z.ZodType>(t: T) =>
+  z.preprocess((v) => (v === null ? undefined : v), t.optional());
+
+const selectionSchema = z.object({
+  buf: z.number(),
+  name: z.string(),
+  filetype: z.string(),
+  line1: z.number(),
+  line2: z.number(),
+  lines: z.array(z.string()),
+});
+
+const openSchema = z.object({
+  new: nil(z.boolean()),
+  id: nil(z.string()),
+  root: z.string().min(1),
+  source: nil(z.number()),
+  selection: nil(selectionSchema),
+  prompt: nil(z.string()),
+});
+
+const buf = z.number().int();
+const optBuf = nil(z.number().int());
+
+export function chatModule(): HostModule {
+  return {
+    name: 'chat',
+    async activate(host: ReadyHost): Promise<Disposable> {
+      // Lua sends unset options (vim.NIL) as null.
+      const raw = Object.entries((host.config.chat ?? {}) as Record<string, unknown>).filter(
+        ([, v]) => v !== null,
+      );
+      const parsed = chatConfigSchema.safeParse(Object.fromEntries(raw));
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        throw new ConfigError(`chat.${issue?.path.join('.') ?? ''}`, issue?.message ?? 'invalid');
+      }
+      const state = (await host.nvim.call('stdpath', ['state'])) as string;
+      const logger = host.logger.child({ module: 'chat' });
+      const history = new HistoryStore(path.join(state, 'rune', 'chats'), logger);
+      const chat = new ChatController({
+        nvim: host.nvim,
+        logger,
+        registry: () => getProviderRegistry(host),
+        history,
+        config: parsed.data,
+      });
+      const store = new DisposableStore();
+      store.add(
+        host.onRequest('rune.chat.open', ([a]) => chat.open(openSchema.parse(a) as OpenArgs)),
+      );
+      store.add(
+        host.onRequest('rune.chat.submit', ([b, source]) =>
+          chat.submit(buf.parse(b), optBuf.parse(source)),
+        ),
+      );
+      store.add(host.onRequest('rune.chat.stop', ([b]) => chat.stop(optBuf.parse(b))));
+      store.add(host.onNotification('rune.chat.stop', ([b]) => chat.stop(optBuf.parse(b))));
+      store.add(host.onRequest('rune.chat.models', ([b]) => chat.models(buf.parse(b))));
+      store.add(
+        host.onRequest('rune.chat.set_model', ([b, provider, model]) =>
+          chat.setModel(buf.parse(b), z.string().parse(provider), nil(z.string()).parse(model)),
+        ),
+      );
+      store.add(
+        host.onRequest('rune.chat.history', ([root]) => chat.history(z.string().parse(root))),
+      );
+      store.add(
+        host.addHealth('chat', () => [{ level: 'ok', message: `chat history in ${history.dir}` }]),
+      );
+      store.add(toDisposable(() => chat.dispose()));
+      return store;
+    },
+  };
+}

@@ -1,0 +1,186 @@
+/**
+ * The inline completion engine: turns a stream of "the cursor is here now"
+ * events into at most one provider request at a time, and shows an answer only
+ * if nothing moved while it was on its way.
+ *
+ * Per keystroke it does constant work (remember the state, restart a timer,
+ * abort the request in flight). The text around the cursor is read once per
+ * request, after the debounce, in one call that reads a bounded number of lines.
+ */
+import type { Disposable } from '../../core/disposable.js';
+import { StateError, isAbort, toRuneError } from '../../core/errors.js';
+import type { Logger } from '../../core/log.js';
+import type { FimRequest, Provider } from '../../providers/types.js';
+import type { CompletionConfig } from './config.js';
+import { buildFim, cleanSuggestions, type CursorContext } from './text.js';
+
+/** Where the cursor is: buffer, its `changedtick`, 0-based row and byte column. */
+export interface CursorState {
+  buf: number;
+  tick: number;
+  row: number;
+  col: number;
+}
+
+/** What the engine needs from the editor. */
+export interface CompletionUi {
+  /** Reads the text around the cursor in one call; null when the buffer is gone. */
+  readContext(state: CursorState): Promise<CursorContext | null>;
+  /** Shows suggestions as ghost text; false when the editor found them stale. */
+  show(state: CursorState, items: string[]): Promise<boolean>;
+  /** Tells the user about a problem (the engine calls it once per distinct problem). */
+  warn(message: string): void;
+}
+
+export interface CompletionStats {
+  /** Provider requests sent. */
+  requests: number;
+  /** Requests aborted because the user typed on. */
+  aborted: number;
+  /** Answers dropped because the buffer or cursor had moved. */
+  stale: number;
+  /** Answers drawn as ghost text. */
+  shown: number;
+  errors: number;
+}
+
+class Stale extends Error {}
+
+export class CompletionEngine implements Disposable {
+  readonly stats: CompletionStats = { requests: 0, aborted: 0, stale: 0, shown: 0, errors: 0 };
+  private seq = 0;
+  private latest: CursorState | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private inflight: AbortController | undefined;
+  private warned: string | undefined;
+  private readonly asks = new Set<AbortController>();
+
+  constructor(
+    private readonly cfg: CompletionConfig,
+    private readonly ui: CompletionUi,
+    private readonly provider: () => Provider,
+    private readonly logger: Logger,
+  ) {}
+
+  /** The cursor moved or the text changed: forget what was pending and ask again after the debounce. */
+  changed(state: CursorState): void {
+    this.latest = state;
+    const seq = ++this.seq;
+    this.stopPending();
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.run(seq, state);
+    }, this.cfg.debounce_ms);
+  }
+
+  /** Left insert mode or the buffer: drop whatever is pending. */
+  cancel(): void {
+    this.latest = undefined;
+    this.seq++;
+    this.stopPending();
+  }
+
+  /** Asks at once (`:RuneComplete`), for up to `n` alternatives. Throws on failure. */
+  async ask(state: CursorState, n: number): Promise<string[]> {
+    const ac = new AbortController();
+    this.asks.add(ac);
+    try {
+      return await this.fetch(state, n, ac.signal);
+    } catch (err) {
+      if (err instanceof Stale) {
+        throw new StateError('The buffer changed while Rune was asking; run :RuneComplete again.');
+      }
+      throw err;
+    } finally {
+      this.asks.delete(ac);
+    }
+  }
+
+  dispose(): void {
+    this.cancel();
+    for (const ac of this.asks) ac.abort();
+    this.asks.clear();
+  }
+
+  private stopPending(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.inflight) {
+      this.inflight.abort();
+      this.inflight = undefined;
+      this.stats.aborted++;
+    }
+  }
+
+  private async run(seq: number, state: CursorState): Promise<void> {
+    const ac = new AbortController();
+    this.inflight = ac;
+    try {
+      const items = await this.fetch(state, this.cfg.suggestions, ac.signal, () => {
+        if (seq !== this.seq) throw new Stale();
+      });
+      if (this.inflight === ac) this.inflight = undefined;
+      if (seq !== this.seq || this.latest !== state) throw new Stale();
+      this.warned = undefined;
+      if (!items.length) return;
+      if (await this.ui.show(state, items)) this.stats.shown++;
+      else this.stats.stale++;
+    } catch (err) {
+      if (this.inflight === ac) this.inflight = undefined;
+      if (err instanceof Stale) {
+        this.stats.stale++;
+        return;
+      }
+      if (ac.signal.aborted || isAbort(err)) return;
+      this.stats.errors++;
+      this.report(err);
+    }
+  }
+
+  private async fetch(
+    state: CursorState,
+    n: number,
+    signal: AbortSignal,
+    check: () => void = () => undefined,
+  ): Promise<string[]> {
+    const ctx = await this.ui.readContext(state);
+    check();
+    if (!ctx || ctx.tick !== state.tick) throw new Stale();
+    const { prefix, suffix } = buildFim(ctx, {
+      maxPrefixChars: this.cfg.max_prefix_chars,
+      maxSuffixChars: this.cfg.max_suffix_chars,
+      maxSnippetChars: this.cfg.context_buffers.enabled ? this.cfg.context_buffers.max_chars : 0,
+    });
+    const req: FimRequest = {
+      prefix,
+      suffix,
+      n,
+      maxTokens: this.cfg.max_tokens,
+      ...(this.cfg.model ? { model: this.cfg.model } : {}),
+      ...(this.cfg.temperature != null ? { temperature: this.cfg.temperature } : {}),
+      ...(this.cfg.stop ? { stop: this.cfg.stop } : {}),
+      ...(ctx.filetype ? { language: ctx.filetype } : {}),
+      ...(ctx.filename ? { filename: ctx.filename } : {}),
+    };
+    const provider = this.provider();
+    this.stats.requests++;
+    const out = await provider.complete(req, { signal });
+    signal.throwIfAborted();
+    return cleanSuggestions(
+      out.map((c) => c.text),
+      suffix,
+    );
+  }
+
+  private report(err: unknown): void {
+    const e = toRuneError(err);
+    this.logger.warn('inline completion failed', { err });
+    if (this.warned === e.message) return;
+    this.warned = e.message;
+    const hint =
+      e.code === 'config'
+        ? ' Configure a provider in setup({ providers = ... }) (see :help rune-completion), or turn inline completion off with completion.enabled = false.'
+        : ' Rune keeps trying as you type (:RuneComplete disable turns it off for a buffer, completion.enabled = false everywhere); details in :RuneLog.';
+    this.ui.warn(`inline completion: ${e.message}${hint}`);
+  }
+}

@@ -1,0 +1,142 @@
+/**
+ * Inline completion as a host module: serves the notifications sent by
+ * lua/rune/completion.lua and draws through lua/rune/ghost.lua.
+ *
+ *   rune.completion.changed(buf, tick, row, col)   cursor moved or text changed (insert mode)
+ *   rune.completion.cancel()                       left insert mode: abort what is pending
+ *   rune.completion.ask(id, buf, tick, row, col, n) `:RuneComplete`: answered through
+ *                                                   require('rune.completion')._answer(id, items, err)
+ *                                                   (err is '' on success)
+ */
+import { DisposableStore, toDisposable } from '../../core/disposable.js';
+import { BadRequestError, toRuneError } from '../../core/errors.js';
+import type { HostModule, ReadyHost } from '../host.js';
+import { getProviderRegistry } from '../providers.js';
+import { parseCompletionConfig, type CompletionConfig } from './config.js';
+import { CompletionEngine, type CompletionUi, type CursorState } from './engine.js';
+import type { CursorContext } from './text.js';
+
+function int(v: unknown, name: string): number {
+  if (typeof v !== 'number' || !Number.isInteger(v)) {
+    throw new BadRequestError(`rune.completion: ${name} must be an integer, got ${typeof v}`);
+  }
+  return v;
+}
+
+function cursorOf(args: unknown[], at = 0): CursorState {
+  return {
+    buf: int(args[at], 'buf'),
+    tick: int(args[at + 1], 'tick'),
+    row: int(args[at + 2], 'row'),
+    col: int(args[at + 3], 'col'),
+  };
+}
+
+function nvimUi(host: ReadyHost, cfg: CompletionConfig): CompletionUi {
+  const limits = {
+    prefix_lines: cfg.prefix_lines,
+    suffix_lines: cfg.suffix_lines,
+    // Bytes of the cursor line kept on each side; a character is at most 4 bytes.
+    before_bytes: cfg.max_prefix_chars * 4,
+    after_bytes: cfg.max_suffix_chars * 4,
+    context_buffers: cfg.context_buffers,
+  };
+  return {
+    async readContext(s) {
+      const ctx = (await host.nvim.lua('return require("rune.completion")._context(...)', [
+        s.buf,
+        s.row,
+        s.col,
+        limits,
+      ])) as CursorContext | null;
+      if (!ctx || typeof ctx !== 'object') return null;
+      // Empty Lua tables arrive as {} or []; normalise the lists.
+      return {
+        ...ctx,
+        above: Array.isArray(ctx.above) ? ctx.above : [],
+        below: Array.isArray(ctx.below) ? ctx.below : [],
+        snippets: Array.isArray(ctx.snippets) ? ctx.snippets : [],
+      };
+    },
+    async show(s, items) {
+      const shown = await host.nvim.lua('return require("rune.ghost").show(...)', [
+        s.buf,
+        s.tick,
+        s.row,
+        s.col,
+        items,
+      ]);
+      return shown === true;
+    },
+    warn(message) {
+      void host.nvim
+        .lua('require("rune.util").notify(..., vim.log.levels.WARN)', [message])
+        .catch(() => undefined);
+    },
+  };
+}
+
+export const completionModule: HostModule = {
+  name: 'completion',
+  activate(host: ReadyHost) {
+    const cfg = parseCompletionConfig(host.config.completion);
+    const log = host.logger.child({ module: 'completion' });
+    const engine = new CompletionEngine(
+      cfg,
+      nvimUi(host, cfg),
+      () => getProviderRegistry(host).get('completion', cfg.provider ?? undefined),
+      log,
+    );
+    const store = new DisposableStore();
+    store.add(engine);
+    store.add(
+      host.onNotification('rune.completion.changed', (args) => engine.changed(cursorOf(args))),
+    );
+    store.add(host.onNotification('rune.completion.cancel', () => engine.cancel()));
+    store.add(
+      host.onNotification('rune.completion.ask', async (args) => {
+        const id = int(args[0], 'id');
+        const n = typeof args[5] === 'number' ? args[5] : Math.max(3, cfg.suggestions);
+        let items: string[] | null = null;
+        let error: string | null = null;
+        try {
+          items = await engine.ask(cursorOf(args, 1), n);
+        } catch (err) {
+          error = toRuneError(err).message;
+          log.warn('on-demand completion failed', { err });
+        }
+        await host.nvim.lua('require("rune.completion")._answer(...)', [
+          id,
+          items ?? [],
+          error ?? '',
+        ]);
+      }),
+    );
+    store.add(
+      host.addHealth('completion', () => {
+        const s = engine.stats;
+        const items: {
+          level: 'ok' | 'warn' | 'error' | 'info';
+          message: string;
+          advice?: string[];
+        }[] = [];
+        try {
+          const p = getProviderRegistry(host).get('completion', cfg.provider ?? undefined);
+          items.push({ level: 'ok', message: `provider: ${p.id} (${p.kind})` });
+        } catch (err) {
+          items.push({
+            level: 'warn',
+            message: `no completion provider: ${toRuneError(err).message}`,
+            advice: ['Configure one in setup({ providers = ... }), or set completion.provider'],
+          });
+        }
+        items.push({
+          level: 'info',
+          message: `debounce ${cfg.debounce_ms} ms; ${s.requests} requests, ${s.shown} shown, ${s.aborted} aborted, ${s.stale} stale, ${s.errors} errors`,
+        });
+        return items;
+      }),
+    );
+    return toDisposable(() => store.dispose());
+  },
+};

@@ -1,0 +1,447 @@
+/**
+ * The MCP server as a host module: starts the HTTP server when the host is
+ * ready, writes the discovery lock files, registers the editor and AI tools,
+ * buffers and diagnostics as resources, a few prompts, and serves
+ * `:RuneMcp` (`rune.mcp.info`) and the approval answers from Lua.
+ */
+import * as path from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { z } from 'zod';
+import type { NeovimClient } from 'neovim';
+import { ResourceTemplate, type McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { DisposableStore, toDisposable, type Disposable } from '../core/disposable.js';
+import { AbortError, ConfigError } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import { VERSION } from '../core/version.js';
+import { ApprovalPolicy, ApprovalStore, type ApprovalUi, type Decision } from '../tools/approval.js';
+import { AuditLog } from '../tools/audit.js';
+import { registerAiTools } from '../tools/ai-tools.js';
+import { registerEditorTools } from '../tools/editor-tools.js';
+import { ToolRegistry } from '../tools/registry.js';
+import { McpHttpServer } from '../mcp/server.js';
+import { cleanStale, removeLock, writeLock, type RuneLock } from '../mcp/lockfile.js';
+import type { HostModule, ReadyHost } from './host.js';
+import { NvimEditor } from './editor.js';
+import { getProviderRegistry } from './providers.js';
+
+const execFileP = promisify(execFile);
+
+const ruleSchema = z.object({
+  tool: z.string().min(1),
+  args: z.record(z.string(), z.string()).optional(),
+  action: z.enum(['allow', 'deny', 'ask']),
+});
+
+/** The `mcp` section of setup(). */
+export const mcpConfigSchema = z
+  .object({
+    enabled: z.boolean().default(true),
+    port: z.number().int().min(0).max(65535).default(0),
+    zeke: z
+      .object({ enabled: z.boolean().default(false), lock_dir: z.string().nullish() })
+      .prefault({}),
+    tools: z
+      .object({
+        unsafe: z.boolean().default(false),
+        zeke_aliases: z.boolean().default(true),
+        ai: z.boolean().default(true),
+      })
+      .prefault({}),
+    approval: z.object({ rules: z.array(ruleSchema).default([]) }).prefault({}),
+    limits: z
+      .object({
+        max_sessions: z.number().int().min(1).default(1024),
+        max_concurrent: z.number().int().min(1).default(16),
+        max_body_bytes: z.number().int().min(1024).default(4 * 1024 * 1024),
+        idle_timeout_ms: z.number().int().min(1000).default(30 * 60 * 1000),
+      })
+      .prefault({}),
+    audit_log: z.union([z.boolean(), z.string()]).default(true),
+  })
+  .prefault({});
+
+export type McpConfig = z.infer<typeof mcpConfigSchema>;
+
+export function parseMcpConfig(raw: unknown): McpConfig {
+  const cleaned = stripNil(raw ?? {});
+  const r = mcpConfigSchema.safeParse(cleaned);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    throw new ConfigError(['mcp', ...issue.path.map(String)].join('.'), issue.message);
+  }
+  return r.data;
+}
+
+/** msgpack's nil arrives as null inside tables: treat it as "not set". */
+function stripNil(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(stripNil);
+  if (v && typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) if (x !== null) out[k] = stripNil(x);
+    return out;
+  }
+  return v;
+}
+
+/** Approval prompts drawn by lua/rune/approval.lua; answers come back as notifications. */
+class NvimApprovalUi implements ApprovalUi {
+  private readonly waiting = new Map<string, (a: { decision: Decision; accepted: number[] }) => void>();
+
+  constructor(
+    private readonly nvim: NeovimClient,
+    private readonly logger: Logger,
+  ) {}
+
+  answer(id: string, decision: unknown, accepted: unknown): void {
+    const fn = this.waiting.get(id);
+    if (!fn) return;
+    const d: Decision = decision === 'once' || decision === 'always' ? decision : 'deny';
+    fn({
+      decision: d,
+      accepted: Array.isArray(accepted) ? accepted.filter((n) => typeof n === 'number') : [],
+    });
+  }
+
+  pending(): string[] {
+    return [...this.waiting.keys()];
+  }
+
+  private wait(
+    id: string,
+    signal: AbortSignal,
+    show: () => Promise<unknown>,
+  ): Promise<{ decision: Decision; accepted: number[] }> {
+    return new Promise((resolve, reject) => {
+      const onAbort = () => {
+        this.waiting.delete(id);
+        void this.nvim.lua('require("rune.approval").cancel(...)', [id]).catch(() => undefined);
+        reject(new AbortError('The call was cancelled while waiting for approval.'));
+      };
+      if (signal.aborted) return onAbort();
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.waiting.set(id, (a) => {
+        this.waiting.delete(id);
+        signal.removeEventListener('abort', onAbort);
+        resolve(a);
+      });
+      show().catch((err: unknown) => {
+        this.logger.error('could not show the approval prompt', { err });
+        this.waiting.delete(id);
+        signal.removeEventListener('abort', onAbort);
+        reject(err instanceof Error ? err : new Error(String(err)));
+      });
+    });
+  }
+
+  async ask(req: Parameters<ApprovalUi['ask']>[0], signal: AbortSignal): Promise<Decision> {
+    const a = await this.wait(req.id, signal, () =>
+      this.nvim.lua('require("rune.approval").ask(...)', [req as never]),
+    );
+    return a.decision;
+  }
+
+  review(
+    req: Parameters<ApprovalUi['review']>[0],
+    proposal: Parameters<ApprovalUi['review']>[1],
+    signal: AbortSignal,
+  ): Promise<{ accepted: number[]; decision: Decision }> {
+    return this.wait(req.id, signal, () =>
+      this.nvim.lua('require("rune.approval").review(...)', [req as never, proposal as never]),
+    );
+  }
+}
+
+interface McpService {
+  server: McpHttpServer;
+  registry: ToolRegistry;
+  lock: string | undefined;
+}
+
+const services = new WeakMap<ReadyHost, McpService>();
+
+/**
+ * The running server's registry, for modules that add tools (the MCP hub,
+ * plugins). Undefined while the server is off.
+ */
+export function getMcpToolRegistry(host: ReadyHost): ToolRegistry | undefined {
+  return services.get(host)?.registry;
+}
+
+/** The running server (tests use it to reach the token and port). */
+export function getMcpServer(host: ReadyHost): McpHttpServer | undefined {
+  return services.get(host)?.server;
+}
+
+export const mcpModule: HostModule = {
+  name: 'mcp',
+  async activate(host: ReadyHost): Promise<Disposable> {
+    const cfg = parseMcpConfig(host.config.mcp);
+    const store = new DisposableStore();
+    if (!cfg.enabled) return store;
+    const { nvim } = host;
+    const logger = host.logger.child({ module: 'mcp' });
+    const env = (await nvim.lua(
+      'return { state = vim.fn.stdpath("state"), cwd = vim.fn.getcwd(), server = vim.v.servername, pid = vim.fn.getpid() }',
+      [],
+    )) as { state: string; cwd: string; server: string; pid: number };
+    const stateDir = path.join(env.state, 'rune');
+
+    const editor = new NvimEditor(nvim);
+    const registry = new ToolRegistry();
+    store.add(
+      registerEditorTools(registry, editor, {
+        unsafe: cfg.tools.unsafe,
+        zekeAliases: cfg.tools.zeke_aliases,
+      }),
+    );
+    if (cfg.tools.ai) store.add(registerAiTools(registry, () => getProviderRegistry(host)));
+
+    const ui = new NvimApprovalUi(nvim, logger);
+    let project = env.cwd;
+    const approvals = new ApprovalStore(path.join(stateDir, 'approvals.json'));
+    const policy = new ApprovalPolicy({
+      rules: cfg.approval.rules,
+      store: approvals,
+      project: () => project,
+      ui,
+      logger,
+    });
+    const auditFile =
+      cfg.audit_log === false
+        ? null
+        : typeof cfg.audit_log === 'string'
+          ? cfg.audit_log
+          : path.join(stateDir, 'mcp-audit.log');
+    const audit = new AuditLog(auditFile, logger);
+
+    const server = new McpHttpServer({
+      registry,
+      gate: audit.wrap(policy.gate),
+      port: cfg.port,
+      logger,
+      maxSessions: cfg.limits.max_sessions,
+      maxConcurrent: cfg.limits.max_concurrent,
+      maxBodyBytes: cfg.limits.max_body_bytes,
+      idleTimeoutMs: cfg.limits.idle_timeout_ms,
+      setup: (mcp) => addResourcesAndPrompts(mcp, editor),
+    });
+    try {
+      await server.listen();
+    } catch (err) {
+      throw new ConfigError(
+        'mcp.port',
+        `cannot listen on 127.0.0.1:${cfg.port} (${(err as Error).message}); pick another port or 0 for a free one`,
+      );
+    }
+    store.add(toDisposable(() => void server.close()));
+
+    const lockDir = path.join(stateDir, 'mcp');
+    const lockData: RuneLock = {
+      pid: process.pid,
+      port: server.port,
+      token: server.token,
+      url: server.url,
+      cwd: env.cwd,
+      workspaceFolders: await editor.roots().catch(() => [env.cwd]),
+      nvimServer: env.server,
+      nvimPid: env.pid,
+      version: VERSION,
+      createdAt: new Date().toISOString(),
+    };
+    const locks: string[] = [];
+    try {
+      cleanStale(lockDir);
+      locks.push(writeLock(lockDir, `${server.port}.lock`, lockData));
+    } catch (err) {
+      logger.warn('could not write the lock file', { err });
+    }
+    if (cfg.zeke.enabled) {
+      const dir = cfg.zeke.lock_dir || path.join(process.env.HOME ?? '', '.zeke', 'ide');
+      try {
+        cleanStale(dir);
+        locks.push(
+          writeLock(dir, `${server.port}.lock`, {
+            port: server.port,
+            pid: process.pid,
+            protocol: 'http',
+            base_url: server.url,
+            editor: 'neovim',
+            version: VERSION,
+            cwd: env.cwd,
+            created_at: Math.floor(Date.now() / 1000),
+            token: server.token,
+            auth_token: server.token,
+          }),
+        );
+      } catch (err) {
+        logger.warn('could not write the zeke lock file', { err });
+      }
+    }
+    const removeLocks = () => {
+      for (const l of locks) {
+        try {
+          removeLock(l);
+        } catch {
+          // already gone
+        }
+      }
+    };
+    process.on('exit', removeLocks);
+    store.add(
+      toDisposable(() => {
+        process.off('exit', removeLocks);
+        removeLocks();
+        void nvim.lua('require("rune.mcp")._stopped()', []).catch(() => undefined);
+      }),
+    );
+
+    services.set(host, { server, registry, lock: locks[0] });
+    store.add(toDisposable(() => services.delete(host)));
+
+    store.add(
+      host.onNotification('rune.approval.answer', ([id, decision, accepted]) => {
+        ui.answer(String(id), decision, accepted);
+      }),
+    );
+    store.add(
+      host.onNotification('rune.mcp.changed', ([items]) => {
+        for (const it of Array.isArray(items) ? (items as { kind: string; buf?: number }[]) : []) {
+          if (it.kind === 'buffer' && typeof it.buf === 'number') {
+            server.resourceUpdated(`nvim://buffer/${it.buf}`);
+          } else if (it.kind === 'diagnostics') {
+            server.resourceUpdated('nvim://diagnostics');
+          } else if (it.kind === 'list') {
+            server.resourceListChanged();
+          }
+        }
+      }),
+    );
+    store.add(
+      host.onRequest('rune.mcp.info', () => ({
+        url: server.url,
+        port: server.port,
+        token: server.token,
+        lock: locks[0] ?? null,
+        audit_log: auditFile,
+        clients: server.sessionList(),
+        recent: audit.recent(),
+        pending: ui.pending(),
+        snippets: snippets(server.url, server.token),
+      })),
+    );
+    store.add(
+      host.onRequest('rune.mcp.reset_approvals', async () => {
+        project = (await editor.roots().catch(() => [env.cwd]))[0] ?? env.cwd;
+        await approvals.reset(project);
+        return true;
+      }),
+    );
+    store.add(
+      host.addHealth('mcp', () => [
+        { level: 'ok', message: `MCP server listening on ${server.url}` },
+        {
+          level: locks.length ? 'ok' : 'warn',
+          message: locks.length ? `lock file ${locks.join(', ')}` : 'no lock file was written',
+          advice: locks.length ? undefined : ['See :RuneLog; `rune mcp` cannot find this Neovim without it.'],
+        },
+        { level: 'info', message: `${server.sessionList().length} client(s) connected` },
+      ]),
+    );
+    await nvim.lua('require("rune.mcp")._server(...)', [
+      { url: server.url, port: server.port, token: server.token, lock: locks[0] ?? null },
+    ]);
+    logger.info('mcp server listening', { url: server.url, tools: registry.list().length });
+    return store;
+  },
+};
+
+/** Copyable setup lines for `:RuneMcp`. */
+export function snippets(url: string, token: string): { title: string; text: string }[] {
+  return [
+    {
+      title: 'Claude Code (HTTP)',
+      text: `claude mcp add --transport http rune ${url} --header "Authorization: Bearer ${token}"`,
+    },
+    {
+      title: 'mcpServers entry (stdio, finds this Neovim by its folder)',
+      text: JSON.stringify({ mcpServers: { rune: { command: 'rune', args: ['mcp'] } } }, null, 2),
+    },
+    {
+      title: 'zeke',
+      text: `export ZEKE_MCP_COMMAND="rune mcp"\nexport ZEKE_MCP_URL=${url}\nexport ZEKE_MCP_TOKEN=${token}`,
+    },
+  ];
+}
+
+function addResourcesAndPrompts(mcp: McpServer, editor: NvimEditor): void {
+  mcp.registerResource(
+    'buffer',
+    new ResourceTemplate('nvim://buffer/{id}', {
+      list: async () => ({
+        resources: (await editor.listBuffers())
+          .filter((b) => b.loaded)
+          .map((b) => ({
+            uri: `nvim://buffer/${b.id}`,
+            name: b.path || b.name || `buffer ${b.id}`,
+            mimeType: 'text/plain',
+          })),
+      }),
+    }),
+    { title: 'Neovim buffer', description: 'The current text of a buffer, unsaved changes included.' },
+    async (uri, vars) => {
+      const id = Number(vars.id);
+      const b = Number.isInteger(id) ? await editor.buffer(id) : undefined;
+      if (!b) throw new Error(`No buffer ${String(vars.id)}.`);
+      const lines = await editor.getLines(b.id, 0, b.lineCount);
+      return { contents: [{ uri: uri.href, mimeType: 'text/plain', text: lines.join('\n') }] };
+    },
+  );
+  mcp.registerResource(
+    'diagnostics',
+    'nvim://diagnostics',
+    { title: 'Diagnostics', description: 'Every diagnostic in the open buffers.', mimeType: 'application/json' },
+    async (uri) => ({
+      contents: [
+        {
+          uri: uri.href,
+          mimeType: 'application/json',
+          text: JSON.stringify(await editor.diagnostics()),
+        },
+      ],
+    }),
+  );
+  mcp.registerPrompt(
+    'explain_selection',
+    { title: 'Explain the selection', description: 'Explains the code selected in Neovim.' },
+    async () => {
+      const sel = await editor.selection();
+      const text = sel
+        ? `Explain this code from ${sel.path || 'a buffer'} (lines ${sel.range.start.line + 1}-${sel.range.end.line + 1}):\n\n\`\`\`\n${sel.text}\n\`\`\``
+        : 'Nothing is selected in Neovim. Ask me to select the code to explain.';
+      return { messages: [{ role: 'user', content: { type: 'text', text } }] };
+    },
+  );
+  mcp.registerPrompt(
+    'review_diff',
+    {
+      title: 'Review the current diff',
+      description: 'Reviews the uncommitted changes of the workspace (git diff).',
+      argsSchema: { staged: z.string().optional().describe('"true" to review the staged changes') },
+    },
+    async (args) => {
+      const root = (await editor.roots())[0] ?? process.cwd();
+      const gitArgs = ['diff', '--no-color', ...(args.staged === 'true' ? ['--cached'] : [])];
+      let diff: string;
+      try {
+        diff = (await execFileP('git', gitArgs, { cwd: root, maxBuffer: 4 * 1024 * 1024 })).stdout;
+      } catch (err) {
+        diff = `(git diff failed: ${(err as Error).message})`;
+      }
+      const text = diff.trim()
+        ? `Review this diff. Point out bugs, risky changes and missing tests:\n\n\`\`\`diff\n${diff}\n\`\`\``
+        : 'There are no uncommitted changes to review.';
+      return { messages: [{ role: 'user', content: { type: 'text', text } }] };
+    },
+  );
+}

@@ -1,0 +1,280 @@
+/**
+ * The plugin system as a host module: loads third-party plugins (see
+ * src/plugins/), publishes their tools in the MCP server's ToolRegistry and
+ * their providers in the provider registry, serves :RunePlugins, reports
+ * plugin failures to the user, and adds the plugins and sandbox sections of
+ * :checkhealth rune.
+ */
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { z } from 'zod';
+import { DisposableStore, toDisposable, type Disposable } from '../core/disposable.js';
+import { ConfigError } from '../core/errors.js';
+import {
+  PluginManager,
+  type PluginInfo,
+  type PluginSource,
+  type ProviderPort,
+} from '../plugins/manager.js';
+import { detectBwrap } from '../plugins/sandbox.js';
+import type { HealthItem, HostModule, ReadyHost } from './host.js';
+import { getMcpToolRegistry } from './mcp.js';
+import { getProviderRegistry } from './providers.js';
+
+/** Lua sends unset options as null and empty tables as lists. */
+const nil = <T extends z.ZodType>(t: T) => z.preprocess((v) => (v === null ? undefined : v), t);
+const table = <T extends z.ZodType>(t: T) =>
+  z.preprocess((v) => (v === null || (Array.isArray(v) && v.length === 0) ? {} : v), t);
+const list = z.preprocess((v) => (v === null ? [] : v), z.array(z.string()));
+const ms = z.number().int().min(1);
+
+const schema = z
+  .object({
+    enabled: nil(z.boolean().default(true)),
+    user_dir: nil(z.boolean().default(true)),
+    project_dir: nil(z.boolean().default(false)),
+    paths: list.default([]),
+    disabled: list.default([]),
+    config: table(z.record(z.string(), table(z.record(z.string(), z.unknown())))).default({}),
+    watch: nil(z.boolean().default(true)),
+    limits: table(
+      z
+        .object({
+          memory_mb: nil(z.number().int().min(16).default(128)),
+          tool_timeout_ms: nil(ms.default(30_000)),
+          call_timeout_ms: nil(ms.default(120_000)),
+          init_timeout_ms: nil(ms.default(10_000)),
+          exec_timeout_ms: nil(ms.default(60_000)),
+          exec_memory_mb: nil(z.number().int().min(64).default(2048)),
+        })
+        .loose(),
+    ).default({
+      memory_mb: 128,
+      tool_timeout_ms: 30_000,
+      call_timeout_ms: 120_000,
+      init_timeout_ms: 10_000,
+      exec_timeout_ms: 60_000,
+      exec_memory_mb: 2048,
+    }),
+    sandbox: table(z.object({ bwrap: nil(z.boolean().default(true)) }).loose()).default({
+      bwrap: true,
+    }),
+  })
+  .loose();
+
+export type PluginsConfig = z.infer<typeof schema>;
+
+/** Parses the `plugins` section; throws ConfigError naming the bad key. */
+export function parsePluginsConfig(raw: unknown): PluginsConfig {
+  const r = schema.safeParse(raw ?? {});
+  if (r.success) return r.data;
+  const issue = r.error.issues[0];
+  throw new ConfigError(`plugins.${issue?.path.join('.') ?? ''}`, issue?.message ?? 'invalid');
+}
+
+const managers = new WeakMap<ReadyHost, PluginManager>();
+
+/** The running plugin manager (tests and benchmarks use it). */
+export function getPluginManager(host: ReadyHost): PluginManager | undefined {
+  return managers.get(host);
+}
+
+/** The lines :RunePlugins shows. */
+export function formatPlugins(list: PluginInfo[]): string[] {
+  if (!list.length) {
+    return [
+      'No plugins installed. Put plugin files in ~/.config/rune/plugins/ (see :help rune-plugins).',
+    ];
+  }
+  const out: string[] = [];
+  for (const p of list) {
+    const mark = p.state === 'active' ? '●' : p.state === 'disabled' ? '○' : '✗';
+    out.push(`${mark} ${p.id} ${p.version}  ${p.state}  (${p.origin}: ${p.file})`);
+    if (p.error) out.push(`    error: ${p.error}`);
+    const parts = [
+      p.tools.length ? `tools: ${p.tools.join(', ')}` : '',
+      p.providers.length ? `providers: ${p.providers.join(', ')}` : '',
+      p.commands.length ? `commands: ${p.commands.join(', ')}` : '',
+      p.dependsOn.length ? `depends on: ${p.dependsOn.join(', ')}` : '',
+    ].filter(Boolean);
+    if (parts.length) out.push(`    ${parts.join('  ')}`);
+    if (p.state === 'active') {
+      out.push(`    loaded in ${p.loadMs.toFixed(1)} ms, ${p.calls} calls, ${p.errors} errors`);
+    }
+  }
+  return out;
+}
+
+export const pluginsModule: HostModule = {
+  name: 'plugins',
+  async activate(host: ReadyHost): Promise<Disposable> {
+    const cfg = parsePluginsConfig(host.config.plugins);
+    const store = new DisposableStore();
+    const bwrapStatus = (): HealthItem =>
+      ((s) =>
+        s.usable
+          ? {
+              level: 'ok',
+              message: `bubblewrap sandbox available (${s.path}): commands plugins run get a read-only root, the project writable and no network`,
+            }
+          : {
+              level: 'warn',
+              message: `no bubblewrap sandbox: ${s.reason}; plugin commands run with your user's rights (time and memory limits still apply)`,
+              advice: ['Install bubblewrap (e.g. apt install bubblewrap, dnf install bubblewrap)'],
+            })(detectBwrap());
+    if (!cfg.enabled) {
+      store.add(
+        host.addHealth('plugins', () => [
+          { level: 'info', message: 'plugins are off (plugins.enabled = false)' },
+        ]),
+      );
+      return store;
+    }
+    const env = (await host.nvim.lua(
+      'return { cwd = vim.fn.getcwd(), xdg = vim.env.XDG_CONFIG_HOME, home = vim.env.HOME }',
+      [],
+    )) as { cwd: string; xdg?: string | null; home?: string | null };
+    const configHome = env.xdg || path.join(env.home || os.homedir(), '.config');
+    const sources: PluginSource[] = [];
+    if (cfg.user_dir)
+      sources.push({ path: path.join(configHome, 'rune', 'plugins'), origin: 'user' });
+    if (cfg.project_dir) {
+      sources.push({ path: path.join(env.cwd, '.rune', 'plugins'), origin: 'project' });
+    }
+    for (const p of cfg.paths) {
+      const abs = path.resolve(
+        env.cwd,
+        p.startsWith('~/') ? path.join(env.home || os.homedir(), p.slice(2)) : p,
+      );
+      sources.push({ path: abs, origin: 'config' });
+    }
+    const logger = host.logger.child({ module: 'plugins' });
+    const providerPort = (): ProviderPort | undefined => {
+      const reg = getProviderRegistry(host) as Partial<ProviderPort>;
+      return typeof reg.register === 'function' ? (reg as ProviderPort) : undefined;
+    };
+    const manager = new PluginManager({
+      sources,
+      workspace: env.cwd,
+      logger,
+      limits: {
+        memoryMb: cfg.limits.memory_mb,
+        toolTimeoutMs: cfg.limits.tool_timeout_ms,
+        callTimeoutMs: cfg.limits.call_timeout_ms,
+        initTimeoutMs: cfg.limits.init_timeout_ms,
+        execTimeoutMs: cfg.limits.exec_timeout_ms,
+        execMemoryMb: cfg.limits.exec_memory_mb,
+      },
+      config: cfg.config,
+      disabled: cfg.disabled,
+      watch: cfg.watch,
+      bwrap: cfg.sandbox.bwrap,
+      tools: () => getMcpToolRegistry(host),
+      providers: providerPort,
+    });
+    managers.set(host, manager);
+    store.add(
+      manager.onDidChange((p) => {
+        if (p.state !== 'failed') return;
+        void host.nvim
+          .lua('require("rune.util").notify(..., vim.log.levels.ERROR)', [
+            `${p.error ?? `plugin ${p.id} failed`} (:RunePlugins lists plugins, :RunePlugins reload retries)`,
+          ])
+          .catch(() => undefined);
+      }),
+    );
+    // Loading runs beside the rest of startup; requests wait for it.
+    const started = manager.start().catch((err: unknown) => {
+      logger.error('plugins could not start', { err });
+    });
+    store.add(toDisposable(() => void started.then(() => manager.dispose())));
+
+    store.add(
+      host.onRequest('rune.plugins.list', async () => {
+        await started;
+        return manager.list();
+      }),
+    );
+    store.add(
+      host.onRequest('rune.plugins.lines', async () => {
+        await started;
+        return formatPlugins(manager.list());
+      }),
+    );
+    store.add(
+      host.onRequest('rune.plugins.reload', async ([id]) => {
+        await started;
+        await manager.reload(typeof id === 'string' && id ? id : undefined);
+        return formatPlugins(manager.list());
+      }),
+    );
+    store.add(
+      host.onRequest('rune.plugins.run', async ([id, name, args]) => {
+        await started;
+        return manager.runCommand(
+          z.string().parse(id),
+          z.string().parse(name),
+          z.array(z.string()).parse(Array.isArray(args) ? args : []),
+        );
+      }),
+    );
+    store.add(
+      host.onRequest('rune.plugins.complete', async ([before]) => {
+        await started;
+        const words = String(before ?? '')
+          .split(/\s+/)
+          .slice(1);
+        const list = manager.list();
+        if (words.length <= 1) return ['reload', ...list.map((p) => p.id)];
+        if (words[0] === 'reload' && words.length === 2) return list.map((p) => p.id);
+        return list.find((p) => p.id === words[0])?.commands ?? [];
+      }),
+    );
+
+    store.add(
+      host.addHealth('plugins', async () => {
+        await started;
+        const items: HealthItem[] = [bwrapStatus()];
+        items.push({
+          level: 'info',
+          message: `each plugin runs in its own worker (heap limit ${cfg.limits.memory_mb} MiB, tool calls stopped after ${cfg.limits.tool_timeout_ms} ms)`,
+        });
+        if (!getMcpToolRegistry(host)) {
+          items.push({
+            level: 'warn',
+            message: 'the MCP server is off, so plugin tools are not offered to anyone',
+            advice: ['Set mcp.enabled = true to publish plugin tools'],
+          });
+        }
+        const list = manager.list();
+        if (list.some((p) => p.providers.length) && !providerPort()) {
+          items.push({
+            level: 'warn',
+            message:
+              'plugin providers are loaded but the provider registry cannot add them at run time',
+          });
+        }
+        if (!list.length)
+          items.push({
+            level: 'info',
+            message: `no plugins in ${sources.map((s) => s.path).join(', ') || '(no sources)'}`,
+          });
+        for (const p of list) {
+          items.push(
+            p.state === 'active'
+              ? { level: 'ok', message: `${p.id} ${p.version} (${p.file})` }
+              : p.state === 'disabled'
+                ? { level: 'info', message: `${p.id} is disabled (plugins.disabled)` }
+                : {
+                    level: 'error',
+                    message: p.error ?? `${p.id} failed`,
+                    advice: ['Fix the plugin file (it reloads on save) or run :RunePlugins reload'],
+                  },
+          );
+        }
+        return items;
+      }),
+    );
+    return store;
+  },
+};

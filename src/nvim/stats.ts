@@ -1,0 +1,173 @@
+/**
+ * Observability as a host module: serves :RuneStats from the process-wide
+ * metrics registry, takes the acceptance events the Lua layer reports, and
+ * exports the metrics over OTLP/HTTP when `telemetry.otlp_endpoint` is set.
+ */
+import { z } from 'zod';
+import { DisposableStore, toDisposable, type Disposable } from '../core/disposable.js';
+import { ConfigError } from '../core/errors.js';
+import { metrics, METRICS, statsReport, type StatsReport } from '../core/metrics.js';
+import { OtlpExporter } from '../core/otel.js';
+import type { HostModule, ReadyHost } from './host.js';
+
+const nil = <T extends z.ZodType>(t: T) => z.preprocess((v) => (v === null ? undefined : v), t);
+
+const schema = z
+  .object({
+    otlp_endpoint: nil(z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional()),
+    otlp_headers: z
+      .preprocess(
+        (v) => (v === null || (Array.isArray(v) && v.length === 0) ? {} : v),
+        z.record(z.string(), z.string()),
+      )
+      .default({}),
+    export_interval_ms: nil(z.number().int().min(1000).default(60_000)),
+  })
+  .loose();
+
+export type TelemetryConfig = z.infer<typeof schema>;
+
+export function parseTelemetryConfig(raw: unknown): TelemetryConfig {
+  const r = schema.safeParse(raw ?? {});
+  if (r.success) return r.data;
+  const issue = r.error.issues[0];
+  throw new ConfigError(`telemetry.${issue?.path.join('.') ?? ''}`, issue?.message ?? 'invalid');
+}
+
+const ms = (v: number): string =>
+  Number.isFinite(v) ? `${v < 10 ? v.toFixed(1) : Math.round(v)} ms` : '-';
+const pct = (r: number | null): string => (r === null ? '-' : `${(r * 100).toFixed(1)}%`);
+
+function columns(rows: string[][]): string[] {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map(
+    (r) =>
+      '  ' +
+      r
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd(),
+  );
+}
+
+/** The lines :RuneStats shows. */
+export function formatStats(r: StatsReport): string[] {
+  const out = [`Rune stats since ${r.since} (kept in memory while the host runs)`, ''];
+  const c = r.completions;
+  out.push(
+    `Inline completions: ${c.shown} shown, ${c.accepted} accepted, acceptance rate ${pct(c.acceptanceRate)}`,
+    '',
+  );
+  if (r.providers.length) {
+    out.push('Providers');
+    out.push(
+      ...columns([
+        [
+          'provider',
+          'requests',
+          'errors',
+          'ttft p50',
+          'ttft p95',
+          'total p50',
+          'total p95',
+          'accepted',
+        ],
+        ...r.providers.map((p) => [
+          p.provider,
+          String(p.requests),
+          String(p.errors),
+          ms(p.ttft.p50),
+          ms(p.ttft.p95),
+          ms(p.total.p50),
+          ms(p.total.p95),
+          p.shown ? `${p.accepted}/${p.shown} ${pct(p.acceptanceRate)}` : '-',
+        ]),
+      ]),
+    );
+  } else out.push('No provider requests recorded yet.');
+  out.push('');
+  if (r.tools.length) {
+    out.push('Tools');
+    out.push(
+      ...columns([
+        ['tool', 'calls', 'errors', 'p50', 'p95'],
+        ...r.tools.map((t) => [t.tool, String(t.calls), String(t.errors), ms(t.p50), ms(t.p95)]),
+      ]),
+    );
+  } else out.push('No tool calls recorded yet.');
+  if (r.errors.length) {
+    out.push('', 'Errors');
+    out.push(...columns(r.errors.map((e) => [e.type, e.area, String(e.count)])));
+  }
+  return out;
+}
+
+/** NaN (no values) becomes null, which msgpack sends to Lua as nil. */
+function plain(r: StatsReport): unknown {
+  return JSON.parse(
+    JSON.stringify(r, (_k, v: unknown) =>
+      typeof v === 'number' && !Number.isFinite(v) ? null : v,
+    ),
+  );
+}
+
+const label = z.preprocess(
+  (v) => (v === null || v === undefined ? 'unknown' : String(v)),
+  z.string(),
+);
+
+export const statsModule: HostModule = {
+  name: 'stats',
+  activate(host: ReadyHost): Disposable {
+    const cfg = parseTelemetryConfig(host.config.telemetry);
+    const store = new DisposableStore();
+    const logger = host.logger.child({ module: 'stats' });
+    for (const v of Object.values(cfg.otlp_headers)) logger.addSecret(v);
+    let exporter: OtlpExporter | undefined;
+    if (cfg.otlp_endpoint) {
+      exporter = new OtlpExporter({
+        endpoint: cfg.otlp_endpoint,
+        headers: cfg.otlp_headers,
+        intervalMs: cfg.export_interval_ms,
+        registry: metrics,
+        logger,
+        resource: { 'process.pid': String(process.pid) },
+      });
+      const exp = exporter;
+      store.add(toDisposable(() => void exp.dispose()));
+    }
+    store.add(host.onRequest('rune.stats.get', () => plain(statsReport())));
+    store.add(host.onRequest('rune.stats.lines', () => formatStats(statsReport())));
+    store.add(
+      host.onRequest('rune.stats.reset', () => {
+        metrics.reset();
+        return true;
+      }),
+    );
+    store.add(
+      host.onRequest('rune.stats.flush', async () => (exporter ? await exporter.flush() : false)),
+    );
+    // Accepting ghost text happens in Lua without a round trip; Lua reports it here.
+    store.add(
+      host.onNotification('rune.stats.accepted', ([provider, kind]) => {
+        metrics
+          .counter(METRICS.completionsAccepted)
+          .inc({ provider: label.parse(provider), kind: label.parse(kind ?? 'all') });
+      }),
+    );
+    store.add(
+      host.addHealth('telemetry', () => [
+        exporter
+          ? {
+              level: 'ok',
+              message: `OTLP export to ${exporter.target} every ${cfg.export_interval_ms} ms (${exporter.sent} sent)`,
+            }
+          : {
+              level: 'info',
+              message: 'OTLP export is off (set telemetry.otlp_endpoint to turn it on)',
+            },
+      ]),
+    );
+    return store;
+  },
+};

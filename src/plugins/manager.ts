@@ -1,0 +1,797 @@
+/**
+ * The plugin manager: finds plugin files, loads each in its own worker,
+ * validates it, initializes plugins in dependency order, routes their tools,
+ * providers and commands into Rune, reloads them when their files change,
+ * and keeps the host running whatever a plugin does.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { watch, type FSWatcher } from 'chokidar';
+import { z } from 'zod';
+import type { Disposable } from '../core/disposable.js';
+import { toDisposable } from '../core/disposable.js';
+import { NotFoundError, RuneError, toRuneError } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import { metrics, METRICS } from '../core/metrics.js';
+import type {
+  CallOptions,
+  ChatEvent,
+  ChatRequest,
+  Completion,
+  FimRequest,
+  ModelInfo,
+  Provider,
+} from '../providers/types.js';
+import type { ToolDefinition, ToolOutput, ToolShape } from '../tools/registry.js';
+import { PluginError, type Manifest, type ProviderSpec, type ToolSpec } from './manifest.js';
+import { orderPlugins } from './order.js';
+import { runSandboxed } from './sandbox.js';
+import { PluginInstance, type Registration } from './worker.js';
+
+/** Where plugins come from: a directory of plugins or one plugin file. */
+export interface PluginSource {
+  path: string;
+  origin: 'user' | 'project' | 'config';
+}
+
+/** Where plugin tools go (the ToolRegistry's `register`). */
+export interface ToolPort {
+  register(def: ToolDefinition): Disposable;
+}
+
+/**
+ * Where plugin providers go. The provider registry needs this one method to
+ * accept providers at run time; until it has it, plugin providers are listed
+ * but not selectable.
+ */
+export interface ProviderPort {
+  register(provider: Provider): Disposable;
+}
+
+export interface PluginLimits {
+  /** V8 heap limit per plugin worker, MiB. */
+  memoryMb: number;
+  /** Default deadline of a tool call, ms. */
+  toolTimeoutMs: number;
+  /** Deadline of a command or provider call, ms. */
+  callTimeoutMs: number;
+  /** Deadline of loading and `initialize()`, ms. */
+  initTimeoutMs: number;
+  /** Deadline of a `ctx.exec` command, ms. */
+  execTimeoutMs: number;
+  /** Address-space limit of a `ctx.exec` command, MiB (Node and JVMs need 1024 or more). */
+  execMemoryMb?: number;
+}
+
+export interface PluginManagerOptions {
+  sources: PluginSource[];
+  workspace: string;
+  logger: Logger;
+  limits: PluginLimits;
+  /** Options per plugin id, handed to `initialize` as `ctx.config`. */
+  config?: Record<string, Record<string, unknown>>;
+  /** Plugin ids not to load. */
+  disabled?: string[];
+  /** Reload plugins when their files change (default true). */
+  watch?: boolean;
+  /** Run `ctx.exec` commands in bubblewrap when available (default true). */
+  bwrap?: boolean;
+  tools?: () => ToolPort | undefined;
+  providers?: () => ProviderPort | undefined;
+}
+
+export type PluginState = 'active' | 'failed' | 'disabled';
+
+/** One plugin as :RunePlugins shows it. */
+export interface PluginInfo {
+  id: string;
+  version: string;
+  file: string;
+  origin: PluginSource['origin'];
+  state: PluginState;
+  error?: string;
+  dependsOn: string[];
+  capabilities: string[];
+  tools: string[];
+  providers: string[];
+  commands: string[];
+  /** Time from spawning the worker to the end of `initialize()`, ms. */
+  loadMs: number;
+  calls: number;
+  errors: number;
+}
+
+interface Entry {
+  file: string;
+  origin: PluginSource['origin'];
+}
+
+interface Plugin extends PluginInfo {
+  instance?: PluginInstance;
+  manifest?: Manifest;
+  /** Failed because of another plugin (missing or failed dependency): retried on any reload. */
+  dependencyProblem?: boolean;
+}
+
+const PLUGIN_FILE = /\.(m?js)$/;
+
+/** The plugin entry files under `sources`: `*.js`/`*.mjs` files, and directories with an index. */
+export function discoverPlugins(sources: readonly PluginSource[]): Entry[] {
+  const out: Entry[] = [];
+  const seen = new Set<string>();
+  const add = (file: string, origin: Entry['origin']): void => {
+    const abs = path.resolve(file);
+    if (!seen.has(abs)) {
+      seen.add(abs);
+      out.push({ file: abs, origin });
+    }
+  };
+  for (const s of sources) {
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(s.path);
+    } catch {
+      if (s.origin === 'config') add(s.path, s.origin); // reported as "not found"
+      continue;
+    }
+    if (st.isFile()) {
+      add(s.path, s.origin);
+      continue;
+    }
+    for (const name of fs.readdirSync(s.path).sort()) {
+      if (name.startsWith('.') || name.startsWith('_')) continue;
+      const p = path.join(s.path, name);
+      const index = indexOf(p);
+      if (index) add(index, s.origin);
+      else if (PLUGIN_FILE.test(name) && isFile(p)) add(p, s.origin);
+    }
+  }
+  return out;
+}
+
+function isFile(p: string): boolean {
+  try {
+    return fs.statSync(p).isFile();
+  } catch {
+    return false;
+  }
+}
+
+function indexOf(dir: string): string | undefined {
+  try {
+    if (!fs.statSync(dir).isDirectory()) return undefined;
+  } catch {
+    return undefined;
+  }
+  for (const n of ['index.mjs', 'index.js']) {
+    if (isFile(path.join(dir, n))) return path.join(dir, n);
+  }
+  return undefined;
+}
+
+/** JSON Schema properties as the zod shape the ToolRegistry validates with. */
+function toZodShape(schema: ToolSpec['inputSchema']): ToolShape {
+  const shape: ToolShape = {};
+  const required = new Set(schema?.required ?? []);
+  for (const [k, v] of Object.entries(schema?.properties ?? {})) {
+    let t: z.ZodType;
+    try {
+      t = z.fromJSONSchema(v as Parameters<typeof z.fromJSONSchema>[0]);
+    } catch {
+      t = z.unknown();
+    }
+    shape[k] = required.has(k) ? t : t.optional();
+  }
+  return shape;
+}
+
+function toToolOutput(v: unknown): ToolOutput {
+  if (typeof v === 'string') return v;
+  if (isRecord(v) && Array.isArray(v.content)) return v as unknown as ToolOutput;
+  return JSON.stringify(v ?? null);
+}
+
+export class PluginManager {
+  private readonly plugins = new Map<string, Plugin>();
+  private watcher: FSWatcher | undefined;
+  private readonly listeners = new Set<(p: PluginInfo) => void>();
+  private queue: Promise<void> = Promise.resolve();
+  private disposed = false;
+  private pendingFiles = new Set<string>();
+  private reloadTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly opts: PluginManagerOptions) {}
+
+  /** Loads every plugin found, then starts watching (when enabled). */
+  async start(): Promise<void> {
+    await this.serial(() => this.load(discoverPlugins(this.opts.sources)));
+    if (this.opts.watch !== false) await this.startWatching();
+  }
+
+  /** Calls `fn` whenever a plugin becomes active or fails (for notifications). */
+  onDidChange(fn: (p: PluginInfo) => void): Disposable {
+    this.listeners.add(fn);
+    return toDisposable(() => this.listeners.delete(fn));
+  }
+
+  list(): PluginInfo[] {
+    return [...this.plugins.values()]
+      .map((p) => this.info(p))
+      .sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  /** Reloads one plugin (and what depends on it), or every plugin when `id` is omitted. */
+  reload(id?: string): Promise<void> {
+    return this.serial(async () => {
+      if (id === undefined) {
+        await this.stopAll();
+        await this.load(discoverPlugins(this.opts.sources));
+        return;
+      }
+      const p = this.plugins.get(id);
+      if (!p) throw new NotFoundError(`No plugin "${id}"; :RunePlugins lists the installed ones.`);
+      await this.reloadFiles(new Set([p.file]));
+    });
+  }
+
+  /** Runs `:RunePlugins <id> <command> [args]`; returns the lines to show. */
+  async runCommand(id: string, name: string, args: string[]): Promise<string[]> {
+    const p = this.plugins.get(id);
+    if (!p) throw new NotFoundError(`No plugin "${id}"; :RunePlugins lists the installed ones.`);
+    if (p.state !== 'active' || !p.instance) {
+      throw new RuneError(
+        'plugin',
+        `Plugin "${id}" is ${p.state}${p.error ? `: ${p.error}` : ''}.`,
+      );
+    }
+    if (!p.commands.includes(name)) {
+      throw new NotFoundError(
+        `Plugin "${id}" has no command "${name}" (it has: ${p.commands.join(', ') || 'none'}).`,
+      );
+    }
+    const v = await this.track(p, () =>
+      p.instance!.call('command', name, args, { timeoutMs: this.opts.limits.callTimeoutMs }),
+    );
+    if (v === null || v === undefined) return [];
+    if (Array.isArray(v)) return v.map(String);
+    return String(v).split('\n');
+  }
+
+  /** Shuts every plugin down and stops watching. */
+  async dispose(): Promise<void> {
+    this.disposed = true;
+    clearTimeout(this.reloadTimer);
+    await this.watcher?.close();
+    await this.queue.catch(() => undefined);
+    await this.stopAll();
+  }
+
+  // --- loading ---------------------------------------------------------------
+
+  private serial(fn: () => Promise<void>): Promise<void> {
+    const run = this.queue.then(fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async load(entries: Entry[]): Promise<void> {
+    const started = new Map<string, number>();
+    const loaded = await Promise.all(
+      entries.map(async (e) => {
+        started.set(e.file, performance.now());
+        if (!isFile(e.file)) {
+          return { e, err: new PluginError(e.file, 'not found; fix plugins.paths') };
+        }
+        const instance = new PluginInstance({
+          file: e.file,
+          logger: this.opts.logger.child({ plugin: path.basename(e.file) }),
+          memoryMb: this.opts.limits.memoryMb,
+          initTimeoutMs: this.opts.limits.initTimeoutMs,
+          hooks: {
+            register: (r) => this.register(instance, r),
+            exec: (c, a, o) => this.exec(instance, c, a, o),
+            crashed: (err) => this.crashed(instance, err),
+          },
+        });
+        try {
+          return { e, instance, manifest: await instance.loaded };
+        } catch (err) {
+          void instance.stop(0);
+          return { e, err: toRuneError(err) };
+        }
+      }),
+    );
+
+    const candidates: { e: Entry; instance: PluginInstance; manifest: Manifest }[] = [];
+    for (const r of loaded) {
+      if ('err' in r && r.err) {
+        this.record(this.failedPlugin(r.e, r.err.message, path.basename(r.e.file)));
+        continue;
+      }
+      const { e, instance, manifest } = r as {
+        e: Entry;
+        instance: PluginInstance;
+        manifest: Manifest;
+      };
+      const other = this.plugins.get(manifest.id);
+      if (
+        (other && other.file !== e.file) ||
+        candidates.some((c) => c.manifest.id === manifest.id)
+      ) {
+        const first = other?.file ?? candidates.find((c) => c.manifest.id === manifest.id)!.e.file;
+        void instance.stop(0);
+        this.record(
+          this.failedPlugin(
+            e,
+            `plugin ${e.file}: id "${manifest.id}" is already used by ${first}; give one of them another id`,
+            `${manifest.id} (${path.basename(e.file)})`,
+          ),
+        );
+        continue;
+      }
+      if (this.opts.disabled?.includes(manifest.id)) {
+        void instance.stop(0);
+        this.plugins.set(manifest.id, {
+          ...this.blank(e, manifest),
+          state: 'disabled',
+        });
+        continue;
+      }
+      candidates.push({ e, instance, manifest });
+    }
+
+    const active = new Set(
+      [...this.plugins.values()].filter((p) => p.state === 'active').map((p) => p.id),
+    );
+    const { order, failed } = orderPlugins(
+      candidates.map((c) => ({ ...c, id: c.manifest.id, dependsOn: c.manifest.dependsOn ?? [] })),
+      active,
+    );
+    for (const f of failed) {
+      void f.node.instance.stop(0);
+      this.record({
+        ...this.blank(f.node.e, f.node.manifest),
+        state: 'failed',
+        error: `plugin ${f.node.e.file}: ${f.reason}`,
+        dependencyProblem: true,
+      });
+    }
+    for (const c of order) {
+      const p: Plugin = { ...this.blank(c.e, c.manifest), instance: c.instance };
+      this.plugins.set(p.id, p);
+      const failedDep = (c.manifest.dependsOn ?? []).find(
+        (d) => this.plugins.get(d)?.state !== 'active',
+      );
+      if (failedDep !== undefined) {
+        void c.instance.stop(0);
+        this.record({
+          ...p,
+          instance: undefined,
+          state: 'failed',
+          error: `plugin ${c.e.file}: depends on "${failedDep}", which failed`,
+          dependencyProblem: true,
+        });
+        continue;
+      }
+      try {
+        await c.instance.init(this.opts.config?.[p.id] ?? {}, this.opts.workspace);
+        p.loadMs = performance.now() - (started.get(c.e.file) ?? performance.now());
+        if (c.instance.failed) throw c.instance.failed;
+        this.opts.logger.info('plugin loaded', {
+          plugin: p.id,
+          version: p.version,
+          ms: Math.round(p.loadMs * 10) / 10,
+        });
+        this.record(p);
+      } catch (err) {
+        void c.instance.stop(0);
+        this.record({
+          ...p,
+          instance: undefined,
+          state: 'failed',
+          error: toRuneError(err).message,
+        });
+      }
+    }
+  }
+
+  private blank(e: Entry, m: Manifest): Plugin {
+    return {
+      id: m.id,
+      version: m.version,
+      file: e.file,
+      origin: e.origin,
+      state: 'active',
+      dependsOn: m.dependsOn ?? [],
+      capabilities: m.capabilities ?? [],
+      tools: [],
+      providers: [],
+      commands: [],
+      loadMs: 0,
+      calls: 0,
+      errors: 0,
+      manifest: m,
+    };
+  }
+
+  private failedPlugin(e: Entry, error: string, id: string): Plugin {
+    return {
+      id,
+      version: '?',
+      file: e.file,
+      origin: e.origin,
+      state: 'failed',
+      error,
+      dependsOn: [],
+      capabilities: [],
+      tools: [],
+      providers: [],
+      commands: [],
+      loadMs: 0,
+      calls: 0,
+      errors: 0,
+    };
+  }
+
+  private record(p: Plugin): void {
+    // A failed load of a file replaces whatever that file held before.
+    for (const [id, old] of this.plugins)
+      if (old.file === p.file && id !== p.id) this.plugins.delete(id);
+    this.plugins.set(p.id, p);
+    if (p.state === 'failed') {
+      metrics.counter(METRICS.errors).inc({ type: 'plugin_failed', area: 'plugin' });
+      this.opts.logger.error('plugin failed', { plugin: p.id, file: p.file, error: p.error });
+    }
+    const info = this.info(p);
+    for (const fn of [...this.listeners]) {
+      try {
+        fn(info);
+      } catch {
+        // a listener's failure must not stop loading
+      }
+    }
+  }
+
+  private info(p: Plugin): PluginInfo {
+    const { instance: _i, manifest: _m, dependencyProblem: _d, ...info } = p;
+    return { ...info, tools: [...p.tools], providers: [...p.providers], commands: [...p.commands] };
+  }
+
+  private async stopAll(): Promise<void> {
+    const all = [...this.plugins.values()];
+    // Dependents first, so nothing is left running on a stopped dependency.
+    const order = orderPlugins(all.map((p) => ({ id: p.id, dependsOn: p.dependsOn, p }))).order;
+    const rest = all.filter((p) => !order.some((o) => o.p === p));
+    for (const p of [...order.map((o) => o.p)].reverse().concat(rest)) await p.instance?.stop();
+    this.plugins.clear();
+  }
+
+  // --- hot reload --------------------------------------------------------------
+
+  private async startWatching(): Promise<void> {
+    const paths = this.opts.sources.map((s) => s.path).filter((p) => fs.existsSync(p));
+    if (!paths.length) return;
+    this.watcher = watch(paths, {
+      ignoreInitial: true,
+      depth: 2,
+      awaitWriteFinish: { stabilityThreshold: 30, pollInterval: 10 },
+    });
+    const onEvent = (file: string): void => {
+      const entry = this.entryFor(file);
+      if (!entry) return;
+      this.pendingFiles.add(entry);
+      clearTimeout(this.reloadTimer);
+      this.reloadTimer = setTimeout(() => {
+        const files = this.pendingFiles;
+        this.pendingFiles = new Set();
+        if (!this.disposed) void this.serial(() => this.reloadFiles(files)).catch(() => undefined);
+      }, 20);
+    };
+    this.watcher.on('add', onEvent).on('change', onEvent).on('unlink', onEvent);
+    this.watcher.on('error', (err) => this.opts.logger.warn('plugin watcher error', { err }));
+    await new Promise<void>((r) => this.watcher!.once('ready', () => r()));
+  }
+
+  /** The plugin entry file a changed path belongs to. */
+  private entryFor(file: string): string | undefined {
+    const abs = path.resolve(file);
+    for (const s of this.opts.sources) {
+      const root = path.resolve(s.path);
+      if (abs === root) return abs;
+      if (!abs.startsWith(root + path.sep)) continue;
+      const first = abs.slice(root.length + 1).split(path.sep)[0]!;
+      if (first.startsWith('.') || first.startsWith('_')) return undefined;
+      const top = path.join(root, first);
+      if (top === abs) return PLUGIN_FILE.test(first) ? abs : indexOf(abs);
+      return (
+        indexOf(top) ??
+        [...this.plugins.values()].find((p) => p.file.startsWith(top + path.sep))?.file
+      );
+    }
+    return undefined;
+  }
+
+  /** Stops the plugins of `files` and their dependents, then loads them again. */
+  private async reloadFiles(files: Set<string>): Promise<void> {
+    const affected = new Set<Plugin>();
+    for (const p of this.plugins.values()) {
+      if (files.has(p.file) || p.dependencyProblem) affected.add(p);
+    }
+    let grew = true;
+    while (grew) {
+      grew = false;
+      for (const p of this.plugins.values()) {
+        if (affected.has(p)) continue;
+        if (p.dependsOn.some((d) => [...affected].some((a) => a.id === d))) {
+          affected.add(p);
+          grew = true;
+        }
+      }
+    }
+    for (const p of affected) {
+      await p.instance?.stop();
+      this.plugins.delete(p.id);
+    }
+    const existing = new Set(discoverPlugins(this.opts.sources).map((e) => e.file));
+    const entries: Entry[] = [];
+    const origin = (f: string): Entry['origin'] =>
+      [...affected].find((p) => p.file === f)?.origin ??
+      discoverPlugins(this.opts.sources).find((e) => e.file === f)?.origin ??
+      'config';
+    for (const f of new Set([...files, ...[...affected].map((p) => p.file)])) {
+      if (existing.has(f)) entries.push({ file: f, origin: origin(f) });
+    }
+    this.opts.logger.info('reloading plugins', { files: entries.map((e) => e.file) });
+    await this.load(entries);
+  }
+
+  // --- registrations and calls ------------------------------------------------
+
+  private pluginOf(instance: PluginInstance): Plugin | undefined {
+    for (const p of this.plugins.values()) if (p.instance === instance) return p;
+    return undefined;
+  }
+
+  private register(instance: PluginInstance, r: Registration): Disposable {
+    const p = this.pluginOf(instance);
+    if (!p) throw new RuneError('plugin', 'registration from a plugin that is not loaded');
+    switch (r.kind) {
+      case 'tool': {
+        const port = this.opts.tools?.();
+        const d = port ? port.register(this.toolDef(p, instance, r.spec)) : undefined;
+        p.tools.push(r.spec.name);
+        return toDisposable(() => {
+          d?.dispose();
+          p.tools = p.tools.filter((t) => t !== r.spec.name);
+        });
+      }
+      case 'provider': {
+        const port = this.opts.providers?.();
+        const d = port?.register(new PluginProviderProxy(r.spec, instance, p, this.opts.limits));
+        if (!port) {
+          this.opts.logger.warn(
+            'plugin provider not selectable: the provider registry cannot add providers at run time',
+            {
+              plugin: p.id,
+              provider: r.spec.id,
+            },
+          );
+        }
+        p.providers.push(r.spec.id);
+        return toDisposable(() => {
+          d?.dispose();
+          p.providers = p.providers.filter((x) => x !== r.spec.id);
+        });
+      }
+      case 'command':
+        p.commands.push(r.spec.name);
+        return toDisposable(() => {
+          p.commands = p.commands.filter((x) => x !== r.spec.name);
+        });
+    }
+  }
+
+  private toolDef(p: Plugin, instance: PluginInstance, spec: ToolSpec): ToolDefinition {
+    const timeoutMs = spec.timeoutMs ?? this.opts.limits.toolTimeoutMs;
+    return {
+      name: spec.name,
+      ...(spec.annotations?.title ? { title: spec.annotations.title } : {}),
+      description: spec.description,
+      inputSchema: toZodShape(spec.inputSchema),
+      annotations: {
+        ...(spec.annotations?.readOnlyHint !== undefined
+          ? { readOnlyHint: spec.annotations.readOnlyHint }
+          : {}),
+        ...(spec.annotations?.destructiveHint !== undefined
+          ? { destructiveHint: spec.annotations.destructiveHint }
+          : {}),
+      },
+      handler: async (args, ctx) =>
+        toToolOutput(
+          await this.track(p, () =>
+            instance.call('tool', spec.name, args, { signal: ctx.signal, timeoutMs }),
+          ),
+        ),
+    };
+  }
+
+  /** Calls a tool through the registry as MCP clients and chat do (tests and benchmarks). */
+  callTool(name: string, args: unknown, signal?: AbortSignal): Promise<unknown> {
+    for (const p of this.plugins.values()) {
+      if (p.state === 'active' && p.instance && p.tools.includes(name)) {
+        const spec = p.manifest?.tools?.find((t) => t.name === name);
+        const timeoutMs = spec?.timeoutMs ?? this.opts.limits.toolTimeoutMs;
+        return this.track(p, () => p.instance!.call('tool', name, args, { signal, timeoutMs }));
+      }
+    }
+    return Promise.reject(new NotFoundError(`No plugin tool named "${name}".`));
+  }
+
+  private async track<T>(p: Plugin, fn: () => Promise<T>): Promise<T> {
+    p.calls++;
+    try {
+      return await fn();
+    } catch (err) {
+      p.errors++;
+      throw err;
+    }
+  }
+
+  private crashed(instance: PluginInstance, err: RuneError): void {
+    const p = this.pluginOf(instance);
+    if (!p) return;
+    metrics.counter(METRICS.errors).inc({ type: err.code, area: 'plugin' });
+    this.record({
+      ...p,
+      instance: undefined,
+      state: 'failed',
+      error: `plugin ${p.file}: ${err.message}`,
+    });
+  }
+
+  private async exec(
+    instance: PluginInstance,
+    command: string,
+    args: string[],
+    opts: Record<string, unknown>,
+  ): Promise<unknown> {
+    const p = this.pluginOf(instance);
+    // Checked here, not only in the worker: plugin code can post messages itself.
+    if (!p?.capabilities.includes('exec')) {
+      throw new RuneError(
+        'denied',
+        `Plugin "${p?.id ?? '?'}" may not run commands: add "exec" to its capabilities.`,
+      );
+    }
+    const timeoutMs = Math.min(
+      typeof opts.timeoutMs === 'number' ? opts.timeoutMs : this.opts.limits.execTimeoutMs,
+      this.opts.limits.execTimeoutMs,
+    );
+    const r = await runSandboxed(command, args, {
+      workspace: this.opts.workspace,
+      network: p.capabilities.includes('network'),
+      timeoutMs,
+      memoryMb: this.opts.limits.execMemoryMb ?? 2048,
+      input: typeof opts.input === 'string' ? opts.input : undefined,
+      ...(this.opts.bwrap === false ? { bwrap: null } : {}),
+    });
+    return { code: r.code, stdout: r.stdout, stderr: r.stderr, sandboxed: r.sandboxed };
+  }
+}
+
+/** A plugin's provider as a Rune Provider: calls cross to the plugin's worker. */
+class PluginProviderProxy implements Provider {
+  readonly kind = 'plugin';
+  readonly id: string;
+
+  constructor(
+    private readonly spec: ProviderSpec,
+    private readonly instance: PluginInstance,
+    private readonly plugin: Plugin,
+    private readonly limits: PluginLimits,
+  ) {
+    this.id = spec.id;
+  }
+
+  async *chat(req: ChatRequest, opts?: CallOptions): AsyncIterable<ChatEvent> {
+    if (!this.spec.chat) throw new RuneError('unsupported', `Provider "${this.id}" has no chat().`);
+    const queue: unknown[] = [];
+    let wake: (() => void) | undefined;
+    let finished = false;
+    let failure: unknown;
+    const ac = new AbortController();
+    const onAbort = (): void => ac.abort();
+    opts?.signal?.addEventListener('abort', onAbort, { once: true });
+    const t0 = performance.now();
+    let ttft: number | undefined;
+    this.plugin.calls++;
+    this.instance
+      .call('chat', this.id, req, {
+        signal: ac.signal,
+        timeoutMs: this.limits.callTimeoutMs,
+        onChunk: (ev) => {
+          queue.push(ev);
+          wake?.();
+        },
+      })
+      .then(
+        () => (finished = true),
+        (err: unknown) => {
+          failure = err;
+          finished = true;
+        },
+      )
+      .finally(() => wake?.());
+    let sawDone = false;
+    try {
+      for (;;) {
+        while (queue.length) {
+          const ev = queue.shift() as ChatEvent | undefined;
+          if (!ev || typeof ev !== 'object') continue;
+          if (ev.type === 'text' && ttft === undefined) ttft = performance.now() - t0;
+          if (ev.type === 'done') {
+            sawDone = true;
+            yield {
+              type: 'done',
+              usage: ev.usage ?? { inputTokens: 0, outputTokens: 0 },
+              stopReason: ev.stopReason ?? 'end',
+              model: ev.model ?? req.model ?? this.id,
+              ...(ttft !== undefined ? { ttftMs: ttft } : {}),
+            };
+          } else yield ev;
+        }
+        if (finished) break;
+        await new Promise<void>((r) => (wake = r));
+        wake = undefined;
+      }
+      if (failure) {
+        this.plugin.errors++;
+        throw failure;
+      }
+      if (!sawDone) {
+        yield {
+          type: 'done',
+          usage: { inputTokens: 0, outputTokens: 0 },
+          stopReason: 'end',
+          model: req.model ?? this.id,
+          ...(ttft !== undefined ? { ttftMs: ttft } : {}),
+        };
+      }
+    } finally {
+      opts?.signal?.removeEventListener('abort', onAbort);
+      if (!finished) ac.abort();
+    }
+  }
+
+  async complete(req: FimRequest, opts?: CallOptions): Promise<Completion[]> {
+    if (!this.spec.complete) {
+      throw new RuneError('unsupported', `Provider "${this.id}" has no complete().`);
+    }
+    this.plugin.calls++;
+    const v = await this.instance.call('complete', this.id, req, {
+      signal: opts?.signal,
+      timeoutMs: this.limits.callTimeoutMs,
+    });
+    return (Array.isArray(v) ? v : [v])
+      .map((c) =>
+        typeof c === 'string' ? { text: c } : isRecord(c) ? { text: String(c.text ?? '') } : null,
+      )
+      .filter((c): c is Completion => c !== null);
+  }
+
+  async models(opts?: CallOptions): Promise<ModelInfo[]> {
+    if (!this.spec.models) return [];
+    const v = await this.instance.call('models', this.id, null, {
+      signal: opts?.signal,
+      timeoutMs: this.limits.callTimeoutMs,
+    });
+    return (Array.isArray(v) ? v : []).map((m) => ({
+      id: typeof m === 'string' ? m : String((m as { id?: unknown }).id ?? ''),
+      provider: this.id,
+    }));
+  }
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}

@@ -1,0 +1,228 @@
+/**
+ * Filesystem and network isolation for commands Rune runs on someone else's
+ * behalf (plugin tools through `ctx.exec`, the MCP hub's stdio servers):
+ * bubblewrap (`bwrap`) with a read-only root, the workspace writable, a
+ * private /tmp, and no network unless allowed. Where bwrap is missing or
+ * cannot create namespaces, commands run unwrapped and :checkhealth says so.
+ * Time and memory limits apply either way (`runSandboxed`).
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { TimeoutError } from '../core/errors.js';
+
+export interface SandboxOptions {
+  /** The directory the command may write (the project root). */
+  workspace: string;
+  /** Allow network access (default false: a private network namespace with loopback only). */
+  network?: boolean;
+  /** More directories the command may write, e.g. a package manager's cache. */
+  writable?: string[];
+  /** The bwrap binary; `null` turns wrapping off; default: found on PATH. */
+  bwrap?: string | null;
+}
+
+export interface WrappedCommand {
+  command: string;
+  args: string[];
+  /** False when bwrap is not available: the command runs as given. */
+  sandboxed: boolean;
+}
+
+export interface BwrapStatus {
+  path: string | null;
+  /** True when bwrap exists and could create its namespaces here. */
+  usable: boolean;
+  /** Why it is not usable (missing, or the error it printed). */
+  reason?: string;
+}
+
+let detected: BwrapStatus | undefined;
+
+function onPath(name: string): string | null {
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    if (!dir) continue;
+    const p = path.join(dir, name);
+    try {
+      fs.accessSync(p, fs.constants.X_OK);
+      return p;
+    } catch {
+      // not here
+    }
+  }
+  return null;
+}
+
+/**
+ * Finds bwrap and checks that it works here (containers often forbid user
+ * namespaces). The answer is cached for the process; `refresh` checks again.
+ */
+export function detectBwrap(refresh = false): BwrapStatus {
+  if (detected && !refresh) return detected;
+  const p = onPath('bwrap');
+  if (!p) {
+    detected = { path: null, usable: false, reason: 'bwrap is not installed' };
+    return detected;
+  }
+  const r = spawnSync(
+    p,
+    ['--ro-bind', '/', '/', '--dev', '/dev', '--unshare-net', '--die-with-parent', 'true'],
+    { encoding: 'utf8', timeout: 5000 },
+  );
+  detected =
+    r.status === 0
+      ? { path: p, usable: true }
+      : { path: p, usable: false, reason: (r.stderr || r.error?.message || 'failed').trim() };
+  return detected;
+}
+
+/**
+ * Wraps `command args` in bwrap: the whole filesystem read-only, `workspace`
+ * (and `writable`) read-write, fresh /tmp, /dev and /proc, separate PID, IPC
+ * and UTS namespaces, no network unless `network`, and the sandbox dies with
+ * Rune. Returns the command unchanged (sandboxed: false) when bwrap is not usable.
+ *
+ * The MCP hub spawns a stdio server through it like this:
+ * ```ts
+ * const w = sandboxCommand(cfg.command, cfg.args, { workspace: root, network: true });
+ * new StdioClientTransport({ command: w.command, args: w.args, env, cwd: root });
+ * ```
+ */
+export function sandboxCommand(
+  command: string,
+  args: readonly string[],
+  opts: SandboxOptions,
+): WrappedCommand {
+  const bwrap = opts.bwrap === undefined ? detectBwrap().path : opts.bwrap;
+  const usable = opts.bwrap === undefined ? detectBwrap().usable : opts.bwrap !== null;
+  if (!bwrap || !usable) return { command, args: [...args], sandboxed: false };
+  const workspace = path.resolve(opts.workspace);
+  const out = [
+    '--ro-bind',
+    '/',
+    '/',
+    '--dev',
+    '/dev',
+    '--proc',
+    '/proc',
+    '--tmpfs',
+    '/tmp',
+    '--bind',
+    workspace,
+    workspace,
+  ];
+  for (const w of opts.writable ?? []) {
+    const abs = path.resolve(w);
+    if (fs.existsSync(abs)) out.push('--bind', abs, abs);
+  }
+  if (!opts.network) out.push('--unshare-net');
+  out.push(
+    '--unshare-pid',
+    '--unshare-ipc',
+    '--unshare-uts',
+    '--die-with-parent',
+    '--new-session',
+    '--chdir',
+    workspace,
+    '--',
+    command,
+    ...args,
+  );
+  return { command: bwrap, args: out, sandboxed: true };
+}
+
+export interface RunOptions extends SandboxOptions {
+  /** Kill the command after this many ms (default 30000). */
+  timeoutMs?: number;
+  /** Address-space limit for the command, MiB (applied with prlimit where installed). */
+  memoryMb?: number;
+  /** Written to the command's stdin. */
+  input?: string;
+  env?: Record<string, string>;
+  /** Output kept per stream, bytes (default 1 MiB); the rest is dropped and `truncated` set. */
+  maxOutputBytes?: number;
+  signal?: AbortSignal;
+}
+
+export interface RunResult {
+  code: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+  sandboxed: boolean;
+  truncated: boolean;
+}
+
+/**
+ * Runs a command in the sandbox with a time limit (the whole process group
+ * is killed on overrun, raising TimeoutError) and, where prlimit exists, a
+ * memory limit. Never uses a shell.
+ */
+export function runSandboxed(
+  command: string,
+  args: readonly string[],
+  opts: RunOptions,
+): Promise<RunResult> {
+  const wrapped = sandboxCommand(command, args, opts);
+  let cmd = wrapped.command;
+  let argv = wrapped.args;
+  const prlimit = opts.memoryMb ? onPath('prlimit') : null;
+  if (prlimit && opts.memoryMb) {
+    argv = [`--as=${Math.round(opts.memoryMb * 1024 * 1024)}`, '--', cmd, ...argv];
+    cmd = prlimit;
+  }
+  const limit = opts.maxOutputBytes ?? 1 << 20;
+  const timeoutMs = opts.timeoutMs ?? 30_000;
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, argv, {
+      cwd: opts.workspace,
+      env: opts.env ?? (process.env as Record<string, string>),
+      stdio: ['pipe', 'pipe', 'pipe'],
+      detached: true,
+    });
+    const out = { stdout: '', stderr: '', truncated: false };
+    const take = (k: 'stdout' | 'stderr') => (c: Buffer) => {
+      if (out[k].length + c.length > limit) {
+        out[k] += c.toString('utf8', 0, Math.max(0, limit - out[k].length));
+        out.truncated = true;
+      } else out[k] += c.toString('utf8');
+    };
+    child.stdout.on('data', take('stdout'));
+    child.stderr.on('data', take('stderr'));
+    let timedOut = false;
+    const kill = (): void => {
+      try {
+        if (child.pid) process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        child.kill('SIGKILL');
+      }
+    };
+    const timer = setTimeout(() => {
+      timedOut = true;
+      kill();
+    }, timeoutMs);
+    const onAbort = (): void => kill();
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
+      reject(err);
+    });
+    child.on('close', (code, sig) => {
+      clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
+      if (timedOut) {
+        reject(
+          new TimeoutError(
+            `${command} ran longer than ${timeoutMs} ms and was stopped; raise the limit or make it faster.`,
+            'total',
+          ),
+        );
+        return;
+      }
+      resolve({ code, signal: sig, ...out, sandboxed: wrapped.sandboxed });
+    });
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(opts.input ?? '');
+  });
+}

@@ -1,0 +1,46 @@
+/**
+ * What one vendor's API file implements: the plain calls, without reliability. The
+ * ManagedProvider (managed.ts) wraps an Adapter with limits, retries, timeouts, the
+ * circuit breaker, the cache and usage accounting, and exposes the Provider contract.
+ */
+import type { RuneError } from '../core/errors.js';
+import type { ChatEvent, ChatRequest, Completion, FimRequest, ModelInfo, Usage } from './types.js';
+
+export interface AdapterHooks {
+  /** Call once the response headers arrived: the connect phase is over. */
+  headers(): void;
+}
+
+export interface CompleteResult {
+  completions: Completion[];
+  usage: Usage;
+  model: string;
+}
+
+export interface Adapter {
+  readonly kind: string;
+  /** The base URL, for messages ("could not reach … at URL"). */
+  readonly url: string;
+  /**
+   * Streams one chat answer; the last event is `done`. Must stop the HTTP request when
+   * `signal` fires or when the iterator's `return()` is called.
+   */
+  chat(
+    req: ChatRequest,
+    model: string,
+    signal: AbortSignal,
+    hooks: AdapterHooks,
+  ): AsyncIterable<ChatEvent>;
+  complete(
+    req: FimRequest,
+    model: string,
+    signal: AbortSignal,
+    hooks: AdapterHooks,
+  ): Promise<CompleteResult>;
+  models(signal: AbortSignal): Promise<ModelInfo[]>;
+  embed?(input: string[], model: string, signal: AbortSignal): Promise<number[][]>;
+  /** A cheap reachability check for :checkhealth; resolves with a short description. */
+  probe(signal: AbortSignal): Promise<string>;
+  /** Maps anything the SDK throws to a RuneError with an actionable message. */
+  mapError(err: unknown): RuneError;
+}

@@ -1,0 +1,242 @@
+/**
+ * The `providers` section of the user's config, validated with zod. Errors name the full
+ * key path (`providers.claude.timeouts.idle_ms`). Options are snake_case as written in Lua.
+ *
+ *   providers = {
+ *     ollama = { model = 'llama3.2', fim_model = 'qwen2.5-coder:1.5b' },
+ *     claude = { kind = 'anthropic', api_key = 'cmd:pass show anthropic' },
+ *     lmstudio = { kind = 'openai', url = 'http://127.0.0.1:1234/v1', fim = 'chat' },
+ *   },
+ *   default_provider = 'ollama',          -- chat.provider / completion.provider override it
+ */
+import { z } from 'zod';
+import { ConfigError } from '../core/errors.js';
+import type { ManagedSettings } from './managed.js';
+import type { Feature } from './types.js';
+
+export const KINDS = ['ollama', 'anthropic', 'openai', 'zeke'] as const;
+export type Kind = (typeof KINDS)[number];
+
+const ms = z.number().int().nonnegative();
+const Timeouts = z.strictObject({ connect_ms: ms, first_token_ms: ms, idle_ms: ms }).partial();
+const Retry = z
+  .strictObject({
+    max_attempts: z.number().int().min(1).max(10),
+    base_delay_ms: ms,
+    max_delay_ms: ms,
+    max_retry_after_ms: ms,
+  })
+  .partial();
+const RateLimit = z.strictObject({ rps: z.number().positive(), burst: z.number().int().min(1) });
+const Concurrency = z
+  .strictObject({ chat: z.number().int().min(1), completion: z.number().int().min(1) })
+  .partial();
+const Breaker = z.strictObject({ failures: z.number().int().min(1), cooldown_ms: ms }).partial();
+const Cache = z.strictObject({ max: z.number().int().min(1), ttl_ms: ms }).partial();
+
+const Provider = z.strictObject({
+  kind: z.enum(KINDS).optional(),
+  url: z.url({ protocol: /^https?$/ }).optional(),
+  model: z.string().min(1).optional(),
+  fim_model: z.string().min(1).optional(),
+  fim: z.enum(['native', 'chat']).optional(),
+  api_key: z.string().min(1).optional(),
+  headers: z.record(z.string(), z.string()).optional(),
+  max_tokens: z.number().int().positive().optional(),
+  timeouts: Timeouts.optional(),
+  retry: Retry.optional(),
+  rate_limit: z.union([z.literal(false), RateLimit]).optional(),
+  concurrency: Concurrency.optional(),
+  breaker: z.union([z.literal(false), Breaker]).optional(),
+  cache: z.union([z.literal(false), Cache]).optional(),
+});
+type ProviderInput = z.infer<typeof Provider>;
+
+/** One provider, normalised, with every default applied. */
+export interface ProviderConfig {
+  id: string;
+  kind: Kind;
+  url: string;
+  /** A secret reference (`env:`, `cmd:`, `file:`, `keyring:`) or undefined (no key). */
+  apiKey: string | undefined;
+  headers: Record<string, string> | undefined;
+  fim: 'native' | 'chat';
+  maxTokens: number;
+  settings: ManagedSettings;
+}
+
+export interface ProvidersConfig {
+  providers: ProviderConfig[];
+  defaults: Record<Feature, string>;
+}
+
+interface KindDefaults {
+  url: string;
+  model: string;
+  fimModel?: string;
+  apiKey?: string;
+  timeouts: ManagedSettings['timeouts'];
+  concurrency: ManagedSettings['concurrency'];
+}
+
+const DEFAULTS: Record<Kind, KindDefaults> = {
+  ollama: {
+    url: 'http://127.0.0.1:11434',
+    model: 'llama3.2',
+    fimModel: 'qwen2.5-coder:1.5b',
+    // A local model may need a while to load into memory before its first token.
+    timeouts: { connectMs: 5_000, firstTokenMs: 120_000, idleMs: 60_000 },
+    concurrency: { chat: 2, completion: 1 },
+  },
+  anthropic: {
+    url: 'https://api.anthropic.com',
+    model: 'claude-sonnet-4-5',
+    fimModel: 'claude-haiku-4-5',
+    apiKey: 'env:ANTHROPIC_API_KEY',
+    timeouts: { connectMs: 15_000, firstTokenMs: 60_000, idleMs: 60_000 },
+    concurrency: { chat: 4, completion: 2 },
+  },
+  openai: {
+    url: 'https://api.openai.com/v1',
+    model: 'gpt-4o-mini',
+    apiKey: 'env:OPENAI_API_KEY',
+    timeouts: { connectMs: 15_000, firstTokenMs: 60_000, idleMs: 60_000 },
+    concurrency: { chat: 4, completion: 2 },
+  },
+  zeke: {
+    url: 'http://127.0.0.1:7878',
+    model: '',
+    timeouts: { connectMs: 5_000, firstTokenMs: 120_000, idleMs: 120_000 },
+    concurrency: { chat: 2, completion: 1 },
+  },
+};
+
+/** Lua's vim.NIL arrives as null and an empty table may arrive as []: both mean "unset". */
+function clean(v: unknown): unknown {
+  if (v === null) return undefined;
+  if (Array.isArray(v)) return v.length === 0 ? {} : v.map(clean);
+  if (v && typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) {
+      const c = clean(x);
+      if (c !== undefined) out[k] = c;
+    }
+    return out;
+  }
+  return v;
+}
+
+function fail(prefix: string, err: z.ZodError): never {
+  const issue = err.issues[0]!;
+  const path = [prefix, ...issue.path.map(String)].filter(Boolean).join('.');
+  throw new ConfigError(path, issue.message);
+}
+
+function inferKind(id: string): Kind | undefined {
+  const l = id.toLowerCase();
+  if (l.startsWith('ollama')) return 'ollama';
+  if (l.startsWith('anthropic') || l.startsWith('claude')) return 'anthropic';
+  if (l.startsWith('openai')) return 'openai';
+  if (l.startsWith('zeke')) return 'zeke';
+  return undefined;
+}
+
+function normalise(id: string, p: ProviderInput): ProviderConfig {
+  const kind = p.kind ?? inferKind(id);
+  if (!kind) {
+    throw new ConfigError(
+      `providers.${id}.kind`,
+      `say which API this provider speaks: one of ${KINDS.map((k) => `'${k}'`).join(', ')}`,
+    );
+  }
+  const d = DEFAULTS[kind];
+  const url = p.url ?? d.url;
+  const isDefaultUrl = url.replace(/\/+$/, '') === d.url;
+  // A custom url for an OpenAI-compatible server usually needs no key (LM Studio,
+  // llama.cpp, vLLM); the official endpoint needs OPENAI_API_KEY.
+  const apiKey = p.api_key ?? (kind === 'openai' && !isDefaultUrl ? undefined : d.apiKey);
+  const model = p.model ?? d.model;
+  const breaker =
+    p.breaker === false ? undefined : { failures: 5, cooldown_ms: 15_000, ...p.breaker };
+  const cache =
+    p.cache === undefined || p.cache === false
+      ? undefined
+      : { max: 256, ttl_ms: 60_000, ...p.cache };
+  return {
+    id,
+    kind,
+    url,
+    apiKey,
+    headers: p.headers,
+    fim:
+      p.fim ?? (kind === 'openai' && isDefaultUrl ? 'chat' : kind === 'openai' ? 'native' : 'chat'),
+    maxTokens: p.max_tokens ?? 4096,
+    settings: {
+      model,
+      fimModel: p.fim_model ?? d.fimModel ?? model,
+      timeouts: {
+        connectMs: p.timeouts?.connect_ms ?? d.timeouts.connectMs,
+        firstTokenMs: p.timeouts?.first_token_ms ?? d.timeouts.firstTokenMs,
+        idleMs: p.timeouts?.idle_ms ?? d.timeouts.idleMs,
+      },
+      retry: {
+        maxAttempts: p.retry?.max_attempts ?? 3,
+        baseDelayMs: p.retry?.base_delay_ms ?? 250,
+        maxDelayMs: p.retry?.max_delay_ms ?? 8_000,
+        maxRetryAfterMs: p.retry?.max_retry_after_ms ?? 60_000,
+      },
+      ...(p.rate_limit ? { rateLimit: { rps: p.rate_limit.rps, burst: p.rate_limit.burst } } : {}),
+      concurrency: {
+        chat: p.concurrency?.chat ?? d.concurrency.chat,
+        completion: p.concurrency?.completion ?? d.concurrency.completion,
+      },
+      ...(breaker
+        ? { breaker: { failures: breaker.failures, cooldownMs: breaker.cooldown_ms } }
+        : {}),
+      ...(cache ? { cache: { max: cache.max, ttlMs: cache.ttl_ms } } : {}),
+    },
+  };
+}
+
+/**
+ * Parses the user's whole config (the host's `config`), reading `providers`,
+ * `default_provider`, `chat.provider` and `completion.provider`. With no providers
+ * configured, a local Ollama is the one provider.
+ */
+export function parseProvidersConfig(config: Readonly<Record<string, unknown>>): ProvidersConfig {
+  const raw = clean(config.providers) ?? {};
+  const table = z.record(z.string().min(1), z.unknown()).safeParse(raw);
+  if (!table.success) {
+    throw new ConfigError('providers', 'must be a table of provider name → options');
+  }
+  const entries = Object.entries(table.data);
+  if (entries.length === 0) entries.push(['ollama', {}]);
+  const providers = entries.map(([id, v]) => {
+    const r = Provider.safeParse(v ?? {});
+    if (!r.success) fail(`providers.${id}`, r.error);
+    return normalise(id, r.data);
+  });
+  const ids = providers.map((p) => p.id);
+  const pick = (path: string, v: unknown): string | undefined => {
+    const c = clean(v);
+    if (c === undefined) return undefined;
+    if (typeof c !== 'string' || !ids.includes(c)) {
+      throw new ConfigError(path, `names no configured provider; configured: ${ids.join(', ')}`);
+    }
+    return c;
+  };
+  const section = (name: string) => {
+    const s = clean(config[name]);
+    return s && typeof s === 'object' ? (s as Record<string, unknown>).provider : undefined;
+  };
+  const fallback =
+    pick('default_provider', config.default_provider) ??
+    (ids.includes('ollama') ? 'ollama' : ids[0]!);
+  return {
+    providers,
+    defaults: {
+      chat: pick('chat.provider', section('chat')) ?? fallback,
+      completion: pick('completion.provider', section('completion')) ?? fallback,
+    },
+  };
+}

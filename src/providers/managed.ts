@@ -1,0 +1,422 @@
+/**
+ * A Provider built from an Adapter plus the reliability layer, per provider:
+ * a token bucket (requests per second, burst), a concurrency limit per feature so
+ * completion traffic cannot take chat's slots (bulkhead), retries with exponential backoff
+ * and jitter honouring Retry-After — only until the first token streamed — connect,
+ * first-token and idle timeouts, a circuit breaker (cockatiel) that fails fast while the
+ * service is down and probes it again after a cool-down, an optional LRU+TTL cache for
+ * identical completion requests, and usage accounting.
+ */
+import {
+  BrokenCircuitError,
+  CircuitState,
+  ConsecutiveBreaker,
+  circuitBreaker,
+  handleWhen,
+  type CircuitBreakerPolicy,
+} from 'cockatiel';
+import { LRUCache } from 'lru-cache';
+import {
+  AbortError,
+  ProviderUnavailableError,
+  RateLimitError,
+  RuneError,
+  TimeoutError,
+  throwIfAborted,
+} from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import { retryAfterOf, withRetry } from '../core/retry.js';
+import { Semaphore } from '../core/semaphore.js';
+import { TokenBucket } from '../core/token-bucket.js';
+import { Watchdog, type PhaseTimeouts } from '../core/watchdog.js';
+import type { Adapter, AdapterHooks } from './adapter.js';
+import type {
+  CallOptions,
+  ChatEvent,
+  ChatRequest,
+  Completion,
+  FimRequest,
+  ModelInfo,
+  Provider,
+} from './types.js';
+import type { UsageTracker } from './usage.js';
+
+export interface ManagedSettings {
+  /** The chat model when a request names none. */
+  model: string;
+  /** The fill-in-the-middle model when a request names none (default: `model`). */
+  fimModel?: string;
+  timeouts: PhaseTimeouts;
+  retry: { maxAttempts: number; baseDelayMs: number; maxDelayMs: number; maxRetryAfterMs: number };
+  rateLimit?: { rps: number; burst: number };
+  concurrency: { chat: number; completion: number };
+  breaker?: { failures: number; cooldownMs: number };
+  cache?: { max: number; ttlMs: number };
+}
+
+/** Provider state for :checkhealth and `rune.providers.list`. */
+export interface ProviderState {
+  circuit: 'closed' | 'open' | 'half_open';
+  activeChat: number;
+  activeCompletion: number;
+  queued: number;
+}
+
+const MODELS_TTL_MS = 60_000;
+
+export class ManagedProvider implements Provider {
+  readonly kind: string;
+  private readonly limiter: TokenBucket | undefined;
+  private readonly slots: Record<'chat' | 'completion', Semaphore>;
+  private readonly breaker: CircuitBreakerPolicy | undefined;
+  private readonly cache: LRUCache<string, Completion[]> | undefined;
+  private modelsCache: { at: number; models: ModelInfo[] } | undefined;
+  private readonly inflight = new Set<AbortController>();
+  private readonly label: string;
+
+  constructor(
+    readonly id: string,
+    readonly adapter: Adapter,
+    readonly settings: ManagedSettings,
+    private readonly usage: UsageTracker,
+    private readonly logger: Logger,
+  ) {
+    this.kind = adapter.kind;
+    this.label = `${adapter.kind} provider "${id}"`;
+    this.limiter = settings.rateLimit
+      ? new TokenBucket({ rate: settings.rateLimit.rps, burst: settings.rateLimit.burst })
+      : undefined;
+    this.slots = {
+      chat: new Semaphore({ limit: settings.concurrency.chat }),
+      completion: new Semaphore({ limit: settings.concurrency.completion }),
+    };
+    if (settings.breaker) {
+      this.breaker = circuitBreaker(handleWhen(countsAsOutage), {
+        halfOpenAfter: settings.breaker.cooldownMs,
+        breaker: new ConsecutiveBreaker(settings.breaker.failures),
+      });
+      this.breaker.onBreak(() =>
+        this.logger.warn('provider circuit opened', { provider: id, url: adapter.url }),
+      );
+      this.breaker.onReset(() => this.logger.info('provider circuit closed', { provider: id }));
+    }
+    if (settings.cache) {
+      this.cache = new LRUCache({ max: settings.cache.max, ttl: settings.cache.ttlMs });
+    }
+  }
+
+  state(): ProviderState {
+    const s = this.breaker?.state;
+    return {
+      circuit:
+        s === CircuitState.Open || s === CircuitState.Isolated
+          ? 'open'
+          : s === CircuitState.HalfOpen
+            ? 'half_open'
+            : 'closed',
+      activeChat: this.slots.chat.active,
+      activeCompletion: this.slots.completion.active,
+      queued: this.slots.chat.queued + this.slots.completion.queued,
+    };
+  }
+
+  async *chat(req: ChatRequest, opts: CallOptions = {}): AsyncGenerator<ChatEvent> {
+    const model = req.model ?? this.settings.model;
+    const call = this.begin(opts.signal);
+    const t0 = performance.now();
+    let release: (() => void) | undefined;
+    let attempt: { iter: AsyncIterator<ChatEvent>; ac: AbortController; wd: Watchdog } | undefined;
+    let finished = false;
+    let ttft: number | undefined;
+    try {
+      release = await this.slots.chat.acquire(call.signal, this.label);
+      let first: IteratorResult<ChatEvent>;
+      [attempt, first] = await this.withPolicies(call.signal, async () => {
+        const ac = link(call.signal);
+        const wd = new Watchdog(ac, this.settings.timeouts, this.label);
+        wd.phase('connect');
+        const stream = this.adapter.chat(req, model, ac.signal, phaseHooks(wd));
+        const iter = stream[Symbol.asyncIterator]();
+        try {
+          const r = await iter.next();
+          return [{ iter, ac, wd }, r] as const;
+        } catch (err) {
+          wd.stop();
+          ac.abort();
+          throw this.mapError(err, wd, call.signal);
+        }
+      });
+      let r = first;
+      while (!r.done) {
+        const ev = r.value;
+        if (ttft === undefined && ev.type !== 'done') ttft = performance.now() - t0;
+        if (ev.type === 'done') {
+          const done = { ...ev, ttftMs: ttft ?? ev.ttftMs };
+          this.usage.success(this.id, ev.model || model, {
+            input: ev.usage.inputTokens,
+            output: ev.usage.outputTokens,
+            ttftMs: done.ttftMs,
+          });
+          finished = true;
+          attempt.wd.stop();
+          yield done;
+          return;
+        }
+        attempt.wd.stop();
+        yield ev;
+        attempt.wd.phase('idle');
+        try {
+          r = await attempt.iter.next();
+        } catch (err) {
+          throw this.mapError(err, attempt.wd, call.signal);
+        }
+      }
+      finished = true;
+    } catch (err) {
+      const e = this.mapError(err, attempt?.wd, call.signal);
+      if (!(e instanceof AbortError)) this.usage.failure(this.id, model);
+      throw e;
+    } finally {
+      if (attempt) {
+        attempt.wd.stop();
+        if (!finished) {
+          attempt.ac.abort(new AbortError());
+          // Not awaited: the SDK's own cleanup must not delay the caller's break.
+          void Promise.resolve(attempt.iter.return?.()).catch(() => {});
+        }
+        unlink(attempt.ac);
+      }
+      release?.();
+      call.end();
+    }
+  }
+
+  async complete(req: FimRequest, opts: CallOptions = {}): Promise<Completion[]> {
+    const model = req.model ?? this.settings.fimModel ?? this.settings.model;
+    const key = this.cache ? JSON.stringify([model, req]) : undefined;
+    const hit = key !== undefined ? this.cache!.get(key) : undefined;
+    if (hit) return hit.map((c) => ({ ...c }));
+    const call = this.begin(opts.signal);
+    let release: (() => void) | undefined;
+    try {
+      release = await this.slots.completion.acquire(call.signal, this.label);
+      const t0 = performance.now();
+      const res = await this.withPolicies(call.signal, () =>
+        this.attempt(call.signal, (signal, hooks) =>
+          this.adapter.complete(req, model, signal, hooks),
+        ),
+      );
+      this.usage.success(this.id, res.model || model, {
+        input: res.usage.inputTokens,
+        output: res.usage.outputTokens,
+        ttftMs: performance.now() - t0,
+      });
+      if (key !== undefined) this.cache!.set(key, res.completions);
+      return res.completions.map((c) => ({ ...c }));
+    } catch (err) {
+      const e = this.mapError(err, undefined, call.signal);
+      if (!(e instanceof AbortError)) this.usage.failure(this.id, model);
+      throw e;
+    } finally {
+      release?.();
+      call.end();
+    }
+  }
+
+  async models(opts: CallOptions = {}): Promise<ModelInfo[]> {
+    if (this.modelsCache && performance.now() - this.modelsCache.at < MODELS_TTL_MS) {
+      return [...this.modelsCache.models];
+    }
+    const call = this.begin(opts.signal);
+    try {
+      const models = await this.withPolicies(call.signal, () =>
+        this.attempt(call.signal, (signal, hooks) => {
+          hooks.headers();
+          return this.adapter.models(signal);
+        }),
+      );
+      this.modelsCache = { at: performance.now(), models };
+      return [...models];
+    } catch (err) {
+      throw this.mapError(err, undefined, call.signal);
+    } finally {
+      call.end();
+    }
+  }
+
+  async embed(input: string[], opts: CallOptions & { model?: string } = {}): Promise<number[][]> {
+    const embed = this.adapter.embed?.bind(this.adapter);
+    if (!embed) {
+      throw new RuneError('unsupported', `${this.label} has no embeddings API.`);
+    }
+    const model = opts.model ?? this.settings.model;
+    const call = this.begin(opts.signal);
+    try {
+      return await this.withPolicies(call.signal, () =>
+        this.attempt(call.signal, (signal, hooks) => {
+          hooks.headers();
+          return embed(input, model, signal);
+        }),
+      );
+    } catch (err) {
+      throw this.mapError(err, undefined, call.signal);
+    } finally {
+      call.end();
+    }
+  }
+
+  /** Whether the service answers, for :checkhealth (no retries, short timeouts). */
+  async probe(timeoutMs = 3000): Promise<string> {
+    const ac = new AbortController();
+    const t = setTimeout(
+      () =>
+        ac.abort(new TimeoutError(`${this.label} did not answer within ${timeoutMs} ms.`, 'total')),
+      timeoutMs,
+    );
+    try {
+      return await this.adapter.probe(ac.signal);
+    } catch (err) {
+      if (ac.signal.reason instanceof TimeoutError) throw ac.signal.reason;
+      throw this.adapter.mapError(err);
+    } finally {
+      clearTimeout(t);
+    }
+  }
+
+  /** Aborts every call in flight and stops the timers. */
+  dispose(): void {
+    for (const ac of this.inflight) ac.abort(new AbortError('The provider was shut down.'));
+    this.inflight.clear();
+    this.limiter?.dispose();
+  }
+
+  private begin(signal: AbortSignal | undefined): { signal: AbortSignal; end(): void } {
+    throwIfAborted(signal);
+    const ac = link(signal);
+    this.inflight.add(ac);
+    return {
+      signal: ac.signal,
+      // Not aborted on the way out: a finished response's connection stays alive for reuse.
+      end: () => {
+        this.inflight.delete(ac);
+        unlink(ac);
+      },
+    };
+  }
+
+  /** One non-streaming attempt under the phase timeouts. */
+  private async attempt<T>(
+    outer: AbortSignal,
+    fn: (signal: AbortSignal, hooks: AdapterHooks) => Promise<T>,
+  ): Promise<T> {
+    const ac = link(outer);
+    const wd = new Watchdog(ac, this.settings.timeouts, this.label);
+    wd.phase('connect');
+    try {
+      return await fn(ac.signal, phaseHooks(wd));
+    } catch (err) {
+      ac.abort();
+      throw this.mapError(err, wd, outer);
+    } finally {
+      wd.stop();
+      unlink(ac);
+    }
+  }
+
+  /** Rate limit, circuit breaker and retries around one attempt. */
+  private withPolicies<T>(signal: AbortSignal, fn: () => Promise<T>): Promise<T> {
+    const r = this.settings.retry;
+    return withRetry(
+      async () => {
+        await this.limiter?.take(signal);
+        if (!this.breaker) return fn();
+        try {
+          return await this.breaker.execute(fn);
+        } catch (err) {
+          if (err instanceof BrokenCircuitError) throw this.circuitOpen(err);
+          throw err;
+        }
+      },
+      {
+        maxAttempts: r.maxAttempts,
+        baseDelayMs: r.baseDelayMs,
+        maxDelayMs: r.maxDelayMs,
+        maxRetryAfterMs: r.maxRetryAfterMs,
+        retryable: isRetryable,
+        retryAfterMs: retryAfterOf,
+        onRetry: ({ attempt, delayMs, error }) =>
+          this.logger.info('provider retry', {
+            provider: this.id,
+            attempt,
+            delayMs: Math.round(delayMs),
+            error: error instanceof RuneError ? error.code : String(error),
+          }),
+      },
+      signal,
+    );
+  }
+
+  private circuitOpen(err: BrokenCircuitError): ProviderUnavailableError {
+    const last = this.breaker?.lastFailure;
+    const lastMsg = last && 'error' in last ? ` Last error: ${last.error.message}` : '';
+    const secs = Math.ceil((this.settings.breaker?.cooldownMs ?? 0) / 1000);
+    return new ProviderUnavailableError(
+      `${this.label} is failing, so Rune is not sending it requests for now; it will try again within ${secs} s. Use another provider meanwhile (e.g. :RuneChat with a provider override).${lastMsg}`,
+      this.adapter.url,
+      { cause: err },
+    );
+  }
+
+  private mapError(err: unknown, wd: Watchdog | undefined, outer: AbortSignal): RuneError {
+    if (wd?.error) return wd.error;
+    if (err instanceof RuneError) return err;
+    if (outer.aborted) {
+      const reason: unknown = outer.reason;
+      return reason instanceof RuneError && !(reason instanceof AbortError)
+        ? reason
+        : new AbortError(undefined, { cause: err });
+    }
+    return this.adapter.mapError(err);
+  }
+}
+
+function phaseHooks(wd: Watchdog): AdapterHooks {
+  return { headers: () => wd.phase('first_token') };
+}
+
+const unlinks = new WeakMap<AbortController, () => void>();
+
+/** A controller that also aborts when `parent` does (with its reason). */
+function link(parent: AbortSignal | undefined): AbortController {
+  const ac = new AbortController();
+  if (!parent) return ac;
+  if (parent.aborted) {
+    ac.abort(parent.reason);
+    return ac;
+  }
+  const onAbort = () => ac.abort(parent.reason);
+  parent.addEventListener('abort', onAbort, { once: true });
+  const off = () => parent.removeEventListener('abort', onAbort);
+  unlinks.set(ac, off);
+  ac.signal.addEventListener('abort', off, { once: true });
+  return ac;
+}
+
+/** Detaches `ac` from its parent without aborting it (so no listener outlives the call). */
+function unlink(ac: AbortController): void {
+  unlinks.get(ac)?.();
+  unlinks.delete(ac);
+}
+
+function isRetryable(err: unknown): boolean {
+  if (err instanceof RateLimitError) return true;
+  if (err instanceof ProviderUnavailableError) return !(err.cause instanceof BrokenCircuitError);
+  if (err instanceof TimeoutError) return err.phase === 'connect';
+  return false;
+}
+
+function countsAsOutage(err: Error): boolean {
+  if (err instanceof ProviderUnavailableError) return true;
+  if (err instanceof TimeoutError) return err.phase === 'connect' || err.phase === 'first_token';
+  return false;
+}

@@ -1,0 +1,296 @@
+/**
+ * OpenAI and every OpenAI-compatible server (LM Studio, llama.cpp's server, vLLM,
+ * OpenRouter, Mistral, Gemini's OpenAI endpoint, …) through the `openai` package with a
+ * configurable base URL: streamed chat with tools and images, fill-in-the-middle through
+ * /v1/completions with `suffix` (or a chat prompt for chat-only servers), model listing
+ * and embeddings. The SDK's own retries are off: the managed layer retries.
+ */
+import OpenAI from 'openai';
+import type { RuneError } from '../core/errors.js';
+import { parseRetryAfter } from '../core/retry.js';
+import type { Adapter, AdapterHooks, CompleteResult } from './adapter.js';
+import { fromSdkError, malformed, mapCommon, type Who } from './errors.js';
+import { cleanFimAnswer, fimChatRequest } from './fim-prompt.js';
+import type { ChatEvent, ChatMessage, ChatRequest, FimRequest, ModelInfo } from './types.js';
+
+export interface OpenAIAdapterOptions {
+  id: string;
+  /** Base URL including the version path, e.g. `https://api.openai.com/v1`. */
+  url: string;
+  apiKey: () => Promise<string | undefined>;
+  headers?: Record<string, string>;
+  /** `native`: POST /v1/completions with `suffix`; `chat`: a chat prompt. */
+  fim: 'native' | 'chat';
+  fetch?: typeof fetch;
+}
+
+type Msg = OpenAI.Chat.ChatCompletionMessageParam;
+type Part = OpenAI.Chat.ChatCompletionContentPart;
+
+export class OpenAIAdapter implements Adapter {
+  readonly kind = 'openai';
+  readonly url: string;
+  private readonly who: Who;
+  private client: OpenAI | undefined;
+
+  constructor(private readonly opts: OpenAIAdapterOptions) {
+    this.url = opts.url.replace(/\/+$/, '');
+    this.who = {
+      name: `openai provider "${opts.id}"`,
+      url: this.url,
+      keyPath: `providers.${opts.id}.api_key`,
+    };
+  }
+
+  private async sdk(): Promise<OpenAI> {
+    if (!this.client) {
+      const apiKey = await this.opts.apiKey();
+      this.client = new OpenAI({
+        // Local OpenAI-compatible servers take no key, but the SDK requires a string.
+        apiKey: apiKey ?? 'no-key',
+        baseURL: this.url,
+        maxRetries: 0,
+        timeout: 24 * 3600_000,
+        ...(this.opts.headers ? { defaultHeaders: this.opts.headers } : {}),
+        ...(this.opts.fetch ? { fetch: this.opts.fetch } : {}),
+      });
+    }
+    return this.client;
+  }
+
+  async *chat(
+    req: ChatRequest,
+    model: string,
+    signal: AbortSignal,
+    hooks: AdapterHooks,
+  ): AsyncGenerator<ChatEvent> {
+    const client = await this.sdk();
+    const stream = await client.chat.completions.create(
+      {
+        model,
+        messages: toMessages(req),
+        stream: true,
+        stream_options: { include_usage: true },
+        ...(req.temperature !== undefined ? { temperature: req.temperature } : {}),
+        ...(req.maxTokens !== undefined ? { max_tokens: req.maxTokens } : {}),
+        ...(req.tools?.length
+          ? {
+              tools: req.tools.map((t) => ({
+                type: 'function' as const,
+                function: { name: t.name, description: t.description, parameters: t.inputSchema },
+              })),
+            }
+          : {}),
+      },
+      { signal },
+    );
+    hooks.headers();
+    const calls = new Map<number, { id: string; name: string; args: string }>();
+    let finish: string | undefined;
+    let usage = { inputTokens: 0, outputTokens: 0 };
+    let actualModel = model;
+    let ended = false;
+    try {
+      for await (const chunk of stream) {
+        if (chunk.model) actualModel = chunk.model;
+        if (chunk.usage) {
+          usage = {
+            inputTokens: chunk.usage.prompt_tokens ?? 0,
+            outputTokens: chunk.usage.completion_tokens ?? 0,
+          };
+        }
+        const choice = chunk.choices?.[0];
+        if (!choice) continue;
+        const d = choice.delta;
+        if (d?.content) yield { type: 'text', delta: d.content };
+        for (const tc of d?.tool_calls ?? []) {
+          let c = calls.get(tc.index);
+          if (!c) {
+            c = { id: tc.id ?? `call_${tc.index}`, name: '', args: '' };
+            calls.set(tc.index, c);
+          }
+          if (tc.id) c.id = tc.id;
+          if (tc.function?.name) c.name += tc.function.name;
+          if (tc.function?.arguments) c.args += tc.function.arguments;
+        }
+        if (choice.finish_reason) {
+          finish = choice.finish_reason;
+          yield* this.flushCalls(calls);
+        }
+      }
+      ended = true;
+    } finally {
+      if (!ended) stream.controller.abort();
+    }
+    if (finish === undefined) {
+      throw malformed(this.who, new Error('the stream ended without a finish_reason'));
+    }
+    yield* this.flushCalls(calls);
+    yield { type: 'done', usage, stopReason: stopReason(finish), model: actualModel };
+  }
+
+  private *flushCalls(
+    calls: Map<number, { id: string; name: string; args: string }>,
+  ): Generator<ChatEvent> {
+    for (const [i, c] of [...calls].sort((a, b) => a[0] - b[0])) {
+      calls.delete(i);
+      let input: unknown;
+      try {
+        input = c.args ? JSON.parse(c.args) : {};
+      } catch (err) {
+        throw malformed(this.who, err);
+      }
+      yield { type: 'tool_call', id: c.id, name: c.name, input };
+    }
+  }
+
+  async complete(
+    req: FimRequest,
+    model: string,
+    signal: AbortSignal,
+    hooks: AdapterHooks,
+  ): Promise<CompleteResult> {
+    if (this.opts.fim === 'chat') {
+      let text = '';
+      for await (const ev of this.chat(fimChatRequest(req, model), model, signal, hooks)) {
+        if (ev.type === 'text') text += ev.delta;
+        else if (ev.type === 'done') {
+          return {
+            completions: [{ text: cleanFimAnswer(text, req.stop) }],
+            usage: ev.usage,
+            model: ev.model,
+          };
+        }
+      }
+      throw malformed(this.who, new Error('no final event'));
+    }
+    const client = await this.sdk();
+    const stream = await client.completions.create(
+      {
+        model,
+        prompt: req.prefix,
+        suffix: req.suffix,
+        stream: true,
+        stream_options: { include_usage: true },
+        ...(req.maxTokens !== undefined ? { max_tokens: req.maxTokens } : {}),
+        ...(req.temperature !== undefined ? { temperature: req.temperature } : {}),
+        ...(req.stop?.length ? { stop: req.stop } : {}),
+        ...(req.n && req.n > 1 ? { n: req.n } : {}),
+      },
+      { signal },
+    );
+    hooks.headers();
+    const texts: string[] = [];
+    let ended = false;
+    let usage = { inputTokens: 0, outputTokens: 0 };
+    let actualModel = model;
+    try {
+      for await (const chunk of stream) {
+        if (chunk.model) actualModel = chunk.model;
+        if (chunk.usage) {
+          usage = {
+            inputTokens: chunk.usage.prompt_tokens ?? 0,
+            outputTokens: chunk.usage.completion_tokens ?? 0,
+          };
+        }
+        for (const c of chunk.choices ?? []) texts[c.index] = (texts[c.index] ?? '') + c.text;
+      }
+      ended = true;
+    } finally {
+      if (!ended) stream.controller.abort();
+    }
+    return {
+      completions: (texts.length ? [...texts] : ['']).map((t) => ({ text: t ?? '' })),
+      usage,
+      model: actualModel,
+    };
+  }
+
+  async models(signal: AbortSignal): Promise<ModelInfo[]> {
+    const client = await this.sdk();
+    const out: ModelInfo[] = [];
+    for await (const m of client.models.list({ signal })) {
+      out.push({ id: m.id, provider: this.opts.id });
+    }
+    return out;
+  }
+
+  async embed(input: string[], model: string, signal: AbortSignal): Promise<number[][]> {
+    const client = await this.sdk();
+    const res = await client.embeddings.create({ model, input }, { signal });
+    return [...res.data].sort((a, b) => a.index - b.index).map((d) => d.embedding);
+  }
+
+  async probe(signal: AbortSignal): Promise<string> {
+    const models = await this.models(signal);
+    return `reachable at ${this.url} (${models.length} models)`;
+  }
+
+  mapError(err: unknown): RuneError {
+    return mapCommon(this.who, err, (e) => {
+      if (e instanceof OpenAI.APIConnectionError) {
+        return mapCommon(this.who, e.cause ?? e, (x) =>
+          fromSdkError(this.who, x as OpenAI.APIError, parseRetryAfter),
+        );
+      }
+      if (e instanceof OpenAI.APIError) return fromSdkError(this.who, e, parseRetryAfter);
+      return malformed(this.who, e);
+    });
+  }
+}
+
+function stopReason(r: string): string {
+  if (r === 'stop') return 'end';
+  if (r === 'length') return 'max_tokens';
+  if (r === 'tool_calls' || r === 'function_call') return 'tool_use';
+  return r;
+}
+
+function toMessages(req: ChatRequest): Msg[] {
+  const out: Msg[] = [];
+  if (req.system) out.push({ role: 'system', content: req.system });
+  for (const m of req.messages) out.push(...toOpenAI(m));
+  return out;
+}
+
+function toOpenAI(m: ChatMessage): Msg[] {
+  if (typeof m.content === 'string') {
+    if (m.role === 'tool') return [];
+    return [{ role: m.role, content: m.content } as Msg];
+  }
+  const parts: Part[] = [];
+  const toolCalls: OpenAI.Chat.ChatCompletionMessageToolCall[] = [];
+  const results: Msg[] = [];
+  for (const p of m.content) {
+    if (p.type === 'text') parts.push({ type: 'text', text: p.text });
+    else if (p.type === 'image') {
+      parts.push({ type: 'image_url', image_url: { url: `data:${p.mediaType};base64,${p.data}` } });
+    } else if (p.type === 'tool_call') {
+      toolCalls.push({
+        id: p.id,
+        type: 'function',
+        function: { name: p.name, arguments: JSON.stringify(p.input ?? {}) },
+      });
+    } else {
+      results.push({ role: 'tool', tool_call_id: p.id, content: p.content });
+    }
+  }
+  const text = parts.every((p) => p.type === 'text')
+    ? parts.map((p) => (p as OpenAI.Chat.ChatCompletionContentPartText).text).join('')
+    : undefined;
+  const out: Msg[] = [];
+  if (m.role === 'assistant') {
+    if (text || toolCalls.length) {
+      out.push({
+        role: 'assistant',
+        content: text || null,
+        ...(toolCalls.length ? { tool_calls: toolCalls } : {}),
+      });
+    }
+  } else if (m.role === 'system') {
+    if (text) out.push({ role: 'system', content: text });
+  } else if (parts.length) {
+    out.push({ role: 'user', content: text ?? parts });
+  }
+  return m.role === 'assistant' ? [...out, ...results] : [...results, ...out];
+}

@@ -1,0 +1,78 @@
+/**
+ * The audit log: one JSON line per tool call (time, client, tool, arguments
+ * summary, outcome, duration) in a file only the user can read, plus the
+ * most recent calls in memory for `:RuneMcp`.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Logger } from '../core/log.js';
+import { summarize } from './approval.js';
+import { errorResult, type CallGate } from './registry.js';
+
+export interface AuditEntry {
+  t: string;
+  client: string;
+  session?: string;
+  tool: string;
+  args: string[];
+  result: 'ok' | 'error' | 'denied' | 'cancelled';
+  /** The first line of an error result. */
+  error?: string;
+  ms: number;
+}
+
+export class AuditLog {
+  private readonly recentCalls: AuditEntry[] = [];
+
+  constructor(
+    /** The log file, or null to keep entries in memory only. */
+    readonly file: string | null,
+    private readonly logger: Logger,
+    private readonly keep = 50,
+  ) {
+    if (file) fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  }
+
+  record(entry: AuditEntry): void {
+    this.recentCalls.push(entry);
+    if (this.recentCalls.length > this.keep) this.recentCalls.shift();
+    if (!this.file) return;
+    fs.appendFile(this.file, JSON.stringify(entry) + '\n', { mode: 0o600 }, (err) => {
+      if (err) this.logger.warn('could not write the audit log', { file: this.file, err });
+    });
+  }
+
+  /** The most recent calls, newest last. */
+  recent(): AuditEntry[] {
+    return [...this.recentCalls];
+  }
+
+  /** Wraps another gate (or none) so every call is recorded with its outcome. */
+  wrap(inner?: CallGate): CallGate {
+    return async (tool, args, ctx, run) => {
+      const started = Date.now();
+      const result = inner ? await inner(tool, args, ctx, run).catch(errorResult) : await run();
+      const code = result._meta?.['rune/code'];
+      const text = result.isError
+        ? (result.content.find((c) => c.type === 'text')?.text ?? '').split('\n')[0]
+        : undefined;
+      this.record({
+        t: new Date(started).toISOString(),
+        client: ctx.caller.client,
+        session: ctx.caller.session,
+        tool: tool.def.name,
+        args: summarize(args, 60),
+        result: !result.isError
+          ? 'ok'
+          : code === 'denied'
+            ? 'denied'
+            : code === 'aborted'
+              ? 'cancelled'
+              : 'error',
+        error: text,
+        ms: Date.now() - started,
+      });
+      return result;
+    };
+  }
+}

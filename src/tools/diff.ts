@@ -1,0 +1,235 @@
+/**
+ * Line diffs for edit review: proposed edits become hunks the user accepts or
+ * rejects one by one, and the accepted ones become line edits. Hand-written
+ * because none of the installed dependencies offers a line diff, and the need
+ * is small: hunks over whole lines.
+ */
+import { BadRequestError } from '../core/errors.js';
+import type { LineEdit, Range } from './editor.js';
+import type { Hunk } from './registry.js';
+
+/** The hunks turning `a` into `b` (Myers' O(ND) algorithm, no context lines). */
+export function diffLines(a: readonly string[], b: readonly string[]): Hunk[] {
+  let pre = 0;
+  while (pre < a.length && pre < b.length && a[pre] === b[pre]) pre++;
+  let suf = 0;
+  while (
+    suf < a.length - pre &&
+    suf < b.length - pre &&
+    a[a.length - 1 - suf] === b[b.length - 1 - suf]
+  ) {
+    suf++;
+  }
+  const A = a.slice(pre, a.length - suf);
+  const B = b.slice(pre, b.length - suf);
+  const n = A.length;
+  const m = B.length;
+  if (n === 0 && m === 0) return [];
+  const max = n + m;
+  // Past this many differences a single hunk is as readable and far cheaper.
+  const limit = Math.min(max, 2000);
+  const v = new Map<number, number>([[1, 0]]);
+  const trace: Map<number, number>[] = [];
+  let found = false;
+  for (let d = 0; d <= limit && !found; d++) {
+    trace.push(new Map(v));
+    for (let k = -d; k <= d; k += 2) {
+      let x =
+        k === -d || (k !== d && (v.get(k - 1) ?? -1) < (v.get(k + 1) ?? -1))
+          ? (v.get(k + 1) ?? 0)
+          : (v.get(k - 1) ?? 0) + 1;
+      let y = x - k;
+      while (x < n && y < m && A[x] === B[y]) {
+        x++;
+        y++;
+      }
+      v.set(k, x);
+      if (x >= n && y >= m) {
+        found = true;
+        break;
+      }
+    }
+  }
+  if (!found) return [{ start: pre, oldLines: A.slice(), newLines: B.slice() }];
+  // Walk back through the trace to recover the edit script as (x, y) moves.
+  const ops: ('=' | '-' | '+')[] = [];
+  let x = n;
+  let y = m;
+  for (let d = trace.length - 1; d >= 0; d--) {
+    const vd = trace[d]!;
+    const k = x - y;
+    const prevK =
+      k === -d || (k !== d && (vd.get(k - 1) ?? -1) < (vd.get(k + 1) ?? -1)) ? k + 1 : k - 1;
+    const prevX = vd.get(prevK) ?? 0;
+    const prevY = prevX - prevK;
+    while (x > prevX && y > prevY) {
+      ops.push('=');
+      x--;
+      y--;
+    }
+    if (d > 0) {
+      if (x === prevX) {
+        ops.push('+');
+        y--;
+      } else {
+        ops.push('-');
+        x--;
+      }
+    }
+  }
+  ops.reverse();
+  const hunks: Hunk[] = [];
+  let ai = 0;
+  let bi = 0;
+  let cur: Hunk | undefined;
+  for (const op of ops) {
+    if (op === '=') {
+      if (cur) hunks.push(cur);
+      cur = undefined;
+      ai++;
+      bi++;
+    } else {
+      cur ??= { start: pre + ai, oldLines: [], newLines: [] };
+      if (op === '-') cur.oldLines.push(A[ai++]!);
+      else cur.newLines.push(B[bi++]!);
+    }
+  }
+  if (cur) hunks.push(cur);
+  return hunks;
+}
+
+/** The line edits for the accepted hunks (indexes into `hunks`). */
+export function acceptedEdits(hunks: readonly Hunk[], accepted: readonly number[]): LineEdit[] {
+  const set = new Set(accepted);
+  return hunks
+    .filter((_, i) => set.has(i))
+    .map((h) => ({ start: h.start, end: h.start + h.oldLines.length, lines: h.newLines }));
+}
+
+/** A text edit as tools receive it: a character range and its replacement. */
+export interface TextEdit {
+  range: Range;
+  newText: string;
+}
+
+/**
+ * Applies character-range edits to `lines` and returns the new lines. Edits
+ * must not overlap; positions past a line's end are clamped to it.
+ */
+export function applyTextEdits(lines: readonly string[], edits: readonly TextEdit[]): string[] {
+  const offsets: number[] = [];
+  let total = 0;
+  const chars = lines.map((l) => Array.from(l));
+  for (const c of chars) {
+    offsets.push(total);
+    total += c.length + 1;
+  }
+  const flat = chars.map((c) => c.join('')).join('\n');
+  const flatChars = Array.from(flat);
+  const toOffset = (line: number, character: number): number => {
+    if (line < 0 || character < 0) throw new BadRequestError('Positions must not be negative.');
+    if (line >= chars.length) return flatChars.length;
+    return offsets[line]! + Math.min(character, chars[line]!.length);
+  };
+  const spans = edits
+    .map((e) => ({
+      from: toOffset(e.range.start.line, e.range.start.character),
+      to: toOffset(e.range.end.line, e.range.end.character),
+      text: e.newText,
+    }))
+    .sort((p, q) => p.from - q.from);
+  for (let i = 0; i < spans.length; i++) {
+    const s = spans[i]!;
+    if (s.to < s.from) throw new BadRequestError('An edit range ends before it starts.');
+    if (i > 0 && s.from < spans[i - 1]!.to) {
+      throw new BadRequestError('Edits overlap; send non-overlapping ranges.');
+    }
+  }
+  let out = '';
+  let at = 0;
+  for (const s of spans) {
+    out += flatChars.slice(at, s.from).join('') + s.text;
+    at = s.to;
+  }
+  out += flatChars.slice(at).join('');
+  return out.split('\n');
+}
+
+/** Replaces `search` by `replace` (the first or every occurrence); throws when it is absent. */
+export function searchReplace(
+  lines: readonly string[],
+  search: string,
+  replace: string,
+  all: boolean,
+): string[] {
+  const text = lines.join('\n');
+  if (search === '') throw new BadRequestError('The search text is empty.');
+  if (!text.includes(search)) {
+    throw new BadRequestError(
+      `The search text was not found: ${JSON.stringify(search.slice(0, 80))}. Read the buffer again and retry.`,
+    );
+  }
+  const out = all ? text.split(search).join(replace) : text.replace(search, () => replace);
+  return out.split('\n');
+}
+
+/**
+ * Applies a unified diff (as `diff -u` or `git diff` prints it) to `lines`.
+ * Context and removed lines must match; throws a BadRequestError naming the
+ * first hunk that does not.
+ */
+export function applyUnifiedDiff(lines: readonly string[], diff: string): string[] {
+  const out = lines.slice();
+  const parsed: { oldStart: number; remove: string[]; add: string[]; context: string[] }[] = [];
+  const text = diff.replace(/\r\n/g, '\n').split('\n');
+  let i = 0;
+  while (i < text.length) {
+    const m = /^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@/.exec(text[i]!);
+    i++;
+    if (!m) continue;
+    const oldLines: string[] = [];
+    const newLines: string[] = [];
+    while (i < text.length && !text[i]!.startsWith('@@')) {
+      const l = text[i]!;
+      if (l.startsWith('---') || l.startsWith('+++') || l.startsWith('diff ')) break;
+      if (l.startsWith(' ')) {
+        oldLines.push(l.slice(1));
+        newLines.push(l.slice(1));
+      } else if (l.startsWith('-')) oldLines.push(l.slice(1));
+      else if (l.startsWith('+')) newLines.push(l.slice(1));
+      else if (l === '') {
+        // A blank context line whose leading space was trimmed by the sender.
+        if (i < text.length - 1) {
+          oldLines.push('');
+          newLines.push('');
+        }
+      }
+      i++;
+    }
+    parsed.push({ oldStart: Math.max(0, Number(m[1]) - 1), remove: oldLines, add: newLines, context: [] });
+  }
+  if (parsed.length === 0) throw new BadRequestError('The diff has no hunks (no "@@ … @@" line).');
+  let shift = 0;
+  for (const [n, h] of parsed.entries()) {
+    const at = findBlock(out, h.remove, h.oldStart + shift);
+    if (at < 0) {
+      throw new BadRequestError(
+        `Hunk ${n + 1} of the diff does not match the file; read the file again and send a fresh diff.`,
+      );
+    }
+    out.splice(at, h.remove.length, ...h.add);
+    shift = at - h.oldStart + h.add.length - h.remove.length;
+  }
+  return out;
+}
+
+function findBlock(lines: readonly string[], block: readonly string[], near: number): number {
+  const fits = (at: number) => block.every((l, j) => lines[at + j] === l);
+  if (block.length === 0) return Math.min(near, lines.length);
+  for (let d = 0; d < lines.length; d++) {
+    if (near - d >= 0 && fits(near - d)) return near - d;
+    if (near + d + block.length <= lines.length && fits(near + d)) return near + d;
+    if (near - d < 0 && near + d >= lines.length) break;
+  }
+  return -1;
+}

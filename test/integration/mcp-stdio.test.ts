@@ -1,0 +1,171 @@
+/**
+ * `rune mcp` (dist/cli/main.js, rebuilt with `npx tsc -p tsconfig.build.json`)
+ * driven by the official SDK client over stdio, against a real headless Neovim.
+ */
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { ROOT, startNvim, waitFor, xdgEnv } from '../helpers/nvim.js';
+import { startMcpEnv, textOf, type McpEnv } from './mcp-helpers.js';
+
+const CLI = path.join(ROOT, 'dist', 'cli', 'main.js');
+
+let env: McpEnv;
+let socket: string;
+
+beforeAll(async () => {
+  if (!fs.existsSync(CLI)) {
+    throw new Error(`${CLI} is missing: build with \`npx tsc -p tsconfig.build.json\` first`);
+  }
+  env = await startMcpEnv('{}', { 'notes.txt': 'alpha\nbeta\n' });
+  socket = path.join(env.t.home, 'nvim.sock');
+  await env.t.lua('vim.fn.serverstart(...)', [socket]);
+});
+
+afterAll(async () => {
+  await env?.t.close();
+});
+
+function cliEnv(extra: Record<string, string> = {}): Record<string, string> {
+  const e: Record<string, string> = { ...(env.t.env as Record<string, string>) };
+  delete e.NVIM;
+  return { ...e, ...extra };
+}
+
+async function stdioClient(
+  e: Record<string, string>,
+  cwd: string,
+  args: string[] = [],
+): Promise<Client> {
+  const client = new Client({ name: 'stdio-test', version: '2.0.0' });
+  const transport = new StdioClientTransport({
+    command: process.execPath,
+    args: [CLI, 'mcp', ...args],
+    env: e,
+    cwd,
+    stderr: 'pipe',
+  });
+  let stderr = '';
+  transport.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  try {
+    await client.connect(transport);
+  } catch (err) {
+    throw new Error(`rune mcp failed: ${(err as Error).message}\n${stderr}`);
+  }
+  return client;
+}
+
+describe('rune mcp (stdio proxy)', () => {
+  it('finds Neovim through $NVIM and serves its tools', async () => {
+    const client = await stdioClient(cliEnv({ NVIM: socket }), os.tmpdir());
+    try {
+      const { tools } = await client.listTools();
+      expect(tools.map((t) => t.name)).toEqual(expect.arrayContaining(['read_buffer', 'edit_buffer', 'fs.read']));
+      const r = await client.callTool({ name: 'read_file', arguments: { path: 'notes.txt' } });
+      expect(textOf(r)).toBe('alpha\nbeta');
+      // An edit through stdio is reviewed in Neovim like any other; the prompt names the stdio client.
+      await client.callTool({ name: 'open_file', arguments: { path: 'notes.txt' } });
+      const call = client.callTool({
+        name: 'edit_buffer',
+        arguments: { replacements: [{ search: 'beta', replace: 'gamma' }] },
+      });
+      await env.nextPrompt();
+      const float = await env.t.lua<string>(
+        'require("rune.approval").focus() return vim.api.nvim_buf_get_lines(0, 0, 1, false)[1]',
+      );
+      expect(float).toMatch(/^stdio-test 2\.0\.0 wants to edit/);
+      await env.t.nvim.input('<CR>');
+      expect((await call).isError).toBeFalsy();
+      expect(await env.t.lua('return vim.api.nvim_buf_get_lines(0, 0, -1, false)')).toEqual(['alpha', 'gamma']);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('finds Neovim through the lock file whose folder matches', async () => {
+    const sub = path.join(env.ws, 'deeper');
+    fs.mkdirSync(sub, { recursive: true });
+    const client = await stdioClient(cliEnv(), sub);
+    try {
+      const r = await client.callTool({ name: 'list_buffers', arguments: {} });
+      expect(r.isError).toBeFalsy();
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('answers tools/call sent without initialize', async () => {
+    const child = spawn(process.execPath, [CLI, 'mcp'], {
+      env: cliEnv({ NVIM: socket }),
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stdin.write(
+      JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'tools/call',
+        params: { name: 'read_file', arguments: { path: 'notes.txt' } },
+      }) + '\n',
+    );
+    const line = await waitFor(
+      () => out.split('\n').find((l) => l.includes('"id":1')) ?? '',
+      15000,
+      'the answer',
+    );
+    const msg = JSON.parse(line) as { result: { content: { text: string }[] } };
+    expect(msg.result.content[0]!.text).toBe('alpha\nbeta');
+    child.stdin.end();
+    const code = await new Promise<number | null>((r) => child.once('exit', r));
+    expect(code).toBe(0);
+  });
+
+  it('says clearly on stderr, and exits non-zero, when no Neovim runs', async () => {
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'rune-empty-'));
+    const e = { ...cliEnv(), ...xdgEnv(home), HOME: home, TMPDIR: home };
+    const child = spawn(process.execPath, [CLI, 'mcp'], { env: e, cwd: home, stdio: ['pipe', 'pipe', 'pipe'] });
+    let err = '';
+    let out = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const code = await new Promise<number | null>((r) => child.once('exit', r));
+    fs.rmSync(home, { recursive: true, force: true });
+    expect(code).not.toBe(0);
+    expect(err).toMatch(/No running Neovim with Rune was found/);
+    expect(out).toBe('');
+  });
+});
+
+describe('rune mcp wakes a Neovim whose host has not started', () => {
+  it('starts the host through the RPC socket and serves', async () => {
+    const ws = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'rune-wake-')));
+    fs.writeFileSync(path.join(ws, 'a.txt'), 'woken\n');
+    const t = await startNvim({ setup: `vim.fn.chdir(${JSON.stringify(ws)}); require('rune').setup({})` });
+    const sock = path.join(t.home, 'nvim.sock');
+    await t.lua('vim.fn.serverstart(...)', [sock]);
+    expect(await t.lua('return require("rune.host").info().state')).toBe('stopped');
+    const e = { ...(t.env as Record<string, string>) };
+    delete e.NVIM;
+    const client = await stdioClient({ ...e, NVIM: sock }, ws);
+    try {
+      const r = await client.callTool({ name: 'read_file', arguments: { path: 'a.txt' } });
+      expect(textOf(r)).toBe('woken');
+      expect(await t.lua('return require("rune.host").info().state')).toBe('ready');
+      const info = await t.lua<{ lock: string }>('return require("rune.host").request("rune.mcp.info")');
+      expect(fs.statSync(info.lock).mode & 0o777).toBe(0o600);
+      await client.close();
+      // The spawned host removes its lock file when Neovim quits.
+      await t.close();
+      await waitFor(() => !fs.existsSync(info.lock), 10000, 'the lock file to vanish');
+    } finally {
+      await client.close().catch(() => undefined);
+      await t.close();
+      fs.rmSync(ws, { recursive: true, force: true });
+    }
+  });
+});

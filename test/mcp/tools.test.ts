@@ -1,0 +1,279 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import {
+  acceptedEdits,
+  applyTextEdits,
+  applyUnifiedDiff,
+  diffLines,
+  searchReplace,
+} from '../../src/tools/diff.js';
+import { resolveInRoots } from '../../src/tools/paths.js';
+import {
+  ApprovalPolicy,
+  ApprovalStore,
+  glob,
+  summarize,
+  type ApprovalUi,
+  type Decision,
+} from '../../src/tools/approval.js';
+import { AuditLog } from '../../src/tools/audit.js';
+import { ToolRegistry, type ToolContext } from '../../src/tools/registry.js';
+import { cleanStale, readLocks, removeLock, writeLock } from '../../src/mcp/lockfile.js';
+import { createMemoryLogger } from '../../src/core/log.js';
+
+const tmp: string[] = [];
+afterEach(() => {
+  for (const d of tmp.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+});
+function tmpdir(): string {
+  const d = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'rune-tools-')));
+  tmp.push(d);
+  return d;
+}
+
+function ctx(over: Partial<ToolContext> = {}): ToolContext {
+  return {
+    signal: new AbortController().signal,
+    progress: () => undefined,
+    caller: { client: 'unit 1' },
+    review: (p) => Promise.resolve({ accepted: p.hunks.map((_, i) => i) }),
+    ...over,
+  };
+}
+
+describe('diffLines', () => {
+  it('finds separate hunks and applies any subset of them', () => {
+    const a = ['a', 'b', 'c', 'd', 'e', 'f'];
+    const b = ['a', 'B', 'c', 'd', 'e', 'F', 'g'];
+    const hunks = diffLines(a, b);
+    expect(hunks).toEqual([
+      { start: 1, oldLines: ['b'], newLines: ['B'] },
+      { start: 5, oldLines: ['f'], newLines: ['F', 'g'] },
+    ]);
+    expect(acceptedEdits(hunks, [1])).toEqual([{ start: 5, end: 6, lines: ['F', 'g'] }]);
+    expect(diffLines(a, a)).toEqual([]);
+    expect(diffLines([], ['x'])).toEqual([{ start: 0, oldLines: [], newLines: ['x'] }]);
+  });
+
+  it('reconstructs the target from all hunks', () => {
+    const a = Array.from({ length: 200 }, (_, i) => `line ${i}`);
+    const b = a.filter((_, i) => i % 7 !== 0).map((l, i) => (i % 11 === 0 ? l.toUpperCase() : l));
+    const hunks = diffLines(a, b);
+    const out = a.slice();
+    for (const e of acceptedEdits(hunks, hunks.map((_, i) => i)).reverse()) {
+      out.splice(e.start, e.end - e.start, ...e.lines);
+    }
+    expect(out).toEqual(b);
+  });
+});
+
+describe('text edits', () => {
+  it('applies non-overlapping range edits and refuses overlapping ones', () => {
+    const lines = ['héllo world', 'second'];
+    expect(
+      applyTextEdits(lines, [
+        { range: { start: { line: 0, character: 6 }, end: { line: 0, character: 11 } }, newText: 'there' },
+        { range: { start: { line: 1, character: 0 }, end: { line: 1, character: 0 } }, newText: '>> ' },
+      ]),
+    ).toEqual(['héllo there', '>> second']);
+    expect(() =>
+      applyTextEdits(lines, [
+        { range: { start: { line: 0, character: 0 }, end: { line: 0, character: 5 } }, newText: 'x' },
+        { range: { start: { line: 0, character: 3 }, end: { line: 0, character: 7 } }, newText: 'y' },
+      ]),
+    ).toThrow(/overlap/);
+  });
+
+  it('replaces the first or every occurrence, and says when the text is absent', () => {
+    expect(searchReplace(['a b a'], 'a', 'c', false)).toEqual(['c b a']);
+    expect(searchReplace(['a b a'], 'a', '$&$&', true)).toEqual(['$&$& b $&$&']);
+    expect(() => searchReplace(['x'], 'zzz', 'y', false)).toThrow(/not found/);
+  });
+
+  it('applies a unified diff and refuses one that does not match', () => {
+    const lines = ['one', 'two', 'three'];
+    const diff = '--- a/f\n+++ b/f\n@@ -1,3 +1,3 @@\n one\n-two\n+2\n three\n';
+    expect(applyUnifiedDiff(lines, diff)).toEqual(['one', '2', 'three']);
+    expect(() => applyUnifiedDiff(['x'], diff)).toThrow(/does not match/);
+    expect(() => applyUnifiedDiff(lines, 'not a diff')).toThrow(/no hunks/);
+  });
+});
+
+describe('resolveInRoots', () => {
+  it('keeps paths inside the workspace and refuses traversal, control characters and symlink escapes', () => {
+    const root = tmpdir();
+    const outside = tmpdir();
+    fs.mkdirSync(path.join(root, 'src'));
+    fs.symlinkSync(outside, path.join(root, 'out'));
+    fs.symlinkSync(path.join(root, 'src'), path.join(root, 'in'));
+    expect(resolveInRoots('src/a.ts', [root])).toBe(path.join(root, 'src/a.ts'));
+    expect(resolveInRoots(path.join(root, 'new/dir/file'), [root])).toBe(path.join(root, 'new/dir/file'));
+    expect(resolveInRoots('in/x', [root])).toBe(path.join(root, 'in/x'));
+    expect(() => resolveInRoots('../x', [root])).toThrow(/\.\./);
+    expect(() => resolveInRoots('src/../../x', [root])).toThrow(/\.\./);
+    expect(() => resolveInRoots('/etc/passwd', [root])).toThrow(/outside the workspace/);
+    expect(() => resolveInRoots('out/secret', [root])).toThrow(/symbolic link/);
+    expect(() => resolveInRoots('a\nb', [root])).toThrow(/control/);
+    expect(() => resolveInRoots('', [root])).toThrow(/empty/);
+    expect(() => resolveInRoots('x', [])).toThrow(/no workspace/);
+  });
+});
+
+describe('ApprovalPolicy', () => {
+  function setup(answers: Decision[], rules: ConstructorParameters<typeof ApprovalPolicy>[0]['rules'] = []) {
+    const dir = tmpdir();
+    const store = new ApprovalStore(path.join(dir, 'approvals.json'));
+    const asked: string[] = [];
+    const ui: ApprovalUi = {
+      ask: (req) => {
+        asked.push(req.tool);
+        return Promise.resolve(answers.shift() ?? 'deny');
+      },
+      review: (req, proposal) => {
+        asked.push(`review:${req.tool}`);
+        const d = answers.shift() ?? 'deny';
+        return Promise.resolve({ decision: d, accepted: d === 'deny' ? [] : [proposal.hunks.length - 1] });
+      },
+    };
+    const policy = new ApprovalPolicy({
+      rules,
+      store,
+      project: () => '/proj',
+      ui,
+      logger: createMemoryLogger(),
+    });
+    const registry = new ToolRegistry();
+    let ran = 0;
+    registry.register({ name: 'read', description: 'r', inputSchema: {}, annotations: { readOnlyHint: true }, handler: () => 'r' });
+    registry.register({
+      name: 'write',
+      description: 'w',
+      inputSchema: { path: z.string() },
+      handler: () => {
+        ran++;
+        return 'w';
+      },
+    });
+    registry.register({
+      name: 'edit',
+      description: 'e',
+      inputSchema: {},
+      approval: 'review',
+      handler: async (_a, c) => {
+        const r = await c.review({
+          target: 'f',
+          hunks: [
+            { start: 0, oldLines: ['a'], newLines: ['A'] },
+            { start: 2, oldLines: ['c'], newLines: ['C'] },
+          ],
+        });
+        return JSON.stringify(r.accepted);
+      },
+    });
+    const call = (name: string, args: Record<string, unknown> = {}) => registry.call(name, args, ctx(), policy.gate);
+    return { call, asked, store, dir, ran: () => ran };
+  }
+
+  it('runs read-only tools without asking', async () => {
+    const s = setup([]);
+    expect((await s.call('read')).isError).toBeFalsy();
+    expect(s.asked).toEqual([]);
+  });
+
+  it('asks for writes: once runs, deny refuses without running, always is remembered on disk', async () => {
+    const s = setup(['once', 'deny', 'always']);
+    expect((await s.call('write', { path: 'a' })).isError).toBeFalsy();
+    const denied = await s.call('write', { path: 'a' });
+    expect(denied).toMatchObject({ isError: true, _meta: { 'rune/code': 'denied' } });
+    expect(s.ran()).toBe(1);
+    await s.call('write', { path: 'a' });
+    await s.call('write', { path: 'b' });
+    expect(s.asked).toEqual(['write', 'write', 'write']);
+    expect(JSON.parse(fs.readFileSync(path.join(s.dir, 'approvals.json'), 'utf8'))).toEqual({ '/proj': ['write'] });
+    expect(s.store.allowed('/other', 'write')).toBe(false);
+  });
+
+  it('follows rules on arguments, first match wins', async () => {
+    const s = setup([], [
+      { tool: 'write', args: { path: 'secret/*' }, action: 'deny' },
+      { tool: 'wr*', action: 'allow' },
+    ]);
+    expect((await s.call('write', { path: 'secret/key' })).isError).toBe(true);
+    expect((await s.call('write', { path: 'src/x' })).isError).toBeFalsy();
+    expect(s.asked).toEqual([]);
+  });
+
+  it('reviews edits hunk by hunk', async () => {
+    const s = setup(['once', 'deny']);
+    expect((await s.call('edit')).content).toEqual([{ type: 'text', text: '[1]' }]);
+    const denied = await s.call('edit');
+    expect(denied.isError).toBe(true);
+    expect(s.asked).toEqual(['review:edit', 'review:edit']);
+  });
+
+  it('masks secrets and shortens long arguments in summaries', () => {
+    expect(summarize({ api_key: 'sk-123', text: 'x'.repeat(300) }, 20)).toEqual([
+      'api_key: [redacted]',
+      `text: ${'x'.repeat(19)}… (300 chars)`,
+    ]);
+    expect(glob('fs.*').test('fs.read')).toBe(true);
+    expect(glob('fs.*').test('fsxread')).toBe(false);
+  });
+});
+
+describe('AuditLog', () => {
+  it('records each call with its outcome in a 0600 file', async () => {
+    const dir = tmpdir();
+    const file = path.join(dir, 'audit.log');
+    const audit = new AuditLog(file, createMemoryLogger());
+    const registry = new ToolRegistry();
+    registry.register({ name: 'ok', description: '', inputSchema: { token: z.string() }, handler: () => 'fine' });
+    registry.register({ name: 'bad', description: '', inputSchema: {}, handler: () => { throw new Error('nope'); } });
+    const gate = audit.wrap();
+    await registry.call('ok', { token: 'hunter2' }, ctx(), gate);
+    await registry.call('bad', {}, ctx(), gate);
+    expect(audit.recent().map((e) => [e.tool, e.result])).toEqual([
+      ['ok', 'ok'],
+      ['bad', 'error'],
+    ]);
+    await expect.poll(() => fs.existsSync(file) && fs.readFileSync(file, 'utf8').split('\n').length).toBe(3);
+    const text = fs.readFileSync(file, 'utf8');
+    expect(text).not.toContain('hunter2');
+    expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+  });
+});
+
+describe('ToolRegistry', () => {
+  it('refuses invalid and duplicate names', () => {
+    const r = new ToolRegistry();
+    expect(() => r.register({ name: 'bad name', description: '', inputSchema: {}, handler: () => '' })).toThrow(/invalid/);
+    const d = r.register({ name: 'x', description: '', inputSchema: {}, handler: () => '' });
+    expect(() => r.register({ name: 'x', description: '', inputSchema: {}, handler: () => '' })).toThrow(/already/);
+    d.dispose();
+    expect(r.get('x')).toBeUndefined();
+  });
+});
+
+describe('lock files', () => {
+  it('creates 0600 files in a 0700 directory, replaces stale ones, refuses live ones', () => {
+    const dir = path.join(tmpdir(), 'locks');
+    const file = writeLock(dir, '1.lock', { pid: process.pid, port: 1, token: 't', createdAt: 'x' });
+    expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+    expect(fs.statSync(dir).mode & 0o777).toBe(0o700);
+    // A lock of our own pid (left by a previous server in this process) is replaced.
+    writeLock(dir, '1.lock', { pid: process.pid, port: 1, token: 'u', createdAt: 'y' });
+    expect(JSON.parse(fs.readFileSync(file, 'utf8')).token).toBe('u');
+    fs.writeFileSync(path.join(dir, '2.lock'), JSON.stringify({ pid: 2 ** 22 + 12345, port: 2, token: 't' }));
+    fs.writeFileSync(path.join(dir, '3.lock'), JSON.stringify({ pid: 1, port: 3, token: 't' }));
+    expect(() => writeLock(dir, '3.lock', { pid: process.pid })).toThrow(/running process 1/);
+    expect(readLocks(dir).map((l) => l.port).sort()).toEqual([1, 3]);
+    expect(cleanStale(dir)).toBe(1);
+    expect(fs.readdirSync(dir).sort()).toEqual(['1.lock', '3.lock']);
+    removeLock(path.join(dir, '3.lock'));
+    removeLock(path.join(dir, '1.lock'));
+    expect(fs.readdirSync(dir)).toEqual(['3.lock']);
+  });
+});
