@@ -85,8 +85,9 @@ function M.check()
       health.start('rune: ' .. section.name)
       for _, item in ipairs(section.items or {}) do
         local fn = health[item.level] or health.info
-        if item.advice and #item.advice > 0 then
-          fn(item.message, item.advice)
+        local advice = util.val(item.advice)
+        if advice and #advice > 0 then
+          fn(item.message, advice)
         else
           fn(item.message)
         end
