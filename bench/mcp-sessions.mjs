@@ -20,7 +20,16 @@ if (process.argv[2] === 'server') {
   const { z } = await import('zod');
   const registry = new ToolRegistry();
   const lines = Array.from({ length: 100 }, (_, i) => `line ${i}`);
-  const buf = { id: 1, path: '/tmp/x', name: '/tmp/x', filetype: 'text', modified: false, loaded: true, lineCount: lines.length, changedtick: 1 };
+  const buf = {
+    id: 1,
+    path: '/tmp/x',
+    name: '/tmp/x',
+    filetype: 'text',
+    modified: false,
+    loaded: true,
+    lineCount: lines.length,
+    changedtick: 1,
+  };
   registerEditorTools(registry, {
     roots: async () => ['/tmp'],
     listBuffers: async () => [buf],
@@ -29,7 +38,12 @@ if (process.argv[2] === 'server') {
     getLines: async (_b, s, e) => lines.slice(s, e),
     setLines: async () => undefined,
     save: async () => undefined,
-    cursor: async () => ({ bufferId: 1, path: '/tmp/x', position: { line: 0, character: 0 }, mode: 'n' }),
+    cursor: async () => ({
+      bufferId: 1,
+      path: '/tmp/x',
+      position: { line: 0, character: 0 },
+      mode: 'n',
+    }),
     selection: async () => undefined,
     diagnostics: async () => [],
     open: async () => buf,
@@ -51,12 +65,23 @@ if (process.argv[2] === 'server') {
     if (m === 'rss') {
       globalThis.gc?.();
       globalThis.gc?.();
-      setTimeout(() => process.send({ rss: process.memoryUsage().rss, heap: process.memoryUsage().heapUsed, sessions: server.sessionList().length }), 200);
+      setTimeout(
+        () =>
+          process.send({
+            rss: process.memoryUsage().rss,
+            heap: process.memoryUsage().heapUsed,
+            sessions: server.sessionList().length,
+          }),
+        200,
+      );
     }
   });
   process.send({ port: server.port, token: server.token, url: server.url });
 } else {
-  const child = fork(fileURLToPath(import.meta.url), ['server'], { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(fileURLToPath(import.meta.url), ['server'], {
+    execArgv: ['--expose-gc'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   const next = () => new Promise((r) => child.once('message', r));
   const { url, token } = await next();
   const probe = async () => {
@@ -67,7 +92,9 @@ if (process.argv[2] === 'server') {
   // Warm the server's code paths with a few sessions, then measure the baseline.
   for (let i = 0; i < 20; i++) {
     const c = new Client({ name: 'warm', version: '0' });
-    const t = new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { Authorization: `Bearer ${token}` } } });
+    const t = new StreamableHTTPClientTransport(new URL(url), {
+      requestInit: { headers: { Authorization: `Bearer ${token}` } },
+    });
     await c.connect(t);
     await c.callTool({ name: 'echo', arguments: { text: 'x' } });
     await t.terminateSession();
@@ -82,7 +109,11 @@ if (process.argv[2] === 'server') {
     Array.from({ length: SESSIONS }, async (_, i) => {
       const c = new Client({ name: `bench-${i}`, version: '0' });
       try {
-        await c.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { Authorization: `Bearer ${token}` } } }));
+        await c.connect(
+          new StreamableHTTPClientTransport(new URL(url), {
+            requestInit: { headers: { Authorization: `Bearer ${token}` } },
+          }),
+        );
         clients.push(c);
       } catch {
         errors++;

@@ -29,7 +29,7 @@ const chunk = (delta, finish = null) => ({
 });
 const WORDS = ['Hello', ' there', ',', ' how', ' are', ' you', '?'];
 const OPENAI_CHAT = [
-  sse(chunk({ role: 'assistant', content: '' })),
+  sse(chunk({ role: 'assistant', content: 'Hi' })),
   ...WORDS.map((w) => sse(chunk({ content: w }))),
   sse(chunk({}, 'stop')),
   sse({ ...chunk({}), choices: [], usage: { prompt_tokens: 9, completion_tokens: 7 } }),
@@ -87,7 +87,8 @@ function startServer(hold = false) {
               : ['application/x-ndjson', OLLAMA_FIM];
       res.writeHead(200, { 'content-type': type });
       if (hold) {
-        res.write(body.slice(0, body.indexOf('\n') + 1));
+        const sep = type === 'text/event-stream' ? '\n\n' : '\n';
+        res.write(body.slice(0, body.indexOf(sep) + sep.length));
         open.add(res);
         return;
       }
@@ -268,20 +269,29 @@ async function heldMemory(start) {
 }
 
 if (!global.gc) console.log('\n(run with --expose-gc for steadier memory figures)');
+// Each side runs twice and the second round counts: the first pays one-time costs
+// (module state, connection pools) that are not per request.
 let bareClient;
-const bareMem = await heldMemory(async (url, signal, seen) => {
+const bareStart = async (url, signal, seen) => {
   bareClient ??= new OpenAI({ baseURL: `${url}/v1`, apiKey: 'k', maxRetries: 0 });
   const s = await bareClient.chat.completions.create(
     { model: 'm', messages, stream: true, stream_options: { include_usage: true } },
     { signal },
   );
   for await (const _ of s) seen();
-});
+};
 let memReg;
-const runeMem = await heldMemory(async (url, signal, seen) => {
+const runeStart = async (url, signal, seen) => {
   memReg ??= registry(url, { concurrency: { chat: INFLIGHT * 2, completion: 1 } });
   for await (const _ of memReg.get('chat', 'oa').chat({ messages }, { signal })) seen();
-});
+};
+await heldMemory(bareStart);
+bareClient = undefined;
+await heldMemory(runeStart);
+memReg.dispose();
+memReg = undefined;
+const bareMem = await heldMemory(bareStart);
+const runeMem = await heldMemory(runeStart);
 memReg?.dispose();
 table(
   `Heap per in-flight streamed chat (${INFLIGHT} held open after the first delta)`,

@@ -88,3 +88,14 @@ end, {
   end,
   desc = 'Rune: list plugins, reload [id], or run <id> <command> [args]',
 })
+
+-- :RuneAuth (lua/rune/auth.lua): sign in, sign out, and where secrets are kept.
+vim.api.nvim_create_user_command('RuneAuth', function(o)
+  require('rune.auth').command(o)
+end, {
+  nargs = '*',
+  complete = function(arglead, cmdline)
+    return require('rune.auth').complete(arglead, cmdline)
+  end,
+  desc = 'Rune: [provider] [login|logout|status] — sign in to a provider or show secrets',
+})

@@ -8,6 +8,7 @@ H.ns = vim.api.nvim_create_namespace('rune.chat.stream')
 H.MARK = 1
 H.CONTEXT_OPEN = '<details><summary>context:'
 H.CONTEXT_CLOSE = '</details>'
+H.DETAILS_OPEN = '<details><summary>'
 H.USER_HEADER = '## You'
 ---@type integer|nil the buffer the user came from (for #buffer, #diagnostics)
 H.source = nil
@@ -332,11 +333,12 @@ function M.select_model()
   end)
 end
 
---- 'foldexpr' of chat windows: the context sent with a question is one fold.
+--- 'foldexpr' of chat windows: the context sent with a question is one fold,
+--- and so is each tool call with its result.
 ---@return string
 function M.foldexpr()
   local line = vim.fn.getline(vim.v.lnum)
-  if line:sub(1, #H.CONTEXT_OPEN) == H.CONTEXT_OPEN then
+  if line:sub(1, #H.DETAILS_OPEN) == H.DETAILS_OPEN then
     return '>1'
   elseif line == H.CONTEXT_CLOSE then
     return '<1'

@@ -79,4 +79,9 @@ function M.chat_model()
   require('rune.chat').select_model()
 end
 
+--- :RuneAuth [provider] [login|logout|status] (lua/rune/auth.lua).
+function M.auth(o)
+  require('rune.auth').command(o)
+end
+
 return M

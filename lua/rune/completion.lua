@@ -11,6 +11,8 @@ H.booted = false
 H.on = {}
 --- The last state sent, so CursorMovedI + TextChangedI for one key send once.
 H.last = nil ---@type string|nil
+H.start_tried = false
+H.told_failed = false
 H.asks = {} ---@type table<integer, fun(items: string[]|nil, err: string|nil)>
 H.next_ask = 0
 
@@ -55,8 +57,14 @@ function M.enabled_for(buf)
   return true, 'on'
 end
 
+-- Typing starts the host once; after that, a host that failed is restarted only by
+-- :RuneRestart (each key would otherwise try to spawn it again).
 local function notify_host(method, ...)
-  require('rune.host').notify(method, ...)
+  local host = require('rune.host')
+  if host.is_running() or not H.start_tried then
+    H.start_tried = true
+    host.notify(method, ...)
+  end
 end
 
 function H.on_change()
@@ -81,6 +89,18 @@ end
 function H.on_insert_enter(ev)
   H.on[ev.buf] = M.enabled_for(ev.buf)
   H.last = nil
+  if H.on[ev.buf] and H.start_tried and not H.told_failed then
+    local info = require('rune.host').info()
+    if info.state == 'failed' then
+      H.told_failed = true
+      require('rune.util').notify(
+        ('inline completion is off: the host is not running (%s). Run :RuneRestart once fixed.'):format(
+          info.last_error or 'unknown error'
+        ),
+        vim.log.levels.WARN
+      )
+    end
+  end
   H.on_change()
 end
 
@@ -247,7 +267,14 @@ function M.ask(on_done)
     end
     on_done(items, nil)
   end
-  notify_host('rune.completion.ask', id, buf, tick, cur[1] - 1, col)
+  -- Asked for explicitly: start the host if needed, and say so when it cannot start.
+  local host = require('rune.host')
+  local ok, err = pcall(host.wait)
+  if not ok then
+    H.asks[id] = nil
+    return on_done(nil, (tostring(err):gsub('^%(rune%) ', '')))
+  end
+  host.notify('rune.completion.ask', id, buf, tick, cur[1] - 1, col)
 end
 
 --- Called by the host with the answer to `ask`.

@@ -22,6 +22,8 @@ local M, H = {}, {}
 ---@field approval { rules: { tool: string, args: table<string, string>|nil, action: 'allow'|'deny'|'ask' }[] }
 ---@field limits { max_sessions: integer, max_concurrent: integer, max_body_bytes: integer, idle_timeout_ms: integer }
 ---@field audit_log boolean|string true for `stdpath('state')/rune/mcp-audit.log`, or a path.
+---@field servers table<string, table> MCP servers for the hub, in the `mcpServers` entry format.
+---@field hub { enabled: boolean, files: string[]|nil, connect_timeout_ms: integer, tool_timeout_ms: integer }
 
 ---@class rune.Config
 ---@field host rune.HostConfig
@@ -31,6 +33,13 @@ local M, H = {}, {}
 ---@field mcp rune.McpConfig
 ---@field plugins rune.PluginsConfig
 ---@field telemetry rune.TelemetryConfig
+---@field auth rune.AuthConfig
+
+---@class rune.AuthConfig
+---@field store 'auto'|'keyring'|'file' Where secrets live: the OS keyring when it answers, else an encrypted file.
+---@field file string|nil The encrypted file; default `$XDG_DATA_HOME/rune/secrets.enc`.
+---@field copilot { server: string|nil, min_interval_ms: integer, github_url: string, api_url: string, settings: table, timeout_ms: integer }
+---@field oauth table<string, table> OAuth 2 sign-ins by name (validated by the host).
 
 ---@class rune.PluginsConfig
 ---@field enabled boolean Load plugins.
@@ -74,12 +83,14 @@ M.defaults = {
     max_context_chars = 200000,
     save_interval_ms = 1000,
     frame_ms = 16,
+    tools = true,
+    max_tool_steps = 10,
     keys = { submit = '<CR>', submit_insert = '<C-s>', stop = '<C-c>', close = 'q' },
   },
   -- Inline completion (`:help rune-completion`); the host reads the request options.
   completion = {
     enabled = true,
-    debounce_ms = 75,
+    debounce_ms = 150,
     provider = vim.NIL,
     model = vim.NIL,
     filetypes = { ['*'] = true, help = false, gitcommit = false, gitrebase = false },
@@ -116,6 +127,9 @@ M.defaults = {
       idle_timeout_ms = 1800000,
     },
     audit_log = true,
+    -- MCP hub (`:help rune-hub`): servers defined inline, and the hub's own options.
+    servers = {},
+    hub = { enabled = true, files = vim.NIL, connect_timeout_ms = 30000, tool_timeout_ms = 120000 },
   },
   -- Third-party plugins (`:help rune-plugins`); the host reads every option.
   plugins = {
@@ -141,6 +155,20 @@ M.defaults = {
     otlp_endpoint = vim.NIL,
     otlp_headers = {},
     export_interval_ms = 60000,
+  },
+  -- Secrets and sign-in (`:help rune-auth`).
+  auth = {
+    store = 'auto',
+    file = vim.NIL,
+    copilot = {
+      server = vim.NIL,
+      min_interval_ms = 500,
+      github_url = 'https://github.com',
+      api_url = 'https://api.github.com',
+      settings = {},
+      timeout_ms = 30000,
+    },
+    oauth = {},
   },
 }
 
@@ -170,6 +198,8 @@ H.schema = {
     max_context_chars = 'number',
     save_interval_ms = 'number',
     frame_ms = 'number',
+    tools = 'boolean',
+    max_tool_steps = 'number',
     keys = {
       submit = { oneof = { 'string', 'boolean' } },
       submit_insert = { oneof = { 'string', 'boolean' } },
@@ -221,6 +251,13 @@ H.schema = {
       idle_timeout_ms = 'number',
     },
     audit_log = { oneof = { 'boolean', 'string' } },
+    servers = 'open',
+    hub = {
+      enabled = 'boolean',
+      files = 'table?',
+      connect_timeout_ms = 'number',
+      tool_timeout_ms = 'number',
+    },
   },
   plugins = {
     enabled = 'boolean',
@@ -244,6 +281,19 @@ H.schema = {
     otlp_endpoint = 'string?',
     otlp_headers = 'open',
     export_interval_ms = 'number',
+  },
+  auth = {
+    store = { enum = { 'auto', 'keyring', 'file' } },
+    file = 'string?',
+    copilot = {
+      server = 'string?',
+      min_interval_ms = 'number',
+      github_url = 'string',
+      api_url = 'string',
+      settings = 'open',
+      timeout_ms = 'number',
+    },
+    oauth = 'open',
   },
 }
 

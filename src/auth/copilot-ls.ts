@@ -17,7 +17,7 @@ import { PACKAGE_ROOT, VERSION } from '../core/version.js';
 
 /** How to install the language server; shown wherever it is missing. */
 export const COPILOT_INSTALL_HINT =
-  'Install it with `npm install -g @github/copilot-language-server` (or into Rune\'s folder ' +
+  "Install it with `npm install -g @github/copilot-language-server` (or into Rune's folder " +
   'with `npm install @github/copilot-language-server`), or set auth.copilot.server to its ' +
   'language-server.js or native binary.';
 
@@ -49,8 +49,15 @@ export interface LocatedServer {
   path: string;
 }
 
-const PKG = path.join('node_modules', '@github', 'copilot-language-server', 'dist', 'language-server.js');
-const BIN = process.platform === 'win32' ? 'copilot-language-server.cmd' : 'copilot-language-server';
+const PKG = path.join(
+  'node_modules',
+  '@github',
+  'copilot-language-server',
+  'dist',
+  'language-server.js',
+);
+const BIN =
+  process.platform === 'win32' ? 'copilot-language-server.cmd' : 'copilot-language-server';
 
 /** Finds the server: the configured path, then `<root>/node_modules`, then PATH. */
 export function locateCopilotServer(opts: CopilotServerOptions = {}): LocatedServer | undefined {
@@ -325,11 +332,9 @@ export class CopilotLanguageServer {
     } catch (err) {
       if (err instanceof RuneError) throw err;
       if (err instanceof rpc.ResponseError) {
-        throw new ProviderUnavailableError(
-          `${opts.what} failed: ${err.message}`,
-          undefined,
-          { cause: err },
-        );
+        throw new ProviderUnavailableError(`${opts.what} failed: ${err.message}`, undefined, {
+          cause: err,
+        });
       }
       if (this.exited) throw this.exitError();
       throw err;
@@ -355,7 +360,11 @@ export class CopilotLanguageServer {
     const r = await this.request<{ status: string; user?: string }>(
       'checkStatus',
       {},
-      { ...opts, timeoutMs: this.opts.requestTimeoutMs ?? 30_000, what: 'Checking the Copilot status' },
+      {
+        ...opts,
+        timeoutMs: this.opts.requestTimeoutMs ?? 30_000,
+        what: 'Checking the Copilot status',
+      },
     );
     return { status: r.status, ...(r.user ? { user: r.user } : {}) };
   }
@@ -412,16 +421,21 @@ export class CopilotLanguageServer {
   }
 
   async signOut(opts: { signal?: AbortSignal } = {}): Promise<CopilotStatus> {
-    return this.request<CopilotStatus>('signOut', {}, {
-      ...opts,
-      timeoutMs: this.opts.requestTimeoutMs ?? 30_000,
-      what: 'Copilot sign-out',
-    });
+    return this.request<CopilotStatus>(
+      'signOut',
+      {},
+      {
+        ...opts,
+        timeoutMs: this.opts.requestTimeoutMs ?? 30_000,
+        what: 'Copilot sign-out',
+      },
+    );
   }
 
   private signInError(err: unknown): RuneError {
     if (err instanceof AbortError || err instanceof TimeoutError) return err;
-    const detail = err instanceof Error ? err.message.replace(/^Copilot sign-in failed: /, '') : String(err);
+    const detail =
+      err instanceof Error ? err.message.replace(/^Copilot sign-in failed: /, '') : String(err);
     return new AuthError(
       `Copilot sign-in failed: ${detail}. Check the network connection to GitHub (behind a ` +
         'proxy, set auth.copilot.settings.http.proxy), then run :RuneAuth copilot login again.',
@@ -482,11 +496,18 @@ export class CopilotLanguageServer {
           context: { triggerKind: opts.automatic === false ? 1 : 2 },
           formattingOptions: { tabSize: doc.tabSize ?? 4, insertSpaces: doc.insertSpaces ?? true },
         },
-        { signal: opts.signal, timeoutMs: this.opts.requestTimeoutMs ?? 30_000, what: 'Copilot completion' },
+        {
+          signal: opts.signal,
+          timeoutMs: this.opts.requestTimeoutMs ?? 30_000,
+          what: 'Copilot completion',
+        },
       );
       return Array.isArray(r) ? r : (r?.items ?? []);
     } catch (err) {
-      if (err instanceof ProviderUnavailableError && /NotSignedIn|Not authenticated|NotAuthorized/.test(err.message)) {
+      if (
+        err instanceof ProviderUnavailableError &&
+        /NotSignedIn|Not authenticated|NotAuthorized/.test(err.message)
+      ) {
         throw new AuthError(
           'Copilot is not signed in (or this account has no Copilot access). Run :RuneAuth copilot login.',
           { cause: err, provider: 'copilot' },

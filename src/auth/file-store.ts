@@ -41,14 +41,16 @@ interface FileFormat {
 
 const SCRYPT = { N: 1 << 15, r: 8, p: 1 };
 
-function deriveKey(binding: string, salt: Buffer, N: number, r: number, p: number): Promise<Buffer> {
+function deriveKey(
+  binding: string,
+  salt: Buffer,
+  N: number,
+  r: number,
+  p: number,
+): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    scrypt(
-      `rune-secrets\0${binding}`,
-      salt,
-      32,
-      { N, r, p, maxmem: 256 * N * r },
-      (err, key) => (err ? reject(err) : resolve(key)),
+    scrypt(`rune-secrets\0${binding}`, salt, 32, { N, r, p, maxmem: 256 * N * r }, (err, key) =>
+      err ? reject(err) : resolve(key),
     );
   });
 }

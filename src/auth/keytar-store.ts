@@ -24,7 +24,9 @@ export async function loadKeytar(): Promise<{ keytar: Keytar } | { error: string
     }
     return { keytar: k as Keytar };
   } catch (err) {
-    return { error: `keytar is not available: ${err instanceof Error ? err.message : String(err)}` };
+    return {
+      error: `keytar is not available: ${err instanceof Error ? err.message : String(err)}`,
+    };
   }
 }
 

@@ -336,7 +336,8 @@ export async function revokeToken(
     { token, token_type_hint: hint },
     opts,
   );
-  if (status !== 200) throw tokenError('Revoking the token', config.revocationEndpoint, status, body);
+  if (status !== 200)
+    throw tokenError('Revoking the token', config.revocationEndpoint, status, body);
 }
 
 /** The authorization URL for a PKCE request. */

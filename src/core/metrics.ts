@@ -46,23 +46,43 @@ export const DEFAULT_BUCKETS_MS: readonly number[] = [
 const RING = 1024;
 const EMPTY: Labels = Object.freeze({});
 
-/** The series key for a label set; stable whatever order the call site wrote the labels in. */
+/** The series key for a label set, in the order the call site wrote the labels. */
 function keyOf(labels: Labels | undefined): string {
   if (labels === undefined) return '';
   let key = '';
-  let n = 0;
-  let sorted = true;
-  let prev = '';
-  for (const k in labels) {
-    if (n > 0 && k < prev) sorted = false;
-    prev = k;
-    key += k + '\u0001' + labels[k] + '\u0002';
-    n++;
-  }
-  if (sorted) return key;
-  key = '';
+  for (const k in labels) key += k + '\u0001' + labels[k] + '\u0002';
+  return key;
+}
+
+/** The same key with the labels sorted by name: one series whatever the order. */
+function canonicalKey(labels: Labels): string {
+  let key = '';
   for (const k of Object.keys(labels).sort()) key += k + '\u0001' + labels[k] + '\u0002';
   return key;
+}
+
+/**
+ * Finds the series of `labels`. The hot path is one string concatenation and
+ * one Map lookup: a label order seen before is an alias of the canonical key,
+ * so sorting happens only the first time an order shows up.
+ */
+function seriesOf<S>(
+  map: Map<string, S>,
+  labels: Labels | undefined,
+  create: (labels: Labels) => S,
+): S {
+  const key = keyOf(labels);
+  let s = map.get(key);
+  if (s !== undefined) return s;
+  const copy: Labels = labels ? { ...labels } : EMPTY;
+  const canon = labels ? canonicalKey(labels) : '';
+  s = map.get(canon);
+  if (s === undefined) {
+    s = create(copy);
+    map.set(canon, s);
+  }
+  map.set(key, s);
+  return s;
 }
 
 class CounterSeries {
@@ -81,23 +101,17 @@ export class Counter {
 
   /** Adds `by` (default 1) to the series of `labels`. */
   inc(labels?: Labels, by = 1): void {
-    const key = keyOf(labels);
-    let s = this.series.get(key);
-    if (s === undefined) {
-      s = new CounterSeries(labels ? { ...labels } : EMPTY);
-      this.series.set(key, s);
-    }
-    s.value += by;
+    seriesOf(this.series, labels, (l) => new CounterSeries(l)).value += by;
   }
 
   /** The current value for exactly `labels` (0 when never recorded). */
   get(labels?: Labels): number {
-    return this.series.get(keyOf(labels))?.value ?? 0;
+    return this.series.get(labels ? canonicalKey(labels) : '')?.value ?? 0;
   }
 
   /** Every series: its labels and value. */
   collect(): { labels: Labels; value: number }[] {
-    return [...this.series.values()].map((s) => ({ labels: s.labels, value: s.value }));
+    return [...new Set(this.series.values())].map((s) => ({ labels: s.labels, value: s.value }));
   }
 
   reset(): void {
@@ -149,20 +163,21 @@ export class Histogram {
   /** Records one value (e.g. a latency in ms) in the series of `labels`. */
   observe(value: number, labels?: Labels): void {
     if (!(value === value)) return; // NaN carries no information and would poison the sum
-    const key = keyOf(labels);
-    let s = this.series.get(key);
-    if (s === undefined) {
-      s = new HistogramSeries(labels ? { ...labels } : EMPTY, this.bounds.length);
-      this.series.set(key, s);
-    }
+    const s = seriesOf(this.series, labels, (l) => new HistogramSeries(l, this.bounds.length));
     s.count++;
     s.sum += value;
     if (value < s.min) s.min = value;
     if (value > s.max) s.max = value;
+    // binary search for the first bound >= value (the overflow bucket when none)
     const b = this.bounds;
-    let i = 0;
-    while (i < b.length && value > b[i]!) i++;
-    s.buckets[i]!++;
+    let lo = 0;
+    let hi = b.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (value > b[mid]!) lo = mid + 1;
+      else hi = mid;
+    }
+    s.buckets[lo]!++;
     s.ring[s.next++ % RING] = value;
   }
 
@@ -178,18 +193,18 @@ export class Histogram {
 
   /** The summary of exactly `labels`, or undefined when never recorded. */
   get(labels?: Labels): HistogramPoint | undefined {
-    const s = this.series.get(keyOf(labels));
+    const s = this.series.get(labels ? canonicalKey(labels) : '');
     return s && summarize(s);
   }
 
   /** The most recent values (at most 1024) of exactly `labels`, unsorted. */
   recent(labels?: Labels): number[] {
-    const s = this.series.get(keyOf(labels));
+    const s = this.series.get(labels ? canonicalKey(labels) : '');
     return s ? Array.from(s.ring.subarray(0, Math.min(s.count, RING))) : [];
   }
 
   collect(): HistogramPoint[] {
-    return [...this.series.values()].map(summarize);
+    return [...new Set(this.series.values())].map(summarize);
   }
 
   reset(): void {

@@ -178,7 +178,9 @@ async function wake(
         );
       }
       if (state.state === 'failed') {
-        throw new NotFoundError(`Rune's host in Neovim at ${address} did not start: ${state.error ?? 'unknown error'}.`);
+        throw new NotFoundError(
+          `Rune's host in Neovim at ${address} did not start: ${state.error ?? 'unknown error'}.`,
+        );
       }
       if (!woke) {
         log(`waking Rune in Neovim at ${address}…`);

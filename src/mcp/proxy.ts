@@ -71,7 +71,12 @@ export async function runStdioProxy(target: ServerTarget, opts: ProxyOptions = {
       t.onmessage = (m) => {
         if ('id' in m && m.id === INIT_ID) {
           if (isJSONRPCResultResponse(m)) resolve(m.result as InitializeResult);
-          else reject(new Error((m as { error?: { message?: string } }).error?.message ?? 'initialize failed'));
+          else
+            reject(
+              new Error(
+                (m as { error?: { message?: string } }).error?.message ?? 'initialize failed',
+              ),
+            );
           return;
         }
         sendDown(m);
@@ -99,7 +104,10 @@ export async function runStdioProxy(target: ServerTarget, opts: ProxyOptions = {
         await initialize(initParams);
         return forward(m, true);
       }
-      failDown(m, `Rune's MCP server in Neovim did not take the message: ${msg}. Is Neovim still running?`);
+      failDown(
+        m,
+        `Rune's MCP server in Neovim did not take the message: ${msg}. Is Neovim still running?`,
+      );
     }
   };
 
@@ -110,7 +118,9 @@ export async function runStdioProxy(target: ServerTarget, opts: ProxyOptions = {
         return;
       }
       initializing ??= initialize(m.params, m.id);
-      await initializing.catch((err: Error) => failDown(m, `Cannot reach Rune in Neovim: ${err.message}`));
+      await initializing.catch((err: Error) =>
+        failDown(m, `Cannot reach Rune in Neovim: ${err.message}`),
+      );
       return;
     }
     if ('method' in m && m.method === 'notifications/initialized') return;

@@ -81,7 +81,8 @@ export interface SessionSummary {
 }
 
 export interface Session {
-  readonly id: string;
+  /** Empty until the SDK assigns it during `initialize`. */
+  id: string;
   readonly server: McpServer;
   readonly transport: StreamableHTTPServerTransport;
   readonly subscriptions: Set<string>;
@@ -273,13 +274,23 @@ export class McpHttpServer implements Disposable {
         // Clients that call without `initialize` (zeke's does) get a one-shot stateless exchange.
         await this.oneShot(req, res, body);
       } else {
-        sendJsonError(res, 400, -32000, 'Bad Request: no Mcp-Session-Id header; send initialize first.');
+        sendJsonError(
+          res,
+          400,
+          -32000,
+          'Bad Request: no Mcp-Session-Id header; send initialize first.',
+        );
       }
       return;
     }
     const s = this.sessions.get(sid);
     if (!s) {
-      sendJsonError(res, 404, -32001, 'Session not found: it expired or was closed; initialize again.');
+      sendJsonError(
+        res,
+        404,
+        -32001,
+        'Session not found: it expired or was closed; initialize again.',
+      );
       return;
     }
     if (s.inFlight >= this.maxConcurrent) {
@@ -360,20 +371,21 @@ export class McpHttpServer implements Disposable {
       return;
     }
     const server = this.newServer();
-    let session: Session | undefined;
+    const ref: { session?: Session } = {};
     const transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       eventStore: new BoundedEventStore(),
       retryInterval: 1000,
       onsessioninitialized: (id) => {
+        const session = ref.session;
         if (!session) return;
-        (session as { id: string }).id = id;
+        session.id = id;
         this.sessions.set(id, session);
         this.logger.info('session opened', { session: id, client: clientName(server) });
         this.opts.onSessionsChanged?.();
       },
     });
-    session = {
+    const s: Session = {
       id: '',
       server,
       transport,
@@ -383,7 +395,7 @@ export class McpHttpServer implements Disposable {
       inFlight: 0,
       streams: 0,
     };
-    const s = session;
+    ref.session = s;
     transport.onclose = () => {
       if (s.id) this.drop(s);
     };

@@ -47,7 +47,12 @@ export class NvimEditor implements Editor {
 
   async getLines(bufferId: number, start: number, end: number): Promise<string[]> {
     try {
-      return (await this.nvim.request('nvim_buf_get_lines', [bufferId, start, end, false])) as string[];
+      return (await this.nvim.request('nvim_buf_get_lines', [
+        bufferId,
+        start,
+        end,
+        false,
+      ])) as string[];
     } catch (err) {
       throw new NotFoundError(`Cannot read buffer ${bufferId}: ${messageOf(err)}`);
     }

@@ -14,7 +14,12 @@ import { DisposableStore, toDisposable, type Disposable } from '../core/disposab
 import { AbortError, ConfigError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { VERSION } from '../core/version.js';
-import { ApprovalPolicy, ApprovalStore, type ApprovalUi, type Decision } from '../tools/approval.js';
+import {
+  ApprovalPolicy,
+  ApprovalStore,
+  type ApprovalUi,
+  type Decision,
+} from '../tools/approval.js';
 import { AuditLog } from '../tools/audit.js';
 import { registerAiTools } from '../tools/ai-tools.js';
 import { registerEditorTools } from '../tools/editor-tools.js';
@@ -53,8 +58,16 @@ export const mcpConfigSchema = z
       .object({
         max_sessions: z.number().int().min(1).default(1024),
         max_concurrent: z.number().int().min(1).default(16),
-        max_body_bytes: z.number().int().min(1024).default(4 * 1024 * 1024),
-        idle_timeout_ms: z.number().int().min(1000).default(30 * 60 * 1000),
+        max_body_bytes: z
+          .number()
+          .int()
+          .min(1024)
+          .default(4 * 1024 * 1024),
+        idle_timeout_ms: z
+          .number()
+          .int()
+          .min(1000)
+          .default(30 * 60 * 1000),
       })
       .prefault({}),
     audit_log: z.union([z.boolean(), z.string()]).default(true),
@@ -86,7 +99,10 @@ function stripNil(v: unknown): unknown {
 
 /** Approval prompts drawn by lua/rune/approval.lua; answers come back as notifications. */
 class NvimApprovalUi implements ApprovalUi {
-  private readonly waiting = new Map<string, (a: { decision: Decision; accepted: number[] }) => void>();
+  private readonly waiting = new Map<
+    string,
+    (a: { decision: Decision; accepted: number[] }) => void
+  >();
 
   constructor(
     private readonly nvim: NeovimClient,
@@ -343,7 +359,9 @@ export const mcpModule: HostModule = {
         {
           level: locks.length ? 'ok' : 'warn',
           message: locks.length ? `lock file ${locks.join(', ')}` : 'no lock file was written',
-          advice: locks.length ? undefined : ['See :RuneLog; `rune mcp` cannot find this Neovim without it.'],
+          advice: locks.length
+            ? undefined
+            : ['See :RuneLog; `rune mcp` cannot find this Neovim without it.'],
         },
         { level: 'info', message: `${server.sessionList().length} client(s) connected` },
       ]),
@@ -388,7 +406,10 @@ function addResourcesAndPrompts(mcp: McpServer, editor: NvimEditor): void {
           })),
       }),
     }),
-    { title: 'Neovim buffer', description: 'The current text of a buffer, unsaved changes included.' },
+    {
+      title: 'Neovim buffer',
+      description: 'The current text of a buffer, unsaved changes included.',
+    },
     async (uri, vars) => {
       const id = Number(vars.id);
       const b = Number.isInteger(id) ? await editor.buffer(id) : undefined;
@@ -400,7 +421,11 @@ function addResourcesAndPrompts(mcp: McpServer, editor: NvimEditor): void {
   mcp.registerResource(
     'diagnostics',
     'nvim://diagnostics',
-    { title: 'Diagnostics', description: 'Every diagnostic in the open buffers.', mimeType: 'application/json' },
+    {
+      title: 'Diagnostics',
+      description: 'Every diagnostic in the open buffers.',
+      mimeType: 'application/json',
+    },
     async (uri) => ({
       contents: [
         {

@@ -13,11 +13,16 @@ import { DisposableStore, toDisposable } from '../core/disposable.js';
 import { AuthError, RuneError, toRuneError } from '../core/errors.js';
 import { parseProvidersConfig } from '../providers/config.js';
 import { createProviderRegistry, type ManagedRegistry } from '../providers/registry.js';
+import { hostCopilotConfig, hostSecrets } from './auth.js';
 
 const registries = new WeakMap<ReadyHost, ProviderRegistry>();
 
 function build(host: ReadyHost): ManagedRegistry {
-  return createProviderRegistry(parseProvidersConfig(host.config), { logger: host.logger });
+  return createProviderRegistry(parseProvidersConfig(host.config), {
+    logger: host.logger,
+    secrets: hostSecrets(host),
+    copilot: () => hostCopilotConfig(host),
+  });
 }
 
 /**

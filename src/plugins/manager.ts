@@ -26,7 +26,8 @@ import type { ToolDefinition, ToolOutput, ToolShape } from '../tools/registry.js
 import { PluginError, type Manifest, type ProviderSpec, type ToolSpec } from './manifest.js';
 import { orderPlugins } from './order.js';
 import { runSandboxed } from './sandbox.js';
-import { PluginInstance, type Registration } from './worker.js';
+import { PluginInstance, spawnPluginWorker, type Registration } from './worker.js';
+import type { Worker } from 'node:worker_threads';
 
 /** Where plugins come from: a directory of plugins or one plugin file. */
 export interface PluginSource {
@@ -74,6 +75,11 @@ export interface PluginManagerOptions {
   disabled?: string[];
   /** Reload plugins when their files change (default true). */
   watch?: boolean;
+  /**
+   * Keep one idle worker started ahead of need, so a reload does not wait
+   * for a new thread to boot (default: true when watching).
+   */
+  warmSpare?: boolean;
   /** Run `ctx.exec` commands in bubblewrap when available (default true). */
   bwrap?: boolean;
   tools?: () => ToolPort | undefined;
@@ -199,6 +205,7 @@ export class PluginManager {
   private disposed = false;
   private pendingFiles = new Set<string>();
   private reloadTimer: NodeJS.Timeout | undefined;
+  private spare: Worker | undefined;
 
   constructor(private readonly opts: PluginManagerOptions) {}
 
@@ -206,6 +213,24 @@ export class PluginManager {
   async start(): Promise<void> {
     await this.serial(() => this.load(discoverPlugins(this.opts.sources)));
     if (this.opts.watch !== false) await this.startWatching();
+    this.refillSpare();
+  }
+
+  /** An idle worker: the warm spare when there is one (then a new spare is started). */
+  private takeWorker(): Worker {
+    const w = this.spare;
+    this.spare = undefined;
+    if (w) setImmediate(() => this.refillSpare());
+    return w ?? spawnPluginWorker(this.opts.limits.memoryMb);
+  }
+
+  private refillSpare(): void {
+    if (this.disposed || this.spare || !(this.opts.warmSpare ?? this.opts.watch !== false)) return;
+    const w = spawnPluginWorker(this.opts.limits.memoryMb);
+    w.once('exit', () => {
+      if (this.spare === w) this.spare = undefined;
+    });
+    this.spare = w;
   }
 
   /** Calls `fn` whenever a plugin becomes active or fails (for notifications). */
@@ -261,6 +286,8 @@ export class PluginManager {
   async dispose(): Promise<void> {
     this.disposed = true;
     clearTimeout(this.reloadTimer);
+    void this.spare?.terminate();
+    this.spare = undefined;
     await this.watcher?.close();
     await this.queue.catch(() => undefined);
     await this.stopAll();
@@ -276,14 +303,17 @@ export class PluginManager {
 
   private async load(entries: Entry[]): Promise<void> {
     const started = new Map<string, number>();
+    type Outcome =
+      { e: Entry; err: RuneError } | { e: Entry; instance: PluginInstance; manifest: Manifest };
     const loaded = await Promise.all(
-      entries.map(async (e) => {
+      entries.map(async (e): Promise<Outcome> => {
         started.set(e.file, performance.now());
         if (!isFile(e.file)) {
           return { e, err: new PluginError(e.file, 'not found; fix plugins.paths') };
         }
-        const instance = new PluginInstance({
+        const instance: PluginInstance = new PluginInstance({
           file: e.file,
+          worker: this.takeWorker(),
           logger: this.opts.logger.child({ plugin: path.basename(e.file) }),
           memoryMb: this.opts.limits.memoryMb,
           initTimeoutMs: this.opts.limits.initTimeoutMs,
@@ -304,15 +334,11 @@ export class PluginManager {
 
     const candidates: { e: Entry; instance: PluginInstance; manifest: Manifest }[] = [];
     for (const r of loaded) {
-      if ('err' in r && r.err) {
+      if ('err' in r) {
         this.record(this.failedPlugin(r.e, r.err.message, path.basename(r.e.file)));
         continue;
       }
-      const { e, instance, manifest } = r as {
-        e: Entry;
-        instance: PluginInstance;
-        manifest: Manifest;
-      };
+      const { e, instance, manifest } = r;
       const other = this.plugins.get(manifest.id);
       if (
         (other && other.file !== e.file) ||
@@ -471,11 +497,10 @@ export class PluginManager {
   private async startWatching(): Promise<void> {
     const paths = this.opts.sources.map((s) => s.path).filter((p) => fs.existsSync(p));
     if (!paths.length) return;
-    this.watcher = watch(paths, {
-      ignoreInitial: true,
-      depth: 2,
-      awaitWriteFinish: { stabilityThreshold: 30, pollInterval: 10 },
-    });
+    // No awaitWriteFinish (it adds its polling delay to every reload): the
+    // debounce below merges the events of one save, and a file caught half
+    // written fails to import and is loaded again on the write that completes it.
+    this.watcher = watch(paths, { ignoreInitial: true, depth: 2 });
     const onEvent = (file: string): void => {
       const entry = this.entryFor(file);
       if (!entry) return;
@@ -485,7 +510,7 @@ export class PluginManager {
         const files = this.pendingFiles;
         this.pendingFiles = new Set();
         if (!this.disposed) void this.serial(() => this.reloadFiles(files)).catch(() => undefined);
-      }, 20);
+      }, 25);
     };
     this.watcher.on('add', onEvent).on('change', onEvent).on('unlink', onEvent);
     this.watcher.on('error', (err) => this.opts.logger.warn('plugin watcher error', { err }));

@@ -7,7 +7,7 @@
  */
 export const WORKER_SOURCE = String.raw`
 'use strict';
-const { parentPort, workerData } = require('node:worker_threads');
+const { parentPort } = require('node:worker_threads');
 const post = (m) => parentPort.postMessage(m);
 const errOf = (e) => ({
   message: e && e.message ? String(e.message) : String(e),
@@ -116,6 +116,15 @@ parentPort.on('message', async (m) => {
     const p = execs.get(m.id);
     execs.delete(m.id);
     if (p) m.ok ? p.resolve(m.value) : p.reject(Object.assign(new Error(m.error.message), { code: m.error.code }));
+  } else if (m.t === 'load') {
+    // Workers are spawned ahead of need and told which plugin to load later.
+    import(m.url).then(
+      (mod) => {
+        def = mod && mod.default !== undefined ? mod.default : mod;
+        post({ t: 'loaded', manifest: describe(def, 0) });
+      },
+      (e) => post({ t: 'load_failed', error: errOf(e) }),
+    );
   } else if (m.t === 'init') {
     try {
       for (const t of def.tools || []) register('tool', t);
@@ -138,12 +147,4 @@ parentPort.on('message', async (m) => {
     }
   }
 });
-
-import(workerData.url).then(
-  (mod) => {
-    def = mod && mod.default !== undefined ? mod.default : mod;
-    post({ t: 'loaded', manifest: describe(def, 0) });
-  },
-  (e) => post({ t: 'load_failed', error: errOf(e) }),
-);
 `;

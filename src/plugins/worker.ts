@@ -38,8 +38,29 @@ export interface InstanceHooks {
   crashed(err: RuneError): void;
 }
 
+/**
+ * Starts a plugin worker with a V8 heap limit. It idles until told which
+ * plugin to load, so one can be started ahead of need (a warm spare).
+ */
+export function spawnPluginWorker(memoryMb: number): Worker {
+  const w = new Worker(WORKER_SOURCE, {
+    eval: true,
+    resourceLimits: {
+      maxOldGenerationSizeMb: memoryMb,
+      maxYoungGenerationSizeMb: Math.max(4, Math.floor(memoryMb / 8)),
+    },
+    stdout: true,
+    stderr: true,
+    name: 'rune-plugin',
+  });
+  w.unref();
+  return w;
+}
+
 export interface InstanceOptions {
   file: string;
+  /** A worker from spawnPluginWorker with the same memoryMb (default: a new one). */
+  worker?: Worker;
   logger: Logger;
   memoryMb: number;
   /** Deadline for loading and for `initialize`, ms. */
@@ -93,18 +114,7 @@ export class PluginInstance {
   private registerError: RuneError | undefined;
 
   constructor(private readonly opts: InstanceOptions) {
-    const url = pathToFileURL(opts.file).href;
-    this.worker = new Worker(WORKER_SOURCE, {
-      eval: true,
-      workerData: { url },
-      resourceLimits: {
-        maxOldGenerationSizeMb: opts.memoryMb,
-        maxYoungGenerationSizeMb: Math.max(4, Math.floor(opts.memoryMb / 8)),
-      },
-      stdout: true,
-      stderr: true,
-      name: `rune-plugin:${opts.file}`,
-    });
+    this.worker = opts.worker ?? spawnPluginWorker(opts.memoryMb);
     // The host's stdout is the RPC channel: plugin console output goes to the log.
     this.worker.stdout.on('data', (c: Buffer) =>
       opts.logger.info('plugin stdout', { text: c.toString('utf8').slice(0, 2000) }),
@@ -311,7 +321,8 @@ export class PluginInstance {
     this.disposeRegistrations();
     this.failPending(new RuneError('plugin_stopped', 'the plugin was stopped'));
     this.dead ??= new RuneError('plugin_stopped', 'the plugin was stopped');
-    await this.worker.terminate();
+    // Its registrations are gone; the thread can finish dying in the background.
+    void this.worker.terminate();
   }
 
   private die(err: RuneError, loadWaiter?: Pending): void {

@@ -43,4 +43,10 @@ export interface Adapter {
   probe(signal: AbortSignal): Promise<string>;
   /** Maps anything the SDK throws to a RuneError with an actionable message. */
   mapError(err: unknown): RuneError;
+  /** See Provider.didShow (for services that want to hear it, e.g. Copilot). */
+  didShow?(c: Completion): void;
+  /** See Provider.didAccept. */
+  didAccept?(c: Completion, acceptedChars?: number): void;
+  /** Releases what the adapter holds (processes, timers). */
+  dispose?(): void;
 }

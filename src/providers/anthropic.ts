@@ -8,7 +8,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import type { RuneError } from '../core/errors.js';
 import { parseRetryAfter } from '../core/retry.js';
 import type { Adapter, AdapterHooks, CompleteResult } from './adapter.js';
-import { fromSdkError, malformed, mapCommon, type Who } from './errors.js';
+import { fromSdkError, malformed, mapCommon, type SdkApiError, type Who } from './errors.js';
 import { cleanFimAnswer, fimChatRequest } from './fim-prompt.js';
 import type { ChatEvent, ChatRequest, ContentPart, FimRequest, ModelInfo } from './types.js';
 
@@ -191,7 +191,7 @@ export class AnthropicAdapter implements Adapter {
     return mapCommon(this.who, err, (e) => {
       if (e instanceof Anthropic.APIConnectionError) {
         return mapCommon(this.who, e.cause ?? e, (x) =>
-          fromSdkError(this.who, x as Anthropic.APIError, parseRetryAfter),
+          fromSdkError(this.who, x as SdkApiError, parseRetryAfter),
         );
       }
       if (e instanceof Anthropic.APIError) return fromSdkError(this.who, e, parseRetryAfter);

@@ -14,7 +14,7 @@ import { ConfigError } from '../core/errors.js';
 import type { ManagedSettings } from './managed.js';
 import type { Feature } from './types.js';
 
-export const KINDS = ['ollama', 'anthropic', 'openai', 'zeke'] as const;
+export const KINDS = ['ollama', 'anthropic', 'openai', 'zeke', 'copilot'] as const;
 export type Kind = (typeof KINDS)[number];
 
 const ms = z.number().int().nonnegative();
@@ -103,6 +103,14 @@ const DEFAULTS: Record<Kind, KindDefaults> = {
     timeouts: { connectMs: 15_000, firstTokenMs: 60_000, idleMs: 60_000 },
     concurrency: { chat: 4, completion: 2 },
   },
+  copilot: {
+    // The GitHub API origin for the token exchange; the key is the GitHub sign-in
+    // (:RuneAuth copilot), found by the adapter itself.
+    url: 'https://api.github.com',
+    model: 'gpt-4o',
+    timeouts: { connectMs: 15_000, firstTokenMs: 60_000, idleMs: 60_000 },
+    concurrency: { chat: 4, completion: 2 },
+  },
   zeke: {
     url: 'http://127.0.0.1:7878',
     model: '',
@@ -138,6 +146,7 @@ function inferKind(id: string): Kind | undefined {
   if (l.startsWith('anthropic') || l.startsWith('claude')) return 'anthropic';
   if (l.startsWith('openai')) return 'openai';
   if (l.startsWith('zeke')) return 'zeke';
+  if (l.startsWith('copilot')) return 'copilot';
   return undefined;
 }
 

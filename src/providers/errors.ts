@@ -156,7 +156,7 @@ export function mapCommon(
 }
 
 /** The shape of the Stainless SDKs' APIError (Anthropic, OpenAI). */
-interface SdkApiError {
+export interface SdkApiError {
   status?: number;
   headers?: { get(name: string): string | null };
   error?: unknown;

@@ -103,7 +103,21 @@ export class ManagedProvider implements Provider {
     if (settings.cache) {
       this.cache = new LRUCache({ max: settings.cache.max, ttl: settings.cache.ttlMs });
     }
+    const embed = adapter.embed?.bind(adapter);
+    if (embed) this.embed = (input, opts = {}) => this.embedWith(embed, input, opts);
+    if (adapter.didShow) this.didShow = (c) => adapter.didShow!(c);
+    if (adapter.didAccept) this.didAccept = (c, n) => adapter.didAccept!(c, n);
   }
+
+  /** Forwarded to the adapter when its service wants to hear it (Copilot). */
+  readonly didShow?: (c: Completion) => void;
+  readonly didAccept?: (c: Completion, acceptedChars?: number) => void;
+
+  /** Embeddings, when the API has them (absent otherwise, as the contract says). */
+  readonly embed?: (
+    input: string[],
+    opts?: CallOptions & { model?: string },
+  ) => Promise<number[][]>;
 
   state(): ProviderState {
     const s = this.breaker?.state;
@@ -244,11 +258,11 @@ export class ManagedProvider implements Provider {
     }
   }
 
-  async embed(input: string[], opts: CallOptions & { model?: string } = {}): Promise<number[][]> {
-    const embed = this.adapter.embed?.bind(this.adapter);
-    if (!embed) {
-      throw new RuneError('unsupported', `${this.label} has no embeddings API.`);
-    }
+  private async embedWith(
+    embed: NonNullable<Adapter['embed']>,
+    input: string[],
+    opts: CallOptions & { model?: string },
+  ): Promise<number[][]> {
     const model = opts.model ?? this.settings.model;
     const call = this.begin(opts.signal);
     try {
@@ -288,6 +302,7 @@ export class ManagedProvider implements Provider {
     for (const ac of this.inflight) ac.abort(new AbortError('The provider was shut down.'));
     this.inflight.clear();
     this.limiter?.dispose();
+    this.adapter.dispose?.();
   }
 
   private begin(signal: AbortSignal | undefined): { signal: AbortSignal; end(): void } {

@@ -9,7 +9,7 @@ import OpenAI from 'openai';
 import type { RuneError } from '../core/errors.js';
 import { parseRetryAfter } from '../core/retry.js';
 import type { Adapter, AdapterHooks, CompleteResult } from './adapter.js';
-import { fromSdkError, malformed, mapCommon, type Who } from './errors.js';
+import { fromSdkError, malformed, mapCommon, type SdkApiError, type Who } from './errors.js';
 import { cleanFimAnswer, fimChatRequest } from './fim-prompt.js';
 import type { ChatEvent, ChatMessage, ChatRequest, FimRequest, ModelInfo } from './types.js';
 
@@ -230,7 +230,7 @@ export class OpenAIAdapter implements Adapter {
     return mapCommon(this.who, err, (e) => {
       if (e instanceof OpenAI.APIConnectionError) {
         return mapCommon(this.who, e.cause ?? e, (x) =>
-          fromSdkError(this.who, x as OpenAI.APIError, parseRetryAfter),
+          fromSdkError(this.who, x as SdkApiError, parseRetryAfter),
         );
       }
       if (e instanceof OpenAI.APIError) return fromSdkError(this.who, e, parseRetryAfter);

@@ -7,7 +7,9 @@ import { ConfigError, RuneError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { describeSecretRef, resolveSecret, type SecretStore } from '../core/secrets.js';
 import type { Adapter } from './adapter.js';
+import type { CopilotConfig } from '../auth/config.js';
 import { AnthropicAdapter } from './anthropic.js';
+import { CopilotAdapter } from './copilot.js';
 import type { ProviderConfig, ProvidersConfig } from './config.js';
 import { ManagedProvider, type ProviderState } from './managed.js';
 import { OllamaAdapter } from './ollama.js';
@@ -23,6 +25,8 @@ export interface RegistryDeps {
   secrets?: SecretStore;
   /** The fetch every provider uses (default: Node's global fetch, which keeps connections alive). */
   fetch?: typeof fetch;
+  /** The `auth.copilot` options, read only when a `copilot` provider is configured. */
+  copilot?: () => Partial<CopilotConfig>;
 }
 
 /** One line of `rune.providers.list`. */
@@ -88,6 +92,16 @@ function adapterFor(
       return new OpenAIAdapter({ ...common, fim: p.fim });
     case 'zeke':
       return new ZekeAdapter(common);
+    case 'copilot':
+      return new CopilotAdapter({
+        id: p.id,
+        url: p.url,
+        logger: deps.logger.child({ provider: p.id }),
+        ...(deps.secrets ? { secrets: deps.secrets } : {}),
+        ...(deps.env ? { env: deps.env } : {}),
+        ...(deps.fetch ? { fetch: deps.fetch } : {}),
+        ...(deps.copilot ? { copilot: deps.copilot() } : {}),
+      });
   }
 }
 
@@ -142,6 +156,7 @@ export function createProviderRegistry(cfg: ProvidersConfig, deps: RegistryDeps)
     },
     async keyStatus(id) {
       const { cfg: p, key } = entry(id);
+      if (p.kind === 'copilot') return { ok: true, message: 'GitHub sign-in (:RuneAuth copilot)' };
       if (!p.apiKey) return { ok: true, message: 'no API key needed' };
       try {
         await key();

@@ -8,7 +8,12 @@ import { z } from 'zod';
 import { DisposableStore, type Disposable } from '../core/disposable.js';
 import { ConfigError } from '../core/errors.js';
 import type { ChatMessage, Provider, ProviderRegistry } from '../providers/types.js';
-import { jsonResult, type CallToolResult, type ToolContext, type ToolRegistry } from './registry.js';
+import {
+  jsonResult,
+  type CallToolResult,
+  type ToolContext,
+  type ToolRegistry,
+} from './registry.js';
 
 /** Text blocks in a result hold at most this many characters each. */
 const CHUNK = 16000;
@@ -73,7 +78,10 @@ export function registerAiTools(
       .min(1),
     system: z.string().optional(),
     model: z.string().optional().describe("Model id; the provider's default when omitted."),
-    provider: z.string().optional().describe('Provider name from the config; the first of this kind when omitted.'),
+    provider: z
+      .string()
+      .optional()
+      .describe('Provider name from the config; the first of this kind when omitted.'),
     max_tokens: z.number().int().min(1).optional(),
     temperature: z.number().min(0).max(2).optional(),
   };
@@ -83,7 +91,8 @@ export function registerAiTools(
     registry.register({
       name: 'ai_ollama_generate',
       title: 'Generate with Ollama',
-      description: 'Generates text from a prompt with a local Ollama model; streams partial output as progress.',
+      description:
+        'Generates text from a prompt with a local Ollama model; streams partial output as progress.',
       inputSchema: {
         prompt: z.string().min(1),
         system: z.string().optional(),
@@ -101,7 +110,8 @@ export function registerAiTools(
     registry.register({
       name: 'ai_claude_chat',
       title: 'Chat with Claude',
-      description: 'Sends a conversation to a configured Anthropic (Claude) provider; streams partial output as progress.',
+      description:
+        'Sends a conversation to a configured Anthropic (Claude) provider; streams partial output as progress.',
       inputSchema: chatArgs,
       annotations: AI,
       handler: (args, ctx) => run(byKind(['anthropic'], args.provider), args.messages, args, ctx),
@@ -111,7 +121,8 @@ export function registerAiTools(
     registry.register({
       name: 'ai_openai_chat',
       title: 'Chat with an OpenAI-compatible model',
-      description: 'Sends a conversation to a configured OpenAI-compatible provider; streams partial output as progress.',
+      description:
+        'Sends a conversation to a configured OpenAI-compatible provider; streams partial output as progress.',
       inputSchema: chatArgs,
       annotations: AI,
       handler: (args, ctx) => run(byKind(['openai'], args.provider), args.messages, args, ctx),

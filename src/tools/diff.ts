@@ -114,45 +114,63 @@ export interface TextEdit {
 
 /**
  * Applies character-range edits to `lines` and returns the new lines. Edits
- * must not overlap; positions past a line's end are clamped to it.
+ * must not overlap; positions past a line's end (or past the last line) are
+ * clamped. Only the lines an edit touches are split into characters, so a
+ * small edit in a large buffer stays cheap.
  */
 export function applyTextEdits(lines: readonly string[], edits: readonly TextEdit[]): string[] {
-  const offsets: number[] = [];
-  let total = 0;
-  const chars = lines.map((l) => Array.from(l));
-  for (const c of chars) {
-    offsets.push(total);
-    total += c.length + 1;
-  }
-  const flat = chars.map((c) => c.join('')).join('\n');
-  const flatChars = Array.from(flat);
-  const toOffset = (line: number, character: number): number => {
-    if (line < 0 || character < 0) throw new BadRequestError('Positions must not be negative.');
-    if (line >= chars.length) return flatChars.length;
-    return offsets[line]! + Math.min(character, chars[line]!.length);
+  const last = Math.max(0, lines.length - 1);
+  const lineAt = (n: number) => lines[n] ?? '';
+  const clamp = (p: { line: number; character: number }) => {
+    if (p.line < 0 || p.character < 0) throw new BadRequestError('Positions must not be negative.');
+    if (p.line > last) return { line: last, character: cpLength(lineAt(last)) };
+    return { line: p.line, character: Math.min(p.character, cpLength(lineAt(p.line))) };
   };
+  const before = (a: { line: number; character: number }, b: { line: number; character: number }) =>
+    a.line < b.line || (a.line === b.line && a.character < b.character);
   const spans = edits
-    .map((e) => ({
-      from: toOffset(e.range.start.line, e.range.start.character),
-      to: toOffset(e.range.end.line, e.range.end.character),
-      text: e.newText,
-    }))
-    .sort((p, q) => p.from - q.from);
+    .map((e) => ({ from: clamp(e.range.start), to: clamp(e.range.end), text: e.newText }))
+    .sort((p, q) => (before(p.from, q.from) ? -1 : before(q.from, p.from) ? 1 : 0));
   for (let i = 0; i < spans.length; i++) {
-    const s = spans[i]!;
-    if (s.to < s.from) throw new BadRequestError('An edit range ends before it starts.');
-    if (i > 0 && s.from < spans[i - 1]!.to) {
+    const sp = spans[i]!;
+    if (before(sp.to, sp.from)) throw new BadRequestError('An edit range ends before it starts.');
+    if (i > 0 && before(sp.from, spans[i - 1]!.to)) {
       throw new BadRequestError('Edits overlap; send non-overlapping ranges.');
     }
   }
-  let out = '';
-  let at = 0;
-  for (const s of spans) {
-    out += flatChars.slice(at, s.from).join('') + s.text;
-    at = s.to;
+  const out: string[] = [];
+  let cur = { line: 0, character: 0 };
+  let partial = '';
+  for (const sp of spans) {
+    if (sp.from.line === cur.line) {
+      partial += cpSlice(lineAt(cur.line), cur.character, sp.from.character);
+    } else {
+      out.push(partial + cpSlice(lineAt(cur.line), cur.character));
+      for (let l = cur.line + 1; l < sp.from.line; l++) out.push(lineAt(l));
+      partial = cpSlice(lineAt(sp.from.line), 0, sp.from.character);
+    }
+    const parts = sp.text.split('\n');
+    partial += parts[0]!;
+    for (const part of parts.slice(1)) {
+      out.push(partial);
+      partial = part;
+    }
+    cur = sp.to;
   }
-  out += flatChars.slice(at).join('');
-  return out.split('\n');
+  out.push(partial + cpSlice(lineAt(cur.line), cur.character));
+  for (let l = cur.line + 1; l < lines.length; l++) out.push(lineAt(l));
+  return out;
+}
+
+// eslint-disable-next-line no-control-regex
+const ASCII = /^[\u0000-\u007f]*$/;
+
+function cpLength(s: string): number {
+  return ASCII.test(s) ? s.length : Array.from(s).length;
+}
+
+function cpSlice(s: string, from: number, to?: number): string {
+  return ASCII.test(s) ? s.slice(from, to) : Array.from(s).slice(from, to).join('');
 }
 
 /** Replaces `search` by `replace` (the first or every occurrence); throws when it is absent. */
@@ -206,7 +224,12 @@ export function applyUnifiedDiff(lines: readonly string[], diff: string): string
       }
       i++;
     }
-    parsed.push({ oldStart: Math.max(0, Number(m[1]) - 1), remove: oldLines, add: newLines, context: [] });
+    parsed.push({
+      oldStart: Math.max(0, Number(m[1]) - 1),
+      remove: oldLines,
+      add: newLines,
+      context: [],
+    });
   }
   if (parsed.length === 0) throw new BadRequestError('The diff has no hunks (no "@@ … @@" line).');
   let shift = 0;

@@ -9,7 +9,13 @@ import { z } from 'zod';
 import { DisposableStore, type Disposable } from '../core/disposable.js';
 import { AbortError, BadRequestError, DeniedError, NotFoundError } from '../core/errors.js';
 import type { BufferInfo, Editor } from './editor.js';
-import { acceptedEdits, applyTextEdits, applyUnifiedDiff, diffLines, searchReplace } from './diff.js';
+import {
+  acceptedEdits,
+  applyTextEdits,
+  applyUnifiedDiff,
+  diffLines,
+  searchReplace,
+} from './diff.js';
 import { resolveInRoots } from './paths.js';
 import {
   jsonResult,
@@ -108,8 +114,9 @@ export function registerEditorTools(
     buf: BufferInfo,
     newLines: string[],
     save: boolean,
+    oldLines?: string[],
   ): Promise<CallToolResult> => {
-    const old = await editor.getLines(buf.id, 0, buf.lineCount);
+    const old = oldLines ?? (await editor.getLines(buf.id, 0, buf.lineCount));
     const hunks = diffLines(old, newLines);
     const target = buf.path || buf.name || `buffer ${buf.id}`;
     if (hunks.length === 0) return jsonResult({ applied: 0, hunks: 0, message: 'No change.' });
@@ -139,7 +146,9 @@ export function registerEditorTools(
     if (!st) throw new NotFoundError(`${p} does not exist.`);
     if (!st.isFile()) throw new BadRequestError(`${p} is not a file; use list_directory.`);
     if (st.size > MAX_FILE_BYTES) {
-      throw new BadRequestError(`${p} is ${st.size} bytes, more than read_file reads; use tail_file or search.`);
+      throw new BadRequestError(
+        `${p} is ${st.size} bytes, more than read_file reads; use tail_file or search.`,
+      );
     }
     const lines = (await fs.promises.readFile(abs, 'utf8')).split('\n');
     if (lines.length > 1 && lines[lines.length - 1] === '') lines.pop();
@@ -168,7 +177,10 @@ export function registerEditorTools(
       path: abs,
       entries: entries
         .slice(0, 5000)
-        .map((d) => ({ name: d.name, type: d.isDirectory() ? 'directory' : d.isFile() ? 'file' : 'other' })),
+        .map((d) => ({
+          name: d.name,
+          type: d.isDirectory() ? 'directory' : d.isFile() ? 'file' : 'other',
+        })),
     });
   };
 
@@ -212,7 +224,10 @@ export function registerEditorTools(
 
   const readFileDef = {
     description: `Reads a file inside the workspace from disk, ${PAGE_LINES} lines at a time.`,
-    inputSchema: { path: z.string().describe('File path, relative to the workspace root.'), ...lineArgs },
+    inputSchema: {
+      path: z.string().describe('File path, relative to the workspace root.'),
+      ...lineArgs,
+    },
     annotations: RO,
     handler: (args: { path: string; start_line?: number; end_line?: number }) =>
       readFileRange(args.path, args.start_line, args.end_line),
@@ -239,7 +254,9 @@ export function registerEditorTools(
       annotations: RO,
       handler: async () => {
         const sel = await editor.selection();
-        return sel ? jsonResult(sel) : jsonResult({ selection: null, message: 'Nothing is selected.' });
+        return sel
+          ? jsonResult(sel)
+          : jsonResult({ selection: null, message: 'Nothing is selected.' });
       },
     }),
   );
@@ -302,7 +319,10 @@ export function registerEditorTools(
             z.object({
               search: z.string().min(1),
               replace: z.string(),
-              all: z.boolean().optional().describe('Replace every occurrence (default: the first).'),
+              all: z
+                .boolean()
+                .optional()
+                .describe('Replace every occurrence (default: the first).'),
             }),
           )
           .optional(),
@@ -314,12 +334,13 @@ export function registerEditorTools(
           throw new BadRequestError('Give `edits` or `replacements`.');
         }
         const buf = await resolveBuffer(args.buffer);
-        let lines = await editor.getLines(buf.id, 0, buf.lineCount);
+        const old = await editor.getLines(buf.id, 0, buf.lineCount);
+        let lines = old;
         if (args.edits?.length) lines = applyTextEdits(lines, args.edits);
         for (const r of args.replacements ?? []) {
           lines = searchReplace(lines, r.search, r.replace, r.all ?? false);
         }
-        return proposeAndApply(ctx, buf, lines, false);
+        return proposeAndApply(ctx, buf, lines, false, old);
       },
     }),
   );
@@ -351,7 +372,7 @@ export function registerEditorTools(
       const buf = await editor.bufferForPath(abs, { create: true });
       if (!buf) throw new NotFoundError(`Cannot open ${args.path}.`);
       const lines = await editor.getLines(buf.id, 0, buf.lineCount);
-      return proposeAndApply(ctx, buf, applyUnifiedDiff(lines, args.diff), true);
+      return proposeAndApply(ctx, buf, applyUnifiedDiff(lines, args.diff), true, lines);
     },
   };
   store.add(registry.register({ name: 'apply_diff', title: 'Apply a diff', ...diffDef }));
@@ -375,7 +396,9 @@ export function registerEditorTools(
 
   const listDef = {
     description: 'Lists a directory inside the workspace.',
-    inputSchema: { path: z.string().optional().describe('Directory; the workspace root when omitted.') },
+    inputSchema: {
+      path: z.string().optional().describe('Directory; the workspace root when omitted.'),
+    },
     annotations: RO,
     handler: (args: { path?: string }) => listDir(args.path),
   };
@@ -444,13 +467,21 @@ export function registerEditorTools(
     registry.register({
       name: 'lsp_definition',
       title: 'Go to definition',
-      description: 'Where the symbol at a 0-based position is defined, from the attached language servers.',
-      inputSchema: { buffer: bufferRef, line: z.number().int().min(0), character: z.number().int().min(0) },
+      description:
+        'Where the symbol at a 0-based position is defined, from the attached language servers.',
+      inputSchema: {
+        buffer: bufferRef,
+        line: z.number().int().min(0),
+        character: z.number().int().min(0),
+      },
       annotations: RO,
       handler: async (args) => {
         const buf = await resolveBuffer(args.buffer);
         return jsonResult({
-          locations: await editor.definition(buf.id, { line: args.line, character: args.character }),
+          locations: await editor.definition(buf.id, {
+            line: args.line,
+            character: args.character,
+          }),
         });
       },
     }),
@@ -465,7 +496,13 @@ export function registerEditorTools(
         'call is cancelled, `max_seconds` pass or `max_lines` arrive; returns the lines seen.',
       inputSchema: {
         path: z.string(),
-        lines: z.number().int().min(0).max(1000).optional().describe('Lines of history first (default 10).'),
+        lines: z
+          .number()
+          .int()
+          .min(0)
+          .max(1000)
+          .optional()
+          .describe('Lines of history first (default 10).'),
         max_seconds: z.number().min(0).max(3600).optional().describe('Default 300.'),
         max_lines: z.number().int().min(1).max(100000).optional(),
       },
@@ -483,13 +520,25 @@ export function registerEditorTools(
       }),
     );
     store.add(
-      registry.register({ name: 'fs.write', ...writeDef, description: `${writeDef.description} (zeke's name for write_file)` }),
+      registry.register({
+        name: 'fs.write',
+        ...writeDef,
+        description: `${writeDef.description} (zeke's name for write_file)`,
+      }),
     );
     store.add(
-      registry.register({ name: 'fs.list', ...listDef, description: `${listDef.description} (zeke's name for list_directory)` }),
+      registry.register({
+        name: 'fs.list',
+        ...listDef,
+        description: `${listDef.description} (zeke's name for list_directory)`,
+      }),
     );
     store.add(
-      registry.register({ name: 'diff.apply', ...diffDef, description: `${diffDef.description} (zeke's name for apply_diff)` }),
+      registry.register({
+        name: 'diff.apply',
+        ...diffDef,
+        description: `${diffDef.description} (zeke's name for apply_diff)`,
+      }),
     );
   }
 
@@ -498,7 +547,8 @@ export function registerEditorTools(
       registry.register({
         name: 'nvim_command',
         title: 'Run an Ex command',
-        description: 'Runs a raw Ex command in Neovim and returns its output. Enabled by mcp.tools.unsafe.',
+        description:
+          'Runs a raw Ex command in Neovim and returns its output. Enabled by mcp.tools.unsafe.',
         inputSchema: { command: z.string().min(1) },
         annotations: { readOnlyHint: false, destructiveHint: true, openWorldHint: true },
         approval: 'ask',
@@ -509,7 +559,8 @@ export function registerEditorTools(
       registry.register({
         name: 'nvim_lua',
         title: 'Run Lua',
-        description: 'Runs a Lua chunk in Neovim and returns its value as JSON. Enabled by mcp.tools.unsafe.',
+        description:
+          'Runs a Lua chunk in Neovim and returns its value as JSON. Enabled by mcp.tools.unsafe.',
         inputSchema: { code: z.string().min(1) },
         annotations: { readOnlyHint: false, destructiveHint: true, openWorldHint: true },
         approval: 'ask',

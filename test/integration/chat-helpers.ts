@@ -9,7 +9,7 @@ import { nvimBin, startNvim, waitFor, type TestNvim } from '../helpers/nvim.js';
 import { startInProcessHost } from '../helpers/host.js';
 import { setProviderRegistry } from '../../src/nvim/providers.js';
 import { chatModule } from '../../src/nvim/chat/index.js';
-import type { ReadyHost } from '../../src/nvim/host.js';
+import type { HostModule, ReadyHost } from '../../src/nvim/host.js';
 import type { ProviderRegistry } from '../../src/providers/types.js';
 import { ConfigError } from '../../src/core/errors.js';
 
@@ -55,6 +55,12 @@ export interface ChatOptions {
   setup?: Record<string, unknown>;
   /** A registry to inject instead of the one built from `providers`. */
   registry?: ProviderRegistry;
+  /** More host modules to run beside the chat (e.g. the MCP hub). */
+  modules?: HostModule[];
+  /** Extra `--cmd` commands (e.g. `cd` into a project folder). */
+  preCmds?: string[];
+  /** The private XDG home to use (created by the caller). */
+  home?: string;
 }
 
 /** An Ollama provider entry for the fake server at `url`, failing fast (no retries). */
@@ -72,8 +78,12 @@ export async function startChat(opts: ChatOptions = {}): Promise<ChatHarness> {
     chat: { start_insert: false, ...opts.chat },
   };
   const setup = `require("rune").setup(vim.json.decode(${JSON.stringify(JSON.stringify(config))}))`;
-  const t = await startNvim({ setup, preCmds: parserCmds() });
-  const host = await startInProcessHost(t, [chatModule()]);
+  const t = await startNvim({
+    setup,
+    preCmds: [...parserCmds(), ...(opts.preCmds ?? [])],
+    ...(opts.home ? { home: opts.home } : {}),
+  });
+  const host = await startInProcessHost(t, [chatModule(), ...(opts.modules ?? [])]);
   if (opts.registry) setProviderRegistry(host, opts.registry);
   const chatBuf = async () => {
     const b = await t.lua<number | null>(

@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { startNvim } from '../helpers/nvim.js';
 import { startOllamaServer } from '../helpers/servers/index.js';
@@ -15,9 +16,18 @@ describe('inline completion through the spawned host (dist/)', () => {
       });
       await t.lua(`vim.bo.filetype = 'c'; vim.api.nvim_buf_set_lines(0, 0, -1, false, { '  ' })`);
       await t.nvim.input('A');
-      await expect
-        .poll(() => t.lua('return require("rune.ghost").current()'), { timeout: 15000 })
-        .toBe('printf("hi");');
+      try {
+        await expect
+          .poll(() => t.lua('return require("rune.ghost").current()'), { timeout: 15000 })
+          .toBe('printf("hi");');
+      } catch (e) {
+        // Say why: the host's state and its log.
+        const info = await t.lua<{ state: string; log_file: string }>(
+          'return require("rune.host").info()',
+        );
+        const log = fs.existsSync(info.log_file) ? fs.readFileSync(info.log_file, 'utf8') : '';
+        throw new Error(`${(e as Error).message}\nhost: ${info.state}\n${log}`);
+      }
       const body = server.requestsTo('generate').at(-1)!.body as Record<string, unknown>;
       expect(body).toMatchObject({ prompt: '  ', suffix: '' });
       await t.nvim.input('<Tab><Esc>');

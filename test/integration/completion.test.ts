@@ -303,12 +303,24 @@ describe('inline completion', () => {
     await h.t.lua(LUA_BUF, [['']]);
     await h.type('i');
     await expect.poll(h.ghost).toBe('return 42');
-    const sent = h.server.requests.length;
+    // Count what Lua tells the host from here on (it does so inside the keys' autocommands).
+    await h.t.lua(`_G.told = 0
+      local host = require('rune.host')
+      local notify = host.notify
+      host.notify = function(...) _G.told = _G.told + 1; return notify(...) end`);
     await h.type('ret');
     await expect.poll(h.ghost).toBe('urn 42');
-    expect(h.server.requests.length).toBe(sent);
+    expect(await h.t.lua('return _G.told')).toBe(0);
+    // A key that does not match asks again.
+    await h.type('x');
+    await expect.poll(() => h.t.lua('return _G.told')).toBe(1);
+    await expect.poll(() => h.prompts().at(-1)?.prompt).toBe('retx');
+    await expect.poll(h.ghost).toBe('return 42');
+    await h.type('<BS>');
+    await expect.poll(() => h.prompts().at(-1)?.prompt).toBe('ret');
+    await expect.poll(h.ghost).toBe('return 42');
     await h.type('<Tab>');
-    expect(await h.lines()).toEqual(['return 42']);
+    expect(await h.lines()).toEqual(['retreturn 42']);
   });
 
   it('hides the ghost text while the popup menu is visible', async () => {
@@ -441,6 +453,8 @@ describe('inline completion', () => {
     expect(await h.ghost()).toBe('first');
     await h.type('<M-]><Tab>');
     expect(await h.lines()).toEqual(['x = second']);
+    // The accepted text asks again; dismiss hides the new suggestion.
+    await expect.poll(h.ghost).toBe('first');
     await h.type('<C-]>');
     await expect.poll(h.ghost).toBe(null);
   });
@@ -476,9 +490,64 @@ describe('inline completion', () => {
     expect(await h.lines()).toEqual(['']);
     const notes = await h.t.lua<string[]>('return _G.notes');
     expect(notes.join('\n')).toMatch(/completion\.keys\.accept \(<Tab>\)/);
+    expect(JSON.stringify(await h.host.health())).toMatch(
+      /already had insert-mode mappings: completion\.keys\.accept \(<Tab>\)/,
+    );
     // The other keys and the <Plug> mapping still work.
     await h.t.lua(`vim.keymap.set('i', '<C-g>a', '<Plug>(rune-accept)')`);
     await h.type('<C-g>a');
     expect(await h.lines()).toEqual(['abc']);
+  });
+
+  it('reports a provider error once, and again only after a success', async () => {
+    const h = await harness('{ debounce_ms = 0 }', {
+      preSetup: `_G.notes = {}
+        vim.notify = function(m) table.insert(_G.notes, m) end`,
+    });
+    const notes = () => h.t.lua<string[]>('return _G.notes');
+    h.server.script('generate', () => ({ status: 400, errorMessage: 'option "x" is invalid' }));
+    await h.t.lua(LUA_BUF, [['']]);
+    const errors = async () =>
+      Number(/(\d+) errors/.exec(JSON.stringify(await h.host.health()))?.[1]);
+    await h.type('ia');
+    await expect.poll(errors).toBeGreaterThanOrEqual(1);
+    const before = await errors();
+    await h.type('b');
+    await expect.poll(errors).toBe(before + 1);
+    expect(await notes()).toEqual([
+      expect.stringMatching(/^\(rune\) inline completion: .*invalid/),
+    ]);
+    expect((await notes())[0]).toMatch(/:RuneComplete disable/);
+    h.server.script('generate', () => ({ text: 'fine' }));
+    await h.type('c');
+    await expect.poll(h.ghost).toBe('fine');
+    h.server.script('generate', () => ({ status: 400, errorMessage: 'option "x" is invalid' }));
+    await h.type('d');
+    await expect.poll(notes).toHaveLength(2);
+  });
+
+  it('tells once, and stops trying on every key, when the host cannot start', async () => {
+    const t = await startNvim({
+      setup: `_G.notes = {}
+        vim.notify = function(m) table.insert(_G.notes, m) end
+        require('rune').setup({ host = { node = 'no-such-node-binary' } })`,
+    });
+    cleanups.push(() => t.close());
+    await t.lua(LUA_BUF, [['']]);
+    await t.nvim.input('iab<Esc>');
+    await t.nvim.input('icd<Esc>');
+    await t.nvim.input('ief<Esc>');
+    await expect
+      .poll(() => t.lua<string[]>('return _G.notes'))
+      .toEqual([
+        expect.stringMatching(
+          /inline completion is off: the host is not running \(Node\.js was not found/,
+        ),
+      ]);
+    await t.nvim.command('RuneComplete');
+    await expect.poll(() => t.lua<string[]>('return _G.notes')).toHaveLength(2);
+    expect((await t.lua<string[]>('return _G.notes'))[1]).toMatch(
+      /completion: Node\.js was not found/,
+    );
   });
 });

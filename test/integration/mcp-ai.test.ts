@@ -25,14 +25,18 @@ beforeAll(async () => {
   openai = await startOpenAIServer();
   anthropic = await startAnthropicServer();
   process.env.RUNE_MCP_TEST_KEY = 'test-key-123456';
-  env = await startMcpEnv('{}', {}, {
-    providers: `{
+  env = await startMcpEnv(
+    '{}',
+    {},
+    {
+      providers: `{
       ol = { kind = 'ollama', url = '${ollama.url}', model = 'llama3' },
       gpt = { kind = 'openai', url = '${openai.url}/v1', model = 'gpt-x', api_key = 'env:RUNE_MCP_TEST_KEY' },
       claude = { kind = 'anthropic', url = '${anthropic.url}', model = 'claude-x', api_key = 'env:RUNE_MCP_TEST_KEY' },
     }`,
-    default_provider: `'ol'`,
-  });
+      default_provider: `'ol'`,
+    },
+  );
   client = await env.connect('ai-client');
 });
 

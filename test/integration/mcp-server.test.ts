@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -10,20 +11,25 @@ import { getMcpServer } from '../../src/nvim/mcp.js';
 
 let env: McpEnv;
 let client: Client;
+const zekeDir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'rune-zeke-')), 'ide');
 
 const MAIN = ['local a = 1', 'local b = 2', 'local c = 3', 'print(a + b + c)', ''].join('\n');
 
 beforeAll(async () => {
-  env = await startMcpEnv('{ tools = { unsafe = false } }', {
-    'main.txt': MAIN,
-    'src/util.txt': 'return { answer = 42 }\n',
-    'log.txt': 'one\ntwo\n',
-  });
+  env = await startMcpEnv(
+    `{ tools = { unsafe = false }, zeke = { enabled = true, lock_dir = '${zekeDir}' } }`,
+    {
+      'main.txt': MAIN,
+      'src/util.txt': 'return { answer = 42 }\n',
+      'log.txt': 'one\ntwo\n',
+    },
+  );
   client = await env.connect();
 });
 
 afterAll(async () => {
   await client?.close().catch(() => undefined);
+  fs.rmSync(path.dirname(zekeDir), { recursive: true, force: true });
 });
 
 function rawRequest(
@@ -46,7 +52,9 @@ function rawRequest(
       (res) => {
         let data = '';
         res.on('data', (c: Buffer) => (data += c.toString()));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: data, headers: res.headers }));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, body: data, headers: res.headers }),
+        );
       },
     );
     req.on('error', reject);
@@ -72,7 +80,11 @@ describe('MCP server guard', () => {
     expect(badHost.status).toBe(403);
     const lookalike = await rawRequest({ ...auth, host: `127.0.0.1.evil.example:${env.port}` });
     expect(lookalike.status).toBe(403);
-    const https = await rawRequest({ ...auth, host: `localhost:${env.port}`, origin: 'https://localhost.evil.example' });
+    const https = await rawRequest({
+      ...auth,
+      host: `localhost:${env.port}`,
+      origin: 'https://localhost.evil.example',
+    });
     expect(https.status).toBe(403);
     const badOrigin = await rawRequest({
       ...auth,
@@ -81,20 +93,37 @@ describe('MCP server guard', () => {
     });
     expect(badOrigin.status).toBe(403);
     expect(badOrigin.headers['access-control-allow-origin']).toBeUndefined();
-    const ok = await rawRequest({ ...auth, host: `localhost:${env.port}`, origin: `http://localhost:${env.port}` });
+    const ok = await rawRequest({
+      ...auth,
+      host: `localhost:${env.port}`,
+      origin: `http://localhost:${env.port}`,
+    });
     expect(ok.status).toBe(200);
   });
 
   it('refuses a body over the limit with 413', async () => {
-    const big = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping', params: { x: 'y'.repeat(5 * 1024 * 1024) } });
-    const res = await rawRequest({ host: `127.0.0.1:${env.port}`, authorization: `Bearer ${env.token}` }, big);
+    const big = JSON.stringify({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'ping',
+      params: { x: 'y'.repeat(5 * 1024 * 1024) },
+    });
+    const res = await rawRequest(
+      { host: `127.0.0.1:${env.port}`, authorization: `Bearer ${env.token}` },
+      big,
+    );
     expect(res.status).toBe(413);
   });
 
   it('answers tools/call sent without initialize (one-shot)', async () => {
     const res = await rawRequest(
       { host: `127.0.0.1:${env.port}`, authorization: `Bearer ${env.token}` },
-      JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'list_buffers', arguments: {} } }),
+      JSON.stringify({
+        jsonrpc: '2.0',
+        id: 7,
+        method: 'tools/call',
+        params: { name: 'list_buffers', arguments: {} },
+      }),
     );
     expect(res.status).toBe(200);
     expect(res.body).toContain('"id":7');
@@ -110,6 +139,31 @@ describe('MCP server guard', () => {
     expect(fs.statSync(path.dirname(info.lock)).mode & 0o777).toBe(0o700);
     const data = JSON.parse(fs.readFileSync(info.lock, 'utf8')) as Record<string, unknown>;
     expect(data).toMatchObject({ pid: process.pid, port: env.port, token: env.token, cwd: env.ws });
+  });
+
+  it('writes the zeke-compatible lock file when the zeke integration is on', async () => {
+    const file = path.join(zekeDir, `${env.port}.lock`);
+    expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+    expect(JSON.parse(fs.readFileSync(file, 'utf8'))).toMatchObject({
+      port: env.port,
+      pid: process.pid,
+      protocol: 'http',
+      base_url: env.url,
+      editor: 'neovim',
+      cwd: env.ws,
+      token: env.token,
+      created_at: expect.any(Number),
+      version: expect.any(String),
+    });
+  });
+
+  it('reports the server in :checkhealth rune', async () => {
+    await env.t.nvim.command('checkhealth rune');
+    const text = (
+      await env.t.lua<string[]>('return vim.api.nvim_buf_get_lines(0, 0, -1, false)')
+    ).join('\n');
+    expect(text).toContain(`MCP server listening on ${env.url}`);
+    await env.t.nvim.command('bwipeout!');
   });
 });
 
@@ -152,28 +206,44 @@ describe('MCP editor tools', () => {
   });
 
   it('calls the read-only tools without asking', async () => {
-    const opened = await client.callTool({ name: 'open_file', arguments: { path: 'main.txt', line: 2 } });
+    const opened = await client.callTool({
+      name: 'open_file',
+      arguments: { path: 'main.txt', line: 2 },
+    });
     expect(opened.isError).toBeFalsy();
     const cur = JSON.parse(textOf(await client.callTool({ name: 'get_cursor', arguments: {} })));
     expect(cur.path).toBe(path.join(env.ws, 'main.txt'));
     expect(cur.position.line).toBe(1);
 
     const bufs = JSON.parse(textOf(await client.callTool({ name: 'list_buffers', arguments: {} })));
-    expect(bufs.buffers.map((b: { path: string }) => b.path)).toContain(path.join(env.ws, 'main.txt'));
-
-    const read = await client.callTool({ name: 'read_buffer', arguments: { start_line: 2, end_line: 3 } });
-    expect(textOf(read)).toBe('local b = 2\nlocal c = 3\n[lines 2-3 of 4; call again with start_line=4 for more]');
-
-    expect(textOf(await client.callTool({ name: 'read_file', arguments: { path: 'src/util.txt' } }))).toBe(
-      'return { answer = 42 }',
+    expect(bufs.buffers.map((b: { path: string }) => b.path)).toContain(
+      path.join(env.ws, 'main.txt'),
     );
-    expect(textOf(await client.callTool({ name: 'fs.read', arguments: { path: 'src/util.txt' } }))).toBe(
-      'return { answer = 42 }',
+
+    const read = await client.callTool({
+      name: 'read_buffer',
+      arguments: { start_line: 2, end_line: 3 },
+    });
+    expect(textOf(read)).toBe(
+      'local b = 2\nlocal c = 3\n[lines 2-3 of 4; call again with start_line=4 for more]',
     );
-    const dir = JSON.parse(textOf(await client.callTool({ name: 'fs.list', arguments: {} })));
-    expect(dir.entries.map((e: { name: string }) => e.name).sort()).toEqual(['log.txt', 'main.txt', 'src']);
+
     expect(
-      JSON.parse(textOf(await client.callTool({ name: 'list_directory', arguments: { path: 'src' } }))).entries,
+      textOf(await client.callTool({ name: 'read_file', arguments: { path: 'src/util.txt' } })),
+    ).toBe('return { answer = 42 }');
+    expect(
+      textOf(await client.callTool({ name: 'fs.read', arguments: { path: 'src/util.txt' } })),
+    ).toBe('return { answer = 42 }');
+    const dir = JSON.parse(textOf(await client.callTool({ name: 'fs.list', arguments: {} })));
+    expect(dir.entries.map((e: { name: string }) => e.name).sort()).toEqual([
+      'log.txt',
+      'main.txt',
+      'src',
+    ]);
+    expect(
+      JSON.parse(
+        textOf(await client.callTool({ name: 'list_directory', arguments: { path: 'src' } })),
+      ).entries,
     ).toEqual([{ name: 'util.txt', type: 'file' }]);
 
     const found = JSON.parse(
@@ -183,7 +253,12 @@ describe('MCP editor tools', () => {
       { path: path.join(env.ws, 'src/util.txt'), line: 1, text: 'return { answer = 42 }' },
     ]);
     const inBufs = JSON.parse(
-      textOf(await client.callTool({ name: 'search', arguments: { query: 'b \\+ c', regex: true, scope: 'buffers' } })),
+      textOf(
+        await client.callTool({
+          name: 'search',
+          arguments: { query: 'b \\+ c', regex: true, scope: 'buffers' },
+        }),
+      ),
     );
     expect(inBufs.matches[0]).toMatchObject({ line: 4, text: 'print(a + b + c)' });
 
@@ -191,9 +266,15 @@ describe('MCP editor tools', () => {
       local ns = vim.api.nvim_create_namespace('test')
       vim.diagnostic.set(ns, 0, { { lnum = 0, col = 6, message = 'unused a', severity = vim.diagnostic.severity.WARN } })
     `);
-    const diags = JSON.parse(textOf(await client.callTool({ name: 'get_diagnostics', arguments: {} })));
+    const diags = JSON.parse(
+      textOf(await client.callTool({ name: 'get_diagnostics', arguments: {} })),
+    );
     expect(diags.diagnostics).toEqual([
-      expect.objectContaining({ message: 'unused a', severity: 'warning', path: path.join(env.ws, 'main.txt') }),
+      expect.objectContaining({
+        message: 'unused a',
+        severity: 'warning',
+        path: path.join(env.ws, 'main.txt'),
+      }),
     ]);
 
     await env.t.lua('vim.api.nvim_win_set_cursor(0, {1, 0}); vim.cmd("normal! vj\\27")');
@@ -201,10 +282,14 @@ describe('MCP editor tools', () => {
     expect(sel.text).toBe('local a = 1\nl');
     expect(sel.range.start).toEqual({ line: 0, character: 0 });
 
-    const symbols = JSON.parse(textOf(await client.callTool({ name: 'lsp_symbols', arguments: {} })));
+    const symbols = JSON.parse(
+      textOf(await client.callTool({ name: 'lsp_symbols', arguments: {} })),
+    );
     expect(symbols.symbols).toEqual([]);
     const def = JSON.parse(
-      textOf(await client.callTool({ name: 'lsp_definition', arguments: { line: 0, character: 6 } })),
+      textOf(
+        await client.callTool({ name: 'lsp_definition', arguments: { line: 0, character: 6 } }),
+      ),
     );
     expect(def.locations).toEqual([]);
   });
@@ -230,7 +315,9 @@ describe('MCP editor tools', () => {
   });
 
   it('applies only the hunks the user accepts, after review', async () => {
-    const b = await env.t.lua<number>(`vim.cmd.edit(${JSON.stringify(path.join(env.ws, 'main.txt'))}) return vim.api.nvim_get_current_buf()`);
+    const b = await env.t.lua<number>(
+      `vim.cmd.edit(${JSON.stringify(path.join(env.ws, 'main.txt'))}) return vim.api.nvim_get_current_buf()`,
+    );
     const call = client.callTool({
       name: 'edit_buffer',
       arguments: {
@@ -244,7 +331,9 @@ describe('MCP editor tools', () => {
     const id = await env.nextPrompt();
     expect(id).toBeTruthy();
     // Nothing changes while the review is open.
-    expect(await env.t.lua('return vim.api.nvim_buf_get_lines(0, 0, 1, false)[1]')).toBe('local a = 1');
+    expect(await env.t.lua('return vim.api.nvim_buf_get_lines(0, 0, 1, false)[1]')).toBe(
+      'local a = 1',
+    );
     // The user goes to the prompt, rejects the first hunk and applies the rest, with keys.
     await env.t.lua('assert(require("rune.approval").focus())');
     const rows = await env.t.lua<string[]>('return vim.api.nvim_buf_get_lines(0, 0, -1, false)');
@@ -274,7 +363,14 @@ describe('MCP editor tools', () => {
     const before = await env.t.lua<string[]>('return vim.api.nvim_buf_get_lines(0, 0, -1, false)');
     const call = client.callTool({
       name: 'edit_buffer',
-      arguments: { edits: [{ range: { start: { line: 0, character: 0 }, end: { line: 0, character: 5 } }, newText: 'LOCAL' }] },
+      arguments: {
+        edits: [
+          {
+            range: { start: { line: 0, character: 0 }, end: { line: 0, character: 5 } },
+            newText: 'LOCAL',
+          },
+        ],
+      },
     });
     await env.nextPrompt();
     await env.t.lua('require("rune.approval").focus()');
@@ -283,6 +379,40 @@ describe('MCP editor tools', () => {
     expect(result.isError).toBe(true);
     expect(textOf(result)).toMatch(/rejected/);
     expect(await env.t.lua('return vim.api.nvim_buf_get_lines(0, 0, -1, false)')).toEqual(before);
+  });
+
+  it('never takes the keyboard: typing goes on while a prompt waits, and a cancel closes it', async () => {
+    const scratch = await env.t.lua<number>(
+      'local b = vim.api.nvim_create_buf(true, true) vim.api.nvim_set_current_buf(b) return b',
+    );
+    const controller = new AbortController();
+    const call = client
+      .callTool({ name: 'save_buffer', arguments: { buffer: 1 } }, undefined, {
+        signal: controller.signal,
+      })
+      .catch((e: Error) => e);
+    await env.nextPrompt();
+    // The prompt is open, the cursor stays where it was, and keys land in the user's buffer.
+    expect(await env.t.lua('return vim.api.nvim_get_current_buf()')).toBe(scratch);
+    await env.t.nvim.input('iadd<Esc>');
+    await waitFor(
+      async () =>
+        (
+          await env.t.lua<string[]>(`return vim.api.nvim_buf_get_lines(${scratch}, 0, -1, false)`)
+        )[0] === 'add',
+    );
+    expect(await env.t.lua('return #require("rune.approval").pending()')).toBe(1);
+    controller.abort();
+    expect(await call).toBeInstanceOf(Error);
+    await waitFor(
+      async () =>
+        (await env.t.lua<string[]>('return require("rune.approval").pending()')).length === 0,
+    );
+    const floats = await env.t.lua<number>(
+      'local n = 0 for _, w in ipairs(vim.api.nvim_list_wins()) do if vim.api.nvim_win_get_config(w).relative ~= "" then n = n + 1 end end return n',
+    );
+    expect(floats).toBe(0);
+    await env.t.nvim.command(`bwipeout! ${scratch}`);
   });
 
   it('asks before saving, and remembers "always for this project" atomically', async () => {
@@ -300,18 +430,34 @@ describe('MCP editor tools', () => {
     expect(saved[env.ws]).toContain('save_buffer');
     expect(fs.statSync(path.join(state, 'rune', 'approvals.json')).mode & 0o777).toBe(0o600);
     // The second save runs without a prompt.
-    expect((await client.callTool({ name: 'save_buffer', arguments: { buffer: b } })).isError).toBeFalsy();
+    expect(
+      (await client.callTool({ name: 'save_buffer', arguments: { buffer: b } })).isError,
+    ).toBeFalsy();
     expect(await env.t.lua('return require("rune.approval").pending()')).toEqual([]);
   });
 
   it('writes a new file through review (write_file and diff.apply)', async () => {
-    const call = client.callTool({ name: 'write_file', arguments: { path: 'new/hello.txt', content: 'hello\nworld\n' } });
+    const call = client.callTool({
+      name: 'write_file',
+      arguments: { path: 'new/hello.txt', content: 'hello\nworld\n' },
+    });
     await env.nextPrompt();
     await env.t.lua('require("rune.approval").answer("once")');
     expect((await call).isError).toBeFalsy();
     expect(fs.readFileSync(path.join(env.ws, 'new/hello.txt'), 'utf8')).toBe('hello\nworld\n');
-    const patch = ['--- a/new/hello.txt', '+++ b/new/hello.txt', '@@ -1,2 +1,2 @@', ' hello', '-world', '+there', ''].join('\n');
-    const call2 = client.callTool({ name: 'diff.apply', arguments: { path: 'new/hello.txt', diff: patch } });
+    const patch = [
+      '--- a/new/hello.txt',
+      '+++ b/new/hello.txt',
+      '@@ -1,2 +1,2 @@',
+      ' hello',
+      '-world',
+      '+there',
+      '',
+    ].join('\n');
+    const call2 = client.callTool({
+      name: 'diff.apply',
+      arguments: { path: 'new/hello.txt', diff: patch },
+    });
     await env.nextPrompt();
     await env.t.lua('require("rune.approval").answer("once")');
     expect((await call2).isError).toBeFalsy();
@@ -319,20 +465,32 @@ describe('MCP editor tools', () => {
   });
 
   it('records every call in the audit log and shows it in :RuneMcp', async () => {
-    const info = await env.t.lua<{ recent: { tool: string; result: string }[]; audit_log: string; clients: unknown[] }>(
-      'return require("rune.host").request("rune.mcp.info")',
-    );
+    const info = await env.t.lua<{
+      recent: { tool: string; result: string }[];
+      audit_log: string;
+      clients: unknown[];
+    }>('return require("rune.host").request("rune.mcp.info")');
     expect(info.recent.map((r) => `${r.tool}:${r.result}`)).toEqual(
-      expect.arrayContaining(['edit_buffer:ok', 'edit_buffer:denied', 'save_buffer:ok', 'list_buffers:ok']),
+      expect.arrayContaining([
+        'edit_buffer:ok',
+        'edit_buffer:denied',
+        'save_buffer:ok',
+        'list_buffers:ok',
+      ]),
     );
-    await waitFor(() => fs.existsSync(info.audit_log) && fs.readFileSync(info.audit_log, 'utf8').includes('save_buffer'));
+    await waitFor(
+      () =>
+        fs.existsSync(info.audit_log) &&
+        fs.readFileSync(info.audit_log, 'utf8').includes('save_buffer'),
+    );
     expect(fs.statSync(info.audit_log).mode & 0o777).toBe(0o600);
     const lines = fs
       .readFileSync(info.audit_log, 'utf8')
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l) as Record<string, unknown>);
-    expect(lines.find((l) => l.tool === 'save_buffer')).toMatchObject({
+    expect(lines.find((l) => l.tool === 'save_buffer' && l.result === 'cancelled')).toBeDefined();
+    expect(lines.find((l) => l.tool === 'save_buffer' && l.result === 'ok')).toMatchObject({
       client: 'test-client 1.0.0',
       result: 'ok',
       args: [expect.stringMatching(/^buffer: \d+$/)],
@@ -340,9 +498,13 @@ describe('MCP editor tools', () => {
     expect(info.clients.length).toBeGreaterThan(0);
 
     await env.t.nvim.command('RuneMcp');
-    const text = (await env.t.lua<string[]>('return vim.api.nvim_buf_get_lines(0, 0, -1, false)')).join('\n');
+    const text = (
+      await env.t.lua<string[]>('return vim.api.nvim_buf_get_lines(0, 0, -1, false)')
+    ).join('\n');
     expect(text).toContain(env.url);
-    expect(text).toContain(`claude mcp add --transport http rune ${env.url} --header "Authorization: Bearer ${env.token}"`);
+    expect(text).toContain(
+      `claude mcp add --transport http rune ${env.url} --header "Authorization: Bearer ${env.token}"`,
+    );
     expect(text).toContain('"command": "rune"');
     expect(text).toContain('ZEKE_MCP_COMMAND');
     expect(text).toMatch(/test-client 1\.0\.0/);
@@ -364,10 +526,16 @@ describe('MCP workspace confinement', () => {
     fs.writeFileSync(path.join(outside, 'secret.txt'), 'secret');
     fs.symlinkSync(outside, path.join(env.ws, 'link'));
     try {
-      const r = await client.callTool({ name: 'read_file', arguments: { path: 'link/secret.txt' } });
+      const r = await client.callTool({
+        name: 'read_file',
+        arguments: { path: 'link/secret.txt' },
+      });
       expect(r.isError).toBe(true);
       expect(textOf(r)).toMatch(/symbolic link/);
-      const w = await client.callTool({ name: 'write_file', arguments: { path: 'link/new.txt', content: 'x' } });
+      const w = await client.callTool({
+        name: 'write_file',
+        arguments: { path: 'link/new.txt', content: 'x' },
+      });
       expect(w.isError).toBe(true);
       expect(fs.existsSync(path.join(outside, 'new.txt'))).toBe(false);
     } finally {
@@ -385,9 +553,15 @@ describe('MCP workspace confinement', () => {
     const r2 = await client.callTool({ name: 'open_file', arguments: { path: '%' } });
     expect(await env.t.lua('return vim.api.nvim_buf_get_name(0)')).toBe(path.join(env.ws, '%'));
     expect(r2.isError).toBeFalsy();
-    const nl = await client.callTool({ name: 'open_file', arguments: { path: 'a\n:!touch PWNED' } });
+    const nl = await client.callTool({
+      name: 'open_file',
+      arguments: { path: 'a\n:!touch PWNED' },
+    });
     expect(nl.isError).toBe(true);
-    const s = await client.callTool({ name: 'search', arguments: { query: "') | call system('touch PWNED" } });
+    const s = await client.callTool({
+      name: 'search',
+      arguments: { query: "') | call system('touch PWNED" },
+    });
     expect(s.isError).toBeFalsy();
     expect(fs.existsSync(marker)).toBe(false);
     expect(fs.existsSync(path.join(env.ws, 'PWNED'))).toBe(false);
@@ -396,7 +570,9 @@ describe('MCP workspace confinement', () => {
 
 describe('MCP resources and prompts', () => {
   it('reads buffers as resources and notifies subscribers of changes', async () => {
-    const b = await env.t.lua<number>(`vim.cmd.edit(${JSON.stringify(path.join(env.ws, 'src/util.txt'))}) return vim.api.nvim_get_current_buf()`);
+    const b = await env.t.lua<number>(
+      `vim.cmd.edit(${JSON.stringify(path.join(env.ws, 'src/util.txt'))}) return vim.api.nvim_get_current_buf()`,
+    );
     const { resources } = await client.listResources();
     expect(resources.map((r) => r.uri)).toContain(`nvim://buffer/${b}`);
     expect(resources.map((r) => r.uri)).toContain('nvim://diagnostics');
@@ -406,12 +582,15 @@ describe('MCP resources and prompts', () => {
     expect((read.contents[0] as { text: string }).text).toBe('return { answer = 42 }');
 
     const updates: string[] = [];
-    const { ResourceUpdatedNotificationSchema } = await import('@modelcontextprotocol/sdk/types.js');
+    const { ResourceUpdatedNotificationSchema } =
+      await import('@modelcontextprotocol/sdk/types.js');
     client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => {
       updates.push(n.params.uri);
     });
     await client.subscribeResource({ uri: `nvim://buffer/${b}` });
-    await env.t.lua(`vim.api.nvim_buf_set_lines(${b}, 0, 1, false, { 'return { answer = 43 }' }); vim.api.nvim_exec_autocmds('TextChanged', { buffer = ${b} })`);
+    await env.t.lua(
+      `vim.api.nvim_buf_set_lines(${b}, 0, 1, false, { 'return { answer = 43 }' }); vim.api.nvim_exec_autocmds('TextChanged', { buffer = ${b} })`,
+    );
     await waitFor(() => updates.includes(`nvim://buffer/${b}`), 10000, 'a resource update');
   });
 
@@ -422,7 +601,9 @@ describe('MCP resources and prompts', () => {
     const p = await client.getPrompt({ name: 'explain_selection' });
     expect((p.messages[0]!.content as { text: string }).text).toContain('return { answer = 43 }');
     const d = await client.getPrompt({ name: 'review_diff', arguments: {} });
-    expect((d.messages[0]!.content as { text: string }).text).toMatch(/git diff failed|no uncommitted|```diff/);
+    expect((d.messages[0]!.content as { text: string }).text).toMatch(
+      /git diff failed|no uncommitted|```diff/,
+    );
   });
 });
 
@@ -430,10 +611,13 @@ describe('MCP server lifecycle', () => {
   it('removes its lock file when the host stops', async () => {
     const server = getMcpServer(env.host);
     expect(server).toBeDefined();
-    const info = await env.t.lua<{ lock: string }>('return require("rune.host").request("rune.mcp.info")');
+    const info = await env.t.lua<{ lock: string }>(
+      'return require("rune.host").request("rune.mcp.info")',
+    );
     expect(fs.existsSync(info.lock)).toBe(true);
     await client.close();
     await env.host.shutdown('test').done;
     expect(fs.existsSync(info.lock)).toBe(false);
+    expect(fs.existsSync(path.join(zekeDir, `${env.port}.lock`))).toBe(false);
   });
 });

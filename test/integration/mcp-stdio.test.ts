@@ -64,7 +64,9 @@ describe('rune mcp (stdio proxy)', () => {
     const client = await stdioClient(cliEnv({ NVIM: socket }), os.tmpdir());
     try {
       const { tools } = await client.listTools();
-      expect(tools.map((t) => t.name)).toEqual(expect.arrayContaining(['read_buffer', 'edit_buffer', 'fs.read']));
+      expect(tools.map((t) => t.name)).toEqual(
+        expect.arrayContaining(['read_buffer', 'edit_buffer', 'fs.read']),
+      );
       const r = await client.callTool({ name: 'read_file', arguments: { path: 'notes.txt' } });
       expect(textOf(r)).toBe('alpha\nbeta');
       // An edit through stdio is reviewed in Neovim like any other; the prompt names the stdio client.
@@ -80,7 +82,10 @@ describe('rune mcp (stdio proxy)', () => {
       expect(float).toMatch(/^stdio-test 2\.0\.0 wants to edit/);
       await env.t.nvim.input('<CR>');
       expect((await call).isError).toBeFalsy();
-      expect(await env.t.lua('return vim.api.nvim_buf_get_lines(0, 0, -1, false)')).toEqual(['alpha', 'gamma']);
+      expect(await env.t.lua('return vim.api.nvim_buf_get_lines(0, 0, -1, false)')).toEqual([
+        'alpha',
+        'gamma',
+      ]);
     } finally {
       await client.close();
     }
@@ -96,6 +101,34 @@ describe('rune mcp (stdio proxy)', () => {
     } finally {
       await client.close();
     }
+  });
+
+  it('finds Neovim through its own server socket when no lock file matches', async () => {
+    const state = fs.mkdtempSync(path.join(os.tmpdir(), 'rune-nolocks-'));
+    try {
+      // Another state folder: no lock files; the same runtime folder, where Neovim's socket is.
+      const client = await stdioClient(cliEnv({ XDG_STATE_HOME: state }), env.ws);
+      const r = await client.callTool({ name: 'read_file', arguments: { path: 'notes.txt' } });
+      expect(r.isError).toBeFalsy();
+      await client.close();
+    } finally {
+      fs.rmSync(state, { recursive: true, force: true });
+    }
+  });
+
+  it('finds the server named by --instance (its port), from any folder', async () => {
+    const client = await stdioClient(cliEnv(), os.tmpdir(), ['--instance', String(env.port)]);
+    const r = await client.callTool({ name: 'list_buffers', arguments: {} });
+    expect(r.isError).toBeFalsy();
+    await client.close();
+    const child = spawn(process.execPath, [CLI, 'mcp', '--instance', '1', '--print'], {
+      env: cliEnv(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    expect(await new Promise((r) => child.once('exit', r))).toBe(1);
+    expect(err).toMatch(/No running Rune MCP server has port or pid 1/);
   });
 
   it('answers tools/call sent without initialize', async () => {
@@ -128,7 +161,11 @@ describe('rune mcp (stdio proxy)', () => {
   it('says clearly on stderr, and exits non-zero, when no Neovim runs', async () => {
     const home = fs.mkdtempSync(path.join(os.tmpdir(), 'rune-empty-'));
     const e = { ...cliEnv(), ...xdgEnv(home), HOME: home, TMPDIR: home };
-    const child = spawn(process.execPath, [CLI, 'mcp'], { env: e, cwd: home, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, 'mcp'], {
+      env: e,
+      cwd: home,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     let err = '';
     let out = '';
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
@@ -145,7 +182,9 @@ describe('rune mcp wakes a Neovim whose host has not started', () => {
   it('starts the host through the RPC socket and serves', async () => {
     const ws = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'rune-wake-')));
     fs.writeFileSync(path.join(ws, 'a.txt'), 'woken\n');
-    const t = await startNvim({ setup: `vim.fn.chdir(${JSON.stringify(ws)}); require('rune').setup({})` });
+    const t = await startNvim({
+      setup: `vim.fn.chdir(${JSON.stringify(ws)}); require('rune').setup({})`,
+    });
     const sock = path.join(t.home, 'nvim.sock');
     await t.lua('vim.fn.serverstart(...)', [sock]);
     expect(await t.lua('return require("rune.host").info().state')).toBe('stopped');
@@ -156,7 +195,9 @@ describe('rune mcp wakes a Neovim whose host has not started', () => {
       const r = await client.callTool({ name: 'read_file', arguments: { path: 'a.txt' } });
       expect(textOf(r)).toBe('woken');
       expect(await t.lua('return require("rune.host").info().state')).toBe('ready');
-      const info = await t.lua<{ lock: string }>('return require("rune.host").request("rune.mcp.info")');
+      const info = await t.lua<{ lock: string }>(
+        'return require("rune.host").request("rune.mcp.info")',
+      );
       expect(fs.statSync(info.lock).mode & 0o777).toBe(0o600);
       await client.close();
       // The spawned host removes its lock file when Neovim quits.

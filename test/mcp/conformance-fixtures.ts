@@ -274,7 +274,11 @@ export function addConformanceResources(mcp: McpServer): void {
     { description: 'A static text resource', mimeType: 'text/plain' },
     (uri) => ({
       contents: [
-        { uri: uri.href, mimeType: 'text/plain', text: 'This is the content of the static text resource.' },
+        {
+          uri: uri.href,
+          mimeType: 'text/plain',
+          text: 'This is the content of the static text resource.',
+        },
       ],
     }),
   );
@@ -299,13 +303,19 @@ export function addConformanceResources(mcp: McpServer): void {
         {
           uri: uri.href,
           mimeType: 'application/json',
-          text: JSON.stringify({ id: vars.id, templateTest: true, data: `Data for ID: ${String(vars.id)}` }),
+          text: JSON.stringify({
+            id: vars.id,
+            templateTest: true,
+            data: `Data for ID: ${String(vars.id)}`,
+          }),
         },
       ],
     }),
   );
   mcp.registerPrompt('test_simple_prompt', { description: 'A simple prompt' }, () => ({
-    messages: [{ role: 'user', content: { type: 'text', text: 'This is a simple prompt for testing.' } }],
+    messages: [
+      { role: 'user', content: { type: 'text', text: 'This is a simple prompt for testing.' } },
+    ],
   }));
   mcp.registerPrompt(
     'test_prompt_with_arguments',
@@ -322,7 +332,10 @@ export function addConformanceResources(mcp: McpServer): void {
       messages: [
         {
           role: 'user',
-          content: { type: 'text', text: `Prompt with arguments: arg1='${args.arg1}', arg2='${args.arg2}'` },
+          content: {
+            type: 'text',
+            text: `Prompt with arguments: arg1='${args.arg1}', arg2='${args.arg2}'`,
+          },
         },
       ],
     }),
@@ -336,10 +349,17 @@ export function addConformanceResources(mcp: McpServer): void {
           role: 'user',
           content: {
             type: 'resource',
-            resource: { uri: args.resourceUri, mimeType: 'text/plain', text: 'Embedded resource content for testing.' },
+            resource: {
+              uri: args.resourceUri,
+              mimeType: 'text/plain',
+              text: 'Embedded resource content for testing.',
+            },
           },
         },
-        { role: 'user', content: { type: 'text', text: 'Please process the embedded resource above.' } },
+        {
+          role: 'user',
+          content: { type: 'text', text: 'Please process the embedded resource above.' },
+        },
       ],
     }),
   );

@@ -66,7 +66,11 @@ const INIT = {
   jsonrpc: '2.0',
   id: 1,
   method: 'initialize',
-  params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
+  params: {
+    protocolVersion: '2025-06-18',
+    capabilities: {},
+    clientInfo: { name: 'raw', version: '1' },
+  },
 };
 
 describe('McpHttpServer', () => {
@@ -87,14 +91,22 @@ describe('McpHttpServer', () => {
     const other = await new Promise<number>((resolve) => {
       http
         .get(
-          { host: '127.0.0.1', port: server.port, path: '/', headers: { authorization: `Bearer ${server.token}` } },
+          {
+            host: '127.0.0.1',
+            port: server.port,
+            path: '/',
+            headers: { authorization: `Bearer ${server.token}` },
+          },
           (res) => resolve(res.statusCode ?? 0),
         )
         .end();
     });
     expect(other).toBe(404);
     expect((await post(server, '{nope')).status).toBe(400);
-    expect((await post(server, { jsonrpc: '2.0', id: 2, method: 'ping' }, { 'mcp-session-id': 'nope' })).status).toBe(404);
+    expect(
+      (await post(server, { jsonrpc: '2.0', id: 2, method: 'ping' }, { 'mcp-session-id': 'nope' }))
+        .status,
+    ).toBe(404);
   });
 
   it('refuses sessions past the limit with 503', async () => {
@@ -142,10 +154,14 @@ describe('McpHttpServer', () => {
       req.end(JSON.stringify(INIT));
     });
     const call = (id: number) =>
-      post(server, { jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'slow', arguments: {} } }, {
-        'mcp-session-id': init,
-        'mcp-protocol-version': '2025-06-18',
-      });
+      post(
+        server,
+        { jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'slow', arguments: {} } },
+        {
+          'mcp-session-id': init,
+          'mcp-protocol-version': '2025-06-18',
+        },
+      );
     const a = call(10);
     const b = call(11);
     await new Promise((r) => setTimeout(r, 100));
@@ -219,7 +235,9 @@ describe('McpHttpServer', () => {
       name: 'plugin.hello',
       inputSchema: { $schema: 'https://json-schema.org/draft/2020-12/schema', required: ['who'] },
     });
-    expect(await client.callTool({ name: 'plugin.hello', arguments: { who: 'you' } })).toMatchObject({
+    expect(
+      await client.callTool({ name: 'plugin.hello', arguments: { who: 'you' } }),
+    ).toMatchObject({
       content: [{ text: 'hello you' }],
     });
     reg.dispose();

@@ -63,7 +63,10 @@ describe('diffLines', () => {
     const b = a.filter((_, i) => i % 7 !== 0).map((l, i) => (i % 11 === 0 ? l.toUpperCase() : l));
     const hunks = diffLines(a, b);
     const out = a.slice();
-    for (const e of acceptedEdits(hunks, hunks.map((_, i) => i)).reverse()) {
+    for (const e of acceptedEdits(
+      hunks,
+      hunks.map((_, i) => i),
+    ).reverse()) {
       out.splice(e.start, e.end - e.start, ...e.lines);
     }
     expect(out).toEqual(b);
@@ -75,14 +78,26 @@ describe('text edits', () => {
     const lines = ['héllo world', 'second'];
     expect(
       applyTextEdits(lines, [
-        { range: { start: { line: 0, character: 6 }, end: { line: 0, character: 11 } }, newText: 'there' },
-        { range: { start: { line: 1, character: 0 }, end: { line: 1, character: 0 } }, newText: '>> ' },
+        {
+          range: { start: { line: 0, character: 6 }, end: { line: 0, character: 11 } },
+          newText: 'there',
+        },
+        {
+          range: { start: { line: 1, character: 0 }, end: { line: 1, character: 0 } },
+          newText: '>> ',
+        },
       ]),
     ).toEqual(['héllo there', '>> second']);
     expect(() =>
       applyTextEdits(lines, [
-        { range: { start: { line: 0, character: 0 }, end: { line: 0, character: 5 } }, newText: 'x' },
-        { range: { start: { line: 0, character: 3 }, end: { line: 0, character: 7 } }, newText: 'y' },
+        {
+          range: { start: { line: 0, character: 0 }, end: { line: 0, character: 5 } },
+          newText: 'x',
+        },
+        {
+          range: { start: { line: 0, character: 3 }, end: { line: 0, character: 7 } },
+          newText: 'y',
+        },
       ]),
     ).toThrow(/overlap/);
   });
@@ -110,7 +125,9 @@ describe('resolveInRoots', () => {
     fs.symlinkSync(outside, path.join(root, 'out'));
     fs.symlinkSync(path.join(root, 'src'), path.join(root, 'in'));
     expect(resolveInRoots('src/a.ts', [root])).toBe(path.join(root, 'src/a.ts'));
-    expect(resolveInRoots(path.join(root, 'new/dir/file'), [root])).toBe(path.join(root, 'new/dir/file'));
+    expect(resolveInRoots(path.join(root, 'new/dir/file'), [root])).toBe(
+      path.join(root, 'new/dir/file'),
+    );
     expect(resolveInRoots('in/x', [root])).toBe(path.join(root, 'in/x'));
     expect(() => resolveInRoots('../x', [root])).toThrow(/\.\./);
     expect(() => resolveInRoots('src/../../x', [root])).toThrow(/\.\./);
@@ -123,7 +140,10 @@ describe('resolveInRoots', () => {
 });
 
 describe('ApprovalPolicy', () => {
-  function setup(answers: Decision[], rules: ConstructorParameters<typeof ApprovalPolicy>[0]['rules'] = []) {
+  function setup(
+    answers: Decision[],
+    rules: ConstructorParameters<typeof ApprovalPolicy>[0]['rules'] = [],
+  ) {
     const dir = tmpdir();
     const store = new ApprovalStore(path.join(dir, 'approvals.json'));
     const asked: string[] = [];
@@ -135,7 +155,10 @@ describe('ApprovalPolicy', () => {
       review: (req, proposal) => {
         asked.push(`review:${req.tool}`);
         const d = answers.shift() ?? 'deny';
-        return Promise.resolve({ decision: d, accepted: d === 'deny' ? [] : [proposal.hunks.length - 1] });
+        return Promise.resolve({
+          decision: d,
+          accepted: d === 'deny' ? [] : [proposal.hunks.length - 1],
+        });
       },
     };
     const policy = new ApprovalPolicy({
@@ -147,7 +170,13 @@ describe('ApprovalPolicy', () => {
     });
     const registry = new ToolRegistry();
     let ran = 0;
-    registry.register({ name: 'read', description: 'r', inputSchema: {}, annotations: { readOnlyHint: true }, handler: () => 'r' });
+    registry.register({
+      name: 'read',
+      description: 'r',
+      inputSchema: {},
+      annotations: { readOnlyHint: true },
+      handler: () => 'r',
+    });
     registry.register({
       name: 'write',
       description: 'w',
@@ -173,7 +202,8 @@ describe('ApprovalPolicy', () => {
         return JSON.stringify(r.accepted);
       },
     });
-    const call = (name: string, args: Record<string, unknown> = {}) => registry.call(name, args, ctx(), policy.gate);
+    const call = (name: string, args: Record<string, unknown> = {}) =>
+      registry.call(name, args, ctx(), policy.gate);
     return { call, asked, store, dir, ran: () => ran };
   }
 
@@ -192,15 +222,20 @@ describe('ApprovalPolicy', () => {
     await s.call('write', { path: 'a' });
     await s.call('write', { path: 'b' });
     expect(s.asked).toEqual(['write', 'write', 'write']);
-    expect(JSON.parse(fs.readFileSync(path.join(s.dir, 'approvals.json'), 'utf8'))).toEqual({ '/proj': ['write'] });
+    expect(JSON.parse(fs.readFileSync(path.join(s.dir, 'approvals.json'), 'utf8'))).toEqual({
+      '/proj': ['write'],
+    });
     expect(s.store.allowed('/other', 'write')).toBe(false);
   });
 
   it('follows rules on arguments, first match wins', async () => {
-    const s = setup([], [
-      { tool: 'write', args: { path: 'secret/*' }, action: 'deny' },
-      { tool: 'wr*', action: 'allow' },
-    ]);
+    const s = setup(
+      [],
+      [
+        { tool: 'write', args: { path: 'secret/*' }, action: 'deny' },
+        { tool: 'wr*', action: 'allow' },
+      ],
+    );
     expect((await s.call('write', { path: 'secret/key' })).isError).toBe(true);
     expect((await s.call('write', { path: 'src/x' })).isError).toBeFalsy();
     expect(s.asked).toEqual([]);
@@ -230,8 +265,20 @@ describe('AuditLog', () => {
     const file = path.join(dir, 'audit.log');
     const audit = new AuditLog(file, createMemoryLogger());
     const registry = new ToolRegistry();
-    registry.register({ name: 'ok', description: '', inputSchema: { token: z.string() }, handler: () => 'fine' });
-    registry.register({ name: 'bad', description: '', inputSchema: {}, handler: () => { throw new Error('nope'); } });
+    registry.register({
+      name: 'ok',
+      description: '',
+      inputSchema: { token: z.string() },
+      handler: () => 'fine',
+    });
+    registry.register({
+      name: 'bad',
+      description: '',
+      inputSchema: {},
+      handler: () => {
+        throw new Error('nope');
+      },
+    });
     const gate = audit.wrap();
     await registry.call('ok', { token: 'hunter2' }, ctx(), gate);
     await registry.call('bad', {}, ctx(), gate);
@@ -239,7 +286,9 @@ describe('AuditLog', () => {
       ['ok', 'ok'],
       ['bad', 'error'],
     ]);
-    await expect.poll(() => fs.existsSync(file) && fs.readFileSync(file, 'utf8').split('\n').length).toBe(3);
+    await expect
+      .poll(() => fs.existsSync(file) && fs.readFileSync(file, 'utf8').split('\n').length)
+      .toBe(3);
     const text = fs.readFileSync(file, 'utf8');
     expect(text).not.toContain('hunter2');
     expect(fs.statSync(file).mode & 0o777).toBe(0o600);
@@ -249,9 +298,13 @@ describe('AuditLog', () => {
 describe('ToolRegistry', () => {
   it('refuses invalid and duplicate names', () => {
     const r = new ToolRegistry();
-    expect(() => r.register({ name: 'bad name', description: '', inputSchema: {}, handler: () => '' })).toThrow(/invalid/);
+    expect(() =>
+      r.register({ name: 'bad name', description: '', inputSchema: {}, handler: () => '' }),
+    ).toThrow(/invalid/);
     const d = r.register({ name: 'x', description: '', inputSchema: {}, handler: () => '' });
-    expect(() => r.register({ name: 'x', description: '', inputSchema: {}, handler: () => '' })).toThrow(/already/);
+    expect(() =>
+      r.register({ name: 'x', description: '', inputSchema: {}, handler: () => '' }),
+    ).toThrow(/already/);
     d.dispose();
     expect(r.get('x')).toBeUndefined();
   });
@@ -260,16 +313,28 @@ describe('ToolRegistry', () => {
 describe('lock files', () => {
   it('creates 0600 files in a 0700 directory, replaces stale ones, refuses live ones', () => {
     const dir = path.join(tmpdir(), 'locks');
-    const file = writeLock(dir, '1.lock', { pid: process.pid, port: 1, token: 't', createdAt: 'x' });
+    const file = writeLock(dir, '1.lock', {
+      pid: process.pid,
+      port: 1,
+      token: 't',
+      createdAt: 'x',
+    });
     expect(fs.statSync(file).mode & 0o777).toBe(0o600);
     expect(fs.statSync(dir).mode & 0o777).toBe(0o700);
     // A lock of our own pid (left by a previous server in this process) is replaced.
     writeLock(dir, '1.lock', { pid: process.pid, port: 1, token: 'u', createdAt: 'y' });
     expect(JSON.parse(fs.readFileSync(file, 'utf8')).token).toBe('u');
-    fs.writeFileSync(path.join(dir, '2.lock'), JSON.stringify({ pid: 2 ** 22 + 12345, port: 2, token: 't' }));
+    fs.writeFileSync(
+      path.join(dir, '2.lock'),
+      JSON.stringify({ pid: 2 ** 22 + 12345, port: 2, token: 't' }),
+    );
     fs.writeFileSync(path.join(dir, '3.lock'), JSON.stringify({ pid: 1, port: 3, token: 't' }));
     expect(() => writeLock(dir, '3.lock', { pid: process.pid })).toThrow(/running process 1/);
-    expect(readLocks(dir).map((l) => l.port).sort()).toEqual([1, 3]);
+    expect(
+      readLocks(dir)
+        .map((l) => l.port)
+        .sort(),
+    ).toEqual([1, 3]);
     expect(cleanStale(dir)).toBe(1);
     expect(fs.readdirSync(dir).sort()).toEqual(['1.lock', '3.lock']);
     removeLock(path.join(dir, '3.lock'));

@@ -26,6 +26,7 @@ const COMMANDS = [
   ['RuneMcp', 'mcp', { nargs: '?' }],
   ['RuneStats', 'stats', { nargs: '?' }],
   ['RunePlugins', 'plugins', { nargs: '*' }],
+  ['RuneAuth', 'auth', { nargs: '*' }],
 ];
 
 module.exports = (plugin) => {

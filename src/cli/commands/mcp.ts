@@ -10,7 +10,9 @@ import { runStdioProxy } from '../../mcp/proxy.js';
 
 export function mcpCommand(): Command {
   return new Command('mcp')
-    .description("Serve the running Neovim's tools over stdio (MCP), for agents that spawn a command.")
+    .description(
+      "Serve the running Neovim's tools over stdio (MCP), for agents that spawn a command.",
+    )
     .option(
       '--instance <address|port|pid>',
       'which Neovim: its server address (v:servername), or the port or pid of its Rune server',
@@ -20,35 +22,38 @@ export function mcpCommand(): Command {
         .default('20000')
         .argParser((v) => {
           const n = Number(v);
-          if (!Number.isFinite(n) || n < 0) throw new Error(`--timeout wants milliseconds, got ${v}`);
+          if (!Number.isFinite(n) || n < 0)
+            throw new Error(`--timeout wants milliseconds, got ${v}`);
           return String(n);
         }),
     )
     .option('--print', 'print the server found (URL and how) and exit, without serving')
     .option('--verbose', 'report what happens on stderr')
-    .action(async (opts: { instance?: string; timeout: string; print?: boolean; verbose?: boolean }) => {
-      const log = (msg: string) => {
-        if (opts.verbose) process.stderr.write(`rune mcp: ${msg}\n`);
-      };
-      let target;
-      try {
-        target = await discover({
-          instance: opts.instance,
-          timeoutMs: Number(opts.timeout),
-          log: (m) => process.stderr.write(`rune mcp: ${m}\n`),
-        });
-      } catch (err) {
-        process.stderr.write(`rune mcp: ${(err as Error).message}\n`);
-        process.exitCode = 1;
-        return;
-      }
-      log(`serving ${target.url} (found through ${target.via})`);
-      if (opts.print) {
-        process.stdout.write(`${target.url} (found through ${target.via})\n`);
-        return;
-      }
-      await runStdioProxy(target, { log });
-      // Sockets left by the HTTP client would keep the process alive after stdin closed.
-      process.exit(0);
-    });
+    .action(
+      async (opts: { instance?: string; timeout: string; print?: boolean; verbose?: boolean }) => {
+        const log = (msg: string) => {
+          if (opts.verbose) process.stderr.write(`rune mcp: ${msg}\n`);
+        };
+        let target;
+        try {
+          target = await discover({
+            instance: opts.instance,
+            timeoutMs: Number(opts.timeout),
+            log: (m) => process.stderr.write(`rune mcp: ${m}\n`),
+          });
+        } catch (err) {
+          process.stderr.write(`rune mcp: ${(err as Error).message}\n`);
+          process.exitCode = 1;
+          return;
+        }
+        log(`serving ${target.url} (found through ${target.via})`);
+        if (opts.print) {
+          process.stdout.write(`${target.url} (found through ${target.via})\n`);
+          return;
+        }
+        await runStdioProxy(target, { log });
+        // Sockets left by the HTTP client would keep the process alive after stdin closed.
+        process.exit(0);
+      },
+    );
 }

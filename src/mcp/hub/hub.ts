@@ -181,7 +181,8 @@ class ServerConnection {
       {
         capabilities: {
           ...(this.opts.ui?.sample ? { sampling: {} } : {}),
-          ...(this.opts.ui?.elicit ? { elicitation: { form: {} } } : {}),
+          // applyDefaults: fields the user left empty get the schema's defaults (SEP-1034).
+          ...(this.opts.ui?.elicit ? { elicitation: { form: { applyDefaults: true } } } : {}),
         },
       },
     );

@@ -9,7 +9,13 @@ import { execLua } from './lua.js';
 import { z } from 'zod';
 import { ConfigError, StateError, isAbort, toRuneError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
-import type { ChatMessage, Provider, ProviderRegistry, Usage } from '../../providers/types.js';
+import type {
+  ChatMessage,
+  ContentPart,
+  Provider,
+  ProviderRegistry,
+  Usage,
+} from '../../providers/types.js';
 import { collectContext, parseContextRefs, promptWithContext, type Selection } from './context.js';
 import {
   HistoryStore,
@@ -26,8 +32,13 @@ import {
   nextPrompt,
   pendingPrompt,
   renderChat,
+  stepLimitNote,
+  stripToolBlocks,
+  toolCallBlock,
+  toolResultBlock,
   USER_HEADER,
 } from './render.js';
+import type { ChatTools } from './tools.js';
 import { StreamWriter } from './stream-writer.js';
 
 /** The host's part of the `chat` config section (Lua uses the rest). */
@@ -42,8 +53,22 @@ export const chatConfigSchema = z.looseObject({
   save_interval_ms: z.number().int().positive().optional(),
   /** Minimum time between two buffer writes while streaming, ms. */
   frame_ms: z.number().int().positive().optional(),
+  /** Offer tools (Rune's editor tools, the MCP hub's) to the model. */
+  tools: z.boolean().optional(),
+  /** Rounds of tool calls one answer may make before the loop stops. */
+  max_tool_steps: z.number().int().min(0).optional(),
 });
 export type ChatConfig = z.infer<typeof chatConfigSchema>;
+
+export const DEFAULT_MAX_TOOL_STEPS = 10;
+/** Each tool result sent to the model is cut to this many characters. */
+const MAX_RESULT_CHARS = 100_000;
+const DENIED_HINT =
+  'The user denied this tool call, so it did not run. Do not call it again with the same arguments; continue without it or ask the user.';
+
+function clip(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max)}\n… (cut: ${text.length} characters in all)` : text;
+}
 
 export const DEFAULT_SYSTEM =
   'You are Rune, a coding assistant inside the Neovim editor. Answer concisely in Markdown; ' +
@@ -95,6 +120,8 @@ export interface ChatControllerOptions {
   registry: () => ProviderRegistry;
   history: HistoryStore;
   config: ChatConfig;
+  /** The tools offered to models; none when absent. */
+  tools?: ChatTools;
 }
 
 export class ChatController {
@@ -224,29 +251,84 @@ export class ChatController {
           ...history,
           { role: 'user', content: promptWithContext(text, context) },
         ];
-        const stream = provider.chat(
-          {
-            messages,
-            system: this.opts.config.system ?? DEFAULT_SYSTEM,
-            ...(model ? { model } : {}),
-          },
-          { signal: abort.signal },
-        );
-        for await (const ev of stream) {
-          if (ev.type === 'text') {
-            firstAt ??= performance.now();
-            answer.content += ev.delta;
-            writer.push(ev.delta);
-            if (performance.now() - lastSave > (this.opts.config.save_interval_ms ?? 1000)) {
-              lastSave = performance.now();
-              void this.save(s);
+        const tools = this.opts.config.tools === false ? undefined : this.opts.tools;
+        const specs = tools?.specs() ?? [];
+        const maxSteps = this.opts.config.max_tool_steps ?? DEFAULT_MAX_TOOL_STEPS;
+        const emit = (piece: string) => {
+          answer.content += piece;
+          writer.push(piece);
+        };
+        for (let step = 0; ; step++) {
+          const calls: { id: string; name: string; input: unknown }[] = [];
+          let stepText = '';
+          const stream = provider.chat(
+            {
+              messages,
+              system: this.opts.config.system ?? DEFAULT_SYSTEM,
+              ...(model ? { model } : {}),
+              ...(specs.length ? { tools: specs } : {}),
+            },
+            { signal: abort.signal },
+          );
+          for await (const ev of stream) {
+            if (ev.type === 'text') {
+              firstAt ??= performance.now();
+              stepText += ev.delta;
+              emit(ev.delta);
+              if (performance.now() - lastSave > (this.opts.config.save_interval_ms ?? 1000)) {
+                lastSave = performance.now();
+                void this.save(s);
+              }
+            } else if (ev.type === 'tool_call') {
+              firstAt ??= performance.now();
+              calls.push({ id: ev.id, name: ev.name, input: ev.input });
+            } else if (ev.type === 'done') {
+              usage = usage
+                ? {
+                    inputTokens: usage.inputTokens + ev.usage.inputTokens,
+                    outputTokens: usage.outputTokens + ev.usage.outputTokens,
+                  }
+                : ev.usage;
+              ttft ??= ev.ttftMs;
+              servedBy = ev.model;
             }
-          } else if (ev.type === 'done') {
-            usage = ev.usage;
-            ttft = ev.ttftMs;
-            servedBy = ev.model;
+            if (abort.signal.aborted) break;
           }
-          if (abort.signal.aborted) break;
+          if (abort.signal.aborted) throw abort.signal.reason;
+          if (calls.length === 0 || !tools) break;
+          if (step >= maxSteps) {
+            emit(stepLimitNote(maxSteps));
+            this.logger.info('chat tool loop stopped at the step limit', { chat: s.chat.id, maxSteps });
+            break;
+          }
+          messages.push({
+            role: 'assistant',
+            content: [
+              ...(stepText ? [{ type: 'text' as const, text: stepText }] : []),
+              ...calls.map((c) => ({ type: 'tool_call' as const, ...c })),
+            ],
+          });
+          const results: ContentPart[] = [];
+          for (const c of calls) {
+            emit(toolCallBlock(c.name, c.input));
+            await writer.flush();
+            const run = await tools.call(c.name, c.input, abort.signal);
+            this.logger.info('chat tool call', {
+              chat: s.chat.id,
+              tool: c.name,
+              isError: run.isError,
+              denied: run.denied,
+            });
+            emit(toolResultBlock(run));
+            results.push({
+              type: 'tool_result',
+              id: c.id,
+              content: run.denied ? `${run.text} ${DENIED_HINT}` : clip(run.text, MAX_RESULT_CHARS),
+              ...(run.isError ? { isError: true } : {}),
+            });
+          }
+          messages.push({ role: 'tool', content: results });
+          void this.save(s);
         }
         if (abort.signal.aborted) throw abort.signal.reason;
         answer.status = 'done';
@@ -434,7 +516,7 @@ export class ChatController {
       if (!reply || reply.role !== 'assistant' || reply.status === 'error' || !reply.content)
         continue;
       out.push({ role: 'user', content: promptWithContext(m.content, m.context ?? []) });
-      out.push({ role: 'assistant', content: reply.content });
+      out.push({ role: 'assistant', content: stripToolBlocks(reply.content) });
     }
     return out;
   }

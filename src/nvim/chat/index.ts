@@ -10,6 +10,23 @@ import type { HostModule, ReadyHost } from '../host.js';
 import { getProviderRegistry } from '../providers.js';
 import { ChatController, chatConfigSchema, type OpenArgs } from './controller.js';
 import { HistoryStore } from './history.js';
+import { ApprovalStore } from '../../tools/approval.js';
+import { ArgsApprovalPolicy, ArgsApprovalStore } from '../../tools/approval-args.js';
+import type { ToolRegistry } from '../../tools/registry.js';
+import { getMcpToolRegistry } from '../mcp.js';
+import { getToolRegistry } from '../tools.js';
+import { NvimChatApprovalUi, RegistryChatTools } from './tools.js';
+
+/** The approval rules of `mcp.approval.rules`, which apply to chat tool calls too. */
+const rulesSchema = z
+  .array(
+    z.object({
+      tool: z.string().min(1),
+      args: z.record(z.string(), z.string()).optional(),
+      action: z.enum(['allow', 'deny', 'ask']),
+    }),
+  )
+  .default([]);
 
 const nil = <T extends z.ZodType>(t: T) =>
   z.preprocess((v) => (v === null ? undefined : v), t.optional());
@@ -51,14 +68,43 @@ export function chatModule(): HostModule {
       const state = (await host.nvim.call('stdpath', ['state'])) as string;
       const logger = host.logger.child({ module: 'chat' });
       const history = new HistoryStore(path.join(state, 'rune', 'chats'), logger);
+      const mcp = (host.config.mcp ?? {}) as { approval?: { rules?: unknown } };
+      const rules = rulesSchema.safeParse(mcp.approval?.rules ?? undefined);
+      if (!rules.success) {
+        const issue = rules.error.issues[0];
+        throw new ConfigError(
+          `mcp.approval.rules.${issue?.path.join('.') ?? ''}`,
+          issue?.message ?? 'invalid',
+        );
+      }
+      const cwd = (await host.nvim.call('getcwd', [])) as string;
+      const ui = new NvimChatApprovalUi(host.nvim, logger);
+      const policy = new ArgsApprovalPolicy({
+        rules: rules.data,
+        store: new ApprovalStore(path.join(state, 'rune', 'chat-approvals.json')),
+        argsStore: new ArgsApprovalStore(path.join(state, 'rune', 'chat-approvals-args.json')),
+        project: () => cwd,
+        ui,
+        logger,
+      });
+      const registries = (): ToolRegistry[] => {
+        const own = getMcpToolRegistry(host);
+        return own ? [getToolRegistry(host), own] : [getToolRegistry(host)];
+      };
       const chat = new ChatController({
         nvim: host.nvim,
         logger,
         registry: () => getProviderRegistry(host),
         history,
         config: parsed.data,
+        tools: new RegistryChatTools(registries, policy.gate),
       });
       const store = new DisposableStore();
+      store.add(
+        host.onNotification('rune.chat.tool_answer', ([id, decision, accepted]) =>
+          ui.answer(String(id), decision, accepted),
+        ),
+      );
       store.add(
         host.onRequest('rune.chat.open', ([a]) => chat.open(openSchema.parse(a) as OpenArgs)),
       );

@@ -169,3 +169,58 @@ export function pendingPrompt(lines: readonly string[]): { text: string; headerR
   }
   return { text: lines.join('\n').trim(), headerRow: -1 };
 }
+
+/** The first line of the folded block that shows one tool call and its result. */
+export const TOOL_OPEN = '<details><summary>tool:';
+/** At most this much of a tool result is shown in the chat (the model gets more). */
+const SHOWN_RESULT_CHARS = 4000;
+
+/** Opens a tool call's folded block: the tool and its arguments (the result follows). */
+export function toolCallBlock(name: string, input: unknown): string {
+  const args = JSON.stringify(input ?? {}, null, 2);
+  const fence = fenceFor(args);
+  return `\n\n${TOOL_OPEN} ${name}</summary>\n\n${fence}json\n${args}\n${fence}\n`;
+}
+
+/** Closes a tool call's block with its result, or why it did not run. */
+export function toolResultBlock(run: { text: string; isError: boolean; denied: boolean }): string {
+  if (run.denied) return `\n> [!WARNING] denied: ${firstLine(run.text)}\n\n${CONTEXT_CLOSE}\n\n`;
+  let text = run.text.replace(/\n$/, '');
+  if (text.length > SHOWN_RESULT_CHARS) {
+    text = `${text.slice(0, SHOWN_RESULT_CHARS)}\n… (${run.text.length} characters in all)`;
+  }
+  const fence = fenceFor(text);
+  const label = run.isError ? 'error:' : 'result:';
+  return `\n${label}\n\n${fence}\n${text}\n${fence}\n\n${CONTEXT_CLOSE}\n\n`;
+}
+
+/** Said when the model kept calling tools past the step limit. */
+export function stepLimitNote(max: number): string {
+  return `\n\n> [!NOTE] Stopped after ${max} rounds of tool calls (chat.max_tool_steps). Submit again to let the model continue.`;
+}
+
+/** An answer's text without its tool blocks (what is sent back as history). */
+export function stripToolBlocks(content: string): string {
+  const lines = content.split('\n');
+  const out: string[] = [];
+  let inside = false;
+  let fence: string | undefined;
+  for (const line of lines) {
+    if (!inside) {
+      if (line.startsWith(TOOL_OPEN)) inside = true;
+      else out.push(line);
+      continue;
+    }
+    const m = /^(`{3,})/.exec(line);
+    if (m) {
+      if (!fence) fence = m[1];
+      else if (line === fence) fence = undefined;
+    } else if (!fence && line === CONTEXT_CLOSE) {
+      inside = false;
+    }
+  }
+  return out
+    .join('\n')
+    .replace(/\n{3,}/g, '\n\n')
+    .trim();
+}

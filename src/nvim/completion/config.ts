@@ -11,7 +11,7 @@ const count = (max: number) => z.number().int().min(0).max(max);
 const schema = z
   .object({
     enabled: z.boolean().default(true),
-    debounce_ms: count(5000).default(75),
+    debounce_ms: count(5000).default(150),
     provider: z.string().min(1).nullish(),
     model: z.string().min(1).nullish(),
     prefix_lines: count(10000).default(120),

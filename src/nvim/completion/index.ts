@@ -10,7 +10,7 @@
  */
 import { DisposableStore, toDisposable } from '../../core/disposable.js';
 import { BadRequestError, toRuneError } from '../../core/errors.js';
-import type { HostModule, ReadyHost } from '../host.js';
+import type { HealthItem, HostModule, ReadyHost } from '../host.js';
 import { getProviderRegistry } from '../providers.js';
 import { parseCompletionConfig, type CompletionConfig } from './config.js';
 import { CompletionEngine, type CompletionUi, type CursorState } from './engine.js';
@@ -113,13 +113,9 @@ export const completionModule: HostModule = {
       }),
     );
     store.add(
-      host.addHealth('completion', () => {
+      host.addHealth('completion', async () => {
         const s = engine.stats;
-        const items: {
-          level: 'ok' | 'warn' | 'error' | 'info';
-          message: string;
-          advice?: string[];
-        }[] = [];
+        const items: HealthItem[] = [];
         try {
           const p = getProviderRegistry(host).get('completion', cfg.provider ?? undefined);
           items.push({ level: 'ok', message: `provider: ${p.id} (${p.kind})` });
@@ -128,6 +124,23 @@ export const completionModule: HostModule = {
             level: 'warn',
             message: `no completion provider: ${toRuneError(err).message}`,
             advice: ['Configure one in setup({ providers = ... }), or set completion.provider'],
+          });
+        }
+        const conflicts = (await host.nvim.lua(
+          'local g = package.loaded["rune.ghost"]; return g and g.conflicts or {}',
+          [],
+        )) as Record<string, string> | unknown[];
+        const taken = Array.isArray(conflicts) ? [] : Object.entries(conflicts);
+        if (taken.length) {
+          items.push({
+            level: 'warn',
+            message: `keys left alone because they already had insert-mode mappings: ${taken
+              .map(([action, lhs]) => `completion.keys.${action} (${lhs})`)
+              .join(', ')}`,
+            advice: [
+              'Pick other keys in setup({ completion = { keys = { ... } } })',
+              'or map <Plug>(rune-accept) and friends yourself (:help rune-completion-keys)',
+            ],
           });
         }
         items.push({

@@ -23,10 +23,12 @@ describe('locating the Copilot language server', () => {
     expect(locateCopilotServer({ server: '/nonexistent/language-server.js' })).toBeUndefined();
 
     const root = path.resolve(COPILOT_LS, '../../../../..');
-    expect(locateCopilotServer({ roots: ['/nonexistent', root], env: { PATH: '' } })).toMatchObject({
-      source: 'node_modules',
-      path: COPILOT_LS,
-    });
+    expect(locateCopilotServer({ roots: ['/nonexistent', root], env: { PATH: '' } })).toMatchObject(
+      {
+        source: 'node_modules',
+        path: COPILOT_LS,
+      },
+    );
 
     const bin = fs.mkdtempSync(path.join(os.tmpdir(), 'rune-bin-'));
     const exe = path.join(bin, 'copilot-language-server');
@@ -110,7 +112,13 @@ describe('the real Copilot language server, offline', () => {
   });
 
   it('spaces automatic requests and sends nothing for one aborted while waiting', async () => {
-    const doc = { uri: 'file:///tmp/rune-test/b.py', languageId: 'python', text: 'x = ', line: 0, character: 4 };
+    const doc = {
+      uri: 'file:///tmp/rune-test/b.py',
+      languageId: 'python',
+      text: 'x = ',
+      line: 0,
+      character: 4,
+    };
     const starts: number[] = [];
     const ask = async () => {
       await ls.inlineCompletion(doc).catch(() => undefined);

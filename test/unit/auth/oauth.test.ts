@@ -167,7 +167,9 @@ describe('OAuth authorization code flow with PKCE', () => {
     const err = await session
       .login({ openBrowser: async () => false, onPrompt, timeoutMs: 300 })
       .catch((e: unknown) => e);
-    expect(prompts).toEqual([{ url: expect.stringContaining('/authorize?') as string, opened: false }]);
+    expect(prompts).toEqual([
+      { url: expect.stringContaining('/authorize?') as string, opened: false },
+    ]);
     expect(err).toBeInstanceOf(TimeoutError);
     expect((err as Error).message).toMatch(/No sign-in answer came back.*open the printed URL/);
   });

@@ -43,9 +43,9 @@ describe('encrypted-file store', () => {
 
   it('refuses a file from another machine or user with advice, and leaves it in place', async () => {
     const file = path.join(tmp, 'c', 'secrets.enc');
-    await new EncryptedFileStore({ file, binding: 'machine-a\0001\0alice' }).set('x', 'secret-x');
+    await new EncryptedFileStore({ file, binding: 'machine-a|1|alice' }).set('x', 'secret-x');
     const before = fs.readFileSync(file, 'utf8');
-    const other = new EncryptedFileStore({ file, binding: 'machine-b\0001\0alice' });
+    const other = new EncryptedFileStore({ file, binding: 'machine-b|1|alice' });
     const err = await other.get('x').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AuthError);
     expect((err as Error).message).toMatch(/does not decrypt for this user on this machine/);

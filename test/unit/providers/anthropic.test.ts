@@ -269,7 +269,8 @@ describe('anthropic provider', () => {
     expect(s.closes).toBe(1);
   });
 
-  it('lists models', async () => {
+  it('lists models, and offers no embeddings (the API has none)', async () => {
+    expect(reg.get('chat').embed).toBeUndefined();
     const models = await reg.get('chat').models();
     expect(models).toEqual([
       { id: 'claude-sonnet-4-5', provider: 'claude' },

@@ -94,6 +94,16 @@ describe('providers config', () => {
     registry.dispose();
   });
 
+  it('builds a copilot provider that forwards shown/accepted reports', () => {
+    const { registry } = registryFor({ copilot: {}, ollama: {} });
+    const p = registry.get('completion', 'copilot');
+    expect(p.kind).toBe('copilot');
+    expect(typeof p.didShow).toBe('function');
+    expect(typeof p.didAccept).toBe('function');
+    expect(registry.get('completion', 'ollama').didShow).toBeUndefined();
+    registry.dispose();
+  });
+
   it('reports key status without revealing a literal key', async () => {
     const { registry } = registryFor(
       { a: { kind: 'anthropic', api_key: 'sk-secret-literal' }, b: { kind: 'anthropic' } },

@@ -1,0 +1,125 @@
+// Tool-call latency of Rune's MCP server against a real headless Neovim:
+// reading a 10,000-line buffer and making a small edit, over HTTP and over
+// `rune mcp` (stdio proxy), with the same read done directly over Neovim's
+// msgpack-RPC as the baseline. Edits are allowed by an approval rule so no
+// prompt waits for a person.
+// Run after `npm run build`: node bench/mcp-latency.mjs   (N=300)
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { attach } from 'neovim';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { ROOT, nvimBin, median, p99, fmt, table } from './lib.mjs';
+
+const N = Number(process.env.N ?? 300);
+const home = fs.mkdtempSync(path.join(os.tmpdir(), 'rune-bench-mcp-'));
+const env = { ...process.env };
+delete env.NVIM;
+for (const [k, d] of Object.entries({
+  XDG_CONFIG_HOME: 'config',
+  XDG_DATA_HOME: 'data',
+  XDG_STATE_HOME: 'state',
+  XDG_CACHE_HOME: 'cache',
+  XDG_RUNTIME_DIR: 'run',
+})) {
+  env[k] = path.join(home, d);
+  fs.mkdirSync(env[k], { recursive: true, mode: 0o700 });
+}
+const sock = path.join(home, 'nvim.sock');
+const proc = spawn(
+  nvimBin(),
+  ['--embed', '--headless', '--clean', '-n', '--listen', sock, '--cmd', `set rtp^=${ROOT}`],
+  { env, cwd: home, stdio: ['pipe', 'pipe', 'inherit'] },
+);
+const quiet = { level: 'error', info() {}, warn() {}, error() {}, debug() {} };
+const nvim = attach({ proc, options: { logger: quiet } });
+await nvim.lua(
+  `require('rune').setup({ mcp = { approval = { rules = { { tool = 'edit_buffer', action = 'allow' } } } } })
+   local lines = {}
+   for i = 1, 10000 do lines[i] = ('line %05d: the quick brown fox jumps over the lazy dog'):format(i) end
+   vim.api.nvim_buf_set_lines(0, 0, -1, false, lines)`,
+  [],
+);
+const info = await nvim.lua('return require("rune.host").request("rune.mcp.info")', []);
+const buf = await nvim.lua('return vim.api.nvim_get_current_buf()', []);
+
+async function measure(fn) {
+  for (let i = 0; i < 20; i++) await fn(i); // warm-up
+  const out = [];
+  for (let i = 0; i < N; i++) {
+    const t = process.hrtime.bigint();
+    await fn(i);
+    out.push(Number(process.hrtime.bigint() - t) / 1e6);
+  }
+  return out;
+}
+
+const read = (c) => async () => {
+  const r = await c.callTool({
+    name: 'read_buffer',
+    arguments: { buffer: buf, start_line: 1, end_line: 10000 },
+  });
+  if (r.isError) throw new Error(r.content[0].text);
+};
+const edit = (c) => async (i) => {
+  const r = await c.callTool({
+    name: 'edit_buffer',
+    arguments: {
+      buffer: buf,
+      edits: [
+        {
+          range: { start: { line: 5, character: 0 }, end: { line: 5, character: 10 } },
+          newText: `line ${String(i % 100000).padStart(5, '0')}`,
+        },
+      ],
+    },
+  });
+  if (r.isError) throw new Error(r.content[0].text);
+};
+
+const http = new Client({ name: 'bench-http', version: '0' });
+await http.connect(
+  new StreamableHTTPClientTransport(new URL(info.url), {
+    requestInit: { headers: { Authorization: `Bearer ${info.token}` } },
+  }),
+);
+const stdio = new Client({ name: 'bench-stdio', version: '0' });
+await stdio.connect(
+  new StdioClientTransport({
+    command: process.execPath,
+    args: [path.join(ROOT, 'dist/cli/main.js'), 'mcp'],
+    env: { ...env, NVIM: sock },
+    stderr: 'ignore',
+  }),
+);
+
+const rows = [];
+const direct = await measure(async () => {
+  await nvim.request('nvim_buf_get_lines', [buf, 0, 10000, false]);
+});
+rows.push(['read 10,000 lines: msgpack-RPC direct (baseline)', direct]);
+rows.push(['read 10,000 lines: MCP over HTTP', await measure(read(http))]);
+rows.push(['read 10,000 lines: MCP over rune mcp (stdio)', await measure(read(stdio))]);
+rows.push(['small edit: MCP over HTTP', await measure(edit(http))]);
+rows.push(['small edit: MCP over rune mcp (stdio)', await measure(edit(stdio))]);
+
+table(
+  `MCP tool-call latency against Neovim (${N} calls each, ms)`,
+  ['call', 'p50', 'p99', 'p50 vs baseline'],
+  rows.map(([name, v]) => [
+    name,
+    fmt(median(v), 2),
+    fmt(p99(v), 2),
+    fmt(median(v) / median(direct), 1) + 'x',
+  ]),
+);
+
+await http.close();
+await stdio.close();
+nvim.command('qa!').catch(() => undefined);
+await new Promise((r) => proc.once('exit', r));
+fs.rmSync(home, { recursive: true, force: true });
+process.exit(0);

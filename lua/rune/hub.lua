@@ -1,0 +1,409 @@
+--- The MCP hub in Neovim: approval prompts for tool calls made by chat models,
+--- prompts for servers' sampling and elicitation requests, and the server list.
+--- Every prompt goes through `vim.ui.select` / `vim.ui.input` (so pickers such as
+--- snacks or dressing draw them) and is shown from a scheduled callback: the host
+--- never waits on Neovim, and answers go back as notifications.
+local M, H = {}, {}
+local util = require('rune.util')
+
+local function host()
+  return require('rune.host')
+end
+
+---@class rune.HubApprovalRequest
+---@field id string
+---@field tool string
+---@field summary string[]
+---@field destructive boolean
+---@field args_json string|nil
+
+--- Prompts shown and not yet answered, by id.
+---@type table<string, string>
+H.pending = {}
+
+--- Sends `method(id, ...)` once per prompt: later answers and cancelled prompts are dropped.
+---@param id string
+---@param method string
+function H.reply(id, method, ...)
+  if not H.pending[id] then
+    return
+  end
+  H.pending[id] = nil
+  host().notify(method, id, ...)
+end
+
+---@param text string
+---@param max integer
+---@return string
+local function shorten(text, max)
+  text = text:gsub('%s+', ' ')
+  if #text > max then
+    return text:sub(1, max - 1) .. '…'
+  end
+  return text
+end
+
+H.choices = {
+  { label = 'Allow once', decision = 'once' },
+  { label = 'Always allow this tool (this project)', decision = 'always' },
+  { label = 'Always allow this tool with these arguments', decision = 'args' },
+  { label = 'Deny', decision = 'deny' },
+}
+
+--- Asks whether the chat model may run a tool. Returns at once; the answer goes
+--- to the host as `rune.chat.tool_answer`.
+---@param req rune.HubApprovalRequest
+function M.ask(req)
+  H.pending[req.id] = 'ask'
+  vim.schedule(function()
+    if not H.pending[req.id] then
+      return
+    end
+    local server, tool = req.tool:match('^(.-)__(.+)$')
+    local what = server and ('%s (MCP server %s)'):format(tool, server) or req.tool
+    local prompt = ('%sRun %s? %s'):format(
+      req.destructive and '[destructive] ' or '',
+      what,
+      shorten(table.concat(req.summary or {}, ', '), 200)
+    )
+    vim.ui.select(H.choices, {
+      prompt = prompt,
+      kind = 'rune.tool_approval',
+      format_item = function(c)
+        return c.label
+      end,
+    }, function(choice)
+      H.reply(req.id, 'rune.chat.tool_answer', choice and choice.decision or 'deny')
+    end)
+  end)
+end
+
+--- Asks whether to apply an edit a chat model proposes (shown as a diff).
+---@param req rune.HubApprovalRequest
+---@param proposal { target: string, hunks: { start: integer, oldLines: string[], newLines: string[] }[] }
+function M.review(req, proposal)
+  H.pending[req.id] = 'review'
+  vim.schedule(function()
+    if not H.pending[req.id] then
+      return
+    end
+    local lines = { ('%s wants to edit %s:'):format(req.tool, proposal.target) }
+    for _, h in ipairs(proposal.hunks) do
+      lines[#lines + 1] = ('@@ line %d @@'):format(h.start + 1)
+      for _, l in ipairs(h.oldLines) do
+        lines[#lines + 1] = '-' .. l
+      end
+      for _, l in ipairs(h.newLines) do
+        lines[#lines + 1] = '+' .. l
+      end
+    end
+    local buf = vim.api.nvim_create_buf(false, true)
+    vim.api.nvim_buf_set_lines(buf, 0, -1, false, lines)
+    vim.bo[buf].filetype = 'diff'
+    local width = math.min(100, vim.o.columns - 4)
+    local height = math.min(#lines, math.max(3, vim.o.lines - 12))
+    local win = vim.api.nvim_open_win(buf, false, {
+      relative = 'editor',
+      row = 1,
+      col = math.floor((vim.o.columns - width) / 2),
+      width = width,
+      height = height,
+      border = 'rounded',
+      title = ' rune: proposed edit ',
+      focusable = true,
+      style = 'minimal',
+    })
+    H.review_win = win
+    local choices = {
+      { label = 'Apply the edit', decision = 'once' },
+      { label = 'Always apply edits of this tool (this project)', decision = 'always' },
+      { label = 'Reject', decision = 'deny' },
+    }
+    vim.ui.select(choices, {
+      prompt = ('Apply the edit to %s?'):format(proposal.target),
+      kind = 'rune.tool_review',
+      format_item = function(c)
+        return c.label
+      end,
+    }, function(choice)
+      if vim.api.nvim_win_is_valid(win) then
+        vim.api.nvim_win_close(win, true)
+      end
+      H.reply(req.id, 'rune.chat.tool_answer', choice and choice.decision or 'deny')
+    end)
+  end)
+end
+
+--- Withdraws a prompt (the call was cancelled): a late answer is dropped.
+---@param id string
+function M.cancel(id)
+  H.pending[id] = nil
+  if H.review_win and vim.api.nvim_win_is_valid(H.review_win) then
+    pcall(vim.api.nvim_win_close, H.review_win, true)
+  end
+end
+
+--- Ids of the prompts waiting for an answer.
+---@return string[]
+function M.pending()
+  local out = vim.tbl_keys(H.pending)
+  table.sort(out)
+  return out
+end
+
+--- Asks whether a server may have the chat model answer its sampling request.
+---@param req { id: string, server: string, messages: { role: string, text: string }[], system: string, max_tokens: integer }
+function M.sample(req)
+  H.pending[req.id] = 'sample'
+  vim.schedule(function()
+    if not H.pending[req.id] then
+      return
+    end
+    local last = req.messages[#req.messages] or { text = '' }
+    vim.ui.select({ 'Send it to the chat model', 'Decline' }, {
+      prompt = ('MCP server %s asks the model (%d message(s)): %s'):format(
+        req.server,
+        #req.messages,
+        shorten(last.text, 200)
+      ),
+      kind = 'rune.sampling',
+    }, function(_, idx)
+      H.reply(req.id, 'rune.hub.answer', idx == 1)
+    end)
+  end)
+end
+
+---@class rune.ElicitField
+---@field name string
+---@field type string
+---@field title string
+---@field description string
+---@field required boolean
+---@field default string|nil
+---@field values string[]|nil
+
+--- Asks the fields of a server's elicitation request one by one.
+---@param req { id: string, server: string, message: string, fields: rune.ElicitField[] }
+function M.elicit(req)
+  H.pending[req.id] = 'elicit'
+  local content = {}
+  local function finish(action)
+    H.reply(req.id, 'rune.hub.answer', { action = action, content = content })
+  end
+  local ask
+  ask = function(i)
+    if not H.pending[req.id] then
+      return
+    end
+    local f = req.fields[i]
+    if not f then
+      return finish('accept')
+    end
+    local label = ('%s%s%s'):format(
+      f.title,
+      f.required and ' (required)' or '',
+      f.description ~= '' and (' – ' .. f.description) or ''
+    )
+    local values = util.val(f.values)
+    if f.type == 'boolean' then
+      values = { 'true', 'false' }
+    end
+    local function got(v)
+      if v == nil then
+        return finish('cancel')
+      end
+      if v == '' and f.required and util.val(f.default) == nil then
+        util.notify(f.title .. ' is required', vim.log.levels.WARN)
+        return vim.schedule(function()
+          ask(i)
+        end)
+      end
+      content[f.name] = v
+      vim.schedule(function()
+        ask(i + 1)
+      end)
+    end
+    if values then
+      vim.ui.select(values, { prompt = label, kind = 'rune.elicitation' }, got)
+    else
+      vim.ui.input({ prompt = label .. ': ', default = util.val(f.default) }, got)
+    end
+  end
+  vim.schedule(function()
+    if not H.pending[req.id] then
+      return
+    end
+    vim.ui.select({ 'Answer', 'Decline', 'Cancel' }, {
+      prompt = ('MCP server %s asks: %s'):format(req.server, shorten(req.message, 300)),
+      kind = 'rune.elicitation',
+    }, function(_, idx)
+      if idx == 1 then
+        vim.schedule(function()
+          ask(1)
+        end)
+      else
+        finish(idx == 2 and 'decline' or 'cancel')
+      end
+    end)
+  end)
+end
+
+-- Server list ---------------------------------------------------------------
+
+H.icons =
+  { connected = '●', connecting = '◌', failed = '✗', disabled = '○', stopped = '·' }
+
+---@param status { files: string[], servers: table[] }
+---@return string[] lines
+---@return table<integer, string> server name per line
+function H.render(status)
+  local lines =
+    { 'MCP servers  (e enable · d disable · r restart · R reload files · q close)', '' }
+  local at = {}
+  if #status.servers == 0 then
+    lines[#lines + 1] = 'No servers configured. Files read:'
+    for _, f in ipairs(status.files) do
+      lines[#lines + 1] = '  ' .. f
+    end
+    lines[#lines + 1] = 'or add them under mcp.servers in setup() (:help rune-hub).'
+  end
+  for _, s in ipairs(status.servers) do
+    lines[#lines + 1] = ('%s %s  %s  %s  %d tool(s), %d resource(s), %d prompt(s)'):format(
+      H.icons[s.state] or '?',
+      s.name,
+      s.state,
+      s.transport,
+      #s.tools,
+      s.resources,
+      s.prompts
+    )
+    at[#lines] = s.name
+    if #s.tools > 0 then
+      lines[#lines + 1] = '    tools: ' .. table.concat(s.tools, ', ')
+      at[#lines] = s.name
+    end
+    local err = util.val(s.last_error)
+    if err then
+      lines[#lines + 1] = '    last error: ' .. err:gsub('\n', ' ')
+      at[#lines] = s.name
+    end
+    lines[#lines + 1] = '    from ' .. s.source
+    at[#lines] = s.name
+  end
+  return lines, at
+end
+
+--- The server list: state, tools and last error of each server, with keys to
+--- enable, disable and restart it. Returns the list's buffer.
+---@return integer|nil buf
+function M.servers()
+  local ok, status = pcall(host().request, 'rune.hub.status')
+  if not ok then
+    util.notify(tostring(status), vim.log.levels.ERROR)
+    return nil
+  end
+  local buf = vim.api.nvim_create_buf(false, true)
+  vim.bo[buf].bufhidden = 'wipe'
+  local at = {}
+  local function draw(st)
+    local lines
+    lines, at = H.render(st)
+    vim.bo[buf].modifiable = true
+    vim.api.nvim_buf_set_lines(buf, 0, -1, false, lines)
+    vim.bo[buf].modifiable = false
+  end
+  draw(status)
+  local width = math.min(120, vim.o.columns - 4)
+  local win = vim.api.nvim_open_win(buf, true, {
+    relative = 'editor',
+    row = 2,
+    col = math.floor((vim.o.columns - width) / 2),
+    width = width,
+    height = math.min(30, math.max(5, vim.o.lines - 8)),
+    border = 'rounded',
+    title = ' rune: MCP hub ',
+    style = 'minimal',
+  })
+  vim.wo[win].cursorline = true
+  local function act(verb)
+    return function()
+      local name = verb ~= 'reload' and at[vim.api.nvim_win_get_cursor(0)[1]] or nil
+      if verb ~= 'reload' and not name then
+        return
+      end
+      local okv, st = pcall(host().request, 'rune.hub.' .. verb, name)
+      if not okv then
+        util.notify(tostring(st), vim.log.levels.ERROR)
+        return
+      end
+      if vim.api.nvim_buf_is_valid(buf) then
+        draw(st)
+      end
+    end
+  end
+  local map = function(lhs, fn)
+    vim.keymap.set('n', lhs, fn, { buffer = buf, nowait = true })
+  end
+  map('e', act('enable'))
+  map('d', act('disable'))
+  map('r', act('restart'))
+  map('R', act('reload'))
+  map('q', function()
+    pcall(vim.api.nvim_win_close, win, true)
+  end)
+  return buf
+end
+
+--- Picks a prompt of a connected server, asks its arguments, and starts a chat with it.
+function M.prompts()
+  local ok, list = pcall(host().request, 'rune.hub.prompts')
+  if not ok then
+    return util.notify(tostring(list), vim.log.levels.ERROR)
+  end
+  local items = {}
+  for _, s in ipairs(list) do
+    for _, p in ipairs(s.prompts) do
+      items[#items + 1] = { server = s.server, prompt = p }
+    end
+  end
+  if #items == 0 then
+    return util.notify('no MCP server offers prompts (see require("rune.hub").servers())')
+  end
+  vim.ui.select(items, {
+    prompt = 'MCP prompt',
+    format_item = function(it)
+      local d = it.prompt.description ~= '' and (' – ' .. it.prompt.description) or ''
+      return ('%s: %s%s'):format(it.server, it.prompt.name, d)
+    end,
+  }, function(it)
+    if not it then
+      return
+    end
+    local args = {}
+    local function ask(i)
+      local a = it.prompt.arguments[i]
+      if not a then
+        local okp, text =
+          pcall(host().request, 'rune.hub.get_prompt', it.server, it.prompt.name, args)
+        if not okp then
+          return util.notify(tostring(text), vim.log.levels.ERROR)
+        end
+        return require('rune.chat').open({ args = text })
+      end
+      vim.ui.input({ prompt = a.name .. (a.required and ' (required): ' or ': ') }, function(v)
+        if v == nil then
+          return
+        end
+        if v ~= '' then
+          args[a.name] = v
+        end
+        vim.schedule(function()
+          ask(i + 1)
+        end)
+      end)
+    end
+    ask(1)
+  end)
+end
+
+return M

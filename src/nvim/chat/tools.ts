@@ -1,0 +1,171 @@
+/**
+ * Tools in chat: the tools of the host's registry (Rune's editor tools and
+ * the MCP hub's `server__tool`) offered to the model, and each call the model
+ * makes passed through the approval policy — prompts drawn by
+ * lua/rune/hub.lua, answered with the `rune.chat.tool_answer` notification.
+ */
+import type { NeovimClient } from 'neovim';
+import { AbortError } from '../../core/errors.js';
+import type { Logger } from '../../core/log.js';
+import type { ToolSpec } from '../../providers/types.js';
+import type { Decision } from '../../tools/approval.js';
+import type { ArgsApprovalUi, ArgsDecision } from '../../tools/approval-args.js';
+import type {
+  CallGate,
+  CallToolResult,
+  RegisteredTool,
+  ToolContext,
+  ToolRegistry,
+} from '../../tools/registry.js';
+import { execLua } from './lua.js';
+
+/** What a tool call gave, as the chat shows it and the model receives it. */
+export interface ToolRun {
+  text: string;
+  isError: boolean;
+  /** The user (or a rule) refused the call; the tool did not run. */
+  denied: boolean;
+}
+
+/** The tools a chat can use. */
+export interface ChatTools {
+  /** The tools to offer the model now. */
+  specs(): ToolSpec[];
+  /** Runs one call through approval; never throws for a failing tool (only when aborted). */
+  call(name: string, input: unknown, signal: AbortSignal): Promise<ToolRun>;
+}
+
+/** Text of an MCP tool result, for the model and the chat. */
+export function resultText(r: CallToolResult): string {
+  const parts = r.content.map((c) => {
+    if (c.type === 'text') return c.text;
+    if (c.type === 'resource') {
+      const res = c.resource as { uri: string; text?: string };
+      return res.text ?? `[resource ${res.uri}]`;
+    }
+    if (c.type === 'resource_link') return `[resource ${c.uri}]`;
+    return `[${c.type}]`;
+  });
+  if (parts.length === 0 && r.structuredContent) return JSON.stringify(r.structuredContent);
+  return parts.join('\n');
+}
+
+/** A tool's JSON Schema as providers take it (without the `$schema` marker). */
+function specOf(t: RegisteredTool): ToolSpec {
+  const { $schema: _ignored, ...schema } = t.jsonSchema;
+  return { name: t.def.name, description: t.def.description, inputSchema: schema };
+}
+
+export class RegistryChatTools implements ChatTools {
+  constructor(
+    /** The registries to draw from, first wins on a name clash. */
+    private readonly registries: () => ToolRegistry[],
+    private readonly gate: CallGate,
+  ) {}
+
+  private all(): Map<string, { reg: ToolRegistry; tool: RegisteredTool }> {
+    const out = new Map<string, { reg: ToolRegistry; tool: RegisteredTool }>();
+    for (const reg of new Set(this.registries())) {
+      for (const tool of reg.list()) if (!out.has(tool.def.name)) out.set(tool.def.name, { reg, tool });
+    }
+    return out;
+  }
+
+  specs(): ToolSpec[] {
+    return [...this.all().values()].map((t) => specOf(t.tool));
+  }
+
+  async call(name: string, input: unknown, signal: AbortSignal): Promise<ToolRun> {
+    const found = this.all().get(name);
+    if (!found) {
+      return {
+        text: `There is no tool named "${name}". Use one of the tools offered.`,
+        isError: true,
+        denied: false,
+      };
+    }
+    const ctx: ToolContext = {
+      signal,
+      progress: () => undefined,
+      caller: { client: 'Rune chat' },
+      review: async (p) => ({ accepted: p.hunks.map((_, i) => i) }),
+    };
+    const r = await found.reg.call(name, input, ctx, this.gate);
+    if (signal.aborted) throw new AbortError();
+    const code = (r._meta as Record<string, unknown> | undefined)?.['rune/code'];
+    const denied = r.isError === true && code === 'denied';
+    return { text: resultText(r), isError: r.isError === true, denied };
+  }
+}
+
+/** Approval prompts for chat tool calls, drawn by `require("rune.hub").ask/review`. */
+export class NvimChatApprovalUi implements ArgsApprovalUi {
+  private readonly waiting = new Map<string, (decision: unknown, accepted: unknown) => void>();
+
+  constructor(
+    private readonly nvim: NeovimClient,
+    private readonly logger: Logger,
+  ) {}
+
+  /** The user's answer (from `rune.chat.tool_answer`). */
+  answer(id: string, decision: unknown, accepted: unknown): void {
+    this.waiting.get(id)?.(decision, accepted);
+  }
+
+  /** Ids of prompts waiting for an answer. */
+  pending(): string[] {
+    return [...this.waiting.keys()];
+  }
+
+  private wait(
+    id: string,
+    signal: AbortSignal,
+    show: () => Promise<unknown>,
+  ): Promise<{ decision: unknown; accepted: unknown }> {
+    return new Promise((resolve, reject) => {
+      const onAbort = () => {
+        this.waiting.delete(id);
+        void execLua(this.nvim, 'require("rune.hub").cancel(...)', [id]).catch(() => undefined);
+        reject(new AbortError('The tool call was cancelled while waiting for approval.'));
+      };
+      if (signal.aborted) return onAbort();
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.waiting.set(id, (decision, accepted) => {
+        this.waiting.delete(id);
+        signal.removeEventListener('abort', onAbort);
+        resolve({ decision, accepted });
+      });
+      show().catch((err: unknown) => {
+        this.logger.error('could not show the approval prompt', { err });
+        this.waiting.delete(id);
+        signal.removeEventListener('abort', onAbort);
+        reject(err instanceof Error ? err : new Error(String(err)));
+      });
+    });
+  }
+
+  async ask(req: Parameters<ArgsApprovalUi['ask']>[0], signal: AbortSignal): Promise<ArgsDecision> {
+    const id = `c${req.id}`;
+    const { args, ...shown } = req;
+    const { decision } = await this.wait(id, signal, () =>
+      execLua(this.nvim, 'require("rune.hub").ask(...)', [
+        { ...shown, id, args_json: JSON.stringify(args).slice(0, 2000) },
+      ]),
+    );
+    return decision === 'once' || decision === 'always' || decision === 'args' ? decision : 'deny';
+  }
+
+  async review(
+    req: Parameters<ArgsApprovalUi['review']>[0],
+    proposal: Parameters<ArgsApprovalUi['review']>[1],
+    signal: AbortSignal,
+  ): Promise<{ accepted: number[]; decision: Decision }> {
+    const id = `c${req.id}`;
+    const { args: _args, ...shown } = req;
+    const { decision } = await this.wait(id, signal, () =>
+      execLua(this.nvim, 'require("rune.hub").review(...)', [{ ...shown, id }, proposal]),
+    );
+    const d: Decision = decision === 'once' || decision === 'always' ? decision : 'deny';
+    return { accepted: d === 'deny' ? [] : proposal.hunks.map((_, i) => i), decision: d };
+  }
+}

@@ -1,0 +1,505 @@
+/**
+ * The MCP hub as a host module: reads the servers from the config files
+ * (global and per project, reloaded when they change) and from
+ * `setup({ mcp = { servers = … } })`, connects them, and puts each server's
+ * tools into the host's tool registry as `server__tool`, where the chat
+ * offers them to models. Sampling and elicitation requests of the servers are
+ * answered by the user in Neovim (lua/rune/hub.lua) without blocking it.
+ *
+ * Requests: `rune.hub.status` → the servers with state, tools and last error;
+ * `rune.hub.enable|disable|restart` (name); `rune.hub.resources` (server?) →
+ * resources per server; `rune.hub.prompts` → prompts per server;
+ * `rune.hub.get_prompt` (server, name, args) → the prompt as text;
+ * `rune.hub.reload` → re-reads the files. Notification `rune.hub.answer`
+ * (id, answer) carries the user's answer to a sampling or elicitation prompt.
+ */
+import * as path from 'node:path';
+import { z } from 'zod';
+import { McpError } from '@modelcontextprotocol/sdk/types.js';
+import type {
+  CreateMessageRequest,
+  CreateMessageResult,
+  ElicitRequest,
+  ElicitResult,
+  GetPromptResult,
+  ReadResourceResult,
+} from '@modelcontextprotocol/sdk/types.js';
+import { DisposableStore, toDisposable, type Disposable } from '../core/disposable.js';
+import { AbortError, ConfigError } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import { McpHub, type HubTool, type HubUi } from '../mcp/hub/hub.js';
+import { HubConfigWatcher, defaultHubFiles, loadServers } from '../mcp/hub/loader.js';
+import type { ChatMessage } from '../providers/types.js';
+import type { ToolRegistry, ToolShape } from '../tools/registry.js';
+import type { HostModule, ReadyHost } from './host.js';
+import { getProviderRegistry } from './providers.js';
+import { getToolRegistry } from './tools.js';
+import { execLua } from './chat/lua.js';
+
+/** The hub's options: `mcp.servers` and `mcp.hub` of setup(). */
+export const hubConfigSchema = z.object({
+  servers: z.record(z.string(), z.unknown()).default({}),
+  hub: z
+    .object({
+      enabled: z.boolean().default(true),
+      /** Config files to read instead of the default ones. */
+      files: z.array(z.string()).optional(),
+      connect_timeout_ms: z.number().int().min(100).default(30_000),
+      /** Per tool call, ms; progress notifications restart it. */
+      tool_timeout_ms: z.number().int().min(100).default(120_000),
+    })
+    .prefault({}),
+});
+export type HubConfig = z.infer<typeof hubConfigSchema>;
+
+function stripNil(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(stripNil);
+  if (v && typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) if (x !== null) out[k] = stripNil(x);
+    return out;
+  }
+  return v;
+}
+
+export function parseHubConfig(raw: unknown): HubConfig {
+  const mcp = (stripNil(raw ?? {}) ?? {}) as Record<string, unknown>;
+  const r = hubConfigSchema.safeParse({ servers: mcp.servers, hub: mcp.hub });
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    throw new ConfigError(['mcp', ...issue.path.map(String)].join('.'), issue.message);
+  }
+  return r.data;
+}
+
+/**
+ * A tool's JSON Schema as a zod shape for the registry. A schema zod cannot
+ * express becomes a permissive shape: the server still validates its input.
+ */
+export function shapeFromJsonSchema(schema: Record<string, unknown>): z.ZodObject<ToolShape> {
+  try {
+    const s = z.fromJSONSchema(schema as Parameters<typeof z.fromJSONSchema>[0]);
+    if (s instanceof z.ZodObject) {
+      z.toJSONSchema(s, { io: 'input' });
+      return s as z.ZodObject<ToolShape>;
+    }
+  } catch {
+    // fall through to the permissive shape
+  }
+  return z.looseObject({});
+}
+
+/** Answers from Lua prompts, matched by id; a prompt withdrawn on abort. */
+class Prompts {
+  private readonly waiting = new Map<string, (answer: unknown) => void>();
+  private n = 0;
+
+  constructor(
+    private readonly host: ReadyHost,
+    private readonly logger: Logger,
+  ) {}
+
+  answer(id: string, value: unknown): void {
+    this.waiting.get(id)?.(value);
+  }
+
+  pending(): number {
+    return this.waiting.size;
+  }
+
+  /** Shows a prompt through `require("rune.hub")[fn](req)` and waits for its answer. */
+  ask(fn: string, req: Record<string, unknown>, signal: AbortSignal): Promise<unknown> {
+    const id = `h${++this.n}`;
+    return new Promise((resolve, reject) => {
+      const onAbort = () => {
+        this.waiting.delete(id);
+        void execLua(this.host.nvim, 'require("rune.hub").cancel(...)', [id]).catch(
+          () => undefined,
+        );
+        reject(new AbortError('The request was cancelled while waiting for an answer.'));
+      };
+      if (signal.aborted) return onAbort();
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.waiting.set(id, (v) => {
+        this.waiting.delete(id);
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      });
+      execLua(this.host.nvim, `require("rune.hub").${fn}(...)`, [{ ...req, id }]).catch(
+        (err: unknown) => {
+          this.logger.error('could not show the prompt', { err });
+          this.waiting.delete(id);
+          signal.removeEventListener('abort', onAbort);
+          reject(err instanceof Error ? err : new Error(String(err)));
+        },
+      );
+    });
+  }
+}
+
+function contentText(c: unknown): string {
+  const one = (x: unknown): string => {
+    const b = x as { type?: string; text?: string; mimeType?: string };
+    if (b?.type === 'text') return b.text ?? '';
+    return b?.type ? `[${b.type}${b.mimeType ? ` ${b.mimeType}` : ''}]` : '';
+  };
+  return Array.isArray(c) ? c.map(one).join('\n') : one(c);
+}
+
+/** Sampling and elicitation, answered by the user in Neovim. */
+class NvimHubUi implements HubUi {
+  constructor(
+    private readonly host: ReadyHost,
+    private readonly prompts: Prompts,
+    private readonly logger: Logger,
+  ) {}
+
+  async sample(
+    server: string,
+    params: CreateMessageRequest['params'],
+    signal: AbortSignal,
+  ): Promise<CreateMessageResult> {
+    const messages = params.messages.map((m) => ({ role: m.role, text: contentText(m.content) }));
+    const ok = await this.prompts.ask(
+      'sample',
+      {
+        server,
+        messages: messages as never,
+        system: params.systemPrompt ?? '',
+        max_tokens: params.maxTokens,
+      },
+      signal,
+    );
+    if (ok !== true) {
+      throw new McpError(-1, `The user declined the sampling request of "${server}".`);
+    }
+    const provider = getProviderRegistry(this.host).get('chat');
+    const req: ChatMessage[] = messages.map((m) => ({ role: m.role, content: m.text }));
+    let text = '';
+    let model = provider.id;
+    let stopReason = 'endTurn';
+    for await (const ev of provider.chat(
+      {
+        messages: req,
+        ...(params.systemPrompt ? { system: params.systemPrompt } : {}),
+        maxTokens: params.maxTokens,
+        ...(params.temperature !== undefined ? { temperature: params.temperature } : {}),
+      },
+      { signal },
+    )) {
+      if (ev.type === 'text') text += ev.delta;
+      else if (ev.type === 'done') {
+        model = ev.model || model;
+        stopReason = ev.stopReason === 'max_tokens' ? 'maxTokens' : 'endTurn';
+      }
+    }
+    this.logger.info('sampling request answered', { server, model, chars: text.length });
+    return { model, role: 'assistant', content: { type: 'text', text }, stopReason };
+  }
+
+  async elicit(
+    server: string,
+    params: ElicitRequest['params'],
+    signal: AbortSignal,
+  ): Promise<ElicitResult> {
+    if (!('requestedSchema' in params)) {
+      // URL mode is not offered in the capabilities; refuse politely.
+      return { action: 'decline' };
+    }
+    const schema = params.requestedSchema;
+    const fields = Object.entries(schema.properties).map(([name, p]) => {
+      const prop = p as Record<string, unknown>;
+      const values = Array.isArray(prop.enum)
+        ? (prop.enum as unknown[]).map(String)
+        : Array.isArray(prop.oneOf)
+          ? (prop.oneOf as { const: unknown }[]).map((o) => String(o.const))
+          : undefined;
+      return {
+        name,
+        type: String(prop.type ?? 'string'),
+        title: typeof prop.title === 'string' ? prop.title : name,
+        description: typeof prop.description === 'string' ? prop.description : '',
+        required: schema.required?.includes(name) === true,
+        ...(prop.default !== undefined ? { default: String(prop.default) } : {}),
+        ...(values ? { values } : {}),
+      };
+    });
+    const answer = (await this.prompts.ask(
+      'elicit',
+      { server, message: params.message, fields: fields as never },
+      signal,
+    )) as { action?: string; content?: Record<string, unknown> } | null;
+    const action = answer?.action === 'accept' || answer?.action === 'decline' ? answer.action : 'cancel';
+    if (action !== 'accept') return { action };
+    const content: Record<string, string | number | boolean | string[]> = {};
+    for (const f of fields) {
+      const raw = answer?.content?.[f.name];
+      const text = raw === undefined || raw === null || raw === '' ? f.default : String(raw);
+      if (text === undefined) continue;
+      if (f.type === 'number' || f.type === 'integer') {
+        const n = Number(text);
+        if (!Number.isNaN(n)) content[f.name] = f.type === 'integer' ? Math.trunc(n) : n;
+      } else if (f.type === 'boolean') {
+        content[f.name] = text === 'true' || text === 'yes' || text === '1';
+      } else if (f.type === 'array') {
+        content[f.name] = text.split(',').map((s) => s.trim()).filter(Boolean);
+      } else {
+        content[f.name] = text;
+      }
+    }
+    return { action, content };
+  }
+}
+
+/** The hub module's parts, for other modules (chat context) and tests. */
+export interface HubService {
+  hub: McpHub;
+  files: string[];
+  /** Re-reads the config files and applies the result. */
+  reload(): Promise<void>;
+  readResource(server: string, uri: string, signal?: AbortSignal): Promise<ReadResourceResult>;
+}
+
+const services = new WeakMap<ReadyHost, HubService>();
+
+/** The running hub, or undefined while the module is off. */
+export function getHub(host: ReadyHost): HubService | undefined {
+  return services.get(host);
+}
+
+/** Keeps the registry's `server__tool` entries equal to the hub's connected tools. */
+class ToolSync {
+  private readonly registered = new Map<string, { key: string; d: Disposable }>();
+
+  constructor(
+    private readonly registry: ToolRegistry,
+    private readonly hub: McpHub,
+    private readonly cfg: HubConfig,
+    private readonly logger: Logger,
+  ) {}
+
+  sync(): void {
+    const tools = new Map(this.hub.tools().map((t) => [t.qualifiedName, t]));
+    for (const [name, r] of this.registered) {
+      const t = tools.get(name);
+      if (!t || keyOf(t) !== r.key) {
+        r.d.dispose();
+        this.registered.delete(name);
+      }
+    }
+    for (const t of tools.values()) {
+      if (this.registered.has(t.qualifiedName)) continue;
+      try {
+        this.registered.set(t.qualifiedName, { key: keyOf(t), d: this.register(t) });
+      } catch (err) {
+        this.logger.warn('could not register a hub tool', { tool: t.qualifiedName, err });
+      }
+    }
+  }
+
+  private register(t: HubTool): Disposable {
+    const hub = this.hub;
+    const timeoutMs = this.cfg.hub.tool_timeout_ms;
+    return this.registry.register({
+      name: t.qualifiedName,
+      ...(t.annotations?.title ? { title: `${t.server}: ${t.annotations.title}` } : {}),
+      description: t.description,
+      inputSchema: shapeFromJsonSchema(t.inputSchema),
+      ...(t.annotations ? { annotations: t.annotations } : {}),
+      // A remote server's read-only hint is not a reason to skip asking; its autoApprove is.
+      approval: t.autoApprove ? 'auto' : 'ask',
+      handler: (args, ctx) =>
+        hub.callTool(t.qualifiedName, args as Record<string, unknown>, {
+          signal: ctx.signal,
+          onprogress: (p) => ctx.progress(p),
+          timeoutMs,
+        }),
+    });
+  }
+
+  dispose(): void {
+    for (const r of this.registered.values()) r.d.dispose();
+    this.registered.clear();
+  }
+}
+
+function keyOf(t: HubTool): string {
+  return JSON.stringify([t.description, t.inputSchema, t.autoApprove, t.annotations]);
+}
+
+function promptText(p: GetPromptResult): string {
+  return p.messages
+    .map((m) => {
+      const c = m.content as { type: string; text?: string; resource?: { text?: string } };
+      if (c.type === 'text') return c.text ?? '';
+      if (c.type === 'resource') return c.resource?.text ?? '';
+      return `[${c.type}]`;
+    })
+    .filter(Boolean)
+    .join('\n\n');
+}
+
+const name = z.string().min(1);
+
+export const hubModule: HostModule = {
+  name: 'hub',
+  async activate(host: ReadyHost): Promise<Disposable> {
+    const cfg = parseHubConfig(host.config.mcp);
+    const store = new DisposableStore();
+    if (!cfg.hub.enabled) return store;
+    const logger = host.logger.child({ module: 'hub' });
+    const env = await execLua<{ cwd: string; config_home: string; env: Record<string, string> }>(
+      host.nvim,
+      'return { cwd = vim.fn.getcwd(), config_home = vim.env.XDG_CONFIG_HOME or (vim.env.HOME .. "/.config"), env = vim.fn.environ() }',
+    );
+    // `${env:VAR}` placeholders see Neovim's environment, which the user controls.
+    const vars = { ...process.env, ...env.env };
+    const files = (cfg.hub.files ?? defaultHubFiles(env.cwd, env.config_home)).map((f) =>
+      path.resolve(env.cwd, f),
+    );
+    const prompts = new Prompts(host, logger);
+    const hub = new McpHub({
+      logger,
+      ui: new NvimHubUi(host, prompts, logger),
+      connectTimeoutMs: cfg.hub.connect_timeout_ms,
+    });
+    const sync = new ToolSync(getToolRegistry(host), hub, cfg, logger);
+    store.add(hub.onDidChange(() => sync.sync()));
+    store.add(toDisposable(() => sync.dispose()));
+
+    const reported = new Set<string>();
+    const reload = async () => {
+      const { servers, errors } = loadServers(files, cfg.servers, vars);
+      for (const e of errors) {
+        if (reported.has(e.message)) continue;
+        reported.add(e.message);
+        logger.warn('bad mcp server config', { error: e.message });
+        await execLua(host.nvim, 'require("rune.util").notify(..., vim.log.levels.ERROR)', [
+          `MCP hub: ${e.message}. Fix it and save; the file is read again on change.`,
+        ]).catch(() => undefined);
+      }
+      // A file that was fixed may break again later: report that again too.
+      for (const m of [...reported]) if (!errors.some((e) => e.message === m)) reported.delete(m);
+      await hub.setServers(servers);
+    };
+    let applying: Promise<void> = Promise.resolve();
+    const apply = () => {
+      applying = applying
+        .then(reload)
+        .catch((err: unknown) => logger.error('applying the mcp server config failed', { err }));
+      return applying;
+    };
+    const watcher = new HubConfigWatcher(files, () => void apply());
+    store.add(toDisposable(() => void watcher.close()));
+    store.add(toDisposable(() => void hub.dispose()));
+
+    const service: HubService = {
+      hub,
+      files,
+      reload: apply,
+      readResource: (server, uri, signal) => hub.readResource(server, uri, signal),
+    };
+    services.set(host, service);
+    store.add(toDisposable(() => services.delete(host)));
+
+    store.add(
+      host.onNotification('rune.hub.answer', ([id, answer]) => prompts.answer(String(id), answer)),
+    );
+    store.add(host.onRequest('rune.hub.status', () => status(hub, files)));
+    for (const verb of ['enable', 'disable', 'restart'] as const) {
+      store.add(
+        host.onRequest(`rune.hub.${verb}`, async ([n]) => {
+          await hub[verb](name.parse(n));
+          return status(hub, files);
+        }),
+      );
+    }
+    store.add(
+      host.onRequest('rune.hub.reload', async () => {
+        await apply();
+        return status(hub, files);
+      }),
+    );
+    store.add(
+      host.onRequest('rune.hub.resources', () =>
+        connectedServers(hub).map((s) => ({
+          server: s,
+          resources: hub.resources(s).map((r) => ({ uri: r.uri, name: r.name, mimeType: r.mimeType })),
+        })),
+      ),
+    );
+    store.add(
+      host.onRequest('rune.hub.prompts', () =>
+        connectedServers(hub).map((s) => ({
+          server: s,
+          prompts: hub.prompts(s).map((p) => ({
+            name: p.name,
+            description: p.description ?? '',
+            arguments: (p.arguments ?? []).map((a) => ({
+              name: a.name,
+              description: a.description ?? '',
+              required: a.required === true,
+            })),
+          })),
+        })),
+      ),
+    );
+    store.add(
+      host.onRequest('rune.hub.get_prompt', async ([server, prompt, args]) => {
+        const a = z.record(z.string(), z.string()).optional().parse(stripNil(args) ?? undefined);
+        return promptText(await hub.getPrompt(name.parse(server), name.parse(prompt), a ?? {}));
+      }),
+    );
+    store.add(
+      host.addHealth('hub', () => {
+        const list = hub.status();
+        if (list.length === 0) {
+          return [
+            {
+              level: 'info',
+              message: `no MCP servers configured (files read: ${files.join(', ')})`,
+            },
+          ];
+        }
+        return list.map((s) => ({
+          level: s.state === 'connected' || s.state === 'disabled' ? 'ok' : s.state === 'failed' ? 'error' : 'warn',
+          message: `${s.name} (${s.transport}): ${s.state}, ${s.tools.length} tool(s)${s.lastError ? `: ${s.lastError}` : ''}`,
+          ...(s.state === 'failed'
+            ? { advice: [`Check its entry in ${s.source}; restart it from require("rune.hub").servers().`] }
+            : {}),
+        }));
+      }),
+    );
+
+    await watcher.ready.catch(() => undefined);
+    // Servers connect in the background: a slow server never delays the editor.
+    void apply();
+    logger.info('mcp hub started', { files });
+    return store;
+  },
+};
+
+function connectedServers(hub: McpHub): string[] {
+  return hub
+    .status()
+    .filter((s) => s.state === 'connected')
+    .map((s) => s.name);
+}
+
+function status(hub: McpHub, files: string[]) {
+  return {
+    files,
+    servers: hub.status().map((s) => ({
+      name: s.name,
+      state: s.state,
+      transport: s.transport,
+      tools: s.tools,
+      resources: s.resources,
+      prompts: s.prompts,
+      last_error: s.lastError ?? null,
+      reconnects: s.reconnects,
+      source: s.source,
+      stderr: s.stderr.slice(-5),
+    })),
+  };
+}

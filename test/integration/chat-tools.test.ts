@@ -1,0 +1,229 @@
+/**
+ * Tool use in chat: the model (a wire-faithful Ollama server) asks for a tool,
+ * the call goes through the approval prompt in a real headless Neovim, runs —
+ * a tool of the real server-everything through the MCP hub, or one of the
+ * host's own registry — and its result goes back to the model.
+ */
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { startOllamaServer, type OllamaServer } from '../helpers/servers/index.js';
+import { waitFor } from '../helpers/nvim.js';
+import { hubModule } from '../../src/nvim/hub.js';
+import { getToolRegistry } from '../../src/nvim/tools.js';
+import { ollamaAt, startChat, type ChatHarness } from './chat-helpers.js';
+
+const EVERYTHING = path.resolve(
+  import.meta.dirname,
+  '..',
+  '..',
+  'node_modules',
+  '@modelcontextprotocol',
+  'server-everything',
+  'dist',
+  'index.js',
+);
+
+type Msg = { role: string; content: string; tool_calls?: unknown[]; tool_name?: string };
+type Body = { messages: Msg[]; tools?: { function: { name: string } }[] };
+
+const bodyOf = (s: OllamaServer, i: number) => s.requestsTo('chat')[i]!.body as Body;
+
+/** Replaces vim.ui.select with a recorder; the test answers the recorded prompts. */
+const STUB_SELECT = `
+  _G.prompts = {}
+  vim.ui.select = function(items, opts, cb)
+    table.insert(_G.prompts, { items = items, prompt = opts.prompt, cb = cb })
+  end`;
+
+/** Answers the `n`-th prompt (1-based) with the choice whose decision is `decision`. */
+async function answer(c: ChatHarness, n: number, decision: string): Promise<string> {
+  await waitFor(
+    async () => (await c.t.lua<number>('return #_G.prompts')) >= n,
+    10000,
+    `approval prompt ${n}`,
+  );
+  return c.t.lua<string>(
+    `local p = _G.prompts[select(1, ...)]
+     for _, item in ipairs(p.items) do
+       if item.decision == select(2, ...) then p.cb(item) return p.prompt end
+     end
+     error('no choice ' .. select(2, ...))`,
+    [n, decision],
+  );
+}
+
+async function ask(c: ChatHarness, question: string): Promise<number> {
+  await c.t.nvim.command('RuneChat');
+  const buf = await c.chatBuf();
+  await c.t.lua('vim.api.nvim_buf_set_lines(..., -2, -1, false, { select(2, ...) })', [
+    buf,
+    question,
+  ]);
+  await c.t.lua('require("rune.chat").submit(...)', [buf]);
+  return buf;
+}
+
+describe('tool use in chat', () => {
+  it('offers a hub tool, asks, runs it on server-everything and sends the result back', async () => {
+    const server = await startOllamaServer();
+    server.enqueue('chat', {
+      text: 'Let me echo that.',
+      toolCalls: [{ name: 'everything__echo', input: { message: 'ping from chat' } }],
+    });
+    server.enqueue('chat', { text: 'The server said: ping from chat.' });
+    const c = await startChat({
+      providers: { local: ollamaAt(server.url) },
+      setup: {
+        mcp: {
+          enabled: false,
+          servers: { everything: { command: process.execPath, args: [EVERYTHING, 'stdio'] } },
+        },
+      },
+      modules: [hubModule],
+    });
+    await c.t.lua(STUB_SELECT);
+    const registry = getToolRegistry(c.host);
+    await waitFor(() => !!registry.get('everything__echo'), 20000, 'the hub tools');
+
+    const buf = await ask(c, 'Echo "ping from chat" please');
+    const prompt = await answer(c, 1, 'once');
+    expect(prompt).toContain('echo (MCP server everything)');
+    expect(prompt).toContain('message: ping from chat');
+    await c.idle(buf);
+
+    const first = bodyOf(server, 0);
+    expect(first.tools?.map((t) => t.function.name)).toContain('everything__echo');
+    const second = bodyOf(server, 1);
+    const call = second.messages.find((m) => m.role === 'assistant' && m.tool_calls);
+    expect(call?.tool_calls).toEqual([
+      { function: { name: 'everything__echo', arguments: { message: 'ping from chat' } } },
+    ]);
+    const result = second.messages.find((m) => m.role === 'tool');
+    expect(result).toMatchObject({ tool_name: 'everything__echo' });
+    expect(result!.content).toContain('Echo: ping from chat');
+
+    const text = await c.text(buf);
+    expect(text).toContain('<details><summary>tool: everything__echo</summary>');
+    expect(text).toContain('result:');
+    expect(text).toContain('Echo: ping from chat');
+    expect(text).toContain('The server said: ping from chat.');
+    // The tool block is one fold in the chat window.
+    const row = (await c.lines(buf)).findIndex((l) => l.startsWith('<details><summary>tool:'));
+    expect(await c.t.lua<string>(`return vim.fn.foldlevel(${row + 1})`)).toBe(1);
+    await server.close();
+  });
+
+  it('deny: the tool does not run and the model is told it was denied', async () => {
+    const server = await startOllamaServer();
+    server.enqueue('chat', { toolCalls: [{ name: 'write_note', input: { text: 'hello' } }] });
+    server.enqueue('chat', { text: 'Understood, I will not write it.' });
+    const c = await startChat({ providers: { local: ollamaAt(server.url) } });
+    await c.t.lua(STUB_SELECT);
+    const ran: string[] = [];
+    getToolRegistry(c.host).register({
+      name: 'write_note',
+      description: 'Writes a note.',
+      inputSchema: { text: z.string() },
+      handler: ({ text }) => {
+        ran.push(text);
+        return 'written';
+      },
+    });
+
+    const buf = await ask(c, 'Write a note');
+    await answer(c, 1, 'deny');
+    await c.idle(buf);
+    expect(ran).toEqual([]);
+    const result = bodyOf(server, 1).messages.find((m) => m.role === 'tool')!;
+    expect(result.content).toMatch(/denied/);
+    expect(result.content).toMatch(/did not run/);
+    const text = await c.text(buf);
+    expect(text).toContain('denied: write_note was denied in the editor.');
+    expect(text).toContain('Understood, I will not write it.');
+    await server.close();
+  });
+
+  it('"always with these arguments" skips the prompt for the same arguments only', async () => {
+    const server = await startOllamaServer();
+    const c = await startChat({ providers: { local: ollamaAt(server.url) } });
+    await c.t.lua(STUB_SELECT);
+    const ran: string[] = [];
+    getToolRegistry(c.host).register({
+      name: 'write_note',
+      description: 'Writes a note.',
+      inputSchema: { text: z.string() },
+      handler: ({ text }) => {
+        ran.push(text);
+        return `wrote ${text}`;
+      },
+    });
+    server.enqueue('chat', { toolCalls: [{ name: 'write_note', input: { text: 'a' } }] });
+    server.enqueue('chat', { toolCalls: [{ name: 'write_note', input: { text: 'a' } }] });
+    server.enqueue('chat', { toolCalls: [{ name: 'write_note', input: { text: 'b' } }] });
+    server.enqueue('chat', { text: 'done' });
+    const buf = await ask(c, 'notes');
+    await answer(c, 1, 'args');
+    // The same arguments again run without a prompt; new ones ask.
+    await answer(c, 2, 'once');
+    await c.idle(buf);
+    expect(ran).toEqual(['a', 'a', 'b']);
+    expect(await c.t.lua<number>('return #_G.prompts')).toBe(2);
+    await server.close();
+  });
+
+  it('stops at the step limit and says so', async () => {
+    const server = await startOllamaServer();
+    server.script('chat', () => ({ toolCalls: [{ name: 'tick', input: {} }] }));
+    const c = await startChat({
+      providers: { local: ollamaAt(server.url) },
+      chat: { max_tool_steps: 2 },
+    });
+    let ticks = 0;
+    getToolRegistry(c.host).register({
+      name: 'tick',
+      description: 'Counts.',
+      inputSchema: {},
+      approval: 'auto',
+      handler: () => `tick ${++ticks}`,
+    });
+    const buf = await ask(c, 'count forever');
+    await c.idle(buf);
+    expect(ticks).toBe(2);
+    expect(server.requestsTo('chat')).toHaveLength(3);
+    expect(await c.text(buf)).toContain('Stopped after 2 rounds of tool calls');
+    await server.close();
+  });
+
+  it('cancelling while a call waits for approval stops the loop at once', async () => {
+    const server = await startOllamaServer();
+    server.enqueue('chat', { toolCalls: [{ name: 'write_note', input: { text: 'x' } }] });
+    const c = await startChat({ providers: { local: ollamaAt(server.url) } });
+    await c.t.lua(STUB_SELECT);
+    const ran: string[] = [];
+    getToolRegistry(c.host).register({
+      name: 'write_note',
+      description: 'Writes a note.',
+      inputSchema: { text: z.string() },
+      handler: ({ text }) => {
+        ran.push(text);
+        return 'written';
+      },
+    });
+    const buf = await ask(c, 'write');
+    await waitFor(
+      async () => (await c.t.lua<string[]>('return require("rune.hub").pending()')).length === 1,
+      10000,
+      'the approval prompt',
+    );
+    await c.t.lua('require("rune.chat").stop(...)', [buf]);
+    await c.idle(buf);
+    expect(await c.t.lua<string[]>('return require("rune.hub").pending()')).toEqual([]);
+    // A late answer is dropped: the tool never runs, and the model is not asked again.
+    await c.t.lua('_G.prompts[1].cb(_G.prompts[1].items[1])');
+    expect(ran).toEqual([]);
+    expect(server.requestsTo('chat')).toHaveLength(1);
+    expect(await c.text(buf)).toContain('_(cancelled)_');
+    await server.close();
+  });
+});

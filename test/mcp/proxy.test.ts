@@ -1,0 +1,159 @@
+/**
+ * The stdio proxy of `rune mcp` and its discovery, in-process: JSON-RPC lines
+ * in and out of stream pairs, against Rune's real HTTP server on 127.0.0.1.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { afterEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { McpHttpServer } from '../../src/mcp/server.js';
+import { runStdioProxy } from '../../src/mcp/proxy.js';
+import { discover } from '../../src/mcp/discover.js';
+import { defaultLockDir, writeLock } from '../../src/mcp/lockfile.js';
+import { ToolRegistry } from '../../src/tools/registry.js';
+
+const cleanup: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const fn of cleanup.splice(0).reverse()) await fn();
+});
+
+async function server(idleTimeoutMs?: number) {
+  const registry = new ToolRegistry();
+  registry.register({
+    name: 'echo',
+    description: 'echo',
+    inputSchema: { text: z.string() },
+    annotations: { readOnlyHint: true },
+    handler: (a, ctx) => `${a.text} from ${ctx.caller.client}`,
+  });
+  const s = new McpHttpServer({ registry, idleTimeoutMs });
+  await s.listen();
+  cleanup.push(() => s.close());
+  return s;
+}
+
+function proxy(s: McpHttpServer) {
+  const stdin = new PassThrough();
+  const stdout = new PassThrough();
+  const lines: Record<string, unknown>[] = [];
+  let buf = '';
+  stdout.on('data', (d: Buffer) => {
+    buf += d.toString();
+    let i: number;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      lines.push(JSON.parse(buf.slice(0, i)) as Record<string, unknown>);
+      buf = buf.slice(i + 1);
+    }
+  });
+  const done = runStdioProxy({ url: s.url, token: s.token, via: 'test' }, { stdin, stdout });
+  cleanup.push(async () => {
+    stdin.end();
+    await done;
+  });
+  const send = (m: object) => stdin.write(JSON.stringify({ jsonrpc: '2.0', ...m }) + '\n');
+  const reply = async (id: number) => {
+    await expect.poll(() => lines.find((l) => l.id === id), { timeout: 10000 }).toBeDefined();
+    return lines.find((l) => l.id === id) as { result?: Record<string, unknown>; error?: { message: string } };
+  };
+  return { send, reply, stdin, done };
+}
+
+const init = (name: string) => ({
+  method: 'initialize',
+  params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name, version: '3' } },
+});
+
+describe('rune mcp proxy', () => {
+  it("forwards the client's own initialize, then its calls, and ends when stdin closes", async () => {
+    const s = await server();
+    const p = proxy(s);
+    p.send({ id: 1, ...init('agent') });
+    expect((await p.reply(1)).result).toMatchObject({ serverInfo: { name: 'rune' } });
+    p.send({ method: 'notifications/initialized' });
+    p.send({ id: 2, method: 'tools/list' });
+    expect(JSON.stringify((await p.reply(2)).result)).toContain('echo');
+    p.send({ id: 3, method: 'tools/call', params: { name: 'echo', arguments: { text: 'hi' } } });
+    expect((await p.reply(3)).result).toMatchObject({ content: [{ text: 'hi from agent 3' }] });
+    expect(s.sessionList().map((x) => x.client)).toEqual(['agent 3']);
+    p.stdin.end();
+    await p.done;
+    await expect.poll(() => s.sessionList().length).toBe(0);
+  });
+
+  it('initializes on behalf of a client that calls a tool first', async () => {
+    const s = await server();
+    const p = proxy(s);
+    p.send({ id: 7, method: 'tools/call', params: { name: 'echo', arguments: { text: 'yo' } } });
+    expect((await p.reply(7)).result).toMatchObject({
+      content: [{ text: expect.stringMatching(/^yo from rune mcp \(client without initialize\)/) }],
+    });
+    // A late initialize is answered from the session already open.
+    p.send({ id: 8, ...init('late') });
+    expect((await p.reply(8)).result).toMatchObject({ serverInfo: { name: 'rune' } });
+  });
+
+  it('opens a new session when the old one expired', async () => {
+    const s = await server(300);
+    const p = proxy(s);
+    p.send({ id: 1, ...init('agent') });
+    await p.reply(1);
+    p.send({ method: 'notifications/initialized' });
+    await expect.poll(() => s.sessionList().length).toBe(1);
+    // The proxy's standalone SSE stream keeps a session alive; end it to let the session expire.
+    s.sessionList();
+    await expect.poll(() => s.sessionList().length, { timeout: 5000 }).toBe(0).catch(() => undefined);
+    p.send({ id: 2, method: 'tools/call', params: { name: 'echo', arguments: { text: 'again' } } });
+    expect((await p.reply(2)).result).toMatchObject({ content: [{ text: 'again from agent 3' }] });
+  });
+
+  it('answers with an error when the server is gone', async () => {
+    const s = await server();
+    const p = proxy({ url: `http://127.0.0.1:9/mcp`, token: s.token } as McpHttpServer);
+    p.send({ id: 4, method: 'tools/list' });
+    expect((await p.reply(4)).error?.message).toMatch(/Cannot reach Rune in Neovim/);
+  });
+});
+
+describe('discover', () => {
+  function tmp() {
+    const d = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'rune-disc-')));
+    cleanup.push(() => fs.rmSync(d, { recursive: true, force: true }));
+    return d;
+  }
+
+  it('picks the lock file whose folder holds the current one, deepest first, or by --instance', async () => {
+    const state = tmp();
+    const ws = tmp();
+    fs.mkdirSync(path.join(ws, 'a', 'b'), { recursive: true });
+    const env = { XDG_STATE_HOME: state, XDG_RUNTIME_DIR: state, TMPDIR: state };
+    const dir = defaultLockDir(env);
+    const lock = (port: number, cwd: string) =>
+      writeLock(dir, `${port}.lock`, {
+        pid: process.pid,
+        port,
+        token: `t${port}`,
+        url: `http://127.0.0.1:${port}/mcp`,
+        cwd,
+        workspaceFolders: [],
+        createdAt: new Date().toISOString(),
+      });
+    lock(1001, ws);
+    lock(1002, path.join(ws, 'a'));
+    expect(await discover({ env, cwd: path.join(ws, 'a', 'b') })).toMatchObject({ token: 't1002' });
+    expect(await discover({ env, cwd: ws })).toMatchObject({ token: 't1001' });
+    expect(await discover({ env, cwd: os.tmpdir(), instance: '1001' })).toMatchObject({ token: 't1001' });
+    await expect(discover({ env, cwd: os.tmpdir() })).rejects.toThrow(
+      /No running Neovim with Rune was found .* Running servers: /s,
+    );
+    await expect(discover({ env, cwd: ws, instance: '999' })).rejects.toThrow(/port or pid 999/);
+  });
+
+  it('says when Neovim at $NVIM cannot be reached', async () => {
+    const state = tmp();
+    await expect(
+      discover({ env: { XDG_STATE_HOME: state, NVIM: path.join(state, 'no.sock') }, cwd: state }),
+    ).rejects.toThrow(/did not answer/);
+  });
+});
