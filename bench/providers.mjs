@@ -246,8 +246,8 @@ srv.close();
 async function heldMemory(start) {
   const hold = await startServer(true);
   const ctl = [];
-  global.gc?.();
-  global.gc?.();
+  globalThis.gc?.();
+  globalThis.gc?.();
   const before = process.memoryUsage().heapUsed;
   const firsts = [];
   const runs = [];
@@ -259,8 +259,8 @@ async function heldMemory(start) {
     runs.push(start(hold.url, ac.signal, seen).catch(() => {}));
   }
   await Promise.all(firsts);
-  global.gc?.();
-  global.gc?.();
+  globalThis.gc?.();
+  globalThis.gc?.();
   const after = process.memoryUsage().heapUsed;
   for (const ac of ctl) ac.abort();
   await Promise.all(runs);
@@ -268,7 +268,7 @@ async function heldMemory(start) {
   return (after - before) / INFLIGHT;
 }
 
-if (!global.gc) console.log('\n(run with --expose-gc for steadier memory figures)');
+if (!globalThis.gc) console.log('\n(run with --expose-gc for steadier memory figures)');
 // Each side runs twice and the second round counts: the first pays one-time costs
 // (module state, connection pools) that are not per request.
 let bareClient;

@@ -69,6 +69,12 @@ function M.cancel(id)
   end
 end
 
+--- Closes every prompt without answering (the host stopped).
+function M.clear()
+  H.queue = {}
+  H.close()
+end
+
 --- Moves the cursor into the waiting prompt. Returns false when none waits.
 ---@return boolean
 function M.focus()

@@ -1,11 +1,11 @@
---- :RuneAuth [provider] [login|logout|status]: sign in to providers.
+--- :RuneAuth [provider] [login|logout|status|cancel]: sign in to providers.
 ---
 --- Lua only asks and shows: the host chooses the secret store, runs the
 --- GitHub device flow and OAuth sign-ins, and keeps the secrets. API keys
 --- are read with `inputsecret()`: never echoed, never in history, never logged.
 local M, H = {}, {}
 
-H.actions = { 'login', 'logout', 'status' }
+H.actions = { 'login', 'logout', 'status', 'cancel' }
 
 ---@return table
 function H.host()
@@ -125,6 +125,12 @@ function M.command(opts)
       )
     elseif action == 'login' then
       H.login(provider)
+    elseif action == 'cancel' then
+      local res = H.host().request('rune.auth.cancel', provider)
+      H.notify(
+        res.cancelled and ('sign-in to %s cancelled'):format(provider)
+          or ('no sign-in to %s is waiting'):format(provider)
+      )
     elseif action == 'logout' then
       local res = H.host().request('rune.auth.logout', provider)
       H.notify(
@@ -132,7 +138,7 @@ function M.command(opts)
           or ('nothing was stored for %s'):format(provider)
       )
     else
-      error(('(rune) unknown action %q: use login, logout or status'):format(action), 0)
+      error(('(rune) unknown action %q: use login, logout, status or cancel'):format(action), 0)
     end
   end)
   if not ok then

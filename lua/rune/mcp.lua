@@ -31,6 +31,10 @@ end
 function M._stopped()
   H.server = nil
   pcall(vim.api.nvim_del_augroup_by_name, 'rune.mcp')
+  -- Nobody waits for these answers any more.
+  if package.loaded['rune.approval'] then
+    require('rune.approval').clear()
+  end
 end
 
 --- The server's address once known (nil before), without starting anything.
@@ -183,7 +187,7 @@ function M.command(opts)
   vim.api.nvim_buf_set_lines(buf, 0, -1, false, M.format_info(res))
   vim.bo[buf].modifiable = false
   vim.bo[buf].bufhidden = 'wipe'
-  vim.api.nvim_buf_set_name(buf, 'rune://mcp')
+  pcall(vim.api.nvim_buf_set_name, buf, 'rune://mcp')
   vim.cmd.split()
   vim.api.nvim_win_set_buf(0, buf)
   vim.keymap.set('n', 'q', '<cmd>close<cr>', { buffer = buf, nowait = true })

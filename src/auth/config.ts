@@ -4,6 +4,10 @@ import type { OAuthServerConfig } from './oauth.js';
 
 const url = z.string().url();
 
+/** An empty Lua table arrives as an empty array; as a map it means "nothing". */
+const map = <T extends z.ZodType>(value: T) =>
+  z.preprocess((v) => (Array.isArray(v) && v.length === 0 ? {} : v), z.record(z.string(), value));
+
 const OAuthEntry = z.strictObject({
   authorization_url: url,
   token_url: url,
@@ -11,7 +15,7 @@ const OAuthEntry = z.strictObject({
   client_id: z.string().min(1),
   client_secret: z.string().min(1).optional(),
   scopes: z.array(z.string()).optional(),
-  extra_params: z.record(z.string(), z.string()).optional(),
+  extra_params: map(z.string()).optional(),
   timeout_ms: z.number().int().positive().optional(),
 });
 
@@ -24,11 +28,11 @@ const Schema = z.strictObject({
       min_interval_ms: z.number().int().min(0).default(500),
       github_url: url.default('https://github.com'),
       api_url: url.default('https://api.github.com'),
-      settings: z.record(z.string(), z.unknown()).default({}),
+      settings: map(z.unknown()).default({}),
       timeout_ms: z.number().int().positive().default(30_000),
     })
     .prefault({}),
-  oauth: z.record(z.string(), OAuthEntry).default({}),
+  oauth: map(OAuthEntry).default({}),
 });
 
 /** Options for the Copilot language server and the GitHub endpoints. */

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js';
+import { auth, type OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js';
 import type {
   OAuthClientInformationMixed,
   OAuthClientMetadata,
@@ -28,34 +28,42 @@ export interface McpOAuthProviderOptions extends Omit<InteractionOptions, 'port'
   client?: { clientId: string; clientSecret?: string };
   /** Requested scope, space-separated. */
   scope?: string;
+  /**
+   * The MCP server's URL. When given, the provider finishes the sign-in by itself once
+   * the browser comes back (it runs the SDK's code exchange); `authorized()` resolves then.
+   */
+  serverUrl?: string | URL;
 }
 
 /**
  * The MCP SDK's `OAuthClientProvider`, backed by Rune's secret store and the
- * loopback callback server. Use with a Streamable HTTP transport:
+ * loopback callback server. Give it to a Streamable HTTP (or SSE) transport:
  *
  * ```ts
- * const auth = new McpOAuthProvider({ store, server: 'linear' });
- * await auth.prepare();
+ * const auth = new McpOAuthProvider({ store, server: 'linear', serverUrl: url });
  * const transport = new StreamableHTTPClientTransport(url, { authProvider: auth });
  * try { await client.connect(transport); }
  * catch (e) {
  *   if (!(e instanceof UnauthorizedError)) throw e;
- *   await transport.finishAuth(await auth.waitForAuthorizationCode());
+ *   await auth.authorized();   // the user signed in in the browser; tokens are stored
  *   await client.connect(new StreamableHTTPClientTransport(url, { authProvider: auth }));
  * }
- * auth.dispose();
+ * await auth.dispose();
  * ```
  *
  * The SDK discovers the authorization server, registers, builds the PKCE
  * request and refreshes tokens; this class stores what it is given, opens
  * the browser and receives the redirect (state checked, timeout applied).
+ * Without `serverUrl`, pass `await waitForAuthorizationCode()` to the
+ * transport's `finishAuth()` instead of awaiting `authorized()`.
  */
 export class McpOAuthProvider implements OAuthClientProvider {
   private server: CallbackServer | undefined;
   private record: McpAuthRecord = {};
   private expectedState: string | undefined;
   private pendingCode: Promise<string> | undefined;
+  private pendingAuth: Promise<void> | undefined;
+  private loaded: Promise<void> | undefined;
   private readonly account: string;
 
   constructor(private readonly opts: McpOAuthProviderOptions) {
@@ -67,9 +75,8 @@ export class McpOAuthProvider implements OAuthClientProvider {
    * when a dynamic registration is tied to it, else a random one.
    */
   async prepare(): Promise<void> {
+    await this.load();
     if (this.server) return;
-    const raw = await this.opts.store.get(this.account);
-    this.record = raw ? (JSON.parse(raw) as McpAuthRecord) : {};
     if (this.record.port) {
       this.server = await startCallbackServer(this.record.port).catch(() => undefined);
     }
@@ -83,6 +90,14 @@ export class McpOAuthProvider implements OAuthClientProvider {
       this.record.port = this.server.port;
       await this.persist();
     }
+  }
+
+  /** Reads the stored record once. */
+  private load(): Promise<void> {
+    this.loaded ??= this.opts.store.get(this.account).then((raw) => {
+      this.record = raw ? (JSON.parse(raw) as McpAuthRecord) : {};
+    });
+    return this.loaded;
   }
 
   private bound(): CallbackServer {
@@ -110,7 +125,9 @@ export class McpOAuthProvider implements OAuthClientProvider {
     return this.expectedState;
   }
 
-  clientInformation(): OAuthClientInformationMixed | undefined {
+  /** Called by the SDK before it registers or authorizes: binds the callback port first. */
+  async clientInformation(): Promise<OAuthClientInformationMixed | undefined> {
+    await this.prepare();
     if (this.opts.client) {
       return {
         client_id: this.opts.client.clientId,
@@ -126,7 +143,8 @@ export class McpOAuthProvider implements OAuthClientProvider {
     await this.persist();
   }
 
-  tokens(): OAuthTokens | undefined {
+  async tokens(): Promise<OAuthTokens | undefined> {
+    await this.load();
     return this.record.tokens;
   }
 
@@ -141,6 +159,17 @@ export class McpOAuthProvider implements OAuthClientProvider {
     if (!state) throw new StateError('The authorization URL has no state parameter.');
     this.pendingCode = server.waitForCode({ state, timeoutMs: this.opts.timeoutMs });
     this.pendingCode.catch(() => undefined);
+    const serverUrl = this.opts.serverUrl;
+    if (serverUrl) {
+      const code = this.pendingCode;
+      this.pendingAuth = code.then(async (authorizationCode) => {
+        const r = await auth(this, { serverUrl, authorizationCode });
+        if (r !== 'AUTHORIZED') {
+          throw new StateError(`The sign-in to ${this.opts.server} did not complete (${r}).`);
+        }
+      });
+      this.pendingAuth.catch(() => undefined);
+    }
     const opened = await (this.opts.openBrowser ?? defaultOpenBrowser)(url.toString()).catch(
       () => false,
     );
@@ -153,6 +182,23 @@ export class McpOAuthProvider implements OAuthClientProvider {
       return Promise.reject(new StateError('No authorization is in progress for this server.'));
     }
     return this.pendingCode;
+  }
+
+  /**
+   * Resolves once the sign-in started by `redirectToAuthorization` has finished and the
+   * tokens are stored (needs `serverUrl`); rejects with why it failed.
+   */
+  authorized(): Promise<void> {
+    if (!this.pendingAuth) {
+      return Promise.reject(
+        new StateError(
+          this.opts.serverUrl
+            ? 'No authorization is in progress for this server.'
+            : 'authorized() needs the serverUrl option.',
+        ),
+      );
+    }
+    return this.pendingAuth;
   }
 
   async saveCodeVerifier(verifier: string): Promise<void> {
@@ -179,6 +225,7 @@ export class McpOAuthProvider implements OAuthClientProvider {
 
   /** Forgets everything stored for this server. */
   async forget(): Promise<void> {
+    await this.load();
     this.record = {};
     await this.opts.store.delete(this.account);
   }

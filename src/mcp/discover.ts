@@ -7,6 +7,7 @@
  * server's address and token.
  */
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { attach, type NeovimClient } from 'neovim';
@@ -130,6 +131,27 @@ export function nvimSockets(env: NodeJS.ProcessEnv = process.env): string[] {
 }
 
 async function withNvim<T>(address: string, fn: (nvim: NeovimClient) => Promise<T>): Promise<T> {
+  // Probe first, so a dead address is a clear error rather than an unhandled one.
+  await new Promise<void>((resolve, reject) => {
+    const s = net.createConnection(address);
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(new Error('no answer within 5 s'));
+    }, 5000);
+    s.once('connect', () => {
+      clearTimeout(timer);
+      s.destroy();
+      resolve();
+    });
+    s.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  }).catch((err: Error) => {
+    throw new NotFoundError(
+      `Neovim at ${address} did not answer (${err.message}); is it still running?`,
+    );
+  });
   const nvim = attach({ socket: address, options: { logger: quietLogger } });
   try {
     return await fn(nvim);

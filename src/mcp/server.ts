@@ -111,6 +111,7 @@ export class McpHttpServer implements Disposable {
   private boundPort = 0;
   private readonly tokenDigest: Buffer;
   private toolList: Tool[] | undefined;
+  private oneShots = 0;
 
   constructor(private readonly opts: McpHttpServerOptions) {
     this.token = opts.token ?? randomBytes(16).toString('hex');
@@ -172,6 +173,14 @@ export class McpHttpServer implements Disposable {
       lastSeenMs: now - s.lastSeen,
       inFlight: s.inFlight,
     }));
+  }
+
+  /** Ends a session (its client must initialize again). False when there is none. */
+  closeSession(id: string): boolean {
+    const s = this.sessions.get(id);
+    if (!s) return false;
+    this.drop(s);
+    return true;
   }
 
   /** Tells the sessions subscribed to `uri` that it changed. */
@@ -411,6 +420,18 @@ export class McpHttpServer implements Disposable {
     res: http.ServerResponse,
     body: unknown,
   ): Promise<void> {
+    if (this.oneShots >= this.maxConcurrent) {
+      res.setHeader('Retry-After', '1');
+      sendJsonError(
+        res,
+        429,
+        -32000,
+        `Too many requests without a session (limit ${this.maxConcurrent}); retry shortly.`,
+      );
+      return;
+    }
+    this.oneShots++;
+    res.once('close', () => this.oneShots--);
     const server = this.newServer();
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
     const s: Session = {

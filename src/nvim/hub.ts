@@ -27,6 +27,7 @@ import type {
 import { DisposableStore, toDisposable, type Disposable } from '../core/disposable.js';
 import { AbortError, ConfigError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
+import { mergeServers, type ServerConfig } from '../mcp/hub/config.js';
 import { McpHub, type HubTool, type HubUi } from '../mcp/hub/hub.js';
 import { HubConfigWatcher, defaultHubFiles, loadServers } from '../mcp/hub/loader.js';
 import type { ChatMessage } from '../providers/types.js';
@@ -64,7 +65,9 @@ function stripNil(v: unknown): unknown {
 
 export function parseHubConfig(raw: unknown): HubConfig {
   const mcp = (stripNil(raw ?? {}) ?? {}) as Record<string, unknown>;
-  const r = hubConfigSchema.safeParse({ servers: mcp.servers, hub: mcp.hub });
+  // An empty Lua table arrives as an empty array.
+  const servers = Array.isArray(mcp.servers) && mcp.servers.length === 0 ? {} : mcp.servers;
+  const r = hubConfigSchema.safeParse({ servers, hub: mcp.hub });
   if (!r.success) {
     const issue = r.error.issues[0]!;
     throw new ConfigError(['mcp', ...issue.path.map(String)].join('.'), issue.message);
@@ -214,11 +217,14 @@ class NvimHubUi implements HubUi {
         : Array.isArray(prop.oneOf)
           ? (prop.oneOf as { const: unknown }[]).map((o) => String(o.const))
           : undefined;
+      const items = (prop.items ?? {}) as { enum?: unknown[]; anyOf?: { const: unknown }[] };
+      const choices = items.enum ?? items.anyOf?.map((o) => o.const);
+      const hint = choices ? ` (comma-separated: ${choices.map(String).join(', ')})` : '';
       return {
         name,
         type: String(prop.type ?? 'string'),
         title: typeof prop.title === 'string' ? prop.title : name,
-        description: typeof prop.description === 'string' ? prop.description : '',
+        description: (typeof prop.description === 'string' ? prop.description : '') + hint,
         required: schema.required?.includes(name) === true,
         ...(prop.default !== undefined ? { default: String(prop.default) } : {}),
         ...(values ? { values } : {}),
@@ -368,19 +374,35 @@ export const hubModule: HostModule = {
     store.add(toDisposable(() => sync.dispose()));
 
     const reported = new Set<string>();
+    // A file saved with a mistake keeps its last good servers running until it is fixed.
+    const lastGood = new Map<string, ServerConfig[]>();
     const reload = async () => {
-      const { servers, errors } = loadServers(files, cfg.servers, vars);
+      const lists: ServerConfig[][] = [];
+      const errors: ConfigError[] = [];
+      for (const file of files) {
+        const r = loadServers([file], {}, vars);
+        if (r.errors.length) {
+          errors.push(...r.errors);
+          lists.push(lastGood.get(file) ?? []);
+        } else {
+          lastGood.set(file, r.servers);
+          lists.push(r.servers);
+        }
+      }
+      const own = loadServers([], cfg.servers, vars);
+      errors.push(...own.errors);
+      lists.push(own.servers);
       for (const e of errors) {
         if (reported.has(e.message)) continue;
         reported.add(e.message);
         logger.warn('bad mcp server config', { error: e.message });
         await execLua(host.nvim, 'require("rune.util").notify(..., vim.log.levels.ERROR)', [
-          `MCP hub: ${e.message}. Fix it and save; the file is read again on change.`,
+          `MCP hub: ${e.message}. Fix it and save: the file is read again on change (its servers keep running meanwhile).`,
         ]).catch(() => undefined);
       }
       // A file that was fixed may break again later: report that again too.
       for (const m of [...reported]) if (!errors.some((e) => e.message === m)) reported.delete(m);
-      await hub.setServers(servers);
+      await hub.setServers(mergeServers(...lists));
     };
     let applying: Promise<void> = Promise.resolve();
     const apply = () => {

@@ -13,6 +13,7 @@ import { DisposableStore, toDisposable } from '../core/disposable.js';
 import { AuthError, RuneError, toRuneError } from '../core/errors.js';
 import { parseProvidersConfig } from '../providers/config.js';
 import { createProviderRegistry, type ManagedRegistry } from '../providers/registry.js';
+import type { ManagedProvider } from '../providers/managed.js';
 import { hostCopilotConfig, hostSecrets } from './auth.js';
 
 const registries = new WeakMap<ReadyHost, ProviderRegistry>();
@@ -70,37 +71,56 @@ async function models(
 }
 
 async function health(registry: ProviderRegistry): Promise<HealthItem[]> {
-  const items: HealthItem[] = [];
   const list = registry.list();
   const defaults = list.flatMap((p) => p.defaultFor.map((f) => `${f} → ${p.id}`)).join(', ');
-  items.push({ level: 'info', message: `${list.length} provider(s); defaults: ${defaults}` });
-  await Promise.all(
-    list.map(async (p, i) => {
+  const per = await Promise.all(
+    list.map(async (p): Promise<HealthItem[]> => {
       const name = `${p.id} (${p.kind}${p.model ? `, ${p.model}` : ''})`;
-      const found: HealthItem[] = [];
-      if (isManaged(registry)) {
-        const key = await registry.keyStatus(p.id);
-        if (!key.ok) {
-          found.push({ level: 'error', message: `${name}: ${key.message}` });
-        } else {
-          try {
-            const msg = await registry.managed(p.id).probe();
-            found.push({ level: 'ok', message: `${name}: ${msg}; ${key.message}` });
-          } catch (err) {
-            const e = toRuneError(err);
-            found.push({
-              level: e instanceof AuthError ? 'error' : 'warn',
-              message: `${name}: ${e.message}`,
-            });
-          }
-        }
-      } else {
-        found.push({ level: 'info', message: `${name}: configured` });
+      if (!isManaged(registry)) return [{ level: 'info', message: `${name}: configured` }];
+      const key = await registry.keyStatus(p.id);
+      if (!key.ok) return [{ level: 'error', message: `${name}: ${key.message}` }];
+      const provider = registry.managed(p.id);
+      let msg: string;
+      try {
+        msg = await provider.probe();
+      } catch (err) {
+        const e = toRuneError(err);
+        return [
+          { level: e instanceof AuthError ? 'error' : 'warn', message: `${name}: ${e.message}` },
+        ];
       }
-      items[i + 1] = found[0]!;
+      const items: HealthItem[] = [{ level: 'ok', message: `${name}: ${msg}; ${key.message}` }];
+      if (p.kind === 'ollama') items.push(...(await ollamaModels(provider, p.id)));
+      return items;
     }),
   );
-  return items;
+  return [
+    { level: 'info', message: `${list.length} provider(s); defaults: ${defaults}` },
+    ...per.flat(),
+  ];
+}
+
+/** Warns about configured Ollama models that are not installed (a common first-run snag). */
+async function ollamaModels(provider: ManagedProvider, id: string): Promise<HealthItem[]> {
+  let installed: Set<string>;
+  try {
+    installed = new Set((await provider.models()).map((m) => m.id.replace(/:latest$/, '')));
+  } catch {
+    return [];
+  }
+  const wanted = [provider.settings.model, provider.settings.fimModel].filter(
+    (m, i, all): m is string => !!m && all.indexOf(m) === i,
+  );
+  return wanted
+    .filter((m) => !installed.has(m.replace(/:latest$/, '')))
+    .map((m) => ({
+      level: 'warn' as const,
+      message: `${id}: the model ${m} is not installed in Ollama`,
+      advice: [
+        `Run: ollama pull ${m}`,
+        `or set providers.${id}.model / fim_model to an installed model`,
+      ],
+    }));
 }
 
 function optionalString(v: unknown, what: string): string | undefined {

@@ -147,6 +147,7 @@ export class PluginInstance {
         this.die(new RuneError('plugin_crashed', `its worker exited (code ${code})`), loadWaiter);
       }
     });
+    this.post({ t: 'load', url: pathToFileURL(opts.file).href });
   }
 
   get failed(): RuneError | undefined {

@@ -218,7 +218,8 @@ export function parseProvidersConfig(config: Readonly<Record<string, unknown>>):
   if (!table.success) {
     throw new ConfigError('providers', 'must be a table of provider name → options');
   }
-  const entries = Object.entries(table.data);
+  // Lua tables have no order: sorting by name keeps lists and the fallback default stable.
+  const entries = Object.entries(table.data).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   if (entries.length === 0) entries.push(['ollama', {}]);
   const providers = entries.map(([id, v]) => {
     const r = Provider.safeParse(v ?? {});

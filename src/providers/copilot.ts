@@ -171,9 +171,10 @@ export class CopilotAdapter implements Adapter {
   ): Promise<CompleteResult> {
     const ls = await this.server();
     this.current = ls;
+    // The server is up: what follows is the request itself, not connecting.
+    hooks.headers();
     const doc = fimToDocument(req);
     const items = await ls.inlineCompletion(doc, { signal });
-    hooks.headers();
     const completions: Completion[] = [];
     for (const item of items.slice(0, Math.max(1, req.n ?? 1))) {
       const { text, typed } = itemToInsertion(item, doc);

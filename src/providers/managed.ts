@@ -214,7 +214,6 @@ export class ManagedProvider implements Provider {
     let release: (() => void) | undefined;
     try {
       release = await this.slots.completion.acquire(call.signal, this.label);
-      const t0 = performance.now();
       const res = await this.withPolicies(call.signal, () =>
         this.attempt(call.signal, (signal, hooks) =>
           this.adapter.complete(req, model, signal, hooks),
@@ -223,7 +222,6 @@ export class ManagedProvider implements Provider {
       this.usage.success(this.id, res.model || model, {
         input: res.usage.inputTokens,
         output: res.usage.outputTokens,
-        ttftMs: performance.now() - t0,
       });
       if (key !== undefined) this.cache!.set(key, res.completions);
       return res.completions.map((c) => ({ ...c }));

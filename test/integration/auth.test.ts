@@ -203,6 +203,29 @@ describe(':RuneAuth', () => {
     await t.close();
   });
 
+  it('cancels a sign-in that is waiting for the user', async () => {
+    const t = await start(path.join(tmp, 'f', 'secrets.enc'));
+    gh.interval = 1;
+    gh.pollAnswers = Array.from({ length: 100 }, () => 'authorization_pending');
+    try {
+      await t.nvim.command('RuneAuth copilot');
+      await t.nvim.command('RuneAuth copilot cancel');
+      const done = (await waitFor(
+        () => t.lua<{ ok: boolean; message: string } | undefined>('return _G.done'),
+        10000,
+        'the cancelled sign-in to report',
+      ))!;
+      expect(done).toMatchObject({ ok: false, message: 'The sign-in was cancelled.' });
+      expect((await notes(t)).map((n) => n.msg)).toContain('(rune) sign-in to copilot cancelled');
+      await t.nvim.command('RuneAuth copilot cancel');
+      expect((await notes(t)).at(-1)?.msg).toBe('(rune) no sign-in to copilot is waiting');
+    } finally {
+      gh.interval = 0;
+      gh.pollAnswers = [];
+    }
+    await t.close();
+  });
+
   it('completes providers and actions', async () => {
     const t = await start(path.join(tmp, 'e', 'secrets.enc'));
     expect(await t.lua("return vim.fn.getcompletion('RuneAuth ', 'cmdline')")).toEqual([

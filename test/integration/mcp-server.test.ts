@@ -615,8 +615,19 @@ describe('MCP server lifecycle', () => {
       'return require("rune.host").request("rune.mcp.info")',
     );
     expect(fs.existsSync(info.lock)).toBe(true);
-    await client.close();
+    // A prompt still open when the host stops is closed with it.
+    const pendingCall = client
+      .callTool({ name: 'write_file', arguments: { path: 'late.txt', content: 'x' } })
+      .catch((e: Error) => e);
+    await env.nextPrompt();
     await env.host.shutdown('test').done;
+    await waitFor(
+      async () =>
+        (await env.t.lua<string[]>('return require("rune.approval").pending()')).length === 0,
+    );
+    expect(fs.existsSync(path.join(env.ws, 'late.txt'))).toBe(false);
+    await client.close();
+    await pendingCall;
     expect(fs.existsSync(info.lock)).toBe(false);
     expect(fs.existsSync(path.join(zekeDir, `${env.port}.lock`))).toBe(false);
   });

@@ -2,6 +2,7 @@
  * The providers service in a real Neovim: the registry built from setup(), the
  * `rune.providers.*` requests answered to Lua, and the :checkhealth section.
  */
+import * as fs from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startNvim, type TestNvim } from '../helpers/nvim.js';
 import { startInProcessHost } from '../helpers/host.js';
@@ -30,7 +31,7 @@ describe('providers service', () => {
     t = await startNvim({
       setup: `require('rune').setup({
         providers = {
-          ollama = { url = '${ollama.url}', model = 'llama3.2' },
+          ollama = { url = '${ollama.url}', model = 'llama3.2', fim_model = 'starcoder2:3b' },
           claude = { url = '${claude.url}', api_key = 'env:RUNE_TEST_UNSET_KEY' },
         },
         default_provider = 'ollama',
@@ -43,8 +44,8 @@ describe('providers service', () => {
       'return require("rune.host").request("rune.providers.list")',
     );
     expect(list.map((p) => [p.id, p.kind, p.defaultFor])).toEqual([
-      ['ollama', 'ollama', ['chat', 'completion']],
       ['claude', 'anthropic', []],
+      ['ollama', 'ollama', ['chat', 'completion']],
     ]);
 
     const models = await t.lua<Record<string, unknown>>(
@@ -80,6 +81,10 @@ describe('providers service', () => {
     expect(text).toMatch(/rune: providers/);
     expect(text).toMatch(/OK ollama \(ollama, llama3\.2\): reachable/);
     expect(text).toMatch(/ERROR claude \(anthropic.*RUNE_TEST_UNSET_KEY/);
+    // llama3.2 is installed (as llama3.2:latest); the FIM model is not.
+    expect(text).not.toMatch(/model llama3\.2 is not installed/);
+    expect(text).toMatch(/WARNING ollama: the model starcoder2:3b is not installed/);
+    expect(text).toMatch(/ollama pull starcoder2:3b/);
   });
 
   it('reports an invalid providers config naming the key, and leaves the module off', async () => {
@@ -94,5 +99,36 @@ describe('providers service', () => {
       (e: Error) => e.message,
     );
     expect(err).toContain('Unknown Rune request');
+  });
+
+  it('works in the real spawned host (dist/), and keeps the API key out of the log', async () => {
+    const ollama = await startOllamaServer();
+    const claude = await startAnthropicServer();
+    servers.push(ollama, claude);
+    const key = 'sk-ant-e2e-secret-4242';
+    t = await startNvim({
+      env: { RUNE_TEST_E2E_KEY: key },
+      setup: `require('rune').setup({
+        providers = {
+          ollama = { url = '${ollama.url}' },
+          claude = { url = '${claude.url}', api_key = 'env:RUNE_TEST_E2E_KEY' },
+        },
+        host = { log_level = 'debug' },
+      })`,
+    });
+    const models = await t.lua<Record<string, { id: string }[]>>(
+      'return require("rune.host").request("rune.providers.models")',
+    );
+    expect(models.claude?.map((m) => m.id)).toEqual(['claude-sonnet-4-5', 'claude-haiku-4-5']);
+    expect(models.ollama?.length).toBe(2);
+    const h = claude.requests[0]!.headers;
+    expect(h.authorization ?? h['x-api-key']).toContain(key);
+    const status = await t.lua<{ log_file: string; pid: number }>(
+      'return require("rune.host").request("rune.status")',
+    );
+    expect(status.pid).not.toBe(process.pid);
+    const log = fs.readFileSync(status.log_file, 'utf8');
+    expect(log.length).toBeGreaterThan(0);
+    expect(log).not.toContain(key);
   });
 });

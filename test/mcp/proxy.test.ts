@@ -19,7 +19,7 @@ afterEach(async () => {
   for (const fn of cleanup.splice(0).reverse()) await fn();
 });
 
-async function server(idleTimeoutMs?: number) {
+async function server() {
   const registry = new ToolRegistry();
   registry.register({
     name: 'echo',
@@ -28,7 +28,7 @@ async function server(idleTimeoutMs?: number) {
     annotations: { readOnlyHint: true },
     handler: (a, ctx) => `${a.text} from ${ctx.caller.client}`,
   });
-  const s = new McpHttpServer({ registry, idleTimeoutMs });
+  const s = new McpHttpServer({ registry });
   await s.listen();
   cleanup.push(() => s.close());
   return s;
@@ -55,7 +55,10 @@ function proxy(s: McpHttpServer) {
   const send = (m: object) => stdin.write(JSON.stringify({ jsonrpc: '2.0', ...m }) + '\n');
   const reply = async (id: number) => {
     await expect.poll(() => lines.find((l) => l.id === id), { timeout: 10000 }).toBeDefined();
-    return lines.find((l) => l.id === id) as { result?: Record<string, unknown>; error?: { message: string } };
+    return lines.find((l) => l.id === id) as {
+      result?: Record<string, unknown>;
+      error?: { message: string };
+    };
   };
   return { send, reply, stdin, done };
 }
@@ -94,18 +97,20 @@ describe('rune mcp proxy', () => {
     expect((await p.reply(8)).result).toMatchObject({ serverInfo: { name: 'rune' } });
   });
 
-  it('opens a new session when the old one expired', async () => {
-    const s = await server(300);
+  it('opens a new session when the old one ended', async () => {
+    const s = await server();
     const p = proxy(s);
     p.send({ id: 1, ...init('agent') });
     await p.reply(1);
     p.send({ method: 'notifications/initialized' });
     await expect.poll(() => s.sessionList().length).toBe(1);
-    // The proxy's standalone SSE stream keeps a session alive; end it to let the session expire.
-    s.sessionList();
-    await expect.poll(() => s.sessionList().length, { timeout: 5000 }).toBe(0).catch(() => undefined);
+    const first = s.sessionList()[0]!.id;
+    expect(s.closeSession(first)).toBe(true);
+    expect(s.sessionList()).toEqual([]);
     p.send({ id: 2, method: 'tools/call', params: { name: 'echo', arguments: { text: 'again' } } });
     expect((await p.reply(2)).result).toMatchObject({ content: [{ text: 'again from agent 3' }] });
+    expect(s.sessionList().map((x) => x.id)).not.toContain(first);
+    expect(s.sessionList()).toHaveLength(1);
   });
 
   it('answers with an error when the server is gone', async () => {
@@ -143,7 +148,9 @@ describe('discover', () => {
     lock(1002, path.join(ws, 'a'));
     expect(await discover({ env, cwd: path.join(ws, 'a', 'b') })).toMatchObject({ token: 't1002' });
     expect(await discover({ env, cwd: ws })).toMatchObject({ token: 't1001' });
-    expect(await discover({ env, cwd: os.tmpdir(), instance: '1001' })).toMatchObject({ token: 't1001' });
+    expect(await discover({ env, cwd: os.tmpdir(), instance: '1001' })).toMatchObject({
+      token: 't1001',
+    });
     await expect(discover({ env, cwd: os.tmpdir() })).rejects.toThrow(
       /No running Neovim with Rune was found .* Running servers: /s,
     );

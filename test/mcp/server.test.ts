@@ -167,7 +167,21 @@ describe('McpHttpServer', () => {
     await new Promise((r) => setTimeout(r, 100));
     const c = await call(12);
     expect(c.status).toBe(429);
+    // Calls without a session share the same limit.
+    const oneShot = (id: number) =>
+      post(server, {
+        jsonrpc: '2.0',
+        id,
+        method: 'tools/call',
+        params: { name: 'slow', arguments: {} },
+      });
+    const d = oneShot(20);
+    const e = oneShot(21);
+    await new Promise((r) => setTimeout(r, 100));
+    expect((await oneShot(22)).status).toBe(429);
     release();
+    expect((await d).status).toBe(200);
+    expect((await e).status).toBe(200);
     expect((await a).status).toBe(200);
     expect((await b).status).toBe(200);
   });

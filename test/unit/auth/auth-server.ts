@@ -18,6 +18,8 @@ export interface AuthServer {
   revoked: string[];
   tokenRequests: Record<string, string>[];
   isValidAccess(token: string): boolean;
+  /** Serves `/mcp` (a protected MCP endpoint) when set. */
+  onMcp?: (req: http.IncomingMessage, res: http.ServerResponse) => void;
   close(): Promise<void>;
 }
 
@@ -66,6 +68,7 @@ export async function startAuthServer(): Promise<AuthServer> {
   const server = http.createServer(async (req, res) => {
     const url = new URL(req.url ?? '/', s.url);
     const p = url.pathname;
+    if (p === '/mcp' && s.onMcp) return s.onMcp(req, res);
     if (req.method === 'GET' && p.startsWith('/.well-known/oauth-protected-resource')) {
       return json(res, 200, { resource: `${s.url}/mcp`, authorization_servers: [s.url] });
     }

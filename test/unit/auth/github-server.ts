@@ -15,6 +15,8 @@ export interface GitHubServer {
   githubToken: string;
   /** Where the exchange says the Copilot API lives. */
   copilotApi: string;
+  /** Seconds between polls the device-code answer asks for. */
+  interval: number;
   /** Status of the exchange (200, or 401/403 to refuse). */
   exchangeStatus: number;
   exchanges: number;
@@ -29,6 +31,7 @@ export async function startGitHubServer(): Promise<GitHubServer> {
     pollAnswers: [],
     githubToken: 'gho_localTestToken123',
     copilotApi: '',
+    interval: 0,
     exchangeStatus: 200,
     exchanges: 0,
     requests: [],
@@ -49,7 +52,7 @@ export async function startGitHubServer(): Promise<GitHubServer> {
         user_code: 'ABCD-1234',
         verification_uri: `${s.url}/login/device`,
         expires_in: 900,
-        interval: 0,
+        interval: s.interval,
       });
     }
     if (req.method === 'POST' && p === '/login/oauth/access_token') {

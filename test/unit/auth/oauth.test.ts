@@ -2,7 +2,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { auth } from '@modelcontextprotocol/sdk/client/auth.js';
+import { UnauthorizedError, auth } from '@modelcontextprotocol/sdk/client/auth.js';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { EncryptedFileStore } from '../../../src/auth/file-store.js';
 import { McpOAuthProvider } from '../../../src/auth/mcp-oauth.js';
 import {
@@ -222,23 +226,69 @@ describe('MCP SDK OAuthClientProvider', () => {
     expect(prompts).toHaveLength(1);
     const code = await provider.waitForAuthorizationCode();
     expect(await auth(provider, { serverUrl, authorizationCode: code })).toBe('AUTHORIZED');
-    const tokens = provider.tokens()!;
+    const tokens = (await provider.tokens())!;
     expect(as.isValidAccess(tokens.access_token)).toBe(true);
     const port = new URL(provider.redirectUrl).port;
-    const clientId = provider.clientInformation()!.client_id;
+    const clientId = (await provider.clientInformation())!.client_id;
     expect(as.clients.get(clientId)!.redirectUris).toEqual([provider.redirectUrl]);
     await provider.dispose();
 
     const again = new McpOAuthProvider({ store, server: 'demo', openBrowser: browse });
     await again.prepare();
     expect(new URL(again.redirectUrl).port).toBe(port);
-    expect(again.tokens()).toEqual(tokens);
-    expect(again.clientInformation()!.client_id).toBe(clientId);
+    expect(await again.tokens()).toEqual(tokens);
+    expect((await again.clientInformation())!.client_id).toBe(clientId);
     // With a refresh token stored, the SDK refreshes without a browser.
     expect(await auth(again, { serverUrl })).toBe('AUTHORIZED');
     expect(as.tokenRequests.at(-1)).toMatchObject({ grant_type: 'refresh_token' });
     await again.forget();
     expect(await store.get(oauthAccount('mcp:demo'))).toBeUndefined();
     await again.dispose();
+  });
+
+  it('signs an SDK client in to a protected MCP server, finishing the sign-in by itself', async () => {
+    const { as, store } = await setup();
+    as.onMcp = (req, res) => {
+      const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+      if (!bearer || !as.isValidAccess(bearer)) {
+        res.writeHead(401, {
+          'www-authenticate': `Bearer resource_metadata="${as.url}/.well-known/oauth-protected-resource/mcp"`,
+        });
+        res.end();
+        return;
+      }
+      const server = new McpServer({ name: 'protected', version: '1.0.0' });
+      server.registerTool('whoami', { description: 'says hi' }, () => ({
+        content: [{ type: 'text', text: 'hi' }],
+      }));
+      const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
+      res.on('close', () => void transport.close());
+      void server.connect(transport).then(() => transport.handleRequest(req, res));
+    };
+    const url = new URL(`${as.url}/mcp`);
+    const provider = new McpOAuthProvider({
+      store,
+      server: 'protected',
+      serverUrl: url,
+      openBrowser: async (u) => {
+        setImmediate(() => void browse(u));
+        return true;
+      },
+    });
+    const client = new Client({ name: 'rune-test', version: '1.0.0' });
+    const first = await client
+      .connect(new StreamableHTTPClientTransport(url, { authProvider: provider }))
+      .catch((e: unknown) => e);
+    expect(first).toBeInstanceOf(UnauthorizedError);
+    await provider.authorized();
+    const again = new Client({ name: 'rune-test', version: '1.0.0' });
+    await again.connect(new StreamableHTTPClientTransport(url, { authProvider: provider }));
+    expect((await again.listTools()).tools.map((t) => t.name)).toEqual(['whoami']);
+    await again.close();
+    await provider.dispose();
+    const stored = JSON.parse((await store.get(oauthAccount('mcp:protected')))!) as {
+      tokens: { access_token: string };
+    };
+    expect(as.isValidAccess(stored.tokens.access_token)).toBe(true);
   });
 });

@@ -88,8 +88,8 @@ describe('providers config', () => {
     expect(registry.get('chat', 'ollama').id).toBe('ollama');
     expect(() => registry.get('chat', 'nope')).toThrow(/no provider named "nope"/);
     expect(registry.list().map((p) => [p.id, p.defaultFor])).toEqual([
-      ['ollama', ['completion']],
       ['claude', ['chat']],
+      ['ollama', ['completion']],
     ]);
     registry.dispose();
   });

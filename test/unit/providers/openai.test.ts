@@ -2,6 +2,7 @@
  * The OpenAI-compatible provider with the `openai` package against a wire-faithful local
  * server, and the reliability layer (retries, breaker, limiter, bulkhead, cache) through it.
  */
+import { getEventListeners } from 'node:events';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AbortError, ProviderUnavailableError } from '../../../src/core/errors.js';
 import { startOpenAIServer, type OpenAIServer } from '../../helpers/servers/index.js';
@@ -236,6 +237,18 @@ describe('openai-compatible provider', () => {
     const v = await reg.get('chat').embed!(['a', 'b'], { model: 'emb' });
     expect(v).toHaveLength(2);
     expect(v[1]![0]).toBeCloseTo(0.2);
+  });
+
+  it('leaves no listener on the signal of the caller after calls end', async () => {
+    const ac = new AbortController();
+    await collect(reg.get('chat').chat({ messages: [] }, { signal: ac.signal }));
+    await reg.get('completion').complete({ prefix: 'a', suffix: '' }, { signal: ac.signal });
+    s.enqueue('chat', { text: ['a', 'b', 'c'], chunkDelayMs: 20 });
+    for await (const _ of reg.get('chat').chat({ messages: [] }, { signal: ac.signal })) break;
+    await s.waitForClose(1);
+    s.enqueue('chat', { status: 400 });
+    await rejection(collect(reg.get('chat').chat({ messages: [] }, { signal: ac.signal })));
+    expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0);
   });
 
   it('aborting during the retry wait ends the call at once', async () => {
