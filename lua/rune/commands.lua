@@ -84,4 +84,8 @@ function M.auth(o)
   require('rune.auth').command(o)
 end
 
+function M.mcp(o)
+  require('rune.mcp').command(o)
+end
+
 return M

@@ -3,7 +3,8 @@
  * default per feature, usage accounting shared by all, and API keys resolved lazily (on
  * the first call that needs one) from `env:`, `cmd:`, `file:` or `keyring:`.
  */
-import { ConfigError, RuneError } from '../core/errors.js';
+import { AuthError, ConfigError, RuneError } from '../core/errors.js';
+import { apiKeyAccount } from '../auth/secret-store.js';
 import type { Logger } from '../core/log.js';
 import { describeSecretRef, resolveSecret, type SecretStore } from '../core/secrets.js';
 import type { Adapter } from './adapter.js';
@@ -57,16 +58,29 @@ function lazyKey(p: ProviderConfig, deps: RegistryDeps): () => Promise<string | 
     value ??= resolveSecret(p.apiKey, `providers.${p.id}.api_key`, {
       env: deps.env,
       store: deps.secrets,
-    }).then(
-      (v) => {
-        deps.logger.addSecret(v);
-        return v;
-      },
-      (err: unknown) => {
-        value = undefined;
-        throw err;
-      },
-    );
+    })
+      .catch(async (err: unknown) => {
+        // After the environment variable: the key `rune auth login <id>` (or
+        // :RuneAuth) stored in the secret store.
+        if (!(err instanceof AuthError) || !p.apiKey?.startsWith('env:') || !deps.secrets)
+          throw err;
+        const stored = await deps.secrets.get(apiKeyAccount(p.id)).catch(() => undefined);
+        if (stored) return stored;
+        throw new AuthError(
+          `${err.message} Or store the key with :RuneAuth ${p.id} (or \`rune auth login ${p.id}\`).`,
+          { cause: err, provider: p.id },
+        );
+      })
+      .then(
+        (v) => {
+          deps.logger.addSecret(v);
+          return v;
+        },
+        (err: unknown) => {
+          value = undefined;
+          throw err;
+        },
+      );
     return value;
   };
 }

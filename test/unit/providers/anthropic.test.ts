@@ -204,6 +204,33 @@ describe('anthropic provider', () => {
     expect(s.requests).toHaveLength(1);
   });
 
+  it('uses the key stored by :RuneAuth when the variable is not set, and says so when neither is', async () => {
+    const { createMemoryLogger } = await import('../../../src/core/log.js');
+    const { parseProvidersConfig } = await import('../../../src/providers/config.js');
+    const { createProviderRegistry } = await import('../../../src/providers/registry.js');
+    const stored = new Map<string, string>();
+    const secrets = { get: async (name: string) => stored.get(name) };
+    const make = () =>
+      createProviderRegistry(parseProvidersConfig({ providers: { claude: { url: s.url } } }), {
+        logger: createMemoryLogger(),
+        env: {},
+        secrets,
+      });
+    const none = make();
+    const err = await rejection(collect(none.get('chat').chat({ messages: [] })));
+    expect(err.message).toContain('ANTHROPIC_API_KEY');
+    expect(err.message).toContain(':RuneAuth claude');
+    none.dispose();
+
+    stored.set('api-key/claude', 'sk-stored-key');
+    s.enqueue('messages', { text: 'ok' });
+    const r = make();
+    await collect(r.get('chat').chat({ messages: [{ role: 'user', content: 'hi' }] }));
+    const h = s.requests.at(-1)!.headers;
+    expect(h.authorization ?? h['x-api-key']).toMatch(/sk-stored-key/);
+    r.dispose();
+  });
+
   it('reports a missing key without sending anything, naming the variable', async () => {
     const r = registryFor({ claude: { url: s.url } }, {}, {}).registry;
     const err = await rejection(collect(r.get('chat').chat({ messages: [] })));

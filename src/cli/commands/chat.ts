@@ -1,0 +1,70 @@
+/** `rune chat "<prompt>"`: asks a model and streams the answer to stdout. */
+import { Command } from 'commander';
+import { standaloneProviders } from '../standalone.js';
+import { interruptSignal } from '../output.js';
+
+export function chatCommand(): Command {
+  return new Command('chat')
+    .description(
+      'Ask a model; the answer streams to stdout. Reads the prompt from stdin when it is "-".',
+    )
+    .argument('<prompt...>', 'the question (several words are joined)')
+    .option('-p, --provider <name>', 'the provider (default: the chat default of your config)')
+    .option('-m, --model <model>', "the model (default: the provider's)")
+    .option('-s, --system <text>', 'a system prompt')
+    .option('--json', 'print one JSON event per line (text, tool_call, done)')
+    .option(
+      '--config <file>',
+      'the standalone config file (default $XDG_CONFIG_HOME/rune/config.json)',
+    )
+    .action(
+      async (
+        words: string[],
+        opts: {
+          provider?: string;
+          model?: string;
+          system?: string;
+          json?: boolean;
+          config?: string;
+        },
+      ) => {
+        let prompt = words.join(' ');
+        if (prompt === '-') {
+          const chunks: Buffer[] = [];
+          for await (const c of process.stdin) chunks.push(c as Buffer);
+          prompt = Buffer.concat(chunks).toString('utf8');
+        }
+        const registry = await standaloneProviders(opts.config);
+        try {
+          const provider = registry.get('chat', opts.provider);
+          const signal = interruptSignal();
+          let ended = false;
+          for await (const ev of provider.chat(
+            {
+              model: opts.model,
+              system: opts.system,
+              messages: [{ role: 'user', content: prompt }],
+            },
+            { signal },
+          )) {
+            if (opts.json) {
+              process.stdout.write(`${JSON.stringify(ev)}\n`);
+            } else if (ev.type === 'text') {
+              process.stdout.write(ev.delta);
+            } else if (ev.type === 'done') {
+              ended = true;
+              process.stdout.write('\n');
+              if (process.stderr.isTTY) {
+                process.stderr.write(
+                  `(${ev.model}: ${ev.usage.inputTokens} in, ${ev.usage.outputTokens} out)\n`,
+                );
+              }
+            }
+          }
+          if (!ended && !opts.json) process.stdout.write('\n');
+        } finally {
+          registry.dispose();
+        }
+      },
+    );
+}

@@ -1,0 +1,166 @@
+/**
+ * `rune doctor`: the checks of `:checkhealth rune`, from a shell — Node,
+ * the build, Neovim, running Rune servers, the secret store, the providers
+ * of the standalone config, the Copilot language server and the sandbox.
+ */
+import { Command } from 'commander';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { PACKAGE_ROOT, VERSION } from '../../core/version.js';
+import { toRuneError } from '../../core/errors.js';
+import { chooseSecretStore } from '../../auth/choose.js';
+import { COPILOT_INSTALL_HINT, locateCopilotServer } from '../../auth/copilot-ls.js';
+import { defaultLockDir, readLocks } from '../../mcp/lockfile.js';
+import { configFile, standaloneProviders } from '../standalone.js';
+import { EXIT } from '../output.js';
+
+export interface Check {
+  section: string;
+  level: 'ok' | 'warn' | 'error' | 'info';
+  message: string;
+  advice?: string;
+}
+
+function which(cmd: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    const p = path.join(dir, cmd);
+    try {
+      fs.accessSync(p, fs.constants.X_OK);
+      return p;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+/** Runs every check; never throws (a failing check is an `error` line). */
+export async function runChecks(): Promise<Check[]> {
+  const out: Check[] = [];
+  const add = (section: string, level: Check['level'], message: string, advice?: string) =>
+    out.push({ section, level, message, ...(advice ? { advice } : {}) });
+
+  const major = Number(process.versions.node.split('.')[0]);
+  if (major >= 20) add('node', 'ok', `Node.js ${process.version}`);
+  else
+    add('node', 'error', `Node.js ${process.version} is too old`, 'Install Node.js 20.19 or newer');
+
+  const main = path.join(PACKAGE_ROOT, 'dist', 'nvim', 'main.js');
+  if (fs.existsSync(main)) add('build', 'ok', `Rune ${VERSION} is built (${main})`);
+  else
+    add(
+      'build',
+      'error',
+      'the host is not built',
+      `Run \`npm ci && npm run build\` in ${PACKAGE_ROOT}`,
+    );
+
+  const nvim = which('nvim');
+  if (!nvim) {
+    add('neovim', 'warn', 'nvim is not on PATH', 'Install Neovim 0.10 or newer');
+  } else {
+    try {
+      const v = /NVIM v(\d+)\.(\d+)\.(\d+)/.exec(
+        execFileSync(nvim, ['--version'], { encoding: 'utf8' }),
+      );
+      if (v && (Number(v[1]) > 0 || Number(v[2]) >= 10))
+        add('neovim', 'ok', `Neovim ${v[1]}.${v[2]}.${v[3]} (${nvim})`);
+      else
+        add(
+          'neovim',
+          'error',
+          `Neovim at ${nvim} is older than 0.10`,
+          'Install Neovim 0.10 or newer',
+        );
+    } catch (err) {
+      add('neovim', 'error', `could not run ${nvim} --version: ${(err as Error).message}`);
+    }
+  }
+
+  const lockDir = defaultLockDir();
+  const locks = readLocks(lockDir);
+  if (locks.length === 0) {
+    add('mcp', 'info', `no running Neovim has a Rune MCP server (lock files in ${lockDir})`);
+  } else {
+    for (const l of locks) add('mcp', 'ok', `Neovim pid ${l.nvimPid}: ${l.url} (cwd ${l.cwd})`);
+  }
+
+  const { reason } = await chooseSecretStore({ probeTimeoutMs: 1500 });
+  add(
+    'secrets',
+    reason.startsWith('the OS keyring answered') ? 'ok' : 'warn',
+    `secret store: ${reason}`,
+  );
+
+  try {
+    const registry = await standaloneProviders();
+    try {
+      const file = configFile();
+      add(
+        'providers',
+        'info',
+        fs.existsSync(file)
+          ? `providers from ${file}`
+          : `no ${file}; using the defaults (a local Ollama)`,
+      );
+      for (const p of registry.list()) {
+        try {
+          await registry.get('chat', p.id).models({ signal: AbortSignal.timeout(3000) });
+          add('providers', 'ok', `${p.id} (${p.kind}) answers at ${p.url}`);
+        } catch (err) {
+          add('providers', 'warn', `${p.id} (${p.kind}): ${toRuneError(err).message}`);
+        }
+      }
+    } finally {
+      registry.dispose();
+    }
+  } catch (err) {
+    add('providers', 'error', toRuneError(err).message, `Fix ${configFile()}`);
+  }
+
+  const copilot = locateCopilotServer();
+  if (copilot) add('copilot', 'ok', `Copilot language server: ${copilot.path} (${copilot.source})`);
+  else
+    add(
+      'copilot',
+      'info',
+      'Copilot language server not found (only needed for Copilot)',
+      COPILOT_INSTALL_HINT,
+    );
+
+  const bwrap = which('bwrap');
+  if (bwrap)
+    add('sandbox', 'ok', `bubblewrap: ${bwrap} (filesystem and network isolation available)`);
+  else
+    add(
+      'sandbox',
+      'info',
+      'bubblewrap not found: plugin tools get memory and time limits only',
+      'Install bubblewrap (Debian: apt install bubblewrap)',
+    );
+  return out;
+}
+
+export function doctorCommand(): Command {
+  return new Command('doctor')
+    .description('Check the installation (the checks of :checkhealth rune, from a shell).')
+    .option('--json', 'print JSON')
+    .action(async (opts: { json?: boolean }) => {
+      const checks = await runChecks();
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify(checks, null, 2)}\n`);
+      } else {
+        let section = '';
+        for (const c of checks) {
+          if (c.section !== section) {
+            section = c.section;
+            process.stdout.write(`${section}\n`);
+          }
+          process.stdout.write(`  ${c.level.toUpperCase().padEnd(5)} ${c.message}\n`);
+          if (c.advice && c.level !== 'ok') process.stdout.write(`        → ${c.advice}\n`);
+        }
+      }
+      if (checks.some((c) => c.level === 'error')) process.exitCode = EXIT.failed;
+    });
+}
