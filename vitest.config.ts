@@ -22,6 +22,7 @@ export default defineConfig({
       include: ['src/**/*.ts'],
       reporter: ['text-summary', 'text'],
       thresholds: { lines: 80 },
+      reportOnFailure: true,
     },
     projects: [
       {
