@@ -18,6 +18,8 @@ if command -v luacheck >/dev/null; then luacheck -q lua plugin; fi
 
 export RUNE_NVIM_010="$PWD/.cache/nvim/trixie/bin/nvim"
 export RUNE_NVIM_LATEST="$PWD/.cache/nvim/sid/bin/nvim"
+# The sandbox tests fail (rather than test the unsandboxed path) without bwrap.
+export RUNE_TEST_BWRAP=1
 export RUNE_TEST_COPILOT_LS="$PWD/.cache/copilot-ls/node_modules/@github/copilot-language-server/dist/language-server.js"
 
 echo "== tests" >&2

@@ -84,7 +84,6 @@ function H.login(provider)
       return
     end
     host.request('rune.auth.login', provider, secret)
-    secret = nil
     H.notify(('API key for %s saved'):format(provider))
   elseif res.kind == 'device' then
     H.copy(res.user_code)

@@ -31,6 +31,7 @@ H.WORDS = {
   { word = '#diagnostics', menu = "the source buffer's diagnostics" },
   { word = '#file:', menu = 'a file, relative to the project root' },
   { word = '#quickfix', menu = 'the quickfix list' },
+  { word = '#mcp:', menu = 'a resource of an MCP server (#mcp:server:uri)' },
 }
 
 ---@return table
@@ -346,7 +347,8 @@ function M.foldexpr()
   return '='
 end
 
---- 'omnifunc' of chat buffers: completes #context words, #file: paths and #buffer: names.
+--- 'omnifunc' of chat buffers: completes #context words, #file: paths, #buffer: names
+--- and #mcp: resources.
 ---@param findstart integer
 ---@param base string
 ---@return integer|table
@@ -361,6 +363,16 @@ function M.complete(findstart, base)
   if kind == 'file' then
     for _, f in ipairs(vim.fn.getcompletion(arg, 'file')) do
       out[#out + 1] = { word = '#file:' .. f, menu = 'file' }
+    end
+  elseif kind == 'mcp' then
+    local ok, list = pcall(host().request, 'rune.hub.resources')
+    for _, s in ipairs(ok and list or {}) do
+      for _, r in ipairs(s.resources) do
+        local word = ('#mcp:%s:%s'):format(s.server, r.uri)
+        if word:sub(1, #base) == base then
+          out[#out + 1] = { word = word, menu = r.name }
+        end
+      end
     end
   elseif kind == 'buffer' then
     for _, b in ipairs(vim.fn.getbufinfo({ buflisted = 1 })) do

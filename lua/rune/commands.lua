@@ -88,4 +88,12 @@ function M.mcp(o)
   require('rune.mcp').command(o)
 end
 
+function M.stats(o)
+  require('rune.stats').stats(o)
+end
+
+function M.plugins(o)
+  require('rune.stats').plugins(o)
+end
+
 return M

@@ -18,7 +18,7 @@ local M, H = {}, {}
 ---@field enabled boolean Run the MCP server when the host runs.
 ---@field port integer 127.0.0.1 port; 0 picks a free one.
 ---@field zeke { enabled: boolean, lock_dir: string|nil } Also write zeke's `~/.zeke/ide/<port>.lock`.
----@field tools { unsafe: boolean, zeke_aliases: boolean, ai: boolean }
+---@field tools { unsafe: boolean, zeke_aliases: boolean, ai: boolean, reexport_hub: boolean }
 ---@field approval { rules: { tool: string, args: table<string, string>|nil, action: 'allow'|'deny'|'ask' }[] }
 ---@field limits { max_sessions: integer, max_concurrent: integer, max_body_bytes: integer, idle_timeout_ms: integer }
 ---@field audit_log boolean|string true for `stdpath('state')/rune/mcp-audit.log`, or a path.
@@ -118,7 +118,7 @@ M.defaults = {
     enabled = true,
     port = 0,
     zeke = { enabled = false, lock_dir = vim.NIL },
-    tools = { unsafe = false, zeke_aliases = true, ai = true },
+    tools = { unsafe = false, zeke_aliases = true, ai = true, reexport_hub = false },
     approval = { rules = {} },
     limits = {
       max_sessions = 1024,
@@ -241,7 +241,12 @@ H.schema = {
     enabled = 'boolean',
     port = 'number',
     zeke = { enabled = 'boolean', lock_dir = 'string?' },
-    tools = { unsafe = 'boolean', zeke_aliases = 'boolean', ai = 'boolean' },
+    tools = {
+      unsafe = 'boolean',
+      zeke_aliases = 'boolean',
+      ai = 'boolean',
+      reexport_hub = 'boolean',
+    },
     -- rules are checked by the host (tool, args, action)
     approval = { rules = 'open' },
     limits = {

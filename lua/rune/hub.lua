@@ -15,7 +15,6 @@ end
 ---@field tool string
 ---@field summary string[]
 ---@field destructive boolean
----@field args_json string|nil
 
 --- Prompts shown and not yet answered, by id.
 ---@type table<string, string>
@@ -299,13 +298,21 @@ end
 function M.servers()
   local ok, status = pcall(host().request, 'rune.hub.status')
   if not ok then
-    util.notify(tostring(status), vim.log.levels.ERROR)
+    local msg = tostring(status)
+    if msg:find('Unknown Rune request', 1, true) then
+      msg = 'the MCP hub is not running: it is off (mcp.hub.enabled) or its config is invalid;'
+        .. ' see :checkhealth rune'
+    end
+    util.notify(msg, vim.log.levels.ERROR)
     return nil
   end
   local buf = vim.api.nvim_create_buf(false, true)
   vim.bo[buf].bufhidden = 'wipe'
   local at = {}
   local function draw(st)
+    if not vim.api.nvim_buf_is_valid(buf) then
+      return
+    end
     local lines
     lines, at = H.render(st)
     vim.bo[buf].modifiable = true
@@ -313,6 +320,7 @@ function M.servers()
     vim.bo[buf].modifiable = false
   end
   draw(status)
+  H.list = { buf = buf, draw = draw }
   local width = math.min(120, vim.o.columns - 4)
   local win = vim.api.nvim_open_win(buf, true, {
     relative = 'editor',
@@ -336,9 +344,7 @@ function M.servers()
         util.notify(tostring(st), vim.log.levels.ERROR)
         return
       end
-      if vim.api.nvim_buf_is_valid(buf) then
-        draw(st)
-      end
+      draw(st)
     end
   end
   local map = function(lhs, fn)
@@ -352,6 +358,14 @@ function M.servers()
     pcall(vim.api.nvim_win_close, win, true)
   end)
   return buf
+end
+
+--- The host reports a change of the servers: redraws an open server list.
+---@param status { files: string[], servers: table[] }
+function M._changed(status)
+  if H.list and vim.api.nvim_buf_is_valid(H.list.buf) then
+    H.list.draw(status)
+  end
 end
 
 --- Picks a prompt of a connected server, asks its arguments, and starts a chat with it.

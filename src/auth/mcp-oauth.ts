@@ -106,7 +106,10 @@ export class McpOAuthProvider implements OAuthClientProvider {
   }
 
   get redirectUrl(): string {
-    return this.bound().redirectUri;
+    // The SDK reads this (to learn that the flow is interactive) before its first async
+    // call into the provider; every use that matters comes after `clientInformation()`,
+    // which binds the port.
+    return this.server?.redirectUri ?? 'http://127.0.0.1/callback';
   }
 
   get clientMetadata(): OAuthClientMetadata {

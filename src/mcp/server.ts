@@ -42,6 +42,7 @@ import { VERSION } from '../core/version.js';
 import type {
   CallGate,
   EditProposal,
+  RegisteredTool,
   ReviewAnswer,
   ToolContext,
   ToolRegistry,
@@ -49,6 +50,8 @@ import type {
 
 export interface McpHttpServerOptions {
   registry: ToolRegistry;
+  /** Which of the registry's tools agents see and may call (default: all). */
+  publish?: (tool: RegisteredTool) => boolean;
   /** Approval and audit; every tool call passes through it. */
   gate?: CallGate;
   /** 0 (default) picks a free port. */
@@ -451,13 +454,17 @@ export class McpHttpServer implements Disposable {
   }
 
   private tools(): Tool[] {
-    this.toolList ??= this.opts.registry.list().map((t) => ({
-      name: t.def.name,
-      title: t.def.title,
-      description: t.def.description,
-      inputSchema: t.jsonSchema as Tool['inputSchema'],
-      annotations: t.def.annotations,
-    }));
+    const publish = this.opts.publish ?? (() => true);
+    this.toolList ??= this.opts.registry
+      .list()
+      .filter(publish)
+      .map((t) => ({
+        name: t.def.name,
+        title: t.def.title,
+        description: t.def.description,
+        inputSchema: t.jsonSchema as Tool['inputSchema'],
+        annotations: t.def.annotations,
+      }));
     return this.toolList;
   }
 
@@ -465,7 +472,8 @@ export class McpHttpServer implements Disposable {
     const registry = this.opts.registry;
     s.server.server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: this.tools() }));
     s.server.server.setRequestHandler(CallToolRequestSchema, (r, extra) => {
-      if (!registry.get(r.params.name)) {
+      const tool = registry.get(r.params.name);
+      if (!tool || !(this.opts.publish?.(tool) ?? true)) {
         throw new McpError(ErrorCode.InvalidParams, `Tool ${r.params.name} not found`);
       }
       return registry.call(

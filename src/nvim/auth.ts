@@ -78,6 +78,11 @@ export function hostSecrets(host: ReadyHost): { get(name: string): Promise<strin
   };
 }
 
+/** The secret store itself (e.g. for the MCP hub's `McpOAuthProvider`), once chosen. */
+export async function hostSecretStore(host: ReadyHost): Promise<SecretStore> {
+  return (await service(host).chosen).store;
+}
+
 /** The Copilot options the provider registry passes to the `copilot` adapter. */
 export function hostCopilotConfig(host: ReadyHost): AuthConfig['copilot'] {
   return service(host).config.copilot;

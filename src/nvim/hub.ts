@@ -25,7 +25,7 @@ import type {
   ReadResourceResult,
 } from '@modelcontextprotocol/sdk/types.js';
 import { DisposableStore, toDisposable, type Disposable } from '../core/disposable.js';
-import { AbortError, ConfigError } from '../core/errors.js';
+import { AbortError, ConfigError, NotFoundError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { mergeServers, type ServerConfig } from '../mcp/hub/config.js';
 import { McpHub, type HubTool, type HubUi } from '../mcp/hub/hub.js';
@@ -235,7 +235,8 @@ class NvimHubUi implements HubUi {
       { server, message: params.message, fields: fields as never },
       signal,
     )) as { action?: string; content?: Record<string, unknown> } | null;
-    const action = answer?.action === 'accept' || answer?.action === 'decline' ? answer.action : 'cancel';
+    const action =
+      answer?.action === 'accept' || answer?.action === 'decline' ? answer.action : 'cancel';
     if (action !== 'accept') return { action };
     const content: Record<string, string | number | boolean | string[]> = {};
     for (const f of fields) {
@@ -248,7 +249,10 @@ class NvimHubUi implements HubUi {
       } else if (f.type === 'boolean') {
         content[f.name] = text === 'true' || text === 'yes' || text === '1';
       } else if (f.type === 'array') {
-        content[f.name] = text.split(',').map((s) => s.trim()).filter(Boolean);
+        content[f.name] = text
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean);
       } else {
         content[f.name] = text;
       }
@@ -314,12 +318,24 @@ class ToolSync {
       ...(t.annotations ? { annotations: t.annotations } : {}),
       // A remote server's read-only hint is not a reason to skip asking; its autoApprove is.
       approval: t.autoApprove ? 'auto' : 'ask',
-      handler: (args, ctx) =>
-        hub.callTool(t.qualifiedName, args as Record<string, unknown>, {
-          signal: ctx.signal,
-          onprogress: (p) => ctx.progress(p),
-          timeoutMs,
-        }),
+      origin: 'hub',
+      handler: async (args, ctx) => {
+        // A signal per call: the SDK leaves its abort listener on the signal it is given,
+        // and one chat answer passes the same signal to every call it makes.
+        const own = new AbortController();
+        const forward = () => own.abort(ctx.signal.reason);
+        if (ctx.signal.aborted) forward();
+        else ctx.signal.addEventListener('abort', forward, { once: true });
+        try {
+          return await hub.callTool(t.qualifiedName, args as Record<string, unknown>, {
+            signal: own.signal,
+            onprogress: (p) => ctx.progress(p),
+            timeoutMs,
+          });
+        } finally {
+          ctx.signal.removeEventListener('abort', forward);
+        }
+      },
     });
   }
 
@@ -411,8 +427,8 @@ export const hubModule: HostModule = {
         .catch((err: unknown) => logger.error('applying the mcp server config failed', { err }));
       return applying;
     };
-    const watcher = new HubConfigWatcher(files, () => void apply());
-    store.add(toDisposable(() => void watcher.close()));
+    const watcher = files.length ? new HubConfigWatcher(files, () => void apply()) : undefined;
+    store.add(toDisposable(() => void watcher?.close()));
     store.add(toDisposable(() => void hub.dispose()));
 
     const service: HubService = {
@@ -429,13 +445,34 @@ export const hubModule: HostModule = {
     );
     store.add(host.onRequest('rune.hub.status', () => status(hub, files)));
     for (const verb of ['enable', 'disable', 'restart'] as const) {
+      // Answers at once: connecting can take seconds, and Neovim waits for the answer.
       store.add(
-        host.onRequest(`rune.hub.${verb}`, async ([n]) => {
-          await hub[verb](name.parse(n));
+        host.onRequest(`rune.hub.${verb}`, ([n]) => {
+          const server = name.parse(n);
+          if (!hub.status().some((s) => s.name === server)) {
+            throw new NotFoundError(`No MCP server named "${server}" is configured.`);
+          }
+          hub[verb](server).catch((err: unknown) =>
+            logger.warn(`mcp server ${verb} failed`, { server, err }),
+          );
           return status(hub, files);
         }),
       );
     }
+    // An open server list follows state changes.
+    let pushing: NodeJS.Timeout | undefined;
+    store.add(
+      hub.onDidChange(() => {
+        if (pushing) return;
+        pushing = setTimeout(() => {
+          pushing = undefined;
+          void execLua(host.nvim, 'require("rune.hub")._changed(...)', [
+            status(hub, files) as never,
+          ]).catch(() => undefined);
+        }, 50);
+      }),
+    );
+    store.add(toDisposable(() => clearTimeout(pushing)));
     store.add(
       host.onRequest('rune.hub.reload', async () => {
         await apply();
@@ -446,7 +483,9 @@ export const hubModule: HostModule = {
       host.onRequest('rune.hub.resources', () =>
         connectedServers(hub).map((s) => ({
           server: s,
-          resources: hub.resources(s).map((r) => ({ uri: r.uri, name: r.name, mimeType: r.mimeType })),
+          resources: hub
+            .resources(s)
+            .map((r) => ({ uri: r.uri, name: r.name, mimeType: r.mimeType })),
         })),
       ),
     );
@@ -468,7 +507,10 @@ export const hubModule: HostModule = {
     );
     store.add(
       host.onRequest('rune.hub.get_prompt', async ([server, prompt, args]) => {
-        const a = z.record(z.string(), z.string()).optional().parse(stripNil(args) ?? undefined);
+        const a = z
+          .record(z.string(), z.string())
+          .optional()
+          .parse(stripNil(args) ?? undefined);
         return promptText(await hub.getPrompt(name.parse(server), name.parse(prompt), a ?? {}));
       }),
     );
@@ -484,16 +526,31 @@ export const hubModule: HostModule = {
           ];
         }
         return list.map((s) => ({
-          level: s.state === 'connected' || s.state === 'disabled' ? 'ok' : s.state === 'failed' ? 'error' : 'warn',
+          level:
+            s.state === 'connected' || s.state === 'disabled'
+              ? 'ok'
+              : s.state === 'failed'
+                ? 'error'
+                : 'warn',
           message: `${s.name} (${s.transport}): ${s.state}, ${s.tools.length} tool(s)${s.lastError ? `: ${s.lastError}` : ''}`,
           ...(s.state === 'failed'
-            ? { advice: [`Check its entry in ${s.source}; restart it from require("rune.hub").servers().`] }
+            ? {
+                advice: [
+                  `Check its entry in ${s.source}; restart it from require("rune.hub").servers().`,
+                ],
+              }
             : {}),
         }));
       }),
     );
 
-    await watcher.ready.catch(() => undefined);
+    // Never hold up the host for the watcher: at worst an early edit is seen on the next one.
+    let readyTimer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      watcher?.ready.catch(() => undefined),
+      new Promise<void>((resolve) => (readyTimer = setTimeout(resolve, 2000))),
+    ]);
+    clearTimeout(readyTimer);
     // Servers connect in the background: a slow server never delays the editor.
     void apply();
     logger.info('mcp hub started', { files });

@@ -23,7 +23,8 @@ import {
 import { AuditLog } from '../tools/audit.js';
 import { registerAiTools } from '../tools/ai-tools.js';
 import { registerEditorTools } from '../tools/editor-tools.js';
-import { ToolRegistry } from '../tools/registry.js';
+import type { ToolRegistry } from '../tools/registry.js';
+import { getToolRegistry } from './tools.js';
 import { McpHttpServer } from '../mcp/server.js';
 import { cleanStale, removeLock, writeLock, type RuneLock } from '../mcp/lockfile.js';
 import type { HostModule, ReadyHost } from './host.js';
@@ -50,6 +51,7 @@ export const mcpConfigSchema = z
       .object({
         unsafe: z.boolean().default(false),
         zeke_aliases: z.boolean().default(true),
+        reexport_hub: z.boolean().default(false),
         ai: z.boolean().default(true),
       })
       .prefault({}),
@@ -204,7 +206,8 @@ export const mcpModule: HostModule = {
     const stateDir = path.join(env.state, 'rune');
 
     const editor = new NvimEditor(nvim);
-    const registry = new ToolRegistry();
+    // The host's one registry: the hub's and plugins' tools land here too.
+    const registry = getToolRegistry(host);
     store.add(
       registerEditorTools(registry, editor, {
         unsafe: cfg.tools.unsafe,
@@ -233,6 +236,7 @@ export const mcpModule: HostModule = {
 
     const server = new McpHttpServer({
       registry,
+      publish: (t) => t.def.origin !== 'hub' || cfg.tools.reexport_hub,
       gate: audit.wrap(policy.gate),
       port: cfg.port,
       logger,

@@ -9,6 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { z } from 'zod';
 import { DisposableStore, toDisposable, type Disposable } from '../core/disposable.js';
+import type { ToolDefinition } from '../tools/registry.js';
 import { ConfigError } from '../core/errors.js';
 import {
   PluginManager,
@@ -19,6 +20,7 @@ import {
 import { detectBwrap } from '../plugins/sandbox.js';
 import type { HealthItem, HostModule, ReadyHost } from './host.js';
 import { getMcpToolRegistry } from './mcp.js';
+import { getToolRegistry } from './tools.js';
 import { getProviderRegistry } from './providers.js';
 
 /** Lua sends unset options as null and empty tables as lists. */
@@ -153,6 +155,21 @@ export const pluginsModule: HostModule = {
       const reg = getProviderRegistry(host) as Partial<ProviderPort>;
       return typeof reg.register === 'function' ? (reg as ProviderPort) : undefined;
     };
+    // The host's shared registry (chat offers its tools to models) and, while the MCP
+    // server keeps a registry of its own, that one too so MCP clients see plugin tools.
+    const toolPort = {
+      register(def: ToolDefinition): Disposable {
+        const regs = [...new Set([getToolRegistry(host), getMcpToolRegistry(host)])];
+        const done = new DisposableStore();
+        try {
+          for (const r of regs) if (r) done.add(r.register(def));
+        } catch (err) {
+          done.dispose();
+          throw err;
+        }
+        return done;
+      },
+    };
     const manager = new PluginManager({
       sources,
       workspace: env.cwd,
@@ -169,7 +186,7 @@ export const pluginsModule: HostModule = {
       disabled: cfg.disabled,
       watch: cfg.watch,
       bwrap: cfg.sandbox.bwrap,
-      tools: () => getMcpToolRegistry(host),
+      tools: () => toolPort,
       providers: providerPort,
     });
     managers.set(host, manager);
@@ -241,9 +258,8 @@ export const pluginsModule: HostModule = {
         });
         if (!getMcpToolRegistry(host)) {
           items.push({
-            level: 'warn',
-            message: 'the MCP server is off, so plugin tools are not offered to anyone',
-            advice: ['Set mcp.enabled = true to publish plugin tools'],
+            level: 'info',
+            message: 'the MCP server is off: plugin tools are offered to chat models only',
           });
         }
         const list = manager.list();

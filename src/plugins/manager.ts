@@ -206,6 +206,8 @@ export class PluginManager {
   private pendingFiles = new Set<string>();
   private reloadTimer: NodeJS.Timeout | undefined;
   private spare: Worker | undefined;
+  /** The mtime of each plugin file when it was last imported. */
+  private readonly loadedMtime = new Map<string, number>();
 
   constructor(private readonly opts: PluginManagerOptions) {}
 
@@ -227,6 +229,7 @@ export class PluginManager {
   private refillSpare(): void {
     if (this.disposed || this.spare || !(this.opts.warmSpare ?? this.opts.watch !== false)) return;
     const w = spawnPluginWorker(this.opts.limits.memoryMb);
+    w.unref(); // an idle spare must not keep a process alive
     w.once('exit', () => {
       if (this.spare === w) this.spare = undefined;
     });
@@ -311,6 +314,7 @@ export class PluginManager {
         if (!isFile(e.file)) {
           return { e, err: new PluginError(e.file, 'not found; fix plugins.paths') };
         }
+        this.loadedMtime.set(e.file, fs.statSync(e.file).mtimeMs);
         const instance: PluginInstance = new PluginInstance({
           file: e.file,
           worker: this.takeWorker(),
@@ -501,16 +505,30 @@ export class PluginManager {
     // debounce below merges the events of one save, and a file caught half
     // written fails to import and is loaded again on the write that completes it.
     this.watcher = watch(paths, { ignoreInitial: true, depth: 2 });
-    const onEvent = (file: string): void => {
-      const entry = this.entryFor(file);
-      if (!entry) return;
+    const schedule = (entry: string): void => {
       this.pendingFiles.add(entry);
       clearTimeout(this.reloadTimer);
       this.reloadTimer = setTimeout(() => {
         const files = this.pendingFiles;
         this.pendingFiles = new Set();
         if (!this.disposed) void this.serial(() => this.reloadFiles(files)).catch(() => undefined);
-      }, 25);
+      }, 10);
+    };
+    const onEvent = (file: string): void => {
+      const entry = this.entryFor(file);
+      if (!entry) return;
+      schedule(entry);
+      // chokidar drops a second change of the same path within 50 ms; look again after that.
+      setTimeout(() => {
+        if (this.disposed) return;
+        let mtime: number | undefined;
+        try {
+          mtime = fs.statSync(entry).mtimeMs;
+        } catch {
+          mtime = undefined;
+        }
+        if (mtime !== undefined && mtime !== this.loadedMtime.get(entry)) schedule(entry);
+      }, 80).unref();
     };
     this.watcher.on('add', onEvent).on('change', onEvent).on('unlink', onEvent);
     this.watcher.on('error', (err) => this.opts.logger.warn('plugin watcher error', { err }));

@@ -53,7 +53,6 @@ export function spawnPluginWorker(memoryMb: number): Worker {
     stderr: true,
     name: 'rune-plugin',
   });
-  w.unref();
   return w;
 }
 
@@ -115,6 +114,7 @@ export class PluginInstance {
 
   constructor(private readonly opts: InstanceOptions) {
     this.worker = opts.worker ?? spawnPluginWorker(opts.memoryMb);
+    this.worker.ref();
     // The host's stdout is the RPC channel: plugin console output goes to the log.
     this.worker.stdout.on('data', (c: Buffer) =>
       opts.logger.info('plugin stdout', { text: c.toString('utf8').slice(0, 2000) }),

@@ -30,8 +30,18 @@ export class AuditLog {
     private readonly logger: Logger,
     private readonly keep = 50,
   ) {
-    if (file) fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    if (!file) return;
+    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    // Rotated once per start: the log stays bounded without a check on every call.
+    try {
+      if (fs.statSync(file).size > AuditLog.MAX_BYTES) fs.renameSync(file, `${file}.1`);
+    } catch {
+      // no log yet
+    }
   }
+
+  /** Past this size the log is moved to `<file>.1` when the next server starts. */
+  static MAX_BYTES = 10 * 1024 * 1024;
 
   record(entry: AuditEntry): void {
     this.recentCalls.push(entry);

@@ -175,12 +175,10 @@ export function registerEditorTools(
     });
     return jsonResult({
       path: abs,
-      entries: entries
-        .slice(0, 5000)
-        .map((d) => ({
-          name: d.name,
-          type: d.isDirectory() ? 'directory' : d.isFile() ? 'file' : 'other',
-        })),
+      entries: entries.slice(0, 5000).map((d) => ({
+        name: d.name,
+        type: d.isDirectory() ? 'directory' : d.isFile() ? 'file' : 'other',
+      })),
     });
   };
 

@@ -104,6 +104,12 @@ export interface ToolDefinition<S extends ToolShape = ToolShape> {
   inputSchema: S | z.ZodObject<S, z.core.$ZodObjectConfig>;
   annotations?: ToolAnnotations;
   approval?: ApprovalMode;
+  /**
+   * Where the tool comes from: Rune's own (default), `hub` (another MCP
+   * server's, through the hub), or `plugin:<id>`. Rune's MCP server publishes
+   * hub tools to agents only when `mcp.tools.reexport_hub` is on.
+   */
+  origin?: string;
   /** A string is sent as one text block; an object is sent as the MCP result it is. */
   handler(args: ToolArgs<S>, ctx: ToolContext): Promise<ToolOutput> | ToolOutput;
 }

@@ -7,9 +7,13 @@
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { startOllamaServer, type OllamaServer } from '../helpers/servers/index.js';
+import {
+  startAnthropicServer,
+  startOllamaServer,
+  type OllamaServer,
+} from '../helpers/servers/index.js';
 import { waitFor } from '../helpers/nvim.js';
-import { hubModule } from '../../src/nvim/hub.js';
+import { getHub, hubModule } from '../../src/nvim/hub.js';
 import { getToolRegistry } from '../../src/nvim/tools.js';
 import { ollamaAt, startChat, type ChatHarness } from './chat-helpers.js';
 
@@ -111,6 +115,103 @@ describe('tool use in chat', () => {
     // The tool block is one fold in the chat window.
     const row = (await c.lines(buf)).findIndex((l) => l.startsWith('<details><summary>tool:'));
     expect(await c.t.lua<string>(`return vim.fn.foldlevel(${row + 1})`)).toBe(1);
+    await server.close();
+  });
+
+  it('#mcp:server:uri attaches a resource of a hub server to the question', async () => {
+    const server = await startOllamaServer();
+    server.enqueue('chat', { text: 'A summary.' });
+    const c = await startChat({
+      providers: { local: ollamaAt(server.url) },
+      setup: {
+        mcp: {
+          enabled: false,
+          servers: { everything: { command: process.execPath, args: [EVERYTHING, 'stdio'] } },
+        },
+      },
+      modules: [hubModule],
+    });
+    await waitFor(() => !!getToolRegistry(c.host).get('everything__echo'), 20000, 'the hub');
+    const list = await c.t.lua<
+      { server: string; resources: { uri: string; mimeType?: string }[] }[]
+    >('return require("rune.host").request("rune.hub.resources")');
+    // The first resource whose content is text.
+    let res: { uri: string } | undefined;
+    let body = '';
+    for (const r of list[0]!.resources) {
+      const got = (await getHub(c.host)!.readResource('everything', r.uri)).contents[0];
+      if (got && 'text' in got) {
+        res = r;
+        body = got.text;
+        break;
+      }
+    }
+    expect(res).toBeDefined();
+
+    const buf = await ask(c, `Summarize #mcp:everything:${res!.uri}`);
+    await c.idle(buf);
+    const sent = bodyOf(server, 0).messages.at(-1)!.content;
+    expect(sent).toContain(`<context name="#mcp:everything:${res!.uri}">\n${body}\n</context>`);
+    expect(await c.text(buf)).toContain(`<details><summary>context: #mcp:everything:${res!.uri}`);
+
+    // An unknown server is named, and nothing is sent.
+    await c.t.lua(
+      'vim.api.nvim_buf_set_lines(..., -2, -1, false, { "again #mcp:nowhere:x://y" })',
+      [buf],
+    );
+    await c.t.lua('require("rune.chat").submit(...)', [buf]);
+    const messages = (await c.t.nvim.commandOutput('messages')) as string;
+    expect(messages).toContain('#mcp:nowhere:x://y: No MCP server named "nowhere" is configured;');
+    expect(server.requestsTo('chat')).toHaveLength(1);
+    await server.close();
+  });
+
+  it('runs the loop through Anthropic tool use: the result goes back as a tool_result block', async () => {
+    const server = await startAnthropicServer();
+    server.enqueue('messages', {
+      text: 'Checking.',
+      toolCalls: [{ id: 'toolu_42', name: 'lookup', input: { key: 'answer' } }],
+    });
+    server.enqueue('messages', { text: 'It is 42.' });
+    const c = await startChat({
+      providers: {
+        claude: {
+          kind: 'anthropic',
+          url: server.url,
+          api_key: 'sk-test',
+          retry: { max_attempts: 1 },
+        },
+      },
+    });
+    getToolRegistry(c.host).register({
+      name: 'lookup',
+      description: 'Looks a key up.',
+      inputSchema: { key: z.string() },
+      annotations: { readOnlyHint: true },
+      handler: ({ key }) => `${key} = 42`,
+    });
+    const buf = await ask(c, 'What is the answer?');
+    await c.idle(buf);
+    type Block = { type: string; id?: string; tool_use_id?: string; content?: unknown };
+    type AMsg = { role: string; content: Block[] | string };
+    const [first, second] = server
+      .requestsTo('messages')
+      .map((r) => r.body as { tools?: { name: string }[]; messages: AMsg[] });
+    expect(first!.tools?.map((t) => t.name)).toContain('lookup');
+    const assistant = second!.messages.find((m) => m.role === 'assistant')!;
+    expect(assistant.content).toContainEqual(
+      expect.objectContaining({ type: 'tool_use', id: 'toolu_42', name: 'lookup' }),
+    );
+    const last = second!.messages.at(-1)!;
+    expect(last.role).toBe('user');
+    expect(last.content).toContainEqual(
+      expect.objectContaining({
+        type: 'tool_result',
+        tool_use_id: 'toolu_42',
+        content: 'answer = 42',
+      }),
+    );
+    expect(await c.text(buf)).toContain('It is 42.');
     await server.close();
   });
 
@@ -223,7 +324,10 @@ describe('tool use in chat', () => {
     await c.t.lua('_G.prompts[1].cb(_G.prompts[1].items[1])');
     expect(ran).toEqual([]);
     expect(server.requestsTo('chat')).toHaveLength(1);
-    expect(await c.text(buf)).toContain('_(cancelled)_');
+    // The tool's fold is closed before the cancelled line.
+    expect(await c.text(buf)).toMatch(
+      /<details><summary>tool: write_note<\/summary>[\s\S]*stopped before the tool finished\n\n<\/details>\n\n_\(cancelled\)_/,
+    );
     await server.close();
   });
 });

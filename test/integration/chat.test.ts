@@ -256,6 +256,7 @@ describe(':RuneChat context', () => {
       '#diagnostics',
       '#file:',
       '#quickfix',
+      '#mcp:',
     ]);
     expect(
       (await c.t.lua<{ word: string }[]>('return require("rune.chat").complete(0, "#di")')).map(

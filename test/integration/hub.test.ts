@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startOllamaServer } from '../helpers/servers/index.js';
-import { waitFor } from '../helpers/nvim.js';
+import { alive, startNvim, waitFor } from '../helpers/nvim.js';
 import { getHub, hubModule } from '../../src/nvim/hub.js';
 import { getToolRegistry } from '../../src/nvim/tools.js';
 import type { ToolContext } from '../../src/tools/registry.js';
@@ -214,45 +214,51 @@ describe('MCP hub in Neovim', () => {
     expect(promptText.length).toBeGreaterThan(0);
   });
 
-  it('a killed stdio server and a restarted HTTP server come back', async () => {
-    const port = await freePort();
-    const http = await httpEverything(port);
-    const h = await startHub({
-      project: { mcpServers: { local: { ...stdioEntry, cwd: '${env:RUNE_TEST_PROJECT}' } } },
-      setup: {
-        mcp: {
-          servers: { remote: { url: `http://127.0.0.1:${port}/mcp`, type: 'http' } },
-          hub: { connect_timeout_ms: 5000 },
+  it(
+    'a killed stdio server and a restarted HTTP server come back',
+    { timeout: 60_000 },
+    async () => {
+      const port = await freePort();
+      const http = await httpEverything(port);
+      const h = await startHub({
+        project: { mcpServers: { local: { ...stdioEntry, cwd: '${env:RUNE_TEST_PROJECT}' } } },
+        setup: {
+          mcp: {
+            servers: { remote: { url: `http://127.0.0.1:${port}/mcp`, type: 'http' } },
+            hub: { connect_timeout_ms: 5000 },
+          },
         },
-      },
-    });
-    await h.connected('local');
-    await h.connected('remote');
-    const registry = getToolRegistry(h.c.host);
+      });
+      await h.connected('local');
+      await h.connected('remote');
+      const registry = getToolRegistry(h.c.host);
 
-    const [pid] = stdioChildren(h.project);
-    expect(pid).toBeGreaterThan(0);
-    process.kill(pid!, 'SIGKILL');
-    await waitFor(async () => (await h.server('local'))!.reconnects >= 1, 20000, 'a reconnect');
-    await h.connected('local');
-    expect(stdioChildren(h.project)).not.toContain(pid);
-    expect(text(await registry.call('local__echo', { message: 'back' }, ctx()))).toContain('back');
+      const [pid] = stdioChildren(h.project);
+      expect(pid).toBeGreaterThan(0);
+      process.kill(pid!, 'SIGKILL');
+      await waitFor(async () => (await h.server('local'))!.reconnects >= 1, 20000, 'a reconnect');
+      await h.connected('local');
+      expect(stdioChildren(h.project)).not.toContain(pid);
+      expect(text(await registry.call('local__echo', { message: 'back' }, ctx()))).toContain(
+        'back',
+      );
 
-    http.kill('SIGKILL');
-    await new Promise((r) => http.once('exit', r));
-    // The next call fails with a message naming the server; the hub then reconnects.
-    const failed = await registry.call('remote__echo', { message: 'x' }, ctx());
-    expect(failed.isError).toBe(true);
-    await httpEverything(port);
-    await waitFor(
-      async () => {
-        const r = await registry.call('remote__echo', { message: 'again' }, ctx());
-        return !r.isError && text(r).includes('again');
-      },
-      30000,
-      'the HTTP server to come back',
-    );
-  });
+      http.kill('SIGKILL');
+      await new Promise((r) => http.once('exit', r));
+      // The next call fails with a message naming the server; the hub then reconnects.
+      const failed = await registry.call('remote__echo', { message: 'x' }, ctx());
+      expect(failed.isError).toBe(true);
+      await httpEverything(port);
+      await waitFor(
+        async () => {
+          const r = await registry.call('remote__echo', { message: 'again' }, ctx());
+          return !r.isError && text(r).includes('again');
+        },
+        30000,
+        'the HTTP server to come back',
+      );
+    },
+  );
 
   it('picks up an edited config file, and reports a bad one naming file and key', async () => {
     const h = await startHub({ project: { mcpServers: { first: stdioEntry } } });
@@ -262,30 +268,38 @@ describe('MCP hub in Neovim', () => {
     await h.connected('first');
     const file = path.join(h.project, '.mcp.json');
     writeJson(file, {
-      mcpServers: { first: stdioEntry, second: { ...stdioEntry, disabled_tools: ['echo'] } },
+      mcpServers: {
+        first: stdioEntry,
+        second: { ...stdioEntry, disabled_tools: ['echo'], autoApprove: ['get-sum'] },
+      },
     });
     await h.connected('second', 'get-sum');
     const registry = getToolRegistry(h.c.host);
-    console.log('DBG', getHub(h.c.host)!.hub.tools().filter((t) => t.server === 'second').map((t) => t.name).join(','), '|', registry.list().map((t) => t.def.name).filter((n) => n.startsWith('second')).join(','));
     expect(registry.get('second__echo')).toBeUndefined();
+    // autoApprove: that tool runs without asking; the others ask.
+    expect(registry.get('second__get-sum')?.approval).toBe('auto');
+    expect(registry.get('second__get-env')?.approval).toBe('ask');
 
     writeJson(file, { mcpServers: { first: stdioEntry, broken: { args: 3 } } });
-    const notes = await waitFor(
+    const notes = (await waitFor(
       async () => {
         const n = await h.c.t.lua<[string, number][]>('return _G.notes');
         return n.length ? n : undefined;
       },
       20000,
       'the error notification',
-    );
+    ))!;
     expect(notes[0]![0]).toContain(`${file}: mcpServers.broken`);
     expect(notes[0]![1]).toBe(4); // vim.log.levels.ERROR
     // The servers of the broken file keep running until it is fixed.
     expect((await h.server('second'))?.state).toBe('connected');
 
     writeJson(file, { mcpServers: { first: stdioEntry } });
-    await waitFor(async () => !(await h.server('second')), 20000, 'second to be removed');
-    expect(registry.get('second__get-sum')).toBeUndefined();
+    await waitFor(
+      async () => !(await h.server('second')) && !registry.get('second__get-sum'),
+      20000,
+      'second and its tools to be removed',
+    );
     expect(registry.get('first__echo')).toBeDefined();
   });
 
@@ -294,12 +308,28 @@ describe('MCP hub in Neovim', () => {
       project: {
         mcpServers: {
           good: { ...stdioEntry, cwd: '${env:RUNE_TEST_PROJECT}' },
-          dead: { command: process.execPath, args: ['-e', 'console.error("no way"); process.exit(3)'] },
+          dead: {
+            command: process.execPath,
+            args: ['-e', 'console.error("no way"); process.exit(3)'],
+          },
         },
       },
     });
     await h.connected('good');
     await waitFor(async () => (await h.server('dead'))?.state === 'failed', 20000, 'dead to fail');
+    const health = (await h.c.host.health()).find((x) => x.name === 'hub')!;
+    expect(health.items).toContainEqual(
+      expect.objectContaining({
+        level: 'error',
+        message: expect.stringMatching(/^dead \(stdio\): failed, 0 tool\(s\): could not start/),
+      }),
+    );
+    expect(health.items).toContainEqual(
+      expect.objectContaining({
+        level: 'ok',
+        message: expect.stringMatching(/^good \(stdio\): connected/),
+      }),
+    );
     const buf = await h.c.t.lua<number>('return require("rune.hub").servers()');
     const lines = () => h.c.lines(buf);
     const all = (await lines()).join('\n');
@@ -311,20 +341,30 @@ describe('MCP hub in Neovim', () => {
     const row = (await lines()).findIndex((l) => l.includes('good  connected')) + 1;
     await h.c.t.lua('vim.api.nvim_win_set_cursor(0, { ..., 0 })', [row]);
     await h.c.t.nvim.input('d');
-    await waitFor(async () => (await lines()).some((l) => l.includes('good  disabled')), 10000, 'disabled');
-    expect(getToolRegistry(h.c.host).get('good__echo')).toBeUndefined();
+    await waitFor(
+      async () =>
+        (await lines()).some((l) => l.includes('good  disabled')) &&
+        !getToolRegistry(h.c.host).get('good__echo'),
+      10000,
+      'good to be disabled and its tools gone',
+    );
+    // Only the buffer is polled below (no requests to the host) while a key's request runs.
+    const listed = (state: string) =>
+      waitFor(
+        async () =>
+          (await lines()).some((l) => l.includes(`good  ${state}`)) &&
+          !!getToolRegistry(h.c.host).get('good__echo'),
+        20000,
+        `good ${state} in the list`,
+      );
     await h.c.t.nvim.input('e');
-    await h.connected('good');
-    await waitFor(async () => (await lines()).some((l) => l.includes('good  connected')), 10000, 'redraw');
+    await listed('connected');
     const [before] = stdioChildren(h.project);
     expect(before).toBeGreaterThan(0);
     await h.c.t.nvim.input('r');
-    await waitFor(
-      () => stdioChildren(h.project).some((p) => p !== before),
-      10000,
-      'a new process',
-    );
-    await h.connected('good');
+    await waitFor(() => stdioChildren(h.project).some((p) => p !== before), 10000, 'a new process');
+    await listed('connected');
+    expect(stdioChildren(h.project)).not.toContain(before);
   });
 
   it('answers sampling with the chat provider after asking, and elicitation with a form', async () => {
@@ -365,5 +405,43 @@ describe('MCP hub in Neovim', () => {
     expect(out).toContain('It was a dark and stormy night.');
     expect(out).toContain('42');
     await provider.close();
+  });
+
+  it('end to end with the spawned host: connects, and its servers stop with Neovim', async () => {
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'rune-hub-e2e-'));
+    const project = path.join(home, 'project');
+    fs.mkdirSync(project, { recursive: true });
+    const config = {
+      mcp: {
+        enabled: false,
+        servers: { local: { ...stdioEntry, cwd: project } },
+        hub: { files: [] },
+      },
+    };
+    const t = await startNvim({
+      home,
+      preCmds: [`cd ${project}`],
+      setup: `require("rune").setup(vim.json.decode(${JSON.stringify(JSON.stringify(config))}))`,
+    });
+    const status = () => t.lua<Status>('return require("rune.host").request("rune.hub.status")');
+    await waitFor(
+      async () => (await status()).servers[0]?.state === 'connected',
+      30000,
+      'the server to connect in the spawned host',
+    );
+    const s = (await status()).servers[0]!;
+    expect(s).toMatchObject({ name: 'local', transport: 'stdio', source: 'setup()' });
+    expect(s.tools).toContain('echo');
+    const hostPid = await t.lua<number>('return vim.fn.jobpid(require("rune.host").info().job)');
+    const server = (() => {
+      const out = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(hostPid)], {
+        encoding: 'utf8',
+      });
+      const line = out.split('\n').find((l) => l.includes(EVERYTHING));
+      return line ? Number(line.trim().split(/\s+/)[0]) : 0;
+    })();
+    expect(server).toBeGreaterThan(0);
+    await t.close();
+    await waitFor(() => !alive(server), 15000, 'the MCP server process to stop');
   });
 });

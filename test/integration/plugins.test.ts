@@ -8,6 +8,7 @@ import { ROOT, startNvim, waitFor } from '../helpers/nvim.js';
 import { startInProcessHost } from '../helpers/host.js';
 import { getMcpServer, mcpModule } from '../../src/nvim/mcp.js';
 import { getPluginManager, pluginsModule } from '../../src/nvim/plugins.js';
+import { getToolRegistry } from '../../src/nvim/tools.js';
 
 const FIXTURE = path.join(ROOT, 'test', 'fixtures', 'plugins', 'greeter.mjs');
 
@@ -90,6 +91,9 @@ describe('plugins in a real Neovim', () => {
       'the reloaded tool on the same MCP session',
     );
     expect(getMcpServer(host)).toBe(server);
+    // chat models get the same tools from the host's shared registry
+    expect(getToolRegistry(host).get('proj_answer')).toBeDefined();
+    expect(getToolRegistry(host).get('greet')).toBeDefined();
     expect(textOf(await client.callTool({ name: 'greet', arguments: { name: 'Bo' } }))).toBe(
       'Ahoy Bo',
     );

@@ -17,7 +17,10 @@ const ENTRY = 'test/mcp/conformance-client.ts';
 
 const SCENARIOS = ['initialize', 'tools_call', 'elicitation-sep1034-client-defaults', 'sse-retry'];
 
-function runScenario(scenario: string, outDir: string): Promise<{ code: number | null; out: string }> {
+function runScenario(
+  scenario: string,
+  outDir: string,
+): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
     const child = spawn(
       'npx',
@@ -48,20 +51,24 @@ function runScenario(scenario: string, outDir: string): Promise<{ code: number |
 }
 
 describe('MCP conformance suite, client scenarios', () => {
-  it('the hub passes every client scenario run except the baseline', { timeout: 600_000 }, async () => {
-    expect(
-      fs.existsSync(path.join(ROOT, 'dist', 'mcp', 'hub', 'hub.js')),
-      'dist/ is missing: run `npx tsc -p tsconfig.build.json` first',
-    ).toBe(true);
-    const outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rune-conformance-client-'));
-    const failed: string[] = [];
-    for (const scenario of SCENARIOS) {
-      const { code, out } = await runScenario(scenario, outDir);
-      // Every scenario reports at least one check; none may fail outside the baseline.
-      expect(out, out).toMatch(/Passed: [1-9]\d*\/\d+|Baseline check passed/);
-      if (code !== 0) failed.push(`${scenario}:\n${out}`);
-    }
-    expect(failed, failed.join('\n\n')).toEqual([]);
-    fs.rmSync(outDir, { recursive: true, force: true });
-  });
+  it(
+    'the hub passes every client scenario run except the baseline',
+    { timeout: 600_000 },
+    async () => {
+      expect(
+        fs.existsSync(path.join(ROOT, 'dist', 'mcp', 'hub', 'hub.js')),
+        'dist/ is missing: run `npx tsc -p tsconfig.build.json` first',
+      ).toBe(true);
+      const outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rune-conformance-client-'));
+      const failed: string[] = [];
+      for (const scenario of SCENARIOS) {
+        const { code, out } = await runScenario(scenario, outDir);
+        // Every scenario reports at least one check; none may fail outside the baseline.
+        expect(out, out).toMatch(/Passed: [1-9]\d*\/\d+|Baseline check passed/);
+        if (code !== 0) failed.push(`${scenario}:\n${out}`);
+      }
+      expect(failed, failed.join('\n\n')).toEqual([]);
+      fs.rmSync(outDir, { recursive: true, force: true });
+    },
+  );
 });

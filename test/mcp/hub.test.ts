@@ -231,11 +231,15 @@ describe('MCP hub against the real server-everything', () => {
 
     proc.kill('SIGKILL');
     await new Promise((r) => proc.once('exit', r));
-    // The next call fails; the hub notices and reconnects once the server is back.
-    await hub.callTool('web__echo', { message: 'x' }).catch(() => undefined);
+    // The next call fails naming the server; the hub notices and reconnects by itself
+    // once the server is back.
+    await expect(hub.callTool('web__echo', { message: 'x' })).rejects.toThrow(
+      /MCP server "web" cannot be reached .*reconnecting/,
+    );
+    expect(hub.status()[0]!.state).not.toBe('connected');
     await httpServer('streamableHttp', port);
-    await hub.restart('web');
     await until(() => hub.status()[0]!.state === 'connected', 'reconnect');
+    expect(hub.status()[0]!.reconnects).toBeGreaterThanOrEqual(1);
     expect(text(await hub.callTool('web__echo', { message: 'again' }))).toContain('again');
   });
 

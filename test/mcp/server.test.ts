@@ -81,9 +81,17 @@ describe('McpHttpServer', () => {
     expect(a.server.token).not.toBe(b.server.token);
   });
 
-  it('listens on 127.0.0.1 only', async () => {
+  it('listens on 127.0.0.1 only, on a fixed port when given one', async () => {
     const { server } = await start();
     expect(server.url).toBe(`http://127.0.0.1:${server.port}/mcp`);
+    const port = server.port;
+    await server.close();
+    servers.splice(servers.indexOf(server), 1);
+    const fixed = await start({ port });
+    expect(fixed.server.port).toBe(port);
+    await expect(
+      new McpHttpServer({ registry: new ToolRegistry(), port }).listen(),
+    ).rejects.toThrow(/EADDRINUSE/);
   });
 
   it('answers 404 off /mcp, 400 for bad JSON, and 404 for an unknown session', async () => {

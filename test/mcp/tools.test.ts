@@ -292,6 +292,11 @@ describe('AuditLog', () => {
     const text = fs.readFileSync(file, 'utf8');
     expect(text).not.toContain('hunter2');
     expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+    // A log grown past the limit is rotated when the next server starts.
+    fs.appendFileSync(file, 'x'.repeat(AuditLog.MAX_BYTES));
+    new AuditLog(file, createMemoryLogger());
+    expect(fs.existsSync(file)).toBe(false);
+    expect(fs.statSync(`${file}.1`).size).toBeGreaterThan(AuditLog.MAX_BYTES);
   });
 });
 

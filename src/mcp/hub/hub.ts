@@ -17,6 +17,7 @@ import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import {
   CreateMessageRequestSchema,
   ElicitRequestSchema,
+  McpError,
   PromptListChangedNotificationSchema,
   ResourceListChangedNotificationSchema,
   ToolListChangedNotificationSchema,
@@ -33,7 +34,7 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import type { Disposable } from '../../core/disposable.js';
 import { toDisposable } from '../../core/disposable.js';
-import { NotFoundError, ProviderUnavailableError, RuneError } from '../../core/errors.js';
+import { NotFoundError, ProviderUnavailableError, RuneError, isAbort } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import { VERSION } from '../../core/version.js';
 import { connectionKey, type ServerConfig } from './config.js';
@@ -154,6 +155,15 @@ class ServerConnection {
       if (gen !== this.generation) return;
       this.fail(err);
     }
+  }
+
+  /** @internal The connection was found dead by a request: reconnect with backoff. */
+  lost(err: unknown): void {
+    this.log.warn('mcp server unreachable', { error: (err as Error).message });
+    this.generation++;
+    const client = this.client;
+    this.fail(err);
+    void client?.close().catch(() => undefined);
   }
 
   private fail(err: unknown): void {
@@ -467,13 +477,26 @@ export class McpHub {
         `Tool "${tool}" of "${server}" is disabled in ${conn.config.source}.`,
       );
     }
-    const result = await client.callTool({ name: tool, arguments: args }, undefined, {
-      signal: opts.signal,
-      onprogress: opts.onprogress,
-      timeout: opts.timeoutMs,
-      resetTimeoutOnProgress: true,
-    });
-    return result as CallToolResult;
+    try {
+      const result = await client.callTool({ name: tool, arguments: args }, undefined, {
+        signal: opts.signal,
+        onprogress: opts.onprogress,
+        timeout: opts.timeoutMs,
+        resetTimeoutOnProgress: true,
+      });
+      return result as CallToolResult;
+    } catch (err) {
+      // A JSON-RPC error is the server's answer; anything else (refused connection, an
+      // unknown session after the server restarted) means the connection is gone.
+      if (err instanceof McpError || isAbort(err) || opts.signal?.aborted) throw err;
+      if (conn.client !== client || conn.state !== 'connected') throw err;
+      conn.lost(err);
+      throw new ProviderUnavailableError(
+        `MCP server "${server}" cannot be reached (${(err as Error).message}); reconnecting. Check :RuneMcp.`,
+        conn.config.url,
+        { cause: err },
+      );
+    }
   }
 
   resources(server: string): Resource[] {

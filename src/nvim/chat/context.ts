@@ -1,7 +1,8 @@
 /**
  * Editor context for a question: `#buffer`, `#buffer:name`, `#selection`,
- * `#diagnostics`, `#file:path` and `#quickfix` words in the prompt are
- * resolved to text sent with it (and shown, folded, in the chat).
+ * `#diagnostics`, `#file:path`, `#quickfix` and `#mcp:server:uri` (a resource
+ * of an MCP hub server) words in the prompt are resolved to text sent with it
+ * (and shown, folded, in the chat).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -10,7 +11,7 @@ import type { NeovimClient } from 'neovim';
 import { execLua } from './lua.js';
 import { NotFoundError } from '../../core/errors.js';
 
-export type ContextKind = 'buffer' | 'selection' | 'diagnostics' | 'file' | 'quickfix';
+export type ContextKind = 'buffer' | 'selection' | 'diagnostics' | 'file' | 'quickfix' | 'mcp';
 
 /** One piece of context as sent and as shown. */
 export interface ContextItem {
@@ -44,9 +45,10 @@ export const CONTEXT_WORDS: readonly ContextKind[] = [
   'diagnostics',
   'file',
   'quickfix',
+  'mcp',
 ];
 
-const REF = /(?<=^|\s)#(buffer|selection|diagnostics|quickfix|file)(?::(\S+))?/g;
+const REF = /(?<=^|\s)#(buffer|selection|diagnostics|quickfix|file|mcp)(?::(\S+))?/g;
 
 /** The context words in `prompt`, each once, in order of appearance. */
 export function parseContextRefs(prompt: string): ContextRef[] {
@@ -72,6 +74,8 @@ export interface CollectOptions {
   selection: Selection | undefined;
   /** Each item is cut to this many characters (with a note saying so). */
   maxChars: number;
+  /** Reads a resource of an MCP hub server (`#mcp:server:uri`); absent when the hub is off. */
+  readResource?: (server: string, uri: string) => Promise<{ text: string; mimeType?: string }>;
 }
 
 interface BufferText {
@@ -163,6 +167,33 @@ async function collectOne(ref: ContextRef, opts: CollectOptions): Promise<Contex
             .join('\n')
         : '(the quickfix list is empty)';
       return { kind: 'quickfix', label: `#quickfix (${list.length} items)`, text };
+    }
+    case 'mcp': {
+      const i = ref.arg?.indexOf(':') ?? -1;
+      if (!ref.arg || i <= 0) {
+        throw new NotFoundError(
+          '#mcp needs a server and a resource, e.g. #mcp:github:repo://readme',
+        );
+      }
+      const server = ref.arg.slice(0, i);
+      const uri = ref.arg.slice(i + 1);
+      if (!opts.readResource) {
+        throw new NotFoundError(`#mcp:${ref.arg}: the MCP hub is off (mcp.hub.enabled).`);
+      }
+      let res: { text: string; mimeType?: string };
+      try {
+        res = await opts.readResource(server, uri);
+      } catch (err) {
+        throw new NotFoundError(
+          `#mcp:${ref.arg}: ${(err as Error).message.replace(/\.$/, '')}; list the resources with require("rune.hub").servers().`,
+        );
+      }
+      return {
+        kind: 'mcp',
+        label: `#mcp:${ref.arg}`,
+        text: res.text,
+        language: res.mimeType === 'application/json' ? 'json' : undefined,
+      };
     }
     case 'file': {
       if (!ref.arg) throw new NotFoundError('#file needs a path, e.g. #file:src/main.ts');

@@ -36,9 +36,10 @@ import {
   stripToolBlocks,
   toolCallBlock,
   toolResultBlock,
+  toolStoppedBlock,
   USER_HEADER,
 } from './render.js';
-import type { ChatTools } from './tools.js';
+import type { ChatTools, ToolRun } from './tools.js';
 import { StreamWriter } from './stream-writer.js';
 
 /** The host's part of the `chat` config section (Lua uses the rest). */
@@ -67,7 +68,9 @@ const DENIED_HINT =
   'The user denied this tool call, so it did not run. Do not call it again with the same arguments; continue without it or ask the user.';
 
 function clip(text: string, max: number): string {
-  return text.length > max ? `${text.slice(0, max)}\n… (cut: ${text.length} characters in all)` : text;
+  return text.length > max
+    ? `${text.slice(0, max)}\n… (cut: ${text.length} characters in all)`
+    : text;
 }
 
 export const DEFAULT_SYSTEM =
@@ -122,6 +125,8 @@ export interface ChatControllerOptions {
   config: ChatConfig;
   /** The tools offered to models; none when absent. */
   tools?: ChatTools;
+  /** Reads an MCP hub resource for `#mcp:server:uri`. */
+  readResource?: (server: string, uri: string) => Promise<{ text: string; mimeType?: string }>;
 }
 
 export class ChatController {
@@ -184,6 +189,7 @@ export class ChatController {
       sourceBuf: s.sourceBuf,
       selection: s.selection,
       maxChars: this.opts.config.max_context_chars ?? 200_000,
+      ...(this.opts.readResource ? { readResource: this.opts.readResource } : {}),
     });
     const question: StoredMessage = { role: 'user', content: text };
     if (context.length) question.context = context;
@@ -298,7 +304,10 @@ export class ChatController {
           if (calls.length === 0 || !tools) break;
           if (step >= maxSteps) {
             emit(stepLimitNote(maxSteps));
-            this.logger.info('chat tool loop stopped at the step limit', { chat: s.chat.id, maxSteps });
+            this.logger.info('chat tool loop stopped at the step limit', {
+              chat: s.chat.id,
+              maxSteps,
+            });
             break;
           }
           messages.push({
@@ -312,7 +321,14 @@ export class ChatController {
           for (const c of calls) {
             emit(toolCallBlock(c.name, c.input));
             await writer.flush();
-            const run = await tools.call(c.name, c.input, abort.signal);
+            let run: ToolRun;
+            try {
+              run = await tools.call(c.name, c.input, abort.signal);
+            } catch (err) {
+              // Close the fold, so the rest of the chat does not fall into it.
+              emit(toolStoppedBlock());
+              throw err;
+            }
             this.logger.info('chat tool call', {
               chat: s.chat.id,
               tool: c.name,

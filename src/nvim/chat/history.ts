@@ -14,7 +14,7 @@ import type { Logger } from '../../core/log.js';
 
 const usageSchema = z.object({ inputTokens: z.number(), outputTokens: z.number() });
 const contextSchema = z.object({
-  kind: z.enum(['buffer', 'selection', 'diagnostics', 'file', 'quickfix']),
+  kind: z.enum(['buffer', 'selection', 'diagnostics', 'file', 'quickfix', 'mcp']),
   label: z.string(),
   text: z.string(),
   language: z.string().optional(),

@@ -4,7 +4,7 @@
  */
 import * as path from 'node:path';
 import { z } from 'zod';
-import { ConfigError } from '../../core/errors.js';
+import { ConfigError, StateError } from '../../core/errors.js';
 import { DisposableStore, toDisposable, type Disposable } from '../../core/disposable.js';
 import type { HostModule, ReadyHost } from '../host.js';
 import { getProviderRegistry } from '../providers.js';
@@ -13,8 +13,8 @@ import { HistoryStore } from './history.js';
 import { ApprovalStore } from '../../tools/approval.js';
 import { ArgsApprovalPolicy, ArgsApprovalStore } from '../../tools/approval-args.js';
 import type { ToolRegistry } from '../../tools/registry.js';
-import { getMcpToolRegistry } from '../mcp.js';
 import { getToolRegistry } from '../tools.js';
+import { getHub } from '../hub.js';
 import { NvimChatApprovalUi, RegistryChatTools } from './tools.js';
 
 /** The approval rules of `mcp.approval.rules`, which apply to chat tool calls too. */
@@ -88,8 +88,7 @@ export function chatModule(): HostModule {
         logger,
       });
       const registries = (): ToolRegistry[] => {
-        const own = getMcpToolRegistry(host);
-        return own ? [getToolRegistry(host), own] : [getToolRegistry(host)];
+        return [getToolRegistry(host)];
       };
       const chat = new ChatController({
         nvim: host.nvim,
@@ -98,6 +97,17 @@ export function chatModule(): HostModule {
         history,
         config: parsed.data,
         tools: new RegistryChatTools(registries, policy.gate),
+        readResource: async (server, uri) => {
+          const hub = getHub(host);
+          if (!hub) throw new StateError('The MCP hub is off (mcp.hub.enabled).');
+          const res = await hub.readResource(server, uri);
+          const texts = res.contents.map((c) =>
+            'text' in c
+              ? c.text
+              : `[binary ${c.mimeType ?? 'data'}, ${c.blob.length} base64 chars]`,
+          );
+          return { text: texts.join('\n\n'), mimeType: res.contents[0]?.mimeType };
+        },
       });
       const store = new DisposableStore();
       store.add(

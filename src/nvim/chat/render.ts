@@ -194,6 +194,11 @@ export function toolResultBlock(run: { text: string; isError: boolean; denied: b
   return `\n${label}\n\n${fence}\n${text}\n${fence}\n\n${CONTEXT_CLOSE}\n\n`;
 }
 
+/** Closes a tool call's block when the answer was stopped before the tool finished. */
+export function toolStoppedBlock(): string {
+  return `\n> stopped before the tool finished\n\n${CONTEXT_CLOSE}`;
+}
+
 /** Said when the model kept calling tools past the step limit. */
 export function stepLimitNote(max: number): string {
   return `\n\n> [!NOTE] Stopped after ${max} rounds of tool calls (chat.max_tool_steps). Submit again to let the model continue.`;
@@ -201,6 +206,7 @@ export function stepLimitNote(max: number): string {
 
 /** An answer's text without its tool blocks (what is sent back as history). */
 export function stripToolBlocks(content: string): string {
+  if (!content.includes(TOOL_OPEN)) return content;
   const lines = content.split('\n');
   const out: string[] = [];
   let inside = false;

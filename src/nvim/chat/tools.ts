@@ -66,7 +66,8 @@ export class RegistryChatTools implements ChatTools {
   private all(): Map<string, { reg: ToolRegistry; tool: RegisteredTool }> {
     const out = new Map<string, { reg: ToolRegistry; tool: RegisteredTool }>();
     for (const reg of new Set(this.registries())) {
-      for (const tool of reg.list()) if (!out.has(tool.def.name)) out.set(tool.def.name, { reg, tool });
+      for (const tool of reg.list())
+        if (!out.has(tool.def.name)) out.set(tool.def.name, { reg, tool });
     }
     return out;
   }
@@ -146,11 +147,9 @@ export class NvimChatApprovalUi implements ArgsApprovalUi {
 
   async ask(req: Parameters<ArgsApprovalUi['ask']>[0], signal: AbortSignal): Promise<ArgsDecision> {
     const id = `c${req.id}`;
-    const { args, ...shown } = req;
+    const { args: _args, ...shown } = req;
     const { decision } = await this.wait(id, signal, () =>
-      execLua(this.nvim, 'require("rune.hub").ask(...)', [
-        { ...shown, id, args_json: JSON.stringify(args).slice(0, 2000) },
-      ]),
+      execLua(this.nvim, 'require("rune.hub").ask(...)', [{ ...shown, id }]),
     );
     return decision === 'once' || decision === 'always' || decision === 'args' ? decision : 'deny';
   }

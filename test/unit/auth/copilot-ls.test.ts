@@ -111,7 +111,7 @@ describe('the real Copilot language server, offline', () => {
     expect(ls.alive).toBe(true);
   });
 
-  it('spaces automatic requests and sends nothing for one aborted while waiting', async () => {
+  it('spaces automatic requests and gives up on one aborted while it waits', async () => {
     const doc = {
       uri: 'file:///tmp/rune-test/b.py',
       languageId: 'python',
