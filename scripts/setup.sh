@@ -12,7 +12,7 @@ say() { printf 'rune setup: %s\n' "$*" >&2; }
 # dbus) for the keyring tests, luacheck for the Lua lint, bubblewrap for the
 # plugin sandbox.
 need=()
-for pkg in libsecret-1-dev gnome-keyring dbus dbus-daemon lua-check bubblewrap util-linux; do
+for pkg in libsecret-1-dev gnome-keyring dbus dbus-daemon lua-check bubblewrap util-linux openssl; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

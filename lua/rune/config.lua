@@ -64,6 +64,7 @@ M.defaults = {
     log_level = 'info',
     log_file = vim.NIL,
     restart_backoff_ms = 500,
+    shutdown_grace_ms = 3000,
     max_restarts = 5,
     autostart = false,
   },
@@ -127,6 +128,15 @@ M.defaults = {
       idle_timeout_ms = 1800000,
     },
     audit_log = true,
+    -- An optional TLS listener beside the loopback one (`:help rune-config-mcp.tls`).
+    tls = {
+      enabled = false,
+      cert = vim.NIL,
+      key = vim.NIL,
+      host = '127.0.0.1',
+      port = 0,
+      allowed_hosts = {},
+    },
     -- MCP hub (`:help rune-hub`): servers defined inline, and the hub's own options.
     servers = {},
     hub = { enabled = true, files = vim.NIL, connect_timeout_ms = 30000, tool_timeout_ms = 120000 },
@@ -181,6 +191,7 @@ H.schema = {
     log_level = { enum = { 'debug', 'info', 'warn', 'error' } },
     log_file = 'string?',
     restart_backoff_ms = 'number',
+    shutdown_grace_ms = 'number',
     max_restarts = 'number',
     autostart = { oneof = { 'boolean', 'number' } },
   },
@@ -256,6 +267,14 @@ H.schema = {
       idle_timeout_ms = 'number',
     },
     audit_log = { oneof = { 'boolean', 'string' } },
+    tls = {
+      enabled = 'boolean',
+      cert = 'string?',
+      key = 'string?',
+      host = 'string',
+      port = 'number',
+      allowed_hosts = 'table',
+    },
     servers = 'open',
     hub = {
       enabled = 'boolean',

@@ -3,6 +3,16 @@ export interface Disposable {
   dispose(): void;
 }
 
+/** Something that can finish its in-flight work before it is disposed. */
+export interface Drainable {
+  /** Stops taking new work and waits, at most `graceMs`, for what is running. */
+  drain(graceMs: number): Promise<void>;
+}
+
+function isDrainable(d: unknown): d is Drainable {
+  return typeof (d as Partial<Drainable>).drain === 'function';
+}
+
 /** Collects disposables and disposes them in reverse order, once. */
 export class DisposableStore implements Disposable {
   private items: Disposable[] = [];
@@ -15,6 +25,15 @@ export class DisposableStore implements Disposable {
       this.items.push(d);
     }
     return d;
+  }
+
+  /** Drains every member that can (in parallel), within `graceMs`. */
+  async drain(graceMs: number): Promise<void> {
+    const deadline = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
+    const work = this.items
+      .filter((d): d is Disposable & Drainable => isDrainable(d))
+      .map((d) => d.drain(graceMs).catch(() => undefined));
+    await Promise.race([Promise.all(work), deadline]);
   }
 
   dispose(): void {

@@ -16,7 +16,10 @@
  * which keeps a session small, and a registry change is one
  * `list_changed` notification per session.
  */
+import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as https from 'node:https';
+import * as path from 'node:path';
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
@@ -72,6 +75,24 @@ export interface McpHttpServerOptions {
   name?: string;
   /** Called when sessions open or close (for `:RuneMcp`). */
   onSessionsChanged?: () => void;
+  /**
+   * A second listener over TLS, for users who expose the server beyond
+   * loopback. The token is still required on it; its Host must be one of
+   * `allowedHosts` (or loopback). The certificate files are read again when
+   * they change.
+   */
+  tls?: TlsOptions;
+}
+
+export interface TlsOptions {
+  cert: string;
+  key: string;
+  /** Address to bind (default 127.0.0.1; e.g. 0.0.0.0 to expose it). */
+  host?: string;
+  /** 0 (default) picks a free port. */
+  port?: number;
+  /** Host names (without port) clients use to reach it, e.g. `devbox.lan`. */
+  allowedHosts?: string[];
 }
 
 /** A connected client, as `:RuneMcp` lists it. */
@@ -115,6 +136,11 @@ export class McpHttpServer implements Disposable {
   private readonly tokenDigest: Buffer;
   private toolList: Tool[] | undefined;
   private oneShots = 0;
+  private readonly startedAt = Date.now();
+  private tlsServer: https.Server | undefined;
+  private tlsPort = 0;
+  private certWatchers: fs.FSWatcher[] = [];
+  private draining = false;
 
   constructor(private readonly opts: McpHttpServerOptions) {
     this.token = opts.token ?? randomBytes(16).toString('hex');
@@ -125,13 +151,7 @@ export class McpHttpServer implements Disposable {
     this.maxConcurrent = opts.maxConcurrent ?? 16;
     this.maxBody = opts.maxBodyBytes ?? 4 * 1024 * 1024;
     this.idleMs = opts.idleTimeoutMs ?? 30 * 60 * 1000;
-    this.http = http.createServer((req, res) => {
-      this.handle(req, res).catch((err: unknown) => {
-        this.logger.error('request failed', { err });
-        if (!res.headersSent) sendJsonError(res, 500, -32603, 'Internal error.');
-        else res.end();
-      });
-    });
+    this.http = http.createServer(this.listener);
     this.http.keepAliveTimeout = 65_000;
     this.http.maxHeadersCount = 100;
   }
@@ -147,6 +167,7 @@ export class McpHttpServer implements Disposable {
     });
     const addr = this.http.address();
     this.boundPort = typeof addr === 'object' && addr ? addr.port : 0;
+    if (this.opts.tls) await this.listenTls(this.opts.tls);
     this.registryWatch = this.opts.registry.onDidChange(() => {
       this.toolList = undefined;
       for (const s of this.sessions.values()) {
@@ -165,6 +186,93 @@ export class McpHttpServer implements Disposable {
 
   get url(): string {
     return `http://127.0.0.1:${this.boundPort}/mcp`;
+  }
+
+  /** The TLS listener's port (0 when there is none). */
+  get securePort(): number {
+    return this.tlsPort;
+  }
+
+  private readonly listener = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    this.handle(req, res).catch((err: unknown) => {
+      this.logger.error('request failed', { err });
+      if (!res.headersSent) sendJsonError(res, 500, -32603, 'Internal error.');
+      else res.end();
+    });
+  };
+
+  private readCerts(tls: TlsOptions): { cert: Buffer; key: Buffer } {
+    try {
+      return { cert: fs.readFileSync(tls.cert), key: fs.readFileSync(tls.key) };
+    } catch (err) {
+      throw new Error(
+        `mcp.tls: cannot read the certificate or key (${(err as Error).message}); check mcp.tls.cert and mcp.tls.key`,
+      );
+    }
+  }
+
+  private async listenTls(tls: TlsOptions): Promise<void> {
+    this.tlsServer = https.createServer(this.readCerts(tls), this.listener);
+    this.tlsServer.keepAliveTimeout = 65_000;
+    await new Promise<void>((resolve, reject) => {
+      this.tlsServer!.once('error', reject);
+      this.tlsServer!.listen(tls.port ?? 0, tls.host ?? '127.0.0.1', () => {
+        this.tlsServer!.off('error', reject);
+        resolve();
+      });
+    });
+    const addr = this.tlsServer.address();
+    this.tlsPort = typeof addr === 'object' && addr ? addr.port : 0;
+    // Renewed certificates (e.g. by an ACME client) take effect without a restart.
+    let timer: NodeJS.Timeout | undefined;
+    const reload = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        try {
+          this.tlsServer?.setSecureContext(this.readCerts(tls));
+          this.logger.info('tls certificate reloaded');
+        } catch (err) {
+          this.logger.warn('tls certificate reload failed; keeping the old one', { err });
+        }
+      }, 100);
+    };
+    for (const file of [tls.cert, tls.key]) {
+      try {
+        // Watch the folder: renewals often replace the file (rename), which ends a file watch.
+        const w = fs.watch(path.dirname(file), (_e, name) => {
+          if (!name || name === path.basename(file)) reload();
+        });
+        w.unref();
+        this.certWatchers.push(w);
+      } catch (err) {
+        this.logger.warn('cannot watch the tls certificate; changes need a restart', { err });
+      }
+    }
+    this.logger.info('mcp tls listener', { host: tls.host ?? '127.0.0.1', port: this.tlsPort });
+  }
+
+  /**
+   * Stops taking requests and waits (at most `graceMs`) for those in flight
+   * to finish; `close()` then ends whatever is left.
+   */
+  async drain(graceMs: number): Promise<void> {
+    this.draining = true;
+    const busy = () => [...this.sessions.values()].some((s) => s.inFlight > 0) || this.oneShots > 0;
+    const end = Date.now() + graceMs;
+    while (busy() && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+  }
+
+  /** What GET /health answers (after the token check). */
+  health(): Record<string, unknown> {
+    return {
+      status: this.draining ? 'draining' : 'ok',
+      version: VERSION,
+      uptime_s: Math.round((Date.now() - this.startedAt) / 1000),
+      sessions: this.sessions.size,
+      in_flight: [...this.sessions.values()].reduce((n, s) => n + s.inFlight, 0) + this.oneShots,
+      tools: this.tools().length,
+      tls: this.tlsPort || null,
+    };
   }
 
   sessionList(): SessionSummary[] {
@@ -206,8 +314,13 @@ export class McpHttpServer implements Disposable {
     const all = [...this.sessions.values()];
     this.sessions.clear();
     await Promise.all(all.map((s) => s.server.close().catch(() => undefined)));
+    for (const w of this.certWatchers.splice(0)) w.close();
     this.http.closeAllConnections();
     await new Promise<void>((resolve) => this.http.close(() => resolve()));
+    if (this.tlsServer) {
+      this.tlsServer.closeAllConnections();
+      await new Promise<void>((resolve) => this.tlsServer!.close(() => resolve()));
+    }
   }
 
   dispose(): void {
@@ -244,6 +357,21 @@ export class McpHttpServer implements Disposable {
       return;
     }
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    if (url.pathname === '/health') {
+      if (!this.authorized(req)) {
+        res.setHeader('WWW-Authenticate', 'Bearer realm="rune"');
+        sendJsonError(res, 401, -32001, 'Unauthorized: /health needs the bearer token too.');
+        return;
+      }
+      res.writeHead(this.draining ? 503 : 200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(this.health()));
+      return;
+    }
+    if (this.draining) {
+      res.setHeader('Retry-After', '1');
+      sendJsonError(res, 503, -32000, 'The server is shutting down.');
+      return;
+    }
     if (url.pathname !== '/mcp') {
       sendJsonError(res, 404, -32000, 'Not found: the MCP endpoint is /mcp.');
       return;
@@ -334,6 +462,14 @@ export class McpHttpServer implements Disposable {
     // Any port is accepted: DNS rebinding puts the attacker's name in Host, never
     // a loopback one, and local proxies (the conformance suite's) keep their own port.
     const host = req.headers.host;
+    const tlsName = this.allowedTlsHost(req, host);
+    if (tlsName) {
+      const origin = req.headers.origin;
+      if (origin !== undefined && origin !== `https://${host}` && !LOOPBACK_ORIGIN.test(origin)) {
+        return `Forbidden: Origin "${origin}" may not call this server.`;
+      }
+      return undefined;
+    }
     if (!host || !LOOPBACK_HOST.test(host)) {
       return `Forbidden: Host "${host ?? ''}" is not a loopback address.`;
     }
@@ -342,6 +478,14 @@ export class McpHttpServer implements Disposable {
       return `Forbidden: Origin "${origin}" may not call this server.`;
     }
     return undefined;
+  }
+
+  /** True for a request on the TLS listener whose Host is one the user allowed. */
+  private allowedTlsHost(req: http.IncomingMessage, host: string | undefined): boolean {
+    if (!host || !this.opts.tls?.allowedHosts?.length) return false;
+    if (!(req.socket as { encrypted?: boolean }).encrypted) return false;
+    const name = host.replace(/:\d{1,5}$/, '').toLowerCase();
+    return this.opts.tls.allowedHosts.some((h) => h.toLowerCase() === name);
   }
 
   private authorized(req: http.IncomingMessage): boolean {

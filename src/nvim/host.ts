@@ -272,7 +272,10 @@ export class ReadyHost implements InState<'ready'> {
     if (this.core.state !== 'ready') return new ShuttingDownHost(this.core, Promise.resolve());
     this.core.state = 'shutting_down';
     this.core.opts.logger.info('host shutting down', { reason });
+    const grace = shutdownGrace(this.core.config);
     const done = (async () => {
+      // Let in-flight work finish (MCP calls, streams) for a moment, then cancel the rest.
+      await this.core.modules.drain(grace);
       this.core.modules.dispose();
       this.core.state = 'stopped';
       this.core.opts.onStopped?.(0);
@@ -302,4 +305,11 @@ export class StoppedHost implements InState<'stopped'> {
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** `host.shutdown_grace_ms` from the config (default 3000 ms). */
+function shutdownGrace(config: Record<string, unknown>): number {
+  const host = config.host;
+  const v = isRecord(host) ? host.shutdown_grace_ms : undefined;
+  return typeof v === 'number' && v >= 0 ? v : 3000;
 }

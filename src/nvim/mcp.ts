@@ -73,6 +73,29 @@ export const mcpConfigSchema = z
       })
       .prefault({}),
     audit_log: z.union([z.boolean(), z.string()]).default(true),
+    tls: z
+      .object({
+        enabled: z.boolean().default(false),
+        cert: z.string().nullish(),
+        key: z.string().nullish(),
+        host: z.string().default('127.0.0.1'),
+        port: z.number().int().min(0).max(65535).default(0),
+        // An empty Lua table arrives as [] or {} over msgpack.
+        allowed_hosts: z
+          .union([z.array(z.string()), z.record(z.string(), z.never())])
+          .transform((v) => (Array.isArray(v) ? v : []))
+          .default([]),
+      })
+      .prefault({})
+      .superRefine((t, ctx) => {
+        if (t.enabled && (!t.cert || !t.key)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [t.cert ? 'key' : 'cert'],
+            message: 'is required when mcp.tls.enabled is true (a PEM file path)',
+          });
+        }
+      }),
   })
   .prefault({});
 
@@ -237,6 +260,17 @@ export const mcpModule: HostModule = {
     const server = new McpHttpServer({
       registry,
       publish: (t) => t.def.origin !== 'hub' || cfg.tools.reexport_hub,
+      ...(cfg.tls.enabled && cfg.tls.cert && cfg.tls.key
+        ? {
+            tls: {
+              cert: cfg.tls.cert,
+              key: cfg.tls.key,
+              host: cfg.tls.host,
+              port: cfg.tls.port,
+              allowedHosts: cfg.tls.allowed_hosts,
+            },
+          }
+        : {}),
       gate: audit.wrap(policy.gate),
       port: cfg.port,
       logger,
