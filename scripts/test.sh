@@ -24,8 +24,13 @@ export RUNE_TEST_COPILOT_LS="$PWD/.cache/copilot-ls/node_modules/@github/copilot
 
 echo "== tests" >&2
 if command -v dbus-run-session >/dev/null && command -v gnome-keyring-daemon >/dev/null; then
-  exec dbus-run-session -- sh -c \
-    'echo -n rune-test | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1; export RUNE_TEST_KEYRING=1; exec npx vitest run --coverage "$@"' \
-    sh "$@"
+  # A private keyring folder: a fresh login keyring, unlocked with a known
+  # password, whatever keyrings the machine already has.
+  keyrings=$(mktemp -d)
+  trap 'rm -rf "$keyrings"' EXIT
+  dbus-run-session -- sh -c \
+    'echo -n rune-test | XDG_DATA_HOME="$0" gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1; export RUNE_TEST_KEYRING=1; exec npx vitest run --coverage "$@"' \
+    "$keyrings" "$@"
+  exit $?
 fi
 exec npx vitest run --coverage "$@"
