@@ -58,15 +58,16 @@ chat('RuneStop', 'stop', { desc = 'stop the streaming answer' })
 chat('RuneChatHistory', 'history', { desc = 'reopen a saved chat' })
 chat('RuneChatModel', 'select_model', { desc = "switch the chat's provider and model" })
 
--- :RuneMcp (lua/rune/mcp.lua): the MCP server's address, clients, calls and setup snippets.
+-- :RuneMcp (lua/rune/mcp.lua): the MCP server's address, clients, calls and setup snippets,
+-- and the MCP hub's servers.
 vim.api.nvim_create_user_command('RuneMcp', function(o)
   require('rune.mcp').command(o)
 end, {
-  nargs = '?',
-  complete = function()
-    return { 'approve', 'reset' }
+  nargs = '*',
+  complete = function(lead, line)
+    return require('rune.mcp').complete(lead, line)
   end,
-  desc = 'Rune: MCP server info (approve: answer a waiting approval; reset: forget approvals)',
+  desc = 'Rune: MCP server info (approve, reset, servers, enable|disable|restart {server})',
 })
 
 -- :RuneStats and :RunePlugins (lua/rune/stats.lua).

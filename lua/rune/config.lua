@@ -23,7 +23,7 @@ local M, H = {}, {}
 ---@field limits { max_sessions: integer, max_concurrent: integer, max_body_bytes: integer, idle_timeout_ms: integer }
 ---@field audit_log boolean|string true for `stdpath('state')/rune/mcp-audit.log`, or a path.
 ---@field servers table<string, table> MCP servers for the hub, in the `mcpServers` entry format.
----@field hub { enabled: boolean, files: string[]|nil, connect_timeout_ms: integer, tool_timeout_ms: integer }
+---@field hub { enabled: boolean, files: string[]|nil, connect_timeout_ms: integer, tool_timeout_ms: integer, sandbox: boolean, auth_timeout_ms: integer }
 
 ---@class rune.Config
 ---@field host rune.HostConfig
@@ -139,7 +139,14 @@ M.defaults = {
     },
     -- MCP hub (`:help rune-hub`): servers defined inline, and the hub's own options.
     servers = {},
-    hub = { enabled = true, files = vim.NIL, connect_timeout_ms = 30000, tool_timeout_ms = 120000 },
+    hub = {
+      enabled = true,
+      files = vim.NIL,
+      connect_timeout_ms = 30000,
+      tool_timeout_ms = 120000,
+      sandbox = false,
+      auth_timeout_ms = 300000,
+    },
   },
   -- Third-party plugins (`:help rune-plugins`); the host reads every option.
   plugins = {
@@ -281,6 +288,8 @@ H.schema = {
       files = 'table?',
       connect_timeout_ms = 'number',
       tool_timeout_ms = 'number',
+      sandbox = 'boolean',
+      auth_timeout_ms = 'number',
     },
   },
   plugins = {

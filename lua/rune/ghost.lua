@@ -3,7 +3,9 @@
 ---
 --- Everything here runs in Lua without a round trip to the host: accepting all,
 --- a word or a line, cycling and dismissing only touch the buffer and the
---- suggestion already drawn.
+--- suggestion already drawn. The first acceptance of a suggestion the host drew
+--- is then told to the host in one notification (for :RuneStats, and for
+--- providers such as Copilot that want to hear it).
 local M, H = {}, {}
 
 H.ns = vim.api.nvim_create_namespace('rune.ghost')
@@ -16,6 +18,10 @@ H.hl = 'RuneGhost'
 ---@field col integer 0-based byte column of the cursor
 ---@field items string[] suggestions (text to insert at the cursor; lines joined by "\n")
 ---@field index integer the suggestion shown
+---@field ref integer|nil the host's name for this set of suggestions (nil: not the host's)
+---@field picks integer[] per item, its number in the set the host drew
+---@field offset integer bytes of the suggestion already in the buffer (typed or accepted)
+---@field counted boolean the host was told of an acceptance of this suggestion
 
 ---@type rune.GhostState|nil
 H.s = nil
@@ -82,16 +88,36 @@ end
 
 --- Shows `items` as ghost text at (row, col) of `buf`, unless the buffer, the
 --- cursor or the mode changed since the host read them, or the popup menu is
---- visible. Called by the host.
+--- visible. Called by the host, with `ref` naming the set for `accept` to report.
 ---@param buf integer
 ---@param tick integer
 ---@param row integer 0-based
 ---@param col integer 0-based byte column
 ---@param items string[]
+---@param ref integer|nil
 ---@return boolean shown
-function M.show(buf, tick, row, col, items)
-  local s = { buf = buf, tick = tick, row = row, col = col, items = items, index = 1 }
-  if type(items) ~= 'table' or #items == 0 or not valid(s) or vim.fn.pumvisible() == 1 then
+function M.show(buf, tick, row, col, items, ref)
+  if type(items) ~= 'table' or #items == 0 then
+    return false
+  end
+  local picks = {}
+  for i = 1, #items do
+    picks[i] = i
+  end
+  ---@type rune.GhostState
+  local s = {
+    buf = buf,
+    tick = tick,
+    row = row,
+    col = col,
+    items = items,
+    index = 1,
+    ref = type(ref) == 'number' and ref or nil,
+    picks = picks,
+    offset = 0,
+    counted = false,
+  }
+  if not valid(s) or vim.fn.pumvisible() == 1 then
     return false
   end
   M.clear()
@@ -143,6 +169,7 @@ function M.on_change(buf, tick, row, col)
     local typed = vim.api.nvim_get_current_line():sub(s.col + 1, col)
     local text = s.items[s.index]
     if #typed < #text and text:sub(1, #typed) == typed then
+      s.picks, s.offset = { s.picks[s.index] }, s.offset + #typed
       s.items, s.index = { text:sub(#typed + 1) }, 1
       s.tick, s.col = tick, col
       H.draw()
@@ -214,7 +241,14 @@ function M.accept(what)
   vim.api.nvim_buf_clear_namespace(s.buf, H.ns, 0, -1)
   H.s = nil
   local row, col = H.insert(s, part)
+  local pick, offset = s.picks[s.index], s.offset + #part
+  local host = require('rune.host')
+  -- A host that stopped since it drew this is not started again just to hear it.
+  if s.ref and not s.counted and (host.is_running() or vim.g.rune_rplugin) then
+    host.notify('rune.completion.accepted', s.ref, pick, what, offset)
+  end
   if rest ~= '' then
+    -- The rest is the same suggestion: accepting more of it is not counted again.
     H.s = {
       buf = s.buf,
       tick = vim.api.nvim_buf_get_changedtick(s.buf),
@@ -222,6 +256,10 @@ function M.accept(what)
       col = col,
       items = { rest },
       index = 1,
+      ref = s.ref,
+      picks = { pick },
+      offset = offset,
+      counted = true,
     }
     H.draw()
   end

@@ -249,8 +249,46 @@ end
 
 -- Server list ---------------------------------------------------------------
 
-H.icons =
-  { connected = '●', connecting = '◌', failed = '✗', disabled = '○', stopped = '·' }
+H.icons = {
+  connected = '●',
+  connecting = '◌',
+  authorizing = '◍',
+  failed = '✗',
+  disabled = '○',
+  stopped = '·',
+}
+
+--- One line per server, with the state, transport and counts.
+---@param s table a server of the host's `rune.hub.status` answer
+---@return string
+function M.server_line(s)
+  return ('%s %s  %s  %s%s  %d tool(s), %d resource(s), %d prompt(s)'):format(
+    H.icons[s.state] or '?',
+    s.name,
+    s.state,
+    s.transport,
+    s.sandboxed and ' (sandboxed)' or '',
+    #s.tools,
+    s.resources,
+    s.prompts
+  )
+end
+
+--- Detail lines under a server: the sign-in link while it waits, the last error.
+---@param s table
+---@return string[]
+function M.server_details(s)
+  local out = {}
+  local url = util.val(s.auth_url)
+  if url then
+    out[#out + 1] = '    sign in: ' .. url
+  end
+  local err = util.val(s.last_error)
+  if err then
+    out[#out + 1] = '    last error: ' .. err:gsub('\n', ' ')
+  end
+  return out
+end
 
 ---@param status { files: string[], servers: table[] }
 ---@return string[] lines
@@ -267,23 +305,14 @@ function H.render(status)
     lines[#lines + 1] = 'or add them under mcp.servers in setup() (:help rune-hub).'
   end
   for _, s in ipairs(status.servers) do
-    lines[#lines + 1] = ('%s %s  %s  %s  %d tool(s), %d resource(s), %d prompt(s)'):format(
-      H.icons[s.state] or '?',
-      s.name,
-      s.state,
-      s.transport,
-      #s.tools,
-      s.resources,
-      s.prompts
-    )
+    lines[#lines + 1] = M.server_line(s)
     at[#lines] = s.name
     if #s.tools > 0 then
       lines[#lines + 1] = '    tools: ' .. table.concat(s.tools, ', ')
       at[#lines] = s.name
     end
-    local err = util.val(s.last_error)
-    if err then
-      lines[#lines + 1] = '    last error: ' .. err:gsub('\n', ' ')
+    for _, l in ipairs(M.server_details(s)) do
+      lines[#lines + 1] = l
       at[#lines] = s.name
     end
     lines[#lines + 1] = '    from ' .. s.source
@@ -358,6 +387,27 @@ function M.servers()
     pcall(vim.api.nvim_win_close, win, true)
   end)
   return buf
+end
+
+--- Enables, disables or restarts a server by name; returns the new status (nil on error,
+--- after telling the user why).
+---@param verb 'enable'|'disable'|'restart'
+---@param name string
+---@return { files: string[], servers: table[] }|nil
+function M.act(verb, name)
+  local ok, st = pcall(host().request, 'rune.hub.' .. verb, name)
+  if not ok then
+    util.notify(tostring(st), vim.log.levels.ERROR)
+    return nil
+  end
+  return st
+end
+
+--- The hub's status without starting anything new (nil when the hub is not running).
+---@return { files: string[], servers: table[] }|nil
+function M.status()
+  local ok, st = pcall(host().request, 'rune.hub.status')
+  return ok and st or nil
 end
 
 --- The host reports a change of the servers: redraws an open server list.

@@ -114,6 +114,34 @@ end
 -- :RuneMcp
 -- ---------------------------------------------------------------------------
 
+--- Lines of the hub section of the `:RuneMcp` view, and the server named on each line.
+---@param hub { files: string[], servers: table[] }|nil the host's `rune.hub.status` answer
+---@return string[] lines
+---@return table<integer, string> server name per line (1-based within `lines`)
+function M.format_hub(hub)
+  local lines, at = { '' }, {}
+  if not hub then
+    lines[#lines + 1] = 'MCP hub: not running (mcp.hub.enabled, or see :checkhealth rune)'
+    return lines, at
+  end
+  lines[#lines + 1] = ('MCP hub servers (%d)  e enable · d disable · r restart · :RuneMcp servers'):format(
+    #hub.servers
+  )
+  if #hub.servers == 0 then
+    lines[#lines + 1] = '  none configured (:help rune-hub)'
+  end
+  local hubui = require('rune.hub')
+  for _, s in ipairs(hub.servers) do
+    lines[#lines + 1] = '  ' .. hubui.server_line(s)
+    at[#lines] = s.name
+    for _, l in ipairs(hubui.server_details(s)) do
+      lines[#lines + 1] = '  ' .. l
+      at[#lines] = s.name
+    end
+  end
+  return lines, at
+end
+
 --- Lines of the `:RuneMcp` view.
 ---@param info table the host's `rune.mcp.info` answer
 ---@return string[]
@@ -159,10 +187,53 @@ function M.format_info(info)
   return lines
 end
 
---- `:RuneMcp [approve|reset]`.
+H.verbs = { enable = true, disable = true, restart = true }
+
+--- Completion of `:RuneMcp`: subcommands, then server names after enable/disable/restart
+--- (only when the host already runs: completing never starts it).
+---@param lead string
+---@param line string
+---@return string[]
+function M.complete(lead, line)
+  local words = vim.split(vim.trim(line), '%s+')
+  local verb = words[2]
+  if verb and H.verbs[verb] and (#words > 2 or line:match('%s$')) then
+    if not require('rune.host').is_running() then
+      return {}
+    end
+    local st = require('rune.hub').status()
+    local names = {}
+    for _, s in ipairs(st and st.servers or {}) do
+      if vim.startswith(s.name, lead) then
+        names[#names + 1] = s.name
+      end
+    end
+    return names
+  end
+  return vim.tbl_filter(function(c)
+    return vim.startswith(c, lead)
+  end, { 'approve', 'reset', 'servers', 'enable', 'disable', 'restart' })
+end
+
+--- `:RuneMcp [approve|reset|servers|enable {name}|disable {name}|restart {name}]`.
 ---@param opts { args: string }
 function M.command(opts)
   local arg = vim.trim(opts.args or '')
+  local verb, server = arg:match('^(%a+)%s+(%S+)$')
+  if verb and H.verbs[verb] then
+    if require('rune.hub').act(verb, server) then
+      util.notify(('MCP server %s: %s requested'):format(server, verb))
+    end
+    return
+  end
+  if H.verbs[arg] then
+    util.notify(('usage: :RuneMcp %s {server}'):format(arg), vim.log.levels.WARN)
+    return
+  end
+  if arg == 'servers' then
+    require('rune.hub').servers()
+    return
+  end
   if arg == 'approve' then
     if not require('rune.approval').focus() then
       util.notify('no approval is waiting')
@@ -184,13 +255,37 @@ function M.command(opts)
     return
   end
   local buf = vim.api.nvim_create_buf(false, true)
-  vim.api.nvim_buf_set_lines(buf, 0, -1, false, M.format_info(res))
-  vim.bo[buf].modifiable = false
+  local at = {}
+  local function draw(hub)
+    local lines = M.format_info(res)
+    local hub_lines, hub_at = M.format_hub(hub)
+    at = {}
+    for i, l in ipairs(hub_lines) do
+      lines[#lines + 1] = l
+      at[#lines] = hub_at[i]
+    end
+    vim.bo[buf].modifiable = true
+    vim.api.nvim_buf_set_lines(buf, 0, -1, false, lines)
+    vim.bo[buf].modifiable = false
+  end
+  draw(require('rune.hub').status())
   vim.bo[buf].bufhidden = 'wipe'
   pcall(vim.api.nvim_buf_set_name, buf, 'rune://mcp')
   vim.cmd.split()
   vim.api.nvim_win_set_buf(0, buf)
   vim.keymap.set('n', 'q', '<cmd>close<cr>', { buffer = buf, nowait = true })
+  for key, v in pairs({ e = 'enable', d = 'disable', r = 'restart' }) do
+    vim.keymap.set('n', key, function()
+      local name = at[vim.api.nvim_win_get_cursor(0)[1]]
+      if not name then
+        return
+      end
+      local st = require('rune.hub').act(v, name)
+      if st then
+        draw(st)
+      end
+    end, { buffer = buf, nowait = true, desc = 'Rune: ' .. v .. ' the MCP server' })
+  end
 end
 
 -- ---------------------------------------------------------------------------

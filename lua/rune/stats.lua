@@ -61,7 +61,10 @@ function M.stats(o)
   end)
 end
 
---- Called by the ghost-text code when the user accepts a completion.
+--- Counts an accepted inline completion drawn by something other than Rune's own
+--- ghost text (a plugin's, say). Rune's ghost text reports its acceptances itself
+--- (rune.ghost → `rune.completion.accepted`), once per suggestion; do not call this
+--- for those too.
 ---@param provider string
 ---@param kind 'all'|'word'|'line'
 function M.accepted(provider, kind)

@@ -12,6 +12,8 @@ import { nullLogger } from '../core/log.js';
 import { parseProvidersConfig } from '../providers/config.js';
 import { createProviderRegistry, type ManagedRegistry } from '../providers/registry.js';
 import { chooseSecretStore } from '../auth/choose.js';
+import { apiKeyAccount } from '../auth/secret-store.js';
+import { copilotAdapterFactory } from '../providers/copilot.js';
 
 export function configFile(env: NodeJS.ProcessEnv = process.env): string {
   if (env.RUNE_CONFIG) return env.RUNE_CONFIG;
@@ -44,5 +46,10 @@ export async function standaloneProviders(file?: string): Promise<ManagedRegistr
   const config = readStandaloneConfig(file);
   const parsed = parseProvidersConfig(config);
   const { store } = await chooseSecretStore({ probeTimeoutMs: 1000 });
-  return createProviderRegistry(parsed, { logger: nullLogger, secrets: store });
+  return createProviderRegistry(parsed, {
+    logger: nullLogger,
+    secrets: store,
+    storedKeyAccount: apiKeyAccount,
+    kinds: { copilot: copilotAdapterFactory() },
+  });
 }

@@ -25,7 +25,7 @@ export const METRICS = {
   providerDuration: 'rune_provider_duration_ms',
   /** Provider requests; labels `provider`, `feature`, `outcome` (ok | error | aborted). */
   providerRequests: 'rune_provider_requests_total',
-  /** Tool calls; labels `tool`, `outcome` (ok | error). */
+  /** Tool calls; labels `tool`, `outcome` (ok | error | denied | aborted). */
   toolCalls: 'rune_tool_calls_total',
   /** Tool call duration, ms; label `tool`. */
   toolDuration: 'rune_tool_duration_ms',

@@ -12,7 +12,12 @@
  * `rune.hub.get_prompt` (server, name, args) → the prompt as text;
  * `rune.hub.reload` → re-reads the files. Notification `rune.hub.answer`
  * (id, answer) carries the user's answer to a sampling or elicitation prompt.
+ *
+ * Remote servers with `oauth` sign in through the browser (tokens kept in the
+ * secret store); stdio servers run in the bubblewrap sandbox when
+ * `mcp.hub.sandbox` (or their own `sandbox` key) asks for it.
  */
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { z } from 'zod';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
@@ -27,12 +32,16 @@ import type {
 import { DisposableStore, toDisposable, type Disposable } from '../core/disposable.js';
 import { AbortError, ConfigError, NotFoundError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
+import { openBrowser } from '../auth/browser.js';
+import { McpOAuthProvider } from '../auth/mcp-oauth.js';
 import { mergeServers, type ServerConfig } from '../mcp/hub/config.js';
-import { McpHub, type HubTool, type HubUi } from '../mcp/hub/hub.js';
+import { McpHub, type HubAuthProvider, type HubTool, type HubUi } from '../mcp/hub/hub.js';
+import { detectBwrap, sandboxCommand } from '../plugins/sandbox.js';
 import { HubConfigWatcher, defaultHubFiles, loadServers } from '../mcp/hub/loader.js';
 import type { ChatMessage } from '../providers/types.js';
 import type { ToolRegistry, ToolShape } from '../tools/registry.js';
-import type { HostModule, ReadyHost } from './host.js';
+import { hostSecretStore } from './auth.js';
+import type { HealthItem, HostModule, ReadyHost } from './host.js';
 import { getProviderRegistry } from './providers.js';
 import { getToolRegistry } from './tools.js';
 import { execLua } from './chat/lua.js';
@@ -48,6 +57,10 @@ export const hubConfigSchema = z.object({
       connect_timeout_ms: z.number().int().min(100).default(30_000),
       /** Per tool call, ms; progress notifications restart it. */
       tool_timeout_ms: z.number().int().min(100).default(120_000),
+      /** Run stdio servers in the bubblewrap sandbox (a server's own `sandbox` key wins). */
+      sandbox: z.boolean().default(false),
+      /** How long a browser sign-in (`oauth`) may take, ms. */
+      auth_timeout_ms: z.number().int().min(1000).default(300_000),
     })
     .prefault({}),
 });
@@ -363,6 +376,40 @@ function promptText(p: GetPromptResult): string {
 
 const name = z.string().min(1);
 
+function expandHome(p: string): string {
+  return p === '~' || p.startsWith('~/') ? path.join(os.homedir(), p.slice(1)) : p;
+}
+
+/**
+ * Starts stdio servers in the bubblewrap sandbox when asked for (`sandbox` of
+ * the server, else `mcp.hub.sandbox`) and bwrap is usable: the filesystem
+ * read-only except the workspace (the server's `cwd`, else Neovim's) and the
+ * server's `writable` folders, a private /tmp, network allowed unless
+ * `network = false`. `wanted` records per server whether it was asked for.
+ */
+export function stdioLauncher(
+  sandboxAll: boolean,
+  workspace: string,
+  wanted: Map<string, boolean> = new Map(),
+): (s: ServerConfig) => { command: string; args: string[]; sandboxed: boolean } {
+  return (s) => {
+    const want = s.sandbox ?? sandboxAll;
+    wanted.set(s.name, want !== false);
+    if (want === false) return { command: s.command!, args: s.args, sandboxed: false };
+    const opts = typeof want === 'object' ? want : {};
+    return sandboxCommand(s.command!, s.args, {
+      workspace: s.cwd ? path.resolve(workspace, s.cwd) : workspace,
+      network: opts.network ?? true,
+      writable: (opts.writable ?? []).map((w) => path.resolve(workspace, expandHome(w))),
+    });
+  };
+}
+
+/** McpOAuthProvider that also tells the hub the sign-in URL it sent the user to. */
+class HubOAuthProvider extends McpOAuthProvider implements HubAuthProvider {
+  pendingUrl: string | undefined;
+}
+
 export const hubModule: HostModule = {
   name: 'hub',
   async activate(host: ReadyHost): Promise<Disposable> {
@@ -380,10 +427,61 @@ export const hubModule: HostModule = {
       path.resolve(env.cwd, f),
     );
     const prompts = new Prompts(host, logger);
+    const notify = (msg: string, level: 'INFO' | 'WARN' | 'ERROR' = 'INFO') =>
+      execLua(host.nvim, `require("rune.util").notify(..., vim.log.levels.${level})`, [msg]).catch(
+        () => undefined,
+      );
+    // One sign-in helper per remote server with `oauth`, kept while its settings stay.
+    const auths = new Map<string, { key: string; provider: HubOAuthProvider }>();
+    const authProvider = async (s: ServerConfig): Promise<HubAuthProvider | undefined> => {
+      if (!s.oauth || !s.url) return undefined;
+      const key = JSON.stringify([s.url, s.oauth]);
+      const known = auths.get(s.name);
+      if (known?.key === key) return known.provider;
+      auths.delete(s.name);
+      void known?.provider.dispose();
+      const provider: HubOAuthProvider = new HubOAuthProvider({
+        store: await hostSecretStore(host),
+        server: s.name,
+        ...(s.oauth.clientId
+          ? {
+              client: {
+                clientId: s.oauth.clientId,
+                ...(s.oauth.clientSecret ? { clientSecret: s.oauth.clientSecret } : {}),
+              },
+            }
+          : {}),
+        ...(s.oauth.scope ? { scope: s.oauth.scope } : {}),
+        timeoutMs: cfg.hub.auth_timeout_ms,
+        openBrowser: (url) => openBrowser(url, vars),
+        onPrompt: (url, opened) => {
+          provider.pendingUrl = url;
+          logger.info('mcp server sign-in started', { server: s.name, opened });
+          void notify(
+            opened
+              ? `MCP server "${s.name}" needs you to sign in: finish it in the browser window that opened (:RuneMcp servers shows its state).`
+              : `MCP server "${s.name}" needs you to sign in: open ${url} in a browser (the link is also in :RuneMcp servers).`,
+            'WARN',
+          );
+        },
+      });
+      if (s.oauth.clientSecret) logger.addSecret(s.oauth.clientSecret);
+      auths.set(s.name, { key, provider });
+      return provider;
+    };
+    store.add(
+      toDisposable(() => {
+        for (const a of auths.values()) void a.provider.dispose();
+        auths.clear();
+      }),
+    );
+    const sandboxWanted = new Map<string, boolean>();
     const hub = new McpHub({
       logger,
       ui: new NvimHubUi(host, prompts, logger),
       connectTimeoutMs: cfg.hub.connect_timeout_ms,
+      authProvider,
+      wrapStdio: stdioLauncher(cfg.hub.sandbox, env.cwd, sandboxWanted),
     });
     const sync = new ToolSync(getToolRegistry(host), hub, cfg, logger);
     store.add(hub.onDidChange(() => sync.sync()));
@@ -525,22 +623,52 @@ export const hubModule: HostModule = {
             },
           ];
         }
-        return list.map((s) => ({
-          level:
-            s.state === 'connected' || s.state === 'disabled'
-              ? 'ok'
-              : s.state === 'failed'
-                ? 'error'
-                : 'warn',
-          message: `${s.name} (${s.transport}): ${s.state}, ${s.tools.length} tool(s)${s.lastError ? `: ${s.lastError}` : ''}`,
-          ...(s.state === 'failed'
-            ? {
-                advice: [
-                  `Check its entry in ${s.source}; restart it from require("rune.hub").servers().`,
-                ],
-              }
-            : {}),
-        }));
+        const sandbox: HealthItem[] = [];
+        const stdio = list.filter((s) => s.transport === 'stdio' && s.state !== 'disabled');
+        const asked = stdio.filter((s) => sandboxWanted.get(s.name));
+        if (asked.length) {
+          const bwrap = detectBwrap();
+          const bare = asked.filter((s) => !s.sandboxed).map((s) => s.name);
+          sandbox.push(
+            bare.length === 0
+              ? {
+                  level: 'ok',
+                  message: `stdio servers run sandboxed (bwrap at ${bwrap.path ?? '?'}): ${asked.map((s) => s.name).join(', ')}`,
+                }
+              : {
+                  level: 'warn',
+                  message: `the sandbox is asked for but these stdio servers run without it: ${bare.join(', ')} (${bwrap.reason ?? 'not started yet'})`,
+                  advice: [
+                    'Install bubblewrap (e.g. apt-get install bubblewrap) and allow unprivileged user namespaces, then restart the servers.',
+                  ],
+                },
+          );
+        } else if (stdio.length) {
+          sandbox.push({
+            level: 'info',
+            message:
+              'stdio servers run without the sandbox (set mcp.hub.sandbox = true, or "sandbox": true per server)',
+          });
+        }
+        return [
+          ...sandbox,
+          ...list.map((s): HealthItem => ({
+            level:
+              s.state === 'connected' || s.state === 'disabled'
+                ? 'ok'
+                : s.state === 'failed'
+                  ? 'error'
+                  : 'warn',
+            message: `${s.name} (${s.transport}${s.sandboxed ? ', sandboxed' : ''}): ${s.state}, ${s.tools.length} tool(s)${s.lastError ? `: ${s.lastError}` : ''}${s.authUrl ? `; sign in at ${s.authUrl}` : ''}`,
+            ...(s.state === 'failed'
+              ? {
+                  advice: [
+                    `Check its entry in ${s.source}; restart it from :RuneMcp servers (key r).`,
+                  ],
+                }
+              : {}),
+          })),
+        ];
       }),
     );
 
@@ -579,6 +707,8 @@ function status(hub: McpHub, files: string[]) {
       reconnects: s.reconnects,
       source: s.source,
       stderr: s.stderr.slice(-5),
+      sandboxed: s.sandboxed,
+      auth_url: s.authUrl ?? null,
     })),
   };
 }

@@ -151,8 +151,16 @@ export const pluginsModule: HostModule = {
       sources.push({ path: abs, origin: 'config' });
     }
     const logger = host.logger.child({ module: 'plugins' });
+    // The registry is read at each registration: a test may have replaced it, and a
+    // providers config error is reported by the providers module, not as a plugin failure.
     const providerPort = (): ProviderPort | undefined => {
-      const reg = getProviderRegistry(host) as Partial<ProviderPort>;
+      let reg: Partial<ProviderPort>;
+      try {
+        reg = getProviderRegistry(host) as Partial<ProviderPort>;
+      } catch (err) {
+        logger.warn('plugin providers cannot be added: the providers config is invalid', { err });
+        return undefined;
+      }
       return typeof reg.register === 'function' ? (reg as ProviderPort) : undefined;
     };
     // The host's shared registry (chat offers its tools to models) and, while the MCP
@@ -263,13 +271,6 @@ export const pluginsModule: HostModule = {
           });
         }
         const list = manager.list();
-        if (list.some((p) => p.providers.length) && !providerPort()) {
-          items.push({
-            level: 'warn',
-            message:
-              'plugin providers are loaded but the provider registry cannot add them at run time',
-          });
-        }
         if (!list.length)
           items.push({
             level: 'info',

@@ -6,6 +6,7 @@
  * Requests: `rune.providers.list` → the providers with their defaults and state;
  * `rune.providers.models` (id?) → { [id]: models | { error } }; `rune.providers.usage` →
  * usage per provider and model. Adds the "providers" section to :checkhealth rune.
+ * Plugins add their providers through the registry's `register()` (src/nvim/plugins.ts).
  */
 import type { HealthItem, HostModule, ReadyHost } from './host.js';
 import type { ModelInfo, ProviderRegistry } from '../providers/types.js';
@@ -14,6 +15,8 @@ import { AuthError, RuneError, toRuneError } from '../core/errors.js';
 import { parseProvidersConfig } from '../providers/config.js';
 import { createProviderRegistry, type ManagedRegistry } from '../providers/registry.js';
 import type { ManagedProvider } from '../providers/managed.js';
+import { copilotAdapterFactory } from '../providers/copilot.js';
+import { apiKeyAccount } from '../auth/secret-store.js';
 import { hostCopilotConfig, hostSecrets } from './auth.js';
 
 const registries = new WeakMap<ReadyHost, ProviderRegistry>();
@@ -22,7 +25,8 @@ function build(host: ReadyHost): ManagedRegistry {
   return createProviderRegistry(parseProvidersConfig(host.config), {
     logger: host.logger,
     secrets: hostSecrets(host),
-    copilot: () => hostCopilotConfig(host),
+    storedKeyAccount: apiKeyAccount,
+    kinds: { copilot: copilotAdapterFactory(() => hostCopilotConfig(host)) },
   });
 }
 
@@ -94,9 +98,23 @@ async function health(registry: ProviderRegistry): Promise<HealthItem[]> {
       return items;
     }),
   );
+  const missing: HealthItem[] = isManaged(registry)
+    ? registry.missing().map((m) => ({
+        level: m.defaultFor.length ? 'warn' : 'info',
+        message: `${m.id}${m.defaultFor.length ? ` (default for ${m.defaultFor.join(', ')})` : ''}: not available yet; no loaded plugin supplies it`,
+        advice: [
+          'Check that the plugin that adds it is installed and loads (:RunePlugins)',
+          'or name a configured provider in default_provider / chat.provider / completion.provider',
+        ],
+      }))
+    : [];
   return [
-    { level: 'info', message: `${list.length} provider(s); defaults: ${defaults}` },
+    {
+      level: 'info',
+      message: `${list.length} provider(s); defaults: ${defaults || 'none available'}`,
+    },
     ...per.flat(),
+    ...missing,
   ];
 }
 

@@ -147,7 +147,8 @@ export const statsModule: HostModule = {
     store.add(
       host.onRequest('rune.stats.flush', async () => (exporter ? await exporter.flush() : false)),
     );
-    // Accepting ghost text happens in Lua without a round trip; Lua reports it here.
+    // Acceptances of ghost text drawn by others (plugins), from require('rune.stats').accepted;
+    // Rune's own ghost text reports through rune.completion.accepted (src/nvim/completion).
     store.add(
       host.onNotification('rune.stats.accepted', ([provider, kind]) => {
         metrics

@@ -8,13 +8,19 @@
  *     lmstudio = { kind = 'openai', url = 'http://127.0.0.1:1234/v1', fim = 'chat' },
  *   },
  *   default_provider = 'ollama',          -- chat.provider / completion.provider override it
+ *
+ * Plugins may add providers at run time (src/plugins/). Because the config is read before
+ * plugins load, `default_provider`, `chat.provider` and `completion.provider` may name a
+ * provider that is not configured here while plugins are on; the registry says so at use
+ * time if no plugin supplied it. `providers.<id> = { kind = 'plugin', ... }` declares such
+ * a provider up front with its own timeouts, limits and default model.
  */
 import { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
 import type { ManagedSettings } from './managed.js';
 import type { Feature } from './types.js';
 
-export const KINDS = ['ollama', 'anthropic', 'openai', 'zeke', 'copilot'] as const;
+export const KINDS = ['ollama', 'anthropic', 'openai', 'zeke', 'copilot', 'plugin'] as const;
 export type Kind = (typeof KINDS)[number];
 
 const ms = z.number().int().nonnegative();
@@ -68,6 +74,13 @@ export interface ProviderConfig {
 export interface ProvidersConfig {
   providers: ProviderConfig[];
   defaults: Record<Feature, string>;
+  /**
+   * Whether plugins may supply providers at run time (`plugins.enabled` is not false), so
+   * a default may name a provider this config does not list.
+   */
+  pluginProviders?: boolean;
+  /** The option that set each feature's default (`chat.provider`, `default_provider`, …). */
+  defaultsFrom?: Partial<Record<Feature, string>>;
 }
 
 interface KindDefaults {
@@ -117,7 +130,19 @@ const DEFAULTS: Record<Kind, KindDefaults> = {
     timeouts: { connectMs: 5_000, firstTokenMs: 120_000, idleMs: 120_000 },
     concurrency: { chat: 2, completion: 1 },
   },
+  plugin: {
+    // Not a URL: the provider runs in its plugin's worker. The model is the plugin's choice.
+    url: 'plugin:',
+    model: '',
+    // No connect phase (the worker is already running); the plugin's own call deadline
+    // (plugins.limits.call_timeout_ms) bounds the whole call.
+    timeouts: { connectMs: 0, firstTokenMs: 120_000, idleMs: 60_000 },
+    concurrency: { chat: 4, completion: 2 },
+  },
 };
+
+/** Options a provider supplied by a plugin cannot take: the plugin owns its connection. */
+const NOT_FOR_PLUGINS = ['url', 'api_key', 'headers', 'fim', 'max_tokens'] as const;
 
 /** Lua's vim.NIL arrives as null and an empty table may arrive as []: both mean "unset". */
 function clean(v: unknown): unknown {
@@ -158,15 +183,29 @@ function normalise(id: string, p: ProviderInput): ProviderConfig {
       `say which API this provider speaks: one of ${KINDS.map((k) => `'${k}'`).join(', ')}`,
     );
   }
+  if (kind === 'plugin') {
+    const bad = NOT_FOR_PLUGINS.find((k) => p[k] !== undefined);
+    if (bad) {
+      throw new ConfigError(
+        `providers.${id}.${bad}`,
+        'a provider supplied by a plugin takes no connection options (the plugin owns its connection); only model, fim_model, timeouts, retry, rate_limit, concurrency, breaker and cache',
+      );
+    }
+  }
   const d = DEFAULTS[kind];
-  const url = p.url ?? d.url;
+  const url = kind === 'plugin' ? `plugin:${id}` : (p.url ?? d.url);
   const isDefaultUrl = url.replace(/\/+$/, '') === d.url;
   // A custom url for an OpenAI-compatible server usually needs no key (LM Studio,
   // llama.cpp, vLLM); the official endpoint needs OPENAI_API_KEY.
   const apiKey = p.api_key ?? (kind === 'openai' && !isDefaultUrl ? undefined : d.apiKey);
   const model = p.model ?? d.model;
+  // Plugin providers get no breaker unless asked for (the plugin manager already disables a
+  // plugin that crashes) and no retries unless asked for (Rune cannot tell whether a plugin's
+  // call is safe to repeat: its errors arrive without the HTTP status that says so).
   const breaker =
-    p.breaker === false ? undefined : { failures: 5, cooldown_ms: 15_000, ...p.breaker };
+    p.breaker === false || (kind === 'plugin' && p.breaker === undefined)
+      ? undefined
+      : { failures: 5, cooldown_ms: 15_000, ...p.breaker };
   const cache =
     p.cache === undefined || p.cache === false
       ? undefined
@@ -189,7 +228,7 @@ function normalise(id: string, p: ProviderInput): ProviderConfig {
         idleMs: p.timeouts?.idle_ms ?? d.timeouts.idleMs,
       },
       retry: {
-        maxAttempts: p.retry?.max_attempts ?? 3,
+        maxAttempts: p.retry?.max_attempts ?? (kind === 'plugin' ? 1 : 3),
         baseDelayMs: p.retry?.base_delay_ms ?? 250,
         maxDelayMs: p.retry?.max_delay_ms ?? 8_000,
         maxRetryAfterMs: p.retry?.max_retry_after_ms ?? 60_000,
@@ -205,6 +244,17 @@ function normalise(id: string, p: ProviderInput): ProviderConfig {
       ...(cache ? { cache: { max: cache.max, ttlMs: cache.ttl_ms } } : {}),
     },
   };
+}
+
+/**
+ * The settings of a provider a plugin supplies under `id`: its `providers.<id>` entry when
+ * declared with `kind = 'plugin'`, else the plugin defaults.
+ */
+export function pluginProviderConfig(id: string, cfg?: ProvidersConfig): ProviderConfig {
+  return (
+    cfg?.providers.find((p) => p.id === id && p.kind === 'plugin') ??
+    normalise(id, { kind: 'plugin' })
+  );
 }
 
 /**
@@ -227,11 +277,24 @@ export function parseProvidersConfig(config: Readonly<Record<string, unknown>>):
     return normalise(id, r.data);
   });
   const ids = providers.map((p) => p.id);
+  const plugins = clean(config.plugins);
+  const pluginProviders = !(
+    plugins &&
+    typeof plugins === 'object' &&
+    (plugins as Record<string, unknown>).enabled === false
+  );
   const pick = (path: string, v: unknown): string | undefined => {
     const c = clean(v);
     if (c === undefined) return undefined;
-    if (typeof c !== 'string' || !ids.includes(c)) {
-      throw new ConfigError(path, `names no configured provider; configured: ${ids.join(', ')}`);
+    if (typeof c !== 'string' || c === '') {
+      throw new ConfigError(path, `must be a provider name; configured: ${ids.join(', ')}`);
+    }
+    // A plugin may supply it once loaded; the registry reports it at use time if none did.
+    if (!ids.includes(c) && !pluginProviders) {
+      throw new ConfigError(
+        path,
+        `names no configured provider; configured: ${ids.join(', ')} (plugins are off, so no plugin can supply "${c}")`,
+      );
     }
     return c;
   };
@@ -239,14 +302,19 @@ export function parseProvidersConfig(config: Readonly<Record<string, unknown>>):
     const s = clean(config[name]);
     return s && typeof s === 'object' ? (s as Record<string, unknown>).provider : undefined;
   };
-  const fallback =
-    pick('default_provider', config.default_provider) ??
-    (ids.includes('ollama') ? 'ollama' : ids[0]!);
+  const chosen = pick('default_provider', config.default_provider);
+  const fallback = chosen ?? (ids.includes('ollama') ? 'ollama' : ids[0]!);
+  const defaultsFrom: Partial<Record<Feature, string>> = {};
+  const feature = (f: Feature): string => {
+    const own = pick(`${f}.provider`, section(f));
+    if (own !== undefined) defaultsFrom[f] = `${f}.provider`;
+    else if (chosen !== undefined) defaultsFrom[f] = 'default_provider';
+    return own ?? fallback;
+  };
   return {
     providers,
-    defaults: {
-      chat: pick('chat.provider', section('chat')) ?? fallback,
-      completion: pick('completion.provider', section('completion')) ?? fallback,
-    },
+    defaults: { chat: feature('chat'), completion: feature('completion') },
+    pluginProviders,
+    defaultsFrom,
   };
 }

@@ -10,6 +10,10 @@
  *   (GitHub token → short-lived Copilot token → OpenAI-style chat completions
  *   at the endpoint the exchange names). That exchange is not a documented
  *   public API and may change.
+ *
+ * Unlike the other providers this file imports auth/ (GitHub sign-in, the
+ * language server); the registry stays free of that edge and gets this kind
+ * through `RegistryDeps.kinds` (see `copilotAdapterFactory`).
  */
 import { pathToFileURL } from 'node:url';
 import * as path from 'node:path';
@@ -24,6 +28,7 @@ import { sharedCopilotServer } from '../auth/copilot-service.js';
 import { CopilotTokenSource, copilotHeaders, findGitHubToken } from '../auth/github.js';
 import type { Adapter, AdapterHooks, CompleteResult } from './adapter.js';
 import { OpenAIAdapter } from './openai.js';
+import type { AdapterFactory } from './registry.js';
 import type { ChatEvent, ChatRequest, Completion, FimRequest, ModelInfo } from './types.js';
 
 export interface CopilotAdapterOptions {
@@ -266,6 +271,23 @@ export class CopilotAdapter implements Adapter {
 
 function editorVersion(info?: { name: string; version: string }): string {
   return info ? `${info.name}/${info.version}` : 'Neovim/unknown';
+}
+
+/**
+ * The registry's factory for kind `copilot` (pass it as `kinds: { copilot: … }`);
+ * `copilot` reads the `auth.copilot` options when a provider is built.
+ */
+export function copilotAdapterFactory(copilot?: () => Partial<CopilotConfig>): AdapterFactory {
+  return (p, ctx) =>
+    new CopilotAdapter({
+      id: p.id,
+      url: p.url,
+      logger: ctx.logger,
+      ...(ctx.secrets ? { secrets: ctx.secrets } : {}),
+      ...(ctx.env ? { env: ctx.env } : {}),
+      ...(ctx.fetch ? { fetch: ctx.fetch } : {}),
+      ...(copilot ? { copilot: copilot() } : {}),
+    });
 }
 
 /** The registry's constructor for kind `copilot`. */

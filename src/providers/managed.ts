@@ -25,6 +25,7 @@ import {
   throwIfAborted,
 } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
+import { metrics, METRICS } from '../core/metrics.js';
 import { retryAfterOf, withRetry } from '../core/retry.js';
 import { Semaphore } from '../core/semaphore.js';
 import { TokenBucket } from '../core/token-bucket.js';
@@ -35,6 +36,7 @@ import type {
   ChatEvent,
   ChatRequest,
   Completion,
+  Feature,
   FimRequest,
   ModelInfo,
   Provider,
@@ -141,6 +143,7 @@ export class ManagedProvider implements Provider {
     let release: (() => void) | undefined;
     let attempt: { iter: AsyncIterator<ChatEvent>; ac: AbortController; wd: Watchdog } | undefined;
     let finished = false;
+    let recorded = false;
     let ttft: number | undefined;
     try {
       release = await this.slots.chat.acquire(call.signal, this.label);
@@ -163,7 +166,12 @@ export class ManagedProvider implements Provider {
       let r = first;
       while (!r.done) {
         const ev = r.value;
-        if (ttft === undefined && ev.type !== 'done') ttft = performance.now() - t0;
+        if (ttft === undefined && ev.type !== 'done') {
+          ttft = performance.now() - t0;
+          metrics
+            .histogram(METRICS.providerTtft)
+            .observe(ttft, { provider: this.id, feature: 'chat' });
+        }
         if (ev.type === 'done') {
           const done = { ...ev, ttftMs: ttft ?? ev.ttftMs };
           this.usage.success(this.id, ev.model || model, {
@@ -172,6 +180,7 @@ export class ManagedProvider implements Provider {
             ttftMs: done.ttftMs,
           });
           finished = true;
+          this.record('chat', t0, opts.signal);
           attempt.wd.stop();
           yield done;
           return;
@@ -186,11 +195,16 @@ export class ManagedProvider implements Provider {
         }
       }
       finished = true;
+      this.record('chat', t0, opts.signal);
     } catch (err) {
       const e = this.mapError(err, attempt?.wd, call.signal);
       if (!(e instanceof AbortError)) this.usage.failure(this.id, model);
+      recorded = true;
+      this.record('chat', t0, opts.signal, e);
       throw e;
     } finally {
+      // The caller stopped reading before the answer ended (a `break` out of its loop).
+      if (!finished && !recorded) this.record('chat', t0, opts.signal, new AbortError());
       if (attempt) {
         attempt.wd.stop();
         if (!finished) {
@@ -211,14 +225,28 @@ export class ManagedProvider implements Provider {
     const hit = key !== undefined ? this.cache!.get(key) : undefined;
     if (hit) return hit.map((c) => ({ ...c }));
     const call = this.begin(opts.signal);
+    const t0 = performance.now();
+    let firstByte: number | undefined;
     let release: (() => void) | undefined;
     try {
       release = await this.slots.completion.acquire(call.signal, this.label);
       const res = await this.withPolicies(call.signal, () =>
-        this.attempt(call.signal, (signal, hooks) =>
-          this.adapter.complete(req, model, signal, hooks),
-        ),
+        this.attempt(call.signal, (signal, hooks) => {
+          firstByte = undefined;
+          return this.adapter.complete(req, model, signal, {
+            headers: () => {
+              firstByte ??= performance.now();
+              hooks.headers();
+            },
+          });
+        }),
       );
+      // A completion is not streamed: its first byte is when the answer's headers came.
+      metrics.histogram(METRICS.providerTtft).observe((firstByte ?? performance.now()) - t0, {
+        provider: this.id,
+        feature: 'completion',
+      });
+      this.record('completion', t0, opts.signal);
       this.usage.success(this.id, res.model || model, {
         input: res.usage.inputTokens,
         output: res.usage.outputTokens,
@@ -228,10 +256,30 @@ export class ManagedProvider implements Provider {
     } catch (err) {
       const e = this.mapError(err, undefined, call.signal);
       if (!(e instanceof AbortError)) this.usage.failure(this.id, model);
+      this.record('completion', t0, opts.signal, e);
       throw e;
     } finally {
       release?.();
       call.end();
+    }
+  }
+
+  /**
+   * Records one request in the process-wide metrics: its duration when it succeeded, its
+   * outcome, and the error's type. A request the caller cancelled (whatever reason its
+   * signal carries) is `aborted`, not an error.
+   */
+  private record(feature: Feature, t0: number, caller?: AbortSignal, err?: RuneError): void {
+    const outcome =
+      err === undefined ? 'ok' : err instanceof AbortError || caller?.aborted ? 'aborted' : 'error';
+    if (outcome === 'ok') {
+      metrics
+        .histogram(METRICS.providerDuration)
+        .observe(performance.now() - t0, { provider: this.id, feature });
+    }
+    metrics.counter(METRICS.providerRequests).inc({ provider: this.id, feature, outcome });
+    if (outcome === 'error') {
+      metrics.counter(METRICS.errors).inc({ type: err!.code, area: 'provider' });
     }
   }
 

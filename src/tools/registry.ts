@@ -18,6 +18,7 @@ import type {
 import type { Disposable } from '../core/disposable.js';
 import { toDisposable } from '../core/disposable.js';
 import { BadRequestError, NotFoundError, RuneError, toRuneError } from '../core/errors.js';
+import { metrics, METRICS } from '../core/metrics.js';
 
 export type { CallToolResult, ContentBlock, ToolAnnotations };
 
@@ -190,7 +191,8 @@ export class ToolRegistry {
   /**
    * Validates `args`, passes the call through `gate` (when given), and runs
    * the handler. A thrown error becomes an `isError` result: a failing tool
-   * never ends the caller's session.
+   * never ends the caller's session. Each call of a registered tool is
+   * recorded in the metrics (duration, outcome, error type).
    */
   async call(
     name: string,
@@ -199,7 +201,37 @@ export class ToolRegistry {
     gate?: CallGate,
   ): Promise<CallToolResult> {
     const tool = this.tools.get(name);
-    if (!tool) return errorResult(new NotFoundError(`No tool named "${name}".`));
+    if (!tool) {
+      // Not counted per name: names a client made up would grow the metric without bound.
+      metrics.counter(METRICS.errors).inc({ type: 'not_found', area: 'tool' });
+      return errorResult(new NotFoundError(`No tool named "${name}".`));
+    }
+    const t0 = performance.now();
+    const result = await this.callTool(tool, args, ctx, gate);
+    metrics.histogram(METRICS.toolDuration).observe(performance.now() - t0, { tool: name });
+    const code = result.isError ? codeOf(result) : undefined;
+    // A call the user refused or the caller cancelled is not a failure of the tool.
+    const outcome = !result.isError
+      ? 'ok'
+      : code === 'denied'
+        ? 'denied'
+        : code === 'aborted' || ctx.signal.aborted
+          ? 'aborted'
+          : 'error';
+    metrics.counter(METRICS.toolCalls).inc({ tool: name, outcome });
+    if (outcome === 'error') {
+      metrics.counter(METRICS.errors).inc({ type: code ?? 'tool_error', area: 'tool' });
+    }
+    return result;
+  }
+
+  private async callTool(
+    tool: RegisteredTool,
+    args: unknown,
+    ctx: ToolContext,
+    gate: CallGate | undefined,
+  ): Promise<CallToolResult> {
+    const name = tool.def.name;
     const parsed = tool.schema.safeParse(args ?? {});
     if (!parsed.success) {
       return errorResult(
@@ -249,6 +281,12 @@ function toJsonSchema(schema: z.ZodType, name: string): Record<string, unknown> 
 export function toResult(out: ToolOutput): CallToolResult {
   if (typeof out === 'string') return { content: [{ type: 'text', text: out }] };
   return out;
+}
+
+/** The RuneError code an `isError` result carries (see `errorResult`), if any. */
+function codeOf(result: CallToolResult): string | undefined {
+  const code = result._meta?.['rune/code'];
+  return typeof code === 'string' ? code : undefined;
 }
 
 /** The `isError` result for a thrown error; the message says what happened and what to do. */

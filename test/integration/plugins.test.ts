@@ -9,8 +9,11 @@ import { startInProcessHost } from '../helpers/host.js';
 import { getMcpServer, mcpModule } from '../../src/nvim/mcp.js';
 import { getPluginManager, pluginsModule } from '../../src/nvim/plugins.js';
 import { getToolRegistry } from '../../src/nvim/tools.js';
+import { providersModule } from '../../src/nvim/providers.js';
+import { startChat, type ChatHarness } from './chat-helpers.js';
 
 const FIXTURE = path.join(ROOT, 'test', 'fixtures', 'plugins', 'greeter.mjs');
+const ECHO = path.join(ROOT, 'test', 'fixtures', 'plugins', 'echo-provider.mjs');
 
 function textOf(r: unknown): string {
   const c = (r as { content: { type: string; text?: string }[] }).content[0];
@@ -167,4 +170,106 @@ describe('plugins in a real Neovim', () => {
       );
     expect(err).toContain('plugins.limits.memory_mb must be a number, got string');
   });
+
+  it('selects a plugin provider for chat from setup(), streams from it, replaces it on reload and names it when it is gone', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rune-provider-plugins-'));
+    const file = path.join(dir, 'echo-provider.mjs');
+    fs.copyFileSync(ECHO, file);
+    // chat.provider names a provider no config lists: the plugin supplies it once loaded.
+    const c = await startChat({
+      chat: { provider: 'echo' },
+      setup: { plugins: { paths: [dir], user_dir: false }, mcp: { enabled: false } },
+      modules: [providersModule, pluginsModule],
+    });
+    const request = <T>(method: string, ...args: unknown[]) =>
+      c.t.lua<T>('return require("rune.host").request(...)', [method, ...args]);
+    const plugins = () =>
+      request<{ id: string; version: string; state: string }[]>('rune.plugins.list');
+    expect((await plugins()).map((p) => [p.id, p.state])).toEqual([['echo-provider', 'active']]);
+    const providers = () =>
+      request<{ id: string; kind: string; defaultFor: string[] }[]>('rune.providers.list');
+    expect((await providers()).map((p) => [p.id, p.kind, p.defaultFor])).toEqual([
+      ['echo', 'plugin', ['chat']],
+      ['ollama', 'ollama', ['completion']],
+    ]);
+
+    await c.t.nvim.command('RuneChat');
+    const buf = await ask(c, 'ping one');
+    await c.idle(buf);
+    expect(await c.text(buf)).toContain('echo v1 (no model): ping one');
+
+    // :RuneChatModel offers the plugin's models; pick echo-large as a person would.
+    await c.t.lua(`_G.offered = {}
+      vim.ui.select = function(items, _, cb)
+        for _, i in ipairs(items) do table.insert(_G.offered, i.provider .. '/' .. i.model) end
+        for _, i in ipairs(items) do
+          if i.provider == 'echo' and i.model == 'echo-large' then return cb(i) end
+        end
+        cb(nil)
+      end`);
+    await c.t.nvim.command('RuneChatModel');
+    expect(await c.t.lua<string[]>('return _G.offered')).toEqual(
+      expect.arrayContaining(['echo/echo-small', 'echo/echo-large']),
+    );
+    await ask(c, 'ping two');
+    await c.idle(buf);
+    expect(await c.text(buf)).toContain('echo v1 (echo-large): ping two');
+    expect(await request<unknown[]>('rune.providers.usage')).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          provider: 'echo',
+          model: 'echo-large',
+          requests: 1,
+          inputTokens: 'ping two'.length,
+          outputTokens: 2,
+        }),
+      ]),
+    );
+
+    // Saving the plugin file reloads it; the chat's next answer comes from the new provider.
+    fs.writeFileSync(
+      file,
+      fs
+        .readFileSync(ECHO, 'utf8')
+        .replace("RELEASE = 'v1'", "RELEASE = 'v2'")
+        .replace("version: '1.0.0'", "version: '2.0.0'"),
+    );
+    await waitFor(
+      async () => (await plugins()).some((p) => p.version === '2.0.0' && p.state === 'active'),
+      15000,
+      'the reloaded plugin',
+    );
+    await ask(c, 'ping three');
+    await c.idle(buf);
+    expect(await c.text(buf)).toContain('echo v2 (echo-large): ping three');
+
+    // Removing the plugin removes its provider; the chat says which one and what to do.
+    fs.unlinkSync(file);
+    await waitFor(async () => (await plugins()).length === 0, 15000, 'the unloaded plugin');
+    expect((await providers()).map((p) => p.id)).toEqual(['ollama']);
+    await ask(c, 'ping four');
+    await c.idle(buf);
+    const text = await c.text(buf);
+    expect(text).toContain('> [!ERROR] The provider "echo" is gone: its plugin was unloaded');
+    expect(text).toContain(':RuneChatModel');
+    const health =
+      await request<{ name: string; items: { level: string; message: string }[] }[]>('rune.health');
+    expect(health.find((s) => s.name === 'providers')!.items).toContainEqual(
+      expect.objectContaining({
+        level: 'warn',
+        message: expect.stringMatching(/^echo \(default for chat\): not available yet/),
+      }),
+    );
+  });
 });
+
+/** Types `question` under the last `## You` of the chat and submits it. */
+async function ask(c: ChatHarness, question: string): Promise<number> {
+  const buf = await c.chatBuf();
+  await c.t.lua('vim.api.nvim_buf_set_lines(..., -2, -1, false, { select(2, ...) })', [
+    buf,
+    question,
+  ]);
+  await c.t.lua('require("rune.chat").submit(...)', [buf]);
+  return buf;
+}

@@ -23,7 +23,7 @@ const COMMANDS = [
   ['RuneChatHistory', 'chat_history', {}],
   ['RuneChatModel', 'chat_model', {}],
   ['RuneComplete', 'complete', { nargs: '?' }],
-  ['RuneMcp', 'mcp', { nargs: '?' }],
+  ['RuneMcp', 'mcp', { nargs: '*' }],
   ['RuneStats', 'stats', { nargs: '?' }],
   ['RunePlugins', 'plugins', { nargs: '*' }],
   ['RuneAuth', 'auth', { nargs: '*' }],

@@ -29,6 +29,29 @@ const serverSchema = z
     disabled: z.boolean().optional(),
     disabled_tools: z.array(z.string()).optional(),
     autoApprove: z.union([z.boolean(), z.array(z.string())]).optional(),
+    oauth: z
+      .union([
+        z.boolean(),
+        z
+          .object({
+            client_id: z.string().min(1).optional(),
+            client_secret: z.string().min(1).optional(),
+            scope: z.string().min(1).optional(),
+          })
+          .strict(),
+      ])
+      .optional(),
+    sandbox: z
+      .union([
+        z.boolean(),
+        z
+          .object({
+            network: z.boolean().optional(),
+            writable: z.array(z.string().min(1)).optional(),
+          })
+          .strict(),
+      ])
+      .optional(),
   })
   .loose()
   .superRefine((s, ctx) => {
@@ -63,6 +86,16 @@ export interface ServerConfig {
   disabledTools: string[];
   /** `true` approves every tool of this server; a list approves those tools. */
   autoApprove: boolean | string[];
+  /**
+   * OAuth sign-in for a remote server (`"oauth": true`, or an object with a
+   * pre-registered `client_id`/`client_secret` and a `scope`); undefined: none.
+   */
+  oauth?: { clientId?: string; clientSecret?: string; scope?: string };
+  /**
+   * Run a stdio server in the bubblewrap sandbox: `true`, `false`, or
+   * `{ network, writable }`; undefined follows `mcp.hub.sandbox`.
+   */
+  sandbox?: boolean | { network?: boolean; writable?: string[] };
   /** Where it was defined, for error messages and :RuneMcp. */
   source: string;
 }
@@ -109,6 +142,12 @@ export function parseServer(
   let transport: ServerConfig['transport'] = s.command ? 'stdio' : 'auto';
   if (s.type === 'sse') transport = 'sse';
   else if (s.type && s.type !== 'stdio') transport = 'http';
+  if (s.oauth && s.command) {
+    throw new ConfigError(`${where}.oauth`, 'applies to remote (url) servers only');
+  }
+  if (s.sandbox !== undefined && s.url) {
+    throw new ConfigError(`${where}.sandbox`, 'applies to stdio (command) servers only');
+  }
   if (s.type === 'stdio' && !s.command) {
     throw new ConfigError(`${where}.command`, 'is required for a stdio server');
   }
@@ -124,6 +163,38 @@ export function parseServer(
     disabled: s.disabled ?? false,
     disabledTools: s.disabled_tools ?? [],
     autoApprove: s.autoApprove ?? false,
+    ...(s.oauth && !s.command
+      ? {
+          oauth: {
+            ...(s.oauth !== true && s.oauth.client_id
+              ? { clientId: expand(s.oauth.client_id, env, `${where}.oauth.client_id`) }
+              : {}),
+            ...(s.oauth !== true && s.oauth.client_secret
+              ? {
+                  clientSecret: expand(s.oauth.client_secret, env, `${where}.oauth.client_secret`),
+                }
+              : {}),
+            ...(s.oauth !== true && s.oauth.scope ? { scope: s.oauth.scope } : {}),
+          },
+        }
+      : {}),
+    ...(s.sandbox !== undefined && s.command
+      ? {
+          sandbox:
+            typeof s.sandbox === 'boolean'
+              ? s.sandbox
+              : {
+                  ...(s.sandbox.network !== undefined ? { network: s.sandbox.network } : {}),
+                  ...(s.sandbox.writable
+                    ? {
+                        writable: s.sandbox.writable.map((w, i) =>
+                          expand(w, env, `${where}.sandbox.writable.${i}`),
+                        ),
+                      }
+                    : {}),
+                },
+        }
+      : {}),
     source,
   };
 }
@@ -181,5 +252,15 @@ export function mergeServers(...lists: ServerConfig[][]): ServerConfig[] {
 
 /** Stable identity of a server's connection settings, to tell what changed on reload. */
 export function connectionKey(s: ServerConfig): string {
-  return JSON.stringify([s.transport, s.command, s.args, s.env, s.cwd, s.url, s.headers]);
+  return JSON.stringify([
+    s.transport,
+    s.command,
+    s.args,
+    s.env,
+    s.cwd,
+    s.url,
+    s.headers,
+    s.oauth ?? null,
+    s.sandbox ?? null,
+  ]);
 }

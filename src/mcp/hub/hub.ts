@@ -12,7 +12,10 @@ import {
 } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
-import type { OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js';
+import {
+  UnauthorizedError,
+  type OAuthClientProvider,
+} from '@modelcontextprotocol/sdk/client/auth.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import {
   CreateMessageRequestSchema,
@@ -34,7 +37,13 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import type { Disposable } from '../../core/disposable.js';
 import { toDisposable } from '../../core/disposable.js';
-import { NotFoundError, ProviderUnavailableError, RuneError, isAbort } from '../../core/errors.js';
+import {
+  AuthError,
+  NotFoundError,
+  ProviderUnavailableError,
+  RuneError,
+  isAbort,
+} from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import { VERSION } from '../../core/version.js';
 import { connectionKey, type ServerConfig } from './config.js';
@@ -42,7 +51,8 @@ import { connectionKey, type ServerConfig } from './config.js';
 /** Separates server and tool in qualified names: `github__create_issue`. */
 export const SEPARATOR = '__';
 
-export type ServerState = 'disabled' | 'connecting' | 'connected' | 'failed' | 'stopped';
+export type ServerState =
+  'disabled' | 'connecting' | 'authorizing' | 'connected' | 'failed' | 'stopped';
 
 export interface ServerStatus {
   name: string;
@@ -58,6 +68,10 @@ export interface ServerStatus {
   source: string;
   /** The last lines the server wrote to stderr (stdio servers). */
   stderr: string[];
+  /** True when the running stdio server was started inside the sandbox. */
+  sandboxed: boolean;
+  /** The sign-in URL while the state is `authorizing`. */
+  authUrl?: string;
 }
 
 /** A tool of a connected server, as the registry and chat see it. */
@@ -93,11 +107,34 @@ export interface HubOptions {
   maxBackoffMs?: number;
   /** Give up a connection attempt after this long. */
   connectTimeoutMs?: number;
-  /** OAuth for remote servers that need it, per server name. */
-  authProvider?: (server: ServerConfig) => OAuthClientProvider | undefined;
+  /**
+   * OAuth for remote servers that need it: called before each connection of a
+   * remote server. When the server answers 401 and the provider can hand over
+   * the code the browser brings back (`waitForAuthorizationCode()`, like
+   * `McpOAuthProvider`), the hub waits in state `authorizing` for the user to
+   * sign in, exchanges the code through the transport, and connects again.
+   */
+  authProvider?: (
+    server: ServerConfig,
+  ) => HubAuthProvider | undefined | Promise<HubAuthProvider | undefined>;
+  /**
+   * Rewrites a stdio server's command before it is spawned (the sandbox):
+   * returns the command to run and whether it is sandboxed.
+   */
+  wrapStdio?: (server: ServerConfig) => { command: string; args: string[]; sandboxed: boolean };
+}
+
+/** An `OAuthClientProvider` that can also wait for the sign-in it started. */
+export interface HubAuthProvider extends OAuthClientProvider {
+  /** The authorization code the browser brings back after `redirectToAuthorization`. */
+  waitForAuthorizationCode?(): Promise<string>;
+  /** The URL the user was sent to, while a sign-in is waiting. */
+  readonly pendingUrl?: string;
 }
 
 const STDERR_LINES = 50;
+/** Sign-ins in a row before giving up (a server that keeps refusing the new token). */
+const MAX_SIGN_INS = 2;
 
 class ServerConnection {
   state: ServerState = 'stopped';
@@ -110,6 +147,11 @@ class ServerConnection {
   stderr: string[] = [];
   reconnects = 0;
   failures = 0;
+  sandboxed = false;
+  authUrl: string | undefined;
+  auth: HubAuthProvider | undefined;
+  /** The remote transport tried last: the one that learnt where the server's auth lives. */
+  private remote: StreamableHTTPClientTransport | SSEClientTransport | undefined;
   timer: NodeJS.Timeout | undefined;
   /** Bumped on every (re)start so late events of an old connection are ignored. */
   generation = 0;
@@ -138,22 +180,42 @@ class ServerConnection {
     this.state = 'connecting';
     this.hub.changed();
     try {
-      const { client, transport } = await this.connect(gen);
-      if (gen !== this.generation) {
-        await client.close().catch(() => undefined);
-        return;
+      this.auth = this.config.url ? await this.opts.authProvider?.(this.config) : undefined;
+      // A server may ask for a sign-in while connecting or on its first requests (a
+      // protected method, more scopes); each round signs in and carries on from there.
+      for (let round = 0; ; round++) {
+        try {
+          if (!this.client) {
+            const { client, transport } = await this.connect(gen);
+            if (gen !== this.generation) {
+              await client.close().catch(() => undefined);
+              return;
+            }
+            this.client = client;
+            this.transportName = transport;
+          }
+          await this.refresh();
+          break;
+        } catch (err) {
+          if (round >= MAX_SIGN_INS || !(await this.signIn(err, gen))) throw err;
+        }
       }
-      this.client = client;
-      this.transportName = transport;
-      await this.refresh();
       this.state = 'connected';
       this.lastError = undefined;
       this.failures = 0;
-      this.log.info('mcp server connected', { transport, tools: this.tools.length });
+      this.log.info('mcp server connected', {
+        transport: this.transportName,
+        tools: this.tools.length,
+      });
       this.hub.changed();
     } catch (err) {
       if (gen !== this.generation) return;
-      this.fail(err);
+      const client = this.client;
+      this.client = undefined;
+      void client?.close().catch(() => undefined);
+      // A refused or abandoned sign-in is not retried by itself: every retry would open
+      // the browser again. The user restarts the server (:RuneMcp) when ready.
+      this.fail(err, !(err instanceof UnauthorizedError || err instanceof AuthError));
     }
   }
 
@@ -166,12 +228,18 @@ class ServerConnection {
     void client?.close().catch(() => undefined);
   }
 
-  private fail(err: unknown): void {
+  private fail(err: unknown, retry = true): void {
     this.lastError = err instanceof Error ? err.message : String(err);
     this.state = 'failed';
     this.client = undefined;
     this.tools = [];
+    this.authUrl = undefined;
     this.failures++;
+    if (!retry) {
+      this.log.warn('mcp server failed; not retrying by itself', { error: this.lastError });
+      this.hub.changed();
+      return;
+    }
     const delay = Math.min(this.opts.backoffMs * 2 ** (this.failures - 1), this.opts.maxBackoffMs);
     this.log.warn('mcp server failed; will retry', { error: this.lastError, retryInMs: delay });
     this.hub.changed();
@@ -263,9 +331,15 @@ class ServerConnection {
     };
 
     if (c.transport === 'stdio') {
-      const transport = new StdioClientTransport({
+      const run = this.opts.wrapStdio?.(c) ?? {
         command: c.command!,
         args: c.args,
+        sandboxed: false,
+      };
+      this.sandboxed = run.sandboxed;
+      const transport = new StdioClientTransport({
+        command: run.command,
+        args: run.args,
         env: { ...getDefaultEnvironment(), ...c.env },
         cwd: c.cwd,
         stderr: 'pipe',
@@ -293,26 +367,72 @@ class ServerConnection {
       }
     }
 
-    const url = new URL(c.url!);
-    const authProvider = this.opts.authProvider?.(c);
-    const requestInit = { headers: c.headers };
-    if (c.transport === 'sse') {
-      return attempt(new SSEClientTransport(url, { requestInit, authProvider }), 'sse');
+    return this.connectRemote(attempt, this.auth);
+  }
+
+  /**
+   * When `err` is the SDK's UnauthorizedError and the provider can wait for the
+   * browser's answer: waits (state `authorizing`) for the user to sign in and exchanges
+   * the code; true once tokens are stored. False when `err` is something else.
+   */
+  async signIn(err: unknown, gen: number): Promise<boolean> {
+    const auth = this.auth;
+    const remote = this.remote;
+    if (!(err instanceof UnauthorizedError) || !auth?.waitForAuthorizationCode || !remote) {
+      return false;
     }
+    if (gen !== this.generation) return false;
+    const previous = this.state;
+    this.state = 'authorizing';
+    this.authUrl = auth.pendingUrl;
+    this.lastError = undefined;
+    this.log.info('mcp server needs a sign-in; waiting for it');
+    this.hub.changed();
+    try {
+      // finishAuth exchanges the code with what the 401 taught the transport (the
+      // resource metadata URL and scope), then stores the tokens through the provider.
+      await remote.finishAuth(await auth.waitForAuthorizationCode());
+    } catch (why) {
+      throw new AuthError(
+        `the sign-in to "${this.config.name}" did not complete: ${(why as Error).message}. ` +
+          'Restart the server (:RuneMcp servers, key r) to sign in again.',
+        { cause: why },
+      );
+    } finally {
+      this.authUrl = undefined;
+    }
+    if (gen !== this.generation) return false;
+    this.state = previous;
+    this.hub.changed();
+    return true;
+  }
+
+  private async connectRemote(
+    attempt: (t: Transport, name: string) => Promise<{ client: Client; transport: string }>,
+    authProvider: OAuthClientProvider | undefined,
+  ): Promise<{ client: Client; transport: string }> {
+    const c = this.config;
+    const url = new URL(c.url!);
+    const requestInit = { headers: c.headers };
+    const sse = () => (this.remote = new SSEClientTransport(url, { requestInit, authProvider }));
+    if (c.transport === 'sse') return attempt(sse(), 'sse');
     try {
       return await attempt(
-        new StreamableHTTPClientTransport(url, { requestInit, authProvider }),
+        (this.remote = new StreamableHTTPClientTransport(url, { requestInit, authProvider })),
         'http',
       );
     } catch (err) {
+      // A 401 is an answer of a Streamable HTTP server: no reason to try the old transport.
+      if (err instanceof UnauthorizedError) throw err;
       if (c.transport === 'http') throw this.unreachable(err);
       // Old servers speak only HTTP+SSE: the spec's backwards-compatibility path.
       this.log.info('streamable http failed; trying the older HTTP+SSE transport', {
         error: (err as Error).message,
       });
       try {
-        return await attempt(new SSEClientTransport(url, { requestInit, authProvider }), 'sse');
+        return await attempt(sse(), 'sse');
       } catch (err2) {
+        if (err2 instanceof UnauthorizedError) throw err2;
         throw this.unreachable(err2);
       }
     }
@@ -350,6 +470,7 @@ class ServerConnection {
     const client = this.client;
     this.client = undefined;
     this.state = state;
+    this.authUrl = undefined;
     this.tools = [];
     this.resources = [];
     this.prompts = [];
@@ -369,6 +490,8 @@ class ServerConnection {
       reconnects: this.reconnects,
       source: this.config.source,
       stderr: [...this.stderr],
+      sandboxed: this.sandboxed,
+      ...(this.authUrl ? { authUrl: this.authUrl } : {}),
     };
   }
 }
@@ -477,18 +600,27 @@ export class McpHub {
         `Tool "${tool}" of "${server}" is disabled in ${conn.config.source}.`,
       );
     }
-    try {
-      const result = await client.callTool({ name: tool, arguments: args }, undefined, {
+    const call = () =>
+      client.callTool({ name: tool, arguments: args }, undefined, {
         signal: opts.signal,
         onprogress: opts.onprogress,
         timeout: opts.timeoutMs,
         resetTimeoutOnProgress: true,
-      });
-      return result as CallToolResult;
+      }) as Promise<CallToolResult>;
+    try {
+      try {
+        return await call();
+      } catch (err) {
+        // A tool that needs more than the token allows (step-up): sign in again, retry once.
+        if (!(await conn.signIn(err, conn.generation))) throw err;
+        return await call();
+      }
     } catch (err) {
       // A JSON-RPC error is the server's answer; anything else (refused connection, an
       // unknown session after the server restarted) means the connection is gone.
       if (err instanceof McpError || isAbort(err) || opts.signal?.aborted) throw err;
+      // Refused credentials are an answer too: the connection itself is fine.
+      if (err instanceof UnauthorizedError || err instanceof AuthError) throw err;
       if (conn.client !== client || conn.state !== 'connected') throw err;
       conn.lost(err);
       throw new ProviderUnavailableError(

@@ -9,6 +9,7 @@ import { execLua } from './lua.js';
 import { z } from 'zod';
 import { ConfigError, StateError, isAbort, toRuneError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
+import { metrics, METRICS } from '../../core/metrics.js';
 import type {
   ChatMessage,
   ContentPart,
@@ -361,6 +362,7 @@ export class ChatController {
         } else {
           answer.status = 'error';
           answer.error = errorLine(err, providerId);
+          metrics.counter(METRICS.errors).inc({ type: toRuneError(err).code, area: 'chat' });
           this.logger.error('chat answer failed', { chat: s.chat.id, provider: providerId, err });
         }
       }
@@ -565,6 +567,7 @@ export class ChatController {
         await this.opts.history.save(s.chat);
       } catch (err) {
         this.logger.error('saving chat failed', { chat: s.chat.id, err });
+        metrics.counter(METRICS.errors).inc({ type: toRuneError(err).code, area: 'chat' });
         if (this.saveWarned.has(s)) return;
         this.saveWarned.add(s);
         await execLua(this.nvim, 'require("rune.util").notify(..., vim.log.levels.ERROR)', [

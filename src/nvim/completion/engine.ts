@@ -10,7 +10,8 @@
 import type { Disposable } from '../../core/disposable.js';
 import { StateError, isAbort, toRuneError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
-import type { FimRequest, Provider } from '../../providers/types.js';
+import { metrics, METRICS } from '../../core/metrics.js';
+import type { Completion, FimRequest, Provider } from '../../providers/types.js';
 import type { CompletionConfig } from './config.js';
 import { buildFim, cleanSuggestions, type CursorContext } from './text.js';
 
@@ -26,8 +27,11 @@ export interface CursorState {
 export interface CompletionUi {
   /** Reads the text around the cursor in one call; null when the buffer is gone. */
   readContext(state: CursorState): Promise<CursorContext | null>;
-  /** Shows suggestions as ghost text; false when the editor found them stale. */
-  show(state: CursorState, items: string[]): Promise<boolean>;
+  /**
+   * Shows suggestions as ghost text; false when the editor found them stale. `ref`
+   * names this set of suggestions when the editor reports one accepted (`accepted`).
+   */
+  show(state: CursorState, items: string[], ref: number): Promise<boolean>;
   /** Tells the user about a problem (the engine calls it once per distinct problem). */
   warn(message: string): void;
 }
@@ -44,7 +48,20 @@ export interface CompletionStats {
   errors: number;
 }
 
+/** How much of a suggestion the user took: all of it, its next word, or its next line. */
+export type AcceptKind = 'all' | 'word' | 'line';
+
+/** Suggestions from one provider: the texts to insert, parallel to the provider's completions. */
+interface Suggestions {
+  provider: Provider;
+  items: string[];
+  completions: Completion[];
+}
+
 class Stale extends Error {}
+
+/** Shown suggestion sets remembered for their acceptance; older ones are forgotten. */
+const SHOWN_KEPT = 32;
 
 export class CompletionEngine implements Disposable {
   readonly stats: CompletionStats = { requests: 0, aborted: 0, stale: 0, shown: 0, errors: 0 };
@@ -54,6 +71,8 @@ export class CompletionEngine implements Disposable {
   private inflight: AbortController | undefined;
   private warned: string | undefined;
   private readonly asks = new Set<AbortController>();
+  private readonly shownSets = new Map<number, Suggestions>();
+  private nextRef = 0;
 
   constructor(
     private readonly cfg: CompletionConfig,
@@ -85,14 +104,43 @@ export class CompletionEngine implements Disposable {
     const ac = new AbortController();
     this.asks.add(ac);
     try {
-      return await this.fetch(state, n, ac.signal);
+      return (await this.fetch(state, n, ac.signal)).items;
     } catch (err) {
       if (err instanceof Stale) {
         throw new StateError('The buffer changed while Rune was asking; run :RuneComplete again.');
       }
+      if (!isAbort(err)) this.countError(err);
       throw err;
     } finally {
       this.asks.delete(ac);
+    }
+  }
+
+  /**
+   * The user accepted suggestion `index` (1-based) of the set shown as `ref`: all of it, or
+   * its first `bytes` bytes (UTF-8, as the editor counts them). Counted once per set; the
+   * provider hears it when its service wants to (Copilot).
+   */
+  accepted(ref: number, index: number, kind: AcceptKind, bytes?: number): void {
+    const set = this.shownSets.get(ref);
+    const text = set?.items[index - 1];
+    const completion = set?.completions[index - 1];
+    if (!set || text === undefined || !completion) {
+      this.logger.debug('acceptance of a suggestion no longer remembered', { ref, index });
+      return;
+    }
+    this.shownSets.delete(ref);
+    metrics.counter(METRICS.completionsAccepted).inc({ provider: set.provider.id, kind });
+    const utf8 = Buffer.from(text, 'utf8');
+    // The provider counts UTF-16 units of its own text; cleaning changed only its end (and CRs).
+    const chars =
+      bytes === undefined || bytes >= utf8.length
+        ? undefined
+        : utf8.subarray(0, bytes).toString('utf8').length;
+    try {
+      set.provider.didAccept?.(completion, chars);
+    } catch (err) {
+      this.logger.debug('provider didAccept failed', { err });
     }
   }
 
@@ -116,15 +164,31 @@ export class CompletionEngine implements Disposable {
     const ac = new AbortController();
     this.inflight = ac;
     try {
-      const items = await this.fetch(state, this.cfg.suggestions, ac.signal, () => {
+      const got = await this.fetch(state, this.cfg.suggestions, ac.signal, () => {
         if (seq !== this.seq) throw new Stale();
       });
       if (this.inflight === ac) this.inflight = undefined;
       if (seq !== this.seq || this.latest !== state) throw new Stale();
       this.warned = undefined;
-      if (!items.length) return;
-      if (await this.ui.show(state, items)) this.stats.shown++;
-      else this.stats.stale++;
+      if (!got.items.length) return;
+      // Remembered before drawing: the user may accept before show()'s answer is read.
+      const ref = ++this.nextRef;
+      this.shownSets.set(ref, got);
+      if (this.shownSets.size > SHOWN_KEPT) {
+        this.shownSets.delete(this.shownSets.keys().next().value!);
+      }
+      if (await this.ui.show(state, got.items, ref)) {
+        this.stats.shown++;
+        metrics.counter(METRICS.completionsShown).inc({ provider: got.provider.id });
+        try {
+          got.provider.didShow?.(got.completions[0]!);
+        } catch (err) {
+          this.logger.debug('provider didShow failed', { err });
+        }
+      } else {
+        this.shownSets.delete(ref);
+        this.stats.stale++;
+      }
     } catch (err) {
       if (this.inflight === ac) this.inflight = undefined;
       if (err instanceof Stale) {
@@ -142,7 +206,7 @@ export class CompletionEngine implements Disposable {
     n: number,
     signal: AbortSignal,
     check: () => void = () => undefined,
-  ): Promise<string[]> {
+  ): Promise<Suggestions> {
     const ctx = await this.ui.readContext(state);
     check();
     if (!ctx || ctx.tick !== state.tick) throw new Stale();
@@ -166,14 +230,25 @@ export class CompletionEngine implements Disposable {
     this.stats.requests++;
     const out = await provider.complete(req, { signal });
     signal.throwIfAborted();
-    return cleanSuggestions(
-      out.map((c) => c.text),
-      suffix,
-    );
+    // Cleaned one by one so each text keeps its completion (and the provider's id for it).
+    const items: string[] = [];
+    const completions: Completion[] = [];
+    for (const c of out) {
+      const text = cleanSuggestions([c.text], suffix)[0];
+      if (text === undefined || items.includes(text)) continue;
+      items.push(text);
+      completions.push(c);
+    }
+    return { provider, items, completions };
+  }
+
+  private countError(err: unknown): void {
+    metrics.counter(METRICS.errors).inc({ type: toRuneError(err).code, area: 'completion' });
   }
 
   private report(err: unknown): void {
     const e = toRuneError(err);
+    this.countError(e);
     this.logger.warn('inline completion failed', { err });
     if (this.warned === e.message) return;
     this.warned = e.message;

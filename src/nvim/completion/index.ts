@@ -7,13 +7,21 @@
  *   rune.completion.ask(id, buf, tick, row, col, n) `:RuneComplete`: answered through
  *                                                   require('rune.completion')._answer(id, items, err)
  *                                                   (err is '' on success)
+ *   rune.completion.accepted(ref, index, kind, bytes) ghost text accepted (once per shown set):
+ *                                                   suggestion `index` of set `ref`, `kind`
+ *                                                   all | word | line, its first `bytes` bytes
  */
 import { DisposableStore, toDisposable } from '../../core/disposable.js';
 import { BadRequestError, toRuneError } from '../../core/errors.js';
 import type { HealthItem, HostModule, ReadyHost } from '../host.js';
 import { getProviderRegistry } from '../providers.js';
 import { parseCompletionConfig, type CompletionConfig } from './config.js';
-import { CompletionEngine, type CompletionUi, type CursorState } from './engine.js';
+import {
+  CompletionEngine,
+  type AcceptKind,
+  type CompletionUi,
+  type CursorState,
+} from './engine.js';
 import type { CursorContext } from './text.js';
 
 function int(v: unknown, name: string): number {
@@ -22,6 +30,8 @@ function int(v: unknown, name: string): number {
   }
   return v;
 }
+
+const ACCEPT_KINDS: readonly AcceptKind[] = ['all', 'word', 'line'];
 
 function cursorOf(args: unknown[], at = 0): CursorState {
   return {
@@ -58,13 +68,14 @@ function nvimUi(host: ReadyHost, cfg: CompletionConfig): CompletionUi {
         snippets: Array.isArray(ctx.snippets) ? ctx.snippets : [],
       };
     },
-    async show(s, items) {
+    async show(s, items, ref) {
       const shown = await host.nvim.lua('return require("rune.ghost").show(...)', [
         s.buf,
         s.tick,
         s.row,
         s.col,
         items,
+        ref,
       ]);
       return shown === true;
     },
@@ -93,6 +104,15 @@ export const completionModule: HostModule = {
       host.onNotification('rune.completion.changed', (args) => engine.changed(cursorOf(args))),
     );
     store.add(host.onNotification('rune.completion.cancel', () => engine.cancel()));
+    store.add(
+      host.onNotification('rune.completion.accepted', (args) => {
+        const kind = ACCEPT_KINDS.find((k) => k === args[2]);
+        if (!kind)
+          throw new BadRequestError(`rune.completion.accepted: unknown kind ${String(args[2])}`);
+        const bytes = typeof args[3] === 'number' ? args[3] : undefined;
+        engine.accepted(int(args[0], 'ref'), int(args[1], 'index'), kind, bytes);
+      }),
+    );
     store.add(
       host.onNotification('rune.completion.ask', async (args) => {
         const id = int(args[0], 'id');

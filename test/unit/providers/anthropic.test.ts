@@ -215,6 +215,7 @@ describe('anthropic provider', () => {
         logger: createMemoryLogger(),
         env: {},
         secrets,
+        storedKeyAccount: (id) => `api-key/${id}`,
       });
     const none = make();
     const err = await rejection(collect(none.get('chat').chat({ messages: [] })));

@@ -74,8 +74,52 @@ describe('providers config', () => {
     });
     expect(c.defaults).toEqual({ chat: 'claude', completion: 'ollama' });
     expect(
-      configError(() => parseProvidersConfig({ providers: {}, chat: { provider: 'gpt' } })),
-    ).toMatchObject({ path: 'chat.provider' });
+      configError(() =>
+        parseProvidersConfig({
+          providers: {},
+          chat: { provider: 'gpt' },
+          plugins: { enabled: false },
+        }),
+      ),
+    ).toMatchObject({ path: 'chat.provider', message: expect.stringContaining('plugins are off') });
+  });
+
+  it('accepts a default no provider names while plugins may supply it later', () => {
+    const c = parseProvidersConfig({
+      providers: { ollama: {} },
+      chat: { provider: 'my-llm' },
+      plugins: { enabled: true },
+    });
+    expect(c.defaults).toEqual({ chat: 'my-llm', completion: 'ollama' });
+    expect(c.pluginProviders).toBe(true);
+    expect(parseProvidersConfig({ default_provider: 'x', plugins: null }).defaults.chat).toBe('x');
+    expect(configError(() => parseProvidersConfig({ chat: { provider: 42 } }))).toMatchObject({
+      path: 'chat.provider',
+    });
+  });
+
+  it('takes plugin provider declarations with their own limits, and refuses connection options', () => {
+    const c = parseProvidersConfig({
+      providers: { mine: { kind: 'plugin', model: 'm1', timeouts: { first_token_ms: 5 } } },
+    });
+    expect(c.providers[0]).toMatchObject({
+      id: 'mine',
+      kind: 'plugin',
+      url: 'plugin:mine',
+      apiKey: undefined,
+      settings: {
+        model: 'm1',
+        timeouts: { connectMs: 0, firstTokenMs: 5, idleMs: 60_000 },
+        retry: { maxAttempts: 1 },
+      },
+    });
+    expect(c.providers[0]!.settings.breaker).toBeUndefined();
+    expect(c.defaults.chat).toBe('mine');
+    const e = configError(() =>
+      parseProvidersConfig({ providers: { mine: { kind: 'plugin', url: 'http://127.0.0.1:1' } } }),
+    );
+    expect(e.path).toBe('providers.mine.url');
+    expect(e.message).toContain('the plugin owns its connection');
   });
 
   it('gets the default per feature and honours a per-call override', () => {
@@ -86,7 +130,7 @@ describe('providers config', () => {
     expect(registry.get('chat').id).toBe('claude');
     expect(registry.get('completion').id).toBe('ollama');
     expect(registry.get('chat', 'ollama').id).toBe('ollama');
-    expect(() => registry.get('chat', 'nope')).toThrow(/no provider named "nope"/);
+    expect(() => registry.get('chat', 'nope')).toThrow(/No provider named "nope": .*:RunePlugins/);
     expect(registry.list().map((p) => [p.id, p.defaultFor])).toEqual([
       ['claude', ['chat']],
       ['ollama', ['completion']],

@@ -1,6 +1,7 @@
 /** Shared helpers for provider tests: a registry from a config, event collection. */
 import { createMemoryLogger } from '../../../src/core/log.js';
 import { parseProvidersConfig } from '../../../src/providers/config.js';
+import { copilotAdapterFactory } from '../../../src/providers/copilot.js';
 import { createProviderRegistry } from '../../../src/providers/registry.js';
 import type { ChatEvent } from '../../../src/providers/types.js';
 
@@ -16,6 +17,7 @@ export function registryFor(
   const registry = createProviderRegistry(parseProvidersConfig({ providers, ...extra }), {
     logger,
     env,
+    kinds: { copilot: copilotAdapterFactory() },
   });
   return { registry, logger };
 }
