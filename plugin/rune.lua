@@ -67,7 +67,7 @@ end, {
   complete = function(lead, line)
     return require('rune.mcp').complete(lead, line)
   end,
-  desc = 'Rune: MCP server info (approve, reset, servers, enable|disable|restart {server})',
+  desc = 'Rune: MCP server info (approve, reset, servers, enable|disable|restart|signout {server})',
 })
 
 -- :RuneStats and :RunePlugins (lua/rune/stats.lua).

@@ -391,7 +391,7 @@ end
 
 --- Enables, disables or restarts a server by name; returns the new status (nil on error,
 --- after telling the user why).
----@param verb 'enable'|'disable'|'restart'
+---@param verb 'enable'|'disable'|'restart'|'signout'
 ---@param name string
 ---@return { files: string[], servers: table[] }|nil
 function M.act(verb, name)

@@ -187,7 +187,7 @@ function M.format_info(info)
   return lines
 end
 
-H.verbs = { enable = true, disable = true, restart = true }
+H.verbs = { enable = true, disable = true, restart = true, signout = true }
 
 --- Completion of `:RuneMcp`: subcommands, then server names after enable/disable/restart
 --- (only when the host already runs: completing never starts it).
@@ -212,10 +212,10 @@ function M.complete(lead, line)
   end
   return vim.tbl_filter(function(c)
     return vim.startswith(c, lead)
-  end, { 'approve', 'reset', 'servers', 'enable', 'disable', 'restart' })
+  end, { 'approve', 'reset', 'servers', 'enable', 'disable', 'restart', 'signout' })
 end
 
---- `:RuneMcp [approve|reset|servers|enable {name}|disable {name}|restart {name}]`.
+--- `:RuneMcp [approve|reset|servers|enable|disable|restart|signout {name}]`.
 ---@param opts { args: string }
 function M.command(opts)
   local arg = vim.trim(opts.args or '')

@@ -10,6 +10,7 @@
  * `rune.hub.enable|disable|restart` (name); `rune.hub.resources` (server?) →
  * resources per server; `rune.hub.prompts` → prompts per server;
  * `rune.hub.get_prompt` (server, name, args) → the prompt as text;
+ * `rune.hub.signout` (name) forgets a server's OAuth tokens and reconnects it;
  * `rune.hub.reload` → re-reads the files. Notification `rune.hub.answer`
  * (id, answer) carries the user's answer to a sampling or elicitation prompt.
  *
@@ -557,6 +558,25 @@ export const hubModule: HostModule = {
         }),
       );
     }
+    store.add(
+      host.onRequest('rune.hub.signout', async ([n]) => {
+        const server = name.parse(n);
+        if (!hub.status().some((s) => s.name === server)) {
+          throw new NotFoundError(`No MCP server named "${server}" is configured.`);
+        }
+        const known = auths.get(server);
+        auths.delete(server);
+        await known?.provider.dispose();
+        const forget = new McpOAuthProvider({ store: await hostSecretStore(host), server });
+        await forget.forget();
+        logger.info('mcp server signed out', { server });
+        // Connected again without tokens: a server that needs them asks for a sign-in.
+        hub
+          .restart(server)
+          .catch((err: unknown) => logger.warn('mcp server restart failed', { server, err }));
+        return status(hub, files);
+      }),
+    );
     // An open server list follows state changes.
     let pushing: NodeJS.Timeout | undefined;
     store.add(

@@ -41,9 +41,9 @@ export interface ToolPort {
 }
 
 /**
- * Where plugin providers go. The provider registry needs this one method to
- * accept providers at run time; until it has it, plugin providers are listed
- * but not selectable.
+ * Where plugin providers go: the host's provider registry (its `register()`).
+ * Without one (a manager built for a test), plugin providers are listed but
+ * not selectable.
  */
 export interface ProviderPort {
   register(provider: Provider): Disposable;
@@ -613,7 +613,7 @@ export class PluginManager {
         const d = port?.register(new PluginProviderProxy(r.spec, instance, p, this.opts.limits));
         if (!port) {
           this.opts.logger.warn(
-            'plugin provider not selectable: the provider registry cannot add providers at run time',
+            'plugin provider not selectable: no provider registry was given to the plugin manager',
             {
               plugin: p.id,
               provider: r.spec.id,

@@ -387,7 +387,7 @@ describe(':RuneChat errors in the config', () => {
     await c.idle(buf);
     const errors = (await c.lines(buf)).filter((l) => l.startsWith('> [!ERROR]'));
     expect(errors).toEqual([
-      '> [!ERROR] config: chat.provider: names no configured provider; configured: local; fix it in setup().',
+      '> [!ERROR] config: chat.provider: names "nope", which is not configured, and no loaded plugin supplies it (see :RunePlugins); configured: local; fix it in setup().',
     ]);
     expect(server.requests.length).toBe(0);
     await server.close();

@@ -121,6 +121,29 @@ describe('MCP hub OAuth in Neovim', () => {
     expect((await second.notes()).join('\n')).not.toMatch(/sign in/);
     expect(server.tokenRequests.length).toBe(tokenRequests);
     expect(getToolRegistry(second.host).get('secure__whoami')).toBeDefined();
+
+    // Signing out forgets the tokens; the server asks for a sign-in again and gets one.
+    const old = record.tokens.access_token;
+    await second.t.nvim.command('RuneMcp signout secure');
+    await waitFor(
+      () => fs.readFileSync(log, 'utf8').trim().split('\n').length === 2,
+      20000,
+      'a second browser sign-in',
+    );
+    await waitFor(
+      async () => {
+        const raw = await new EncryptedFileStore({ file }).get(oauthAccount('mcp:secure'));
+        const now = raw ? (JSON.parse(raw) as { tokens?: { access_token: string } }) : undefined;
+        return !!now?.tokens && now.tokens.access_token !== old;
+      },
+      20000,
+      'new tokens',
+    );
+    await waitFor(
+      () => !!getToolRegistry(second.host).get('secure__whoami'),
+      20000,
+      'the server back',
+    );
     await second.t.close();
   });
 });

@@ -175,6 +175,10 @@ describe('plugins in a real Neovim', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rune-provider-plugins-'));
     const file = path.join(dir, 'echo-provider.mjs');
     fs.copyFileSync(ECHO, file);
+    fs.writeFileSync(
+      path.join(dir, 'clash.mjs'),
+      `export default { id: 'clash', version: '1', providers: [{ id: 'ollama', chat: async function* () {} }] };`,
+    );
     // chat.provider names a provider no config lists: the plugin supplies it once loaded.
     const c = await startChat({
       chat: { provider: 'echo' },
@@ -184,8 +188,17 @@ describe('plugins in a real Neovim', () => {
     const request = <T>(method: string, ...args: unknown[]) =>
       c.t.lua<T>('return require("rune.host").request(...)', [method, ...args]);
     const plugins = () =>
-      request<{ id: string; version: string; state: string }[]>('rune.plugins.list');
-    expect((await plugins()).map((p) => [p.id, p.state])).toEqual([['echo-provider', 'active']]);
+      request<{ id: string; version: string; state: string; error?: string }[]>(
+        'rune.plugins.list',
+      );
+    expect((await plugins()).map((p) => [p.id, p.state])).toEqual([
+      ['clash', 'failed'],
+      ['echo-provider', 'active'],
+    ]);
+    // A plugin cannot take over a configured provider's id.
+    expect((await plugins())[0]!.error).toContain(
+      'the provider id "ollama" is taken by the configured provider providers.ollama',
+    );
     const providers = () =>
       request<{ id: string; kind: string; defaultFor: string[] }[]>('rune.providers.list');
     expect((await providers()).map((p) => [p.id, p.kind, p.defaultFor])).toEqual([
@@ -245,7 +258,11 @@ describe('plugins in a real Neovim', () => {
 
     // Removing the plugin removes its provider; the chat says which one and what to do.
     fs.unlinkSync(file);
-    await waitFor(async () => (await plugins()).length === 0, 15000, 'the unloaded plugin');
+    await waitFor(
+      async () => !(await plugins()).some((p) => p.id === 'echo-provider'),
+      15000,
+      'the unloaded plugin',
+    );
     expect((await providers()).map((p) => p.id)).toEqual(['ollama']);
     await ask(c, 'ping four');
     await c.idle(buf);
