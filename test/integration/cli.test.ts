@@ -125,7 +125,8 @@ describe('rune CLI', () => {
     const nowhere = fs.mkdtempSync(path.join(os.tmpdir(), 'rune-nowhere-'));
     const e = { ...(env.t.env as Record<string, string>) };
     const child = spawn(process.execPath, [CLI, 'tool', 'list'], {
-      env: { ...e, XDG_STATE_HOME: nowhere, XDG_RUNTIME_DIR: nowhere, NVIM: '' },
+      // TMPDIR too: Neovim's default sockets of other tests live under $TMPDIR/nvim.$USER.
+      env: { ...e, XDG_STATE_HOME: nowhere, XDG_RUNTIME_DIR: nowhere, TMPDIR: nowhere, NVIM: '' },
       cwd: nowhere,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
