@@ -4,6 +4,8 @@
  * HTTP+SSE transport for old servers), reconnects with backoff, restarts
  * crashed stdio servers, keeps their stderr in the log, and exposes their
  * tools, resources and prompts under names qualified as `server__tool`.
+ * Remote servers may need an OAuth sign-in (`authProvider`: the hub waits for
+ * it, then carries on); stdio commands may be wrapped (`wrapStdio`: the sandbox).
  */
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import {
@@ -393,6 +395,10 @@ class ServerConnection {
       // resource metadata URL and scope), then stores the tokens through the provider.
       await remote.finishAuth(await auth.waitForAuthorizationCode());
     } catch (why) {
+      if (gen === this.generation) {
+        this.state = previous;
+        this.hub.changed();
+      }
       throw new AuthError(
         `the sign-in to "${this.config.name}" did not complete: ${(why as Error).message}. ` +
           'Restart the server (:RuneMcp servers, key r) to sign in again.',
