@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
 import type { OAuthServerConfig } from './oauth.js';
+import { stripNil } from '../core/nil.js';
 
 const url = z.string().url();
 
@@ -90,17 +91,4 @@ export function parseAuthConfig(config: Readonly<Record<string, unknown>>): Auth
       ]),
     ),
   };
-}
-
-/** msgpack's nil arrives as null: treat it as "not set". */
-function stripNil(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(stripNil);
-  if (v && typeof v === 'object') {
-    return Object.fromEntries(
-      Object.entries(v)
-        .filter(([, x]) => x !== null)
-        .map(([k, x]) => [k, stripNil(x)]),
-    );
-  }
-  return v;
 }

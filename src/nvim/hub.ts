@@ -46,6 +46,7 @@ import type { HealthItem, HostModule, ReadyHost } from './host.js';
 import { getProviderRegistry } from './providers.js';
 import { getToolRegistry } from './tools.js';
 import { execLua } from './chat/lua.js';
+import { stripNil } from '../core/nil.js';
 
 /** The hub's options: `mcp.servers` and `mcp.hub` of setup(). */
 export const hubConfigSchema = z.object({
@@ -66,16 +67,6 @@ export const hubConfigSchema = z.object({
     .prefault({}),
 });
 export type HubConfig = z.infer<typeof hubConfigSchema>;
-
-function stripNil(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(stripNil);
-  if (v && typeof v === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) if (x !== null) out[k] = stripNil(x);
-    return out;
-  }
-  return v;
-}
 
 export function parseHubConfig(raw: unknown): HubConfig {
   const mcp = (stripNil(raw ?? {}) ?? {}) as Record<string, unknown>;

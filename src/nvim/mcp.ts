@@ -30,6 +30,7 @@ import { cleanStale, removeLock, writeLock, type RuneLock } from '../mcp/lockfil
 import type { HostModule, ReadyHost } from './host.js';
 import { NvimEditor } from './editor.js';
 import { getProviderRegistry } from './providers.js';
+import { stripNil } from '../core/nil.js';
 
 const execFileP = promisify(execFile);
 
@@ -109,17 +110,6 @@ export function parseMcpConfig(raw: unknown): McpConfig {
     throw new ConfigError(['mcp', ...issue.path.map(String)].join('.'), issue.message);
   }
   return r.data;
-}
-
-/** msgpack's nil arrives as null inside tables: treat it as "not set". */
-function stripNil(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(stripNil);
-  if (v && typeof v === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) if (x !== null) out[k] = stripNil(x);
-    return out;
-  }
-  return v;
 }
 
 /** Approval prompts drawn by lua/rune/approval.lua; answers come back as notifications. */
