@@ -1,6 +1,7 @@
 /**
- * Filesystem and network isolation for commands Rune runs on someone else's
- * behalf (plugin tools through `ctx.exec`, the MCP hub's stdio servers):
+ * Filesystem and network isolation for code Rune runs on someone else's
+ * behalf (plugins themselves, their `ctx.exec` commands, the MCP hub's stdio
+ * servers):
  * bubblewrap (`bwrap`) with a read-only root, the workspace writable, a
  * private /tmp, and no network unless allowed. Where bwrap is missing or
  * cannot create namespaces, commands run unwrapped and :checkhealth says so.
@@ -18,6 +19,12 @@ export interface SandboxOptions {
   network?: boolean;
   /** More directories the command may write, e.g. a package manager's cache. */
   writable?: string[];
+  /** Mount the workspace read-only instead (default false). */
+  workspaceReadOnly?: boolean;
+  /** Directories replaced by an empty tmpfs, e.g. the home directory (never `/`). */
+  hide?: string[];
+  /** Directories mounted read-only again inside hidden ones (skipped when missing). */
+  readable?: string[];
   /** The bwrap binary; `null` turns wrapping off; default: found on PATH. */
   bwrap?: string | null;
 }
@@ -97,20 +104,30 @@ export function sandboxCommand(
   const usable = opts.bwrap === undefined ? detectBwrap().usable : opts.bwrap !== null;
   if (!bwrap || !usable) return { command, args: [...args], sandboxed: false };
   const workspace = path.resolve(opts.workspace);
-  const out = [
-    '--ro-bind',
-    '/',
-    '/',
-    '--dev',
-    '/dev',
-    '--proc',
-    '/proc',
-    '--tmpfs',
-    '/tmp',
-    '--bind',
-    workspace,
-    workspace,
-  ];
+  const out = ['--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', '--tmpfs', '/tmp'];
+  for (const h of opts.hide ?? []) {
+    const abs = path.resolve(h);
+    if (abs !== path.parse(abs).root) out.push('--tmpfs', abs);
+  }
+  for (const r of opts.readable ?? []) out.push('--ro-bind-try', path.resolve(r), path.resolve(r));
+  // The program itself (and files named in its arguments) may live under a
+  // folder the sandbox masks — a checkout in /tmp, say: show that tree again,
+  // read-only, or the command could not even start.
+  const masked = ['/tmp', ...(opts.hide ?? []).map((h) => path.resolve(h))];
+  const shown = new Set<string>();
+  for (const a of [command, ...args]) {
+    if (!path.isAbsolute(a) || !fs.existsSync(a)) continue;
+    for (const m of masked) {
+      const rel = path.relative(m, a);
+      if (!rel || rel.startsWith('..') || path.isAbsolute(rel)) continue;
+      const top = path.join(m, rel.split(path.sep)[0]!);
+      if (!shown.has(top)) {
+        shown.add(top);
+        out.push('--ro-bind', top, top);
+      }
+    }
+  }
+  out.push(opts.workspaceReadOnly ? '--ro-bind' : '--bind', workspace, workspace);
   for (const w of opts.writable ?? []) {
     const abs = path.resolve(w);
     if (fs.existsSync(abs)) out.push('--bind', abs, abs);
