@@ -14,6 +14,7 @@ import { ConfigError } from '../core/errors.js';
 import {
   PluginManager,
   type PluginInfo,
+  type PluginIsolation,
   type PluginSource,
   type ProviderPort,
 } from '../plugins/manager.js';
@@ -107,23 +108,29 @@ export function formatPlugins(list: PluginInfo[]): string[] {
   return out;
 }
 
+/** The :checkhealth line saying how plugin code and plugin commands are isolated. */
+function sandboxStatus(iso: PluginIsolation): HealthItem {
+  if (iso.kind === 'process') {
+    return {
+      level: 'ok',
+      message: `bubblewrap sandbox available (${detectBwrap().path ?? 'bwrap'}): each plugin runs in its own sandboxed process (read-only root, home directory hidden, private /tmp, the project read-only unless the plugin has "fs-write", no network unless it has "network"); its ctx.exec commands may write the project`,
+    };
+  }
+  const s = detectBwrap();
+  return {
+    level: 'warn',
+    message: `no bubblewrap sandbox: ${iso.reason ?? s.reason ?? 'not usable'}; plugins run in worker threads and their commands unwrapped, with your user's rights (time and memory limits still apply)`,
+    advice: s.usable
+      ? ['Set plugins.sandbox.bwrap = true to isolate plugins']
+      : ['Install bubblewrap (e.g. apt install bubblewrap, dnf install bubblewrap)'],
+  };
+}
+
 export const pluginsModule: HostModule = {
   name: 'plugins',
   async activate(host: ReadyHost): Promise<Disposable> {
     const cfg = parsePluginsConfig(host.config.plugins);
     const store = new DisposableStore();
-    const bwrapStatus = (): HealthItem =>
-      ((s) =>
-        s.usable
-          ? {
-              level: 'ok',
-              message: `bubblewrap sandbox available (${s.path}): commands plugins run get a read-only root, the project writable and no network`,
-            }
-          : {
-              level: 'warn',
-              message: `no bubblewrap sandbox: ${s.reason}; plugin commands run with your user's rights (time and memory limits still apply)`,
-              advice: ['Install bubblewrap (e.g. apt install bubblewrap, dnf install bubblewrap)'],
-            })(detectBwrap());
     if (!cfg.enabled) {
       store.add(
         host.addHealth('plugins', () => [
@@ -259,10 +266,10 @@ export const pluginsModule: HostModule = {
     store.add(
       host.addHealth('plugins', async () => {
         await started;
-        const items: HealthItem[] = [bwrapStatus()];
+        const items: HealthItem[] = [sandboxStatus(manager.isolation())];
         items.push({
           level: 'info',
-          message: `each plugin runs in its own worker (heap limit ${cfg.limits.memory_mb} MiB, tool calls stopped after ${cfg.limits.tool_timeout_ms} ms)`,
+          message: `each plugin runs in its own ${manager.isolation().kind === 'process' ? 'process' : 'worker thread'} (heap limit ${cfg.limits.memory_mb} MiB, tool calls stopped after ${cfg.limits.tool_timeout_ms} ms)`,
         });
         if (!getMcpToolRegistry(host)) {
           items.push({

@@ -16,19 +16,25 @@
  * };
  * ```
  *
- * Each plugin runs in its own worker thread with a memory limit; tool,
+ * Each plugin runs in its own child process inside bubblewrap (where it is
+ * usable; otherwise in a worker thread) with a memory limit; tool,
  * command and provider calls cross to it as messages and are stopped when
  * they run over their time limit. A plugin that fails (at load, in
  * `initialize`, by running out of memory or time) is disabled and reported;
  * the rest of Rune keeps running. Editing the file reloads the plugin.
  */
 
-/** What a plugin may do beyond answering calls. */
+/**
+ * What a plugin may do beyond answering calls. Where bubblewrap works the
+ * plugin's own code runs in a sandboxed process that enforces them.
+ */
 export type Capability =
-  /** Run commands through `ctx.exec` (in bubblewrap where installed). */
+  /** Run commands through `ctx.exec` (in bubblewrap where installed; they may write the workspace). */
   | 'exec'
-  /** Network access for `ctx.exec` commands and the worker's `fetch`. */
-  | 'network';
+  /** Network access for the plugin's code (`fetch`, sockets) and its `ctx.exec` commands. */
+  | 'network'
+  /** Write files in the workspace from the plugin's code (elsewhere stays read-only). */
+  | 'fs-write';
 
 /** A JSON Schema object describing a tool's arguments (`type: 'object'`). */
 export interface JsonSchemaObject {

@@ -25,9 +25,16 @@ import type {
 import type { ToolDefinition, ToolOutput, ToolShape } from '../tools/registry.js';
 import { PluginError, type Manifest, type ProviderSpec, type ToolSpec } from './manifest.js';
 import { orderPlugins } from './order.js';
-import { runSandboxed } from './sandbox.js';
-import { PluginInstance, spawnPluginWorker, type Registration } from './worker.js';
-import type { Worker } from 'node:worker_threads';
+import { detectBwrap, runSandboxed } from './sandbox.js';
+import {
+  NO_GRANTS,
+  PluginInstance,
+  spawnPluginProcess,
+  spawnPluginWorker,
+  type PluginRunner,
+  type Registration,
+  type SandboxGrants,
+} from './worker.js';
 
 /** Where plugins come from: a directory of plugins or one plugin file. */
 export interface PluginSource {
@@ -80,7 +87,11 @@ export interface PluginManagerOptions {
    * for a new thread to boot (default: true when watching).
    */
   warmSpare?: boolean;
-  /** Run `ctx.exec` commands in bubblewrap when available (default true). */
+  /**
+   * Use bubblewrap when it is available (default true): each plugin runs in
+   * a sandboxed child process and `ctx.exec` commands in the sandbox too.
+   * Without it plugins run in worker threads and commands unwrapped.
+   */
   bwrap?: boolean;
   tools?: () => ToolPort | undefined;
   providers?: () => ProviderPort | undefined;
@@ -117,6 +128,19 @@ interface Plugin extends PluginInfo {
   manifest?: Manifest;
   /** Failed because of another plugin (missing or failed dependency): retried on any reload. */
   dependencyProblem?: boolean;
+}
+
+/** How plugin code is isolated from the rest of the system. */
+export interface PluginIsolation {
+  /** `process`: a child process in bubblewrap; `thread`: a worker thread (limits only). */
+  kind: 'process' | 'thread';
+  /** Why plugins run in threads. */
+  reason?: string;
+}
+
+function grantsOf(m: Manifest): SandboxGrants {
+  const caps = m.capabilities ?? [];
+  return { fsWrite: caps.includes('fs-write'), network: caps.includes('network') };
 }
 
 const PLUGIN_FILE = /\.(m?js)$/;
@@ -205,11 +229,26 @@ export class PluginManager {
   private disposed = false;
   private pendingFiles = new Set<string>();
   private reloadTimer: NodeJS.Timeout | undefined;
-  private spare: Worker | undefined;
+  private spare: PluginRunner | undefined;
   /** The mtime of each plugin file when it was last imported. */
   private readonly loadedMtime = new Map<string, number>();
+  private readonly mode: PluginIsolation;
 
-  constructor(private readonly opts: PluginManagerOptions) {}
+  constructor(private readonly opts: PluginManagerOptions) {
+    if (opts.bwrap === false) {
+      this.mode = { kind: 'thread', reason: 'plugins.sandbox.bwrap is off' };
+    } else {
+      const b = detectBwrap();
+      this.mode = b.usable
+        ? { kind: 'process' }
+        : { kind: 'thread', reason: b.reason ?? 'bubblewrap is not usable' };
+    }
+  }
+
+  /** How plugin code is isolated: sandboxed processes, or worker threads (and why). */
+  isolation(): PluginIsolation {
+    return { ...this.mode };
+  }
 
   /** Loads every plugin found, then starts watching (when enabled). */
   async start(): Promise<void> {
@@ -218,19 +257,35 @@ export class PluginManager {
     this.refillSpare();
   }
 
-  /** An idle worker: the warm spare when there is one (then a new spare is started). */
-  private takeWorker(): Worker {
+  /** An idle runner: the warm spare when there is one (then a new spare is started). */
+  private takeWorker(): PluginRunner {
     const w = this.spare;
     this.spare = undefined;
     if (w) setImmediate(() => this.refillSpare());
-    return w ?? spawnPluginWorker(this.opts.limits.memoryMb);
+    return w ?? this.spawnRunner(NO_GRANTS);
+  }
+
+  /**
+   * A new thread, or a sandboxed process with `grants`. Spares and first
+   * loads get none: what a plugin may do is only known once its file is
+   * imported, and a plugin that asks for more is loaded again in a process
+   * that allows it.
+   */
+  private spawnRunner(grants: SandboxGrants): PluginRunner {
+    if (this.mode.kind === 'thread') return spawnPluginWorker(this.opts.limits.memoryMb);
+    return spawnPluginProcess({
+      memoryMb: this.opts.limits.memoryMb,
+      workspace: this.opts.workspace,
+      grants,
+      readable: this.opts.sources.map((s) => (isFile(s.path) ? path.dirname(s.path) : s.path)),
+    });
   }
 
   private refillSpare(): void {
     if (this.disposed || this.spare || !(this.opts.warmSpare ?? this.opts.watch !== false)) return;
-    const w = spawnPluginWorker(this.opts.limits.memoryMb);
+    const w = this.spawnRunner(NO_GRANTS);
     w.unref(); // an idle spare must not keep a process alive
-    w.once('exit', () => {
+    w.onExit(() => {
       if (this.spare === w) this.spare = undefined;
     });
     this.spare = w;
@@ -289,7 +344,7 @@ export class PluginManager {
   async dispose(): Promise<void> {
     this.disposed = true;
     clearTimeout(this.reloadTimer);
-    void this.spare?.terminate();
+    this.spare?.terminate();
     this.spare = undefined;
     await this.watcher?.close();
     await this.queue.catch(() => undefined);
@@ -315,20 +370,17 @@ export class PluginManager {
           return { e, err: new PluginError(e.file, 'not found; fix plugins.paths') };
         }
         this.loadedMtime.set(e.file, fs.statSync(e.file).mtimeMs);
-        const instance: PluginInstance = new PluginInstance({
-          file: e.file,
-          worker: this.takeWorker(),
-          logger: this.opts.logger.child({ plugin: path.basename(e.file) }),
-          memoryMb: this.opts.limits.memoryMb,
-          initTimeoutMs: this.opts.limits.initTimeoutMs,
-          hooks: {
-            register: (r) => this.register(instance, r),
-            exec: (c, a, o) => this.exec(instance, c, a, o),
-            crashed: (err) => this.crashed(instance, err),
-          },
-        });
+        let instance = this.instance(e.file, this.takeWorker());
         try {
-          return { e, instance, manifest: await instance.loaded };
+          let manifest = await instance.loaded;
+          const grants = grantsOf(manifest);
+          const have = instance.worker.grants;
+          if (have && ((grants.fsWrite && !have.fsWrite) || (grants.network && !have.network))) {
+            void instance.stop(0);
+            instance = this.instance(e.file, this.spawnRunner(grants));
+            manifest = await instance.loaded;
+          }
+          return { e, instance, manifest };
         } catch (err) {
           void instance.stop(0);
           return { e, err: toRuneError(err) };
@@ -423,6 +475,22 @@ export class PluginManager {
         });
       }
     }
+  }
+
+  private instance(file: string, worker: PluginRunner): PluginInstance {
+    const instance: PluginInstance = new PluginInstance({
+      file,
+      worker,
+      logger: this.opts.logger.child({ plugin: path.basename(file) }),
+      memoryMb: this.opts.limits.memoryMb,
+      initTimeoutMs: this.opts.limits.initTimeoutMs,
+      hooks: {
+        register: (r) => this.register(instance, r),
+        exec: (c, a, o) => this.exec(instance, c, a, o),
+        crashed: (err) => this.crashed(instance, err),
+      },
+    });
+    return instance;
   }
 
   private blank(e: Entry, m: Manifest): Plugin {

@@ -54,7 +54,7 @@ export const manifestSchema = z.object({
     .string({ error: 'is required (a string)' })
     .regex(ID, 'must be lowercase letters, digits, "-", "_" or "." (at most 64)'),
   version: z.string({ error: 'is required (a string such as "1.0.0")' }).min(1),
-  capabilities: z.array(z.enum(['exec', 'network'])).optional(),
+  capabilities: z.array(z.enum(['exec', 'network', 'fs-write'])).optional(),
   dependsOn: z.array(z.string().regex(ID, 'must be a plugin id')).optional(),
   initialize: optFn,
   shutdown: optFn,

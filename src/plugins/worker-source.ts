@@ -1,14 +1,22 @@
 /**
- * The code each plugin worker runs. It is plain JavaScript handed to
- * `new Worker(source, { eval: true })` rather than a compiled module file so
- * that the very same runtime works from the TypeScript sources (tests) and
- * from dist/, with no build step or loader in between. It stays small: it
- * imports the plugin, describes it, and answers messages (protocol.ts).
+ * The code each plugin runs in. It is plain JavaScript handed to
+ * `new Worker(source, { eval: true })` (a worker thread) or to `node -e`
+ * (a child process in bubblewrap, talking over its IPC channel) rather than
+ * a compiled module file, so that the very same runtime works from the
+ * TypeScript sources (tests) and from dist/, with no build step or loader in
+ * between. One protocol for both: the channel is `parentPort` in a thread and
+ * `process` in a child. It stays small: it imports the plugin, describes it,
+ * and answers messages.
  */
 export const WORKER_SOURCE = String.raw`
 'use strict';
 const { parentPort } = require('node:worker_threads');
-const post = (m) => parentPort.postMessage(m);
+const channel = parentPort || process;
+const post = parentPort
+  ? (m) => parentPort.postMessage(m)
+  : (m) => {
+      if (process.connected) process.send(m);
+    };
 const errOf = (e) => ({
   message: e && e.message ? String(e.message) : String(e),
   code: e && typeof e.code === 'string' ? e.code : undefined,
@@ -97,7 +105,22 @@ async function run(m, ac) {
   return await p.complete(m.args, sig);
 }
 
-parentPort.on('message', async (m) => {
+if (!parentPort) {
+  // A thread's uncaught error reaches the host as its 'error' event; a child
+  // process says what killed it before it exits.
+  const fatal = (e) => {
+    try {
+      process.send({ t: 'fatal', error: errOf(e) }, () => process.exit(70));
+    } catch {
+      process.exit(70);
+    }
+  };
+  process.on('uncaughtException', fatal);
+  process.on('unhandledRejection', fatal);
+  process.on('disconnect', () => process.exit(0));
+}
+
+channel.on('message', async (m) => {
   if (m.t === 'call') {
     const ac = new AbortController();
     calls.set(m.id, ac);

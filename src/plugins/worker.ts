@@ -1,16 +1,21 @@
 /**
- * One plugin running in its own worker thread. The main thread keeps the
- * plugin's registrations and proxies calls to it as messages; the worker has
+ * One plugin running in its own worker thread or, where bubblewrap works, its
+ * own child Node process inside the sandbox (sandbox.ts). The host keeps the
+ * plugin's registrations and proxies calls to it as messages; the plugin has
  * a V8 heap limit (a plugin that runs out of memory dies alone) and every call
- * a deadline (on overrun the worker is terminated: a busy loop cannot be
- * interrupted any other way). Reloading means a new worker, so no module
- * cache survives from one version of a plugin to the next.
+ * a deadline (on overrun the thread or process is ended: a busy loop cannot be
+ * interrupted any other way). Reloading means a new thread or process, so no
+ * module cache survives from one version of a plugin to the next.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
 import { AbortError, RuneError, TimeoutError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { WORKER_SOURCE } from './worker-source.js';
+import { sandboxCommand } from './sandbox.js';
 import {
   PluginError,
   commandSpecSchema,
@@ -38,28 +43,258 @@ export interface InstanceHooks {
   crashed(err: RuneError): void;
 }
 
+/** What a sandboxed plugin process may do beyond reading the system. */
+export interface SandboxGrants {
+  /** Write the workspace (capability `fs-write`). */
+  fsWrite: boolean;
+  /** Reach the network (capability `network`). */
+  network: boolean;
+}
+
+export const NO_GRANTS: SandboxGrants = Object.freeze({ fsWrite: false, network: false });
+
+/** What a runner reports to the plugin instance it runs. */
+export interface RunnerHandlers {
+  message(m: unknown): void;
+  output(stream: 'stdout' | 'stderr', text: string): void;
+  /** The thread or process failed or ended on its own; called at most once. */
+  failed(err: RuneError): void;
+}
+
 /**
- * Starts a plugin worker with a V8 heap limit. It idles until told which
- * plugin to load, so one can be started ahead of need (a warm spare).
+ * Where a plugin's code runs: a worker thread, or a child Node process in
+ * bubblewrap. Both speak the same messages (worker-source.ts). A runner idles
+ * until told which plugin to load, so one can be started ahead of need.
  */
-export function spawnPluginWorker(memoryMb: number): Worker {
-  const w = new Worker(WORKER_SOURCE, {
-    eval: true,
-    resourceLimits: {
-      maxOldGenerationSizeMb: memoryMb,
-      maxYoungGenerationSizeMb: Math.max(4, Math.floor(memoryMb / 8)),
-    },
-    stdout: true,
-    stderr: true,
-    name: 'rune-plugin',
-  });
-  return w;
+export interface PluginRunner {
+  readonly kind: 'thread' | 'process';
+  /** What the sandbox allows (a process); undefined for a thread, which is not isolated. */
+  readonly grants: SandboxGrants | undefined;
+  post(m: unknown): void;
+  attach(h: RunnerHandlers): void;
+  /** Whether the runner keeps the host's event loop alive (an idle spare must not). */
+  ref(): void;
+  unref(): void;
+  terminate(): void;
+  /** Calls `fn` once the thread or process has ended or failed. */
+  onExit(fn: () => void): void;
+}
+
+const memoryError = (mb: number): RuneError =>
+  new RuneError(
+    'plugin_memory',
+    `ran out of memory (limit ${mb} MiB) and was stopped; raise plugins.limits.memory_mb or fix the plugin`,
+  );
+
+class ThreadRunner implements PluginRunner {
+  readonly kind = 'thread';
+  readonly grants = undefined;
+  private readonly worker: Worker;
+  private h: RunnerHandlers | undefined;
+  private failure: RuneError | undefined;
+  private readonly exitFns: (() => void)[] = [];
+
+  constructor(private readonly memoryMb: number) {
+    this.worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      resourceLimits: {
+        maxOldGenerationSizeMb: memoryMb,
+        maxYoungGenerationSizeMb: Math.max(4, Math.floor(memoryMb / 8)),
+      },
+      stdout: true,
+      stderr: true,
+      name: 'rune-plugin',
+    });
+    this.worker.stdout.on('data', (c: Buffer) => this.h?.output('stdout', c.toString('utf8')));
+    this.worker.stderr.on('data', (c: Buffer) => this.h?.output('stderr', c.toString('utf8')));
+    this.worker.on('message', (m: unknown) => this.h?.message(m));
+    this.worker.on('error', (err: Error & { code?: string }) =>
+      this.fail(
+        err.code === 'ERR_WORKER_OUT_OF_MEMORY'
+          ? memoryError(this.memoryMb)
+          : new RuneError('plugin_crashed', `crashed: ${err.message}`, { cause: err }),
+      ),
+    );
+    this.worker.on('exit', (code) =>
+      this.fail(new RuneError('plugin_crashed', `its worker exited (code ${code})`)),
+    );
+  }
+
+  private fail(err: RuneError): void {
+    if (this.failure) return;
+    this.failure = err;
+    this.h?.failed(err);
+    for (const fn of this.exitFns.splice(0)) fn();
+  }
+
+  post(m: unknown): void {
+    try {
+      this.worker.postMessage(m);
+    } catch {
+      // the worker is gone; 'exit' reports it
+    }
+  }
+  attach(h: RunnerHandlers): void {
+    this.h = h;
+    // A spare can die before it is used: its new owner still hears why.
+    const f = this.failure;
+    if (f) queueMicrotask(() => h.failed(f));
+  }
+  ref(): void {
+    this.worker.ref();
+  }
+  unref(): void {
+    this.worker.unref();
+  }
+  terminate(): void {
+    void this.worker.terminate();
+  }
+  onExit(fn: () => void): void {
+    if (this.failure) fn();
+    else this.exitFns.push(fn);
+  }
+}
+
+/** Starts a plugin worker thread with a V8 heap limit (no filesystem or network isolation). */
+export function spawnPluginWorker(memoryMb: number): PluginRunner {
+  return new ThreadRunner(memoryMb);
+}
+
+export interface ProcessRunnerOptions {
+  memoryMb: number;
+  /** The project root: the working directory, readable, writable with `grants.fsWrite`. */
+  workspace: string;
+  grants: SandboxGrants;
+  /** Directories the plugin must read although they are hidden (its own source directories). */
+  readable: string[];
+  /** The bwrap binary (default: found on PATH). */
+  bwrap?: string;
+}
+
+class ProcessRunner implements PluginRunner {
+  readonly kind = 'process';
+  readonly grants: SandboxGrants;
+  private readonly child: ChildProcess;
+  private h: RunnerHandlers | undefined;
+  private failure: RuneError | undefined;
+  private readonly exitFns: (() => void)[] = [];
+  private stderrTail = '';
+
+  constructor(private readonly opts: ProcessRunnerOptions) {
+    this.grants = { ...opts.grants };
+    const home = os.homedir();
+    const readable = [...opts.readable];
+    // Node itself may live in the home directory (nvm, volta, fnm).
+    const nodePrefix = path.dirname(path.dirname(process.execPath));
+    if (nodePrefix.startsWith(home + path.sep)) readable.push(nodePrefix);
+    const wrapped = sandboxCommand(
+      process.execPath,
+      [`--max-old-space-size=${opts.memoryMb}`, '-e', WORKER_SOURCE],
+      {
+        workspace: opts.workspace,
+        workspaceReadOnly: !opts.grants.fsWrite,
+        network: opts.grants.network,
+        hide: [home],
+        readable,
+        ...(opts.bwrap ? { bwrap: opts.bwrap } : {}),
+      },
+    );
+    const env = { ...process.env };
+    // The user's NODE_OPTIONS (loaders, --require) are for their own programs.
+    delete env.NODE_OPTIONS;
+    this.child = spawn(wrapped.command, wrapped.args, {
+      cwd: opts.workspace,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      serialization: 'advanced',
+    });
+    this.child.stdout!.on('data', (c: Buffer) => this.h?.output('stdout', c.toString('utf8')));
+    this.child.stderr!.on('data', (c: Buffer) => {
+      const text = c.toString('utf8');
+      this.stderrTail = (this.stderrTail + text).slice(-4096);
+      this.h?.output('stderr', text);
+    });
+    this.child.on('message', (m: { t?: string; error?: { message?: string } }) => {
+      if (m && m.t === 'fatal') {
+        this.fail(
+          new RuneError('plugin_crashed', `crashed: ${m.error?.message ?? 'unknown error'}`),
+        );
+      } else this.h?.message(m);
+    });
+    this.child.on('error', (err) =>
+      this.fail(new RuneError('plugin_crashed', `could not start: ${err.message}`, { cause: err })),
+    );
+    // 'close' comes after the output streams end, so the heap message is in.
+    this.child.on('close', (code, signal) =>
+      this.fail(
+        /heap out of memory|Reached heap limit/.test(this.stderrTail)
+          ? memoryError(this.opts.memoryMb)
+          : new RuneError(
+              'plugin_crashed',
+              `its process exited (${signal ? `signal ${signal}` : `code ${code}`})${
+                this.stderrTail.trim() ? `: ${this.stderrTail.trim().split('\n').at(-1)}` : ''
+              }`,
+            ),
+      ),
+    );
+  }
+
+  private fail(err: RuneError): void {
+    if (this.failure) return;
+    this.failure = err;
+    this.h?.failed(err);
+    for (const fn of this.exitFns.splice(0)) fn();
+  }
+
+  post(m: unknown): void {
+    if (!this.child.connected) return; // 'close' reports why
+    this.child.send(m as Parameters<ChildProcess['send']>[0], (err) => {
+      if (err) this.terminate();
+    });
+  }
+  attach(h: RunnerHandlers): void {
+    this.h = h;
+    // A spare can die before it is used: its new owner still hears why.
+    const f = this.failure;
+    if (f) queueMicrotask(() => h.failed(f));
+  }
+  ref(): void {
+    this.child.ref();
+    this.child.channel?.ref();
+    (this.child.stdout as { ref?: () => void } | null)?.ref?.();
+    (this.child.stderr as { ref?: () => void } | null)?.ref?.();
+  }
+  unref(): void {
+    this.child.unref();
+    this.child.channel?.unref();
+    (this.child.stdout as { unref?: () => void } | null)?.unref?.();
+    (this.child.stderr as { unref?: () => void } | null)?.unref?.();
+  }
+  terminate(): void {
+    // bwrap's --die-with-parent takes the sandboxed process with it.
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+  }
+  onExit(fn: () => void): void {
+    if (this.failure) fn();
+    else this.exitFns.push(fn);
+  }
+}
+
+/**
+ * Starts a plugin in a child Node process inside bubblewrap: read-only root,
+ * the home directory hidden (but for `readable`), a private /tmp, the
+ * workspace read-only unless `grants.fsWrite`, no network unless
+ * `grants.network`, and a V8 heap limit (`--max-old-space-size`).
+ * Callers check `detectBwrap().usable` first.
+ */
+export function spawnPluginProcess(opts: ProcessRunnerOptions): PluginRunner {
+  return new ProcessRunner(opts);
 }
 
 export interface InstanceOptions {
   file: string;
-  /** A worker from spawnPluginWorker with the same memoryMb (default: a new one). */
-  worker?: Worker;
+  /** A runner from spawnPluginWorker/spawnPluginProcess with the same memoryMb (default: a new thread). */
+  worker?: PluginRunner;
   logger: Logger;
   memoryMb: number;
   /** Deadline for loading and for `initialize`, ms. */
@@ -100,7 +335,7 @@ type FromWorker =
 const SCHEMAS = { tool: toolSpecSchema, provider: providerSpecSchema, command: commandSpecSchema };
 
 export class PluginInstance {
-  readonly worker: Worker;
+  readonly worker: PluginRunner;
   /** Resolves with the validated manifest once the file is imported. */
   readonly loaded: Promise<Manifest>;
   private readonly pending = new Map<number, Pending>();
@@ -115,13 +350,6 @@ export class PluginInstance {
   constructor(private readonly opts: InstanceOptions) {
     this.worker = opts.worker ?? spawnPluginWorker(opts.memoryMb);
     this.worker.ref();
-    // The host's stdout is the RPC channel: plugin console output goes to the log.
-    this.worker.stdout.on('data', (c: Buffer) =>
-      opts.logger.info('plugin stdout', { text: c.toString('utf8').slice(0, 2000) }),
-    );
-    this.worker.stderr.on('data', (c: Buffer) =>
-      opts.logger.warn('plugin stderr', { text: c.toString('utf8').slice(0, 2000) }),
-    );
     let loadWaiter: Pending | undefined;
     this.loaded = this.deadline(
       new Promise<Manifest>((resolve, reject) => {
@@ -131,21 +359,14 @@ export class PluginInstance {
       'loading',
     );
     this.loaded.catch(() => undefined);
-    this.worker.on('message', (m: FromWorker) => this.onMessage(m, loadWaiter));
-    this.worker.on('error', (err: Error & { code?: string }) => {
-      const e =
-        err.code === 'ERR_WORKER_OUT_OF_MEMORY'
-          ? new RuneError(
-              'plugin_memory',
-              `ran out of memory (limit ${opts.memoryMb} MiB) and was stopped; raise plugins.limits.memory_mb or fix the plugin`,
-            )
-          : new RuneError('plugin_crashed', `crashed: ${err.message}`, { cause: err });
-      this.die(e, loadWaiter);
-    });
-    this.worker.on('exit', (code) => {
-      if (!this.dead) {
-        this.die(new RuneError('plugin_crashed', `its worker exited (code ${code})`), loadWaiter);
-      }
+    this.worker.attach({
+      message: (m) => this.onMessage(m as FromWorker, loadWaiter),
+      // The host's stdout is the RPC channel: plugin console output goes to the log.
+      output: (stream, text) =>
+        stream === 'stdout'
+          ? opts.logger.info('plugin stdout', { text: text.slice(0, 2000) })
+          : opts.logger.warn('plugin stderr', { text: text.slice(0, 2000) }),
+      failed: (err) => this.die(err, loadWaiter),
     });
     this.post({ t: 'load', url: pathToFileURL(opts.file).href });
   }
@@ -322,8 +543,8 @@ export class PluginInstance {
     this.disposeRegistrations();
     this.failPending(new RuneError('plugin_stopped', 'the plugin was stopped'));
     this.dead ??= new RuneError('plugin_stopped', 'the plugin was stopped');
-    // Its registrations are gone; the thread can finish dying in the background.
-    void this.worker.terminate();
+    // Its registrations are gone; the thread or process can finish dying in the background.
+    this.worker.terminate();
   }
 
   private die(err: RuneError, loadWaiter?: Pending): void {
@@ -333,7 +554,7 @@ export class PluginInstance {
     this.initWaiter?.reject(new PluginError(this.opts.file, err.message));
     this.failPending(err);
     this.disposeRegistrations();
-    void this.worker.terminate();
+    this.worker.terminate();
     if (!this.stopping) this.opts.hooks.crashed(err);
   }
 
@@ -355,11 +576,7 @@ export class PluginInstance {
 
   private post(m: unknown): void {
     if (this.dead && !this.stopping) return;
-    try {
-      this.worker.postMessage(m);
-    } catch {
-      // the worker is gone; `exit` reports it
-    }
+    this.worker.post(m);
   }
 
   private deadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {

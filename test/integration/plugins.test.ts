@@ -123,6 +123,10 @@ describe('plugins in a real Neovim', () => {
     const bw = plugins.find((i) => /bubblewrap/.test(i.message))!;
     expect(bw.level).toBe(process.env.RUNE_TEST_BWRAP === '1' ? 'ok' : bw.level);
     expect(bw.message).toMatch(/bubblewrap sandbox available|no bubblewrap sandbox/);
+    if (process.env.RUNE_TEST_BWRAP === '1') {
+      expect(bw.message).toMatch(/each plugin runs in its own sandboxed process/);
+      expect(getPluginManager(host)!.isolation().kind).toBe('process');
+    }
     expect(plugins).toContainEqual({
       level: 'ok',
       message: expect.stringMatching(/^greeter 1\.0\.0 /),

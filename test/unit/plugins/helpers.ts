@@ -8,6 +8,16 @@ import { ToolRegistry, type ToolContext } from '../../../src/tools/registry.js';
 import type { Provider } from '../../../src/providers/types.js';
 import { toDisposable } from '../../../src/core/disposable.js';
 
+let isolation: 'process' | 'thread' = 'process';
+
+/**
+ * How the harness runs plugins from now on: sandboxed processes (bubblewrap,
+ * when usable; threads otherwise) or worker threads.
+ */
+export function useIsolation(kind: 'process' | 'thread'): void {
+  isolation = kind;
+}
+
 export function tmpDir(prefix = 'rune-plugins-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
@@ -62,7 +72,8 @@ export function harness(
   const providers = new Map<string, Provider>();
   const manager = new PluginManager({
     sources: dirs.map((d) => ({ path: d, origin: 'config' as const })),
-    workspace: opts.workspace ?? process.cwd(),
+    workspace: opts.workspace ?? tmpDir('rune-ws-'),
+    bwrap: isolation === 'process',
     logger,
     watch: opts.watch ?? false,
     tools: () => tools,

@@ -1,10 +1,14 @@
 import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { detectBwrap, runSandboxed, sandboxCommand } from '../../../src/plugins/sandbox.js';
 import { orderPlugins } from '../../../src/plugins/order.js';
+import { NO_GRANTS, PluginInstance, spawnPluginProcess } from '../../../src/plugins/worker.js';
+import { createMemoryLogger } from '../../../src/core/log.js';
 import type { PluginManager } from '../../../src/plugins/manager.js';
-import { harness, tmpDir, writePlugin } from './helpers.js';
+import { harness, tmpDir, waitFor, writePlugin, type Harness } from './helpers.js';
 
 // With RUNE_TEST_BWRAP=1 a missing or unusable bwrap fails these tests instead
 // of letting them check the unsandboxed fallback.
@@ -115,6 +119,143 @@ describe('ctx.exec from a plugin', () => {
     const denied = await h.call('plain_run');
     expect(denied.isError).toBe(true);
     expect(denied.text).toMatch(/may not run commands: add "exec" to its capabilities/);
+  });
+});
+
+describe('plugin code in the sandbox', () => {
+  const live: PluginManager[] = [];
+  const cleanup: (() => void)[] = [];
+  afterEach(async () => {
+    await Promise.all(live.splice(0).map((m) => m.dispose()));
+  });
+  afterAll(() => cleanup.forEach((fn) => fn()));
+
+  // One plugin file per set of capabilities; its tools report what the OS said.
+  const probe = (id: string, caps: string[]) => `
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+const file = { type: 'object', properties: { file: { type: 'string' } } };
+const outcome = async (fn) => { try { return 'ok:' + (await fn()); } catch (e) { return 'refused:' + (e.code ?? e.message); } };
+export default { id: '${id}', version: '1', capabilities: ${JSON.stringify(caps)}, tools: [
+  { name: '${id}_write', description: 'd', inputSchema: file, handler: ({ file }) => outcome(() => { fs.writeFileSync(file, 'x'); return 'wrote'; }) },
+  { name: '${id}_read', description: 'd', inputSchema: file, handler: ({ file }) => outcome(() => fs.readFileSync(file, 'utf8')) },
+  { name: '${id}_connect', description: 'd', inputSchema: { type: 'object', properties: { port: { type: 'number' } } }, handler: ({ port }) => outcome(() => new Promise((resolve, reject) => {
+    const s = net.connect(port, '127.0.0.1', () => { s.end(); resolve('connected'); });
+    s.on('error', reject);
+  })) },
+] };`;
+
+  async function setup(bwrapOn = true) {
+    const dir = tmpDir();
+    const ws = tmpDir('rune-ws-');
+    writePlugin(dir, 'jailed.mjs', probe('jailed', []));
+    writePlugin(dir, 'trusted.mjs', probe('trusted', ['fs-write', 'network']));
+    const h = harness([dir], { workspace: ws, bwrap: bwrapOn });
+    live.push(h.manager);
+    await h.manager.start();
+    return { h, ws };
+  }
+
+  /** A directory under $HOME (which the sandbox hides), removed after the tests. */
+  function homeDir(): string {
+    const d = fs.mkdtempSync(path.join(os.homedir(), '.rune-sandbox-test-'));
+    cleanup.push(() => fs.rmSync(d, { recursive: true, force: true }));
+    return d;
+  }
+
+  it('runs each plugin in a sandboxed process when bubblewrap works, in a thread otherwise', async () => {
+    const { h } = await setup();
+    expect(h.manager.isolation().kind).toBe(bwrap.usable ? 'process' : 'thread');
+    const off = await setup(false);
+    expect(off.h.manager.isolation()).toEqual({
+      kind: 'thread',
+      reason: 'plugins.sandbox.bwrap is off',
+    });
+  });
+
+  it('lets plugin code write the workspace only with "fs-write", and nothing outside it', async () => {
+    const { h, ws } = await setup();
+    const outside = tmpDir('rune-outside-');
+    const inHome = homeDir();
+    const r = async (tool: string, file: string) => (await h.call(tool, { file })).text;
+    if (bwrap.usable) {
+      expect(await r('jailed_write', path.join(ws, 'a.txt'))).toBe('refused:EROFS');
+      expect(fs.existsSync(path.join(ws, 'a.txt'))).toBe(false);
+      for (const tool of ['jailed_write', 'trusted_write']) {
+        expect(await r(tool, path.join(outside, 'b.txt'))).toMatch(/^refused:/);
+        expect(await r(tool, path.join(inHome, 'b.txt'))).toMatch(/^refused:/);
+        expect(await r(tool, '/usr/rune-sandbox-probe')).toMatch(/^refused:/);
+      }
+      expect(fs.existsSync(path.join(outside, 'b.txt'))).toBe(false);
+      expect(fs.existsSync(path.join(inHome, 'b.txt'))).toBe(false);
+    } else {
+      expect(await r('jailed_write', path.join(outside, 'b.txt'))).toBe('ok:wrote');
+    }
+    expect(await r('trusted_write', path.join(ws, 'a.txt'))).toBe('ok:wrote');
+    expect(fs.readFileSync(path.join(ws, 'a.txt'), 'utf8')).toBe('x');
+  });
+
+  it('hides the home directory from plugin code; the thread fallback cannot', async () => {
+    const secret = path.join(homeDir(), 'token');
+    fs.writeFileSync(secret, 'hunter2');
+    const { h, ws } = await setup();
+    fs.writeFileSync(path.join(ws, 'notes.txt'), 'readable');
+    const read = async (m: Harness, tool: string, file: string) =>
+      (await m.call(tool, { file })).text;
+    expect(await read(h, 'jailed_read', path.join(ws, 'notes.txt'))).toBe('ok:readable');
+    expect(await read(h, 'jailed_read', '/etc/hostname')).toMatch(/^ok:/);
+    for (const tool of ['jailed_read', 'trusted_read']) {
+      expect(await read(h, tool, secret)).toBe(bwrap.usable ? 'refused:ENOENT' : 'ok:hunter2');
+    }
+    const threads = await setup(false);
+    expect(await read(threads.h, 'jailed_read', secret)).toBe('ok:hunter2');
+  });
+
+  it('reports a plugin process that could not start, even when it died as an idle spare', async () => {
+    const runner = spawnPluginProcess({
+      memoryMb: 64,
+      workspace: tmpDir('rune-ws-'),
+      grants: NO_GRANTS,
+      readable: [],
+      bwrap: path.join(tmpDir(), 'no-such-bwrap'),
+    });
+    await new Promise<void>((r) => runner.onExit(r));
+    const crashed: string[] = [];
+    const instance = new PluginInstance({
+      file: writePlugin(tmpDir(), 'p.mjs', `export default { id: 'p', version: '1' };`),
+      worker: runner,
+      logger: createMemoryLogger(),
+      memoryMb: 64,
+      initTimeoutMs: 10000,
+      hooks: {
+        register: () => ({ dispose() {} }),
+        exec: () => Promise.reject(new Error('no')),
+        crashed: (e) => crashed.push(e.message),
+      },
+    });
+    await expect(instance.loaded).rejects.toThrow(
+      /p\.mjs: could not start: spawn .*no-such-bwrap ENOENT/,
+    );
+    expect(crashed).toEqual([expect.stringMatching(/could not start/)]);
+  });
+
+  it('gives plugin code no network without "network"', async () => {
+    let accepted = 0;
+    const server = net.createServer((s) => {
+      accepted++;
+      s.end();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    cleanup.push(() => server.close());
+    const port = (server.address() as net.AddressInfo).port;
+    const { h } = await setup();
+    const jailed = (await h.call('jailed_connect', { port })).text;
+    if (bwrap.usable) {
+      expect(jailed).toBe('refused:ECONNREFUSED');
+      expect(accepted).toBe(0);
+    } else expect(jailed).toBe('ok:connected');
+    expect((await h.call('trusted_connect', { port })).text).toBe('ok:connected');
+    await waitFor(() => accepted === (bwrap.usable ? 1 : 2), 'the server to see the connections');
   });
 });
 
