@@ -23,14 +23,21 @@ export RUNE_TEST_BWRAP=1
 export RUNE_TEST_COPILOT_LS="$PWD/.cache/copilot-ls/node_modules/@github/copilot-language-server/dist/language-server.js"
 
 echo "== tests" >&2
+mkdir -p .cache
+report=.cache/vitest-report.json
+rm -f "$report"
+vitest=(npx vitest run --coverage --reporter=default --reporter=json --outputFile.json="$report" "$@")
+status=0
 if command -v dbus-run-session >/dev/null && command -v gnome-keyring-daemon >/dev/null; then
   # A private keyring folder: a fresh login keyring, unlocked with a known
   # password, whatever keyrings the machine already has.
   keyrings=$(mktemp -d)
   trap 'rm -rf "$keyrings"' EXIT
   dbus-run-session -- sh -c \
-    'echo -n rune-test | XDG_DATA_HOME="$0" gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1; export RUNE_TEST_KEYRING=1; exec npx vitest run --coverage "$@"' \
-    "$keyrings" "$@"
-  exit $?
+    'echo -n rune-test | XDG_DATA_HOME="$0" gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1; export RUNE_TEST_KEYRING=1; exec "$@"' \
+    "$keyrings" "${vitest[@]}" || status=$?
+else
+  "${vitest[@]}" || status=$?
 fi
-exec npx vitest run --coverage "$@"
+node scripts/summary.mjs "$report"
+exit "$status"
