@@ -10,16 +10,22 @@ suite=${1:?usage: provision-nvim.sh <trixie|sid> <dest>}
 dest=${2:?usage: provision-nvim.sh <trixie|sid> <dest>}
 
 write_wrapper() {
+  local prefix
+  prefix=$(cd "$1" && pwd)/root
+  # Point the binary at the prefix's own loader and libraries (DT_RPATH, which
+  # also covers the libraries it loads), so it runs directly: Neovim's TUI
+  # starts its server by re-running its own executable, and child processes
+  # (the Rune host) keep the system's libc. The compiled-in runtimepath points
+  # at /usr/lib/nvim (bundled treesitter parsers); the wrapper adds the
+  # prefix's copy.
+  patchelf --set-interpreter "$prefix/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" \
+    --force-rpath --set-rpath "$prefix/usr/lib/x86_64-linux-gnu" "$prefix/usr/bin/nvim"
   mkdir -p "$1/bin"
-  # The compiled-in runtimepath points at /usr/lib/nvim (bundled treesitter
-  # parsers); point it at the prefix's copy instead.
   cat >"$1/bin/nvim" <<'WRAP'
 #!/bin/sh
 prefix=$(CDPATH= cd -- "$(dirname -- "$0")/.." && pwd)/root
 export VIMRUNTIME="$prefix/usr/share/nvim/runtime"
-exec "$prefix/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" \
-  --library-path "$prefix/usr/lib/x86_64-linux-gnu" "$prefix/usr/bin/nvim" \
-  --cmd "set rtp+=$prefix/usr/lib/nvim" "$@"
+exec "$prefix/usr/bin/nvim" --cmd "set rtp+=$prefix/usr/lib/nvim" "$@"
 WRAP
   chmod +x "$1/bin/nvim"
 }
@@ -55,10 +61,8 @@ for deb in "$work"/debs/*.deb; do
   dpkg -x "$deb" "$work/root"
 done
 
-rm -rf "$dest.tmp"
-mkdir -p "$dest.tmp"
-mv "$work/root" "$dest.tmp/root"
-write_wrapper "$dest.tmp"
 rm -rf "$dest"
-mv "$dest.tmp" "$dest"
+mkdir -p "$dest"
+mv "$work/root" "$dest/root"
+write_wrapper "$dest"
 "$dest/bin/nvim" --version | head -1 >&2
