@@ -8,7 +8,14 @@ import Anthropic from '@anthropic-ai/sdk';
 import type { RuneError } from '../core/errors.js';
 import { parseRetryAfter } from '../core/retry.js';
 import type { Adapter, AdapterHooks, CompleteResult } from './adapter.js';
-import { fromSdkError, malformed, mapCommon, type SdkApiError, type Who } from './errors.js';
+import {
+  fromSdkError,
+  malformed,
+  mapCommon,
+  type SdkApiError,
+  type Who,
+  whoFor,
+} from './errors.js';
 import { cleanFimAnswer, fimChatRequest } from './fim-prompt.js';
 import type { ChatEvent, ChatRequest, ContentPart, FimRequest, ModelInfo } from './types.js';
 
@@ -32,12 +39,8 @@ export class AnthropicAdapter implements Adapter {
   private client: Anthropic | undefined;
 
   constructor(private readonly opts: AnthropicAdapterOptions) {
-    this.url = opts.url.replace(/\/+$/, '');
-    this.who = {
-      name: `anthropic provider "${opts.id}"`,
-      url: this.url,
-      keyPath: `providers.${opts.id}.api_key`,
-    };
+    this.who = whoFor('anthropic', opts.id, opts.url);
+    this.url = this.who.url;
   }
 
   private async sdk(): Promise<Anthropic> {

@@ -22,6 +22,15 @@ export interface Who {
   keyPath?: string;
 }
 
+/** The `Who` of the provider `id` of `kind` at `url` (trailing slashes dropped). */
+export function whoFor(kind: string, id: string, url: string): Who {
+  return {
+    name: `${kind} provider "${id}"`,
+    url: url.replace(/\/+$/, ''),
+    keyPath: `providers.${id}.api_key`,
+  };
+}
+
 function when(ms: number | undefined): string {
   if (ms === undefined) return 'in a moment';
   if (ms < 1000) return `in ${ms} ms`;

@@ -9,7 +9,7 @@
 import { Ollama, type Message, type Tool } from 'ollama';
 import type { RuneError } from '../core/errors.js';
 import type { Adapter, AdapterHooks, CompleteResult } from './adapter.js';
-import { fromStatus, mapCommon, malformed, type Who } from './errors.js';
+import { fromStatus, mapCommon, malformed, type Who, whoFor } from './errors.js';
 import type {
   ChatEvent,
   ChatMessage,
@@ -34,12 +34,8 @@ export class OllamaAdapter implements Adapter {
   private readonly who: Who;
 
   constructor(private readonly opts: OllamaAdapterOptions) {
-    this.url = opts.url.replace(/\/+$/, '');
-    this.who = {
-      name: `ollama provider "${opts.id}"`,
-      url: this.url,
-      keyPath: `providers.${opts.id}.api_key`,
-    };
+    this.who = whoFor('ollama', opts.id, opts.url);
+    this.url = this.who.url;
   }
 
   private async client(signal: AbortSignal, hooks?: AdapterHooks): Promise<Ollama> {

@@ -9,7 +9,14 @@ import OpenAI from 'openai';
 import type { RuneError } from '../core/errors.js';
 import { parseRetryAfter } from '../core/retry.js';
 import type { Adapter, AdapterHooks, CompleteResult } from './adapter.js';
-import { fromSdkError, malformed, mapCommon, type SdkApiError, type Who } from './errors.js';
+import {
+  fromSdkError,
+  malformed,
+  mapCommon,
+  type SdkApiError,
+  type Who,
+  whoFor,
+} from './errors.js';
 import { cleanFimAnswer, fimChatRequest } from './fim-prompt.js';
 import type { ChatEvent, ChatMessage, ChatRequest, FimRequest, ModelInfo } from './types.js';
 
@@ -34,12 +41,8 @@ export class OpenAIAdapter implements Adapter {
   private client: OpenAI | undefined;
 
   constructor(private readonly opts: OpenAIAdapterOptions) {
-    this.url = opts.url.replace(/\/+$/, '');
-    this.who = {
-      name: `openai provider "${opts.id}"`,
-      url: this.url,
-      keyPath: `providers.${opts.id}.api_key`,
-    };
+    this.who = whoFor('openai', opts.id, opts.url);
+    this.url = this.who.url;
   }
 
   private async sdk(): Promise<OpenAI> {

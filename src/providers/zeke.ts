@@ -8,7 +8,7 @@
 import { AbortError, type RuneError } from '../core/errors.js';
 import { parseRetryAfter } from '../core/retry.js';
 import type { Adapter, AdapterHooks, CompleteResult } from './adapter.js';
-import { fromStatus, malformed, mapCommon, type Who } from './errors.js';
+import { fromStatus, malformed, mapCommon, type Who, whoFor } from './errors.js';
 import { FIM_SYSTEM, cleanFimAnswer, fimPrompt } from './fim-prompt.js';
 import type { ChatEvent, ChatMessage, ChatRequest, FimRequest, ModelInfo } from './types.js';
 
@@ -26,12 +26,8 @@ export class ZekeAdapter implements Adapter {
   private readonly who: Who;
 
   constructor(private readonly opts: ZekeAdapterOptions) {
-    this.url = opts.url.replace(/\/+$/, '');
-    this.who = {
-      name: `zeke provider "${opts.id}"`,
-      url: this.url,
-      keyPath: `providers.${opts.id}.api_key`,
-    };
+    this.who = whoFor('zeke', opts.id, opts.url);
+    this.url = this.who.url;
   }
 
   private async call(
