@@ -29,13 +29,7 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 # npm dependencies, reinstalled when the lock file changes.
-stamp=node_modules/.rune-lock-hash
-hash=$(sha256sum package-lock.json | cut -d' ' -f1)
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$hash" ]; then
-  say "npm ci"
-  npm ci --no-audit --no-fund >&2
-  echo "$hash" >"$stamp"
-fi
+bash scripts/npm-deps.sh
 
 # Neovim 0.10.x and the newest release.
 bash scripts/provision-nvim.sh trixie .cache/nvim/trixie
