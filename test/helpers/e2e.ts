@@ -1,0 +1,91 @@
+/**
+ * The end-to-end suite's tools: only what `npm run build` produced runs. Neovim
+ * gets the plugin on its runtimepath and the Lua layer spawns the host from
+ * dist/ (nothing of src/ is loaded into the test process to do the work); the
+ * `rune` command is `node dist/cli/main.js`.
+ */
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parserCmds, startNvim, ROOT, type StartOptions, type TestNvim } from './nvim.js';
+
+export const CLI = path.join(ROOT, 'dist', 'cli', 'main.js');
+
+export interface RuneOptions extends Omit<StartOptions, 'setup'> {
+  /** The table given to `require('rune').setup()` (JSON: use vim.NIL-free values). */
+  config?: Record<string, unknown>;
+  /** Lua run before setup(), e.g. to collect notifications. */
+  before?: string;
+  /** The folder Neovim works in. */
+  cwd?: string;
+}
+
+/** A headless Neovim with Rune set up as a user's config would; the host starts on first use. */
+export async function startRune(opts: RuneOptions = {}): Promise<TestNvim> {
+  const config = JSON.stringify(JSON.stringify(opts.config ?? {}));
+  const setup = [
+    opts.cwd ? `vim.fn.chdir(${JSON.stringify(opts.cwd)})` : '',
+    opts.before ?? '',
+    `require('rune').setup(vim.json.decode(${config}))`,
+  ].join('\n');
+  return startNvim({ ...opts, setup, preCmds: [...parserCmds(), ...(opts.preCmds ?? [])] });
+}
+
+/** The host's log file (the spawned host's only output), for failure messages. */
+export async function hostLog(t: TestNvim): Promise<string> {
+  try {
+    const file = await t.lua<string>('return require("rune.host").log_file()');
+    return fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : `(no log at ${file})`;
+  } catch (err) {
+    return `(the log file could not be found: ${(err as Error).message})`;
+  }
+}
+
+/** Runs `fn`; when it fails, adds the host's state, :messages and log to the error. */
+export async function explained<T>(t: TestNvim, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    const e = err as Error;
+    const state = await t
+      .lua<string>('return require("rune.host").info().state')
+      .catch((x: Error) => `unknown (${x.message})`);
+    const messages = await t.nvim.commandOutput('messages').catch(() => '');
+    e.message += `\nhost: ${state}\n:messages\n${String(messages)}\nhost log:\n${await hostLog(t)}`;
+    throw e;
+  }
+}
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `rune <args>` (node dist/cli/main.js) with `input` on stdin and waits for it to exit. */
+export function runCli(
+  args: string[],
+  opts: { env: Record<string, string>; cwd?: string; input?: string },
+): Promise<CliResult> {
+  const child = spawn(process.execPath, [CLI, ...args], {
+    env: opts.env,
+    cwd: opts.cwd ?? ROOT,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stdin.end(opts.input ?? '');
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** The environment a command started from the editor's shell would have (no $NVIM). */
+export function shellEnv(t: TestNvim, extra: Record<string, string> = {}): Record<string, string> {
+  const e: Record<string, string> = { ...t.env };
+  delete e.NVIM;
+  return { ...e, ...extra };
+}
