@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startOllamaServer, type OllamaServer } from '../helpers/servers/index.js';
 import { waitFor, type TestNvim } from '../helpers/nvim.js';
-import { explained, startRune } from '../helpers/e2e.js';
+import { explained, promptWaiting, startRune } from '../helpers/e2e.js';
 
 const HEADER = '## Rune (local/llama3.2)';
 const servers: OllamaServer[] = [];
@@ -118,16 +118,8 @@ describe(':RuneChat (built host, typed keys)', () => {
       );
       await t.nvim.command(`bwipeout! ${buf}`);
       await t.nvim.input('<Esc>:RuneChatHistory<CR>');
-      // vim.ui.select's default is inputlist(): Neovim waits for the number (Neovim 0.10
-      // reports a blocking prompt, newer ones command-line mode).
-      await waitFor(
-        async () => {
-          const m = await t.nvim.mode;
-          return m.blocking || m.mode === 'c';
-        },
-        10000,
-        'the list of chats',
-      );
+      // vim.ui.select's default is inputlist(): Neovim waits for the number typed.
+      await promptWaiting(t, 'the list of chats');
       await t.nvim.input('1<CR>');
       const reopened = await waitFor(
         async () => {

@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parserCmds, startNvim, ROOT, type StartOptions, type TestNvim } from './nvim.js';
+import { parserCmds, startNvim, waitFor, ROOT, type StartOptions, type TestNvim } from './nvim.js';
 
 export const CLI = path.join(ROOT, 'dist', 'cli', 'main.js');
 
@@ -88,4 +88,21 @@ export function shellEnv(t: TestNvim, extra: Record<string, string> = {}): Recor
   const e: Record<string, string> = { ...t.env };
   delete e.NVIM;
   return { ...e, ...extra };
+}
+
+/**
+ * Waits until Neovim waits for an answer typed at a prompt, e.g. the inputlist() of
+ * vim.ui.select's default. Neovim 0.10 reports a blocking prompt (and answers no other
+ * request meanwhile); newer ones report command-line mode with getcmdtype() `-`.
+ */
+export async function promptWaiting(t: TestNvim, what: string): Promise<void> {
+  await waitFor(
+    async () => {
+      const m = await t.nvim.mode;
+      if (m.blocking) return true;
+      return m.mode === 'c' && (await t.lua<string>('return vim.fn.getcmdtype()')) === '-';
+    },
+    20000,
+    what,
+  );
 }
