@@ -5,6 +5,7 @@
  * layer spawned reads it back to call the provider. Nothing may fall back to
  * the encrypted file here: the keyring is there and must be used.
  */
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -34,23 +35,25 @@ describe('the OS keyring (Secret Service) with the built CLI and host', () => {
     delete env.OPENAI_API_KEY;
     delete env.NVIM;
     Object.assign(env, xdgEnv(home));
-    const key = `sk-e2e-keyring-${process.pid}`;
+    // Names of this run only: both Neovims' projects may run this test at once in one keyring.
+    const id = `keyed${randomBytes(4).toString('hex')}`;
+    const key = `sk-e2e-keyring-${randomBytes(8).toString('hex')}`;
     const fallback = path.join(home, 'data', 'rune', 'secrets.enc');
 
-    const login = await runCli(['auth', 'login', 'openai', '--store', 'keyring'], {
+    const login = await runCli(['auth', 'login', id, '--store', 'keyring'], {
       env,
       input: `${key}\n`,
     });
     try {
       expect(login.stderr).toBe('');
       expect(login.stdout).toBe(
-        'Stored the API key for openai in the OS keyring (Secret Service, service "rune.nvim").\n',
+        `Stored the API key for ${id} in the OS keyring (Secret Service, service "rune.nvim").\n`,
       );
       expect(login.code).toBe(0);
       expect(fs.existsSync(fallback)).toBe(false);
       const status = await runCli(['auth', 'status', '--store', 'keyring'], { env });
       expect(status.stdout).toContain('Secret store: OS keyring (Secret Service');
-      expect(status.stdout).toMatch(/openai: API key stored/);
+      expect(status.stdout).toContain(`${id}: API key stored`);
 
       // The host reads the key from the keyring when the provider's env variable is unset.
       const t = await startRune({
@@ -59,7 +62,7 @@ describe('the OS keyring (Secret Service) with the built CLI and host', () => {
         config: {
           auth: { store: 'keyring' },
           providers: {
-            openai: {
+            [id]: {
               kind: 'openai',
               url: `${server.url}/v1`,
               api_key: 'env:OPENAI_API_KEY',
@@ -86,7 +89,7 @@ describe('the OS keyring (Secret Service) with the built CLI and host', () => {
       });
       await t.close();
     } finally {
-      await runCli(['auth', 'logout', 'openai', '--store', 'keyring'], { env });
+      await runCli(['auth', 'logout', id, '--store', 'keyring'], { env });
       fs.rmSync(home, { recursive: true, force: true });
     }
   });
