@@ -104,6 +104,10 @@ describe(':RuneChat (built host, typed keys)', () => {
       await waitFor(() => saved(t)[0]?.json.messages.length === 2, 10000, 'the chat to be saved');
       const [chat] = saved(t);
       expect(fs.statSync(chat!.file).mode & 0o777).toBe(0o600);
+      // Written atomically: no temporary file is left beside it.
+      expect(fs.readdirSync(path.dirname(chat!.file)).filter((f) => f.endsWith('.tmp'))).toEqual(
+        [],
+      );
       expect(chat!.json.messages).toMatchObject([
         { role: 'user', content: 'Say hello' },
         { role: 'assistant', content: deltas.join(''), status: 'done', provider: 'local' },

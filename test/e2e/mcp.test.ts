@@ -104,6 +104,17 @@ describe('MCP server (built host) with the official SDK client', () => {
   it('connects over HTTP with the lock file, and an edit waits for the user to approve it', async () => {
     expect(lock.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/mcp$/);
     expect(lock.workspaceFolders).toContain(ws);
+    expect(fs.statSync(path.join(t.home, 'state', 'nvim', 'rune', 'mcp')).mode & 0o777).toBe(0o700);
+    // Without the token from the lock file, the server answers nothing else.
+    const bare = await fetch(lock.url, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+      },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+    });
+    expect(bare.status).toBe(401);
     const client = new Client({ name: 'e2e-http', version: '1.0.0' });
     await client.connect(
       new StreamableHTTPClientTransport(new URL(lock.url), {
