@@ -1,8 +1,8 @@
 /**
  * The end-to-end suite's tools: only what `npm run build` produced runs. Neovim
  * gets the plugin on its runtimepath and the Lua layer spawns the host from
- * dist/ (nothing of src/ is loaded into the test process to do the work); the
- * `rune` command is `node dist/cli/main.js`.
+ * dist/ (no host code runs in the test process); the `rune` command is
+ * `node dist/cli/main.js`.
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -12,10 +12,8 @@ import { parserCmds, startNvim, waitFor, ROOT, type StartOptions, type TestNvim 
 export const CLI = path.join(ROOT, 'dist', 'cli', 'main.js');
 
 export interface RuneOptions extends Omit<StartOptions, 'setup'> {
-  /** The table given to `require('rune').setup()` (JSON: use vim.NIL-free values). */
+  /** The table given to `require('rune').setup()`, as JSON (Lua tables with string keys). */
   config?: Record<string, unknown>;
-  /** Lua run before setup(), e.g. to collect notifications. */
-  before?: string;
   /** The folder Neovim works in. */
   cwd?: string;
 }
@@ -25,7 +23,6 @@ export async function startRune(opts: RuneOptions = {}): Promise<TestNvim> {
   const config = JSON.stringify(JSON.stringify(opts.config ?? {}));
   const setup = [
     opts.cwd ? `vim.fn.chdir(${JSON.stringify(opts.cwd)})` : '',
-    opts.before ?? '',
     `require('rune').setup(vim.json.decode(${config}))`,
   ].join('\n');
   return startNvim({ ...opts, setup, preCmds: [...parserCmds(), ...(opts.preCmds ?? [])] });
