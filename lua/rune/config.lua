@@ -36,8 +36,8 @@ local M, H = {}, {}
 ---@field auth rune.AuthConfig
 
 ---@class rune.AuthConfig
----@field store 'auto'|'keyring'|'file' Where secrets live: the OS keyring when it answers, else an encrypted file.
----@field file string|nil The encrypted file; default `$XDG_DATA_HOME/rune/secrets.enc`.
+---@field store 'auto'|'keyring'|'file' Where secrets live: the OS keyring when it answers, else a 0600 secrets file (|rune-auth-store|).
+---@field file string|nil The secrets file; default `$XDG_DATA_HOME/rune/secrets.enc`.
 ---@field copilot { server: string|nil, min_interval_ms: integer, github_url: string, api_url: string, settings: table, timeout_ms: integer }
 ---@field oauth table<string, table> OAuth 2 sign-ins by name (validated by the host).
 
