@@ -195,7 +195,7 @@ export default { id: '${id}', version: '1', capabilities: ${JSON.stringify(caps)
     expect(fs.readFileSync(path.join(ws, 'a.txt'), 'utf8')).toBe('x');
   });
 
-  it('hides the home directory from plugin code; the thread fallback cannot', async () => {
+  it('hides the home directory and the rest of the system from plugin code; the thread fallback cannot', async () => {
     const secret = path.join(homeDir(), 'token');
     fs.writeFileSync(secret, 'hunter2');
     const { h, ws } = await setup();
@@ -203,9 +203,14 @@ export default { id: '${id}', version: '1', capabilities: ${JSON.stringify(caps)
     const read = async (m: Harness, tool: string, file: string) =>
       (await m.call(tool, { file })).text;
     expect(await read(h, 'jailed_read', path.join(ws, 'notes.txt'))).toBe('ok:readable');
-    expect(await read(h, 'jailed_read', '/etc/hostname')).toMatch(/^ok:/);
+    // Node's permission model: plugin code reads its own folder and the project, nothing else.
+    expect(await read(h, 'jailed_read', '/etc/hostname')).toMatch(
+      bwrap.usable ? /^refused:ERR_ACCESS_DENIED$/ : /^ok:/,
+    );
     for (const tool of ['jailed_read', 'trusted_read']) {
-      expect(await read(h, tool, secret)).toBe(bwrap.usable ? 'refused:ENOENT' : 'ok:hunter2');
+      expect(await read(h, tool, secret)).toBe(
+        bwrap.usable ? 'refused:ERR_ACCESS_DENIED' : 'ok:hunter2',
+      );
     }
     const threads = await setup(false);
     expect(await read(threads.h, 'jailed_read', secret)).toBe('ok:hunter2');
