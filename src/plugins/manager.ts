@@ -5,6 +5,7 @@
  * and keeps the host running whatever a plugin does.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import { z } from 'zod';
@@ -29,6 +30,7 @@ import { detectBwrap, runSandboxed } from './sandbox.js';
 import {
   NO_GRANTS,
   grantsCover,
+  pluginEnv,
   PluginInstance,
   spawnPluginProcess,
   spawnPluginWorker,
@@ -304,8 +306,13 @@ export class PluginManager {
       memoryMb: this.opts.limits.memoryMb,
       workspace: this.opts.workspace,
       grants,
-      readable: this.opts.sources.map((s) => (isFile(s.path) ? path.dirname(s.path) : s.path)),
+      readable: this.sourceDirs(),
     });
+  }
+
+  /** The folders plugins are loaded from: readable in the sandbox although home is hidden. */
+  private sourceDirs(): string[] {
+    return this.opts.sources.map((s) => (isFile(s.path) ? path.dirname(s.path) : s.path));
   }
 
   private refillSpare(): void {
@@ -812,6 +819,11 @@ export class PluginManager {
     );
     const r = await runSandboxed(command, args, {
       workspace: this.opts.workspace,
+      // As in the plugin's own process: home hidden but for the plugin folders, and only
+      // the environment its manifest names.
+      hide: [os.homedir()],
+      readable: this.sourceDirs(),
+      env: pluginEnv(p.manifest?.env ?? []),
       network: p.capabilities.includes('network'),
       timeoutMs,
       memoryMb: this.opts.limits.execMemoryMb ?? 2048,

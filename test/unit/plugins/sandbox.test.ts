@@ -281,7 +281,8 @@ export default { id: '${id}', version: '1', capabilities: ${JSON.stringify(caps)
     const dir = tmpDir();
     const body = (id: string, extra: string) => `
 import * as child from 'node:child_process';
-export default { id: '${id}', version: '1', ${extra} tools: [
+export default { id: '${id}', version: '1', ${extra} initialize(ctx) { globalThis.ctx = ctx; }, tools: [
+  { name: '${id}_execenv', description: 'd', handler: async () => (await globalThis.ctx.exec('sh', ['-c', 'env'])).stdout },
   { name: '${id}_env', description: 'd', handler: () => JSON.stringify(Object.keys(process.env).sort()) },
   { name: '${id}_spawn', description: 'd', handler: () => { try { return child.execFileSync('/bin/sh', ['-c', 'echo ran']).toString().trim(); } catch (e) { return 'refused:' + e.code; } } },
 ] };`;
@@ -318,6 +319,10 @@ export default { id: '${id}', version: '1', ${extra} tools: [
       expect(plain).toContain('RUNE_TEST_SECRET');
     }
     expect((await h.call('named_spawn')).text).toBe('ran');
+    // Commands run through ctx.exec get the same environment, not Rune's.
+    const execEnv = (await h.call('named_execenv')).text;
+    expect(execEnv).toContain('RUNE_TEST_NAMED=visible');
+    expect(execEnv).not.toContain('RUNE_TEST_SECRET');
   });
 
   it('does not run plugins at all without a sandbox unless allowed, and says why', async () => {
