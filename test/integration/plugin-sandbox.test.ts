@@ -127,9 +127,11 @@ describe('the plugin sandbox under attack', () => {
     await t.close();
   });
 
-  it('does not run plugins without a sandbox unless the user opts in, and says so', async () => {
-    // A bwrap that cannot create namespaces, as in many containers, first on PATH: the
-    // host Lua spawns finds no usable sandbox.
+  /**
+   * A bwrap that cannot create namespaces, as in many containers, first on PATH: the host
+   * Lua spawns finds no usable sandbox.
+   */
+  function brokenBwrapPath(): string {
     const bin = fs.mkdtempSync(path.join(os.tmpdir(), 'rune-nobwrap-'));
     cleanup.push(() => fs.rmSync(bin, { recursive: true, force: true }));
     fs.writeFileSync(
@@ -137,8 +139,11 @@ describe('the plugin sandbox under attack', () => {
       '#!/bin/sh\necho "bwrap: No permissions to create a new namespace" >&2\nexit 1\n',
       { mode: 0o755 },
     );
-    const PATH = `${bin}:${process.env.PATH ?? ''}`;
-    const t = await startNvim({ env: { PATH } });
+    return `${bin}:${process.env.PATH ?? ''}`;
+  }
+
+  it('does not run plugins without a sandbox, and says why in :RunePlugins and :checkhealth', async () => {
+    const t = await startNvim({ env: { PATH: brokenBwrapPath() } });
     userPlugin(t, GREETER);
     await t.lua(`require('rune').setup({ mcp = { enabled = false } })`);
     const listing = (await t.nvim.commandOutput('RunePlugins')) as string;
@@ -155,8 +160,10 @@ describe('the plugin sandbox under attack', () => {
       'no bubblewrap sandbox: bwrap: No permissions to create a new namespace; plugins are not run, because without the sandbox a plugin runs with your rights',
     );
     await t.close();
+  });
 
-    const u = await startNvim({ env: { PATH } });
+  it('runs plugins without a sandbox only when the user opts in, and says they run with your rights', async () => {
+    const u = await startNvim({ env: { PATH: brokenBwrapPath() } });
     userPlugin(u, GREETER);
     await u.lua(
       `require('rune').setup({ mcp = { enabled = false }, plugins = { sandbox = { allow_unsandboxed = true } } })`,

@@ -8,7 +8,7 @@ import { orderPlugins } from '../../../src/plugins/order.js';
 import { NO_GRANTS, PluginInstance, spawnPluginProcess } from '../../../src/plugins/worker.js';
 import { createMemoryLogger } from '../../../src/core/log.js';
 import type { PluginManager } from '../../../src/plugins/manager.js';
-import { harness, tmpDir, waitFor, writePlugin, type Harness } from './helpers.js';
+import { harness, tmpDir, toolPlugin, waitFor, writePlugin, type Harness } from './helpers.js';
 import { ROOT } from '../../helpers/nvim.js';
 
 // With RUNE_TEST_BWRAP=1 a missing or unusable bwrap fails these tests instead
@@ -323,6 +323,20 @@ export default { id: '${id}', version: '1', ${extra} initialize(ctx) { globalThi
     const execEnv = (await h.call('named_execenv')).text;
     expect(execEnv).toContain('RUNE_TEST_NAMED=visible');
     expect(execEnv).not.toContain('RUNE_TEST_SECRET');
+  });
+
+  it('loads plugins from a folder that is a link to elsewhere (a dotfiles checkout)', async () => {
+    const real = tmpDir('rune-dotfiles-');
+    writePlugin(real, 'linked.mjs', toolPlugin('linked', 'linked_hi', 'hi '));
+    const link = path.join(tmpDir('rune-cfg-'), 'plugins');
+    fs.symlinkSync(real, link);
+    const h = harness([link]);
+    live.push(h.manager);
+    await h.manager.start();
+    expect(h.manager.list().map((p) => [p.id, p.state, p.error])).toEqual([
+      ['linked', 'active', undefined],
+    ]);
+    expect((await h.call('linked_hi', { text: 'there' })).text).toBe('hi there');
   });
 
   it('does not run plugins at all without a sandbox unless allowed, and says why', async () => {
