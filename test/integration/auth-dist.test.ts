@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT } from '../helpers/nvim.js';
+import { ROOT, startNvim } from '../helpers/nvim.js';
 
 const CLI = path.join(ROOT, 'dist', 'cli', 'main.js');
 const FILE_STORE = pathToFileURL(path.join(ROOT, 'dist', 'auth', 'file-store.js')).href;
@@ -64,6 +64,17 @@ describe('rune auth from dist/', () => {
     expect(logout.stdout).toMatch(new RegExp(`^Forgot the secret for ${provider}\\.`));
   });
 
+  it('is the store the host that Lua spawns uses', async () => {
+    const t = await startNvim({ setup: `require('rune').setup({ mcp = { enabled = false } })` });
+    const status = (await t.nvim.commandOutput('RuneAuth status')) as string;
+    if (process.env.RUNE_TEST_KEYRING !== '1' && !status.includes('OS keyring (')) {
+      expect(status).toMatch(/Secrets: secrets file .* \(mode 0600\)/);
+    } else {
+      expect(status).toContain('Secrets: OS keyring (Secret Service, service "rune.nvim")');
+    }
+    await t.close();
+  });
+
   it('says what protects the secrets file', async () => {
     const file = path.join(tmp, 'said', 'secrets.enc');
     const status = await node([CLI, 'auth', 'status', '--store', 'file', '--file', file]);
@@ -79,7 +90,7 @@ describe('rune auth from dist/', () => {
 
   it('loses no secret when two processes write the secrets file at the same time', async () => {
     const file = path.join(tmp, 'race', 'secrets.enc');
-    const writes = 12;
+    const writes = 8;
     // Each process stores its own accounts one after the other, as the host and `rune auth`
     // do; without a cross-process lock one's read-modify-write overwrites the other's.
     const writer = (who: string) =>
