@@ -137,7 +137,7 @@ function sandboxStatus(iso: PluginIsolation): HealthItem {
   if (iso.kind === 'process') {
     return {
       level: 'ok',
-      message: `bubblewrap sandbox available (${detectBwrap().path ?? 'bwrap'}): each plugin runs in its own sandboxed process (read-only root; home directory, /run, $XDG_RUNTIME_DIR and /var/tmp hidden and a private /tmp, so no Unix sockets of other programs; only the environment variables its manifest names; reads only its own folder and the project; the project read-only unless the plugin has "fs-write"; no network and no abstract sockets unless it has "network"; no child processes unless it has "exec"); its ctx.exec commands may write the project`,
+      message: `bubblewrap sandbox available (${detectBwrap().path ?? 'bwrap'}): each plugin runs in its own sandboxed process (read-only root; home directory, /run, $XDG_RUNTIME_DIR and /var/tmp hidden and a private /tmp, so no Unix sockets of other programs; only the environment variables its manifest names; reads only its own folder and the project; the project read-only unless the plugin has "fs-write"; no Unix sockets at all where the seccomp filter applies (x86_64, arm64); no network unless it has "network"; no child processes unless it has "exec"); its ctx.exec commands may write the project`,
     };
   }
   const s = detectBwrap();

@@ -32,6 +32,11 @@ export interface SandboxOptions {
   readable?: string[];
   /** The bwrap binary; `null` turns wrapping off; default: found on PATH. */
   bwrap?: string | null;
+  /**
+   * A file descriptor of the spawned bwrap from which it reads a seccomp
+   * program (`unixSocketFilter()`), e.g. 4 for a fifth stdio pipe.
+   */
+  seccompFd?: number;
 }
 
 export interface WrappedCommand {
@@ -115,6 +120,53 @@ export function socketDirs(env: NodeJS.ProcessEnv = process.env): string[] {
 /** Files some programs need that may live in a hidden folder (systemd-resolved's resolv.conf). */
 const SHOWN_FILES = ['/etc/resolv.conf'];
 
+const SECCOMP_ARCH: Partial<Record<NodeJS.Architecture, { audit: number; socket: number }>> = {
+  // AUDIT_ARCH_* from linux/audit.h; __NR_socket from each arch's unistd.h.
+  x64: { audit: 0xc000003e, socket: 41 },
+  arm64: { audit: 0xc00000b7, socket: 198 },
+};
+
+/**
+ * A classic-BPF seccomp program for bwrap's `--seccomp`: `socket(AF_UNIX, …)`
+ * fails with EACCES, and so does every system call made through another ABI
+ * (i386 or x32 on x86_64), which could reach `socket` under another number.
+ * Socket pairs stay allowed: they connect nothing outside. This is what keeps
+ * a process that has the network from abstract Unix sockets, which a network
+ * namespace alone hides. Undefined on architectures it does not know.
+ */
+export function unixSocketFilter(arch: NodeJS.Architecture = process.arch): Buffer | undefined {
+  const a = SECCOMP_ARCH[arch];
+  if (!a) return undefined;
+  const LD_W_ABS = 0x20;
+  const JEQ_K = 0x15;
+  const JGE_K = 0x35;
+  const RET_K = 0x06;
+  const ALLOW = 0x7fff0000;
+  const EACCES = 0x00050000 | 13;
+  const X32_BIT = 0x40000000;
+  const op = (code: number, jt: number, jf: number, k: number) => {
+    const b = Buffer.alloc(8);
+    b.writeUInt16LE(code, 0);
+    b.writeUInt8(jt, 2);
+    b.writeUInt8(jf, 3);
+    b.writeUInt32LE(k >>> 0, 4);
+    return b;
+  };
+  // Jump offsets count from the next instruction.
+  // struct seccomp_data: nr at 0, arch at 4, args[0] (low half on these little-endian arches) at 16.
+  return Buffer.concat([
+    op(LD_W_ABS, 0, 0, 4), // 0: arch
+    op(JEQ_K, 0, 6, a.audit), // 1: another ABI -> deny (8)
+    op(LD_W_ABS, 0, 0, 0), // 2: nr
+    op(JGE_K, 4, 0, X32_BIT), // 3: x32 -> deny (8)
+    op(JEQ_K, 0, 2, a.socket), // 4: not socket -> allow (7)
+    op(LD_W_ABS, 0, 0, 16), // 5: domain
+    op(JEQ_K, 1, 0, 1), // 6: AF_UNIX -> deny (8)
+    op(RET_K, 0, 0, ALLOW), // 7
+    op(RET_K, 0, 0, EACCES), // 8
+  ]);
+}
+
 /**
  * Wraps `command args` in bwrap: the whole filesystem read-only, `workspace`
  * (and `writable`) read-write, fresh /tmp, /dev and /proc, separate PID, IPC
@@ -189,6 +241,7 @@ export function sandboxCommand(
     if (bound.some((b) => inside(b, m))) out.push('--tmpfs', m);
   }
   if (!opts.network) out.push('--unshare-net');
+  if (opts.seccompFd !== undefined) out.push('--seccomp', String(opts.seccompFd));
   out.push(
     '--unshare-pid',
     '--unshare-ipc',

@@ -15,7 +15,7 @@ import { pathToFileURL } from 'node:url';
 import { AbortError, RuneError, TimeoutError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { WORKER_SOURCE } from './worker-source.js';
-import { sandboxCommand } from './sandbox.js';
+import { sandboxCommand, unixSocketFilter } from './sandbox.js';
 import {
   PluginError,
   commandSpecSchema,
@@ -259,6 +259,7 @@ class ProcessRunner implements PluginRunner {
       opts.grants.fsWrite ? ['/tmp', workspace] : ['/tmp'],
       opts.grants,
     );
+    const filter = unixSocketFilter();
     const wrapped = sandboxCommand(
       process.execPath,
       [...perms, `--max-old-space-size=${opts.memoryMb}`, '-e', WORKER_SOURCE],
@@ -269,14 +270,21 @@ class ProcessRunner implements PluginRunner {
         hide: [home],
         readable,
         ...(opts.bwrap ? { bwrap: opts.bwrap } : {}),
+        ...(filter ? { seccompFd: 4 } : {}),
       },
     );
     this.child = spawn(wrapped.command, wrapped.args, {
       cwd: opts.workspace,
       env: pluginEnv(opts.grants.env),
-      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      // fd 4: bwrap reads the seccomp program (no Unix sockets) from it.
+      stdio: filter ? ['ignore', 'pipe', 'pipe', 'ipc', 'pipe'] : ['ignore', 'pipe', 'pipe', 'ipc'],
       serialization: 'advanced',
     });
+    const seccomp = this.child.stdio[4] as NodeJS.WritableStream | null | undefined;
+    if (filter && seccomp) {
+      seccomp.on('error', () => undefined); // a bwrap that failed to start: 'close' says why
+      seccomp.end(filter);
+    }
     this.child.stdout!.on('data', (c: Buffer) => this.h?.output('stdout', c.toString('utf8')));
     this.child.stderr!.on('data', (c: Buffer) => {
       const text = c.toString('utf8');

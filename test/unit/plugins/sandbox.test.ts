@@ -3,7 +3,12 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { detectBwrap, runSandboxed, sandboxCommand } from '../../../src/plugins/sandbox.js';
+import {
+  detectBwrap,
+  runSandboxed,
+  sandboxCommand,
+  unixSocketFilter,
+} from '../../../src/plugins/sandbox.js';
 import { orderPlugins } from '../../../src/plugins/order.js';
 import { NO_GRANTS, PluginInstance, spawnPluginProcess } from '../../../src/plugins/worker.js';
 import { createMemoryLogger } from '../../../src/core/log.js';
@@ -174,6 +179,10 @@ export default { id: '${id}', version: '1', capabilities: ${JSON.stringify(caps)
   { name: '${id}_read', description: 'd', inputSchema: file, handler: ({ file }) => outcome(() => fs.readFileSync(file, 'utf8')) },
   { name: '${id}_connect', description: 'd', inputSchema: { type: 'object', properties: { port: { type: 'number' } } }, handler: ({ port }) => outcome(() => new Promise((resolve, reject) => {
     const s = net.connect(port, '127.0.0.1', () => { s.end(); resolve('connected'); });
+    s.on('error', reject);
+  })) },
+  { name: '${id}_abstract', description: 'd', inputSchema: { type: 'object', properties: { name: { type: 'string' } } }, handler: ({ name }) => outcome(() => new Promise((resolve, reject) => {
+    const s = net.connect({ path: '\\0' + name }, () => { s.end(); resolve('connected'); });
     s.on('error', reject);
   })) },
 ] };`;
@@ -357,6 +366,27 @@ export default { id: '${id}', version: '1', ${extra} initialize(ctx) { globalThi
       'not run: there is no sandbox (plugins.sandbox.bwrap is off), and without one a plugin runs with your rights',
     );
     expect(fs.existsSync(marker)).toBe(false);
+  });
+
+  it('keeps plugin code from abstract Unix sockets even with "network"', async () => {
+    let accepted = 0;
+    const name = `rune-test-${process.pid}-${Date.now()}`;
+    const server = net.createServer((s) => {
+      accepted++;
+      s.end();
+    });
+    await new Promise<void>((r) => server.listen(`\0${name}`, r));
+    cleanup.push(() => server.close());
+    const { h } = await setup();
+    const jailed = (await h.call('jailed_abstract', { name })).text;
+    const trusted = (await h.call('trusted_abstract', { name })).text;
+    if (bwrap.usable) {
+      // The seccomp filter refuses Unix sockets to both; without it, only the network
+      // namespace would keep the plugin without "network" out.
+      expect(jailed).toBe(unixSocketFilter() ? 'refused:EACCES' : 'refused:ECONNREFUSED');
+      expect(trusted).toBe(unixSocketFilter() ? 'refused:EACCES' : 'ok:connected');
+      expect(accepted).toBe(unixSocketFilter() ? 0 : 1);
+    } else expect(trusted).toBe('ok:connected');
   });
 
   it('gives plugin code no network without "network"', async () => {
