@@ -97,8 +97,8 @@ export function pluginEnv(
  * `--experimental-permission` before Node 22.13): file reads limited to the
  * plugin's folders, the project and the private /tmp, writes to /tmp (and the
  * project with `fs-write`), no child processes without `exec`, no worker
- * threads, no native addons. One `--allow-fs-*` flag per path: Node 20.16+
- * and 22 no longer split a value at commas.
+ * threads, no native addons. One `--allow-fs-*` flag per path: current Node
+ * releases (20.20 here) no longer split one value at commas.
  */
 export function permissionFlags(
   read: readonly string[],
