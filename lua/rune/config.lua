@@ -36,8 +36,8 @@ local M, H = {}, {}
 ---@field auth rune.AuthConfig
 
 ---@class rune.AuthConfig
----@field store 'auto'|'keyring'|'file' Where secrets live: the OS keyring when it answers, else an encrypted file.
----@field file string|nil The encrypted file; default `$XDG_DATA_HOME/rune/secrets.enc`.
+---@field store 'auto'|'keyring'|'file' Where secrets live: the OS keyring when it answers, else a 0600 secrets file (|rune-auth-store|).
+---@field file string|nil The secrets file; default `$XDG_DATA_HOME/rune/secrets.enc`.
 ---@field copilot { server: string|nil, min_interval_ms: integer, github_url: string, api_url: string, settings: table, timeout_ms: integer }
 ---@field oauth table<string, table> OAuth 2 sign-ins by name (validated by the host).
 
@@ -50,7 +50,7 @@ local M, H = {}, {}
 ---@field config table<string, table> Options per plugin id, given to the plugin as `ctx.config`.
 ---@field watch boolean Reload a plugin when its file changes.
 ---@field limits { memory_mb: integer, tool_timeout_ms: integer, call_timeout_ms: integer, init_timeout_ms: integer, exec_timeout_ms: integer, exec_memory_mb: integer }
----@field sandbox { bwrap: boolean } Run plugin commands in bubblewrap when it is installed.
+---@field sandbox { bwrap: boolean, allow_unsandboxed: boolean } Run plugins in bubblewrap; without it run them (with your rights) only when allow_unsandboxed is set.
 
 ---@class rune.TelemetryConfig
 ---@field otlp_endpoint string|nil OTLP/HTTP collector URL; metrics are exported when set.
@@ -165,7 +165,7 @@ M.defaults = {
       exec_timeout_ms = 60000,
       exec_memory_mb = 2048,
     },
-    sandbox = { bwrap = true },
+    sandbox = { bwrap = true, allow_unsandboxed = false },
   },
   -- Metrics export (`:help rune-telemetry`); off until an endpoint is set.
   telemetry = {
@@ -308,7 +308,7 @@ H.schema = {
       exec_timeout_ms = 'number',
       exec_memory_mb = 'number',
     },
-    sandbox = { bwrap = 'boolean' },
+    sandbox = { bwrap = 'boolean', allow_unsandboxed = 'boolean' },
   },
   telemetry = {
     otlp_endpoint = 'string?',
