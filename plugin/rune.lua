@@ -29,6 +29,7 @@ end
 cmd('RuneStatus', 'status', { desc = 'Rune: host status' })
 cmd('RuneLog', 'log', { desc = 'Rune: open the host log' })
 cmd('RuneRestart', 'restart', { desc = 'Rune: restart the host' })
+cmd('RuneInstallCli', 'install_cli', { desc = 'Rune: link `rune` into ~/.local/bin (asks first)' })
 cmd('RuneComplete', 'complete', {
   nargs = '?',
   complete = function()

@@ -96,4 +96,59 @@ function M.plugins(o)
   require('rune.stats').plugins(o)
 end
 
+--- Tells what :RuneInstallCli did (or would leave alone) and whether the folder is on PATH.
+---@param plan table the host's `rune.cli.plan` / `rune.cli.install` answer
+---@return string[]
+function M.format_cli_plan(plan)
+  local words = {
+    missing = 'not linked yet',
+    linked = 'linked',
+    foreign = "left alone: another file is there (remove it to link Rune's)",
+  }
+  local lines = {}
+  for _, l in ipairs(plan.links) do
+    lines[#lines + 1] = ('%s -> %s  %s'):format(l.link, l.target, words[l.state] or l.state)
+  end
+  if not plan.onPath then
+    lines[#lines + 1] = plan.dir
+      .. ' is not on your PATH: add `export PATH="$HOME/.local/bin:$PATH"` to your shell profile'
+  end
+  return lines
+end
+
+--- :RuneInstallCli: asks, then links the plugin's `rune` (and `rune-mcp`) into ~/.local/bin.
+M.install_cli = guard(function()
+  local host = require('rune.host')
+  local plan = host.request('rune.cli.plan')
+  local todo = vim.tbl_filter(function(l)
+    return l.state == 'missing'
+  end, plan.links)
+  if #todo == 0 then
+    util.notify(table.concat(M.format_cli_plan(plan), '\n'))
+    return
+  end
+  local names = table.concat(
+    vim.tbl_map(function(l)
+      return l.name
+    end, todo),
+    ', '
+  )
+  vim.ui.select(
+    { 'Link', 'Cancel' },
+    { prompt = ('Link %s into %s?'):format(names, plan.dir) },
+    function(choice)
+      if choice ~= 'Link' then
+        util.notify('nothing linked')
+        return
+      end
+      local ok, res = pcall(host.request, 'rune.cli.install')
+      if not ok then
+        util.notify(tostring(res), vim.log.levels.ERROR)
+        return
+      end
+      util.notify(table.concat(M.format_cli_plan(res), '\n'))
+    end
+  )
+end)
+
 return M

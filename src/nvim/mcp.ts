@@ -31,6 +31,7 @@ import type { HostModule, ReadyHost } from './host.js';
 import { NvimEditor } from './editor.js';
 import { getProviderRegistry } from './providers.js';
 import { stripNil } from '../core/nil.js';
+import { runeCommand, runeShellLine } from './launcher.js';
 
 const execFileP = promisify(execFile);
 
@@ -411,11 +412,15 @@ export function snippets(url: string, token: string): { title: string; text: str
     },
     {
       title: 'mcpServers entry (stdio, finds this Neovim by its folder)',
-      text: JSON.stringify({ mcpServers: { rune: { command: 'rune', args: ['mcp'] } } }, null, 2),
+      text: JSON.stringify({ mcpServers: { rune: runeCommand('mcp') } }, null, 2),
+    },
+    {
+      title: 'rune from a shell (:RuneInstallCli puts it on PATH)',
+      text: runeShellLine('tool', 'list'),
     },
     {
       title: 'zeke',
-      text: `export ZEKE_MCP_COMMAND="rune mcp"\nexport ZEKE_MCP_URL=${url}\nexport ZEKE_MCP_TOKEN=${token}`,
+      text: `export ZEKE_MCP_COMMAND="${runeShellLine('mcp')}"\nexport ZEKE_MCP_URL=${url}\nexport ZEKE_MCP_TOKEN=${token}`,
     },
   ];
 }

@@ -7,6 +7,7 @@ import { providersModule } from './providers.js';
 import { pluginsModule } from './plugins.js';
 import { statsModule } from './stats.js';
 import { authModule } from './auth.js';
+import { launcherModule } from './launcher.js';
 
 /**
  * The features the host switches on once it is ready, in order. Each lives in
@@ -22,5 +23,6 @@ export function defaultModules(): HostModule[] {
     hubModule,
     pluginsModule,
     statsModule,
+    launcherModule,
   ];
 }

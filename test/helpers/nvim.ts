@@ -56,6 +56,11 @@ export interface StartOptions {
   /** Lua run after startup, e.g. a `setup()` call. */
   setup?: string;
   home?: string;
+  /**
+   * Start as a user's Neovim does: $XDG_CONFIG_HOME/nvim/init.lua and the packages
+   * under $XDG_DATA_HOME/nvim/site run, and the checkout is NOT put on the runtimepath.
+   */
+  asUser?: boolean;
 }
 
 const live = new Set<TestNvim>();
@@ -85,7 +90,9 @@ export async function startNvim(opts: StartOptions = {}): Promise<TestNvim> {
   };
   delete env.NVIM;
   delete env.NVIM_LISTEN_ADDRESS;
-  const args = ['--embed', '--headless', '--clean', '-n', '--cmd', `set rtp^=${ROOT}`];
+  const args = opts.asUser
+    ? ['--embed', '--headless', '-n', '-i', 'NONE']
+    : ['--embed', '--headless', '--clean', '-n', '--cmd', `set rtp^=${ROOT}`];
   for (const c of opts.preCmds ?? []) args.push('--cmd', c);
   const proc = spawn(nvimBin(), args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { ProgressNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { startMcpEnv, textOf, type McpEnv } from './mcp-helpers.js';
-import { waitFor } from '../helpers/nvim.js';
+import { ROOT, waitFor } from '../helpers/nvim.js';
 import { getMcpServer } from '../../src/nvim/mcp.js';
 
 let env: McpEnv;
@@ -505,7 +505,9 @@ describe('MCP editor tools', () => {
     expect(text).toContain(
       `claude mcp add --transport http rune ${env.url} --header "Authorization: Bearer ${env.token}"`,
     );
-    expect(text).toContain('"command": "rune"');
+    // Absolute paths: a plugin-manager install has no `rune` on PATH.
+    expect(text).toContain(`"command": ${JSON.stringify(process.execPath)}`);
+    expect(text).toContain(JSON.stringify(path.join(ROOT, 'dist', 'cli', 'main.js')));
     expect(text).toContain('ZEKE_MCP_COMMAND');
     expect(text).toMatch(/test-client 1\.0\.0/);
     await env.t.nvim.command('close');
