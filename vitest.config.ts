@@ -50,6 +50,17 @@ export default defineConfig({
           env: n.bin ? { RUNE_TEST_NVIM: n.bin } : {},
         },
       })),
+      // The README's pictures: a real Neovim in tmux, the built plugin, rendered to SVG
+      // (`npm run screenshots` keeps them in doc/screenshots/).
+      {
+        extends: true as const,
+        test: {
+          name: 'screenshots',
+          include: ['test/screenshots/**/*.test.ts'],
+          testTimeout: 90000,
+          globalSetup: ['test/e2e/global-setup.ts'],
+        },
+      },
     ],
   },
 });

@@ -10,9 +10,9 @@ say() { printf 'rune setup: %s\n' "$*" >&2; }
 
 # System packages: libsecret (keytar's build), a Secret Service (gnome-keyring,
 # dbus) for the keyring tests, luacheck for the Lua lint, bubblewrap for the
-# plugin sandbox, patchelf for the provisioned Neovims.
+# plugin sandbox, patchelf for the provisioned Neovims, tmux for the screenshots.
 need=()
-for pkg in libsecret-1-dev gnome-keyring dbus dbus-daemon lua-check bubblewrap util-linux openssl patchelf; do
+for pkg in libsecret-1-dev gnome-keyring dbus dbus-daemon lua-check bubblewrap util-linux openssl patchelf tmux; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -14,8 +14,8 @@ import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { ROOT, startNvim, waitFor, xdgEnv, type TestNvim } from '../helpers/nvim.js';
-import { explained, promptWaiting, shellEnv } from '../helpers/e2e.js';
+import { startNvim, waitFor, xdgEnv, type TestNvim } from '../helpers/nvim.js';
+import { explained, installCopy, promptWaiting, shellEnv } from '../helpers/e2e.js';
 
 const execFileP = promisify(execFile);
 const homes: string[] = [];
@@ -23,16 +23,6 @@ const homes: string[] = [];
 afterAll(() => {
   for (const h of homes) fs.rmSync(h, { recursive: true, force: true });
 });
-
-/** What `git clone` + the README's build step leave in `dest` (node_modules linked, not installed). */
-function installCopy(dest: string): string {
-  fs.mkdirSync(dest, { recursive: true });
-  for (const part of ['lua', 'plugin', 'doc', 'bin', 'dist', 'package.json']) {
-    fs.cpSync(path.join(ROOT, part), path.join(dest, part), { recursive: true });
-  }
-  fs.symlinkSync(fs.realpathSync(path.join(ROOT, 'node_modules')), path.join(dest, 'node_modules'));
-  return dest;
-}
 
 /** A fresh user home (HOME and the XDG folders) with `init` as its init.lua. */
 function userHome(init: string): { home: string; env: Record<string, string>; data: string } {

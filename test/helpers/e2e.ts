@@ -103,3 +103,13 @@ export async function promptWaiting(t: TestNvim, what: string): Promise<void> {
     what,
   );
 }
+
+/** What `git clone` + the README's build step leave in `dest` (node_modules linked, not installed). */
+export function installCopy(dest: string): string {
+  fs.mkdirSync(dest, { recursive: true });
+  for (const part of ['lua', 'plugin', 'doc', 'bin', 'dist', 'package.json']) {
+    fs.cpSync(path.join(ROOT, part), path.join(dest, part), { recursive: true });
+  }
+  fs.symlinkSync(fs.realpathSync(path.join(ROOT, 'node_modules')), path.join(dest, 'node_modules'));
+  return dest;
+}
