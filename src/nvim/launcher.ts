@@ -110,6 +110,26 @@ export const launcherModule: HostModule = {
     const store = new DisposableStore();
     store.add(host.onRequest('rune.cli.plan', () => planCliLinks()));
     store.add(host.onRequest('rune.cli.install', () => installCliLinks()));
+    store.add(
+      host.addHealth('cli', () => {
+        const plan = planCliLinks();
+        const missing = plan.links.filter((l) => l.state !== 'linked').map((l) => l.name);
+        if (missing.length === 0 && plan.onPath) {
+          return [{ level: 'ok', message: `\`rune\` is linked in ${plan.dir}, which is on PATH` }];
+        }
+        return [
+          {
+            level: 'info',
+            message: missing.length
+              ? `${missing.join(', ')} not linked in ${plan.dir}; agents can use the absolute command :RuneMcp prints`
+              : `\`rune\` is linked in ${plan.dir}, which is not on PATH`,
+            advice: missing.length
+              ? ['Run :RuneInstallCli to put `rune` on your PATH.']
+              : ['Add `export PATH="$HOME/.local/bin:$PATH"` to your shell profile.'],
+          },
+        ];
+      }),
+    );
     return store;
   },
 };

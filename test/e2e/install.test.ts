@@ -153,6 +153,13 @@ describe('a rune command that is found', () => {
       cwd: ws,
     });
     expect(stdout).toContain('list_buffers');
+
+    // :checkhealth rune now finds it.
+    await t.nvim.command('checkhealth rune');
+    const health = (
+      await t.lua<string[]>('return vim.api.nvim_buf_get_lines(0, 0, -1, false)')
+    ).join('\n');
+    expect(health).toContain(`\`rune\` is linked in ${path.join(home, '.local', 'bin')}`);
     await t.close();
   });
 });

@@ -35,6 +35,11 @@ let server: OllamaServer;
 const homes: string[] = [];
 
 beforeAll(async () => {
+  try {
+    execFileSync('tmux', ['-V']);
+  } catch {
+    throw new Error('the screenshots need tmux: run scripts/setup.sh (or apt install tmux)');
+  }
   server = await startOllamaServer();
   fs.mkdirSync(OUT, { recursive: true });
 });
