@@ -19,6 +19,7 @@ const COMMANDS = [
   ['RuneStatus', 'status', {}],
   ['RuneLog', 'log', {}],
   ['RuneRestart', 'restart', {}],
+  ['RuneInstallCli', 'install_cli', {}],
   ['RuneChat', 'chat', { nargs: '*', range: '', bang: true }],
   ['RuneStop', 'chat_stop', {}],
   ['RuneChatHistory', 'chat_history', {}],
