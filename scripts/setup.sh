@@ -10,11 +10,13 @@ say() { printf 'rune setup: %s\n' "$*" >&2; }
 
 # System packages: libsecret (keytar's build), a Secret Service (gnome-keyring,
 # dbus) for the keyring tests, luacheck for the Lua lint, bubblewrap for the
-# plugin sandbox, patchelf for the provisioned Neovims.
+# plugin sandbox, patchelf for the provisioned Neovims and llama-server,
+# numpy for the gguf writer that makes the test model (any numpy will do).
 need=()
 for pkg in libsecret-1-dev gnome-keyring dbus dbus-daemon lua-check bubblewrap util-linux openssl patchelf; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")
 done
+python3 -c 'import numpy' 2>/dev/null || need+=(python3-numpy)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo -n"
@@ -40,6 +42,10 @@ fi
 # Neovim 0.10.x and the newest release.
 bash scripts/provision-nvim.sh trixie .cache/nvim/trixie
 bash scripts/provision-nvim.sh sid .cache/nvim/sid
+
+# llama.cpp's llama-server and the gguf writer, for the tests against a real
+# model server (test/helpers/llama.ts makes the tiny model on first use).
+bash scripts/provision-llama.sh .cache/llama
 
 # The official Copilot language server, for the Copilot tests only (it is
 # large and never bundled with Rune; users install it themselves).
