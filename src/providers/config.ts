@@ -6,6 +6,7 @@
  *     ollama = { model = 'llama3.2', fim_model = 'qwen2.5-coder:1.5b' },
  *     claude = { kind = 'anthropic', api_key = 'cmd:pass show anthropic' },
  *     lmstudio = { kind = 'openai', url = 'http://127.0.0.1:1234/v1', fim = 'chat' },
+ *     llamacpp = { url = 'http://127.0.0.1:8080', infill = { t_max_predict_ms = 500 } },
  *   },
  *   default_provider = 'ollama',          -- chat.provider / completion.provider override it
  *
@@ -20,7 +21,15 @@ import { ConfigError } from '../core/errors.js';
 import type { ManagedSettings } from './managed.js';
 import type { Feature } from './types.js';
 
-export const KINDS = ['ollama', 'anthropic', 'openai', 'zeke', 'copilot', 'plugin'] as const;
+export const KINDS = [
+  'ollama',
+  'anthropic',
+  'openai',
+  'llamacpp',
+  'zeke',
+  'copilot',
+  'plugin',
+] as const;
 export type Kind = (typeof KINDS)[number];
 
 const ms = z.number().int().nonnegative();
@@ -39,13 +48,14 @@ const Concurrency = z
   .partial();
 const Breaker = z.strictObject({ failures: z.number().int().min(1), cooldown_ms: ms }).partial();
 const Cache = z.strictObject({ max: z.number().int().min(1), ttl_ms: ms }).partial();
+const Infill = z.strictObject({ t_max_predict_ms: ms, cache_prompt: z.boolean() }).partial();
 
 const Provider = z.strictObject({
   kind: z.enum(KINDS).optional(),
   url: z.url({ protocol: /^https?$/ }).optional(),
   model: z.string().min(1).optional(),
   fim_model: z.string().min(1).optional(),
-  fim: z.enum(['native', 'chat']).optional(),
+  fim: z.enum(['native', 'chat', 'infill']).optional(),
   api_key: z.string().min(1).optional(),
   headers: z.record(z.string(), z.string()).optional(),
   max_tokens: z.number().int().positive().optional(),
@@ -55,6 +65,7 @@ const Provider = z.strictObject({
   concurrency: Concurrency.optional(),
   breaker: z.union([z.literal(false), Breaker]).optional(),
   cache: z.union([z.literal(false), Cache]).optional(),
+  infill: Infill.optional(),
 });
 type ProviderInput = z.infer<typeof Provider>;
 
@@ -66,8 +77,15 @@ export interface ProviderConfig {
   /** A secret reference (`env:`, `cmd:`, `file:`, `keyring:`) or undefined (no key). */
   apiKey: string | undefined;
   headers: Record<string, string> | undefined;
-  fim: 'native' | 'chat';
+  /**
+   * How an `openai` provider fills in the middle: /v1/completions with `suffix`
+   * (`native`), a chat prompt (`chat`), llama.cpp's /infill (`infill`), or — unset, for a
+   * custom url — /infill when the server turns out to be llama.cpp, else native (`auto`).
+   */
+  fim: 'native' | 'chat' | 'infill' | 'auto';
   maxTokens: number;
+  /** llama.cpp's /infill options (kinds `llamacpp`, and `openai` when the server is llama.cpp). */
+  infill?: { tMaxPredictMs?: number; cachePrompt?: boolean };
   settings: ManagedSettings;
 }
 
@@ -116,6 +134,14 @@ const DEFAULTS: Record<Kind, KindDefaults> = {
     timeouts: { connectMs: 15_000, firstTokenMs: 60_000, idleMs: 60_000 },
     concurrency: { chat: 4, completion: 2 },
   },
+  llamacpp: {
+    // llama-server's default address; it serves the one model it was started with, so
+    // the model name is only a label (a router-mode server picks by it).
+    url: 'http://127.0.0.1:8080',
+    model: '',
+    timeouts: { connectMs: 5_000, firstTokenMs: 120_000, idleMs: 60_000 },
+    concurrency: { chat: 2, completion: 1 },
+  },
   copilot: {
     // The GitHub API origin for the token exchange; the key is the GitHub sign-in
     // (:RuneAuth copilot), found by the adapter itself.
@@ -142,7 +168,7 @@ const DEFAULTS: Record<Kind, KindDefaults> = {
 };
 
 /** Options a provider supplied by a plugin cannot take: the plugin owns its connection. */
-const NOT_FOR_PLUGINS = ['url', 'api_key', 'headers', 'fim', 'max_tokens'] as const;
+const NOT_FOR_PLUGINS = ['url', 'api_key', 'headers', 'fim', 'max_tokens', 'infill'] as const;
 
 /** Lua's vim.NIL arrives as null and an empty table may arrive as []: both mean "unset". */
 function clean(v: unknown): unknown {
@@ -170,6 +196,8 @@ function inferKind(id: string): Kind | undefined {
   if (l.startsWith('ollama')) return 'ollama';
   if (l.startsWith('anthropic') || l.startsWith('claude')) return 'anthropic';
   if (l.startsWith('openai')) return 'openai';
+  if (l.startsWith('llamacpp') || l.startsWith('llama.cpp') || l.startsWith('llama-cpp'))
+    return 'llamacpp';
   if (l.startsWith('zeke')) return 'zeke';
   if (l.startsWith('copilot')) return 'copilot';
   return undefined;
@@ -217,8 +245,25 @@ function normalise(id: string, p: ProviderInput): ProviderConfig {
     apiKey,
     headers: p.headers,
     fim:
-      p.fim ?? (kind === 'openai' && isDefaultUrl ? 'chat' : kind === 'openai' ? 'native' : 'chat'),
+      p.fim ??
+      (kind === 'openai' && isDefaultUrl
+        ? 'chat'
+        : kind === 'openai'
+          ? 'auto'
+          : kind === 'llamacpp'
+            ? 'infill'
+            : 'chat'),
     maxTokens: p.max_tokens ?? 4096,
+    ...(p.infill
+      ? {
+          infill: {
+            ...(p.infill.t_max_predict_ms !== undefined
+              ? { tMaxPredictMs: p.infill.t_max_predict_ms }
+              : {}),
+            ...(p.infill.cache_prompt !== undefined ? { cachePrompt: p.infill.cache_prompt } : {}),
+          },
+        }
+      : {}),
     settings: {
       model,
       fimModel: p.fim_model ?? d.fimModel ?? model,

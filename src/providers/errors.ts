@@ -71,6 +71,13 @@ export function fromStatus(
       { cause },
     );
   }
+  if (status === 501) {
+    // Not Implemented: asking again will not help; the server says what would.
+    return new BadRequestError(
+      `${who.name} at ${who.url} does not support this request (HTTP 501)${d}.`,
+      { cause, status },
+    );
+  }
   if (status >= 500 || status === 408) {
     return new ServiceBusyError(
       `${who.name} at ${who.url} failed (HTTP ${status})${d}. Try again ${when(retryAfterMs)}; if it persists, check the service.`,

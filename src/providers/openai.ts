@@ -6,7 +6,7 @@
  * and embeddings. The SDK's own retries are off: the managed layer retries.
  */
 import OpenAI from 'openai';
-import type { RuneError } from '../core/errors.js';
+import { AbortError, type RuneError } from '../core/errors.js';
 import { parseRetryAfter } from '../core/retry.js';
 import type { Adapter, AdapterHooks, CompleteResult } from './adapter.js';
 import {
@@ -29,6 +29,8 @@ export interface OpenAIAdapterOptions {
   /** `native`: POST /v1/completions with `suffix`; `chat`: a chat prompt. */
   fim: 'native' | 'chat';
   fetch?: typeof fetch;
+  /** The kind named in messages (default `openai`), for servers with an adapter of their own. */
+  kind?: string;
 }
 
 type Msg = OpenAI.Chat.ChatCompletionMessageParam;
@@ -41,7 +43,7 @@ export class OpenAIAdapter implements Adapter {
   private client: OpenAI | undefined;
 
   constructor(private readonly opts: OpenAIAdapterOptions) {
-    this.who = whoFor('openai', opts.id, opts.url);
+    this.who = whoFor(opts.kind ?? 'openai', opts.id, opts.url);
     this.url = this.who.url;
   }
 
@@ -126,6 +128,8 @@ export class OpenAIAdapter implements Adapter {
       if (!ended) stream.controller.abort();
     }
     if (finish === undefined) {
+      // The SDK ends an aborted stream quietly: that is a cancellation, not a bad server.
+      if (signal.aborted) throw new AbortError(undefined, { cause: signal.reason });
       throw malformed(this.who, new Error('the stream ended without a finish_reason'));
     }
     yield* this.flushCalls(calls);
@@ -202,6 +206,8 @@ export class OpenAIAdapter implements Adapter {
     } finally {
       if (!ended) stream.controller.abort();
     }
+    // An aborted stream ends quietly with what it had: never a (partial) success.
+    if (signal.aborted) throw new AbortError(undefined, { cause: signal.reason });
     return {
       completions: (texts.length ? [...texts] : ['']).map((t) => ({ text: t ?? '' })),
       usage,
@@ -213,7 +219,13 @@ export class OpenAIAdapter implements Adapter {
     const client = await this.sdk();
     const out: ModelInfo[] = [];
     for await (const m of client.models.list({ signal })) {
-      out.push({ id: m.id, provider: this.opts.id });
+      // llama.cpp's server says its context length in `meta.n_ctx`.
+      const nCtx = (m as { meta?: { n_ctx?: unknown } }).meta?.n_ctx;
+      out.push({
+        id: m.id,
+        provider: this.opts.id,
+        ...(typeof nCtx === 'number' && nCtx > 0 ? { contextLength: nCtx } : {}),
+      });
     }
     return out;
   }

@@ -21,6 +21,7 @@ import { describeSecretRef, resolveSecret, type SecretStore } from '../core/secr
 import type { Adapter, AdapterHooks, CompleteResult } from './adapter.js';
 import { AnthropicAdapter } from './anthropic.js';
 import { pluginProviderConfig, type ProviderConfig, type ProvidersConfig } from './config.js';
+import { LlamaCppAdapter } from './llamacpp.js';
 import { ManagedProvider, type ProviderState } from './managed.js';
 import { OllamaAdapter } from './ollama.js';
 import { OpenAIAdapter } from './openai.js';
@@ -150,9 +151,20 @@ function lazyKey(p: ProviderConfig, deps: RegistryDeps): () => Promise<string | 
 const BUILTIN: Partial<Record<string, AdapterFactory>> = {
   ollama: (p, c) => new OllamaAdapter(common(p, c)),
   anthropic: (p, c) => new AnthropicAdapter({ ...common(p, c), maxTokens: p.maxTokens }),
-  openai: (p, c) => new OpenAIAdapter({ ...common(p, c), fim: p.fim }),
+  // A custom url may be a llama.cpp server: unless told, the adapter asks it once and then
+  // uses /infill (which honours the suffix) instead of /v1/completions.
+  openai: (p, c) =>
+    p.fim === 'auto' || p.fim === 'infill'
+      ? new LlamaCppAdapter({ ...common(p, c), kind: 'openai', fim: p.fim, ...infillOf(p) })
+      : new OpenAIAdapter({ ...common(p, c), fim: p.fim }),
+  llamacpp: (p, c) =>
+    new LlamaCppAdapter({ ...common(p, c), kind: 'llamacpp', fim: 'infill', ...infillOf(p) }),
   zeke: (p, c) => new ZekeAdapter(common(p, c)),
 };
+
+function infillOf(p: ProviderConfig) {
+  return p.infill ? { infill: p.infill } : {};
+}
 
 function common(p: ProviderConfig, c: AdapterContext) {
   return {

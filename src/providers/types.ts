@@ -90,6 +90,14 @@ export interface FimRequest {
   /** Filetype / language id and file name, for prompts that use them. */
   language?: string;
   filename?: string;
+  /**
+   * Code from other files the user has open, within the context budget. `prefix` already
+   * carries it (framed as comments) in its first `extraInPrefix` characters; a server
+   * with a field of its own for it (llama.cpp's `input_extra`) sends these chunks there
+   * and the prefix without them.
+   */
+  extra?: { filename: string; text: string }[];
+  extraInPrefix?: number;
 }
 
 export interface Completion {

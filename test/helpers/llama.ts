@@ -135,3 +135,11 @@ export function decoded(slot: LlamaSlot): number {
   const nt = Array.isArray(slot.next_token) ? slot.next_token[0] : slot.next_token;
   return nt?.n_decoded ?? 0;
 }
+
+const SPECIAL =
+  /<\|(?:endoftext|im_start|im_end|fim_prefix|fim_middle|fim_suffix|fim_pad|repo_name|file_sep)\|>/g;
+
+/** How many tokens the tiny model's vocabulary makes of `prompt`: one per byte, one per special token. */
+export function tinyTokens(prompt: string): number {
+  return Buffer.byteLength(prompt.replace(SPECIAL, '\u0001'));
+}

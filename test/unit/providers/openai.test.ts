@@ -18,6 +18,7 @@ function make(extra: Record<string, unknown> = {}) {
       url: `${s.url}/v1`,
       model: 'qwen',
       fim_model: 'qwen-fim',
+      fim: 'native',
       ...FAST,
       ...extra,
     },

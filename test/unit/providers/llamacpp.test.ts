@@ -1,0 +1,176 @@
+/**
+ * The llama.cpp provider (and the OpenAI-compatible kind pointed at llama.cpp) against a
+ * real `llama-server` serving the tiny deterministic model (test/helpers/llama.ts): every
+ * byte is one token, so the prompt token counts the server reports tell which prompt it
+ * built from Rune's request.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { AbortError, BadRequestError } from '../../../src/core/errors.js';
+import { createMemoryLogger } from '../../../src/core/log.js';
+import { parseProvidersConfig } from '../../../src/providers/config.js';
+import { createProviderRegistry, type ManagedRegistry } from '../../../src/providers/registry.js';
+import { startLlama, tinyTokens, type LlamaServer } from '../../helpers/llama.js';
+import { waitFor } from '../../helpers/nvim.js';
+import { FAST, collect, rejection, textOf } from './helpers.js';
+
+let srv: LlamaServer;
+let reg: ManagedRegistry;
+let requests: string[];
+
+function make(provider: Record<string, unknown>): ManagedRegistry {
+  requests = [];
+  const counting: typeof fetch = (input, init) => {
+    const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+    requests.push(`${init?.method ?? 'GET'} ${new URL(url).pathname}`);
+    return fetch(input, init);
+  };
+  return createProviderRegistry(parseProvidersConfig({ providers: { local: provider } }), {
+    logger: createMemoryLogger(),
+    env: {},
+    fetch: counting,
+  }) as ManagedRegistry;
+}
+
+/** The prompt llama-server builds for /infill with this model (its repo-level FIM pattern). */
+function infillPrompt(prefix: string, suffix: string, extra: [string, string][] = []): string {
+  const files = extra.map(([name, text]) => `<|file_sep|>${name}\n${text}`).join('');
+  return `<|repo_name|>myproject\n${files}<|file_sep|>filename\n<|fim_prefix|>${prefix}<|fim_suffix|>${suffix}<|fim_middle|>`;
+}
+
+function inputTokens(r: ManagedRegistry): number {
+  return r.usage().reduce((n, u) => n + u.inputTokens, 0);
+}
+
+beforeAll(async () => {
+  srv = await startLlama();
+});
+afterAll(async () => {
+  await srv.stop();
+});
+afterEach(() => {
+  reg.dispose();
+});
+
+describe('llamacpp provider against llama-server', () => {
+  it('streams chat through /v1/chat/completions; the server built the ChatML prompt', async () => {
+    reg = make({ kind: 'llamacpp', url: srv.url, ...FAST });
+    const events = await collect(
+      reg.get('chat').chat({ messages: [{ role: 'user', content: 'hi' }], maxTokens: 16 }),
+    );
+    expect(textOf(events)).toBe('OK');
+    expect(events.at(-1)).toMatchObject({ type: 'done', stopReason: 'end' });
+    const done = events.at(-1) as { usage: { inputTokens: number } };
+    expect(done.usage.inputTokens).toBe(
+      tinyTokens('<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n'),
+    );
+    expect(requests).toEqual(['POST /v1/chat/completions']);
+  });
+
+  it('fills in the middle through /infill, with the suffix in the prompt', async () => {
+    reg = make({ kind: 'llamacpp', url: srv.url, ...FAST });
+    const out = await reg
+      .get('completion')
+      .complete({ prefix: '    def f(', suffix: ')\n', maxTokens: 4 });
+    expect(out).toEqual([{ text: '4242' }]);
+    expect(inputTokens(reg)).toBe(tinyTokens(infillPrompt('    def f(', ')\n')));
+    expect(requests).toEqual(['POST /infill']);
+  });
+
+  it('sends code from other files as input_extra, and the prefix without its comment framing', async () => {
+    reg = make({ kind: 'llamacpp', url: srv.url, ...FAST });
+    const lead = '# Path: util.py\n# def g(): pass\n# Path: main.py\n';
+    await reg.get('completion').complete({
+      prefix: `${lead}def f(`,
+      suffix: ')',
+      maxTokens: 2,
+      extra: [{ filename: 'util.py', text: 'def g(): pass\n' }],
+      extraInPrefix: lead.length,
+    });
+    expect(inputTokens(reg)).toBe(
+      tinyTokens(infillPrompt('def f(', ')', [['util.py', 'def g(): pass\n']])),
+    );
+  });
+
+  it('reports the context length the server runs with', async () => {
+    reg = make({ kind: 'llamacpp', url: srv.url, ...FAST });
+    const models = await reg.get('chat').models();
+    expect(models).toHaveLength(1);
+    expect(models[0]!.contextLength).toBe(4096);
+  });
+
+  it('an openai provider at a llama.cpp url finds out and uses /infill (the suffix counts)', async () => {
+    reg = make({ kind: 'openai', url: `${srv.url}/v1`, ...FAST });
+    const out = await reg
+      .get('completion')
+      .complete({ prefix: 'def f(', suffix: ')\n', maxTokens: 4 });
+    expect(out).toEqual([{ text: '4242' }]);
+    expect(inputTokens(reg)).toBe(tinyTokens(infillPrompt('def f(', ')\n')));
+    expect(requests).toEqual(['GET /v1/models', 'POST /infill']);
+    // Asked once.
+    await reg.get('completion').complete({ prefix: 'x', suffix: 'y', maxTokens: 2 });
+    expect(requests).toEqual(['GET /v1/models', 'POST /infill', 'POST /infill']);
+  });
+
+  it('cancelling a completion frees the server slot', async () => {
+    reg = make({ kind: 'llamacpp', url: srv.url, ...FAST });
+    const ac = new AbortController();
+    // The model answers "4242…" until the token limit: far more than it makes before the abort.
+    const p = reg
+      .get('completion')
+      .complete({ prefix: 'a', suffix: 'b', maxTokens: 100_000 }, { signal: ac.signal });
+    await waitFor(
+      async () => (await srv.get<{ is_processing: boolean }[]>('/slots'))[0]!.is_processing,
+      10_000,
+      'the slot to start',
+    );
+    ac.abort();
+    expect(await rejection(p)).toBeInstanceOf(AbortError);
+    await waitFor(
+      async () => !(await srv.get<{ is_processing: boolean }[]>('/slots'))[0]!.is_processing,
+      10_000,
+      'the slot to be free',
+    );
+    // The server cancelled the task (it did not run to the token limit).
+    expect(srv.log()).toMatch(/cancel task/);
+    expect(srv.log()).not.toMatch(/truncated = 1/);
+    expect(reg.usage().every((u) => u.errors === 0)).toBe(true);
+  });
+
+  it('aborting a streamed chat is a cancellation, not a broken server', async () => {
+    reg = make({ kind: 'llamacpp', url: srv.url, ...FAST, breaker: { failures: 1 } });
+    const ac = new AbortController();
+    const err = await rejection(
+      (async () => {
+        // A prefilled assistant turn ending in "4": the model goes on "2424…".
+        for await (const ev of reg.get('chat').chat(
+          {
+            messages: [
+              { role: 'user', content: 'count' },
+              { role: 'assistant', content: '4' },
+            ],
+          },
+          { signal: ac.signal },
+        )) {
+          if (ev.type === 'text') ac.abort();
+        }
+      })(),
+    );
+    expect(err).toBeInstanceOf(AbortError);
+    expect(reg.usage().every((u) => u.errors === 0)).toBe(true);
+    expect(reg.managed('local').state().circuit).toBe('closed');
+    await waitFor(
+      async () => !(await srv.get<{ is_processing: boolean }[]>('/slots'))[0]!.is_processing,
+      10_000,
+      'the slot to be free',
+    );
+  });
+
+  it("501 is not retried and the server's own message reaches the user", async () => {
+    reg = make({ kind: 'llamacpp', url: srv.url, ...FAST });
+    const err = await rejection(reg.get('chat').embed!(['a']));
+    expect(err).toBeInstanceOf(BadRequestError);
+    expect(err.message).toContain('Start it with `--embeddings`');
+    expect(err.message).not.toMatch(/try again/i);
+    expect(requests).toEqual(['POST /v1/embeddings']);
+  });
+});
