@@ -25,6 +25,7 @@ import {
   type StoredChat,
   type StoredMessage,
 } from './history.js';
+import { fitToContext } from './budget.js';
 import {
   answerHeader,
   answerTrailer,
@@ -73,6 +74,9 @@ function clip(text: string, max: number): string {
     ? `${text.slice(0, max)}\n… (cut: ${text.length} characters in all)`
     : text;
 }
+
+/** Tokens kept free for the answer when a request is fitted to a small context window. */
+const ANSWER_RESERVE = 1024;
 
 export const DEFAULT_SYSTEM =
   'You are Rune, a coding assistant inside the Neovim editor. Answer concisely in Markdown; ' +
@@ -260,6 +264,8 @@ export class ChatController {
         ];
         const tools = this.opts.config.tools === false ? undefined : this.opts.tools;
         const specs = tools?.specs() ?? [];
+        const system = this.opts.config.system ?? DEFAULT_SYSTEM;
+        const contextTokens = await this.contextLength(provider, model, abort.signal);
         const maxSteps = this.opts.config.max_tool_steps ?? DEFAULT_MAX_TOOL_STEPS;
         const emit = (piece: string) => {
           answer.content += piece;
@@ -268,12 +274,25 @@ export class ChatController {
         for (let step = 0; ; step++) {
           const calls: { id: string; name: string; input: unknown }[] = [];
           let stepText = '';
+          const fit = fitToContext(
+            { system, messages, tools: specs },
+            contextTokens,
+            ANSWER_RESERVE,
+          );
+          if (fit.droppedMessages || fit.droppedTools) {
+            this.logger.info('chat request fitted to the context window', {
+              chat: s.chat.id,
+              contextTokens,
+              droppedMessages: fit.droppedMessages,
+              droppedTools: fit.droppedTools,
+            });
+          }
           const stream = provider.chat(
             {
-              messages,
-              system: this.opts.config.system ?? DEFAULT_SYSTEM,
+              messages: fit.messages,
+              system,
               ...(model ? { model } : {}),
-              ...(specs.length ? { tools: specs } : {}),
+              ...(fit.tools.length ? { tools: fit.tools } : {}),
             },
             { signal: abort.signal },
           );
@@ -500,6 +519,23 @@ export class ChatController {
     };
     this.byId.set(id, s);
     return s;
+  }
+
+  /** The model's context length as its provider reports it (undefined when it does not). */
+  private async contextLength(
+    provider: Provider,
+    model: string | undefined,
+    signal: AbortSignal,
+  ): Promise<number | undefined> {
+    try {
+      const models = await provider.models({ signal });
+      const m = models.find((x) => x.id === model) ?? (models.length === 1 ? models[0] : undefined);
+      return m?.contextLength;
+    } catch (err) {
+      if (signal.aborted) throw err;
+      this.logger.debug('no context length from the provider', { provider: provider.id, err });
+      return undefined;
+    }
   }
 
   /** The session of a chat buffer; after a host restart it is reloaded from history. */
