@@ -189,16 +189,18 @@ export class OpenAIAdapter implements Adapter {
     hooks.headers();
     const texts: string[] = [];
     let ended = false;
-    let usage = { inputTokens: 0, outputTokens: 0 };
+    // OpenAI sends one usage chunk for all choices; llama.cpp one per choice (in a chunk
+    // of that choice): the last per choice, summed.
+    const usages = new Map<number | 'all', { inputTokens: number; outputTokens: number }>();
     let actualModel = model;
     try {
       for await (const chunk of stream) {
         if (chunk.model) actualModel = chunk.model;
         if (chunk.usage) {
-          usage = {
+          usages.set(chunk.choices?.[0]?.index ?? 'all', {
             inputTokens: chunk.usage.prompt_tokens ?? 0,
             outputTokens: chunk.usage.completion_tokens ?? 0,
-          };
+          });
         }
         for (const c of chunk.choices ?? []) texts[c.index] = (texts[c.index] ?? '') + c.text;
       }
@@ -208,6 +210,11 @@ export class OpenAIAdapter implements Adapter {
     }
     // An aborted stream ends quietly with what it had: never a (partial) success.
     if (signal.aborted) throw new AbortError(undefined, { cause: signal.reason });
+    const usage = { inputTokens: 0, outputTokens: 0 };
+    for (const u of usages.values()) {
+      usage.inputTokens += u.inputTokens;
+      usage.outputTokens += u.outputTokens;
+    }
     return {
       completions: (texts.length ? [...texts] : ['']).map((t) => ({ text: t ?? '' })),
       usage,

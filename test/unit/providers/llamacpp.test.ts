@@ -4,7 +4,7 @@
  * byte is one token, so the prompt token counts the server reports tell which prompt it
  * built from Rune's request.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { AbortError, BadRequestError } from '../../../src/core/errors.js';
 import { createMemoryLogger } from '../../../src/core/log.js';
 import { parseProvidersConfig } from '../../../src/providers/config.js';
@@ -119,14 +119,16 @@ describe('llamacpp provider against llama-server', () => {
       .get('completion')
       .complete({ prefix: 'a', suffix: 'b', maxTokens: 100_000 }, { signal: ac.signal });
     await waitFor(
-      async () => (await srv.get<{ is_processing: boolean }[]>('/slots'))[0]!.is_processing,
+      async () =>
+        (await srv.get<{ is_processing: boolean }[]>('/slots')).some((x) => x.is_processing),
       10_000,
       'the slot to start',
     );
     ac.abort();
     expect(await rejection(p)).toBeInstanceOf(AbortError);
     await waitFor(
-      async () => !(await srv.get<{ is_processing: boolean }[]>('/slots'))[0]!.is_processing,
+      async () =>
+        (await srv.get<{ is_processing: boolean }[]>('/slots')).every((x) => !x.is_processing),
       10_000,
       'the slot to be free',
     );
@@ -159,7 +161,8 @@ describe('llamacpp provider against llama-server', () => {
     expect(reg.usage().every((u) => u.errors === 0)).toBe(true);
     expect(reg.managed('local').state().circuit).toBe('closed');
     await waitFor(
-      async () => !(await srv.get<{ is_processing: boolean }[]>('/slots'))[0]!.is_processing,
+      async () =>
+        (await srv.get<{ is_processing: boolean }[]>('/slots')).every((x) => !x.is_processing),
       10_000,
       'the slot to be free',
     );
@@ -172,5 +175,17 @@ describe('llamacpp provider against llama-server', () => {
     expect(err.message).toContain('Start it with `--embeddings`');
     expect(err.message).not.toMatch(/try again/i);
     expect(requests).toEqual(['POST /v1/embeddings']);
+  });
+
+  it('with n: 2, usage sums the per-choice usage chunks of /v1/completions', async () => {
+    // n = 2 needs two slots.
+    const two = await startLlama({ slots: 2 });
+    onTestFinished(() => two.stop());
+    reg = make({ kind: 'openai', url: `${two.url}/v1`, fim: 'native', ...FAST });
+    const out = await reg.get('completion').complete({ prefix: 'ab', suffix: '', n: 2 });
+    expect(out).toEqual([{ text: '!' }, { text: '!' }]);
+    // Each choice: prompt "ab" (2 tokens), answer "!" + end of text (2 tokens).
+    expect(reg.usage()).toMatchObject([{ inputTokens: 4, outputTokens: 4 }]);
+    expect(requests).toEqual(['POST /v1/completions']);
   });
 });
