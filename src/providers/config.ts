@@ -267,6 +267,7 @@ function normalise(id: string, p: ProviderInput): ProviderConfig {
     settings: {
       model,
       fimModel: p.fim_model ?? d.fimModel ?? model,
+      ...(p.max_tokens !== undefined ? { maxTokens: p.max_tokens } : {}),
       timeouts: {
         connectMs: p.timeouts?.connect_ms ?? d.timeouts.connectMs,
         firstTokenMs: p.timeouts?.first_token_ms ?? d.timeouts.firstTokenMs,

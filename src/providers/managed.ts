@@ -48,6 +48,8 @@ export interface ManagedSettings {
   model: string;
   /** The fill-in-the-middle model when a request names none (default: `model`). */
   fimModel?: string;
+  /** The chat answer's token limit when a request gives none (`max_tokens`). */
+  maxTokens?: number;
   timeouts: PhaseTimeouts;
   retry: { maxAttempts: number; baseDelayMs: number; maxDelayMs: number; maxRetryAfterMs: number };
   rateLimit?: { rps: number; burst: number };
@@ -136,7 +138,11 @@ export class ManagedProvider implements Provider {
     };
   }
 
-  async *chat(req: ChatRequest, opts: CallOptions = {}): AsyncGenerator<ChatEvent> {
+  async *chat(request: ChatRequest, opts: CallOptions = {}): AsyncGenerator<ChatEvent> {
+    const req =
+      request.maxTokens === undefined && this.settings.maxTokens !== undefined
+        ? { ...request, maxTokens: this.settings.maxTokens }
+        : request;
     const model = req.model ?? this.settings.model;
     const call = this.begin(opts.signal);
     const t0 = performance.now();

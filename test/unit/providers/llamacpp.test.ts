@@ -66,6 +66,15 @@ describe('llamacpp provider against llama-server', () => {
     expect(requests).toEqual(['POST /v1/chat/completions']);
   });
 
+  it('takes max_tokens from the provider config', async () => {
+    reg = make({ kind: 'llamacpp', url: srv.url, max_tokens: 1, ...FAST });
+    const events = await collect(
+      reg.get('chat').chat({ messages: [{ role: 'user', content: 'hi' }] }),
+    );
+    expect(textOf(events)).toBe('O');
+    expect(events.at(-1)).toMatchObject({ type: 'done', stopReason: 'max_tokens' });
+  });
+
   it('fills in the middle through /infill, with the suffix in the prompt', async () => {
     reg = make({ kind: 'llamacpp', url: srv.url, ...FAST });
     const out = await reg
