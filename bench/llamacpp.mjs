@@ -9,6 +9,7 @@
 // Uses the built providers (dist/). Run after `npm run build`:
 //   node bench/llamacpp.mjs        (N=200 calls, CANCELS=20 override)
 import { execFileSync, spawn } from 'node:child_process';
+import { TextDecoderStream } from 'node:stream/web';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
