@@ -49,6 +49,13 @@ const Concurrency = z
 const Breaker = z.strictObject({ failures: z.number().int().min(1), cooldown_ms: ms }).partial();
 const Cache = z.strictObject({ max: z.number().int().min(1), ttl_ms: ms }).partial();
 const Infill = z.strictObject({ t_max_predict_ms: ms, cache_prompt: z.boolean() }).partial();
+// An empty Lua list arrives as {} (see clean()).
+const Args = z.union([z.array(z.string()), z.strictObject({}).transform(() => [] as string[])]);
+const Serve = z.strictObject({
+  model: z.string().min(1),
+  args: Args.optional(),
+  bin: z.string().min(1).optional(),
+});
 
 const Provider = z.strictObject({
   kind: z.enum(KINDS).optional(),
@@ -66,6 +73,7 @@ const Provider = z.strictObject({
   breaker: z.union([z.literal(false), Breaker]).optional(),
   cache: z.union([z.literal(false), Cache]).optional(),
   infill: Infill.optional(),
+  serve: Serve.optional(),
 });
 type ProviderInput = z.infer<typeof Provider>;
 
@@ -86,6 +94,8 @@ export interface ProviderConfig {
   maxTokens: number;
   /** llama.cpp's /infill options (kinds `llamacpp`, and `openai` when the server is llama.cpp). */
   infill?: { tMaxPredictMs?: number; cachePrompt?: boolean };
+  /** llamacpp: a llama-server Rune runs itself (`serve`). */
+  serve?: { model: string; args: string[]; bin?: string };
   settings: ManagedSettings;
 }
 
@@ -220,6 +230,18 @@ function normalise(id: string, p: ProviderInput): ProviderConfig {
       );
     }
   }
+  if (p.serve && kind !== 'llamacpp') {
+    throw new ConfigError(
+      `providers.${id}.serve`,
+      "only a provider of kind 'llamacpp' can run its server; set kind = 'llamacpp'",
+    );
+  }
+  if (p.serve && p.url) {
+    throw new ConfigError(
+      `providers.${id}.url`,
+      'a provider with serve gets the url of the server Rune starts; remove url (or serve)',
+    );
+  }
   const d = DEFAULTS[kind];
   const url = kind === 'plugin' ? `plugin:${id}` : (p.url ?? d.url);
   const isDefaultUrl = url.replace(/\/+$/, '') === d.url;
@@ -254,6 +276,15 @@ function normalise(id: string, p: ProviderInput): ProviderConfig {
             ? 'infill'
             : 'chat'),
     maxTokens: p.max_tokens ?? 4096,
+    ...(p.serve
+      ? {
+          serve: {
+            model: p.serve.model,
+            args: p.serve.args ?? [],
+            ...(p.serve.bin ? { bin: p.serve.bin } : {}),
+          },
+        }
+      : {}),
     ...(p.infill
       ? {
           infill: {
@@ -269,7 +300,8 @@ function normalise(id: string, p: ProviderInput): ProviderConfig {
       fimModel: p.fim_model ?? d.fimModel ?? model,
       ...(p.max_tokens !== undefined ? { maxTokens: p.max_tokens } : {}),
       timeouts: {
-        connectMs: p.timeouts?.connect_ms ?? d.timeouts.connectMs,
+        // A server Rune starts loads its model before it can answer the first request.
+        connectMs: p.timeouts?.connect_ms ?? (p.serve ? 600_000 : d.timeouts.connectMs),
         firstTokenMs: p.timeouts?.first_token_ms ?? d.timeouts.firstTokenMs,
         idleMs: p.timeouts?.idle_ms ?? d.timeouts.idleMs,
       },

@@ -20,6 +20,7 @@ import { AbortError, type RuneError } from '../core/errors.js';
 import { parseRetryAfter } from '../core/retry.js';
 import type { Adapter, AdapterHooks, CompleteResult } from './adapter.js';
 import { fromStatus, malformed, type Who, whoFor } from './errors.js';
+import type { LlamaServe } from './llama-serve.js';
 import { OpenAIAdapter } from './openai.js';
 import type { ChatEvent, ChatRequest, FimRequest, ModelInfo } from './types.js';
 
@@ -47,6 +48,8 @@ export interface LlamaCppAdapterOptions {
   /** `infill`: the server is known to have /infill; `auto`: ask it whether it is llama.cpp. */
   fim: 'infill' | 'auto';
   infill?: Partial<LlamaCppInfill>;
+  /** A server Rune runs itself (`serve`): its url replaces `url` once it is up. */
+  serve?: LlamaServe;
 }
 
 interface ModelsBody {
@@ -56,9 +59,9 @@ interface ModelsBody {
 export class LlamaCppAdapter implements Adapter {
   readonly kind: string;
   readonly url: string;
-  private readonly root: string;
+  private root: string;
   private readonly who: Who;
-  private readonly openai: OpenAIAdapter;
+  private openai: OpenAIAdapter;
   private readonly infill: LlamaCppInfill;
   private isLlama: Promise<boolean> | undefined;
 
@@ -68,25 +71,41 @@ export class LlamaCppAdapter implements Adapter {
     this.who = whoFor(opts.kind, opts.id, opts.kind === 'openai' ? opts.url : this.root);
     this.url = this.who.url;
     this.infill = { ...INFILL_DEFAULTS, ...opts.infill };
-    this.openai = new OpenAIAdapter({
-      id: opts.id,
-      url: opts.kind === 'openai' ? opts.url : `${this.root}/v1`,
-      apiKey: opts.apiKey,
-      fim: 'native',
-      kind: opts.kind,
-      ...(opts.headers ? { headers: opts.headers } : {}),
-      ...(opts.fetch ? { fetch: opts.fetch } : {}),
-    });
+    this.openai = this.openaiAt(opts.kind === 'openai' ? opts.url : `${this.root}/v1`);
     if (opts.fim === 'infill') this.isLlama = Promise.resolve(true);
   }
 
-  chat(
+  private openaiAt(url: string): OpenAIAdapter {
+    const o = this.opts;
+    return new OpenAIAdapter({
+      id: o.id,
+      url,
+      apiKey: o.apiKey,
+      fim: 'native',
+      kind: o.kind,
+      ...(o.headers ? { headers: o.headers } : {}),
+      ...(o.fetch ? { fetch: o.fetch } : {}),
+    });
+  }
+
+  /** Waits for a server Rune runs (starting it when needed); a no-op for a given url. */
+  private async up(signal: AbortSignal): Promise<void> {
+    if (!this.opts.serve) return;
+    const root = await this.opts.serve.url(signal);
+    if (root !== this.root) {
+      this.root = root;
+      this.openai = this.openaiAt(`${root}/v1`);
+    }
+  }
+
+  async *chat(
     req: ChatRequest,
     model: string,
     signal: AbortSignal,
     hooks: AdapterHooks,
-  ): AsyncIterable<ChatEvent> {
-    return this.openai.chat(req, model, signal, hooks);
+  ): AsyncGenerator<ChatEvent> {
+    await this.up(signal);
+    yield* this.openai.chat(req, model, signal, hooks);
   }
 
   async complete(
@@ -95,6 +114,7 @@ export class LlamaCppAdapter implements Adapter {
     signal: AbortSignal,
     hooks: AdapterHooks,
   ): Promise<CompleteResult> {
+    await this.up(signal);
     if (!(await this.llama(signal))) return this.openai.complete(req, model, signal, hooks);
     const prefix = req.extra?.length ? req.prefix.slice(req.extraInPrefix ?? 0) : req.prefix;
     const lastLine = prefix.slice(prefix.lastIndexOf('\n') + 1);
@@ -142,6 +162,7 @@ export class LlamaCppAdapter implements Adapter {
   }
 
   async models(signal: AbortSignal): Promise<ModelInfo[]> {
+    await this.up(signal);
     const models = await this.openai.models(signal);
     if (this.opts.kind !== 'llamacpp' || models.every((m) => m.contextLength)) return models;
     // Older servers list no meta: the context length is in /props.
@@ -159,7 +180,8 @@ export class LlamaCppAdapter implements Adapter {
       : models;
   }
 
-  embed(input: string[], model: string, signal: AbortSignal): Promise<number[][]> {
+  async embed(input: string[], model: string, signal: AbortSignal): Promise<number[][]> {
+    await this.up(signal);
     return this.openai.embed(input, model, signal);
   }
 
@@ -174,6 +196,15 @@ export class LlamaCppAdapter implements Adapter {
 
   mapError(err: unknown): RuneError {
     return this.openai.mapError(err);
+  }
+
+  /** The server Rune runs for this provider, if it runs one. */
+  get server(): LlamaServe | undefined {
+    return this.opts.serve;
+  }
+
+  dispose(): void {
+    this.opts.serve?.dispose();
   }
 
   /** Whether the server is llama.cpp; asked once (a failed question is asked again). */

@@ -21,6 +21,7 @@ import { describeSecretRef, resolveSecret, type SecretStore } from '../core/secr
 import type { Adapter, AdapterHooks, CompleteResult } from './adapter.js';
 import { AnthropicAdapter } from './anthropic.js';
 import { pluginProviderConfig, type ProviderConfig, type ProvidersConfig } from './config.js';
+import { LlamaServe } from './llama-serve.js';
 import { LlamaCppAdapter } from './llamacpp.js';
 import { ManagedProvider, type ProviderState } from './managed.js';
 import { OllamaAdapter } from './ollama.js';
@@ -158,7 +159,22 @@ const BUILTIN: Partial<Record<string, AdapterFactory>> = {
       ? new LlamaCppAdapter({ ...common(p, c), kind: 'openai', fim: p.fim, ...infillOf(p) })
       : new OpenAIAdapter({ ...common(p, c), fim: p.fim }),
   llamacpp: (p, c) =>
-    new LlamaCppAdapter({ ...common(p, c), kind: 'llamacpp', fim: 'infill', ...infillOf(p) }),
+    new LlamaCppAdapter({
+      ...common(p, c),
+      kind: 'llamacpp',
+      fim: 'infill',
+      ...infillOf(p),
+      ...(p.serve
+        ? {
+            serve: new LlamaServe({
+              id: p.id,
+              ...p.serve,
+              logger: c.logger,
+              ...(c.env ? { env: c.env } : {}),
+            }),
+          }
+        : {}),
+    }),
   zeke: (p, c) => new ZekeAdapter(common(p, c)),
 };
 

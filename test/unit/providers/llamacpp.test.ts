@@ -4,13 +4,21 @@
  * byte is one token, so the prompt token counts the server reports tell which prompt it
  * built from Rune's request.
  */
+import * as fs from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { AbortError, BadRequestError } from '../../../src/core/errors.js';
 import { createMemoryLogger } from '../../../src/core/log.js';
 import { parseProvidersConfig } from '../../../src/providers/config.js';
 import { createProviderRegistry, type ManagedRegistry } from '../../../src/providers/registry.js';
-import { startLlama, tinyTokens, type LlamaServer } from '../../helpers/llama.js';
-import { waitFor } from '../../helpers/nvim.js';
+import type { LlamaCppAdapter } from '../../../src/providers/llamacpp.js';
+import {
+  LLAMA_SERVER,
+  startLlama,
+  tinyModel,
+  tinyTokens,
+  type LlamaServer,
+} from '../../helpers/llama.js';
+import { alive, waitFor } from '../../helpers/nvim.js';
 import { FAST, collect, rejection, textOf } from './helpers.js';
 
 let srv: LlamaServer;
@@ -196,5 +204,59 @@ describe('llamacpp provider against llama-server', () => {
     // Each choice: prompt "ab" (2 tokens), answer "!" + end of text (2 tokens).
     expect(reg.usage()).toMatchObject([{ inputTokens: 4, outputTokens: 4 }]);
     expect(requests).toEqual(['POST /v1/completions']);
+  });
+});
+
+describe('llamacpp provider with serve: Rune runs llama-server', () => {
+  it('starts it on first use, starts it again when it died, stops it on dispose', async () => {
+    const r = createProviderRegistry(
+      parseProvidersConfig({
+        providers: {
+          local: {
+            kind: 'llamacpp',
+            serve: { model: tinyModel(), bin: LLAMA_SERVER, args: ['-c', '4096', '-np', '1'] },
+          },
+        },
+      }),
+      {
+        logger: createMemoryLogger(),
+        env: {
+          PATH: process.env.PATH ?? '/usr/bin:/bin',
+          RUNE_TEST_RUN: process.env.RUNE_TEST_RUN ?? '',
+          OPENAI_API_KEY: 'sk-not-for-children',
+          HF_TOKEN: 'hf-not-for-children',
+        },
+      },
+    ) as ManagedRegistry;
+    const server = (r.managed('local').adapter as LlamaCppAdapter).server!;
+    expect(server.pid).toBeUndefined();
+    const ask = async () =>
+      textOf(await collect(r.get('chat').chat({ messages: [{ role: 'user', content: 'hi' }] })));
+    expect(await ask()).toBe('OK');
+    const first = server.pid!;
+    expect(alive(first)).toBe(true);
+    // Secrets stay with Rune.
+    const environ = fs.readFileSync(`/proc/${first}/environ`, 'utf8').split('\0');
+    expect(environ).toContain(`PATH=${process.env.PATH ?? '/usr/bin:/bin'}`);
+    expect(environ.filter((e) => /not-for-children/.test(e))).toEqual([]);
+    process.kill(first, 'SIGKILL');
+    await waitFor(() => !alive(first) && server.pid === undefined, 10_000, 'the server to die');
+    expect(await ask()).toBe('OK');
+    const second = server.pid!;
+    expect(second).not.toBe(first);
+    expect(server.starts).toBe(2);
+    r.dispose();
+    await waitFor(() => !alive(second), 10_000, 'the server to stop');
+  });
+
+  it('refuses serve with a url, or on another kind', () => {
+    expect(() =>
+      parseProvidersConfig({
+        providers: { l: { kind: 'llamacpp', url: 'http://127.0.0.1:1', serve: { model: 'm' } } },
+      }),
+    ).toThrow(/providers\.l\.url/);
+    expect(() =>
+      parseProvidersConfig({ providers: { o: { kind: 'openai', serve: { model: 'm' } } } }),
+    ).toThrow(/providers\.o\.serve/);
   });
 });
