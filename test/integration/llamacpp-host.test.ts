@@ -8,8 +8,14 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLlama, tinyTokens, type LlamaServer } from '../helpers/llama.js';
-import { startNvim, waitFor } from '../helpers/nvim.js';
+import {
+  LLAMA_SERVER,
+  startLlama,
+  tinyModel,
+  tinyTokens,
+  type LlamaServer,
+} from '../helpers/llama.js';
+import { alive, startNvim, waitFor } from '../helpers/nvim.js';
 import { parserCmds } from './chat-helpers.js';
 
 let srv: LlamaServer;
@@ -20,7 +26,8 @@ afterAll(async () => {
   await srv.stop();
 });
 
-describe('llamacpp provider through the spawned host (dist/)', () => {
+// A real model server beside two Neovims and hosts on a shared machine: generous deadlines.
+describe('llamacpp provider through the spawned host (dist/)', { timeout: 90_000 }, () => {
   it('shows ghost text from /infill with the suffix and other buffers as input_extra', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rune-llama-'));
     const t = await startNvim({
@@ -99,5 +106,50 @@ describe('llamacpp provider through the spawned host (dist/)', () => {
     } catch (e) {
       throw new Error(`${(e as Error).message}\n${(await lines()).join('\n')}`);
     }
+  });
+
+  it('runs llama-server itself with serve, and stops it when Neovim quits', async () => {
+    // A copy under a unique name, so its server is the one process whose arguments name it.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rune-serve-'));
+    const model = path.join(dir, 'served.gguf');
+    fs.copyFileSync(tinyModel(), model);
+    const ours = () => {
+      for (const e of fs.readdirSync('/proc')) {
+        try {
+          const cmd = fs.readFileSync(`/proc/${e}/cmdline`, 'utf8');
+          if (cmd.includes(model)) return Number(e);
+        } catch {
+          // gone
+        }
+      }
+      return undefined;
+    };
+    const t = await startNvim({
+      setup: `require('rune').setup({
+        providers = { llamacpp = { serve = {
+          model = '${model}', bin = '${LLAMA_SERVER}', args = { '-c', '4096', '-np', '1' },
+        } } },
+        completion = { debounce_ms = 0, max_tokens = 4 },
+      })`,
+    });
+    expect(ours()).toBeUndefined();
+    await t.lua(
+      "vim.bo.filetype = 'python'; vim.api.nvim_buf_set_lines(0, 0, -1, false, { 'x = (' })",
+    );
+    await t.nvim.input('A');
+    try {
+      await expect
+        .poll(() => t.lua('return require("rune.ghost").current()'), { timeout: 20000 })
+        .toBe('4242');
+    } catch (e) {
+      const info = await t.lua<{ log_file: string }>('return require("rune.host").info()');
+      const log = fs.existsSync(info.log_file) ? fs.readFileSync(info.log_file, 'utf8') : '';
+      throw new Error(`${(e as Error).message}\n${log.slice(-3000)}`);
+    }
+    const pid = ours();
+    expect(pid).toBeDefined();
+    await t.nvim.input('<Esc>');
+    await t.close();
+    await waitFor(() => !alive(pid!), 15000, 'llama-server to stop with the host');
   });
 });
