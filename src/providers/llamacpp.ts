@@ -191,7 +191,9 @@ export class LlamaCppAdapter implements Adapter {
     const ctx = models[0]?.contextLength;
     return `reachable at ${this.url} (${models.length} model${models.length === 1 ? '' : 's'}${
       ctx ? `, context ${ctx} tokens` : ''
-    })${llama ? '; llama.cpp server: fill-in-the-middle through /infill' : ''}`;
+    })${llama ? '; llama.cpp server: fill-in-the-middle through /infill' : ''}${
+      this.opts.serve?.pid ? `; started by Rune (pid ${this.opts.serve.pid})` : ''
+    }`;
   }
 
   mapError(err: unknown): RuneError {
