@@ -149,6 +149,11 @@ describe('llamacpp provider through the spawned host (dist/)', { timeout: 90_000
     const pid = ours();
     expect(pid).toBeDefined();
     await t.nvim.input('<Esc>');
+    await t.nvim.command('checkhealth rune');
+    const health = (
+      await t.lua<string[]>('return vim.api.nvim_buf_get_lines(0, 0, -1, false)')
+    ).join('\n');
+    expect(health).toContain(`started by Rune (pid ${pid})`);
     await t.close();
     await waitFor(() => !alive(pid!), 15000, 'llama-server to stop with the host');
   });
