@@ -37,6 +37,19 @@ export default defineConfig({
           env: n.bin ? { RUNE_TEST_NVIM: n.bin } : {},
         },
       })),
+      // The built plugin as users run it (dist/ only), once per Neovim under test:
+      // e2e-nvim-0.10 and e2e-nvim-latest (select both with --project 'e2e*').
+      ...nvims.map((n) => ({
+        extends: true as const,
+        test: {
+          name: `e2e-${n.name}`,
+          include: ['test/e2e/**/*.test.ts'],
+          // Each test starts Neovim, the host and the peers from scratch on a shared machine.
+          testTimeout: 60000,
+          globalSetup: ['test/e2e/global-setup.ts'],
+          env: n.bin ? { RUNE_TEST_NVIM: n.bin } : {},
+        },
+      })),
     ],
   },
 });

@@ -9,6 +9,17 @@ set -euo pipefail
 suite=${1:?usage: provision-nvim.sh <trixie|sid> <dest>}
 dest=${2:?usage: provision-nvim.sh <trixie|sid> <dest>}
 
+# The provisioned binary is pointed at its own loader with patchelf (below).
+if ! command -v patchelf >/dev/null; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends patchelf >&2
+  else
+    echo "rune: provisioning Neovim needs patchelf: install it (apt-get install patchelf) or put Neovim >= 0.10 on PATH" >&2
+    exit 1
+  fi
+fi
+
 write_wrapper() {
   local prefix
   prefix=$(cd "$1" && pwd)/root

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything Rune's tests and dev launcher need, idempotently:
 # system packages (Debian), npm dependencies, two Neovims (0.10.x and the
-# newest release) provisioned from Debian's archive into .cache/nvim, and the
+# newest release) provisioned from Debian's archive into .cache/nvim,
+# llama.cpp's llama-server into .cache/llama, and the
 # build. Safe to run again: each step is skipped when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,13 +32,7 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 # npm dependencies, reinstalled when the lock file changes.
-stamp=node_modules/.rune-lock-hash
-hash=$(sha256sum package-lock.json | cut -d' ' -f1)
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$hash" ]; then
-  say "npm ci"
-  npm ci --no-audit --no-fund >&2
-  echo "$hash" >"$stamp"
-fi
+bash scripts/npm-deps.sh
 
 # Neovim 0.10.x and the newest release.
 bash scripts/provision-nvim.sh trixie .cache/nvim/trixie

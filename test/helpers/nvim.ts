@@ -28,6 +28,16 @@ export function nvimBin(): string {
   return path.join(ROOT, '.cache', 'nvim', 'sid', 'bin', 'nvim');
 }
 
+/**
+ * The provisioned Neovims keep their bundled treesitter parsers under their own
+ * prefix, which is not on the runtimepath; the markdown ftplugin of Neovim 0.12
+ * (the chat buffer's filetype) needs them. A system Neovim finds its parsers by itself.
+ */
+export function parserCmds(): string[] {
+  const dir = path.resolve(path.dirname(nvimBin()), '..', 'root', 'usr', 'lib', 'nvim');
+  return fs.existsSync(path.join(dir, 'parser')) ? [`set rtp+=${dir}`] : [];
+}
+
 export interface TestNvim {
   nvim: NeovimClient;
   proc: ChildProcess;

@@ -7,8 +7,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { startOllamaServer } from '../helpers/servers/index.js';
-import { startNvim, waitFor, alive } from '../helpers/nvim.js';
-import { ollamaAt, parserCmds } from './chat-helpers.js';
+import { parserCmds, startNvim, waitFor, alive } from '../helpers/nvim.js';
+import { ollamaAt } from './chat-helpers.js';
 
 interface Saved {
   id: string;

@@ -3,9 +3,7 @@
  * in-process with the chat module, and a provider registry whose providers
  * talk HTTP to the wire-faithful fake servers in test/helpers/servers.
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { nvimBin, startNvim, waitFor, type TestNvim } from '../helpers/nvim.js';
+import { parserCmds, startNvim, waitFor, type TestNvim } from '../helpers/nvim.js';
 import { startInProcessHost } from '../helpers/host.js';
 import { setProviderRegistry } from '../../src/nvim/providers.js';
 import { chatModule } from '../../src/nvim/chat/index.js';
@@ -34,16 +32,6 @@ export interface ChatHarness {
   chatBuf(): Promise<number>;
   /** Waits until the chat has finished streaming (its last line is the empty prompt line). */
   idle(buf?: number): Promise<void>;
-}
-
-/**
- * The provisioned Neovims keep their bundled treesitter parsers under their own
- * prefix, which is not on the runtimepath; the markdown ftplugin of Neovim 0.12
- * needs them. A system Neovim finds its parsers by itself.
- */
-export function parserCmds(): string[] {
-  const dir = path.resolve(path.dirname(nvimBin()), '..', 'root', 'usr', 'lib', 'nvim');
-  return fs.existsSync(path.join(dir, 'parser')) ? [`set rtp+=${dir}`] : [];
 }
 
 export interface ChatOptions {

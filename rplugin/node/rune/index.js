@@ -13,12 +13,13 @@ function load() {
   return core;
 }
 
-// Commands: name -> implementation in lua/rune/commands.lua, and options.
+// Commands: name -> implementation in lua/rune/commands.lua, and options (`range` and
+// `bang` as in plugin/rune.lua).
 const COMMANDS = [
   ['RuneStatus', 'status', {}],
   ['RuneLog', 'log', {}],
   ['RuneRestart', 'restart', {}],
-  ['RuneChat', 'chat', { nargs: '*' }],
+  ['RuneChat', 'chat', { nargs: '*', range: '', bang: true }],
   ['RuneStop', 'chat_stop', {}],
   ['RuneChatHistory', 'chat_history', {}],
   ['RuneChatModel', 'chat_model', {}],
@@ -44,15 +45,36 @@ module.exports = (plugin) => {
   );
 
   for (const [name, impl, opts] of COMMANDS) {
+    const { bang, ...rest } = opts;
     plugin.registerCommand(
       name,
-      async (args) => {
-        await plugin.nvim.lua('require("rune.commands")[...]({ args = select(2, ...) or "" })', [
-          impl,
-          (args || []).join(' '),
-        ]);
+      async (fargs, ...more) => {
+        // In remote/define.vim's order: the line range, the bang, the eval value.
+        const o = { args: (fargs || []).join(' ') };
+        if (opts.range !== undefined) [o.line1, o.line2] = more.shift();
+        if (bang) o.bang = more.shift() === 1;
+        if (opts.range !== undefined) o.range = Number(more.shift());
+        await plugin.nvim.lua('require("rune.commands")[...](select(2, ...))', [impl, o]);
       },
-      { sync: false, nargs: opts.nargs || '0', ...opts },
+      { sync: false, nargs: '0', ...rest },
     );
+    // The node-client passes on only range, nargs and complete; Neovim's remote/define.vim
+    // also knows bang and eval. `<range>` in the eval expression is the number of lines
+    // given (0, 1 or 2), which tells `:RuneChat` from `:.RuneChat`.
+    const spec = plugin.commands[name].spec;
+    if (bang) spec.opts.bang = '';
+    if (opts.range !== undefined) spec.opts.eval = rangeExpr(name);
   }
 };
+
+/**
+ * The eval expression giving a range command its `<range>` count. define.vim first defines
+ * a bootstrap command whose text holds these options: its first run turns `<range>` into
+ * that run's count and `<lt>` into `<`, defines the real command from the result and runs
+ * it again with an explicit `<line1>,<line2>` (so there `<range>` is always 2). The first
+ * run therefore answers with the count baked in at bootstrap, every later one with its own.
+ */
+function rangeExpr(name) {
+  const flag = `g:rune_rplugin_ran_${name}`;
+  return `exists('${flag}') ? <lt>range> : [execute('let ${flag} = 1'), <range>][1]`;
+}

@@ -1,0 +1,179 @@
+/**
+ * An agent meets Rune's MCP server as in real use: the official SDK client
+ * connects over Streamable HTTP with the address and token it reads from the
+ * lock file, and through `rune mcp` (node dist/cli/main.js mcp, stdio). Each
+ * edit waits for the user, who answers in Neovim by typing `:RuneMcp approve`
+ * and a key in the prompt window. The host is the one the Lua layer spawned.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { waitFor, type TestNvim } from '../helpers/nvim.js';
+import { CLI, explained, shellEnv, startRune } from '../helpers/e2e.js';
+
+interface Lock {
+  url: string;
+  token: string;
+  pid: number;
+  workspaceFolders: string[];
+}
+
+let t: TestNvim;
+let ws: string;
+let lock: Lock;
+
+beforeAll(async () => {
+  ws = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'rune-e2e-mcp-')));
+  fs.writeFileSync(path.join(ws, 'notes.txt'), 'alpha\nbeta\n');
+  t = await startRune({ cwd: ws });
+  // The user's first command starts the host, and with it the MCP server.
+  await t.nvim.input(':RuneStatus<CR>');
+  const dir = path.join(t.home, 'state', 'nvim', 'rune', 'mcp');
+  lock = await explained(t, () =>
+    waitFor(
+      () => {
+        const f = fs.existsSync(dir) && fs.readdirSync(dir).find((n) => n.endsWith('.lock'));
+        return f ? (JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')) as Lock) : undefined;
+      },
+      20000,
+      'the lock file',
+    ),
+  ).then((l) => l!);
+});
+
+afterAll(async () => {
+  await t?.close();
+  fs.rmSync(ws, { recursive: true, force: true });
+});
+
+function textOf(result: unknown): string {
+  const r = result as { content?: { type: string; text?: string }[] };
+  return r.content?.find((c) => c.type === 'text')?.text ?? '';
+}
+
+const bufferLines = () =>
+  t.lua<string[]>(
+    `for _, b in ipairs(vim.api.nvim_list_bufs()) do
+       if vim.api.nvim_buf_get_name(b) == ... then return vim.api.nvim_buf_get_lines(b, 0, -1, false) end
+     end`,
+    [path.join(ws, 'notes.txt')],
+  );
+
+/** The text of the approval prompt the user sees (a floating window), once it shows. */
+async function promptShown(): Promise<string> {
+  const text = await waitFor(
+    () =>
+      t.lua<string>(
+        `for _, w in ipairs(vim.api.nvim_list_wins()) do
+           if vim.api.nvim_win_get_config(w).relative ~= '' then
+             local l = vim.api.nvim_buf_get_lines(vim.api.nvim_win_get_buf(w), 0, -1, false)
+             if (l[1] or ''):find('wants to', 1, true) then return table.concat(l, '\\n') end
+           end
+         end
+         return ''`,
+      ),
+    20000,
+    'the approval prompt',
+  );
+  return text!;
+}
+
+/** Edits notes.txt through `client` and answers the prompt with `key`, as the user would. */
+async function editWithApproval(
+  client: Client,
+  from: string,
+  to: string,
+  key: string,
+): Promise<{ prompt: string; result: unknown }> {
+  await client.callTool({ name: 'open_file', arguments: { path: 'notes.txt' } });
+  const call = client.callTool({
+    name: 'edit_buffer',
+    arguments: { replacements: [{ search: from, replace: to }] },
+  });
+  const prompt = await promptShown();
+  // The prompt does not take the focus; the user goes there and answers.
+  await t.nvim.input(`<Esc>:RuneMcp approve<CR>${key}`);
+  return { prompt, result: await call };
+}
+
+describe('MCP server (built host) with the official SDK client', () => {
+  it('connects over HTTP with the lock file, and an edit waits for the user to approve it', async () => {
+    expect(lock.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/mcp$/);
+    expect(lock.workspaceFolders).toContain(ws);
+    expect(fs.statSync(path.join(t.home, 'state', 'nvim', 'rune', 'mcp')).mode & 0o777).toBe(0o700);
+    // Without the token from the lock file, the server answers nothing else.
+    const bare = await fetch(lock.url, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+      },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+    });
+    expect(bare.status).toBe(401);
+    const client = new Client({ name: 'e2e-http', version: '1.0.0' });
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(lock.url), {
+        requestInit: { headers: { Authorization: `Bearer ${lock.token}` } },
+      }),
+    );
+    try {
+      await explained(t, async () => {
+        const { tools } = await client.listTools();
+        expect(tools.map((x) => x.name)).toEqual(
+          expect.arrayContaining(['read_file', 'open_file', 'edit_buffer']),
+        );
+        const read = await client.callTool({ name: 'read_file', arguments: { path: 'notes.txt' } });
+        expect(textOf(read)).toBe('alpha\nbeta');
+
+        // Denied with `d`: nothing changes, and the agent is told.
+        const denied = await editWithApproval(client, 'beta', 'nope', 'd');
+        expect(denied.prompt).toMatch(/^e2e-http 1\.0\.0 wants to edit .*notes\.txt/);
+        expect((denied.result as { isError?: boolean }).isError).toBe(true);
+        expect(await bufferLines()).toEqual(['alpha', 'beta']);
+
+        // Applied with <CR> (every hunk accepted).
+        const ok = await editWithApproval(client, 'beta', 'gamma', '<CR>');
+        expect(ok.prompt).toContain('-beta\n+gamma');
+        expect((ok.result as { isError?: boolean }).isError).toBeFalsy();
+        expect(await bufferLines()).toEqual(['alpha', 'gamma']);
+      });
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('`rune mcp` finds this Neovim from its folder and serves the same tools over stdio', async () => {
+    const client = new Client({ name: 'e2e-stdio', version: '2.0.0' });
+    const transport = new StdioClientTransport({
+      command: process.execPath,
+      args: [CLI, 'mcp'],
+      env: shellEnv(t),
+      cwd: ws,
+      stderr: 'pipe',
+    });
+    let stderr = '';
+    transport.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    try {
+      await client.connect(transport).catch((err: Error) => {
+        throw new Error(`rune mcp failed: ${err.message}\n${stderr}`);
+      });
+      await explained(t, async () => {
+        const read = await client.callTool({ name: 'read_file', arguments: { path: 'notes.txt' } });
+        expect(textOf(read)).toMatch(/^alpha\n/);
+        // The other test may have edited the buffer already: take its second line as it is.
+        const from = ((await bufferLines()) ?? ['alpha', 'beta'])[1]!;
+        const ok = await editWithApproval(client, from, 'delta', '<CR>');
+        expect(ok.prompt).toMatch(/^e2e-stdio 2\.0\.0 wants to edit .*notes\.txt/);
+        expect((ok.result as { isError?: boolean }).isError).toBeFalsy();
+        expect(await bufferLines()).toEqual(['alpha', 'delta']);
+      });
+    } finally {
+      await client.close();
+    }
+  });
+});
