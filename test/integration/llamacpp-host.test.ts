@@ -15,8 +15,7 @@ import {
   tinyTokens,
   type LlamaServer,
 } from '../helpers/llama.js';
-import { alive, startNvim, waitFor } from '../helpers/nvim.js';
-import { parserCmds } from './chat-helpers.js';
+import { alive, parserCmds, startNvim, waitFor } from '../helpers/nvim.js';
 
 let srv: LlamaServer;
 beforeAll(async () => {
