@@ -5,7 +5,7 @@
  * before the first token.
  */
 import Anthropic from '@anthropic-ai/sdk';
-import type { RuneError } from '../core/errors.js';
+import { AbortError, type RuneError } from '../core/errors.js';
 import { parseRetryAfter } from '../core/retry.js';
 import type { Adapter, AdapterHooks, CompleteResult } from './adapter.js';
 import {
@@ -146,7 +146,11 @@ export class AnthropicAdapter implements Adapter {
     } finally {
       if (!stopped) stream.controller.abort();
     }
-    if (!stopped) throw malformed(this.who, new Error('the stream ended before message_stop'));
+    if (!stopped) {
+      // The SDK ends an aborted stream quietly: that is a cancellation, not a bad server.
+      if (signal.aborted) throw new AbortError(undefined, { cause: signal.reason });
+      throw malformed(this.who, new Error('the stream ended before message_stop'));
+    }
     // Yielded after the body ended, so the connection goes back to the pool.
     yield {
       type: 'done',
