@@ -155,6 +155,28 @@ describe('llamacpp provider against llama-server', () => {
     expect(reg.usage().every((u) => u.errors === 0)).toBe(true);
   });
 
+  it('an aborted /v1/completions rejects; the partial text is never a result', async () => {
+    reg = make({ kind: 'openai', url: `${srv.url}/v1`, fim: 'native', ...FAST });
+    const ac = new AbortController();
+    // A prompt ending in "4": the model goes on "2424…" up to the limit.
+    const req = { prefix: '4', suffix: '', maxTokens: 100_000 };
+    const p = reg.get('completion').complete(req, { signal: ac.signal });
+    await waitFor(
+      async () => {
+        const slots =
+          await srv.get<{ is_processing: boolean; next_token?: { n_decoded?: number }[] }[]>(
+            '/slots',
+          );
+        return slots.some((x) => x.is_processing && (x.next_token?.[0]?.n_decoded ?? 0) > 50);
+      },
+      10_000,
+      'the answer to stream',
+    );
+    ac.abort();
+    expect(await rejection(p)).toBeInstanceOf(AbortError);
+    expect(reg.usage().every((u) => u.errors === 0 && u.requests === 0)).toBe(true);
+  });
+
   it('aborting a streamed chat is a cancellation, not a broken server', async () => {
     reg = make({ kind: 'llamacpp', url: srv.url, ...FAST, breaker: { failures: 1 } });
     const ac = new AbortController();
