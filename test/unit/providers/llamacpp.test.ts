@@ -22,7 +22,7 @@ import { alive, waitFor } from '../../helpers/nvim.js';
 import { FAST, collect, rejection, textOf } from './helpers.js';
 
 let srv: LlamaServer;
-let reg: ManagedRegistry;
+let reg: ManagedRegistry | undefined;
 let requests: string[];
 
 function make(provider: Record<string, unknown>): ManagedRegistry {
@@ -56,7 +56,8 @@ afterAll(async () => {
   await srv.stop();
 });
 afterEach(() => {
-  reg.dispose();
+  reg?.dispose();
+  reg = undefined;
 });
 
 describe('llamacpp provider against llama-server', () => {
@@ -269,6 +270,20 @@ describe('llamacpp provider with serve: Rune runs llama-server', () => {
     expect(server.starts).toBe(2);
     r.dispose();
     await waitFor(() => !alive(second), 10_000, 'the server to stop');
+  });
+
+  it('says how to fix a llama-server that is not installed', async () => {
+    const r = createProviderRegistry(
+      parseProvidersConfig({
+        providers: {
+          local: { kind: 'llamacpp', serve: { model: 'm.gguf', bin: '/nonexistent/llama-server' } },
+        },
+      }),
+      { logger: createMemoryLogger(), env: {} },
+    );
+    const err = await rejection(r.get('completion').complete({ prefix: 'a', suffix: '' }));
+    expect(err.message).toMatch(/\/nonexistent\/llama-server was not found.*serve\.bin/);
+    r.dispose();
   });
 
   it('refuses serve with a url, or on another kind', () => {
