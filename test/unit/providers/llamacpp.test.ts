@@ -127,6 +127,8 @@ describe('llamacpp provider against llama-server', () => {
     // Asked once.
     await reg.get('completion').complete({ prefix: 'x', suffix: 'y', maxTokens: 2 });
     expect(requests).toEqual(['GET /v1/models', 'POST /infill', 'POST /infill']);
+    // The context length it reports counts for this kind too.
+    expect((await reg.get('chat').models())[0]!.contextLength).toBe(4096);
   });
 
   it('cancelling a completion frees the server slot', async () => {
