@@ -13,6 +13,15 @@ vim.api.nvim_create_autocmd('InsertEnter', {
     end
   end,
 })
+-- Yanks count as context for completion (completion.context_buffers.yanks).
+vim.api.nvim_create_autocmd('TextYankPost', {
+  group = 'rune.completion.boot',
+  callback = function()
+    if package.loaded['rune'] then
+      require('rune.completion').on_yank()
+    end
+  end,
+})
 
 -- Users of :UpdateRemotePlugins get the same commands from rplugin/node/rune.
 if vim.g.rune_rplugin then

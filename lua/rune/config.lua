@@ -104,7 +104,7 @@ M.defaults = {
     temperature = vim.NIL,
     stop = vim.NIL,
     suggestions = 1,
-    context_buffers = { enabled = false, max_buffers = 3, lines = 40, max_chars = 2000 },
+    context_buffers = { enabled = false, max_buffers = 3, lines = 40, max_chars = 2000, yanks = 3 },
     keys = {
       accept = '<Tab>',
       accept_word = '<M-w>',
@@ -245,6 +245,7 @@ H.schema = {
       max_buffers = 'number',
       lines = 'number',
       max_chars = 'number',
+      yanks = 'number',
     },
     keys = {
       accept = { oneof = { 'string', 'boolean' } },

@@ -72,6 +72,39 @@ describe('llamacpp provider through the spawned host (dist/)', { timeout: 90_000
     expect(text).toMatch(/llamacpp \(llamacpp\): reachable at .*context 4096 tokens.*\/infill/);
   });
 
+  it('sends what you yanked as input_extra', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rune-llama-'));
+    const t = await startNvim({
+      setup: `require('rune').setup({
+        providers = { llamacpp = { url = '${srv.url}' } },
+        completion = { debounce_ms = 0, max_tokens = 4, context_buffers = { enabled = true } },
+      })`,
+    });
+    await t.lua(`
+      vim.cmd.cd(${JSON.stringify(dir)})
+      vim.cmd.edit('main.py'); vim.bo.filetype = 'python'
+      vim.api.nvim_buf_set_lines(0, 0, -1, false, { 'def f(', ')', 'YANKED = 1' })
+      vim.api.nvim_win_set_cursor(0, { 3, 0 })
+    `);
+    await t.nvim.input('yy');
+    await t.lua('vim.api.nvim_win_set_cursor(0, { 1, 0 })');
+    await t.nvim.input('A');
+    await expect
+      .poll(() => t.lua('return require("rune.ghost").current()'), { timeout: 15000 })
+      .toBe('4242');
+    const usage = await t.lua<{ inputTokens: number }[]>(
+      'return require("rune.host").request("rune.providers.usage")',
+    );
+    expect(usage).toMatchObject([
+      {
+        inputTokens: tinyTokens(
+          '<|repo_name|>myproject\n<|file_sep|>main.py\nYANKED = 1\n' +
+            '<|file_sep|>filename\n<|fim_prefix|>def f(<|fim_suffix|>\n)\nYANKED = 1<|fim_middle|>',
+        ),
+      },
+    ]);
+  });
+
   it(':RuneChat answers from a 4,096-token llama-server with the default tools on', async () => {
     const t = await startNvim({
       setup: `require('rune').setup({
