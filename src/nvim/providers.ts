@@ -27,6 +27,14 @@ function build(host: ReadyHost): ManagedRegistry {
     secrets: hostSecrets(host),
     storedKeyAccount: apiKeyAccount,
     kinds: { copilot: copilotAdapterFactory(() => hostCopilotConfig(host)) },
+    notify: (message, level = 'info') => {
+      void host.nvim
+        .lua(
+          `require("rune.util").notify(..., vim.log.levels.${level === 'warn' ? 'WARN' : 'INFO'})`,
+          [message],
+        )
+        .catch(() => undefined);
+    },
   });
 }
 

@@ -26,6 +26,8 @@ export interface LlamaServeOptions {
   env?: NodeJS.ProcessEnv;
   /** How long the model may take to load (default 10 minutes: a download may come first). */
   startTimeoutMs?: number;
+  /** Progress for the user: starting, still loading (every 10 s), ready, exited. */
+  notify?: (message: string, level?: 'info' | 'warn') => void;
 }
 
 const SECRET_NAME = /KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH/i;
@@ -103,6 +105,9 @@ export class LlamaServe {
     ];
     const log = this.opts.logger;
     log.info('starting llama-server', { provider: this.opts.id, bin, args });
+    const t0 = Date.now();
+    let told = t0;
+    this.opts.notify?.(`starting the ${this.name} (${model})…`);
     const proc = spawn(bin, args, {
       env: serverEnv(this.opts.env ?? process.env),
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -131,6 +136,10 @@ export class LlamaServe {
       this.proc = undefined;
       this.ready = undefined;
       if (!this.disposed) {
+        this.opts.notify?.(
+          `the ${this.name} exited${code !== null ? ` (code ${code})` : ''}; it starts again on the next request`,
+          'warn',
+        );
         log.warn('llama-server exited; it starts again on the next request', {
           provider: this.opts.id,
           code,
@@ -162,8 +171,15 @@ export class LlamaServe {
           url,
         );
       }
+      if (Date.now() - told >= 10_000) {
+        told = Date.now();
+        this.opts.notify?.(
+          `the ${this.name} is still loading the model (${Math.round((told - t0) / 1000)} s): ${this.tail.at(-1) ?? ''}`,
+        );
+      }
       await new Promise((r) => setTimeout(r, 100));
     }
+    this.opts.notify?.(`the ${this.name} is ready (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
     log.info('llama-server ready', { provider: this.opts.id, url, pid: proc.pid });
     return url;
   }

@@ -48,6 +48,7 @@ export interface AdapterContext {
   env?: NodeJS.ProcessEnv;
   secrets?: SecretStore;
   fetch?: typeof fetch;
+  notify?: RegistryDeps['notify'];
 }
 
 /** Builds the adapter of one configured provider of a kind. */
@@ -71,6 +72,8 @@ export interface RegistryDeps {
    * factory is a ConfigError.
    */
   kinds?: Partial<Record<string, AdapterFactory>>;
+  /** Tells the user something worth a message (a server Rune starts for them is loading). */
+  notify?: (message: string, level?: 'info' | 'warn') => void;
 }
 
 /** One line of `rune.providers.list`. */
@@ -171,6 +174,7 @@ const BUILTIN: Partial<Record<string, AdapterFactory>> = {
               ...p.serve,
               logger: c.logger,
               ...(c.env ? { env: c.env } : {}),
+              ...(c.notify ? { notify: c.notify } : {}),
             }),
           }
         : {}),
@@ -210,6 +214,7 @@ function adapterFor(
     ...(deps.env ? { env: deps.env } : {}),
     ...(deps.secrets ? { secrets: deps.secrets } : {}),
     ...(deps.fetch ? { fetch: deps.fetch } : {}),
+    ...(deps.notify ? { notify: deps.notify } : {}),
   });
 }
 

@@ -157,7 +157,9 @@ describe('llamacpp provider through the spawned host (dist/)', { timeout: 90_000
       return undefined;
     };
     const t = await startNvim({
-      setup: `require('rune').setup({
+      setup: `_G.notes = {}
+      vim.notify = function(m) table.insert(_G.notes, m) end
+      require('rune').setup({
         providers = { llamacpp = { serve = {
           model = '${model}', bin = '${LLAMA_SERVER}', args = { '-c', '4096', '-np', '1' },
         } } },
@@ -180,6 +182,14 @@ describe('llamacpp provider through the spawned host (dist/)', { timeout: 90_000
     }
     const pid = ours();
     expect(pid).toBeDefined();
+    // The user saw it start and become ready.
+    const notes = await t.lua<string[]>('return _G.notes');
+    expect(notes).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^\(rune\) starting the llama-server of provider "llamacpp"/),
+        expect.stringMatching(/^\(rune\) the llama-server of provider "llamacpp" is ready/),
+      ]),
+    );
     await t.nvim.input('<Esc>');
     await t.nvim.command('checkhealth rune');
     const health = (
