@@ -234,6 +234,7 @@ describe('llamacpp provider against llama-server', () => {
 
 describe('llamacpp provider with serve: Rune runs llama-server', () => {
   it('starts it on first use, starts it again when it died, stops it on dispose', async () => {
+    const notes: string[] = [];
     const r = createProviderRegistry(
       parseProvidersConfig({
         providers: {
@@ -251,6 +252,7 @@ describe('llamacpp provider with serve: Rune runs llama-server', () => {
           OPENAI_API_KEY: 'sk-not-for-children',
           HF_TOKEN: 'hf-not-for-children',
         },
+        notify: (m, level = 'info') => notes.push(`${level}: ${m}`),
       },
     ) as ManagedRegistry;
     const server = (r.managed('local').adapter as LlamaCppAdapter).server!;
@@ -266,6 +268,11 @@ describe('llamacpp provider with serve: Rune runs llama-server', () => {
     expect(environ.filter((e) => /not-for-children/.test(e))).toEqual([]);
     process.kill(first, 'SIGKILL');
     await waitFor(() => !alive(first) && server.pid === undefined, 10_000, 'the server to die');
+    expect(notes).toEqual([
+      expect.stringMatching(/^info: starting the llama-server of provider "local"/),
+      expect.stringMatching(/^info: the llama-server of provider "local" is ready/),
+      'warn: the llama-server of provider "local" exited; it starts again on the next request',
+    ]);
     expect(await ask()).toBe('OK');
     const second = server.pid!;
     expect(second).not.toBe(first);
