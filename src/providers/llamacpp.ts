@@ -164,8 +164,9 @@ export class LlamaCppAdapter implements Adapter {
   async models(signal: AbortSignal): Promise<ModelInfo[]> {
     await this.up(signal);
     const models = await this.openai.models(signal);
-    if (this.opts.kind !== 'llamacpp' || models.every((m) => m.contextLength)) return models;
-    // Older servers list no meta: the context length is in /props.
+    if (!(await this.llama(signal))) return models;
+    // /props: what the chat template can do, and the context length (older servers list
+    // no meta in /v1/models).
     const res = await this.get('/props', signal).catch((err: unknown) => {
       if (signal.aborted) throw err;
       return undefined;
@@ -173,11 +174,15 @@ export class LlamaCppAdapter implements Adapter {
     const props = (res?.ok ? await res.json().catch(() => ({})) : {}) as {
       default_generation_settings?: { n_ctx?: unknown };
       n_ctx?: unknown;
+      chat_template_caps?: { supports_tools?: unknown };
     };
     const nCtx = props.default_generation_settings?.n_ctx ?? props.n_ctx;
-    return typeof nCtx === 'number'
-      ? models.map((m) => ({ ...m, contextLength: m.contextLength ?? nCtx }))
-      : models;
+    const tools = props.chat_template_caps?.supports_tools;
+    return models.map((m) => ({
+      ...m,
+      ...(m.contextLength === undefined && typeof nCtx === 'number' ? { contextLength: nCtx } : {}),
+      ...(typeof tools === 'boolean' ? { tools } : {}),
+    }));
   }
 
   async embed(input: string[], model: string, signal: AbortSignal): Promise<number[][]> {

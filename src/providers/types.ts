@@ -110,6 +110,8 @@ export interface ModelInfo {
   id: string;
   provider: string;
   contextLength?: number;
+  /** Whether the model can call tools, when the server says (llama.cpp: its chat template). */
+  tools?: boolean;
 }
 
 export interface CallOptions {

@@ -140,6 +140,48 @@ describe('llamacpp provider through the spawned host (dist/)', { timeout: 90_000
     }
   });
 
+  it(':RuneChat offers no tools to a model whose chat template cannot take them', async () => {
+    const plain = await startLlama({ args: ['--chat-template', 'chatml'] });
+    try {
+      const t = await startNvim({
+        setup: `require('rune').setup({
+          providers = { llamacpp = { url = '${plain.url}' } },
+          chat = { start_insert = false },
+        })`,
+        preCmds: parserCmds(),
+      });
+      await t.nvim.command('RuneChat');
+      const buf = await waitFor(
+        () =>
+          t.lua<number | null>(
+            'for _, b in ipairs(vim.api.nvim_list_bufs()) do if vim.b[b].rune_chat_id then return b end end return nil',
+          ),
+        15000,
+        'the chat buffer',
+      );
+      await t.lua('vim.api.nvim_buf_set_lines(..., -2, -1, false, { "hi" })', [buf]);
+      await t.lua('require("rune.chat").submit(...)', [buf]);
+      const info = await t.lua<{ log_file: string }>('return require("rune.host").info()');
+      await waitFor(
+        () =>
+          fs.existsSync(info.log_file) &&
+          fs.readFileSync(info.log_file, 'utf8').includes('chat tools not offered'),
+        15000,
+        'the host to leave the tools out',
+      );
+      await waitFor(
+        async () =>
+          (
+            await t.lua<string[]>('return vim.api.nvim_buf_get_lines(..., 0, -1, false)', [buf])
+          ).includes('OK'),
+        15000,
+        'the answer',
+      );
+    } finally {
+      await plain.stop();
+    }
+  });
+
   it('runs llama-server itself with serve, and stops it when Neovim quits', async () => {
     // A copy under a unique name, so its server is the one process whose arguments name it.
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rune-serve-'));

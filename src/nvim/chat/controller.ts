@@ -13,6 +13,7 @@ import { metrics, METRICS } from '../../core/metrics.js';
 import type {
   ChatMessage,
   ContentPart,
+  ModelInfo,
   Provider,
   ProviderRegistry,
   Usage,
@@ -262,10 +263,18 @@ export class ChatController {
           ...history,
           { role: 'user', content: promptWithContext(text, context) },
         ];
-        const tools = this.opts.config.tools === false ? undefined : this.opts.tools;
+        const info = await this.modelInfo(provider, model, abort.signal);
+        const contextTokens = info?.contextLength;
+        if (info?.tools === false && this.opts.config.tools !== false) {
+          this.logger.info('chat tools not offered: the model cannot call tools', {
+            chat: s.chat.id,
+            model: info.id,
+          });
+        }
+        const tools =
+          this.opts.config.tools === false || info?.tools === false ? undefined : this.opts.tools;
         const specs = tools?.specs() ?? [];
         const system = this.opts.config.system ?? DEFAULT_SYSTEM;
-        const contextTokens = await this.contextLength(provider, model, abort.signal);
         const maxSteps = this.opts.config.max_tool_steps ?? DEFAULT_MAX_TOOL_STEPS;
         const emit = (piece: string) => {
           answer.content += piece;
@@ -521,16 +530,15 @@ export class ChatController {
     return s;
   }
 
-  /** The model's context length as its provider reports it (undefined when it does not). */
-  private async contextLength(
+  /** What the provider says about the model (context length, tools), when it says. */
+  private async modelInfo(
     provider: Provider,
     model: string | undefined,
     signal: AbortSignal,
-  ): Promise<number | undefined> {
+  ): Promise<ModelInfo | undefined> {
     try {
       const models = await provider.models({ signal });
-      const m = models.find((x) => x.id === model) ?? (models.length === 1 ? models[0] : undefined);
-      return m?.contextLength;
+      return models.find((x) => x.id === model) ?? (models.length === 1 ? models[0] : undefined);
     } catch (err) {
       if (signal.aborted) throw err;
       this.logger.debug('no context length from the provider', { provider: provider.id, err });

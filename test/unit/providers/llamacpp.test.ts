@@ -109,11 +109,19 @@ describe('llamacpp provider against llama-server', () => {
     );
   });
 
-  it('reports the context length the server runs with', async () => {
+  it('reports the context length the server runs with, and that its template takes tools', async () => {
     reg = make({ kind: 'llamacpp', url: srv.url, ...FAST });
     const models = await reg.get('chat').models();
     expect(models).toHaveLength(1);
-    expect(models[0]!.contextLength).toBe(4096);
+    expect(models[0]).toMatchObject({ contextLength: 4096, tools: true });
+  });
+
+  it('says when the chat template cannot take tools', async () => {
+    // llama.cpp's built-in ChatML template has no tools.
+    const plain = await startLlama({ args: ['--chat-template', 'chatml'] });
+    onTestFinished(() => plain.stop());
+    reg = make({ kind: 'llamacpp', url: plain.url, ...FAST });
+    expect((await reg.get('chat').models())[0]).toMatchObject({ tools: false });
   });
 
   it('an openai provider at a llama.cpp url finds out and uses /infill (the suffix counts)', async () => {
