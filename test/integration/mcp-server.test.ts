@@ -192,6 +192,8 @@ describe('MCP editor tools', () => {
       'fs.write',
       'fs.list',
       'diff.apply',
+      'diff.generate',
+      'ping',
       'ai_ollama_generate',
       'ai_claude_chat',
       'ai_openai_chat',
@@ -233,7 +235,7 @@ describe('MCP editor tools', () => {
     ).toBe('return { answer = 42 }');
     expect(
       textOf(await client.callTool({ name: 'fs.read', arguments: { path: 'src/util.txt' } })),
-    ).toBe('return { answer = 42 }');
+    ).toBe('return { answer = 42 }\n');
     const dir = JSON.parse(textOf(await client.callTool({ name: 'fs.list', arguments: {} })));
     expect(dir.entries.map((e: { name: string }) => e.name).sort()).toEqual([
       'log.txt',
