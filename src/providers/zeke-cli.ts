@@ -18,6 +18,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import {
   AbortError,
   BadRequestError,
+  NotFoundError,
   ProviderUnavailableError,
   type RuneError,
 } from '../core/errors.js';
@@ -157,9 +158,8 @@ export class ZekeCliAdapter implements Adapter {
   program(): string {
     const p = findZeke(this.opts);
     if (!p) {
-      throw new ProviderUnavailableError(
+      throw new NotFoundError(
         `${this.opts.who.name}: \`zeke serve\` does not answer at ${this.opts.who.url} and no \`${this.opts.command ?? 'zeke'}\` program is on PATH for the zeke CLI. Start \`zeke serve\`, or install zeke (https://github.com/ghostkellz/zeke) so \`zeke\` is on the PATH Neovim was started with.`,
-        this.opts.who.url,
       );
     }
     return p;
