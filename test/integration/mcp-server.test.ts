@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { ProgressNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { startMcpEnv, textOf, type McpEnv } from './mcp-helpers.js';
-import { waitFor } from '../helpers/nvim.js';
+import { ROOT, waitFor } from '../helpers/nvim.js';
 import { getMcpServer } from '../../src/nvim/mcp.js';
 
 let env: McpEnv;
@@ -141,20 +141,9 @@ describe('MCP server guard', () => {
     expect(data).toMatchObject({ pid: process.pid, port: env.port, token: env.token, cwd: env.ws });
   });
 
-  it('writes the zeke-compatible lock file when the zeke integration is on', async () => {
-    const file = path.join(zekeDir, `${env.port}.lock`);
-    expect(fs.statSync(file).mode & 0o777).toBe(0o600);
-    expect(JSON.parse(fs.readFileSync(file, 'utf8'))).toMatchObject({
-      port: env.port,
-      pid: process.pid,
-      protocol: 'http',
-      base_url: env.url,
-      editor: 'neovim',
-      cwd: env.ws,
-      token: env.token,
-      created_at: expect.any(Number),
-      version: expect.any(String),
-    });
+  it("writes nothing in zeke's lock folder even with mcp.zeke.enabled (nothing in zeke reads it)", () => {
+    expect(fs.existsSync(zekeDir)).toBe(false);
+    expect(env.host.logLines.some((l) => l.includes('mcp.zeke.enabled does nothing'))).toBe(true);
   });
 
   it('reports the server in :checkhealth rune', async () => {
@@ -508,7 +497,10 @@ describe('MCP editor tools', () => {
       `claude mcp add --transport http rune ${env.url} --header "Authorization: Bearer ${env.token}"`,
     );
     expect(text).toContain('"command": "rune"');
-    expect(text).toContain('ZEKE_MCP_COMMAND');
+    // zeke runs ZEKE_MCP_COMMAND as one program, and reads it only with a zeke.toml.
+    expect(text).toContain(`export ZEKE_MCP_COMMAND=${path.join(ROOT, 'bin', 'rune-mcp')}`);
+    expect(text).toContain('zeke.toml');
+    expect(text).not.toMatch(/ZEKE_MCP_URL|ZEKE_MCP_TOKEN/);
     expect(text).toMatch(/test-client 1\.0\.0/);
     await env.t.nvim.command('close');
   });
