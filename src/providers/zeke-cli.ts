@@ -246,6 +246,8 @@ export class ZekeCliAdapter implements Adapter {
     };
     child.stdout!.on('data', onData);
     child.stderr!.on('data', onData);
+    // The program started: what follows is the wait for the answer, not a connection.
+    child.once('spawn', () => hooks.headers());
     child.once('error', (err) => {
       spawnError = err;
       poke();
@@ -258,17 +260,12 @@ export class ZekeCliAdapter implements Adapter {
     });
     const onAbort = () => killGroup(child);
     signal.addEventListener('abort', onAbort, { once: true });
-    let started = false;
     try {
       for (;;) {
         if (signal.aborted) throw new AbortError();
         if (spawnError) throw spawnError;
         const next = queue.shift();
         if (next !== undefined) {
-          if (!started) {
-            started = true;
-            hooks.headers();
-          }
           yield next;
           continue;
         }

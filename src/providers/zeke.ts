@@ -91,7 +91,6 @@ export class ZekeAdapter implements Adapter {
           },
         },
         (res) => {
-          hooks?.headers();
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
           res.on('end', () =>
@@ -100,6 +99,12 @@ export class ZekeAdapter implements Adapter {
           res.on('error', reject);
         },
       );
+      // zeke serve sends its headers only with the whole answer: the connect phase ends when
+      // the connection is open, and the answer's wait counts as waiting for the first token.
+      req.once('socket', (sock) => {
+        if (sock.connecting) sock.once('connect', () => hooks?.headers());
+        else hooks?.headers();
+      });
       req.on('error', reject);
       req.end(data);
     });

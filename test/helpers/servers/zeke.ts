@@ -41,6 +41,8 @@ export interface ZekeScript {
   error?: string;
   /** Never answer (zeke blocks on Ollama; every other client waits). */
   hang?: boolean;
+  /** Answer after this long (a model generating; zeke sends nothing meanwhile). */
+  delayMs?: number;
 }
 
 export interface ZekeRequest {
@@ -183,7 +185,7 @@ export async function startZekeServer(): Promise<ZekeServer> {
   const answer = (
     route: ZekeRoute | undefined,
     raw: string,
-  ): { status: number; body: string } | 'hang' => {
+  ): { status: number; body: string; delayMs?: number } | 'hang' => {
     const err = (status: number, error: string, code?: string) => ({
       status,
       body: JSON.stringify(code === undefined ? { error } : { error, code }),
@@ -217,6 +219,7 @@ export async function startZekeServer(): Promise<ZekeServer> {
     const text = s.text ?? (route === 'chat' ? 'Hello from Zeke' : 'x + 1');
     return {
       status: 200,
+      ...(s.delayMs ? { delayMs: s.delayMs } : {}),
       body: JSON.stringify(
         route === 'chat'
           ? {
@@ -304,10 +307,21 @@ export async function startZekeServer(): Promise<ZekeServer> {
         busy = true;
         return;
       }
-      reply(sock, a.status, a.body);
       // Http1.shouldKeepAlive: HTTP/1.1 unless `Connection: close`; HTTP/1.0 only with keep-alive.
       const conn = (headers.connection ?? '').toLowerCase();
       const keep = version === 'HTTP/1.0' ? conn === 'keep-alive' : conn !== 'close';
+      if (a.delayMs) {
+        busy = true;
+        setTimeout(() => {
+          busy = false;
+          if (!sock.destroyed) finish(a, keep);
+        }, a.delayMs);
+        return;
+      }
+      finish(a, keep);
+    };
+    const finish = (a: { status: number; body: string }, keep: boolean) => {
+      reply(sock, a.status, a.body);
       if (!keep) {
         sock.end();
         return;

@@ -138,6 +138,23 @@ describe('zeke provider (zeke serve)', () => {
     expect(await rawGet(s.url, '/health')).toContain('"server":"zeke-rpc"');
   });
 
+  it('waits for a slow answer as for a first token, not as for a connection', async () => {
+    // zeke serve sends nothing until the whole answer is ready.
+    const slow = registryFor({
+      zeke: { url: s.url, retry: { max_attempts: 1 }, timeouts: { connect_ms: 30 } },
+    }).registry;
+    try {
+      s.enqueue('chat', { text: 'took a while', delayMs: 300 });
+      const out = await collect(
+        slow.get('chat').chat({ messages: [{ role: 'user', content: 'x' }] }),
+      );
+      expect(textOf(out)).toBe('took a while');
+      expect(s.requestsTo('chat')).toHaveLength(1);
+    } finally {
+      slow.dispose();
+    }
+  });
+
   it('completes through /api/complete with known fields only', async () => {
     s.enqueue('complete', { text: 'n + 1' });
     const out = await reg.get('completion').complete({
