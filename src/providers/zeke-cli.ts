@@ -15,13 +15,7 @@
  * cancelling kills the whole group (the CLI may have children of its own).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import {
-  AbortError,
-  BadRequestError,
-  NotFoundError,
-  ProviderUnavailableError,
-  type RuneError,
-} from '../core/errors.js';
+import { AbortError, BadRequestError, NotFoundError, RuneError } from '../core/errors.js';
 import { which } from '../core/which.js';
 import type { Adapter, AdapterHooks, CompleteResult } from './adapter.js';
 import { mapCommon, malformed, type Who } from './errors.js';
@@ -270,9 +264,9 @@ export class ZekeCliAdapter implements Adapter {
           continue;
         }
         if (reader.error !== undefined) {
-          throw new ProviderUnavailableError(
+          throw new RuneError(
+            'zeke_cli',
             `${this.opts.who.name}: the zeke CLI failed: ${reader.error}. Check zeke's own setup (\`zeke doctor\`, ~/.config/zeke/zeke.toml).`,
-            this.opts.who.url,
           );
         }
         if (reader.ended) return;
@@ -282,9 +276,9 @@ export class ZekeCliAdapter implements Adapter {
           const how = exit.sig
             ? `was stopped by ${exit.sig}`
             : `exited with code ${String(exit.code)}`;
-          throw new ProviderUnavailableError(
+          throw new RuneError(
+            'zeke_cli',
             `${this.opts.who.name}: the zeke CLI ${how}${reader.sawBanner ? '' : ' before printing an answer'}: ${tail.trim().slice(-300) || '(no output)'}`,
-            this.opts.who.url,
           );
         }
         await new Promise<void>((r) => (wake = r));

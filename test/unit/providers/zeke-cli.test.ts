@@ -70,12 +70,17 @@ describe('zeke provider (zeke CLI)', () => {
     expect(fs.readFileSync(path.join(dir, 'message.txt'), 'utf8')).toContain('return <CURSOR>;');
   });
 
-  it("reports zeke's own failure line", async () => {
-    reg = registry({ FAKE_ZEKE_MODE: 'error' });
+  it("reports zeke's own failure line, once (not retried)", async () => {
+    reg = registryFor(
+      { zeke: { url: NO_SERVER, retry: { base_delay_ms: 5, max_delay_ms: 20 } } },
+      {},
+      { PATH: `${BIN}:/usr/bin:/bin`, FAKE_ZEKE_DIR: dir, FAKE_ZEKE_MODE: 'error' },
+    ).registry;
     const err = await rejection(
       collect(reg.get('chat').chat({ messages: [{ role: 'user', content: 'q' }] })),
     );
     expect(err.message).toContain('the zeke CLI failed: Streaming failed: error.ConnectionRefused');
+    expect(fs.readFileSync(path.join(dir, 'calls.txt'), 'utf8')).toBe('call\n');
   });
 
   it('says so when zeke is neither serving nor on PATH', async () => {
