@@ -130,7 +130,7 @@ describe(':RuneChat through the zeke CLI (built plugin)', () => {
           fs.readFileSync(path.join(dir, 'child.pid'), 'utf8'),
       ),
     );
-    await c.t.lua('require("rune.chat").stop(...)', [c.buf]);
+    await c.t.nvim.command('RuneStop');
     await c.idle();
     await waitFor(() => !alive(zeke) && !alive(child), 5000, 'zeke and its child to exit');
     expect(await c.lines()).toContain('_(cancelled)_');
