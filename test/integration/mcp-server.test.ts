@@ -152,6 +152,7 @@ describe('MCP server guard', () => {
       await env.t.lua<string[]>('return vim.api.nvim_buf_get_lines(0, 0, -1, false)')
     ).join('\n');
     expect(text).toContain(`MCP server listening on ${env.url}`);
+    expect(text).toContain('mcp.zeke.enabled has no effect');
     await env.t.nvim.command('bwipeout!');
   });
 });
