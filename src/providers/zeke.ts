@@ -23,7 +23,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import { AbortError, BadRequestError, type RuneError } from '../core/errors.js';
+import { AbortError, BadRequestError, RuneError } from '../core/errors.js';
 import type { Adapter, AdapterHooks, CompleteResult } from './adapter.js';
 import { fromStatus, malformed, mapCommon, netCode, type Who, whoFor } from './errors.js';
 import { FIM_SYSTEM, cleanFimAnswer, fimPrompt } from './fim-prompt.js';
@@ -154,7 +154,16 @@ export class ZekeAdapter implements Adapter {
         { status },
       );
     }
-    return fromStatus(this.who, status, code ? `${error} (code ${code})` : error);
+    if (code !== undefined) {
+      // zeke names the Zig error its router or its Ollama client hit: a fact about zeke's
+      // setup that a retry a moment later does not change.
+      const hint =
+        code === 'ConnectionRefused'
+          ? ' zeke serve could not reach Ollama: start it (`ollama serve`), then submit again.'
+          : " Check zeke serve's own log.";
+      return new RuneError('zeke', `${said}.${hint}`);
+    }
+    return fromStatus(this.who, status, error);
   }
 
   /**

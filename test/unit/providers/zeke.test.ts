@@ -122,8 +122,18 @@ describe('zeke provider (zeke serve)', () => {
     expect(s.requestsTo('chat')).toHaveLength(1);
   });
 
-  it('retries other server errors and shows the code', async () => {
-    s.enqueue('chat', { status: 500, code: 'Timeout' }, { status: 500, code: 'Timeout' });
+  it('shows any other zeke code once, with what to check', async () => {
+    s.enqueue('chat', { status: 500, code: 'ConnectionRefused' });
+    const err = await rejection(
+      collect(reg.get('chat').chat({ messages: [{ role: 'user', content: 'x' }] })),
+    );
+    expect(err.message).toContain('HTTP 500 ConnectionRefused');
+    expect(err.message).toContain('ollama serve');
+    expect(s.requestsTo('chat')).toHaveLength(1);
+  });
+
+  it('retries a server error that carries no code', async () => {
+    s.enqueue('chat', { status: 500 }, { status: 500 });
     const out = await collect(reg.get('chat').chat({ messages: [{ role: 'user', content: 'x' }] }));
     expect(textOf(out)).toBe('Hello from Zeke');
     expect(s.requestsTo('chat').map((r) => r.status)).toEqual([500, 500, 200]);
