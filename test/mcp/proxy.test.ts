@@ -41,7 +41,7 @@ async function server() {
   const s = new McpHttpServer({ registry });
   await s.listen();
   cleanup.push(() => s.close());
-  return s;
+  return Object.assign(s, { registry });
 }
 
 function proxy(s: McpHttpServer) {
@@ -113,6 +113,35 @@ describe('rune mcp proxy', () => {
     // A late initialize is answered from the session already open.
     p.send({ id: 9, ...init('late') });
     expect((await p.reply(9)).result).toMatchObject({ serverInfo: { name: 'rune' } });
+  });
+
+  it('sends a client without initialize only replies, while others get notifications', async () => {
+    const s = await server();
+    const agent = proxy(s);
+    agent.send({ id: 1, ...init('agent') });
+    await agent.reply(1);
+    agent.send({ method: 'notifications/initialized' });
+    const bare = proxy(s);
+    bare.send({ id: 1, method: 'tools/call', params: { name: 'echo', arguments: { text: 'a' } } });
+    await bare.reply(1);
+    await expect.poll(() => s.sessionList().length).toBe(2);
+    s.registry.register({
+      name: 'late',
+      description: 'late',
+      inputSchema: {},
+      annotations: { readOnlyHint: true },
+      handler: () => 'late',
+    });
+    // The initialized client hears that the tools changed…
+    await expect
+      .poll(() => agent.lines.some((l) => l.method === 'notifications/tools/list_changed'), {
+        timeout: 10000,
+      })
+      .toBe(true);
+    // …the one without initialize reads one line per call: its next line is its reply.
+    bare.send({ id: 2, method: 'tools/call', params: { name: 'late', arguments: {} } });
+    expect((await bare.reply(2)).result).toBe('late');
+    expect(bare.lines.map((l) => l.id)).toEqual([1, 2]);
   });
 
   it('opens a new session when the old one ended', async () => {
