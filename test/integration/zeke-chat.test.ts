@@ -101,6 +101,30 @@ describe(':RuneChat with zeke serve (built plugin)', () => {
   });
 });
 
+describe('inline completion with zeke serve (built plugin)', () => {
+  it('shows the answer of /api/complete as ghost text', async () => {
+    const s = await startZekeServer();
+    cleanups.push(() => s.close());
+    s.enqueue('complete', { text: 'printf("hi");' });
+    const t = await startNvim({
+      setup: `require('rune').setup({
+        providers = { zeke = { url = '${s.url}' } },
+        default_provider = 'zeke',
+        completion = { debounce_ms = 0 },
+      })`,
+    });
+    cleanups.push(() => t.close());
+    await t.lua(`vim.bo.filetype = 'c'; vim.api.nvim_buf_set_lines(0, 0, -1, false, { '  ' })`);
+    await t.nvim.input('A');
+    await expect
+      .poll(() => t.lua('return require("rune.ghost").current()'), { timeout: 15000 })
+      .toBe('printf("hi");');
+    const rec = s.requestsTo('complete')[0]!;
+    expect(rec.status).toBe(200);
+    expect(rec.body).toMatchObject({ model: 'qwen2.5-coder:7b', language: 'c' });
+  });
+});
+
 describe(':RuneChat through the zeke CLI (built plugin)', () => {
   it('streams the answer when zeke serve does not run, and stopping kills zeke', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rune-zeke-cli-'));
