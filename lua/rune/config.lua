@@ -17,7 +17,7 @@ local M, H = {}, {}
 ---@class rune.McpConfig
 ---@field enabled boolean Run the MCP server when the host runs.
 ---@field port integer 127.0.0.1 port; 0 picks a free one.
----@field zeke { enabled: boolean, lock_dir: string|nil } Also write zeke's `~/.zeke/ide/<port>.lock`.
+---@field zeke { enabled: boolean, lock_dir: string|nil } No effect (kept for old configs): zeke reads no lock file.
 ---@field tools { unsafe: boolean, zeke_aliases: boolean, ai: boolean, reexport_hub: boolean }
 ---@field approval { rules: { tool: string, args: table<string, string>|nil, action: 'allow'|'deny'|'ask' }[] }
 ---@field limits { max_sessions: integer, max_concurrent: integer, max_body_bytes: integer, idle_timeout_ms: integer }

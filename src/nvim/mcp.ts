@@ -13,7 +13,7 @@ import { ResourceTemplate, type McpServer } from '@modelcontextprotocol/sdk/serv
 import { DisposableStore, toDisposable, type Disposable } from '../core/disposable.js';
 import { AbortError, ConfigError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
-import { VERSION } from '../core/version.js';
+import { PACKAGE_ROOT, VERSION } from '../core/version.js';
 import {
   ApprovalPolicy,
   ApprovalStore,
@@ -301,26 +301,11 @@ export const mcpModule: HostModule = {
       logger.warn('could not write the lock file', { err });
     }
     if (cfg.zeke.enabled) {
-      const dir = cfg.zeke.lock_dir || path.join(process.env.HOME ?? '', '.zeke', 'ide');
-      try {
-        cleanStale(dir);
-        locks.push(
-          writeLock(dir, `${server.port}.lock`, {
-            port: server.port,
-            pid: process.pid,
-            protocol: 'http',
-            base_url: server.url,
-            editor: 'neovim',
-            version: VERSION,
-            cwd: env.cwd,
-            created_at: Math.floor(Date.now() / 1000),
-            token: server.token,
-            auth_token: server.token,
-          }),
-        );
-      } catch (err) {
-        logger.warn('could not write the zeke lock file', { err });
-      }
+      // Nothing in zeke reads ~/.zeke/ide (zeke.nvim's lock files there describe zeke's own
+      // HTTP API), so Rune writes nothing there: zeke reaches Rune through ZEKE_MCP_COMMAND.
+      logger.warn(
+        'mcp.zeke.enabled does nothing: zeke reads no lock file; set ZEKE_MCP_COMMAND to bin/rune-mcp (see :RuneMcp)',
+      );
     }
     const removeLocks = () => {
       for (const l of locks) {
@@ -414,10 +399,24 @@ export function snippets(url: string, token: string): { title: string; text: str
       text: JSON.stringify({ mcpServers: { rune: { command: 'rune', args: ['mcp'] } } }, null, 2),
     },
     {
-      title: 'zeke',
-      text: `export ZEKE_MCP_COMMAND="rune mcp"\nexport ZEKE_MCP_URL=${url}\nexport ZEKE_MCP_TOKEN=${token}`,
+      title: 'zeke (its MCP client runs this program; run zeke in this folder)',
+      text: zekeSnippet(),
     },
   ];
+}
+
+/**
+ * zeke's setup: ZEKE_MCP_COMMAND is one program path without arguments, read only when
+ * zeke finds a zeke.toml (GhostKellz/zeke src/config/mod.zig `loadConfig`/`loadFromEnv`).
+ */
+export function zekeSnippet(): string {
+  return [
+    '# zeke reads ZEKE_MCP_COMMAND only when it finds a zeke.toml',
+    '# (~/.config/zeke/zeke.toml, or zeke.toml in the folder zeke runs in), e.g.:',
+    '#   [default]',
+    '#   provider = "ollama"',
+    `export ZEKE_MCP_COMMAND=${path.join(PACKAGE_ROOT, 'bin', 'rune-mcp')}`,
+  ].join('\n');
 }
 
 function addResourcesAndPrompts(mcp: McpServer, editor: NvimEditor): void {

@@ -126,7 +126,8 @@ const DEFAULTS: Record<Kind, KindDefaults> = {
   },
   zeke: {
     url: 'http://127.0.0.1:7878',
-    model: '',
+    // zeke serve falls back to deepseek-coder:33b; zeke's own `local` alias is this one.
+    model: 'qwen2.5-coder:7b',
     timeouts: { connectMs: 5_000, firstTokenMs: 120_000, idleMs: 120_000 },
     concurrency: { chat: 2, completion: 1 },
   },

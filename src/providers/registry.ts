@@ -151,7 +151,8 @@ const BUILTIN: Partial<Record<string, AdapterFactory>> = {
   ollama: (p, c) => new OllamaAdapter(common(p, c)),
   anthropic: (p, c) => new AnthropicAdapter({ ...common(p, c), maxTokens: p.maxTokens }),
   openai: (p, c) => new OpenAIAdapter({ ...common(p, c), fim: p.fim }),
-  zeke: (p, c) => new ZekeAdapter(common(p, c)),
+  zeke: (p, c) =>
+    new ZekeAdapter({ ...common(p, c), model: p.settings.model, ...(c.env ? { env: c.env } : {}) }),
 };
 
 function common(p: ProviderConfig, c: AdapterContext) {

@@ -15,6 +15,8 @@ import {
   applyUnifiedDiff,
   diffLines,
   searchReplace,
+  textLines,
+  unifiedDiff,
 } from './diff.js';
 import { resolveInRoots } from './paths.js';
 import {
@@ -27,7 +29,10 @@ import {
 export interface EditorToolOptions {
   /** Also register `nvim_command` and `nvim_lua` (raw Ex and Lua). Off unless the user turns it on. */
   unsafe?: boolean;
-  /** Also register zeke's tool names (`fs.read`, `fs.write`, `fs.list`, `diff.apply`). */
+  /**
+   * Also register zeke's tool names (`fs.read`, `fs.write`, `fs.list`, `diff.apply`,
+   * `diff.generate`, `ping`).
+   */
   zekeAliases?: boolean;
 }
 
@@ -140,7 +145,8 @@ export function registerEditorTools(
     });
   };
 
-  const readFileRange = async (p: string, start?: number, end?: number) => {
+  /** The whole text of a workspace file that is not too big to read at once. */
+  const readWhole = async (p: string): Promise<{ abs: string; text: string }> => {
     const abs = await safePath(p);
     const st = await fs.promises.stat(abs).catch(() => undefined);
     if (!st) throw new NotFoundError(`${p} does not exist.`);
@@ -150,8 +156,12 @@ export function registerEditorTools(
         `${p} is ${st.size} bytes, more than read_file reads; use tail_file or search.`,
       );
     }
-    const lines = (await fs.promises.readFile(abs, 'utf8')).split('\n');
-    if (lines.length > 1 && lines[lines.length - 1] === '') lines.pop();
+    return { abs, text: await fs.promises.readFile(abs, 'utf8') };
+  };
+
+  const readFileRange = async (p: string, start?: number, end?: number) => {
+    const { abs, text } = await readWhole(p);
+    const lines = textLines(text);
     const { s, e } = page(lines.length, start, end);
     return pageResult({ path: abs }, lines.slice(s - 1, e), s, e, lines.length);
   };
@@ -510,11 +520,15 @@ export function registerEditorTools(
   );
 
   if (opts.zekeAliases !== false) {
+    // zeke's client (src/mcp/client.zig) uses the whole result as the file's content: no pages.
     store.add(
       registry.register({
         name: 'fs.read',
-        ...readFileDef,
-        description: `${readFileDef.description} (zeke's name for read_file)`,
+        description:
+          "Reads a whole file inside the workspace and returns its text as is (zeke's fs.read).",
+        inputSchema: { path: z.string().describe('File path, relative to the workspace root.') },
+        annotations: RO,
+        handler: async (args: { path: string }) => (await readWhole(args.path)).text,
       }),
     );
     store.add(
@@ -536,6 +550,27 @@ export function registerEditorTools(
         name: 'diff.apply',
         ...diffDef,
         description: `${diffDef.description} (zeke's name for apply_diff)`,
+      }),
+    );
+    store.add(
+      registry.register({
+        name: 'diff.generate',
+        description:
+          "The unified diff (diff -u) turning the text `old` into `new` (zeke's diff.generate); " +
+          'empty when they are equal. diff.apply takes it.',
+        inputSchema: { old: z.string(), new: z.string() },
+        annotations: RO,
+        handler: (args: { old: string; new: string }) =>
+          unifiedDiff(textLines(args.old), textLines(args.new)),
+      }),
+    );
+    store.add(
+      registry.register({
+        name: 'ping',
+        description: "Answers pong: zeke's check that the MCP server is there.",
+        inputSchema: {},
+        annotations: RO,
+        handler: () => 'pong',
       }),
     );
   }

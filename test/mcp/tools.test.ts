@@ -9,6 +9,7 @@ import {
   applyUnifiedDiff,
   diffLines,
   searchReplace,
+  unifiedDiff,
 } from '../../src/tools/diff.js';
 import { resolveInRoots } from '../../src/tools/paths.js';
 import {
@@ -70,6 +71,20 @@ describe('diffLines', () => {
       out.splice(e.start, e.end - e.start, ...e.lines);
     }
     expect(out).toEqual(b);
+  });
+});
+
+describe('unifiedDiff', () => {
+  it('prints diff -u hunks that applyUnifiedDiff turns back into the target', () => {
+    const a = Array.from({ length: 200 }, (_, i) => `line ${i}`);
+    const b = a.filter((_, i) => i % 7 !== 0).map((l, i) => (i % 11 === 0 ? l.toUpperCase() : l));
+    expect(applyUnifiedDiff(a, unifiedDiff(a, b))).toEqual(b);
+    expect(applyUnifiedDiff([], unifiedDiff([], ['new']))).toEqual(['new']);
+    expect(applyUnifiedDiff(['x', 'y'], unifiedDiff(['x', 'y'], []))).toEqual([]);
+    expect(unifiedDiff(a, a)).toBe('');
+    expect(
+      unifiedDiff(['a', 'b', 'c', 'd', 'e'], ['a', 'b', 'C', 'd', 'e'], { from: 'x', to: 'y' }, 1),
+    ).toBe('--- x\n+++ y\n@@ -2,3 +2,3 @@\n b\n-c\n+C\n d\n');
   });
 });
 

@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PACKAGE_ROOT, VERSION } from '../../core/version.js';
+import { which } from '../../core/which.js';
 import { toRuneError } from '../../core/errors.js';
 import { chooseSecretStore } from '../../auth/choose.js';
 import { COPILOT_INSTALL_HINT, locateCopilotServer } from '../../auth/copilot-ls.js';
@@ -20,19 +21,6 @@ export interface Check {
   level: 'ok' | 'warn' | 'error' | 'info';
   message: string;
   advice?: string;
-}
-
-function which(cmd: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
-    const p = path.join(dir, cmd);
-    try {
-      fs.accessSync(p, fs.constants.X_OK);
-      return p;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
 }
 
 /** Runs every check; never throws (a failing check is an `error` line). */
