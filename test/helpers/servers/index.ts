@@ -23,7 +23,14 @@
  * usage {input, output}, stopReason, model; completions also `choices`; tags/models `models`.
  */
 export type { RecordedRequest, Fault, FakeServerBase } from './base.js';
-export { startOllamaServer, type OllamaServer, type OllamaScript } from './ollama.js';
+export {
+  startOllamaServer,
+  CHATBOT_ANSWER,
+  OLLAMA_CATALOG,
+  type OllamaServer,
+  type OllamaScript,
+  type OllamaServerOptions,
+} from './ollama.js';
 export { startAnthropicServer, type AnthropicServer, type AnthropicScript } from './anthropic.js';
 export { startOpenAIServer, type OpenAIServer, type OpenAIScript } from './openai.js';
 export { startZekeServer, type ZekeServer, type ZekeScript } from './zeke.js';
