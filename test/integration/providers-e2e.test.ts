@@ -1,0 +1,93 @@
+/**
+ * Providers against doubles as strict as the real services, through the BUILT host
+ * (dist/, `npm run build` first) that the Lua layer spawns in a real headless Neovim,
+ * and through the built `rune` CLI.
+ */
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ROOT, startNvim, waitFor, type TestNvim } from '../helpers/nvim.js';
+import { startOllamaServer, type FakeServerBase } from '../helpers/servers/index.js';
+import { parserCmds } from './chat-helpers.js';
+
+const CLI = path.join(ROOT, 'dist', 'cli', 'main.js');
+
+let t: TestNvim | undefined;
+const servers: FakeServerBase<string, object>[] = [];
+const dirs: string[] = [];
+
+afterEach(async () => {
+  await t?.close();
+  t = undefined;
+  for (const s of servers.splice(0)) await s.close();
+  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+});
+
+async function chatIn(config: Record<string, unknown>, question: string): Promise<TestNvim> {
+  const nvim = await startNvim({
+    setup: `require("rune").setup(vim.json.decode(${JSON.stringify(JSON.stringify(config))}))`,
+    preCmds: parserCmds(),
+  });
+  t = nvim;
+  await nvim.nvim.command('RuneChat');
+  await nvim.lua(`vim.api.nvim_buf_set_lines(0, -2, -1, false, { ${JSON.stringify(question)} })`);
+  await nvim.lua('require("rune.chat").submit()');
+  return nvim;
+}
+
+async function bufferText(nvim: TestNvim): Promise<string> {
+  return nvim.lua<string>(
+    'return table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), "\\n")',
+  );
+}
+
+/** Runs the built CLI with a standalone config; resolves with its exit code and output. */
+export function runCli(
+  config: Record<string, unknown>,
+  args: string[],
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rune-e2e-cfg-'));
+  dirs.push(dir);
+  const file = path.join(dir, 'config.json');
+  fs.writeFileSync(file, JSON.stringify(config));
+  const child = spawn(process.execPath, [CLI, ...args], {
+    env: { PATH: process.env.PATH ?? '', HOME: dir, RUNE_CONFIG: file, XDG_STATE_HOME: dir },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise((resolve) => child.once('exit', (code) => resolve({ code, stdout, stderr })));
+}
+
+describe('Ollama through the spawned host', () => {
+  it(':RuneChat answers after a 6 s silent cold load with the default timeouts, on a model without tools', async () => {
+    // Real Ollama: no headers while the model loads (longer than the 5 s connect_ms default),
+    // and 400 "… does not support tools" for gemma; every chat offers the editor tools.
+    const server = await startOllamaServer({ loadMs: 6000 });
+    servers.push(server);
+    server.script('chat', () => ({ text: 'Loaded and answering.' }));
+    const nvim = await chatIn(
+      {
+        providers: { local: { kind: 'ollama', url: server.url, model: 'gemma:2b' } },
+        chat: { start_insert: false },
+      },
+      'hello',
+    );
+    await waitFor(
+      async () => (await bufferText(nvim)).includes('Loaded and answering.'),
+      30000,
+      'the answer after the load',
+    );
+    const bodies = server.requestsTo('chat').map((r) => r.body as { tools?: unknown[] });
+    expect(bodies.map((b) => Boolean(b.tools?.length))).toEqual([true, false]);
+    const messages = (await nvim.nvim.commandOutput('messages')) as string;
+    expect(messages.split('\n').filter((l) => l.includes('does not support tools'))).toHaveLength(
+      1,
+    );
+    expect(await bufferText(nvim)).not.toMatch(/ERROR|did not answer/);
+  });
+});
