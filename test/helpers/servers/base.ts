@@ -31,6 +31,8 @@ export interface Fault {
   status?: number;
   /** Adds a `Retry-After` header (seconds, or an HTTP date string). */
   retryAfter?: number | string;
+  /** More response headers (e.g. rate-limit headers). */
+  headers?: Record<string, string>;
   /** The error message in the error body (status faults) or the in-stream error event. */
   errorMessage?: string;
   /** Waits this long before sending the status line and headers. */
@@ -187,7 +189,7 @@ export async function startFakeServer<R extends string, S extends Fault>(
     if (s.firstByteDelayMs || extra) await sleep((s.firstByteDelayMs ?? 0) + extra);
     if (res.destroyed) return;
     const reply = s.status && s.status >= 400 ? errorReply(s, name) : route.render(s, rec);
-    const headers = { ...reply.headers };
+    const headers = { ...reply.headers, ...s.headers };
     if (s.retryAfter !== undefined) headers['retry-after'] = String(s.retryAfter);
     res.writeHead(reply.status, headers);
     if (!options.holdHeaders) res.flushHeaders();

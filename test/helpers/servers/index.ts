@@ -31,6 +31,11 @@ export {
   type OllamaScript,
   type OllamaServerOptions,
 } from './ollama.js';
-export { startAnthropicServer, type AnthropicServer, type AnthropicScript } from './anthropic.js';
+export {
+  startAnthropicServer,
+  ANTHROPIC_CATALOG,
+  type AnthropicServer,
+  type AnthropicScript,
+} from './anthropic.js';
 export { startOpenAIServer, type OpenAIServer, type OpenAIScript } from './openai.js';
 export { startZekeServer, type ZekeServer, type ZekeScript } from './zeke.js';
