@@ -37,5 +37,10 @@ export {
   type AnthropicServer,
   type AnthropicScript,
 } from './anthropic.js';
-export { startOpenAIServer, type OpenAIServer, type OpenAIScript } from './openai.js';
+export {
+  startOpenAIServer,
+  type OpenAIServer,
+  type OpenAIScript,
+  type OpenAIServerOptions,
+} from './openai.js';
 export { startZekeServer, type ZekeServer, type ZekeScript } from './zeke.js';
