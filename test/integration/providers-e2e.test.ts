@@ -9,7 +9,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ROOT, startNvim, waitFor, type TestNvim } from '../helpers/nvim.js';
-import { startOllamaServer, type FakeServerBase } from '../helpers/servers/index.js';
+import {
+  startAnthropicServer,
+  startOllamaServer,
+  type FakeServerBase,
+} from '../helpers/servers/index.js';
 import { parserCmds } from './chat-helpers.js';
 
 const CLI = path.join(ROOT, 'dist', 'cli', 'main.js');
@@ -89,5 +93,45 @@ describe('Ollama through the spawned host', () => {
       1,
     );
     expect(await bufferText(nvim)).not.toMatch(/ERROR|did not answer/);
+  });
+});
+
+describe(':checkhealth rune in the spawned host', () => {
+  it('says per provider whether the configured model exists and what it supports, as the server says', async () => {
+    const ollama = await startOllamaServer();
+    const claude = await startAnthropicServer();
+    servers.push(ollama, claude);
+    ollama.enqueue('tags', { models: ['gemma:2b', 'qwen2.5-coder:1.5b'] });
+    const config = {
+      providers: {
+        ollama: { url: ollama.url, model: 'gemma:2b', fim_model: 'qwen2.5-coder:1.5b' },
+        claude: {
+          url: claude.url,
+          api_key: 'env:RUNE_TEST_E2E_KEY',
+          model: 'claude-3-5-sonnet-20241022',
+          fim_model: 'claude-haiku-5-5',
+        },
+      },
+    };
+    t = await startNvim({
+      env: { RUNE_TEST_E2E_KEY: 'sk-ant-e2e' },
+      setup: `require("rune").setup(vim.json.decode(${JSON.stringify(JSON.stringify(config))}))`,
+    });
+    await t.lua('require("rune.host").request("rune.status")');
+    await t.nvim.command('checkhealth rune');
+    const text = await bufferText(t);
+    expect(text).toMatch(
+      /WARNING ollama: gemma:2b \(chat\): supports none of tools, fim, vision, thinking/,
+    );
+    expect(text).toMatch(/Chat will run without tools/);
+    expect(text).toMatch(
+      /OK ollama: qwen2\.5-coder:1\.5b \(completion\): supports tools, fim; not vision, thinking/,
+    );
+    expect(text).toMatch(
+      /WARNING claude: claude-3-5-sonnet-20241022 \(chat\): the server does not offer this model; pick one of: claude-sonnet-5-5, claude-haiku-5-5/,
+    );
+    expect(text).toMatch(
+      /OK claude: claude-haiku-5-5 \(completion\): supports tools, vision, thinking/,
+    );
   });
 });
