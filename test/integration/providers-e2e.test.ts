@@ -96,6 +96,62 @@ describe('Ollama through the spawned host', () => {
   });
 });
 
+describe('Anthropic through the spawned host', () => {
+  it(':RuneChat offers a hub tool named fs.read under an allowed name, and goes on after an empty answer', async () => {
+    const claude = await startAnthropicServer();
+    servers.push(claude);
+    // The first answer is empty (nothing but whitespace trimmed away by the model).
+    claude.enqueue('messages', { text: [] });
+    claude.script('messages', () => ({ text: 'Second answer.' }));
+    const fixture = path.join(ROOT, 'test', 'fixtures', 'mcp', 'dotted-tools.mjs');
+    const config = {
+      providers: {
+        claude: { url: claude.url, api_key: 'env:RUNE_TEST_E2E_KEY', retry: { max_attempts: 1 } },
+      },
+      mcp: { servers: { fx: { command: process.execPath, args: [fixture] } } },
+      chat: { start_insert: false },
+    };
+    const nvim = await startNvim({
+      env: { RUNE_TEST_E2E_KEY: 'sk-ant-e2e' },
+      setup: `require("rune").setup(vim.json.decode(${JSON.stringify(JSON.stringify(config))}))`,
+      preCmds: parserCmds(),
+    });
+    t = nvim;
+    // The hub connects in the background: wait until its server offers the tool.
+    await waitFor(
+      async () =>
+        (
+          await nvim.lua<{ servers: { name: string; tools: string[] }[] }>(
+            'return require("rune.host").request("rune.hub.status")',
+          )
+        ).servers.some((x) => x.name === 'fx' && x.tools.includes('fs.read')),
+      30000,
+      'the hub server',
+    );
+    await nvim.nvim.command('RuneChat');
+    for (const q of ['first question', 'second question']) {
+      await nvim.lua(`vim.api.nvim_buf_set_lines(0, -2, -1, false, { ${JSON.stringify(q)} })`);
+      await nvim.lua('require("rune.chat").submit()');
+      const n = q === 'first question' ? 1 : 2;
+      await waitFor(() => claude.requestsTo('messages').length >= n, 20000, `request ${n}`);
+      await waitFor(
+        async () => (await bufferText(nvim)).trimEnd().endsWith('## You'),
+        20000,
+        'the chat to be idle',
+      );
+    }
+    expect(await bufferText(nvim)).toContain('Second answer.');
+    expect(await bufferText(nvim)).not.toMatch(/ERROR/);
+    const sent = claude
+      .requestsTo('messages')
+      .map((r) => r.body as { tools?: { name: string }[]; messages: { content: unknown[] }[] });
+    const names = sent[0]!.tools!.map((x) => x.name);
+    expect(names.some((n) => /^fx__fs_read_[0-9a-f]{8}$/.test(n))).toBe(true);
+    for (const n of names) expect(n).toMatch(/^[a-zA-Z0-9_-]{1,128}$/);
+    for (const m of sent[1]!.messages) expect(m.content.length).toBeGreaterThan(0);
+  }, 60000);
+});
+
 describe(':checkhealth rune in the spawned host', () => {
   it('says per provider whether the configured model exists and what it supports, as the server says', async () => {
     const ollama = await startOllamaServer();
