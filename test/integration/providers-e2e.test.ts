@@ -12,6 +12,7 @@ import { ROOT, startNvim, waitFor, type TestNvim } from '../helpers/nvim.js';
 import {
   startAnthropicServer,
   startOllamaServer,
+  startOpenAIServer,
   type FakeServerBase,
 } from '../helpers/servers/index.js';
 import { parserCmds } from './chat-helpers.js';
@@ -48,16 +49,23 @@ async function bufferText(nvim: TestNvim): Promise<string> {
 }
 
 /** Runs the built CLI with a standalone config; resolves with its exit code and output. */
-export function runCli(
+function runCli(
   config: Record<string, unknown>,
   args: string[],
+  env: Record<string, string> = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rune-e2e-cfg-'));
   dirs.push(dir);
   const file = path.join(dir, 'config.json');
   fs.writeFileSync(file, JSON.stringify(config));
   const child = spawn(process.execPath, [CLI, ...args], {
-    env: { PATH: process.env.PATH ?? '', HOME: dir, RUNE_CONFIG: file, XDG_STATE_HOME: dir },
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: dir,
+      RUNE_CONFIG: file,
+      XDG_STATE_HOME: dir,
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
@@ -150,6 +158,39 @@ describe('Anthropic through the spawned host', () => {
     for (const n of names) expect(n).toMatch(/^[a-zA-Z0-9_-]{1,128}$/);
     for (const m of sent[1]!.messages) expect(m.content.length).toBeGreaterThan(0);
   }, 60000);
+});
+
+describe('OpenAI through the built rune CLI', () => {
+  it('rune chat shows a refusal as such, and stops at once on insufficient_quota', async () => {
+    const openai = await startOpenAIServer();
+    servers.push(openai);
+    const config = {
+      providers: {
+        openai: {
+          url: `${openai.url}/v1`,
+          model: 'gpt-5-mini',
+          api_key: 'env:RUNE_TEST_OPENAI_KEY',
+        },
+      },
+    };
+    openai.enqueue('chat', { refusal: "I'm sorry, I can't help with that." });
+    const key = { RUNE_TEST_OPENAI_KEY: 'sk-test' };
+    const refused = await runCli(config, ['chat', 'do', 'something'], key);
+    expect(refused.code).toBe(0);
+    expect(refused.stdout).toBe("I'm sorry, I can't help with that.\n");
+    expect(refused.stderr).toMatch(/gpt-5-mini declined to answer/);
+
+    openai.enqueue('chat', {
+      status: 429,
+      errorType: 'insufficient_quota',
+      errorCode: 'insufficient_quota',
+      errorMessage: 'You exceeded your current quota, please check your plan and billing details.',
+    });
+    const broke = await runCli(config, ['chat', 'again'], key);
+    expect(broke.code).not.toBe(0);
+    expect(broke.stderr).toMatch(/quota or spend limit is used up \(insufficient_quota\)/);
+    expect(openai.requestsTo('chat')).toHaveLength(2);
+  });
 });
 
 describe(':checkhealth rune in the spawned host', () => {
