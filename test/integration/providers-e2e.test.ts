@@ -104,6 +104,34 @@ describe('Ollama through the spawned host', () => {
   });
 });
 
+describe('Ollama thinking models in the spawned host', () => {
+  it(':RuneChat keeps the reasoning out of the answer and counts it in the stats line', async () => {
+    const server = await startOllamaServer();
+    servers.push(server);
+    server.enqueue('chat', {
+      thinking: ['The user ', 'greets me.'],
+      text: 'Hello!',
+      usage: { input: 5, output: 9 },
+    });
+    const nvim = await chatIn(
+      {
+        providers: { local: { kind: 'ollama', url: server.url, model: 'qwen3:0.6b' } },
+        chat: { start_insert: false },
+      },
+      'hi',
+    );
+    await waitFor(
+      async () => /thought \d+ chars/.test(await bufferText(nvim)),
+      20000,
+      'the stats line',
+    );
+    const text = await bufferText(nvim);
+    expect(text).toContain('Hello!');
+    expect(text).not.toContain('greets me');
+    expect(text).toMatch(/_5 in · 9 out · thought 19 chars · first token \d+ ms/);
+  });
+});
+
 describe('Anthropic through the spawned host', () => {
   it(':RuneChat offers a hub tool named fs.read under an allowed name, and goes on after an empty answer', async () => {
     const claude = await startAnthropicServer();
