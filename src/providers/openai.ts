@@ -6,7 +6,7 @@
  * and embeddings. The SDK's own retries are off: the managed layer retries.
  */
 import OpenAI from 'openai';
-import type { RuneError } from '../core/errors.js';
+import { BadRequestError, type RuneError } from '../core/errors.js';
 import { parseRetryAfter } from '../core/retry.js';
 import type { Adapter, AdapterHooks, CompleteResult } from './adapter.js';
 import {
@@ -179,6 +179,9 @@ export class OpenAIAdapter implements Adapter {
           { signal },
         );
       } catch (err) {
+        if (err instanceof OpenAI.NotFoundError && err.code === 'model_not_found') {
+          throw await this.unknownModel(model, err, signal);
+        }
         const bad = err instanceof OpenAI.BadRequestError ? err : undefined;
         const fixable =
           !reasoning &&
@@ -189,6 +192,21 @@ export class OpenAIAdapter implements Adapter {
         this.reasoning.add(model);
       }
     }
+  }
+
+  /** A 404 model_not_found, naming models the server offers instead. */
+  private async unknownModel(model: string, err: unknown, signal: AbortSignal): Promise<RuneError> {
+    let pick = '';
+    try {
+      const ids = (await this.models(signal)).map((m) => m.id);
+      if (ids.length) pick = ` It offers: ${ids.slice(0, 8).join(', ')}.`;
+    } catch {
+      // The listing is a hint only.
+    }
+    return new BadRequestError(
+      `${this.who.name} does not offer the model ${model} (HTTP 404: retired, unknown, or not available to this key).${pick} Set providers.${this.opts.id}.model (or fim_model) to one it offers.`,
+      { cause: err, status: 404 },
+    );
   }
 
   private *flushCalls(

@@ -5,7 +5,7 @@
  * rate-limit reset headers.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { RateLimitError } from '../../../src/core/errors.js';
+import { BadRequestError, RateLimitError } from '../../../src/core/errors.js';
 import { QuotaError } from '../../../src/providers/errors.js';
 import {
   startOpenAIServer,
@@ -134,6 +134,17 @@ describe('openai provider against the real API rules', () => {
     expect(textOf(events)).toBe("I'm sorry, I can't help with that.");
     expect(events.at(-1)).toMatchObject({ type: 'done', stopReason: 'refusal' });
     expect(events.some((e) => e.type === 'notice')).toBe(true);
+  });
+
+  it('names the models the server offers when the model is retired, without retrying', async () => {
+    const { server, registry } = await setup({}, { model: 'gpt-4-32k' });
+    server.enqueue('models', { models: ['gpt-4o-mini', 'gpt-5-mini'] });
+    const err = await rejection(collect(registry.get('chat').chat({ messages: [] })));
+    expect(err).toBeInstanceOf(BadRequestError);
+    expect(err.message).toMatch(
+      /gpt-4-32k .*It offers: gpt-4o-mini, gpt-5-mini\. Set providers\.local\.model/,
+    );
+    expect(server.requestsTo('chat')).toHaveLength(1);
   });
 
   it('does not retry insufficient_quota', async () => {
