@@ -221,6 +221,27 @@ describe('OpenAI through the built rune CLI', () => {
   });
 });
 
+describe('rune doctor', () => {
+  it('reports what the server says each configured model supports', async () => {
+    const ollama = await startOllamaServer();
+    servers.push(ollama);
+    const r = await runCli(
+      { providers: { ollama: { url: ollama.url, model: 'gemma:2b', fim_model: 'starcoder2:3b' } } },
+      ['doctor', '--json'],
+    );
+    const checks = JSON.parse(r.stdout) as { section: string; level: string; message: string }[];
+    const lines = checks
+      .filter((c) => c.section === 'providers')
+      .map((c) => `${c.level} ${c.message}`);
+    expect(lines).toContain(
+      'warn ollama: gemma:2b (chat): supports none of tools, fim, vision, thinking',
+    );
+    expect(lines).toContain(
+      'ok ollama: starcoder2:3b (completion): supports fim; not tools, vision, thinking',
+    );
+  });
+});
+
 describe(':checkhealth rune in the spawned host', () => {
   it('says per provider whether the configured model exists and what it supports, as the server says', async () => {
     const ollama = await startOllamaServer();
