@@ -82,11 +82,11 @@ const BILLING_CODES = new Set([
 ]);
 
 /** Whether an error body's `code` / `type` says the account is out of credit. */
-export function isBillingCode(code: string | undefined): boolean {
+function isBillingCode(code: string | undefined): boolean {
   return code !== undefined && BILLING_CODES.has(code);
 }
 
-export function quotaError(who: Who, code: string, detail: string, cause?: unknown): QuotaError {
+function quotaError(who: Who, code: string, detail: string, cause?: unknown): QuotaError {
   return new QuotaError(
     `${who.name} refused the request: the account's quota or spend limit is used up (${code}): ${detail}. Add credit or raise the limit in the provider's console, or use another provider; retrying will not help.`,
     { cause },
@@ -98,7 +98,7 @@ export function quotaError(who: Who, code: string, detail: string, cause?: unkno
  * `x-ratelimit-reset-requests` / `-tokens` (durations such as `1s`, `6m0s`, `20ms`) and
  * Anthropic's `anthropic-ratelimit-*-reset` (RFC 3339 times). The longest one wins.
  */
-export function rateLimitResetMs(
+function rateLimitResetMs(
   get: (name: string) => string | null | undefined,
   now = Date.now(),
 ): number | undefined {
