@@ -242,13 +242,15 @@ export class OllamaAdapter implements Adapter {
 
   async describe(model: string, signal: AbortSignal): Promise<ModelReport> {
     const client = await this.client(signal);
-    let caps: string[];
+    let caps: unknown;
     try {
-      caps = (await client.show({ model })).capabilities ?? [];
+      caps = (await client.show({ model })).capabilities;
     } catch (err) {
       if ((err as { status_code?: unknown }).status_code === 404) return { exists: false };
       throw err;
     }
+    // Servers older than the `capabilities` field cannot say.
+    if (!Array.isArray(caps)) return { exists: true };
     // api/types.go ShowResponse.Capabilities; model/capability.go names them.
     const map: Record<string, string> = {
       tools: 'tools',
@@ -256,7 +258,8 @@ export class OllamaAdapter implements Adapter {
       vision: 'vision',
       thinking: 'thinking',
     };
-    return { exists: true, supports: caps.flatMap((c) => (map[c] ? [map[c]] : [])) };
+    const supports = caps.flatMap((c) => (typeof c === 'string' && map[c] ? [map[c]] : []));
+    return { exists: true, supports };
   }
 
   async embed(input: string[], model: string, signal: AbortSignal): Promise<number[][]> {
