@@ -70,6 +70,11 @@ export const OLLAMA_CATALOG: Record<string, string[]> = {
 export interface OllamaServerOptions {
   /** Silence before the first line of a request for a model that is not loaded yet. */
   loadMs?: number;
+  /**
+   * How many models stay loaded (OLLAMA_MAX_LOADED_MODELS); loading one more unloads the
+   * least recently used, so alternating chat and completion models reload each time.
+   */
+  maxLoaded?: number;
   /** Capabilities per model (default OLLAMA_CATALOG); `:latest` may be left out. */
   catalog?: Record<string, string[]>;
   /** Models outside the catalog answer 404 (else they can do completion, tools and insert). */
@@ -265,7 +270,15 @@ export async function startOllamaServer(opts: OllamaServerOptions = {}): Promise
     if (refuse(route, b) || !opts.loadMs) return 0;
     return loaded.has(bare(String(b.model ?? ''))) ? 0 : opts.loadMs;
   };
-  const started = (req: { body: unknown }) => loaded.add(bare(String(bodyOf(req).model ?? '')));
+  const started = (req: { body: unknown }) => {
+    const model = bare(String(bodyOf(req).model ?? ''));
+    loaded.delete(model);
+    loaded.add(model);
+    // A Set keeps insertion order: the first entry is the least recently used.
+    while (opts.maxLoaded && loaded.size > opts.maxLoaded) {
+      loaded.delete(loaded.values().next().value!);
+    }
+  };
   return startFakeServer<OllamaRoute, OllamaScript>(
     (method, path) => {
       if (method === 'POST' && path === '/api/chat') return 'chat';

@@ -50,6 +50,24 @@ describe('ollama provider against the real server rules', () => {
     expect(server.requestsTo('chat')).toHaveLength(1);
   });
 
+  it('survives the chat and completion models swapping in and out of memory', async () => {
+    const { server, registry } = await setup(
+      { loadMs: 400, maxLoaded: 1 },
+      { model: 'llama3.2', fim_model: 'qwen2.5-coder:1.5b', timeouts: { connect_ms: 100 } },
+    );
+    for (let i = 0; i < 2; i++) {
+      expect(textOf(await collect(registry.get('chat').chat({ messages: [] })))).toBe(
+        'Hello from Ollama',
+      );
+      expect(await registry.get('completion').complete({ prefix: 'a', suffix: 'b' })).toEqual([
+        { text: 'x + y' },
+      ]);
+    }
+    // One request each: no load was cut short and retried.
+    expect(server.requestsTo('chat')).toHaveLength(2);
+    expect(server.requestsTo('generate')).toHaveLength(2);
+  });
+
   it('streams thinking as events, which keep the first-token watchdog fed', async () => {
     const { server, registry } = await setup(
       {},
