@@ -17,6 +17,12 @@
  *   s.connections                               // TCP connections accepted (keep-alive check)
  *   await s.close();
  *
+ * Each double is as strict as its real service (the rules are cited at the top of each
+ * file); options make it behave like a particular server:
+ *   startOllamaServer({ loadMs: 6000, maxLoaded: 1, catalog, strictModels: true })
+ *   startAnthropicServer({ catalog, strictModels: true })
+ *   startOpenAIServer({ fim: 'openai' | 'vllm', retired: [...], models: [...] })
+ *
  * Routes: ollama chat|generate|tags|embed|show; anthropic messages|models;
  * openai chat|completions|models|embeddings; zeke health|chat|complete|status.
  * Scripts: text (string split into 4-char deltas, or an explicit array), toolCalls,
