@@ -133,6 +133,7 @@ function renderChat(s: OllamaScript, req: { body: unknown }, thinks: boolean): R
       done: false,
     });
   }
+  if (s.streamError && lines.length === 0) return errorBeforeOutput(s);
   if (s.streamError) {
     lines.push({ error: s.errorMessage ?? 'model runner has unexpectedly stopped' });
   } else {
@@ -171,6 +172,15 @@ function renderChat(s: OllamaScript, req: { body: unknown }, thinks: boolean): R
   };
 }
 
+/**
+ * routes.go streamResponse: an error before anything was written goes out as the status
+ * (500 unless it carries one) with a JSON body, not as an NDJSON line.
+ */
+function errorBeforeOutput(s: OllamaScript): RawReply {
+  const error = s.errorMessage ?? 'model runner has unexpectedly stopped';
+  return { status: s.status ?? 500, headers: JSONH, chunks: [JSON.stringify({ error })] };
+}
+
 /** What a code model says when the chat template wraps the prompt (no suffix). */
 export const CHATBOT_ANSWER = "Sure! Here's how you could continue this code:\n```\n";
 
@@ -201,6 +211,7 @@ function renderGenerate(s: OllamaScript, req: { body: unknown }, thinks: boolean
     })),
     ...deltas.map((d) => ({ model, created_at: created(), response: d, done: false })),
   ];
+  if (s.streamError && lines.length === 0) return errorBeforeOutput(s);
   if (s.streamError) {
     lines.push({ error: s.errorMessage ?? 'model runner has unexpectedly stopped' });
   } else {
