@@ -103,8 +103,10 @@ const DEFAULTS: Record<Kind, KindDefaults> = {
   },
   anthropic: {
     url: 'https://api.anthropic.com',
-    model: 'claude-sonnet-4-5',
-    fimModel: 'claude-haiku-4-5',
+    // Current models: the SDK warns about (and the API retires) the ones past their end
+    // of life; :checkhealth says when the configured one is deprecated or gone.
+    model: 'claude-sonnet-5-5',
+    fimModel: 'claude-haiku-5-5',
     apiKey: 'env:ANTHROPIC_API_KEY',
     timeouts: { connectMs: 15_000, firstTokenMs: 60_000, idleMs: 60_000 },
     concurrency: { chat: 4, completion: 2 },

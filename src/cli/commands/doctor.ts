@@ -13,6 +13,7 @@ import { toRuneError } from '../../core/errors.js';
 import { chooseSecretStore } from '../../auth/choose.js';
 import { COPILOT_INSTALL_HINT, locateCopilotServer } from '../../auth/copilot-ls.js';
 import { defaultLockDir, readLocks } from '../../mcp/lockfile.js';
+import { modelChecks } from '../../providers/model-checks.js';
 import { configFile, standaloneProviders } from '../standalone.js';
 import { EXIT } from '../output.js';
 
@@ -96,6 +97,9 @@ export async function runChecks(): Promise<Check[]> {
         try {
           await registry.get('chat', p.id).models({ signal: AbortSignal.timeout(3000) });
           add('providers', 'ok', `${p.id} (${p.kind}) answers at ${p.url}`);
+          for (const c of await modelChecks(registry.managed(p.id), p.id, p.kind)) {
+            add('providers', c.level, c.message, c.advice?.join('; '));
+          }
         } catch (err) {
           add('providers', 'warn', `${p.id} (${p.kind}): ${toRuneError(err).message}`);
         }

@@ -252,6 +252,7 @@ export class ChatController {
       let usage: Usage | undefined;
       let ttft: number | undefined;
       let servedBy: string | undefined;
+      let thought = 0;
       try {
         if (setupError !== undefined || !provider) throw setupError;
         const messages: ChatMessage[] = [
@@ -286,6 +287,14 @@ export class ChatController {
                 lastSave = performance.now();
                 void this.save(s);
               }
+            } else if (ev.type === 'thinking') {
+              firstAt ??= performance.now();
+              thought += ev.delta.length;
+            } else if (ev.type === 'notice') {
+              this.logger.warn('chat provider notice', { chat: s.chat.id, message: ev.message });
+              void execLua(this.nvim, 'require("rune.util").notify(..., vim.log.levels.WARN)', [
+                ev.message,
+              ]).catch(() => undefined);
             } else if (ev.type === 'tool_call') {
               firstAt ??= performance.now();
               calls.push({ id: ev.id, name: ev.name, input: ev.input });
@@ -352,6 +361,7 @@ export class ChatController {
         if (usage) answer.usage = usage;
         answer.ttftMs = ttft ?? (firstAt !== undefined ? firstAt - started : undefined);
         answer.elapsedMs = performance.now() - started;
+        if (thought) answer.thinkingChars = thought;
       } catch (err) {
         if (isAbort(err) || abort.signal.aborted) {
           answer.status = 'cancelled';

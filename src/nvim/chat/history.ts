@@ -32,6 +32,8 @@ const messageSchema = z.object({
   usage: usageSchema.optional(),
   ttftMs: z.number().optional(),
   elapsedMs: z.number().optional(),
+  /** Characters of reasoning the model streamed before answering (not shown, not resent). */
+  thinkingChars: z.number().optional(),
 });
 
 const chatSchema = z.object({

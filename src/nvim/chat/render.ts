@@ -64,12 +64,14 @@ export interface AnswerStats {
   usage?: Usage | undefined;
   ttftMs?: number | undefined;
   elapsedMs?: number | undefined;
+  thinkingChars?: number | undefined;
 }
 
 /** One line after a finished answer: tokens in and out, time to first token. */
 export function statsLine(s: AnswerStats): string {
   const parts: string[] = [];
   if (s.usage) parts.push(`${s.usage.inputTokens} in · ${s.usage.outputTokens} out`);
+  if (s.thinkingChars) parts.push(`thought ${s.thinkingChars} chars`);
   if (s.ttftMs !== undefined) parts.push(`first token ${Math.round(s.ttftMs)} ms`);
   if (s.elapsedMs !== undefined) parts.push(`${(s.elapsedMs / 1000).toFixed(1)} s`);
   return parts.length ? `_${parts.join(' · ')}_` : '';
@@ -150,6 +152,7 @@ export function answerTrailer(m: StoredMessage): string {
     usage: m.usage,
     ttftMs: m.ttftMs,
     elapsedMs: m.elapsedMs,
+    thinkingChars: m.thinkingChars,
   });
   return stats ? `\n\n${stats}` : '';
 }

@@ -31,6 +31,8 @@ export interface Fault {
   status?: number;
   /** Adds a `Retry-After` header (seconds, or an HTTP date string). */
   retryAfter?: number | string;
+  /** More response headers (e.g. rate-limit headers). */
+  headers?: Record<string, string>;
   /** The error message in the error body (status faults) or the in-stream error event. */
   errorMessage?: string;
   /** Waits this long before sending the status line and headers. */
@@ -67,6 +69,16 @@ interface Route<S> {
   script?: Responder<S>;
   fallback: Responder<S>;
   render: (script: S, req: RecordedRequest) => RawReply;
+  /** Extra silence before the reply starts (e.g. a model loading), decided per request. */
+  delay?: (script: S, req: RecordedRequest) => number;
+}
+
+export interface ServerOptions {
+  /**
+   * Writes the status line and headers together with the first body chunk instead of at
+   * once (a server that computes before it writes anything, like Ollama's streamResponse).
+   */
+  holdHeaders?: boolean;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -99,6 +111,7 @@ export async function startFakeServer<R extends string, S extends Fault>(
   routeOf: (method: string, path: string) => R | undefined,
   routes: Record<R, Omit<Route<S>, 'queue'>>,
   errorReply: (fault: S, route: R) => RawReply,
+  options: ServerOptions = {},
 ): Promise<FakeServerBase<R, S>> {
   const table = new Map<R, Route<S>>();
   for (const [name, r] of Object.entries(routes) as [R, Omit<Route<S>, 'queue'>][]) {
@@ -172,13 +185,14 @@ export async function startFakeServer<R extends string, S extends Fault>(
     markReset: () => void,
   ): Promise<void> {
     if (s.hang) return;
-    if (s.firstByteDelayMs) await sleep(s.firstByteDelayMs);
+    const extra = route.delay?.(s, rec) ?? 0;
+    if (s.firstByteDelayMs || extra) await sleep((s.firstByteDelayMs ?? 0) + extra);
     if (res.destroyed) return;
     const reply = s.status && s.status >= 400 ? errorReply(s, name) : route.render(s, rec);
-    const headers = { ...reply.headers };
+    const headers = { ...reply.headers, ...s.headers };
     if (s.retryAfter !== undefined) headers['retry-after'] = String(s.retryAfter);
     res.writeHead(reply.status, headers);
-    res.flushHeaders();
+    if (!options.holdHeaders) res.flushHeaders();
     for (let i = 0; i < reply.chunks.length; i++) {
       if (s.resetAfter !== undefined && i >= s.resetAfter) {
         markReset();

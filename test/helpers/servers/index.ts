@@ -17,13 +17,36 @@
  *   s.connections                               // TCP connections accepted (keep-alive check)
  *   await s.close();
  *
+ * Each double is as strict as its real service (the rules are cited at the top of each
+ * file); options make it behave like a particular server:
+ *   startOllamaServer({ loadMs: 6000, maxLoaded: 1, catalog, strictModels: true })
+ *   startAnthropicServer({ catalog, strictModels: true })
+ *   startOpenAIServer({ fim: 'openai' | 'vllm', retired: [...], models: [...] })
+ *
  * Routes: ollama chat|generate|tags|embed|show; anthropic messages|models;
  * openai chat|completions|models|embeddings; zeke health|chat|complete|status.
  * Scripts: text (string split into 4-char deltas, or an explicit array), toolCalls,
  * usage {input, output}, stopReason, model; completions also `choices`; tags/models `models`.
  */
 export type { RecordedRequest, Fault, FakeServerBase } from './base.js';
-export { startOllamaServer, type OllamaServer, type OllamaScript } from './ollama.js';
-export { startAnthropicServer, type AnthropicServer, type AnthropicScript } from './anthropic.js';
-export { startOpenAIServer, type OpenAIServer, type OpenAIScript } from './openai.js';
+export {
+  startOllamaServer,
+  CHATBOT_ANSWER,
+  OLLAMA_CATALOG,
+  type OllamaServer,
+  type OllamaScript,
+  type OllamaServerOptions,
+} from './ollama.js';
+export {
+  startAnthropicServer,
+  ANTHROPIC_CATALOG,
+  type AnthropicServer,
+  type AnthropicScript,
+} from './anthropic.js';
+export {
+  startOpenAIServer,
+  type OpenAIServer,
+  type OpenAIScript,
+  type OpenAIServerOptions,
+} from './openai.js';
 export { startZekeServer, type ZekeServer, type ZekeScript } from './zeke.js';
