@@ -65,22 +65,36 @@ export function registerEditorTools(
   const store = new DisposableStore();
   const safePath = async (p: string) => resolveInRoots(p, await editor.roots());
 
-  const resolveBuffer = async (ref: number | string | undefined): Promise<BufferInfo> => {
+  /**
+   * The buffer a call addresses: the current one, a buffer id, or a workspace
+   * path. A buffer with a file name is held to the same rule as a path: the
+   * file (links resolved) must be inside the workspace. `real` is that file.
+   */
+  const resolveBuffer = async (
+    ref: number | string | undefined,
+  ): Promise<{ buf: BufferInfo; real: string }> => {
+    if (typeof ref === 'string') {
+      const real = await safePath(ref);
+      const buf = await editor.bufferForPath(real, { create: true });
+      if (!buf) throw new NotFoundError(`Cannot open ${ref} in a buffer.`);
+      return { buf, real };
+    }
+    let buf: BufferInfo | undefined;
     if (ref === undefined) {
-      const cur = await editor.cursor();
-      const b = await editor.buffer(cur.bufferId);
-      if (!b) throw new NotFoundError('There is no current buffer.');
-      return b;
+      buf = await editor.buffer((await editor.cursor()).bufferId);
+      if (!buf) throw new NotFoundError('There is no current buffer.');
+    } else {
+      buf = await editor.buffer(ref);
+      if (!buf)
+        throw new NotFoundError(`No buffer ${ref}; call list_buffers to see the open ones.`);
     }
-    if (typeof ref === 'number') {
-      const b = await editor.buffer(ref);
-      if (!b) throw new NotFoundError(`No buffer ${ref}; call list_buffers to see the open ones.`);
-      return b;
-    }
-    const abs = await safePath(ref);
-    const b = await editor.bufferForPath(abs, { create: true });
-    if (!b) throw new NotFoundError(`Cannot open ${ref} in a buffer.`);
-    return b;
+    return { buf, real: buf.path ? await safePath(buf.path) : '' };
+  };
+
+  const savable = async (ref: number | string | undefined) => {
+    const r = await resolveBuffer(ref);
+    if (!r.real) throw new BadRequestError(`Buffer ${r.buf.id} has no file name to save to.`);
+    return r;
   };
 
   const page = (total: number, start?: number, end?: number) => {
@@ -111,14 +125,14 @@ export function registerEditorTools(
   /** Shows the change as hunks, applies the accepted ones, and says what happened. */
   const proposeAndApply = async (
     ctx: ToolContext,
-    buf: BufferInfo,
+    { buf, real }: { buf: BufferInfo; real: string },
     newLines: string[],
     save: boolean,
     oldLines?: string[],
   ): Promise<CallToolResult> => {
     const old = oldLines ?? (await editor.getLines(buf.id, 0, buf.lineCount));
     const hunks = diffLines(old, newLines);
-    const target = buf.path || buf.name || `buffer ${buf.id}`;
+    const target = real || buf.name || `buffer ${buf.id}`;
     if (hunks.length === 0) return jsonResult({ applied: 0, hunks: 0, message: 'No change.' });
     const answer = await ctx.review({ target, hunks });
     if (answer.accepted.length === 0) {
@@ -165,7 +179,7 @@ export function registerEditorTools(
     if (!buf) throw new NotFoundError(`Cannot open ${p} in a buffer.`);
     const lines = content.split('\n');
     if (lines.length > 1 && lines[lines.length - 1] === '') lines.pop();
-    return proposeAndApply(ctx, buf, lines, true);
+    return proposeAndApply(ctx, { buf, real: abs }, lines, true);
   };
 
   const listDir = async (p: string | undefined) => {
@@ -206,7 +220,7 @@ export function registerEditorTools(
       inputSchema: { buffer: bufferRef, ...lineArgs },
       annotations: RO,
       handler: async (args) => {
-        const buf = await resolveBuffer(args.buffer);
+        const { buf } = await resolveBuffer(args.buffer);
         const { s, e } = page(buf.lineCount, args.start_line, args.end_line);
         const lines = s <= e ? await editor.getLines(buf.id, s - 1, e) : [];
         return pageResult(
@@ -273,7 +287,8 @@ export function registerEditorTools(
       },
       annotations: RO,
       handler: async (args) => {
-        const id = args.buffer === undefined ? undefined : (await resolveBuffer(args.buffer)).id;
+        const id =
+          args.buffer === undefined ? undefined : (await resolveBuffer(args.buffer)).buf.id;
         return jsonResult({ diagnostics: await editor.diagnostics(id) });
       },
     }),
@@ -331,14 +346,15 @@ export function registerEditorTools(
         if (!args.edits?.length && !args.replacements?.length) {
           throw new BadRequestError('Give `edits` or `replacements`.');
         }
-        const buf = await resolveBuffer(args.buffer);
+        const target = await resolveBuffer(args.buffer);
+        const { buf } = target;
         const old = await editor.getLines(buf.id, 0, buf.lineCount);
         let lines = old;
         if (args.edits?.length) lines = applyTextEdits(lines, args.edits);
         for (const r of args.replacements ?? []) {
           lines = searchReplace(lines, r.search, r.replace, r.all ?? false);
         }
-        return proposeAndApply(ctx, buf, lines, false, old);
+        return proposeAndApply(ctx, target, lines, false, old);
       },
     }),
   );
@@ -370,7 +386,13 @@ export function registerEditorTools(
       const buf = await editor.bufferForPath(abs, { create: true });
       if (!buf) throw new NotFoundError(`Cannot open ${args.path}.`);
       const lines = await editor.getLines(buf.id, 0, buf.lineCount);
-      return proposeAndApply(ctx, buf, applyUnifiedDiff(lines, args.diff), true, lines);
+      return proposeAndApply(
+        ctx,
+        { buf, real: abs },
+        applyUnifiedDiff(lines, args.diff),
+        true,
+        lines,
+      );
     },
   };
   store.add(registry.register({ name: 'apply_diff', title: 'Apply a diff', ...diffDef }));
@@ -382,12 +404,12 @@ export function registerEditorTools(
       description: 'Writes a buffer to its file.',
       inputSchema: { buffer: bufferRef },
       annotations: { readOnlyHint: false, destructiveHint: false, openWorldHint: false },
+      // Checked before the user is asked: a save outside the workspace is refused unasked.
+      prepare: async (args) => (await savable(args.buffer)).real,
       handler: async (args) => {
-        const buf = await resolveBuffer(args.buffer);
-        if (!buf.path) throw new BadRequestError(`Buffer ${buf.id} has no file name to save to.`);
-        await safePath(buf.path);
+        const { buf, real } = await savable(args.buffer);
         await editor.save(buf.id);
-        return jsonResult({ saved: true, buffer: buf.id, path: buf.path });
+        return jsonResult({ saved: true, buffer: buf.id, path: real });
       },
     }),
   );
@@ -455,7 +477,7 @@ export function registerEditorTools(
       inputSchema: { buffer: bufferRef },
       annotations: RO,
       handler: async (args) => {
-        const buf = await resolveBuffer(args.buffer);
+        const { buf } = await resolveBuffer(args.buffer);
         return jsonResult({ symbols: await editor.symbols(buf.id) });
       },
     }),
@@ -474,7 +496,7 @@ export function registerEditorTools(
       },
       annotations: RO,
       handler: async (args) => {
-        const buf = await resolveBuffer(args.buffer);
+        const { buf } = await resolveBuffer(args.buffer);
         return jsonResult({
           locations: await editor.definition(buf.id, {
             line: args.line,

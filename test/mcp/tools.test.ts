@@ -128,7 +128,17 @@ describe('resolveInRoots', () => {
     expect(resolveInRoots(path.join(root, 'new/dir/file'), [root])).toBe(
       path.join(root, 'new/dir/file'),
     );
-    expect(resolveInRoots('in/x', [root])).toBe(path.join(root, 'in/x'));
+    // A link inside the workspace resolves to its target: that is what is read or written.
+    expect(resolveInRoots('in/x', [root])).toBe(path.join(root, 'src/x'));
+    // Dangling links count where they point, not where they sit.
+    fs.symlinkSync(path.join(outside, 'new.txt'), path.join(root, 'dl'));
+    fs.symlinkSync(path.join(outside, 'newdir'), path.join(root, 'dd'));
+    fs.symlinkSync('src/later.txt', path.join(root, 'rel'));
+    expect(() => resolveInRoots('dl', [root])).toThrow(/symbolic link.*outside the workspace/);
+    expect(() => resolveInRoots('dd/x.txt', [root])).toThrow(/symbolic link/);
+    expect(resolveInRoots('rel', [root])).toBe(path.join(root, 'src/later.txt'));
+    fs.symlinkSync('loop', path.join(root, 'loop'));
+    expect(() => resolveInRoots('loop', [root])).toThrow(/Too many symbolic links/);
     expect(() => resolveInRoots('../x', [root])).toThrow(/\.\./);
     expect(() => resolveInRoots('src/../../x', [root])).toThrow(/\.\./);
     expect(() => resolveInRoots('/etc/passwd', [root])).toThrow(/outside the workspace/);
