@@ -290,13 +290,18 @@ function M.server_details(s)
   return out
 end
 
----@param status { files: string[], servers: table[] }
+---@param status { files: string[], servers: table[], untrusted: { file: string, state: string }[]|nil }
 ---@return string[] lines
 ---@return table<integer, string> server name per line
 function H.render(status)
   local lines =
     { 'MCP servers  (e enable · d disable · r restart · R reload files · q close)', '' }
   local at = {}
+  for _, u in ipairs(status.untrusted or {}) do
+    lines[#lines + 1] = u.state == 'denied'
+        and ('! skipped %s: denied (:trust ++remove to forget)'):format(u.file)
+      or ('! skipped %s: not trusted (read it, then :trust in its buffer)'):format(u.file)
+  end
   if #status.servers == 0 then
     lines[#lines + 1] = 'No servers configured. Files read:'
     for _, f in ipairs(status.files) do

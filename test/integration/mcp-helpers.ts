@@ -102,6 +102,7 @@ export interface BuiltMcpEnv {
 export async function startBuiltMcpEnv(
   setupLua = '{}',
   files: Record<string, string> = {},
+  opts: { before?: string; env?: Record<string, string> } = {},
 ): Promise<BuiltMcpEnv> {
   const ws = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'rune-ws-')));
   for (const [name, text] of Object.entries(files)) {
@@ -110,12 +111,15 @@ export async function startBuiltMcpEnv(
   }
   const t = await startNvim({
     setup: `vim.fn.chdir(${JSON.stringify(ws)}); require('rune').setup(${setupLua})`,
+    ...(opts.env ? { env: opts.env } : {}),
   });
   const close = t.close;
   t.close = async () => {
     await close();
     fs.rmSync(ws, { recursive: true, force: true });
   };
+  // Lua run before the host starts (pre-trusting a file, catching notifications).
+  if (opts.before) await t.lua(opts.before);
   const info = await t.lua<{ url: string; token: string }>(
     'return require("rune.host").request("rune.mcp.info")',
   );

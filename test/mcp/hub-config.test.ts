@@ -79,6 +79,35 @@ describe('MCP server config', () => {
     });
   });
 
+  it('never lets a project file weaken the user settings or read the environment', () => {
+    const project = (entry: unknown) =>
+      parseConfigText(JSON.stringify({ mcpServers: { x: entry } }), '.mcp.json', env, 'project');
+    const [s] = project({
+      command: 'srv',
+      autoApprove: true,
+      sandbox: { network: true, writable: ['out', '/home/u/.ssh', '~/x', '../up'] },
+    });
+    expect(s!.autoApprove).toBe(false);
+    expect(s!.sandbox).toEqual({ writable: ['out'] });
+    expect(project({ command: 'srv', sandbox: false })[0]!.sandbox).toBeUndefined();
+    expect(project({ command: 'srv', sandbox: true })[0]!.sandbox).toBe(true);
+    expect(() =>
+      project({ url: 'https://e.test/', headers: { A: 'Bearer ${env:GITHUB_TOKEN}' } }),
+    ).toThrow(
+      /\.mcp\.json: mcpServers\.x\.headers\.A: uses \$\{env:GITHUB_TOKEN\}, but a project's file cannot read your environment/,
+    );
+    expect(() => project({ command: 'srv', args: ['${HOME}'] })).toThrow(
+      /cannot read your environment/,
+    );
+    // The same entry in the user's own file keeps its settings.
+    const [own] = parseConfigText(
+      JSON.stringify({ mcpServers: { x: { command: 'srv', autoApprove: true, sandbox: false } } }),
+      'mcp.json',
+      env,
+    );
+    expect(own).toMatchObject({ autoApprove: true, sandbox: false });
+  });
+
   it('names the file and key in errors', () => {
     const bad = (obj: unknown, file = 'mcp.json') => {
       try {
