@@ -34,17 +34,21 @@ end
 ---@field path string the full path the database knows it by
 ---@field text string|nil the content, when trusted
 
---- The trust state of `path` and, when trusted, its content.
+--- The trust state of `path` and, when trusted, its content. A directory is
+--- trusted by name, as Neovim 0.11+ records it (`:trust` on the directory).
 ---@param path string
 ---@return rune.TrustRead
 function M.read(path)
   local full = vim.uv.fs_realpath(vim.fs.normalize(path))
-  if not full or vim.fn.isdirectory(full) == 1 then
+  if not full then
     return { state = 'missing', path = path }
   end
   local known = entries()[full]
   if known == '!' then
     return { state = 'denied', path = full }
+  end
+  if vim.fn.isdirectory(full) == 1 then
+    return { state = known == 'directory' and 'trusted' or 'untrusted', path = full }
   end
   local f = io.open(full, 'rb')
   if not f then

@@ -9,10 +9,11 @@
  */
 import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { ROOT, trustFileLua, waitFor } from '../helpers/nvim.js';
+import { ROOT, startNvim, trustDirLua, trustFileLua, waitFor } from '../helpers/nvim.js';
 import { startBuiltMcpEnv, textOf, type BuiltMcpEnv } from './mcp-helpers.js';
 
 const EVERYTHING = path.join(
@@ -147,5 +148,54 @@ describe('a hostile repository opened by the user', () => {
     await env.nextPrompt();
     await env.t.lua('require("rune.approval").answer("once")');
     expect(textOf(await call)).toContain('hi');
+  });
+});
+
+describe('a hostile repository with its own plugins', () => {
+  const PLUGIN =
+    "export default { id: 'proj', version: '1', tools: [{ name: 'proj_tool', description: 'd', annotations: { readOnlyHint: true }, handler: () => 'ran' }] };";
+
+  async function open(trusted: boolean) {
+    const ws = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'rune-ws-')));
+    fs.mkdirSync(path.join(ws, '.rune', 'plugins'), { recursive: true });
+    fs.writeFileSync(path.join(ws, '.rune', 'plugins', 'proj.mjs'), PLUGIN);
+    const t = await startNvim();
+    await t.lua(
+      '_G.notes = {} vim.notify = function(msg) table.insert(_G.notes, msg) end' +
+        (trusted ? `\n${trustDirLua(path.join(ws, '.rune', 'plugins'))}` : ''),
+    );
+    await t.lua(
+      `vim.fn.chdir(...) require('rune').setup({ mcp = { enabled = false }, plugins = { project_dir = true } })`,
+      [ws],
+    );
+    const list = await t.lua<{ id: string; origin: string }[]>(
+      'return require("rune.host").request("rune.plugins.list")',
+    );
+    return { t, ws, list };
+  }
+
+  it('loads .rune/plugins only from a folder the user trusted, and says how', async () => {
+    const hostile = await open(false);
+    try {
+      expect(hostile.list).toEqual([]);
+      await waitFor(
+        async () =>
+          (await hostile.t.lua<string[]>('return _G.notes')).some(
+            (n) => n.includes('project plugins') && n.includes(':trust'),
+          ),
+        10000,
+        'the notice that project plugins were skipped',
+      );
+    } finally {
+      await hostile.t.close();
+      fs.rmSync(hostile.ws, { recursive: true, force: true });
+    }
+    const trusted = await open(true);
+    try {
+      expect(trusted.list.map((p) => [p.id, p.origin])).toEqual([['proj', 'project']]);
+    } finally {
+      await trusted.t.close();
+      fs.rmSync(trusted.ws, { recursive: true, force: true });
+    }
   });
 });
