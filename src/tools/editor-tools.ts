@@ -17,6 +17,7 @@ import {
   searchReplace,
 } from './diff.js';
 import { resolveInRoots } from './paths.js';
+import { searchInWorker, type SearchJob } from './search.js';
 import {
   jsonResult,
   type CallToolResult,
@@ -430,7 +431,8 @@ export function registerEditorTools(
       title: 'Search',
       description:
         'Searches the open buffers (with unsaved changes) or the workspace files for text or a ' +
-        'JavaScript regular expression. Returns path, 1-based line and the line text.',
+        'JavaScript regular expression. Returns path, 1-based line and the line text. A search ' +
+        'that runs longer than a few seconds (a regex that backtracks) is stopped with an error.',
       inputSchema: {
         query: z.string().min(1),
         regex: z.boolean().optional(),
@@ -448,22 +450,19 @@ export function registerEditorTools(
           throw new BadRequestError(`Invalid regular expression: ${(err as Error).message}`);
         }
         const max = args.max_results ?? 200;
-        const matches: { path: string; buffer?: number; line: number; text: string }[] = [];
+        const job: SearchJob = { pattern: re.source, flags, max };
         if (args.scope === 'buffers') {
+          job.buffers = [];
           for (const b of await editor.listBuffers()) {
             if (!b.loaded) continue;
             const lines = await editor.getLines(b.id, 0, b.lineCount);
-            lines.forEach((l, i) => {
-              if (matches.length < max && re.test(l)) {
-                matches.push({ path: b.path, buffer: b.id, line: i + 1, text: l.slice(0, 400) });
-              }
-            });
+            job.buffers.push({ path: b.path, buffer: b.id, lines });
           }
         } else {
-          for (const root of await editor.roots()) {
-            await searchTree(root, re, max, matches, ctx.signal);
-          }
+          job.roots = await editor.roots();
         }
+        // In a worker with a deadline: a caller's regex must not freeze the host.
+        const matches = await searchInWorker(job, ctx.signal);
         return jsonResult({ matches, truncated: matches.length >= max });
       },
     }),
@@ -594,51 +593,6 @@ export function registerEditorTools(
 
 function escapeRe(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
-
-const SKIP_DIRS = new Set(['.git', 'node_modules', '.hg', '.svn', 'dist', 'build', '.cache']);
-
-async function searchTree(
-  root: string,
-  re: RegExp,
-  max: number,
-  out: { path: string; line: number; text: string }[],
-  signal: AbortSignal,
-): Promise<void> {
-  const stack = [root];
-  let files = 0;
-  while (stack.length && out.length < max && files < 50000) {
-    if (signal.aborted) throw new AbortError();
-    const dir = stack.pop()!;
-    let entries: fs.Dirent[];
-    try {
-      entries = await fs.promises.readdir(dir, { withFileTypes: true });
-    } catch {
-      continue;
-    }
-    for (const e of entries) {
-      const p = path.join(dir, e.name);
-      // Symlinks are not followed: they could lead out of the workspace.
-      if (e.isDirectory()) {
-        if (!SKIP_DIRS.has(e.name)) stack.push(p);
-      } else if (e.isFile()) {
-        files++;
-        let data: Buffer;
-        try {
-          const st = await fs.promises.stat(p);
-          if (st.size > 2 * 1024 * 1024) continue;
-          data = await fs.promises.readFile(p);
-        } catch {
-          continue;
-        }
-        if (data.subarray(0, 8000).includes(0)) continue;
-        const lines = data.toString('utf8').split('\n');
-        for (let i = 0; i < lines.length && out.length < max; i++) {
-          if (re.test(lines[i]!)) out.push({ path: p, line: i + 1, text: lines[i]!.slice(0, 400) });
-        }
-      }
-    }
-  }
 }
 
 async function tailFile(

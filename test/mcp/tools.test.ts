@@ -11,6 +11,7 @@ import {
   searchReplace,
 } from '../../src/tools/diff.js';
 import { resolveInRoots } from '../../src/tools/paths.js';
+import { searchInWorker } from '../../src/tools/search.js';
 import {
   ApprovalPolicy,
   ApprovalStore,
@@ -114,6 +115,41 @@ describe('text edits', () => {
     expect(applyUnifiedDiff(lines, diff)).toEqual(['one', '2', 'three']);
     expect(() => applyUnifiedDiff(['x'], diff)).toThrow(/does not match/);
     expect(() => applyUnifiedDiff(lines, 'not a diff')).toThrow(/no hunks/);
+  });
+});
+
+describe('searchInWorker', () => {
+  const evil = {
+    pattern: '^(a+)+$',
+    flags: '',
+    max: 10,
+    buffers: [{ path: 'x', buffer: 1, lines: [`${'a'.repeat(40)}!`] }],
+  };
+
+  it('stops a backtracking regex at the deadline with a timeout error', async () => {
+    await expect(searchInWorker(evil, new AbortController().signal, 300)).rejects.toThrow(
+      /stopped after 0\.3 s: the regular expression takes too long/,
+    );
+  });
+
+  it('stops it when the call is cancelled', async () => {
+    const ac = new AbortController();
+    const p = searchInWorker(evil, ac.signal, 60_000);
+    ac.abort();
+    await expect(p).rejects.toThrow(/cancelled/);
+  });
+
+  it('finds matches in buffers and folders, without following links out', async () => {
+    const root = tmpdir();
+    const outside = tmpdir();
+    fs.writeFileSync(path.join(root, 'a.txt'), 'one\nneedle here\n');
+    fs.writeFileSync(path.join(outside, 'b.txt'), 'needle outside\n');
+    fs.symlinkSync(outside, path.join(root, 'out'));
+    const found = await searchInWorker(
+      { pattern: 'needle', flags: 'i', max: 10, roots: [root] },
+      new AbortController().signal,
+    );
+    expect(found).toEqual([{ path: path.join(root, 'a.txt'), line: 2, text: 'needle here' }]);
   });
 });
 
