@@ -92,6 +92,31 @@ export function registerEditorTools(
     return { buf, real: buf.path ? await safePath(buf.path) : '' };
   };
 
+  /**
+   * Runs `fn` on the buffer a read-only call addresses. A path with no buffer
+   * yet is loaded unlisted and wiped afterwards: reads leave nothing in the
+   * user's buffer list, and a file that does not exist creates nothing.
+   */
+  const withReadBuffer = async <T>(
+    ref: number | string | undefined,
+    fn: (buf: BufferInfo) => Promise<T>,
+  ): Promise<T> => {
+    if (typeof ref !== 'string') return fn((await resolveBuffer(ref)).buf);
+    const real = await safePath(ref);
+    const open = await editor.bufferForPath(real);
+    if (open) return fn(open);
+    const st = await fs.promises.stat(real).catch(() => undefined);
+    if (!st) throw new NotFoundError(`${ref} does not exist.`);
+    if (!st.isFile()) throw new BadRequestError(`${ref} is not a file; use list_directory.`);
+    const temp = await editor.bufferForPath(real, { create: true, listed: false });
+    if (!temp) throw new NotFoundError(`Cannot read ${ref}.`);
+    try {
+      return await fn(temp);
+    } finally {
+      await editor.release(temp.id);
+    }
+  };
+
   const savable = async (ref: number | string | undefined) => {
     const r = await resolveBuffer(ref);
     if (!r.real) throw new BadRequestError(`Buffer ${r.buf.id} has no file name to save to.`);
@@ -220,18 +245,23 @@ export function registerEditorTools(
         'the result says where the next page starts.',
       inputSchema: { buffer: bufferRef, ...lineArgs },
       annotations: RO,
-      handler: async (args) => {
-        const { buf } = await resolveBuffer(args.buffer);
-        const { s, e } = page(buf.lineCount, args.start_line, args.end_line);
-        const lines = s <= e ? await editor.getLines(buf.id, s - 1, e) : [];
-        return pageResult(
-          { buffer: buf.id, path: buf.path, changedtick: buf.changedtick, modified: buf.modified },
-          lines,
-          s,
-          e,
-          buf.lineCount,
-        );
-      },
+      handler: (args) =>
+        withReadBuffer(args.buffer, async (buf) => {
+          const { s, e } = page(buf.lineCount, args.start_line, args.end_line);
+          const lines = s <= e ? await editor.getLines(buf.id, s - 1, e) : [];
+          return pageResult(
+            {
+              buffer: buf.id,
+              path: buf.path,
+              changedtick: buf.changedtick,
+              modified: buf.modified,
+            },
+            lines,
+            s,
+            e,
+            buf.lineCount,
+          );
+        }),
     }),
   );
 
@@ -287,11 +317,12 @@ export function registerEditorTools(
           .describe('Buffer id or path; every buffer when omitted.'),
       },
       annotations: RO,
-      handler: async (args) => {
-        const id =
-          args.buffer === undefined ? undefined : (await resolveBuffer(args.buffer)).buf.id;
-        return jsonResult({ diagnostics: await editor.diagnostics(id) });
-      },
+      handler: async (args) =>
+        args.buffer === undefined
+          ? jsonResult({ diagnostics: await editor.diagnostics() })
+          : withReadBuffer(args.buffer, async (buf) =>
+              jsonResult({ diagnostics: await editor.diagnostics(buf.id) }),
+            ),
     }),
   );
 
@@ -475,10 +506,10 @@ export function registerEditorTools(
       description: 'Symbols of a buffer from its attached language servers.',
       inputSchema: { buffer: bufferRef },
       annotations: RO,
-      handler: async (args) => {
-        const { buf } = await resolveBuffer(args.buffer);
-        return jsonResult({ symbols: await editor.symbols(buf.id) });
-      },
+      handler: (args) =>
+        withReadBuffer(args.buffer, async (buf) =>
+          jsonResult({ symbols: await editor.symbols(buf.id) }),
+        ),
     }),
   );
 
@@ -494,15 +525,15 @@ export function registerEditorTools(
         character: z.number().int().min(0),
       },
       annotations: RO,
-      handler: async (args) => {
-        const { buf } = await resolveBuffer(args.buffer);
-        return jsonResult({
-          locations: await editor.definition(buf.id, {
-            line: args.line,
-            character: args.character,
+      handler: (args) =>
+        withReadBuffer(args.buffer, async (buf) =>
+          jsonResult({
+            locations: await editor.definition(buf.id, {
+              line: args.line,
+              character: args.character,
+            }),
           }),
-        });
-      },
+        ),
     }),
   );
 
