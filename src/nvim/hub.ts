@@ -700,8 +700,14 @@ export const hubModule: HostModule = {
     store.add(
       host.addHealth('hub', () => {
         const list = hub.status();
+        const skipped: HealthItem[] = [...untrusted].map(([file, state]) => ({
+          level: 'warn',
+          message: `${file} skipped: ${state === 'denied' ? 'you denied it (:trust ++deny)' : 'this project file is not trusted'}`,
+          advice: ['Read it, then run :trust in its buffer (:help rune-hub-trust)'],
+        }));
         if (list.length === 0) {
           return [
+            ...skipped,
             {
               level: 'info',
               message: `no MCP servers configured (files read: ${files.join(', ')})`,
@@ -737,6 +743,7 @@ export const hubModule: HostModule = {
         }
         return [
           ...sandbox,
+          ...skipped,
           ...list.map((s): HealthItem => ({
             level:
               s.state === 'connected' || s.state === 'disabled'

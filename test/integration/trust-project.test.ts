@@ -116,6 +116,12 @@ describe('a hostile repository opened by the user', () => {
     expect(st.untrusted).toContainEqual({ file, state: 'untrusted' });
     expect(st.servers.map((s) => s.name)).not.toContain('pwn');
     expect(fs.existsSync(marker)).toBe(false);
+    await env.t.nvim.command('checkhealth rune');
+    const health = await env.t.lua<string>(
+      'return table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), "\\n")',
+    );
+    expect(health).toContain(`${file} skipped: this project file is not trusted`);
+    await env.t.nvim.command('bwipeout');
     // :trust in the file's buffer is what the notice tells the user to do.
     await env.t.lua(`vim.cmd.edit(${JSON.stringify(file)}) vim.cmd('trust')`);
     await waitFor(() => fs.existsSync(marker), 20000, 'the trusted server to start');
