@@ -31,7 +31,8 @@ import type {
   ReadResourceResult,
 } from '@modelcontextprotocol/sdk/types.js';
 import { DisposableStore, toDisposable, type Disposable } from '../core/disposable.js';
-import { AbortError, ConfigError, NotFoundError, toRuneError } from '../core/errors.js';
+import { ConfigError, NotFoundError, toRuneError } from '../core/errors.js';
+import { PendingAnswers } from '../core/pending.js';
 import type { Logger } from '../core/log.js';
 import { openBrowser } from '../auth/browser.js';
 import { McpOAuthProvider } from '../auth/mcp-oauth.js';
@@ -97,9 +98,9 @@ export function shapeFromJsonSchema(schema: Record<string, unknown>): z.ZodObjec
   return z.looseObject({});
 }
 
-/** Answers from Lua prompts, matched by id; a prompt withdrawn on abort. */
+/** Answers from Lua prompts (lua/rune/hub.lua), matched by id; a prompt withdrawn on abort. */
 class Prompts {
-  private readonly waiting = new Map<string, (answer: unknown) => void>();
+  private readonly waiting = new PendingAnswers<unknown>();
   private n = 0;
 
   constructor(
@@ -108,39 +109,26 @@ class Prompts {
   ) {}
 
   answer(id: string, value: unknown): void {
-    this.waiting.get(id)?.(value);
+    this.waiting.answer(id, value);
   }
 
   pending(): number {
-    return this.waiting.size;
+    return this.waiting.ids().length;
   }
 
   /** Shows a prompt through `require("rune.hub")[fn](req)` and waits for its answer. */
   ask(fn: string, req: Record<string, unknown>, signal: AbortSignal): Promise<unknown> {
     const id = `h${++this.n}`;
-    return new Promise((resolve, reject) => {
-      const onAbort = () => {
-        this.waiting.delete(id);
-        void execLua(this.host.nvim, 'require("rune.hub").cancel(...)', [id]).catch(
-          () => undefined,
-        );
-        reject(new AbortError('The request was cancelled while waiting for an answer.'));
-      };
-      if (signal.aborted) return onAbort();
-      signal.addEventListener('abort', onAbort, { once: true });
-      this.waiting.set(id, (v) => {
-        this.waiting.delete(id);
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      });
-      execLua(this.host.nvim, `require("rune.hub").${fn}(...)`, [{ ...req, id }]).catch(
-        (err: unknown) => {
-          this.logger.error('could not show the prompt', { err });
-          this.waiting.delete(id);
-          signal.removeEventListener('abort', onAbort);
-          reject(err instanceof Error ? err : new Error(String(err)));
-        },
-      );
+    return this.waiting.ask(id, signal, {
+      show: () =>
+        execLua(this.host.nvim, `require("rune.hub").${fn}(...)`, [{ ...req, id }]).catch(
+          (err: unknown) => {
+            this.logger.error('could not show the prompt', { err });
+            throw err;
+          },
+        ),
+      withdraw: () => execLua(this.host.nvim, 'require("rune.hub").cancel(...)', [id]),
+      cancelled: 'The request was cancelled while waiting for an answer.',
     });
   }
 }

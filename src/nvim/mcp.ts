@@ -11,7 +11,8 @@ import { z } from 'zod';
 import type { NeovimClient } from 'neovim';
 import { ResourceTemplate, type McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { DisposableStore, toDisposable, type Disposable } from '../core/disposable.js';
-import { AbortError, ConfigError } from '../core/errors.js';
+import { ConfigError } from '../core/errors.js';
+import { PendingAnswers } from '../core/pending.js';
 import type { Logger } from '../core/log.js';
 import { VERSION } from '../core/version.js';
 import {
@@ -114,10 +115,7 @@ export function parseMcpConfig(raw: unknown): McpConfig {
 
 /** Approval prompts drawn by lua/rune/approval.lua; answers come back as notifications. */
 class NvimApprovalUi implements ApprovalUi {
-  private readonly waiting = new Map<
-    string,
-    (a: { decision: Decision; accepted: number[] }) => void
-  >();
+  private readonly prompts = new PendingAnswers<{ decision: Decision; accepted: number[] }>();
 
   constructor(
     private readonly nvim: NeovimClient,
@@ -125,17 +123,15 @@ class NvimApprovalUi implements ApprovalUi {
   ) {}
 
   answer(id: string, decision: unknown, accepted: unknown): void {
-    const fn = this.waiting.get(id);
-    if (!fn) return;
     const d: Decision = decision === 'once' || decision === 'always' ? decision : 'deny';
-    fn({
+    this.prompts.answer(id, {
       decision: d,
       accepted: Array.isArray(accepted) ? accepted.filter((n) => typeof n === 'number') : [],
     });
   }
 
   pending(): string[] {
-    return [...this.waiting.keys()];
+    return this.prompts.ids();
   }
 
   private wait(
@@ -143,25 +139,14 @@ class NvimApprovalUi implements ApprovalUi {
     signal: AbortSignal,
     show: () => Promise<unknown>,
   ): Promise<{ decision: Decision; accepted: number[] }> {
-    return new Promise((resolve, reject) => {
-      const onAbort = () => {
-        this.waiting.delete(id);
-        void this.nvim.lua('require("rune.approval").cancel(...)', [id]).catch(() => undefined);
-        reject(new AbortError('The call was cancelled while waiting for approval.'));
-      };
-      if (signal.aborted) return onAbort();
-      signal.addEventListener('abort', onAbort, { once: true });
-      this.waiting.set(id, (a) => {
-        this.waiting.delete(id);
-        signal.removeEventListener('abort', onAbort);
-        resolve(a);
-      });
-      show().catch((err: unknown) => {
-        this.logger.error('could not show the approval prompt', { err });
-        this.waiting.delete(id);
-        signal.removeEventListener('abort', onAbort);
-        reject(err instanceof Error ? err : new Error(String(err)));
-      });
+    return this.prompts.ask(id, signal, {
+      show: () =>
+        show().catch((err: unknown) => {
+          this.logger.error('could not show the approval prompt', { err });
+          throw err;
+        }),
+      withdraw: () => this.nvim.lua('require("rune.approval").cancel(...)', [id]),
+      cancelled: 'The call was cancelled while waiting for approval.',
     });
   }
 
