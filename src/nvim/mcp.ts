@@ -469,7 +469,19 @@ function addResourcesAndPrompts(mcp: McpServer, editor: NvimEditor): void {
     },
     async (args) => {
       const root = (await editor.roots())[0] ?? process.cwd();
-      const gitArgs = ['diff', '--no-color', ...(args.staged === 'true' ? ['--cached'] : [])];
+      // The repository's own .git/config may name programs (an external diff, a textconv
+      // filter, an fsmonitor hook): reading a diff must not run them.
+      const gitArgs = [
+        '-c',
+        'core.fsmonitor=false',
+        '-c',
+        'core.hooksPath=/dev/null',
+        'diff',
+        '--no-color',
+        '--no-ext-diff',
+        '--no-textconv',
+        ...(args.staged === 'true' ? ['--cached'] : []),
+      ];
       let diff: string;
       try {
         diff = (await execFileP('git', gitArgs, { cwd: root, maxBuffer: 4 * 1024 * 1024 })).stdout;

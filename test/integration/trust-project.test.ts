@@ -7,6 +7,7 @@
  * by an agent calling the re-exported tool over HTTP), and `${env:…}` must not
  * be expanded into the url or headers it chose.
  */
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
@@ -202,6 +203,33 @@ describe('a hostile repository with its own plugins', () => {
     } finally {
       await trusted.t.close();
       fs.rmSync(trusted.ws, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('a hostile repository with its own git configuration', () => {
+  it('review_diff shows the diff without running commands named in .git/config', async () => {
+    const g = await startBuiltMcpEnv('{}', { 'a.txt': 'one\n' });
+    try {
+      const git = (...args: string[]) =>
+        execFileSync('git', ['-C', g.ws, '-c', 'user.name=t', '-c', 'user.email=t@t', ...args]);
+      git('init', '-q');
+      git('add', 'a.txt');
+      git('commit', '-qm', 'one');
+      fs.writeFileSync(path.join(g.ws, 'a.txt'), 'two\n');
+      fs.appendFileSync(
+        path.join(g.ws, '.git', 'config'),
+        '[core]\n\tfsmonitor = "touch FSMONITOR_RAN; false"\n[diff]\n\texternal = "touch EXTDIFF_RAN; true"\n',
+      );
+      const c = await g.connect('diff-reader');
+      const p = await c.getPrompt({ name: 'review_diff', arguments: {} });
+      const text = (p.messages[0]!.content as { text: string }).text;
+      expect(text).toContain('+two');
+      expect(fs.existsSync(path.join(g.ws, 'FSMONITOR_RAN'))).toBe(false);
+      expect(fs.existsSync(path.join(g.ws, 'EXTDIFF_RAN'))).toBe(false);
+      await c.close();
+    } finally {
+      await g.t.close();
     }
   });
 });
