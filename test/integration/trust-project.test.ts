@@ -172,7 +172,8 @@ describe('a hostile repository with its own plugins', () => {
         (trusted ? `\n${trustDirLua(path.join(ws, '.rune', 'plugins'))}` : ''),
     );
     await t.lua(
-      `vim.fn.chdir(...) require('rune').setup({ mcp = { enabled = false }, plugins = { project_dir = true } })`,
+      // Worker threads: what is tested is which folders load, not the sandbox.
+      `vim.fn.chdir(...) require('rune').setup({ mcp = { enabled = false }, plugins = { project_dir = true, sandbox = { bwrap = false } } })`,
       [ws],
     );
     const list = await t.lua<{ id: string; origin: string }[]>(
