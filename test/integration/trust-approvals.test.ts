@@ -77,6 +77,30 @@ describe('a prompt outlives no asker', () => {
     await client.close();
   });
 
+  it('is withdrawn when the client sends notifications/cancelled', async () => {
+    const client = new Client({ name: 'cancelling-agent', version: '1.0.0' });
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(env.url), {
+        requestInit: { headers: { Authorization: `Bearer ${env.token}` } },
+      }),
+    );
+    const ac = new AbortController();
+    const call = client
+      .callTool(
+        { name: 'write_file', arguments: { path: 'cancelled.txt', content: 'x\n' } },
+        undefined,
+        { signal: ac.signal },
+      )
+      .catch((err: unknown) => err);
+    await env.nextPrompt();
+    expect((await promptLines())[0]).toContain('cancelling-agent');
+    ac.abort();
+    await withdrawn();
+    expect(await call).toBeInstanceOf(Error);
+    expect(fs.existsSync(path.join(env.ws, 'cancelled.txt'))).toBe(false);
+    await client.close();
+  });
+
   it('is withdrawn when the `rune mcp` proxy carrying the call is killed', async () => {
     const socket = path.join(env.t.home, 'nvim.sock');
     await env.t.lua('vim.fn.serverstart(...)', [socket]);

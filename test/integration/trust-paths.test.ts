@@ -129,6 +129,11 @@ describe('paths: symbolic links out of the workspace', () => {
     await env.t.lua('require("rune.approval").answer("deny", {})');
     expect((await call).isError).toBe(true);
     expect(fs.readFileSync(path.join(env.ws, 'sub', 'real.txt'), 'utf8')).toBe('inside\n');
+    const save = client.callTool({ name: 'save_buffer', arguments: { buffer: 'inner' } });
+    await env.nextPrompt();
+    expect(await floatLines()).toContain(`target: ${path.join(env.ws, 'sub', 'real.txt')}`);
+    await env.t.lua('require("rune.approval").answer("deny", {})');
+    expect((await save).isError).toBe(true);
   });
 });
 
