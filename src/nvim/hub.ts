@@ -386,15 +386,14 @@ export function stdioLauncher(
 }
 
 /**
- * A file from the working tree (not under the user's config folder): it is
- * used only once trusted, and can never weaken a user setting.
+ * A file from the working tree (any file under Neovim's folder except the
+ * user's global one): used only once trusted, and it can never weaken a
+ * user setting. A file the user named outside the working tree is theirs.
  */
 export function isProjectFile(file: string, cwd: string, configHome: string): boolean {
-  const within = (root: string) => {
-    const rel = path.relative(root, file);
-    return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
-  };
-  return within(cwd) && !within(configHome);
+  const rel = path.relative(cwd, file);
+  const inTree = rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+  return inTree && path.resolve(file) !== path.join(configHome, 'rune', 'mcp.json');
 }
 
 /** The trust state and (when trusted) the content of a project file, from lua/rune/trust.lua. */

@@ -8,6 +8,7 @@ import {
   parseConfigText,
   readConfigFile,
 } from '../../src/mcp/hub/config.js';
+import { isProjectFile } from '../../src/nvim/hub.js';
 
 const env = { HOME: '/home/u', GITHUB_TOKEN: 'ghp_x' };
 
@@ -106,6 +107,16 @@ describe('MCP server config', () => {
       env,
     );
     expect(own).toMatchObject({ autoApprove: true, sandbox: false });
+  });
+
+  it('tells project files (working tree) from the user own ones', () => {
+    const cfg = '/home/u/.config';
+    expect(isProjectFile('/w/.mcp.json', '/w', cfg)).toBe(true);
+    expect(isProjectFile('/w/.vscode/mcp.json', '/w', cfg)).toBe(true);
+    // A dotfiles checkout under ~/.config is still a working tree.
+    expect(isProjectFile('/home/u/.config/nvim/.mcp.json', '/home/u/.config/nvim', cfg)).toBe(true);
+    expect(isProjectFile('/home/u/.config/rune/mcp.json', '/home/u', cfg)).toBe(false);
+    expect(isProjectFile('/etc/rune/mcp.json', '/w', cfg)).toBe(false);
   });
 
   it('names the file and key in errors', () => {
