@@ -24,6 +24,7 @@ import {
 import { AuditLog } from '../tools/audit.js';
 import { registerAiTools } from '../tools/ai-tools.js';
 import { registerEditorTools } from '../tools/editor-tools.js';
+import { visibleInRoots } from '../tools/paths.js';
 import type { ToolRegistry } from '../tools/registry.js';
 import { getToolRegistry } from './tools.js';
 import { McpHttpServer } from '../mcp/server.js';
@@ -409,15 +410,18 @@ function addResourcesAndPrompts(mcp: McpServer, editor: NvimEditor): void {
   mcp.registerResource(
     'buffer',
     new ResourceTemplate('nvim://buffer/{id}', {
-      list: async () => ({
-        resources: (await editor.listBuffers())
-          .filter((b) => b.loaded)
-          .map((b) => ({
-            uri: `nvim://buffer/${b.id}`,
-            name: b.path || b.name || `buffer ${b.id}`,
-            mimeType: 'text/plain',
-          })),
-      }),
+      list: async () => {
+        const roots = await editor.roots();
+        return {
+          resources: (await editor.listBuffers())
+            .filter((b) => b.loaded && visibleInRoots(b.path, roots))
+            .map((b) => ({
+              uri: `nvim://buffer/${b.id}`,
+              name: b.path || b.name || `buffer ${b.id}`,
+              mimeType: 'text/plain',
+            })),
+        };
+      },
     }),
     {
       title: 'Neovim buffer',
@@ -427,6 +431,9 @@ function addResourcesAndPrompts(mcp: McpServer, editor: NvimEditor): void {
       const id = Number(vars.id);
       const b = Number.isInteger(id) ? await editor.buffer(id) : undefined;
       if (!b) throw new Error(`No buffer ${String(vars.id)}.`);
+      if (!visibleInRoots(b.path, await editor.roots())) {
+        throw new Error(`Buffer ${b.id} holds ${b.path}, outside the workspace; refused.`);
+      }
       const lines = await editor.getLines(b.id, 0, b.lineCount);
       return { contents: [{ uri: uri.href, mimeType: 'text/plain', text: lines.join('\n') }] };
     },
@@ -439,15 +446,13 @@ function addResourcesAndPrompts(mcp: McpServer, editor: NvimEditor): void {
       description: 'Every diagnostic in the open buffers.',
       mimeType: 'application/json',
     },
-    async (uri) => ({
-      contents: [
-        {
-          uri: uri.href,
-          mimeType: 'application/json',
-          text: JSON.stringify(await editor.diagnostics()),
-        },
-      ],
-    }),
+    async (uri) => {
+      const roots = await editor.roots();
+      const mine = (await editor.diagnostics()).filter((d) => visibleInRoots(d.path, roots));
+      return {
+        contents: [{ uri: uri.href, mimeType: 'application/json', text: JSON.stringify(mine) }],
+      };
+    },
   );
   mcp.registerPrompt(
     'explain_selection',

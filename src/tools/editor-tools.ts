@@ -16,7 +16,7 @@ import {
   diffLines,
   searchReplace,
 } from './diff.js';
-import { resolveInRoots } from './paths.js';
+import { resolveInRoots, visibleInRoots } from './paths.js';
 import { searchInWorker, type SearchJob } from './search.js';
 import {
   jsonResult,
@@ -317,12 +317,18 @@ export function registerEditorTools(
           .describe('Buffer id or path; every buffer when omitted.'),
       },
       annotations: RO,
-      handler: async (args) =>
-        args.buffer === undefined
-          ? jsonResult({ diagnostics: await editor.diagnostics() })
+      handler: async (args) => {
+        const roots = await editor.roots();
+        return args.buffer === undefined
+          ? jsonResult({
+              diagnostics: (await editor.diagnostics()).filter((d) =>
+                visibleInRoots(d.path, roots),
+              ),
+            })
           : withReadBuffer(args.buffer, async (buf) =>
               jsonResult({ diagnostics: await editor.diagnostics(buf.id) }),
-            ),
+            );
+      },
     }),
   );
 

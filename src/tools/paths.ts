@@ -91,3 +91,14 @@ export function resolveLinks(abs: string): string {
   }
   return done;
 }
+
+/** Whether an editor's file `p` is one an agent may see: none (''), or inside the roots. */
+export function visibleInRoots(p: string, roots: readonly string[]): boolean {
+  if (!p) return true;
+  try {
+    resolveInRoots(p, roots);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -156,6 +156,26 @@ describe('paths: buffers addressed by number', () => {
     }
   });
 
+  it('keeps buffers and diagnostics outside the workspace out of resources', async () => {
+    const secret = path.join(outside, 'secret.txt');
+    const id = await env.t.lua<number>(
+      `local b = vim.fn.bufadd(...) vim.fn.bufload(b) vim.bo[b].buflisted = true
+       local ns = vim.api.nvim_create_namespace('attack')
+       vim.diagnostic.set(ns, b, { { lnum = 0, col = 0, message = 'outside diag' } })
+       return b`,
+      [secret],
+    );
+    const list = (await client.listResources()).resources.map((r) => r.uri);
+    expect(list).not.toContain(`nvim://buffer/${id}`);
+    await expect(client.readResource({ uri: `nvim://buffer/${id}` })).rejects.toThrow(
+      /outside the workspace/,
+    );
+    const diags = await client.readResource({ uri: 'nvim://diagnostics' });
+    expect(JSON.stringify(diags)).not.toContain('outside diag');
+    const tool = await client.callTool({ name: 'get_diagnostics', arguments: {} });
+    expect(textOf(tool)).not.toContain('outside diag');
+  });
+
   it('refuses save_buffer of /etc/passwd without asking', async () => {
     const id = await env.t.lua<number>('return vim.fn.bufadd("/etc/passwd")');
     const r = await callWithoutPrompt('save_buffer', { buffer: id });
