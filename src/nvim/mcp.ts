@@ -11,7 +11,8 @@ import { z } from 'zod';
 import type { NeovimClient } from 'neovim';
 import { ResourceTemplate, type McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { DisposableStore, toDisposable, type Disposable } from '../core/disposable.js';
-import { AbortError, ConfigError } from '../core/errors.js';
+import { ConfigError } from '../core/errors.js';
+import { PendingAnswers } from '../core/pending.js';
 import type { Logger } from '../core/log.js';
 import { PACKAGE_ROOT, VERSION } from '../core/version.js';
 import {
@@ -23,6 +24,7 @@ import {
 import { AuditLog } from '../tools/audit.js';
 import { registerAiTools } from '../tools/ai-tools.js';
 import { registerEditorTools } from '../tools/editor-tools.js';
+import { visibleInRoots } from '../tools/paths.js';
 import type { ToolRegistry } from '../tools/registry.js';
 import { getToolRegistry } from './tools.js';
 import { McpHttpServer } from '../mcp/server.js';
@@ -114,10 +116,7 @@ export function parseMcpConfig(raw: unknown): McpConfig {
 
 /** Approval prompts drawn by lua/rune/approval.lua; answers come back as notifications. */
 class NvimApprovalUi implements ApprovalUi {
-  private readonly waiting = new Map<
-    string,
-    (a: { decision: Decision; accepted: number[] }) => void
-  >();
+  private readonly prompts = new PendingAnswers<{ decision: Decision; accepted: number[] }>();
 
   constructor(
     private readonly nvim: NeovimClient,
@@ -125,17 +124,15 @@ class NvimApprovalUi implements ApprovalUi {
   ) {}
 
   answer(id: string, decision: unknown, accepted: unknown): void {
-    const fn = this.waiting.get(id);
-    if (!fn) return;
     const d: Decision = decision === 'once' || decision === 'always' ? decision : 'deny';
-    fn({
+    this.prompts.answer(id, {
       decision: d,
       accepted: Array.isArray(accepted) ? accepted.filter((n) => typeof n === 'number') : [],
     });
   }
 
   pending(): string[] {
-    return [...this.waiting.keys()];
+    return this.prompts.ids();
   }
 
   private wait(
@@ -143,25 +140,14 @@ class NvimApprovalUi implements ApprovalUi {
     signal: AbortSignal,
     show: () => Promise<unknown>,
   ): Promise<{ decision: Decision; accepted: number[] }> {
-    return new Promise((resolve, reject) => {
-      const onAbort = () => {
-        this.waiting.delete(id);
-        void this.nvim.lua('require("rune.approval").cancel(...)', [id]).catch(() => undefined);
-        reject(new AbortError('The call was cancelled while waiting for approval.'));
-      };
-      if (signal.aborted) return onAbort();
-      signal.addEventListener('abort', onAbort, { once: true });
-      this.waiting.set(id, (a) => {
-        this.waiting.delete(id);
-        signal.removeEventListener('abort', onAbort);
-        resolve(a);
-      });
-      show().catch((err: unknown) => {
-        this.logger.error('could not show the approval prompt', { err });
-        this.waiting.delete(id);
-        signal.removeEventListener('abort', onAbort);
-        reject(err instanceof Error ? err : new Error(String(err)));
-      });
+    return this.prompts.ask(id, signal, {
+      show: () =>
+        show().catch((err: unknown) => {
+          this.logger.error('could not show the approval prompt', { err });
+          throw err;
+        }),
+      withdraw: () => this.nvim.lua('require("rune.approval").cancel(...)', [id]),
+      cancelled: 'The call was cancelled while waiting for approval.',
     });
   }
 
@@ -423,15 +409,18 @@ function addResourcesAndPrompts(mcp: McpServer, editor: NvimEditor): void {
   mcp.registerResource(
     'buffer',
     new ResourceTemplate('nvim://buffer/{id}', {
-      list: async () => ({
-        resources: (await editor.listBuffers())
-          .filter((b) => b.loaded)
-          .map((b) => ({
-            uri: `nvim://buffer/${b.id}`,
-            name: b.path || b.name || `buffer ${b.id}`,
-            mimeType: 'text/plain',
-          })),
-      }),
+      list: async () => {
+        const roots = await editor.roots();
+        return {
+          resources: (await editor.listBuffers())
+            .filter((b) => b.loaded && visibleInRoots(b.path, roots))
+            .map((b) => ({
+              uri: `nvim://buffer/${b.id}`,
+              name: b.path || b.name || `buffer ${b.id}`,
+              mimeType: 'text/plain',
+            })),
+        };
+      },
     }),
     {
       title: 'Neovim buffer',
@@ -441,6 +430,9 @@ function addResourcesAndPrompts(mcp: McpServer, editor: NvimEditor): void {
       const id = Number(vars.id);
       const b = Number.isInteger(id) ? await editor.buffer(id) : undefined;
       if (!b) throw new Error(`No buffer ${String(vars.id)}.`);
+      if (!visibleInRoots(b.path, await editor.roots())) {
+        throw new Error(`Buffer ${b.id} holds ${b.path}, outside the workspace; refused.`);
+      }
       const lines = await editor.getLines(b.id, 0, b.lineCount);
       return { contents: [{ uri: uri.href, mimeType: 'text/plain', text: lines.join('\n') }] };
     },
@@ -453,15 +445,13 @@ function addResourcesAndPrompts(mcp: McpServer, editor: NvimEditor): void {
       description: 'Every diagnostic in the open buffers.',
       mimeType: 'application/json',
     },
-    async (uri) => ({
-      contents: [
-        {
-          uri: uri.href,
-          mimeType: 'application/json',
-          text: JSON.stringify(await editor.diagnostics()),
-        },
-      ],
-    }),
+    async (uri) => {
+      const roots = await editor.roots();
+      const mine = (await editor.diagnostics()).filter((d) => visibleInRoots(d.path, roots));
+      return {
+        contents: [{ uri: uri.href, mimeType: 'application/json', text: JSON.stringify(mine) }],
+      };
+    },
   );
   mcp.registerPrompt(
     'explain_selection',
@@ -483,7 +473,19 @@ function addResourcesAndPrompts(mcp: McpServer, editor: NvimEditor): void {
     },
     async (args) => {
       const root = (await editor.roots())[0] ?? process.cwd();
-      const gitArgs = ['diff', '--no-color', ...(args.staged === 'true' ? ['--cached'] : [])];
+      // The repository's own .git/config may name programs (an external diff, a textconv
+      // filter, an fsmonitor hook): reading a diff must not run them.
+      const gitArgs = [
+        '-c',
+        'core.fsmonitor=false',
+        '-c',
+        'core.hooksPath=/dev/null',
+        'diff',
+        '--no-color',
+        '--no-ext-diff',
+        '--no-textconv',
+        ...(args.staged === 'true' ? ['--cached'] : []),
+      ];
       let diff: string;
       try {
         diff = (await execFileP('git', gitArgs, { cwd: root, maxBuffer: 4 * 1024 * 1024 })).stdout;

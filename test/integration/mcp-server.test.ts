@@ -379,7 +379,7 @@ describe('MCP editor tools', () => {
     );
     const controller = new AbortController();
     const call = client
-      .callTool({ name: 'save_buffer', arguments: { buffer: 1 } }, undefined, {
+      .callTool({ name: 'save_buffer', arguments: { buffer: 'main.txt' } }, undefined, {
         signal: controller.signal,
       })
       .catch((e: Error) => e);
