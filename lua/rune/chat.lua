@@ -76,6 +76,13 @@ function H.root(buf)
   return vim.fn.getcwd()
 end
 
+--- The project root of `buf` (history and relative names are per project).
+---@param buf integer
+---@return string
+function M.root(buf)
+  return H.root(buf)
+end
+
 ---@param size number columns/lines, or a fraction of `total` when below 1
 ---@param total integer
 ---@return integer
