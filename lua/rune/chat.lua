@@ -25,15 +25,6 @@ H.last = nil
 ---@field output_tokens integer|nil
 ---@field ttft_ms integer|nil
 
-H.WORDS = {
-  { word = '#buffer', menu = 'the buffer you came from (#buffer:name for another)' },
-  { word = '#selection', menu = 'the lines selected when the chat was opened' },
-  { word = '#diagnostics', menu = "the source buffer's diagnostics" },
-  { word = '#file:', menu = 'a file, relative to the project root' },
-  { word = '#quickfix', menu = 'the quickfix list' },
-  { word = '#mcp:', menu = 'a resource of an MCP server (#mcp:server:uri)' },
-}
-
 ---@return table
 local function cfg()
   return require('rune').config().chat
@@ -41,6 +32,13 @@ end
 
 local function host()
   return require('rune.host')
+end
+
+--- The #context words and /prompts, as the host declares them.
+---@return { words: table[], prompts: table[] }
+function H.words()
+  local ok, res = pcall(host().request, 'rune.chat.words')
+  return ok and res or { words = {}, prompts = {} }
 end
 
 local function guard(fn)
@@ -354,15 +352,15 @@ function M.foldexpr()
   return '='
 end
 
---- 'omnifunc' of chat buffers: completes #context words, #file: paths, #buffer: names
---- and #mcp: resources.
+--- 'omnifunc' of chat buffers: completes #context words, #file: paths, #buffer: names,
+--- #mcp: resources, and /prompts at the start of a line.
 ---@param findstart integer
 ---@param base string
 ---@return integer|table
 function M.complete(findstart, base)
   if findstart == 1 then
     local before = vim.api.nvim_get_current_line():sub(1, vim.fn.col('.') - 1)
-    local start = before:find('#[%w_:%./~%-]*$')
+    local start = before:find('#[%w_:%./~%-]*$') or before:find('^/[%w_%-]*$')
     return start and start - 1 or -3
   end
   local kind, arg = base:match('^#(%a+):(.*)$')
@@ -389,7 +387,8 @@ function M.complete(findstart, base)
       end
     end
   else
-    for _, w in ipairs(H.WORDS) do
+    local items = H.words()
+    for _, w in ipairs(base:sub(1, 1) == '/' and items.prompts or items.words) do
       if w.word:sub(1, #base) == base then
         out[#out + 1] = { word = w.word, menu = w.menu }
       end

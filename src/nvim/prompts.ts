@@ -116,31 +116,39 @@ export interface PromptFacts {
 }
 
 /**
- * Splits `/name rest` into the prompt and the rest of the text; undefined when
- * the text does not start with `/`. An unknown name is an error naming the known ones.
+ * Finds the `/name` that starts a line of `text` (the first one): the prompt, the
+ * text before that line (e.g. `#selection`) and the rest after the name.
+ * Undefined when no line starts with `/`; an unknown name is an error naming the known ones.
  */
 export function findPrompt(
   library: readonly Prompt[],
   text: string,
-): { prompt: Prompt; rest: string } | undefined {
-  const m = /^\/([a-z][a-z0-9_-]*)(?:\s+([\s\S]*))?$/.exec(text.trim());
+): { prompt: Prompt; before: string; rest: string } | undefined {
+  const m = /(^|\n)[ \t]*\/([a-z][a-z0-9_-]*)(?=\s|$)/.exec(text);
   if (!m) return undefined;
-  const prompt = library.find((p) => p.name === m[1]);
+  const prompt = library.find((p) => p.name === m[2]);
   if (!prompt) {
     throw new NotFoundError(
-      `/${m[1]}: no such prompt; the prompts are ${library.map((p) => `/${p.name}`).join(', ')}.`,
+      `/${m[2]}: no such prompt; the prompts are ${library.map((p) => `/${p.name}`).join(', ')}.`,
     );
   }
-  return { prompt, rest: (m[2] ?? '').trim() };
+  return {
+    prompt,
+    before: text.slice(0, m.index).trim(),
+    rest: text.slice(m.index + m[0].length).trim(),
+  };
 }
 
-/** The prompt's text with its placeholders filled, and the user's own words after it. */
-export function expandPrompt(prompt: Prompt, rest: string, facts: PromptFacts): string {
-  const text = prompt.text.replace(
+/** The prompt's text with its placeholders filled, between the user's own words before and after it. */
+export function expandPrompt(
+  found: { prompt: Prompt; before: string; rest: string },
+  facts: PromptFacts,
+): string {
+  const text = found.prompt.text.replace(
     /\{(selection|filetype|file|diagnostics)\}/g,
     (_, key: keyof PromptFacts) => facts[key],
   );
-  return rest ? `${text}\n\n${rest}` : text;
+  return [found.before, text, found.rest].filter(Boolean).join('\n\n');
 }
 
 /**

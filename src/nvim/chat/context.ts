@@ -236,7 +236,7 @@ async function collectOne(ref: ContextRef, opts: CollectOptions): Promise<Contex
       return {
         kind: 'gitlog',
         label: '#gitlog (last 20 commits)',
-        text: log || '(no commits yet)',
+        text: log.trimEnd() || '(no commits yet)',
       };
     }
     case 'file': {

@@ -126,6 +126,11 @@ export interface ChatControllerOptions {
   config: ChatConfig;
   /** The tools offered to models; none when absent. */
   tools?: ChatTools;
+  /** Turns a `/prompt` question into the prompt's text (the prompt library); other text is kept. */
+  expand?: (
+    text: string,
+    where: { root: string; sourceBuf: number | undefined; selection: Selection | undefined },
+  ) => Promise<string>;
   /** Reads an MCP hub resource for `#mcp:server:uri`. */
   readResource?: (server: string, uri: string) => Promise<{ text: string; mimeType?: string }>;
 }
@@ -182,8 +187,18 @@ export class ChatController {
     }
     if (sourceBuf !== undefined && sourceBuf > 0) s.sourceBuf = sourceBuf;
     const lines = (await this.nvim.request('nvim_buf_get_lines', [buf, 0, -1, false])) as string[];
-    const { text, headerRow } = pendingPrompt(lines);
-    if (!text) throw new StateError(`Type a question under "${USER_HEADER}" first, then submit.`);
+    const pending = pendingPrompt(lines);
+    const headerRow = pending.headerRow;
+    if (!pending.text) {
+      throw new StateError(`Type a question under "${USER_HEADER}" first, then submit.`);
+    }
+    const text = this.opts.expand
+      ? await this.opts.expand(pending.text, {
+          root: s.chat.project,
+          sourceBuf: s.sourceBuf,
+          selection: s.selection,
+        })
+      : pending.text;
     const context = await collectContext(parseContextRefs(text), {
       nvim: this.nvim,
       root: s.chat.project,

@@ -90,7 +90,7 @@ export class EditController {
     let instruction = args.instruction.trim();
     const found = findPrompt(this.opts.prompts(), instruction);
     if (found) {
-      const { prompt, rest } = found;
+      const { prompt } = found;
       if (prompt.edit === 'none') {
         throw new BadRequestError(
           `/${prompt.name} answers in the chat, not in the buffer: select the lines and run :RuneChat /${prompt.name}.`,
@@ -104,7 +104,7 @@ export class EditController {
           ? { line1: args.row + 1, line2: args.row + args.lines.length }
           : undefined,
       );
-      instruction = expandPrompt(prompt, rest, facts);
+      instruction = expandPrompt(found, facts);
       if (prompt.edit === 'insert' && mode === 'rewrite' && args.lines.some((l) => l.trim())) {
         // New code goes after the lines it is about; the lines stay as they are.
         mode = 'insert';
