@@ -272,7 +272,8 @@ function M.submit(buf)
   guard(host().request)('rune.chat.submit', buf, H.source)
 end
 
---- Stops the answer streaming in `buf` (every answer when nil). Never starts the host.
+--- Stops the answer streaming in `buf` (every answer, and every streaming :RuneEdit, when nil).
+--- Never starts the host.
 ---@param buf integer|table|nil
 function M.stop(buf)
   if type(buf) ~= 'number' then
@@ -285,6 +286,7 @@ function M.stop(buf)
     host().notify('rune.chat.stop', buf)
   else
     host().notify('rune.chat.stop')
+    host().notify('rune.edit.stop')
   end
 end
 
