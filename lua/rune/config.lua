@@ -88,7 +88,7 @@ M.defaults = {
     frame_ms = 16,
     tools = true,
     max_tool_steps = 10,
-    keys = { submit = '<CR>', submit_insert = '<C-s>', stop = '<C-c>', close = 'q' },
+    keys = { submit = '<CR>', submit_insert = '<C-s>', stop = '<C-c>', close = 'q', apply = 'ga' },
   },
   -- :RuneEdit (`:help rune-edit`): the review keys and how much code around the lines is sent.
   edit = {
@@ -240,6 +240,7 @@ H.schema = {
       submit_insert = { oneof = { 'string', 'boolean' } },
       stop = { oneof = { 'string', 'boolean' } },
       close = { oneof = { 'string', 'boolean' } },
+      apply = { oneof = { 'string', 'boolean' } },
     },
   },
   edit = {

@@ -38,6 +38,7 @@ H.by_buf = {}
 ---@field hunks rune.EditHunk[]
 ---@field pending string[]
 ---@field label string
+---@field note string|nil said first in the hint line (a conflict)
 ---@field saved_maps table[]
 ---@field augroup integer
 
@@ -114,7 +115,11 @@ function H.hint(s)
   if s.state == 'streaming' then
     return ('Rune (%s) is writing… %s stops and restores the text'):format(s.label, k.stop)
   end
-  return ('Rune: %d change%s · %s accept · %s reject · %s accept all · %s reject all · %s/%s next/previous'):format(
+  local note = s.note and (s.note .. ' · ') or ''
+  return (
+    note
+    .. 'Rune: %d change%s · %s accept · %s reject · %s accept all · %s reject all · %s/%s next/previous'
+  ):format(
     #s.hunks,
     #s.hunks == 1 and '' or 's',
     k.accept,
@@ -546,13 +551,63 @@ function M.status(buf)
   return s and { state = s.state, hunks = #s.hunks } or nil
 end
 
+--- Applies the code block under the cursor of a chat answer to the file it names
+--- or came from, as a reviewed diff (the host places it; see |rune-edit-apply|).
+---@param chat integer|nil the chat buffer (default: current)
+function M.apply_block(chat)
+  chat = chat or vim.api.nvim_get_current_buf()
+  host().request('rune.edit.apply', {
+    chat = chat,
+    row = vim.api.nvim_win_get_cursor(0)[1] - 1,
+    root = vim.b[chat].rune_chat_project or vim.fn.getcwd(),
+  })
+end
+
 -- Called by the host ------------------------------------------------------------
+
+--- Shows the file `path` in a window other than the chat's (loading it if needed) and
+--- makes that window current.
+---@param path string
+---@return integer buf
+function M._show(path)
+  local buf = vim.fn.bufadd(path)
+  vim.fn.bufload(buf)
+  vim.bo[buf].buflisted = true
+  for _, win in ipairs(vim.api.nvim_tabpage_list_wins(0)) do
+    if vim.api.nvim_win_get_buf(win) == buf then
+      vim.api.nvim_set_current_win(win)
+      return buf
+    end
+  end
+  local function is_chat(win)
+    return vim.b[vim.api.nvim_win_get_buf(win)].rune_chat_id ~= nil
+  end
+  local target
+  local prev = vim.fn.win_getid(vim.fn.winnr('#'))
+  if prev ~= 0 and not is_chat(prev) and vim.api.nvim_win_get_config(prev).relative == '' then
+    target = prev
+  else
+    for _, win in ipairs(vim.api.nvim_tabpage_list_wins(0)) do
+      if not is_chat(win) and vim.api.nvim_win_get_config(win).relative == '' then
+        target = win
+        break
+      end
+    end
+  end
+  if target then
+    vim.api.nvim_set_current_win(target)
+  else
+    vim.cmd('aboveleft split')
+  end
+  vim.api.nvim_win_set_buf(0, buf)
+  return buf
+end
 
 --- Begins edit `id`: saves the undo history, replaces the region's `original`
 --- lines (from `row`) with one empty line where the answer streams in, and
 --- shows the original as pending lines.
 ---@return boolean ok false when the buffer is gone
-function M._begin(id, buf, row, original, label)
+function M._begin(id, buf, row, original, label, note)
   if not vim.api.nvim_buf_is_valid(buf) then
     return false
   end
@@ -575,6 +630,7 @@ function M._begin(id, buf, row, original, label)
     hunks = {},
     pending = original,
     label = label,
+    note = util.val(note),
     saved_maps = {},
     augroup = vim.api.nvim_create_augroup('rune.edit.' .. id, { clear = true }),
   }
@@ -658,7 +714,7 @@ function M._done(id, res)
   s.hunks, s.pending = res.diff.hunks, {}
   if #s.hunks == 0 then
     H.finish(s, s.original)
-    util.notify('the model changed nothing')
+    util.notify('nothing to change: the text is already like that')
     return
   end
   s.state = 'review'

@@ -9,7 +9,14 @@
  */
 import type { NeovimClient } from 'neovim';
 import { z } from 'zod';
-import { BadRequestError, StateError, isAbort, toRuneError } from '../../core/errors.js';
+import * as path from 'node:path';
+import {
+  BadRequestError,
+  NotFoundError,
+  StateError,
+  isAbort,
+  toRuneError,
+} from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import { metrics, METRICS } from '../../core/metrics.js';
 import type { ProviderRegistry, Usage } from '../../providers/types.js';
@@ -17,6 +24,7 @@ import { execLua } from '../chat/lua.js';
 import { StreamWriter } from '../chat/stream-writer.js';
 import { collectContext, parseContextRefs, promptWithContext } from '../chat/context.js';
 import { errorLine } from '../chat/render.js';
+import { blockAt, namedFile, place, sentCode, type SentCode } from './apply.js';
 import { expandPrompt, findPrompt, promptFacts, type Prompt } from '../prompts.js';
 import {
   EDIT_SYSTEM,
@@ -44,6 +52,14 @@ export const startSchema = z.object({
   instruction: z.string(),
 });
 export type StartArgs = z.infer<typeof startSchema>;
+
+/** What lua/rune/edit.lua sends with `rune.edit.apply`: the chat buffer and the row of the block. */
+export const applySchema = z.object({
+  chat: z.number().int(),
+  row: z.number().int().min(0),
+  root: z.string().min(1),
+});
+export type ApplyArgs = z.infer<typeof applySchema>;
 
 export interface EditConfig {
   provider?: string | undefined;
@@ -246,6 +262,82 @@ export class EditController {
         (err: unknown) => log.warn('edit buffer write failed', { err }),
       );
     })();
+    return { id };
+  }
+
+  /**
+   * Applies the code block at `row` of chat buffer `chat` to the file it names (or
+   * whose code its question sent): opens the file, places the block by matching its
+   * lines against the current text, and starts the same review as :RuneEdit. When
+   * the text changed since the model saw it, the review says so and the diff is
+   * against the current text. Nothing changes when the block cannot be placed.
+   */
+  async apply(args: ApplyArgs): Promise<{ id: number }> {
+    const chat = (await this.opts.nvim.request('nvim_buf_get_lines', [
+      args.chat,
+      0,
+      -1,
+      false,
+    ])) as string[];
+    const block = blockAt(chat, args.row);
+    if (!block) {
+      throw new BadRequestError('Put the cursor inside a code block of an answer, then apply it.');
+    }
+    const sent = sentCode(chat, args.row);
+    const named = namedFile(block.info, block.lineBefore);
+    const abs = (name: string) => path.resolve(args.root, name);
+    let target: string | undefined;
+    let seen: SentCode | undefined;
+    if (named) {
+      target = abs(named);
+      seen = sent.find((s) => abs(s.name) === target);
+    } else {
+      seen =
+        sent.find((s) => s.kind === 'selection') ??
+        sent.find((s) => s.kind === 'buffer') ??
+        sent.find((s) => s.kind === 'file');
+      if (seen) target = abs(seen.name);
+    }
+    if (!target) {
+      throw new BadRequestError(
+        'This block names no file and its question sent none: name it in the fence (```lua path/to/file.lua), or paste it yourself.',
+      );
+    }
+    const buf = await execLua<number>(this.opts.nvim, 'return require("rune.edit")._show(...)', [
+      target,
+    ]);
+    const now = (await this.opts.nvim.request('nvim_buf_get_lines', [
+      buf,
+      0,
+      -1,
+      false,
+    ])) as string[];
+    const file = relName(target, args.root);
+    const placed = place(now, block.lines, seen);
+    if (!placed) {
+      throw new NotFoundError(
+        `Cannot find where this block goes in ${file}: its lines match nothing there (the file changed, or the block is new code). Nothing was changed; select the lines and use :RuneEdit, or paste it yourself.`,
+      );
+    }
+    const original = now.slice(placed.region.start, placed.region.end);
+    const id = this.nextId++;
+    const note = placed.conflict
+      ? `CONFLICT: ${file} changed since the answer; the diff is against its current text`
+      : undefined;
+    const ok = await execLua<boolean>(this.opts.nvim, 'return require("rune.edit")._begin(...)', [
+      id,
+      buf,
+      placed.region.start,
+      original,
+      'chat',
+      note ?? null,
+    ]);
+    if (!ok) throw new StateError('The buffer is gone.');
+    await execLua(this.opts.nvim, 'return require("rune.edit")._done(...)', [
+      id,
+      { status: 'done', lines: block.lines, diff: liveDiff(original, block.lines, true) },
+    ]);
+    this.opts.logger.info('chat block applied', { id, file, conflict: placed.conflict });
     return { id };
   }
 

@@ -9,7 +9,7 @@ import type { HostModule, ReadyHost } from '../host.js';
 import { getProviderRegistry } from '../providers.js';
 import { chatConfigSchema } from '../chat/controller.js';
 import { promptLibrary } from '../prompts.js';
-import { EditController, startSchema } from './controller.js';
+import { EditController, applySchema, startSchema } from './controller.js';
 
 const optId = z.preprocess((v) => (v === null ? undefined : v), z.number().int().optional());
 
@@ -42,6 +42,7 @@ export function editModule(): HostModule {
       controllers.set(host, edit);
       const store = new DisposableStore();
       store.add(host.onRequest('rune.edit.start', ([a]) => edit.start(startSchema.parse(a))));
+      store.add(host.onRequest('rune.edit.apply', ([a]) => edit.apply(applySchema.parse(a))));
       store.add(host.onRequest('rune.edit.stop', ([id]) => edit.stop(optId.parse(id))));
       store.add(host.onNotification('rune.edit.stop', ([id]) => edit.stop(optId.parse(id))));
       store.add(
