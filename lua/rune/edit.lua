@@ -71,14 +71,15 @@ function H.start_row(s)
   return s.eol and pos[1] + 1 or pos[1]
 end
 
---- Anchors the region's start at `row` (past the last line: after it).
+--- Anchors the region's start at `row` (past the last line: after it). The mark has
+--- right gravity, so a line the user opens right above the region stays outside it.
 ---@param s rune.EditSession
 ---@param row integer
 function H.anchor(s, row)
   local count = vim.api.nvim_buf_line_count(s.buf)
   s.eol = row >= count
   local at = s.eol and count - 1 or row
-  s.mark = vim.api.nvim_buf_set_extmark(s.buf, H.ns, at, 0, { id = s.mark, right_gravity = false })
+  s.mark = vim.api.nvim_buf_set_extmark(s.buf, H.ns, at, 0, { id = s.mark, right_gravity = true })
 end
 
 ---@param s rune.EditSession
@@ -680,7 +681,8 @@ function M._write(id, text, diff)
   if not s or not vim.api.nvim_buf_is_valid(s.buf) then
     return false
   end
-  local last = H.start_row(s) + s.n - 1
+  local start = H.start_row(s)
+  local last = start + s.n - 1
   local tail = vim.api.nvim_buf_get_lines(s.buf, last, last + 1, false)[1] or ''
   local lines = vim.split(text, '\n', { plain = true })
   vim.api.nvim_buf_call(s.buf, function()
@@ -688,6 +690,10 @@ function M._write(id, text, diff)
     vim.api.nvim_buf_set_text(s.buf, last, #tail, last, #tail, lines)
   end)
   s.n = s.n + #lines - 1
+  if last == start and tail == '' then
+    -- Written where the start mark is: it moved along (right gravity); put it back.
+    H.anchor(s, start)
+  end
   s.hunks, s.pending = diff.hunks, diff.pending
   H.draw(s)
   return true

@@ -31,7 +31,7 @@ import {
   editPrompt,
   extractCode,
   liveDiff,
-  liveText,
+  LiveText,
   type EditMode,
   type LiveDiff,
 } from './text.js';
@@ -209,8 +209,7 @@ export class EditController {
     );
     const log = this.opts.logger;
     active.done = (async () => {
-      let answer = '';
-      let shown = '';
+      const live = new LiveText();
       let usage: Usage | undefined;
       let result:
         | { status: 'done'; lines: string[]; diff: LiveDiff }
@@ -222,12 +221,7 @@ export class EditController {
           { signal: abort.signal },
         )) {
           if (ev.type === 'text') {
-            answer += ev.delta;
-            const live = liveText(answer);
-            if (live.startsWith(shown) && live.length > shown.length) {
-              writer.push(live.slice(shown.length));
-              shown = live;
-            }
+            writer.push(live.push(ev.delta));
           } else if (ev.type === 'done') {
             usage = ev.usage;
           }
@@ -235,7 +229,7 @@ export class EditController {
         }
         if (abort.signal.aborted) throw abort.signal.reason;
         await writer.flush();
-        const lines = extractCode(answer);
+        const lines = extractCode(live.text);
         result = { status: 'done', lines, diff: liveDiff(original, lines, true) };
       } catch (err) {
         if (isAbort(err) || abort.signal.aborted) {

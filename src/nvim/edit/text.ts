@@ -71,23 +71,47 @@ export function extractCode(answer: string): string[] {
 }
 
 /**
- * What the buffer shows while the answer streams: the answer as it came, less an
- * opening fence line and anything that may turn out to be the closing fence (it is
- * held back until the next line shows it is code).
+ * What the buffer shows while the answer streams: the answer as it comes, less an
+ * opening fence line, and holding back a last line that may turn out to be the
+ * closing fence until the text after it shows it is code. Incremental: each delta
+ * costs about its own length, however long the answer grows.
  */
-export function liveText(answer: string): string {
-  let text = answer.replace(/\r\n/g, '\n');
-  const first = text.indexOf('\n');
-  if (FENCE.test(first < 0 ? text : text.slice(0, first))) {
-    text = first < 0 ? '' : text.slice(first + 1);
+export class LiveText {
+  private answer = '';
+  private start: number | undefined;
+  private shown = 0;
+
+  /** Adds a delta; returns the text to append to what is shown (maybe empty). */
+  push(delta: string): string {
+    this.answer += delta.replace(/\r\n/g, '\n');
+    const a = this.answer;
+    if (this.start === undefined) {
+      const nl = a.indexOf('\n');
+      const first = nl < 0 ? a : a.slice(0, nl);
+      if (nl < 0 && /^\s*[`~]*$/.test(first)) return '';
+      this.start = FENCE.test(first) ? nl + 1 : 0;
+      this.shown = this.start;
+    }
+    let end = a.length;
+    const lastNl = a.lastIndexOf('\n');
+    if (/^\s*[`~]/.test(a.slice(lastNl + 1))) end = lastNl + 1;
+    else if (lastNl === a.length - 1) {
+      const prevNl = a.lastIndexOf('\n', lastNl - 1);
+      if (FENCE.test(a.slice(prevNl + 1, lastNl))) end = prevNl + 1;
+    }
+    if (end <= this.shown) return '';
+    const out = a.slice(this.shown, end);
+    this.shown = end;
+    return out;
   }
-  const lastNl = text.lastIndexOf('\n');
-  const tail = text.slice(lastNl + 1);
-  if (/^\s*[`~]/.test(tail)) text = text.slice(0, lastNl + 1);
-  const m = /\n\s*(`{3,}|~{3,})\s*\n?$/.exec(text);
-  if (m) text = text.slice(0, m.index + 1);
-  return text;
+
+  /** The whole answer so far. */
+  get text(): string {
+    return this.answer;
+  }
 }
+
+const LIVE_MAX_D = 200;
 
 /** One hunk as the Lua side draws it, in rows of the new text. */
 export interface DrawHunk {
@@ -115,7 +139,9 @@ export function liveDiff(
   current: readonly string[],
   done: boolean,
 ): LiveDiff {
-  const hunks = diffLines(original, current);
+  // While streaming this runs once a frame: past a few hundred differences the
+  // rest shows as one hunk rather than stall the stream.
+  const hunks = diffLines(original, current, done ? undefined : LIVE_MAX_D);
   const out: DrawHunk[] = [];
   let shift = 0;
   let pending: string[] = [];
