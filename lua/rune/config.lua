@@ -88,6 +88,7 @@ M.defaults = {
     frame_ms = 16,
     tools = true,
     max_tool_steps = 10,
+    instructions = true,
     keys = { submit = '<CR>', submit_insert = '<C-s>', stop = '<C-c>', close = 'q', apply = 'ga' },
   },
   -- :RuneEdit (`:help rune-edit`): the review keys and how much code around the lines is sent.
@@ -235,6 +236,7 @@ H.schema = {
     frame_ms = 'number',
     tools = 'boolean',
     max_tool_steps = 'number',
+    instructions = 'boolean',
     keys = {
       submit = { oneof = { 'string', 'boolean' } },
       submit_insert = { oneof = { 'string', 'boolean' } },

@@ -18,6 +18,7 @@ import { getHub } from '../hub.js';
 import { NvimChatApprovalUi, RegistryChatTools } from './tools.js';
 import { expandPrompt, findPrompt, promptFacts, promptLibrary } from '../prompts.js';
 import { contextWordItems } from './context.js';
+import { projectInstructions } from '../instructions.js';
 
 /** The approval rules of `mcp.approval.rules`, which apply to chat tool calls too. */
 const rulesSchema = z
@@ -100,6 +101,7 @@ export function chatModule(): HostModule {
         history,
         config: parsed.data,
         tools: new RegistryChatTools(registries, policy.gate),
+        instructions: (root) => projectInstructions(host.nvim, root),
         expand: async (text, where) => {
           const found = findPrompt(library, text);
           if (!found) return text;

@@ -9,6 +9,7 @@ import type { HostModule, ReadyHost } from '../host.js';
 import { getProviderRegistry } from '../providers.js';
 import { chatConfigSchema } from '../chat/controller.js';
 import { promptLibrary } from '../prompts.js';
+import { projectInstructions } from '../instructions.js';
 import { EditController, applySchema, startSchema } from './controller.js';
 
 const optId = z.preprocess((v) => (v === null ? undefined : v), z.number().int().optional());
@@ -37,6 +38,12 @@ export function editModule(): HostModule {
         logger: host.logger.child({ module: 'edit' }),
         registry: () => getProviderRegistry(host),
         prompts: () => library,
+        ...(chat.data.instructions === false
+          ? {}
+          : {
+              instructions: async (root: string) =>
+                (await projectInstructions(host.nvim, root))?.system,
+            }),
         config: chat.data,
       });
       controllers.set(host, edit);
