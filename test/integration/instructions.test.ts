@@ -16,6 +16,22 @@ const systemOf = (server: OllamaServer, n = -1) =>
   (server.requestsTo('chat').at(n)!.body as Body).messages.find((m) => m.role === 'system')
     ?.content ?? '';
 
+/** Marks `file` trusted or denied, as :trust does (Neovim 0.10 takes a buffer to allow). */
+async function trustFile(c: ChatHarness, action: 'allow' | 'deny', file: string): Promise<void> {
+  await c.t.lua(
+    `local action, path = ...
+     if action == 'allow' then
+       local b = vim.fn.bufadd(path)
+       vim.fn.bufload(b)
+       vim.secure.trust({ action = 'allow', bufnr = b })
+       vim.api.nvim_buf_delete(b, { force = true })
+     else
+       vim.secure.trust({ action = action, path = path })
+     end`,
+    [action, file],
+  );
+}
+
 async function projectWith(
   files: Record<string, string>,
   trust: 'allow' | 'deny' | 'none',
@@ -31,10 +47,7 @@ async function projectWith(
     fs.mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
     fs.writeFileSync(path.join(dir, name), text);
     if (trust !== 'none') {
-      await c.t.lua('vim.secure.trust({ action = select(1, ...), path = select(2, ...) })', [
-        trust,
-        path.join(dir, name),
-      ]);
+      await trustFile(c, trust, path.join(dir, name));
     }
   }
   fs.writeFileSync(path.join(dir, 'main.lua'), 'print(1)\n');
@@ -89,7 +102,7 @@ describe('project instructions', () => {
     const file = path.join(dir, '.rune', 'instructions.md');
     fs.mkdirSync(path.dirname(file));
     fs.writeFileSync(file, 'x'.repeat(20_000));
-    await c.t.lua('vim.secure.trust({ action = "allow", path = ... })', [file]);
+    await trustFile(c, 'allow', file);
     await c.t.lua('vim.api.nvim_buf_set_lines(..., -1, -1, false, { "again" })', [buf]);
     await c.t.lua('require("rune.chat").submit(...)', [buf]);
     await c.idle(buf);
