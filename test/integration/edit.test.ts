@@ -7,7 +7,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { startOllamaServer, type OllamaServer } from '../helpers/servers/index.js';
+import {
+  startAnthropicServer,
+  startOllamaServer,
+  type OllamaServer,
+} from '../helpers/servers/index.js';
 import { waitFor } from '../helpers/nvim.js';
 import { ollamaAt, Screen, startChat, type ChatHarness } from './chat-helpers.js';
 import { editModule } from '../../src/nvim/edit/index.js';
@@ -238,5 +242,71 @@ describe(':RuneEdit live diff', () => {
     await waitFor(async () => (await status(c)) === null, 5000, 'the end of the edit');
     expect(await lines(c)).toEqual(['local a = 1', 'local b = 2', ...ORIGINAL]);
     await e.server.close();
+  });
+});
+
+describe(':RuneEdit ranges and modes', () => {
+  it(':RuneEdit! writes new code below the cursor line and keeps the line', async () => {
+    const server = await startOllamaServer();
+    server.enqueue('chat', { text: 'local b = 2\nlocal c = 3\n' });
+    const c = await startChat({
+      providers: { local: ollamaAt(server.url) },
+      modules: [editModule()],
+    });
+    await c.t.lua('vim.api.nvim_buf_set_lines(0, 0, -1, false, { "local a = 1", "return a" })');
+    await c.t.nvim.command('1');
+    await c.t.nvim.command('RuneEdit! two more locals');
+    await waitFor(async () => (await status(c))?.state === 'review', 5000, 'the review');
+    const sent = (
+      server.requestsTo('chat')[0]!.body as { messages: { content: string }[] }
+    ).messages.at(-1)!.content;
+    expect(sent).toContain(
+      '<before>\nlocal a = 1\n</before>\n<insert-here/>\n<after>\nreturn a\n</after>',
+    );
+    await c.t.nvim.input('gA');
+    await waitFor(async () => (await status(c)) === null, 5000, 'the end');
+    expect(await lines(c)).toEqual(['local a = 1', 'local b = 2', 'local c = 3', 'return a']);
+    await server.close();
+  });
+
+  it(':RuneEdit without a range rewrites the function around the cursor (treesitter), with an Anthropic provider', async () => {
+    const server = await startAnthropicServer();
+    server.enqueue('messages', { text: 'local function f()\n  return 2\nend' });
+    const c = await startChat({
+      providers: {
+        claude: {
+          kind: 'anthropic',
+          url: server.url,
+          api_key: 'sk-test',
+          retry: { max_attempts: 1 },
+        },
+      },
+      modules: [editModule()],
+    });
+    await c.t.lua(`vim.api.nvim_buf_set_lines(0, 0, -1, false,
+      { "local x = 0", "local function f()", "  return 1", "end", "return f" })
+      vim.bo.filetype = "lua"
+      vim.treesitter.start(0, "lua")`);
+    await c.t.nvim.command('3');
+    await c.t.nvim.command('RuneEdit return two');
+    await waitFor(async () => (await status(c))?.state === 'review', 5000, 'the review');
+    const body = server.requestsTo('messages')[0]!.body as {
+      system: string | { text: string }[];
+      messages: { content: string | { text: string }[] }[];
+    };
+    const content = body.messages.at(-1)!.content;
+    const text = typeof content === 'string' ? content : content.map((p) => p.text).join('');
+    expect(text).toContain('<rewrite>\nlocal function f()\n  return 1\nend\n</rewrite>');
+    expect(JSON.stringify(body.system)).toContain('Reply with the code only');
+    await c.t.nvim.input('gA');
+    await waitFor(async () => (await status(c)) === null, 5000, 'the end');
+    expect(await lines(c)).toEqual([
+      'local x = 0',
+      'local function f()',
+      '  return 2',
+      'end',
+      'return f',
+    ]);
+    await server.close();
   });
 });
