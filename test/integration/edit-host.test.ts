@@ -81,6 +81,11 @@ describe(':RuneEdit through the spawned host (dist/)', () => {
       expect(usage).toContainEqual(
         expect.objectContaining({ provider: 'ollama', inputTokens: 42, outputTokens: 9 }),
       );
+      await t.nvim.command('checkhealth rune');
+      const health = (await lines(t)).join('\n');
+      expect(health).toContain(
+        ':RuneEdit and 7 prompts: /explain /fix /tests /docs /review /simplify /commit',
+      );
     } finally {
       await server.close();
     }

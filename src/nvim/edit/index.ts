@@ -57,6 +57,14 @@ export function editModule(): HostModule {
           library.map((p) => ({ name: p.name, description: p.description, edit: p.edit })),
         ),
       );
+      store.add(
+        host.addHealth('edit', () => [
+          {
+            level: 'ok',
+            message: `:RuneEdit and ${library.length} prompts: ${library.map((p) => `/${p.name}`).join(' ')}`,
+          },
+        ]),
+      );
       store.add(toDisposable(() => edit.dispose()));
       return store;
     },
