@@ -410,6 +410,12 @@ function M.command(o)
   if H.by_buf[buf] then
     error('(rune) a Rune edit is open in this buffer: accept or reject it first', 0)
   end
+  if not vim.bo[buf].modifiable or vim.b[buf].rune_chat_id then
+    error(
+      '(rune) :RuneEdit changes code buffers; this one cannot be edited (see :help rune-edit)',
+      0
+    )
+  end
   local count = vim.api.nvim_buf_line_count(buf)
   local mode, first, last = 'rewrite', 0, count
   if o.bang then

@@ -119,6 +119,9 @@ describe(':RuneEdit through the spawned host (dist/)', () => {
       expect(sent).toContain('Write a commit message for the staged changes');
       expect(sent).toContain('diff --git a/hello.sh b/hello.sh');
       expect(sent).toContain('+echo hello');
+      // A blank line is a place for new code, not lines to rewrite.
+      expect(sent).toContain('<insert-here/>');
+      expect(sent).not.toContain('<rewrite>');
       await t.nvim.input('gA');
       await waitFor(async () => (await status(t)) === null, 5000, 'the end of the edit');
       expect(await lines(t)).toEqual(['Greet the world', '', 'The program said nothing.']);
