@@ -163,15 +163,15 @@ function H.draw(s)
       del[#del + 1] = H.vline(l, 'RuneEditDelete')
     end
     H.virt(s, start, h.row, del)
-    for i = 0, h.add - 1 do
-      local r = start + h.row + i
-      if r < vim.api.nvim_buf_line_count(buf) then
-        vim.api.nvim_buf_set_extmark(buf, H.dns, r, 0, {
-          line_hl_group = 'RuneEditAdd',
-          sign_text = '+',
-          sign_hl_group = 'RuneEditAdd',
-        })
-      end
+    if h.add > 0 and start + h.row < vim.api.nvim_buf_line_count(buf) then
+      -- One mark per hunk, however many lines it has: redrawn once a frame.
+      vim.api.nvim_buf_set_extmark(buf, H.dns, start + h.row, 0, {
+        end_row = start + h.row + h.add,
+        end_col = 0,
+        hl_group = 'RuneEditAdd',
+        hl_eol = true,
+        strict = false,
+      })
     end
   end
   local pending = {}
