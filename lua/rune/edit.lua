@@ -225,7 +225,8 @@ function H.keymaps(s)
     end
     H.map(s, { 'n' }, 'u', busy, 'undo waits for the edit')
     H.map(s, { 'n' }, '<C-r>', busy, 'redo waits for the edit')
-    H.map(s, { 'n', 'i' }, k.stop, function()
+    -- Normal mode only: <C-c> in Insert mode is how many leave Insert mode.
+    H.map(s, { 'n' }, k.stop, function()
       M.stop(s.buf)
     end, 'stop and restore the text')
     if s.state ~= 'review' then

@@ -14,12 +14,6 @@ import { EditController, applySchema, startSchema } from './controller.js';
 
 const optId = z.preprocess((v) => (v === null ? undefined : v), z.number().int().optional());
 
-/** The host's edit controller, for tests. */
-const controllers = new WeakMap<ReadyHost, EditController>();
-export function getEditController(host: ReadyHost): EditController | undefined {
-  return controllers.get(host);
-}
-
 export function editModule(): HostModule {
   return {
     name: 'edit',
@@ -46,7 +40,6 @@ export function editModule(): HostModule {
             }),
         config: chat.data,
       });
-      controllers.set(host, edit);
       const store = new DisposableStore();
       store.add(host.onRequest('rune.edit.start', ([a]) => edit.start(startSchema.parse(a))));
       store.add(host.onRequest('rune.edit.apply', ([a]) => edit.apply(applySchema.parse(a))));
