@@ -114,4 +114,30 @@ describe('project instructions', () => {
     expect(await c.lines(buf)).toContain('## Rune (local/llama3.2) · .rune/instructions.md');
     await server.close();
   });
+
+  it('a new file is asked about once per session; after :trust it is used without asking', async () => {
+    const { c, server, dir } = await projectWith({ 'AGENTS.md': 'Be brief.\n' }, 'none');
+    server.enqueue('chat', { text: 'ok' }, { text: 'ok' }, { text: 'ok' });
+    await c.t.nvim.command('RuneChat');
+    const buf = await c.chatBuf();
+    const submit = async (q: string) => {
+      await c.t.lua('vim.api.nvim_buf_set_lines(..., -2, -1, false, { select(2, ...) })', [buf, q]);
+      await c.t.lua('require("rune.chat").submit(...)', [buf]);
+    };
+    // vim.secure.read asks (headless, nobody answers: not trusted).
+    await submit('one');
+    await c.idle(buf);
+    expect(systemOf(server)).not.toContain('Be brief.');
+    // Not asked again: the next question goes straight out, without the file.
+    await submit('two');
+    await c.idle(buf);
+    expect(server.requestsTo('chat')).toHaveLength(2);
+    expect(systemOf(server)).not.toContain('Be brief.');
+    // Trusted (as :trust does): used from the next question on, without asking.
+    await trustFile(c, 'allow', path.join(dir, 'AGENTS.md'));
+    await submit('three');
+    await c.idle(buf);
+    expect(systemOf(server)).toContain('<instructions>\nBe brief.\n</instructions>');
+    await server.close();
+  });
 });
