@@ -8,8 +8,11 @@ import { BadRequestError } from '../core/errors.js';
 import type { LineEdit, Range } from './editor.js';
 import type { Hunk } from './registry.js';
 
-/** The hunks turning `a` into `b` (Myers' O(ND) algorithm, no context lines). */
-export function diffLines(a: readonly string[], b: readonly string[]): Hunk[] {
+/**
+ * The hunks turning `a` into `b` (Myers' O(ND) algorithm, no context lines).
+ * Past `maxD` differences (default 2000) the middle becomes one hunk.
+ */
+export function diffLines(a: readonly string[], b: readonly string[], maxD = 2000): Hunk[] {
   let pre = 0;
   while (pre < a.length && pre < b.length && a[pre] === b[pre]) pre++;
   let suf = 0;
@@ -27,7 +30,7 @@ export function diffLines(a: readonly string[], b: readonly string[]): Hunk[] {
   if (n === 0 && m === 0) return [];
   const max = n + m;
   // Past this many differences a single hunk is as readable and far cheaper.
-  const limit = Math.min(max, 2000);
+  const limit = Math.min(max, maxD);
   const v = new Map<number, number>([[1, 0]]);
   const trace: Map<number, number>[] = [];
   let found = false;

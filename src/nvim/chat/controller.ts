@@ -57,6 +57,8 @@ export const chatConfigSchema = z.looseObject({
   frame_ms: z.number().int().positive().optional(),
   /** Offer tools (Rune's editor tools, the MCP hub's) to the model. */
   tools: z.boolean().optional(),
+  /** Add the project's trusted AGENTS.md / CLAUDE.md / .rune/instructions.md to the system prompt. */
+  instructions: z.boolean().optional(),
   /** Rounds of tool calls one answer may make before the loop stops. */
   max_tool_steps: z.number().int().min(0).optional(),
 });
@@ -126,6 +128,13 @@ export interface ChatControllerOptions {
   config: ChatConfig;
   /** The tools offered to models; none when absent. */
   tools?: ChatTools;
+  /** The project's instructions (AGENTS.md…) for the system prompt, when the user trusts them. */
+  instructions?: (root: string) => Promise<{ name: string; system: string } | undefined>;
+  /** Turns a `/prompt` question into the prompt's text (the prompt library); other text is kept. */
+  expand?: (
+    text: string,
+    where: { root: string; sourceBuf: number | undefined; selection: Selection | undefined },
+  ) => Promise<string>;
   /** Reads an MCP hub resource for `#mcp:server:uri`. */
   readResource?: (server: string, uri: string) => Promise<{ text: string; mimeType?: string }>;
 }
@@ -182,8 +191,18 @@ export class ChatController {
     }
     if (sourceBuf !== undefined && sourceBuf > 0) s.sourceBuf = sourceBuf;
     const lines = (await this.nvim.request('nvim_buf_get_lines', [buf, 0, -1, false])) as string[];
-    const { text, headerRow } = pendingPrompt(lines);
-    if (!text) throw new StateError(`Type a question under "${USER_HEADER}" first, then submit.`);
+    const pending = pendingPrompt(lines);
+    const headerRow = pending.headerRow;
+    if (!pending.text) {
+      throw new StateError(`Type a question under "${USER_HEADER}" first, then submit.`);
+    }
+    const text = this.opts.expand
+      ? await this.opts.expand(pending.text, {
+          root: s.chat.project,
+          sourceBuf: s.sourceBuf,
+          selection: s.selection,
+        })
+      : pending.text;
     const context = await collectContext(parseContextRefs(text), {
       nvim: this.nvim,
       root: s.chat.project,
@@ -220,7 +239,11 @@ export class ChatController {
     const history = this.requestMessages(s.chat.messages);
     s.chat.messages.push(question, answer);
 
-    const header = answerHeader(answer.provider ?? 'none', model);
+    const project =
+      this.opts.config.instructions === false
+        ? undefined
+        : await this.opts.instructions?.(s.chat.project);
+    const header = answerHeader(answer.provider ?? 'none', model, project?.name);
     const ok = (await execLua(this.nvim, 'return require("rune.chat")._begin(...)', [
       buf,
       headerRow + 1,
@@ -272,7 +295,9 @@ export class ChatController {
           const stream = provider.chat(
             {
               messages,
-              system: this.opts.config.system ?? DEFAULT_SYSTEM,
+              system: [this.opts.config.system ?? DEFAULT_SYSTEM, project?.system]
+                .filter(Boolean)
+                .join('\n\n'),
               ...(model ? { model } : {}),
               ...(specs.length ? { tools: specs } : {}),
             },

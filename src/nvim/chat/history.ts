@@ -11,10 +11,11 @@ import { z } from 'zod';
 import { writeFileAtomic } from '../../core/atomic-file.js';
 import { NotFoundError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
+import { CONTEXT_KINDS } from './context.js';
 
 const usageSchema = z.object({ inputTokens: z.number(), outputTokens: z.number() });
 const contextSchema = z.object({
-  kind: z.enum(['buffer', 'selection', 'diagnostics', 'file', 'quickfix', 'mcp']),
+  kind: z.enum(CONTEXT_KINDS),
   label: z.string(),
   text: z.string(),
   language: z.string().optional(),

@@ -27,9 +27,14 @@ export const CONTEXT_CLOSE = '</details>';
 // previous one ended (at the end of a line) and leaves the cursor on a line
 // of its own where the next piece, or the user, continues.
 
-/** Text that starts an answer; the answer streams in right after it. */
-export function answerHeader(provider: string, model: string | undefined): string {
-  return `\n\n${ASSISTANT_HEADER} (${model ? `${provider}/${model}` : provider})\n\n`;
+/** Text that starts an answer (naming the project instructions it followed); the answer streams in right after it. */
+export function answerHeader(
+  provider: string,
+  model: string | undefined,
+  instructions?: string,
+): string {
+  const with_ = instructions ? ` · ${instructions}` : '';
+  return `\n\n${ASSISTANT_HEADER} (${model ? `${provider}/${model}` : provider})${with_}\n\n`;
 }
 
 /** Text that opens the next question after an answer. */

@@ -46,6 +46,8 @@ export interface Fault {
   /** Stalls before chunk number N (0-based) for `stallMs` (default: forever). */
   stallAt?: number;
   stallMs?: number;
+  /** With `stallAt`: stalls until this promise settles (the test decides when the stream goes on). */
+  stallUntil?: Promise<unknown>;
   /** Accepts the request and never answers (until the client gives up or the server closes). */
   hang?: boolean;
   /** Sends an in-stream error event after the text/tool chunks instead of the normal end. */
@@ -201,8 +203,9 @@ export async function startFakeServer<R extends string, S extends Fault>(
       }
       if (i > 0 && s.chunkDelayMs) await sleep(s.chunkDelayMs);
       if (s.stallAt === i) {
-        if (s.stallMs === undefined) return;
-        await sleep(s.stallMs);
+        if (s.stallUntil) await s.stallUntil.catch(() => undefined);
+        else if (s.stallMs === undefined) return;
+        else await sleep(s.stallMs);
       }
       if (res.destroyed) return;
       const chunk = s.malformedAt === i ? (reply.malformed ?? '{"broken":') : reply.chunks[i]!;

@@ -10,6 +10,7 @@
  *   s.enqueue('chat', { firstByteDelayMs: 500 });                  // fault: slow first byte
  *   s.enqueue('chat', { hang: true });                             // fault: never answers
  *   s.enqueue('chat', { text: 'abc', stallAt: 3 });                // fault: stalls mid-stream
+ *   s.enqueue('chat', { text: 'abc', stallAt: 3, stallUntil: gate });  // fault: stalls until gate settles
  *   s.enqueue('chat', { text: 'a', streamError: true });           // fault: in-stream error event
  *   s.script('chat', (req) => ({ text: `echo ${JSON.stringify(req.body)}` })); // every reply
  *   s.requests / s.requestsTo('chat')           // method, path, query, headers, parsed JSON body, at
