@@ -17,7 +17,7 @@ local M, H = {}, {}
 ---@class rune.McpConfig
 ---@field enabled boolean Run the MCP server when the host runs.
 ---@field port integer 127.0.0.1 port; 0 picks a free one.
----@field zeke { enabled: boolean, lock_dir: string|nil } Also write zeke's `~/.zeke/ide/<port>.lock`.
+---@field zeke { enabled: boolean, lock_dir: string|nil } No effect (kept for old configs): zeke reads no lock file.
 ---@field tools { unsafe: boolean, zeke_aliases: boolean, ai: boolean, reexport_hub: boolean }
 ---@field approval { rules: { tool: string, args: table<string, string>|nil, action: 'allow'|'deny'|'ask' }[] }
 ---@field limits { max_sessions: integer, max_concurrent: integer, max_body_bytes: integer, idle_timeout_ms: integer }
@@ -30,14 +30,16 @@ local M, H = {}, {}
 ---@field providers table<string, table> Provider definitions (validated by the host).
 ---@field chat table
 ---@field completion table
+---@field edit table :RuneEdit's review keys and context size
+---@field prompts table<string, { text: string, description: string|nil, edit: 'rewrite'|'insert'|'none'|nil }>
 ---@field mcp rune.McpConfig
 ---@field plugins rune.PluginsConfig
 ---@field telemetry rune.TelemetryConfig
 ---@field auth rune.AuthConfig
 
 ---@class rune.AuthConfig
----@field store 'auto'|'keyring'|'file' Where secrets live: the OS keyring when it answers, else an encrypted file.
----@field file string|nil The encrypted file; default `$XDG_DATA_HOME/rune/secrets.enc`.
+---@field store 'auto'|'keyring'|'file' Where secrets live: the OS keyring when it answers, else a 0600 secrets file (|rune-auth-store|).
+---@field file string|nil The secrets file; default `$XDG_DATA_HOME/rune/secrets.enc`.
 ---@field copilot { server: string|nil, min_interval_ms: integer, github_url: string, api_url: string, settings: table, timeout_ms: integer }
 ---@field oauth table<string, table> OAuth 2 sign-ins by name (validated by the host).
 
@@ -50,7 +52,7 @@ local M, H = {}, {}
 ---@field config table<string, table> Options per plugin id, given to the plugin as `ctx.config`.
 ---@field watch boolean Reload a plugin when its file changes.
 ---@field limits { memory_mb: integer, tool_timeout_ms: integer, call_timeout_ms: integer, init_timeout_ms: integer, exec_timeout_ms: integer, exec_memory_mb: integer }
----@field sandbox { bwrap: boolean } Run plugin commands in bubblewrap when it is installed.
+---@field sandbox { bwrap: boolean, allow_unsandboxed: boolean } Run plugins in bubblewrap; without it run them (with your rights) only when allow_unsandboxed is set.
 
 ---@class rune.TelemetryConfig
 ---@field otlp_endpoint string|nil OTLP/HTTP collector URL; metrics are exported when set.
@@ -86,8 +88,24 @@ M.defaults = {
     frame_ms = 16,
     tools = true,
     max_tool_steps = 10,
-    keys = { submit = '<CR>', submit_insert = '<C-s>', stop = '<C-c>', close = 'q' },
+    instructions = true,
+    keys = { submit = '<CR>', submit_insert = '<C-s>', stop = '<C-c>', close = 'q', apply = 'ga' },
   },
+  -- :RuneEdit (`:help rune-edit`): the review keys and how much code around the lines is sent.
+  edit = {
+    context_lines = 20,
+    keys = {
+      accept = 'ga',
+      reject = 'gr',
+      accept_all = 'gA',
+      reject_all = 'gR',
+      next = ']h',
+      prev = '[h',
+      stop = '<C-c>',
+    },
+  },
+  -- Your prompts for `/name` in the chat and :RuneEdit (`:help rune-prompts`), validated by the host.
+  prompts = {},
   -- Inline completion (`:help rune-completion`); the host reads the request options.
   completion = {
     enabled = true,
@@ -165,7 +183,7 @@ M.defaults = {
       exec_timeout_ms = 60000,
       exec_memory_mb = 2048,
     },
-    sandbox = { bwrap = true },
+    sandbox = { bwrap = true, allow_unsandboxed = false },
   },
   -- Metrics export (`:help rune-telemetry`); off until an endpoint is set.
   telemetry = {
@@ -218,13 +236,28 @@ H.schema = {
     frame_ms = 'number',
     tools = 'boolean',
     max_tool_steps = 'number',
+    instructions = 'boolean',
     keys = {
       submit = { oneof = { 'string', 'boolean' } },
       submit_insert = { oneof = { 'string', 'boolean' } },
       stop = { oneof = { 'string', 'boolean' } },
       close = { oneof = { 'string', 'boolean' } },
+      apply = { oneof = { 'string', 'boolean' } },
     },
   },
+  edit = {
+    context_lines = 'number',
+    keys = {
+      accept = { oneof = { 'string', 'boolean' } },
+      reject = { oneof = { 'string', 'boolean' } },
+      accept_all = { oneof = { 'string', 'boolean' } },
+      reject_all = { oneof = { 'string', 'boolean' } },
+      next = { oneof = { 'string', 'boolean' } },
+      prev = { oneof = { 'string', 'boolean' } },
+      stop = { oneof = { 'string', 'boolean' } },
+    },
+  },
+  prompts = 'open',
   completion = {
     enabled = 'boolean',
     debounce_ms = 'number',
@@ -309,7 +342,7 @@ H.schema = {
       exec_timeout_ms = 'number',
       exec_memory_mb = 'number',
     },
-    sandbox = { bwrap = 'boolean' },
+    sandbox = { bwrap = 'boolean', allow_unsandboxed = 'boolean' },
   },
   telemetry = {
     otlp_endpoint = 'string?',

@@ -24,7 +24,7 @@ export interface ChosenStore {
 
 /**
  * Picks the secret store: the OS keyring when keytar loads and the keyring
- * answers a probe in time, else the encrypted file. A keyring that is missing,
+ * answers a probe in time, else the secrets file. A keyring that is missing,
  * locked or slow never breaks the caller; the reason says what happened.
  */
 export async function chooseSecretStore(opts: ChooseOptions = {}): Promise<ChosenStore> {
@@ -32,13 +32,13 @@ export async function chooseSecretStore(opts: ChooseOptions = {}): Promise<Chose
   const backend = opts.backend ?? 'auto';
   const file = () => new EncryptedFileStore(opts.file ? { file: opts.file } : {});
   if (backend === 'file') {
-    return { store: file(), reason: 'the encrypted file was chosen in the configuration' };
+    return { store: file(), reason: 'the secrets file was chosen in the configuration' };
   }
   const problem = await probeKeyring(opts.service ?? DEFAULT_SERVICE, opts.probeTimeoutMs ?? 3000);
   if ('store' in problem) {
     return { store: problem.store, reason: 'the OS keyring answered' };
   }
-  logger.info('keyring unavailable; using the encrypted file', { reason: problem.error });
+  logger.info('keyring unavailable; using the secrets file', { reason: problem.error });
   const reason =
     `the OS keyring is unavailable (${problem.error}); ` +
     'install and unlock a keyring (e.g. gnome-keyring with libsecret) to use it instead';

@@ -4,9 +4,10 @@ import * as path from 'node:path';
 import { createCipheriv, createDecipheriv, randomBytes, scrypt } from 'node:crypto';
 import { writeFileAtomic } from '../core/atomic-file.js';
 import { AuthError } from '../core/errors.js';
+import { withFileLock } from '../core/file-lock.js';
 import type { SecretStore } from './secret-store.js';
 
-/** The default encrypted-file location: `$XDG_DATA_HOME/rune/secrets.enc`. */
+/** The default secrets-file location: `$XDG_DATA_HOME/rune/secrets.enc`. */
 export function defaultSecretsFile(env: NodeJS.ProcessEnv = process.env): string {
   const base =
     env.XDG_DATA_HOME ||
@@ -61,14 +62,20 @@ export interface EncryptedFileStoreOptions {
   binding?: string;
 }
 
+/** What protects the secrets file, said plainly wherever the file store is reported. */
+export const FILE_STORE_PROTECTION =
+  'only its 0600 mode protects it: any program running as you can read it and recover the ' +
+  'secrets, because the key it is scrambled with is derived from facts on this machine, not ' +
+  'from a secret';
+
 /**
- * Secrets in one file encrypted with AES-256-GCM, for machines without an OS
- * keyring. The key is derived with scrypt from facts bound to the user and the
- * machine (machine id, uid, user name, home) and a random salt kept in the
- * file, so a copy of the file is useless elsewhere; the file is 0600 and
- * written atomically. This protects against a copied file or a stray backup,
- * not against code running as the same user on the same machine — the OS
- * keyring is the stronger choice when one is available.
+ * Secrets in one file, for machines without an OS keyring. The content is
+ * AES-256-GCM under a key derived with scrypt from facts about the user and
+ * the machine (machine id, uid, user name, home) and a random salt in the
+ * file. Those facts are not secret, so this is scrambling, not protection:
+ * what keeps other users out is the file's 0600 mode (FILE_STORE_PROTECTION).
+ * It does make a copied file or a stray backup useless without those facts.
+ * Writes are atomic and serialised across processes by a lock file.
  */
 export class EncryptedFileStore implements SecretStore {
   readonly kind = 'file' as const;
@@ -81,7 +88,7 @@ export class EncryptedFileStore implements SecretStore {
   constructor(opts: EncryptedFileStoreOptions = {}) {
     this.file = opts.file ?? defaultSecretsFile();
     this.binding = opts.binding ?? machineBinding();
-    this.description = `encrypted file ${this.file}`;
+    this.description = `secrets file ${this.file} (mode 0600)`;
   }
 
   get(account: string): Promise<string | undefined> {
@@ -89,7 +96,7 @@ export class EncryptedFileStore implements SecretStore {
   }
 
   set(account: string, secret: string): Promise<void> {
-    return this.serial(async () => {
+    return this.update(async () => {
       const map = await this.read();
       map.set(account, secret);
       await this.write(map);
@@ -97,7 +104,7 @@ export class EncryptedFileStore implements SecretStore {
   }
 
   delete(account: string): Promise<boolean> {
-    return this.serial(async () => {
+    return this.update(async () => {
       const map = await this.read();
       if (!map.delete(account)) return false;
       await this.write(map);
@@ -107,6 +114,14 @@ export class EncryptedFileStore implements SecretStore {
 
   list(): Promise<string[]> {
     return this.serial(async () => [...(await this.read()).keys()].sort());
+  }
+
+  /**
+   * A read-modify-write, under the lock file so that another process (the host
+   * and `rune auth`) cannot write between our read and our write.
+   */
+  private update<T>(fn: () => Promise<T>): Promise<T> {
+    return this.serial(() => withFileLock(this.file, fn));
   }
 
   /** One operation at a time, so a read-modify-write never interleaves with another. */

@@ -18,16 +18,33 @@ export async function loadKeytar(): Promise<{ keytar: Keytar } | { error: string
   const name = 'keytar';
   try {
     const mod = (await import(name)) as Partial<Keytar> & { default?: Partial<Keytar> };
-    const k = typeof mod.getPassword === 'function' ? mod : mod.default;
-    if (!k || typeof k.getPassword !== 'function' || typeof k.findCredentials !== 'function') {
-      return { error: 'keytar loaded but does not have the expected API' };
+    // keytar is CommonJS. Node's ESM import puts the whole exports object on `default` and
+    // names only what its static analysis finds (just `getPassword`); other loaders (a test
+    // runner, a bundler) give the named exports. Take whichever shape is complete.
+    const k = [mod, mod.default].find(hasKeytarApi);
+    if (!k) {
+      return {
+        error:
+          'keytar loaded but does not have the expected API ' +
+          `(${KEYTAR_API.join(', ')}); reinstall it with \`npm install keytar\``,
+      };
     }
-    return { keytar: k as Keytar };
+    return { keytar: k };
   } catch (err) {
     return {
       error: `keytar is not available: ${err instanceof Error ? err.message : String(err)}`,
     };
   }
+}
+
+const KEYTAR_API = ['getPassword', 'setPassword', 'deletePassword', 'findCredentials'] as const;
+
+function hasKeytarApi(m: unknown): m is Keytar {
+  return (
+    typeof m === 'object' &&
+    m !== null &&
+    KEYTAR_API.every((f) => typeof (m as Record<string, unknown>)[f] === 'function')
+  );
 }
 
 /** Secrets in the OS keyring (Secret Service on Linux, Keychain on macOS, Credential Vault on Windows). */

@@ -1,14 +1,14 @@
 /**
  * Where Rune keeps credentials: API keys, OAuth tokens, the GitHub token used
  * for Copilot chat. Two implementations: the OS keyring (keytar) and an
- * encrypted file for machines without one. `chooseSecretStore()` picks.
+ * secrets file for machines without one. `chooseSecretStore()` picks.
  *
  * Accounts are plain strings namespaced by use, built with the helpers below
  * (`api-key/anthropic`, `oauth/<id>`, `copilot/github-token`). A store never
  * logs a secret and never puts one in an error message.
  */
 export interface SecretStore {
-  /** `keyring` (the OS keyring) or `file` (the encrypted-file fallback). */
+  /** `keyring` (the OS keyring) or `file` (the secrets-file fallback). */
   readonly kind: 'keyring' | 'file';
   /** Where the secrets live, for `:checkhealth rune` and `rune auth status`. */
   readonly description: string;

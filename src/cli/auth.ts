@@ -8,6 +8,7 @@ import { Command, Option } from 'commander';
 import { AbortError, AuthError } from '../core/errors.js';
 import { openBrowser } from '../auth/browser.js';
 import { chooseSecretStore, type ChosenStore } from '../auth/choose.js';
+import { FILE_STORE_PROTECTION } from '../auth/file-store.js';
 import {
   COPILOT_INSTALL_HINT,
   CopilotLanguageServer,
@@ -87,10 +88,7 @@ function storeOptions(cmd: Command): Command {
         .choices(['auto', 'keyring', 'file'])
         .default('auto'),
     )
-    .option(
-      '--file <path>',
-      'the encrypted secrets file (default $XDG_DATA_HOME/rune/secrets.enc)',
-    );
+    .option('--file <path>', 'the secrets file (default $XDG_DATA_HOME/rune/secrets.enc)');
 }
 
 async function open(opts: StoreOpts): Promise<ChosenStore> {
@@ -145,7 +143,7 @@ async function copilotLogin(
 /** The `auth` command with its `login`, `logout` and `status` subcommands. */
 export function authCommand(io: CliIo = defaultIo()): Command {
   const auth = new Command('auth').description(
-    'Sign in to AI providers: API keys and GitHub Copilot, kept in the OS keyring or an encrypted file.',
+    'Sign in to AI providers: API keys and GitHub Copilot, kept in the OS keyring or a 0600 file.',
   );
 
   storeOptions(
@@ -203,6 +201,7 @@ export function authCommand(io: CliIo = defaultIo()): Command {
   ).action(async (provider: string | undefined, opts: StoreOpts) => {
     const chosen = await open(opts);
     io.output.write(`Secret store: ${chosen.store.description}\n  (${chosen.reason})\n`);
+    if (chosen.store.kind === 'file') io.output.write(`  Note: ${FILE_STORE_PROTECTION}.\n`);
     const accounts = await chosen.store.list();
     const lines: string[] = [];
     for (const a of accounts) {

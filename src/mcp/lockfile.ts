@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { pidAlive } from '../core/file-lock.js';
 
 /** What Rune's own lock file holds. */
 export interface RuneLock {
@@ -31,21 +32,7 @@ export function defaultLockDir(env: NodeJS.ProcessEnv = process.env): string {
   return path.join(state, env.NVIM_APPNAME || 'nvim', 'rune', 'mcp');
 }
 
-/** zeke.nvim's lock directory. */
-export function zekeLockDir(): string {
-  return path.join(os.homedir(), '.zeke', 'ide');
-}
-
-export function pidAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: it exists, it is just not ours.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+export { pidAlive };
 
 function ensureDir(dir: string): void {
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });

@@ -21,6 +21,7 @@ import { BadRequestError, toRuneError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { chooseSecretStore, type ChosenStore } from '../auth/choose.js';
 import { parseAuthConfig, type AuthConfig } from '../auth/config.js';
+import { FILE_STORE_PROTECTION } from '../auth/file-store.js';
 import { COPILOT_INSTALL_HINT, locateCopilotServer } from '../auth/copilot-ls.js';
 import { disposeSharedCopilotServers, sharedCopilotServer } from '../auth/copilot-service.js';
 import { openBrowser } from '../auth/browser.js';
@@ -343,7 +344,9 @@ export const authModule: HostModule = {
         items.push({
           level: chosen.store.kind === 'keyring' ? 'ok' : 'warn',
           message: `secrets are kept in the ${chosen.store.description}`,
-          ...(chosen.store.kind === 'file' ? { advice: [chosen.reason] } : {}),
+          ...(chosen.store.kind === 'file'
+            ? { advice: [`${FILE_STORE_PROTECTION}.`, chosen.reason] }
+            : {}),
         });
         const located = locateCopilotServer(config.copilot);
         if (located) {

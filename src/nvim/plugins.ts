@@ -17,6 +17,7 @@ import {
   type PluginIsolation,
   type PluginSource,
   type ProviderPort,
+  UNSANDBOXED_OPTION,
 } from '../plugins/manager.js';
 import { detectBwrap } from '../plugins/sandbox.js';
 import type { HealthItem, HostModule, ReadyHost } from './host.js';
@@ -59,9 +60,14 @@ const schema = z
       exec_timeout_ms: 60_000,
       exec_memory_mb: 2048,
     }),
-    sandbox: table(z.object({ bwrap: nil(z.boolean().default(true)) }).loose()).default({
-      bwrap: true,
-    }),
+    sandbox: table(
+      z
+        .object({
+          bwrap: nil(z.boolean().default(true)),
+          allow_unsandboxed: nil(z.boolean().default(false)),
+        })
+        .loose(),
+    ).default({ bwrap: true, allow_unsandboxed: false }),
   })
   .loose();
 
@@ -82,14 +88,32 @@ export function getPluginManager(host: ReadyHost): PluginManager | undefined {
   return managers.get(host);
 }
 
+/** What :RunePlugins says first when plugins have no sandbox. */
+function isolationLines(iso: PluginIsolation | undefined): string[] {
+  if (iso?.kind === 'thread') {
+    return [
+      `! No sandbox (${iso.reason ?? 'bubblewrap is not usable'}): plugins run with your rights ` +
+        `(your files, network and processes), as you allowed with ${UNSANDBOXED_OPTION}.`,
+    ];
+  }
+  if (iso?.kind === 'none') {
+    return [
+      `! No sandbox (${iso.reason ?? 'bubblewrap is not usable'}): plugins are not run, because ` +
+        `they would run with your rights. Install bubblewrap, or set ${UNSANDBOXED_OPTION} = true.`,
+    ];
+  }
+  return [];
+}
+
 /** The lines :RunePlugins shows. */
-export function formatPlugins(list: PluginInfo[]): string[] {
+export function formatPlugins(list: PluginInfo[], iso?: PluginIsolation): string[] {
   if (!list.length) {
     return [
+      ...isolationLines(iso),
       'No plugins installed. Put plugin files in ~/.config/rune/plugins/ (see :help rune-plugins).',
     ];
   }
-  const out: string[] = [];
+  const out: string[] = [...isolationLines(iso)];
   for (const p of list) {
     const mark = p.state === 'active' ? '●' : p.state === 'disabled' ? '○' : '✗';
     out.push(`${mark} ${p.id} ${p.version}  ${p.state}  (${p.origin}: ${p.file})`);
@@ -113,16 +137,25 @@ function sandboxStatus(iso: PluginIsolation): HealthItem {
   if (iso.kind === 'process') {
     return {
       level: 'ok',
-      message: `bubblewrap sandbox available (${detectBwrap().path ?? 'bwrap'}): each plugin runs in its own sandboxed process (read-only root, home directory hidden, private /tmp, the project read-only unless the plugin has "fs-write", no network unless it has "network"); its ctx.exec commands may write the project`,
+      message: `bubblewrap sandbox available (${detectBwrap().path ?? 'bwrap'}): each plugin runs in its own sandboxed process (read-only root; home directory, /run, $XDG_RUNTIME_DIR and /var/tmp hidden and a private /tmp, so no Unix sockets of other programs; only the environment variables its manifest names; reads only its own folder and the project; the project read-only unless the plugin has "fs-write"; no Unix sockets at all where the seccomp filter applies (x86_64, arm64); no network unless it has "network"; no child processes unless it has "exec"); its ctx.exec commands may write the project`,
     };
   }
   const s = detectBwrap();
+  const fix = s.usable
+    ? 'Set plugins.sandbox.bwrap = true to isolate plugins'
+    : 'Install bubblewrap (e.g. apt install bubblewrap, dnf install bubblewrap)';
+  const why = iso.reason ?? s.reason ?? 'not usable';
+  if (iso.kind === 'none') {
+    return {
+      level: 'warn',
+      message: `no bubblewrap sandbox: ${why}; plugins are not run, because without the sandbox a plugin runs with your rights (your files, network and processes)`,
+      advice: [fix, `Or set ${UNSANDBOXED_OPTION} = true to run them with your rights`],
+    };
+  }
   return {
     level: 'warn',
-    message: `no bubblewrap sandbox: ${iso.reason ?? s.reason ?? 'not usable'}; plugins run in worker threads and their commands unwrapped, with your user's rights (time and memory limits still apply)`,
-    advice: s.usable
-      ? ['Set plugins.sandbox.bwrap = true to isolate plugins']
-      : ['Install bubblewrap (e.g. apt install bubblewrap, dnf install bubblewrap)'],
+    message: `no bubblewrap sandbox: ${why}; plugins run in worker threads and their commands unwrapped, with your rights: no filesystem, network or process isolation, only time and memory limits (${UNSANDBOXED_OPTION} is on)`,
+    advice: [fix],
   };
 }
 
@@ -147,8 +180,22 @@ export const pluginsModule: HostModule = {
     const sources: PluginSource[] = [];
     if (cfg.user_dir)
       sources.push({ path: path.join(configHome, 'rune', 'plugins'), origin: 'user' });
+    // A project's plugins are its code: run only from a folder the user trusted (`:trust`).
+    let skipped: string | undefined;
     if (cfg.project_dir) {
-      sources.push({ path: path.join(env.cwd, '.rune', 'plugins'), origin: 'project' });
+      const dir = path.join(env.cwd, '.rune', 'plugins');
+      const trust = (await host.nvim.lua('return require("rune.trust").read(...)', [dir])) as {
+        state: string;
+      };
+      if (trust.state === 'trusted') sources.push({ path: dir, origin: 'project' });
+      else if (trust.state !== 'missing') {
+        skipped =
+          `project plugins in ${dir} skipped: the folder is ${trust.state === 'denied' ? 'denied' : 'not trusted'}. ` +
+          `Trust it with :trust ${dir} (Neovim 0.11+) or list it in plugins.paths, then :RuneRestart`;
+        void host.nvim
+          .lua('require("rune.util").notify(..., vim.log.levels.WARN)', [skipped])
+          .catch(() => undefined);
+      }
     }
     for (const p of cfg.paths) {
       const abs = path.resolve(
@@ -201,6 +248,7 @@ export const pluginsModule: HostModule = {
       disabled: cfg.disabled,
       watch: cfg.watch,
       bwrap: cfg.sandbox.bwrap,
+      allowUnsandboxed: cfg.sandbox.allow_unsandboxed,
       tools: () => toolPort,
       providers: providerPort,
     });
@@ -230,14 +278,14 @@ export const pluginsModule: HostModule = {
     store.add(
       host.onRequest('rune.plugins.lines', async () => {
         await started;
-        return formatPlugins(manager.list());
+        return formatPlugins(manager.list(), manager.isolation());
       }),
     );
     store.add(
       host.onRequest('rune.plugins.reload', async ([id]) => {
         await started;
         await manager.reload(typeof id === 'string' && id ? id : undefined);
-        return formatPlugins(manager.list());
+        return formatPlugins(manager.list(), manager.isolation());
       }),
     );
     store.add(
@@ -267,10 +315,14 @@ export const pluginsModule: HostModule = {
       host.addHealth('plugins', async () => {
         await started;
         const items: HealthItem[] = [sandboxStatus(manager.isolation())];
-        items.push({
-          level: 'info',
-          message: `each plugin runs in its own ${manager.isolation().kind === 'process' ? 'process' : 'worker thread'} (heap limit ${cfg.limits.memory_mb} MiB, tool calls stopped after ${cfg.limits.tool_timeout_ms} ms)`,
-        });
+        if (skipped) items.push({ level: 'warn', message: skipped });
+        const kind = manager.isolation().kind;
+        if (kind !== 'none') {
+          items.push({
+            level: 'info',
+            message: `each plugin runs in its own ${kind === 'thread' ? 'worker thread' : 'process'} (heap limit ${cfg.limits.memory_mb} MiB, tool calls stopped after ${cfg.limits.tool_timeout_ms} ms)`,
+          });
+        }
         if (!getMcpToolRegistry(host)) {
           items.push({
             level: 'info',

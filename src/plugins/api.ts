@@ -16,8 +16,9 @@
  * };
  * ```
  *
- * Each plugin runs in its own child process inside bubblewrap (where it is
- * usable; otherwise in a worker thread) with a memory limit; tool,
+ * Each plugin runs in its own child process inside bubblewrap (without it,
+ * only if the user allows plugins to run with their rights, in a worker
+ * thread) with a memory limit; tool,
  * command and provider calls cross to it as messages and are stopped when
  * they run over their time limit. A plugin that fails (at load, in
  * `initialize`, by running out of memory or time) is disabled and reported;
@@ -29,7 +30,10 @@
  * plugin's own code runs in a sandboxed process that enforces them.
  */
 export type Capability =
-  /** Run commands through `ctx.exec` (in bubblewrap where installed; they may write the workspace). */
+  /**
+   * Run commands through `ctx.exec` (in bubblewrap where installed; they may write the
+   * workspace), or start processes from the plugin's own code.
+   */
   | 'exec'
   /** Network access for the plugin's code (`fetch`, sockets) and its `ctx.exec` commands. */
   | 'network'
@@ -143,6 +147,8 @@ export interface PluginDefinition {
   /** Semver-like version, shown by :RunePlugins. */
   version: string;
   capabilities?: Capability[];
+  /** Environment variables the plugin may read; its process sees no others of Rune's. */
+  env?: string[];
   /** Ids of plugins that must be initialized first. */
   dependsOn?: string[];
   initialize?(ctx: PluginContext): void | Promise<void>;

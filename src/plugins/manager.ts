@@ -5,6 +5,7 @@
  * and keeps the host running whatever a plugin does.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import { z } from 'zod';
@@ -28,6 +29,8 @@ import { orderPlugins } from './order.js';
 import { detectBwrap, runSandboxed } from './sandbox.js';
 import {
   NO_GRANTS,
+  grantsCover,
+  pluginEnv,
   PluginInstance,
   spawnPluginProcess,
   spawnPluginWorker,
@@ -90,9 +93,17 @@ export interface PluginManagerOptions {
   /**
    * Use bubblewrap when it is available (default true): each plugin runs in
    * a sandboxed child process and `ctx.exec` commands in the sandbox too.
-   * Without it plugins run in worker threads and commands unwrapped.
+   * Without it plugins could only run in worker threads and commands unwrapped,
+   * with the user's rights: see `allowUnsandboxed`.
    */
   bwrap?: boolean;
+  /**
+   * Run plugins in worker threads when the sandbox is unavailable or off
+   * (default false: they are not run at all, and each says why). A thread
+   * has time and memory limits but no filesystem, network or process
+   * isolation: the plugin runs with the user's rights.
+   */
+  allowUnsandboxed?: boolean;
   tools?: () => ToolPort | undefined;
   providers?: () => ProviderPort | undefined;
 }
@@ -132,15 +143,35 @@ interface Plugin extends PluginInfo {
 
 /** How plugin code is isolated from the rest of the system. */
 export interface PluginIsolation {
-  /** `process`: a child process in bubblewrap; `thread`: a worker thread (limits only). */
-  kind: 'process' | 'thread';
-  /** Why plugins run in threads. */
+  /**
+   * `process`: a child process in bubblewrap; `thread`: a worker thread (limits only,
+   * the user's rights); `none`: no sandbox and no opt-in, so plugins are not run.
+   */
+  kind: 'process' | 'thread' | 'none';
+  /** Why there is no sandbox. */
   reason?: string;
+}
+
+/** The option that lets plugins run without the sandbox. */
+export const UNSANDBOXED_OPTION = 'plugins.sandbox.allow_unsandboxed';
+
+/** Why a plugin was not run: no sandbox, no opt-in. */
+export function notRunMessage(reason: string): string {
+  return (
+    `not run: there is no sandbox (${reason}), and without one a plugin runs with your rights ` +
+    `(your files, your network, your processes). Install bubblewrap, or set ` +
+    `${UNSANDBOXED_OPTION} = true to run plugins anyway`
+  );
 }
 
 function grantsOf(m: Manifest): SandboxGrants {
   const caps = m.capabilities ?? [];
-  return { fsWrite: caps.includes('fs-write'), network: caps.includes('network') };
+  return {
+    fsWrite: caps.includes('fs-write'),
+    network: caps.includes('network'),
+    exec: caps.includes('exec'),
+    env: m.env ?? [],
+  };
 }
 
 const PLUGIN_FILE = /\.(m?js)$/;
@@ -235,13 +266,11 @@ export class PluginManager {
   private readonly mode: PluginIsolation;
 
   constructor(private readonly opts: PluginManagerOptions) {
-    if (opts.bwrap === false) {
-      this.mode = { kind: 'thread', reason: 'plugins.sandbox.bwrap is off' };
-    } else {
-      const b = detectBwrap();
-      this.mode = b.usable
-        ? { kind: 'process' }
-        : { kind: 'thread', reason: b.reason ?? 'bubblewrap is not usable' };
+    const b = opts.bwrap === false ? undefined : detectBwrap();
+    if (b?.usable) this.mode = { kind: 'process' };
+    else {
+      const reason = b ? (b.reason ?? 'bubblewrap is not usable') : 'plugins.sandbox.bwrap is off';
+      this.mode = { kind: opts.allowUnsandboxed ? 'thread' : 'none', reason };
     }
   }
 
@@ -277,12 +306,18 @@ export class PluginManager {
       memoryMb: this.opts.limits.memoryMb,
       workspace: this.opts.workspace,
       grants,
-      readable: this.opts.sources.map((s) => (isFile(s.path) ? path.dirname(s.path) : s.path)),
+      readable: this.sourceDirs(),
     });
+  }
+
+  /** The folders plugins are loaded from: readable in the sandbox although home is hidden. */
+  private sourceDirs(): string[] {
+    return this.opts.sources.map((s) => (isFile(s.path) ? path.dirname(s.path) : s.path));
   }
 
   private refillSpare(): void {
     if (this.disposed || this.spare || !(this.opts.warmSpare ?? this.opts.watch !== false)) return;
+    if (this.mode.kind === 'none') return;
     const w = this.spawnRunner(NO_GRANTS);
     w.unref(); // an idle spare must not keep a process alive
     w.onExit(() => {
@@ -369,13 +404,17 @@ export class PluginManager {
         if (!isFile(e.file)) {
           return { e, err: new PluginError(e.file, 'not found; fix plugins.paths') };
         }
+        if (this.mode.kind === 'none') {
+          // Importing the file would run it: nothing of it runs without a sandbox or the opt-in.
+          return { e, err: new PluginError(e.file, notRunMessage(this.mode.reason ?? '')) };
+        }
         this.loadedMtime.set(e.file, fs.statSync(e.file).mtimeMs);
         let instance = this.instance(e.file, this.takeWorker());
         try {
           let manifest = await instance.loaded;
           const grants = grantsOf(manifest);
           const have = instance.worker.grants;
-          if (have && ((grants.fsWrite && !have.fsWrite) || (grants.network && !have.network))) {
+          if (have && !grantsCover(have, grants)) {
             void instance.stop(0);
             instance = this.instance(e.file, this.spawnRunner(grants));
             manifest = await instance.loaded;
@@ -780,6 +819,11 @@ export class PluginManager {
     );
     const r = await runSandboxed(command, args, {
       workspace: this.opts.workspace,
+      // As in the plugin's own process: home hidden but for the plugin folders, and only
+      // the environment its manifest names.
+      hide: [os.homedir()],
+      readable: this.sourceDirs(),
+      env: pluginEnv(p.manifest?.env ?? []),
       network: p.capabilities.includes('network'),
       timeoutMs,
       memoryMb: this.opts.limits.execMemoryMb ?? 2048,

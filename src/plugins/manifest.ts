@@ -55,6 +55,10 @@ export const manifestSchema = z.object({
     .regex(ID, 'must be lowercase letters, digits, "-", "_" or "." (at most 64)'),
   version: z.string({ error: 'is required (a string such as "1.0.0")' }).min(1),
   capabilities: z.array(z.enum(['exec', 'network', 'fs-write'])).optional(),
+  /** Environment variables the plugin may read (its process sees no others). */
+  env: z
+    .array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be environment variable names'))
+    .optional(),
   dependsOn: z.array(z.string().regex(ID, 'must be a plugin id')).optional(),
   initialize: optFn,
   shutdown: optFn,

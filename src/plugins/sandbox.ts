@@ -3,9 +3,14 @@
  * behalf (plugins themselves, their `ctx.exec` commands, the MCP hub's stdio
  * servers):
  * bubblewrap (`bwrap`) with a read-only root, the workspace writable, a
- * private /tmp, and no network unless allowed. Where bwrap is missing or
- * cannot create namespaces, commands run unwrapped and :checkhealth says so.
- * Time and memory limits apply either way (`runSandboxed`).
+ * private /tmp, and no network unless allowed. The folders where Unix sockets
+ * live (/run with $XDG_RUNTIME_DIR — Neovim's own RPC socket, the D-Bus
+ * session bus and its keyring —, /tmp, /var/tmp) are replaced by empty ones:
+ * a socket on a read-only mount still accepts connections. Abstract sockets
+ * belong to the network namespace, so only "no network" shuts them out.
+ * Where bwrap is missing or cannot create namespaces, commands run unwrapped
+ * and :checkhealth says so. Time and memory limits apply either way
+ * (`runSandboxed`).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -27,6 +32,11 @@ export interface SandboxOptions {
   readable?: string[];
   /** The bwrap binary; `null` turns wrapping off; default: found on PATH. */
   bwrap?: string | null;
+  /**
+   * A file descriptor of the spawned bwrap from which it reads a seccomp
+   * program (`unixSocketFilter()`), e.g. 4 for a fifth stdio pipe.
+   */
+  seccompFd?: number;
 }
 
 export interface WrappedCommand {
@@ -84,6 +94,80 @@ export function detectBwrap(refresh = false): BwrapStatus {
 }
 
 /**
+ * The folders that hold other programs' Unix sockets, hidden in every sandbox:
+ * /run (the system bus, /run/user/<uid>), $XDG_RUNTIME_DIR wherever it is
+ * (Neovim's servername, the session bus, the keyring, gpg-agent), /var/tmp.
+ * /tmp is always a private tmpfs.
+ */
+export function socketDirs(env: NodeJS.ProcessEnv = process.env): string[] {
+  const dirs = ['/run', '/var/run', '/var/tmp'];
+  if (env.XDG_RUNTIME_DIR && path.isAbsolute(env.XDG_RUNTIME_DIR)) dirs.push(env.XDG_RUNTIME_DIR);
+  const out: string[] = [];
+  for (const d of dirs) {
+    let real: string;
+    try {
+      real = fs.realpathSync(d);
+    } catch {
+      continue; // a folder that is not there needs no hiding
+    }
+    if (real === path.parse(real).root || out.includes(real)) continue;
+    if (out.some((o) => real.startsWith(o + path.sep))) continue;
+    out.push(real);
+  }
+  return out;
+}
+
+/** Files some programs need that may live in a hidden folder (systemd-resolved's resolv.conf). */
+const SHOWN_FILES = ['/etc/resolv.conf'];
+
+const SECCOMP_ARCH: Partial<Record<NodeJS.Architecture, { audit: number; socket: number }>> = {
+  // AUDIT_ARCH_* from linux/audit.h; __NR_socket from each arch's unistd.h.
+  x64: { audit: 0xc000003e, socket: 41 },
+  arm64: { audit: 0xc00000b7, socket: 198 },
+};
+
+/**
+ * A classic-BPF seccomp program for bwrap's `--seccomp`: `socket(AF_UNIX, …)`
+ * fails with EACCES, and so does every system call made through another ABI
+ * (i386 or x32 on x86_64), which could reach `socket` under another number.
+ * Socket pairs stay allowed: they connect nothing outside. This is what keeps
+ * a process that has the network from abstract Unix sockets, which a network
+ * namespace alone hides. Undefined on architectures it does not know.
+ */
+export function unixSocketFilter(arch: NodeJS.Architecture = process.arch): Buffer | undefined {
+  const a = SECCOMP_ARCH[arch];
+  if (!a) return undefined;
+  const LD_W_ABS = 0x20;
+  const JEQ_K = 0x15;
+  const JGE_K = 0x35;
+  const RET_K = 0x06;
+  const ALLOW = 0x7fff0000;
+  const EACCES = 0x00050000 | 13;
+  const X32_BIT = 0x40000000;
+  const op = (code: number, jt: number, jf: number, k: number) => {
+    const b = Buffer.alloc(8);
+    b.writeUInt16LE(code, 0);
+    b.writeUInt8(jt, 2);
+    b.writeUInt8(jf, 3);
+    b.writeUInt32LE(k >>> 0, 4);
+    return b;
+  };
+  // Jump offsets count from the next instruction.
+  // struct seccomp_data: nr at 0, arch at 4, args[0] (low half on these little-endian arches) at 16.
+  return Buffer.concat([
+    op(LD_W_ABS, 0, 0, 4), // 0: arch
+    op(JEQ_K, 0, 6, a.audit), // 1: another ABI -> deny (8)
+    op(LD_W_ABS, 0, 0, 0), // 2: nr
+    op(JGE_K, 4, 0, X32_BIT), // 3: x32 -> deny (8)
+    op(JEQ_K, 0, 2, a.socket), // 4: not socket -> allow (7)
+    op(LD_W_ABS, 0, 0, 16), // 5: domain
+    op(JEQ_K, 1, 0, 1), // 6: AF_UNIX -> deny (8)
+    op(RET_K, 0, 0, ALLOW), // 7
+    op(RET_K, 0, 0, EACCES), // 8
+  ]);
+}
+
+/**
  * Wraps `command args` in bwrap: the whole filesystem read-only, `workspace`
  * (and `writable`) read-write, fresh /tmp, /dev and /proc, separate PID, IPC
  * and UTS namespaces, no network unless `network`, and the sandbox dies with
@@ -105,15 +189,30 @@ export function sandboxCommand(
   if (!bwrap || !usable) return { command, args: [...args], sandboxed: false };
   const workspace = path.resolve(opts.workspace);
   const out = ['--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', '--tmpfs', '/tmp'];
-  for (const h of opts.hide ?? []) {
+  const masked = ['/tmp'];
+  for (const h of [...socketDirs(), ...(opts.hide ?? [])]) {
     const abs = path.resolve(h);
-    if (abs !== path.parse(abs).root) out.push('--tmpfs', abs);
+    if (abs === path.parse(abs).root || masked.includes(abs)) continue;
+    masked.push(abs);
+    out.push('--tmpfs', abs);
   }
   for (const r of opts.readable ?? []) out.push('--ro-bind-try', path.resolve(r), path.resolve(r));
+  const inside = (dir: string, p: string) => {
+    const rel = path.relative(dir, p);
+    return !!rel && !rel.startsWith('..') && !path.isAbsolute(rel);
+  };
+  for (const f of SHOWN_FILES) {
+    let real: string;
+    try {
+      real = fs.realpathSync(f);
+    } catch {
+      continue;
+    }
+    if (masked.some((m) => inside(m, real))) out.push('--ro-bind-try', real, real);
+  }
   // The program itself (and files named in its arguments) may live under a
   // folder the sandbox masks — a checkout in /tmp, say: show that tree again,
   // read-only, or the command could not even start.
-  const masked = ['/tmp', ...(opts.hide ?? []).map((h) => path.resolve(h))];
   const shown = new Set<string>();
   for (const a of [command, ...args]) {
     if (!path.isAbsolute(a) || !fs.existsSync(a)) continue;
@@ -128,11 +227,21 @@ export function sandboxCommand(
     }
   }
   out.push(opts.workspaceReadOnly ? '--ro-bind' : '--bind', workspace, workspace);
+  const bound = [workspace, ...(opts.readable ?? []).map((r) => path.resolve(r))];
   for (const w of opts.writable ?? []) {
     const abs = path.resolve(w);
-    if (fs.existsSync(abs)) out.push('--bind', abs, abs);
+    if (fs.existsSync(abs)) {
+      out.push('--bind', abs, abs);
+      bound.push(abs);
+    }
+  }
+  // A socket folder inside a folder shown again ($XDG_RUNTIME_DIR in the project, say)
+  // is hidden once more, after it.
+  for (const m of masked.slice(1)) {
+    if (bound.some((b) => inside(b, m))) out.push('--tmpfs', m);
   }
   if (!opts.network) out.push('--unshare-net');
+  if (opts.seccompFd !== undefined) out.push('--seccomp', String(opts.seccompFd));
   out.push(
     '--unshare-pid',
     '--unshare-ipc',

@@ -15,7 +15,7 @@ import { pathToFileURL } from 'node:url';
 import { AbortError, RuneError, TimeoutError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { WORKER_SOURCE } from './worker-source.js';
-import { sandboxCommand } from './sandbox.js';
+import { sandboxCommand, unixSocketFilter } from './sandbox.js';
 import {
   PluginError,
   commandSpecSchema,
@@ -43,15 +43,81 @@ export interface InstanceHooks {
   crashed(err: RuneError): void;
 }
 
-/** What a sandboxed plugin process may do beyond reading the system. */
+/** What a sandboxed plugin process may do beyond reading its own files and the project. */
 export interface SandboxGrants {
   /** Write the workspace (capability `fs-write`). */
   fsWrite: boolean;
   /** Reach the network (capability `network`). */
   network: boolean;
+  /** Start processes itself (capability `exec`); `ctx.exec` is checked by the host. */
+  exec: boolean;
+  /** Environment variables the plugin may see (its manifest's `env`). */
+  env: readonly string[];
 }
 
-export const NO_GRANTS: SandboxGrants = Object.freeze({ fsWrite: false, network: false });
+export const NO_GRANTS: SandboxGrants = Object.freeze({
+  fsWrite: false,
+  network: false,
+  exec: false,
+  env: Object.freeze([]) as readonly string[],
+});
+
+/** True when a process started with `have` allows everything in `need`. */
+export function grantsCover(have: SandboxGrants, need: SandboxGrants): boolean {
+  return (
+    (have.fsWrite || !need.fsWrite) &&
+    (have.network || !need.network) &&
+    (have.exec || !need.exec) &&
+    need.env.every((v) => have.env.includes(v))
+  );
+}
+
+/** What every plugin process sees of the environment besides what its manifest names. */
+const BASE_ENV = ['PATH', 'LANG', 'LC_ALL', 'LC_CTYPE', 'LC_MESSAGES', 'TZ'];
+
+/**
+ * The environment of a plugin process: never the host's own (API keys, NVIM,
+ * DBUS_SESSION_BUS_ADDRESS, XDG_RUNTIME_DIR…), only the basics, a HOME that is
+ * the sandbox's empty private home, and the variables the manifest names.
+ */
+export function pluginEnv(
+  names: readonly string[],
+  from: NodeJS.ProcessEnv = process.env,
+): Record<string, string> {
+  const env: Record<string, string> = { HOME: os.homedir(), TMPDIR: '/tmp' };
+  for (const k of [...BASE_ENV, ...names]) {
+    const v = from[k];
+    if (v !== undefined) env[k] = v;
+  }
+  return env;
+}
+
+/**
+ * Node's permission model for the plugin's own process (`--permission`, called
+ * `--experimental-permission` before Node 22.13): file reads limited to the
+ * plugin's folders, the project and the private /tmp, writes to /tmp (and the
+ * project with `fs-write`), no child processes without `exec`, no worker
+ * threads, no native addons. One `--allow-fs-*` flag per path: current Node
+ * releases (20.20 here) no longer split one value at commas.
+ */
+export function permissionFlags(
+  read: readonly string[],
+  write: readonly string[],
+  grants: SandboxGrants,
+): string[] {
+  const flag = process.allowedNodeEnvironmentFlags.has('--permission')
+    ? '--permission'
+    : '--experimental-permission';
+  const out = [flag];
+  for (const r of new Set(read)) out.push(`--allow-fs-read=${r}`);
+  for (const w of new Set(write)) out.push(`--allow-fs-write=${w}`);
+  if (grants.exec) out.push('--allow-child-process');
+  // The permission model is experimental in Node 20; its warning is not the plugin's output.
+  if (process.allowedNodeEnvironmentFlags.has('--disable-warning')) {
+    out.push('--disable-warning=ExperimentalWarning');
+  }
+  return out;
+}
 
 /** What a runner reports to the plugin instance it runs. */
 export interface RunnerHandlers {
@@ -181,15 +247,22 @@ class ProcessRunner implements PluginRunner {
   private stderrTail = '';
 
   constructor(private readonly opts: ProcessRunnerOptions) {
-    this.grants = { ...opts.grants };
+    this.grants = { ...opts.grants, env: [...opts.grants.env] };
     const home = os.homedir();
     const readable = [...opts.readable];
     // Node itself may live in the home directory (nvm, volta, fnm).
     const nodePrefix = path.dirname(path.dirname(process.execPath));
     if (nodePrefix.startsWith(home + path.sep)) readable.push(nodePrefix);
+    const workspace = path.resolve(opts.workspace);
+    const perms = permissionFlags(
+      [...opts.readable.map((r) => path.resolve(r)), workspace, '/tmp'],
+      opts.grants.fsWrite ? ['/tmp', workspace] : ['/tmp'],
+      opts.grants,
+    );
+    const filter = unixSocketFilter();
     const wrapped = sandboxCommand(
       process.execPath,
-      [`--max-old-space-size=${opts.memoryMb}`, '-e', WORKER_SOURCE],
+      [...perms, `--max-old-space-size=${opts.memoryMb}`, '-e', WORKER_SOURCE],
       {
         workspace: opts.workspace,
         workspaceReadOnly: !opts.grants.fsWrite,
@@ -197,17 +270,21 @@ class ProcessRunner implements PluginRunner {
         hide: [home],
         readable,
         ...(opts.bwrap ? { bwrap: opts.bwrap } : {}),
+        ...(filter ? { seccompFd: 4 } : {}),
       },
     );
-    const env = { ...process.env };
-    // The user's NODE_OPTIONS (loaders, --require) are for their own programs.
-    delete env.NODE_OPTIONS;
     this.child = spawn(wrapped.command, wrapped.args, {
       cwd: opts.workspace,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      env: pluginEnv(opts.grants.env),
+      // fd 4: bwrap reads the seccomp program (no Unix sockets) from it.
+      stdio: filter ? ['ignore', 'pipe', 'pipe', 'ipc', 'pipe'] : ['ignore', 'pipe', 'pipe', 'ipc'],
       serialization: 'advanced',
     });
+    const seccomp = this.child.stdio[4] as NodeJS.WritableStream | null | undefined;
+    if (filter && seccomp) {
+      seccomp.on('error', () => undefined); // a bwrap that failed to start: 'close' says why
+      seccomp.end(filter);
+    }
     this.child.stdout!.on('data', (c: Buffer) => this.h?.output('stdout', c.toString('utf8')));
     this.child.stderr!.on('data', (c: Buffer) => {
       const text = c.toString('utf8');
@@ -282,9 +359,11 @@ class ProcessRunner implements PluginRunner {
 
 /**
  * Starts a plugin in a child Node process inside bubblewrap: read-only root,
- * the home directory hidden (but for `readable`), a private /tmp, the
- * workspace read-only unless `grants.fsWrite`, no network unless
- * `grants.network`, and a V8 heap limit (`--max-old-space-size`).
+ * the home directory and the folders of other programs' sockets hidden (but
+ * for `readable`), a private /tmp, the workspace read-only unless
+ * `grants.fsWrite`, no network unless `grants.network`, a scrubbed
+ * environment (`pluginEnv`), Node's permission model (`permissionFlags`: no
+ * child processes without `grants.exec`), and a V8 heap limit.
  * Callers check `detectBwrap().usable` first.
  */
 export function spawnPluginProcess(opts: ProcessRunnerOptions): PluginRunner {

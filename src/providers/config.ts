@@ -131,8 +131,10 @@ const DEFAULTS: Record<Kind, KindDefaults> = {
   },
   anthropic: {
     url: 'https://api.anthropic.com',
-    model: 'claude-sonnet-4-5',
-    fimModel: 'claude-haiku-4-5',
+    // Current models: the SDK warns about (and the API retires) the ones past their end
+    // of life; :checkhealth says when the configured one is deprecated or gone.
+    model: 'claude-sonnet-5-5',
+    fimModel: 'claude-haiku-5-5',
     apiKey: 'env:ANTHROPIC_API_KEY',
     timeouts: { connectMs: 15_000, firstTokenMs: 60_000, idleMs: 60_000 },
     concurrency: { chat: 4, completion: 2 },
@@ -162,7 +164,8 @@ const DEFAULTS: Record<Kind, KindDefaults> = {
   },
   zeke: {
     url: 'http://127.0.0.1:7878',
-    model: '',
+    // zeke serve falls back to deepseek-coder:33b; zeke's own `local` alias is this one.
+    model: 'qwen2.5-coder:7b',
     timeouts: { connectMs: 5_000, firstTokenMs: 120_000, idleMs: 120_000 },
     concurrency: { chat: 2, completion: 1 },
   },

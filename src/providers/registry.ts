@@ -179,7 +179,8 @@ const BUILTIN: Partial<Record<string, AdapterFactory>> = {
           }
         : {}),
     }),
-  zeke: (p, c) => new ZekeAdapter(common(p, c)),
+  zeke: (p, c) =>
+    new ZekeAdapter({ ...common(p, c), model: p.settings.model, ...(c.env ? { env: c.env } : {}) }),
 };
 
 function infillOf(p: ProviderConfig) {

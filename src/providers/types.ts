@@ -66,6 +66,16 @@ export interface Usage {
 
 export type ChatEvent =
   | { type: 'text'; delta: string }
+  /**
+   * Reasoning the model streamed before (or between) its visible answer (Ollama's
+   * `message.thinking`). Not part of the answer: never send it back as history.
+   */
+  | { type: 'thinking'; delta: string }
+  /**
+   * Something the provider changed to get an answer, for the user to know (e.g. the model
+   * rejected tools, so the request went again without them). Said once per cause.
+   */
+  | { type: 'notice'; message: string }
   | { type: 'tool_call'; id: string; name: string; input: unknown }
   | {
       type: 'done';

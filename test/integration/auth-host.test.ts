@@ -31,7 +31,7 @@ describe(':RuneAuth with the real host process', () => {
     expect(await new EncryptedFileStore({ file }).get(apiKeyAccount('mistral'))).toBe(secret);
 
     const status = (await t.nvim.commandOutput('RuneAuth status')) as string;
-    expect(status).toContain(`Secrets: encrypted file ${file}`);
+    expect(status).toContain(`Secrets: secrets file ${file} (mode 0600)`);
     expect(status).toMatch(/mistral\s+yes\s+API key stored/);
 
     await t.nvim.command('checkhealth rune');
@@ -39,7 +39,10 @@ describe(':RuneAuth with the real host process', () => {
       await t.lua<string[]>('return vim.api.nvim_buf_get_lines(0, 0, -1, false)')
     ).join('\n');
     expect(health).toMatch(/rune: auth/);
-    expect(health).toContain(`secrets are kept in the encrypted file ${file}`);
+    expect(health).toContain(`secrets are kept in the secrets file ${file} (mode 0600)`);
+    expect(health).toContain(
+      'only its 0600 mode protects it: any program running as you can read it',
+    );
     expect(health).toMatch(/Copilot language server/);
 
     const log = await t.lua<string>("return require('rune.host').log_file()");

@@ -87,7 +87,7 @@ const messages = (t: TestNvim) =>
 const notes = (t: TestNvim) => t.lua<{ msg: string; level: number }[]>('return _G.notes');
 
 describe(':RuneAuth', () => {
-  it('reads an API key without echo, stores it encrypted, shows status, and removes it', async () => {
+  it('reads an API key without echo, stores it in the 0600 file, shows status, and removes it', async () => {
     const file = path.join(tmp, 'a', 'secrets.enc');
     const t = await start(file);
     const secret = 'sk-ant-integration-secret-42';
@@ -106,7 +106,7 @@ describe(':RuneAuth', () => {
 
     await t.nvim.command('RuneAuth anthropic status');
     const status = await messages(t);
-    expect(status).toMatch(/Secrets: encrypted file .*secrets\.enc/);
+    expect(status).toMatch(/Secrets: secrets file .*secrets\.enc \(mode 0600\)/);
     expect(status).toMatch(/anthropic\s+yes\s+API key stored/);
     // The key is nowhere to be seen: not in messages, input history, or the host log.
     expect(status).not.toContain(secret);
@@ -168,7 +168,7 @@ describe(':RuneAuth', () => {
       await t.lua<string[]>('return vim.api.nvim_buf_get_lines(0, 0, -1, false)')
     ).join('\n');
     expect(health).toMatch(/rune: auth/);
-    expect(health).toMatch(/secrets are kept in the encrypted file/);
+    expect(health).toMatch(/secrets are kept in the secrets file/);
     expect(health).toMatch(/Copilot language server found \(config\)/);
     expect(health).not.toContain(gh.githubToken);
     expect(logLines.join('\n')).not.toContain(gh.githubToken);

@@ -5,7 +5,7 @@ import { PassThrough, Readable } from 'node:stream';
 import { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { authCommand, readHidden, registerAuthCommand, type CliIo } from '../../../src/cli/auth.js';
-import { EncryptedFileStore } from '../../../src/auth/file-store.js';
+import { EncryptedFileStore, FILE_STORE_PROTECTION } from '../../../src/auth/file-store.js';
 import { COPILOT_GITHUB_ACCOUNT, apiKeyAccount } from '../../../src/auth/secret-store.js';
 import { startGitHubServer, type GitHubServer } from './github-server.js';
 
@@ -46,13 +46,15 @@ describe('rune auth', () => {
 
   it('stores an API key read from stdin, reports it in status, and forgets it', async () => {
     const r = await run(['auth', 'login', 'openai', ...where], Readable.from(['sk-from-stdin\n']));
-    expect(r.out).toBe(`Stored the API key for openai in the encrypted file ${file}.\n`);
+    expect(r.out).toBe(`Stored the API key for openai in the secrets file ${file} (mode 0600).\n`);
     expect(r.out + r.err).not.toContain('sk-from-stdin');
     expect(await store().get(apiKeyAccount('openai'))).toBe('sk-from-stdin');
 
     const s = await run(['auth', 'status', ...where], Readable.from([]));
     expect(s.out).toBe(
-      `Secret store: encrypted file ${file}\n  (the encrypted file was chosen in the configuration)\n` +
+      `Secret store: secrets file ${file} (mode 0600)\n` +
+        '  (the secrets file was chosen in the configuration)\n' +
+        `  Note: ${FILE_STORE_PROTECTION}.\n` +
         '  openai: API key stored\n',
     );
     const o = await run(['auth', 'logout', 'openai', ...where], Readable.from([]));
@@ -87,7 +89,7 @@ describe('rune auth', () => {
       Readable.from([]),
     );
     expect(r.err).toBe(`Enter the code ABCD-1234 at ${gh.url}/login/device. Waiting…\n`);
-    expect(r.out).toMatch(/^Signed in to GitHub as octocat; the token is in the encrypted file/);
+    expect(r.out).toMatch(/^Signed in to GitHub as octocat; the token is in the secrets file/);
     expect(r.out).toMatch(/install the language server: Install it with `npm install -g/);
     expect(await store().get(COPILOT_GITHUB_ACCOUNT)).toBe(gh.githubToken);
     const s = await run(['auth', 'status', 'copilot', ...where], Readable.from([]));

@@ -14,7 +14,7 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rune-fallback-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 describe('secret store without a keyring', () => {
-  it('falls back to the encrypted file, says why, and the file works', async () => {
+  it('falls back to the secrets file, says why, and the file works', async () => {
     const file = path.join(tmp, 'secrets.enc');
     const chosen = await chooseSecretStore({ file });
     expect(chosen.store.kind).toBe('file');

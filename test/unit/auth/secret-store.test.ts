@@ -11,7 +11,7 @@ import { AuthError } from '../../../src/core/errors.js';
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rune-secrets-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-describe('encrypted-file store', () => {
+describe('secrets-file store', () => {
   it('stores, lists and deletes secrets in a 0600 file that holds no plaintext', async () => {
     const file = path.join(tmp, 'a', 'secrets.enc');
     const store = new EncryptedFileStore({ file });

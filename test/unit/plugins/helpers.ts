@@ -74,6 +74,8 @@ export function harness(
     sources: dirs.map((d) => ({ path: d, origin: 'config' as const })),
     workspace: opts.workspace ?? tmpDir('rune-ws-'),
     bwrap: isolation === 'process',
+    // The thread fallback needs the user's opt-in; tests of that rule turn it off.
+    allowUnsandboxed: true,
     logger,
     watch: opts.watch ?? false,
     tools: () => tools,

@@ -3,12 +3,18 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { detectBwrap, runSandboxed, sandboxCommand } from '../../../src/plugins/sandbox.js';
+import {
+  detectBwrap,
+  runSandboxed,
+  sandboxCommand,
+  unixSocketFilter,
+} from '../../../src/plugins/sandbox.js';
 import { orderPlugins } from '../../../src/plugins/order.js';
 import { NO_GRANTS, PluginInstance, spawnPluginProcess } from '../../../src/plugins/worker.js';
 import { createMemoryLogger } from '../../../src/core/log.js';
 import type { PluginManager } from '../../../src/plugins/manager.js';
-import { harness, tmpDir, waitFor, writePlugin, type Harness } from './helpers.js';
+import { harness, tmpDir, toolPlugin, waitFor, writePlugin, type Harness } from './helpers.js';
+import { ROOT } from '../../helpers/nvim.js';
 
 // With RUNE_TEST_BWRAP=1 a missing or unusable bwrap fails these tests instead
 // of letting them check the unsandboxed fallback.
@@ -58,6 +64,38 @@ describe('runSandboxed', () => {
       expect(r.stdout.trim().split('\n').at(-1)).toBe('1');
     } else {
       expect(r.stdout).toContain('data');
+    }
+  });
+
+  it('hides the Unix sockets of other programs, even with the network open (as MCP hub servers run)', async () => {
+    // $XDG_RUNTIME_DIR outside /tmp and home (in real use /run/user/<uid>); .rune-test/ is
+    // the git-ignored scratch folder. The workspace is a parent of it, as a checkout can be.
+    fs.mkdirSync(path.join(ROOT, '.rune-test'), { recursive: true });
+    const runtime = fs.mkdtempSync(path.join(ROOT, '.rune-test', 'run-'));
+    const sock = path.join(runtime, 'bus.sock');
+    let accepted = 0;
+    const server = net.createServer((s) => {
+      accepted++;
+      s.end();
+    });
+    await new Promise<void>((r) => server.listen(sock, r));
+    const before = process.env.XDG_RUNTIME_DIR;
+    process.env.XDG_RUNTIME_DIR = runtime;
+    try {
+      const connect = `require('net').connect(${JSON.stringify(sock)}).on('connect', () => { console.log('connected'); process.exit(0); }).on('error', (e) => { console.log(e.code); process.exit(0); })`;
+      const r = await runSandboxed(process.execPath, ['-e', connect], {
+        workspace: ROOT,
+        network: true,
+      });
+      if (bwrap.usable) {
+        expect(r.stdout.trim()).toBe('ENOENT');
+        expect(accepted).toBe(0);
+      } else expect(r.stdout.trim()).toBe('connected');
+    } finally {
+      if (before === undefined) delete process.env.XDG_RUNTIME_DIR;
+      else process.env.XDG_RUNTIME_DIR = before;
+      server.close();
+      fs.rmSync(runtime, { recursive: true, force: true });
     }
   });
 
@@ -143,6 +181,10 @@ export default { id: '${id}', version: '1', capabilities: ${JSON.stringify(caps)
     const s = net.connect(port, '127.0.0.1', () => { s.end(); resolve('connected'); });
     s.on('error', reject);
   })) },
+  { name: '${id}_abstract', description: 'd', inputSchema: { type: 'object', properties: { name: { type: 'string' } } }, handler: ({ name }) => outcome(() => new Promise((resolve, reject) => {
+    const s = net.connect({ path: '\\0' + name }, () => { s.end(); resolve('connected'); });
+    s.on('error', reject);
+  })) },
 ] };`;
 
   async function setup(bwrapOn = true) {
@@ -195,7 +237,7 @@ export default { id: '${id}', version: '1', capabilities: ${JSON.stringify(caps)
     expect(fs.readFileSync(path.join(ws, 'a.txt'), 'utf8')).toBe('x');
   });
 
-  it('hides the home directory from plugin code; the thread fallback cannot', async () => {
+  it('hides the home directory and the rest of the system from plugin code; the thread fallback cannot', async () => {
     const secret = path.join(homeDir(), 'token');
     fs.writeFileSync(secret, 'hunter2');
     const { h, ws } = await setup();
@@ -203,9 +245,14 @@ export default { id: '${id}', version: '1', capabilities: ${JSON.stringify(caps)
     const read = async (m: Harness, tool: string, file: string) =>
       (await m.call(tool, { file })).text;
     expect(await read(h, 'jailed_read', path.join(ws, 'notes.txt'))).toBe('ok:readable');
-    expect(await read(h, 'jailed_read', '/etc/hostname')).toMatch(/^ok:/);
+    // Node's permission model: plugin code reads its own folder and the project, nothing else.
+    expect(await read(h, 'jailed_read', '/etc/hostname')).toMatch(
+      bwrap.usable ? /^refused:ERR_ACCESS_DENIED$/ : /^ok:/,
+    );
     for (const tool of ['jailed_read', 'trusted_read']) {
-      expect(await read(h, tool, secret)).toBe(bwrap.usable ? 'refused:ENOENT' : 'ok:hunter2');
+      expect(await read(h, tool, secret)).toBe(
+        bwrap.usable ? 'refused:ERR_ACCESS_DENIED' : 'ok:hunter2',
+      );
     }
     const threads = await setup(false);
     expect(await read(threads.h, 'jailed_read', secret)).toBe('ok:hunter2');
@@ -237,6 +284,109 @@ export default { id: '${id}', version: '1', capabilities: ${JSON.stringify(caps)
       /p\.mjs: could not start: spawn .*no-such-bwrap ENOENT/,
     );
     expect(crashed).toEqual([expect.stringMatching(/could not start/)]);
+  });
+
+  it('shows a plugin only the environment variables its manifest names, and lets it start processes only with "exec"', async () => {
+    const dir = tmpDir();
+    const body = (id: string, extra: string) => `
+import * as child from 'node:child_process';
+export default { id: '${id}', version: '1', ${extra} initialize(ctx) { globalThis.ctx = ctx; }, tools: [
+  { name: '${id}_execenv', description: 'd', handler: async () => (await globalThis.ctx.exec('sh', ['-c', 'env'])).stdout },
+  { name: '${id}_env', description: 'd', handler: () => JSON.stringify(Object.keys(process.env).sort()) },
+  { name: '${id}_spawn', description: 'd', handler: () => { try { return child.execFileSync('/bin/sh', ['-c', 'echo ran']).toString().trim(); } catch (e) { return 'refused:' + e.code; } } },
+] };`;
+    writePlugin(dir, 'plain.mjs', body('plain', ''));
+    writePlugin(
+      dir,
+      'named.mjs',
+      body('named', `env: ['RUNE_TEST_NAMED'], capabilities: ['exec'],`),
+    );
+    process.env.RUNE_TEST_NAMED = 'visible';
+    process.env.RUNE_TEST_SECRET = 'sk-not-for-plugins';
+    cleanup.push(() => {
+      delete process.env.RUNE_TEST_NAMED;
+      delete process.env.RUNE_TEST_SECRET;
+    });
+    const h = harness([dir]);
+    live.push(h.manager);
+    await h.manager.start();
+    const plain = JSON.parse((await h.call('plain_env')).text) as string[];
+    const named = JSON.parse((await h.call('named_env')).text) as string[];
+    if (bwrap.usable) {
+      expect(plain).not.toContain('RUNE_TEST_SECRET');
+      expect(plain).not.toContain('RUNE_TEST_NAMED');
+      // Node adds its own IPC variables (NODE_CHANNEL_FD…) to the child it talks to.
+      const base = ['HOME', 'TMPDIR', 'PATH', 'LANG', 'TZ', 'PWD'];
+      const others = plain.filter(
+        (k) => !base.includes(k) && !k.startsWith('LC_') && !k.startsWith('NODE_CHANNEL_'),
+      );
+      expect(others).toEqual([]);
+      expect(named).toContain('RUNE_TEST_NAMED');
+      expect(named).not.toContain('RUNE_TEST_SECRET');
+      expect((await h.call('plain_spawn')).text).toBe('refused:ERR_ACCESS_DENIED');
+    } else {
+      expect(plain).toContain('RUNE_TEST_SECRET');
+    }
+    expect((await h.call('named_spawn')).text).toBe('ran');
+    // Commands run through ctx.exec get the same environment, not Rune's.
+    const execEnv = (await h.call('named_execenv')).text;
+    expect(execEnv).toContain('RUNE_TEST_NAMED=visible');
+    expect(execEnv).not.toContain('RUNE_TEST_SECRET');
+  });
+
+  it('loads plugins from a folder that is a link to elsewhere (a dotfiles checkout)', async () => {
+    const real = tmpDir('rune-dotfiles-');
+    writePlugin(real, 'linked.mjs', toolPlugin('linked', 'linked_hi', 'hi '));
+    const link = path.join(tmpDir('rune-cfg-'), 'plugins');
+    fs.symlinkSync(real, link);
+    const h = harness([link]);
+    live.push(h.manager);
+    await h.manager.start();
+    expect(h.manager.list().map((p) => [p.id, p.state, p.error])).toEqual([
+      ['linked', 'active', undefined],
+    ]);
+    expect((await h.call('linked_hi', { text: 'there' })).text).toBe('hi there');
+  });
+
+  it('does not run plugins at all without a sandbox unless allowed, and says why', async () => {
+    const dir = tmpDir();
+    const marker = path.join(tmpDir('rune-ran-'), 'ran');
+    writePlugin(
+      dir,
+      'eager.mjs',
+      `import * as fs from 'node:fs'; fs.writeFileSync(${JSON.stringify(marker)}, 'top level ran'); export default { id: 'eager', version: '1' };`,
+    );
+    const h = harness([dir], { bwrap: false, allowUnsandboxed: false });
+    live.push(h.manager);
+    await h.manager.start();
+    expect(h.manager.isolation()).toEqual({ kind: 'none', reason: 'plugins.sandbox.bwrap is off' });
+    const [p] = h.manager.list();
+    expect(p?.state).toBe('failed');
+    expect(p?.error).toContain(
+      'not run: there is no sandbox (plugins.sandbox.bwrap is off), and without one a plugin runs with your rights',
+    );
+    expect(fs.existsSync(marker)).toBe(false);
+  });
+
+  it('keeps plugin code from abstract Unix sockets even with "network"', async () => {
+    let accepted = 0;
+    const name = `rune-test-${process.pid}-${Date.now()}`;
+    const server = net.createServer((s) => {
+      accepted++;
+      s.end();
+    });
+    await new Promise<void>((r) => server.listen(`\0${name}`, r));
+    cleanup.push(() => server.close());
+    const { h } = await setup();
+    const jailed = (await h.call('jailed_abstract', { name })).text;
+    const trusted = (await h.call('trusted_abstract', { name })).text;
+    if (bwrap.usable) {
+      // The seccomp filter refuses Unix sockets to both; without it, only the network
+      // namespace would keep the plugin without "network" out.
+      expect(jailed).toBe(unixSocketFilter() ? 'refused:EACCES' : 'refused:ECONNREFUSED');
+      expect(trusted).toBe(unixSocketFilter() ? 'refused:EACCES' : 'ok:connected');
+      expect(accepted).toBe(unixSocketFilter() ? 0 : 1);
+    } else expect(trusted).toBe('ok:connected');
   });
 
   it('gives plugin code no network without "network"', async () => {

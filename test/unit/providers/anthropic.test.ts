@@ -149,7 +149,7 @@ describe('anthropic provider', () => {
       system: string;
       messages: { content: { text: string }[] }[];
     };
-    expect(body.model).toBe('claude-haiku-4-5');
+    expect(body.model).toBe('claude-haiku-5-5');
     expect(body.system).toMatch(/code completion/);
     expect(body.messages[0]!.content[0]!.text).toContain('function add(a, b) {\n  <CURSOR>\n}');
   });
@@ -302,9 +302,12 @@ describe('anthropic provider', () => {
   it('lists models, and offers no embeddings (the API has none)', async () => {
     expect(reg.get('chat').embed).toBeUndefined();
     const models = await reg.get('chat').models();
+    // Retired models stay in the API's catalogue but are not offered.
     expect(models).toEqual([
-      { id: 'claude-sonnet-4-5', provider: 'claude' },
+      { id: 'claude-sonnet-5-5', provider: 'claude' },
+      { id: 'claude-haiku-5-5', provider: 'claude' },
       { id: 'claude-haiku-4-5', provider: 'claude' },
+      { id: 'claude-sonnet-4-5', provider: 'claude' },
     ]);
   });
 
