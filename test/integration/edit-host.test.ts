@@ -2,13 +2,13 @@
  * :RuneEdit as users run it: the built plugin, the host spawned by the Lua
  * layer from dist/, the real Ollama provider talking to the wire double.
  */
-import { execFileSync, spawn } from 'node:child_process';
-import * as net from 'node:net';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ROOT, startNvim, waitFor, type TestNvim } from '../helpers/nvim.js';
+import { startNvim, waitFor, type TestNvim } from '../helpers/nvim.js';
 import { startOllamaServer, type OllamaServer } from '../helpers/servers/index.js';
+import { startLlama } from '../helpers/llama.js';
 
 async function editor(server: OllamaServer): Promise<TestNvim> {
   return startNvim({
@@ -132,38 +132,13 @@ describe(':RuneEdit through the spawned host (dist/)', () => {
   });
 });
 
-const LLAMA = path.join(ROOT, '.cache', 'llama', 'bin', 'llama-server');
-const MODELS = path.join(ROOT, '.cache', 'llama', 'models');
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 describe(':RuneEdit against the real llama-server', () => {
   it('streams a rewrite from llama-server (OpenAI-compatible), and reject all restores everything', async () => {
-    const model = fs.readdirSync(MODELS).find((f) => f.endsWith('.gguf'))!;
-    const port = await freePort();
-    const proc = spawn(
-      LLAMA,
-      ['-m', path.join(MODELS, model), '--host', '127.0.0.1', '--port', String(port), '-c', '2048'],
-      { stdio: 'ignore' },
-    );
+    const llama = await startLlama({ ctx: 2048 });
     try {
-      await waitFor(
-        async () => (await fetch(`http://127.0.0.1:${port}/health`).catch(() => undefined))?.ok,
-        30000,
-        'llama-server',
-      );
       const t = await startNvim({
         setup: `require('rune').setup({
-          providers = { llama = { kind = 'openai', url = 'http://127.0.0.1:${port}/v1', model = 'tiny',
+          providers = { llama = { kind = 'openai', url = '${llama.url}/v1', model = 'tiny',
             retry = { max_attempts = 1 } } },
           completion = { enabled = false },
           mcp = { enabled = false },
@@ -185,14 +160,16 @@ describe(':RuneEdit against the real llama-server', () => {
       const written = (await waitFor(ended, 30000, 'the edit to end'))!;
       expect(written.status).toBe('done');
       expect(written.chars).toBeGreaterThan(0);
-      // The model's answer is its own; whatever it wrote, rejecting it restores everything.
-      if (await status(t)) await t.nvim.input('gR');
+      // The tiny model answers "OK": a rewrite that differs, so the review waits; rejecting it
+      // restores everything.
+      expect(await status(t)).toBeTruthy();
+      await t.nvim.input('gR');
       await waitFor(async () => (await status(t)) === null, 5000, 'the end of the edit');
       expect(await lines(t)).toEqual(original);
       expect(await t.lua('return vim.bo.modified')).toBe(false);
       expect(await t.lua('return vim.fn.undotree().entries')).toEqual(before);
     } finally {
-      proc.kill();
+      await llama.stop();
     }
   });
 });
