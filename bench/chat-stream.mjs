@@ -7,134 +7,20 @@
 // The server speaks Ollama's NDJSON on 127.0.0.1; Neovim spawns the real host (dist/)
 // with the real Ollama provider, as for a user. Run after `npm run build`:
 //   node bench/chat-stream.mjs        (TOKENS, RATE, SECONDS override the sizes)
-import { spawn } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as http from 'node:http';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { attach } from 'neovim';
-import { ROOT, nvimBin, median, p99, fmt, table } from './lib.mjs';
+import {
+  median,
+  p99,
+  fmt,
+  table,
+  startStreamServer,
+  startEditor,
+  typeLoop,
+  lastLog,
+} from './lib.mjs';
 
 const TOKENS = Number(process.env.TOKENS ?? 20000);
 const RATE = Number(process.env.RATE ?? 5000);
 const SECONDS = Number(process.env.SECONDS ?? 3);
-
-// The client's default logger would take over `console`.
-const quiet = { level: 'error', debug() {}, info() {}, warn() {}, error() {} };
-
-/** An Ollama /api/chat server streaming `count` one-token deltas at `rate` per second (0: at once). */
-function startServer() {
-  let plan = { count: 0, rate: 0 };
-  const server = http.createServer((req, res) => {
-    req.resume();
-    req.on('end', async () => {
-      if (req.url !== '/api/chat') {
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ models: [] }));
-        return;
-      }
-      res.writeHead(200, { 'content-type': 'application/x-ndjson' });
-      const line = (content, done = false) =>
-        JSON.stringify({
-          model: 'bench',
-          created_at: new Date().toISOString(),
-          message: { role: 'assistant', content },
-          done,
-          ...(done ? { done_reason: 'stop', prompt_eval_count: 1, eval_count: plan.count } : {}),
-        }) + '\n';
-      const t0 = performance.now();
-      let sent = 0;
-      while (sent < plan.count && !res.destroyed) {
-        const due = plan.rate
-          ? Math.min(plan.count, Math.floor(((performance.now() - t0) / 1000) * plan.rate))
-          : plan.count;
-        let chunk = '';
-        for (; sent < due; sent++) chunk += line(sent % 12 === 11 ? 'tok\n' : 'tok ');
-        if (chunk && !res.write(chunk)) await new Promise((r) => res.once('drain', r));
-        await new Promise((r) => setTimeout(r, plan.rate ? 1 : 0));
-      }
-      res.end(line('', true));
-    });
-  });
-  return new Promise((resolve) =>
-    server.listen(0, '127.0.0.1', () =>
-      resolve({
-        url: `http://127.0.0.1:${server.address().port}`,
-        set: (p) => (plan = p),
-        close: () => new Promise((r) => server.close(r)),
-      }),
-    ),
-  );
-}
-
-async function startEditor(url) {
-  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'rune-bench-chat-'));
-  const env = { ...process.env };
-  for (const d of ['config', 'data', 'state', 'cache']) {
-    env[`XDG_${d.toUpperCase()}_HOME`] = path.join(home, d);
-  }
-  delete env.NVIM;
-  const sock = path.join(home, 'nvim.sock');
-  const args = [
-    '--embed',
-    '--headless',
-    '--clean',
-    '-n',
-    '--listen',
-    sock,
-    '--cmd',
-    `set rtp^=${ROOT}`,
-  ];
-  // The provisioned Neovims keep their bundled parsers (markdown highlighting) in their prefix.
-  const parsers = path.resolve(path.dirname(nvimBin()), '..', 'root', 'usr', 'lib', 'nvim');
-  if (fs.existsSync(path.join(parsers, 'parser'))) args.push('--cmd', `set rtp+=${parsers}`);
-  const proc = spawn(nvimBin(), args, { env, stdio: ['pipe', 'pipe', 'inherit'] });
-  const nvim = attach({ proc, options: { logger: quiet } });
-  const logFile = path.join(home, 'rune.log');
-  const config = {
-    providers: { local: { kind: 'ollama', url, model: 'bench', retry: { max_attempts: 1 } } },
-    chat: { start_insert: false },
-    host: { log_file: logFile },
-  };
-  await nvim.lua(`require('rune').setup(vim.json.decode(...))`, [JSON.stringify(config)]);
-  // The typist is another client, as a UI would be.
-  const typist = attach({ socket: sock, options: { logger: quiet } });
-  await typist.channelId;
-  return {
-    nvim,
-    typist,
-    logFile,
-    async close() {
-      proc.kill('SIGKILL');
-      fs.rmSync(home, { recursive: true, force: true });
-    },
-  };
-}
-
-/** Types one key at a time into the left window, each time waiting until it landed. */
-async function typeLoop(typist, until) {
-  const lat = [];
-  let col = (await typist.call('col', ['.'])) - 1;
-  while (!until()) {
-    const t0 = performance.now();
-    await typist.input('x');
-    col++;
-    for (;;) {
-      const line = await typist.request('nvim_get_current_line', []);
-      if (line.length >= col) break;
-    }
-    lat.push(performance.now() - t0);
-    if (col > 200) {
-      await typist.input('<CR>');
-      col = 0;
-      for (;;) {
-        const c = await typist.call('col', ['.']);
-        if (c === 1) break;
-      }
-    }
-  }
-  return lat;
-}
 
 async function chatBuffer(nvim) {
   await nvim.command('RuneChat');
@@ -160,13 +46,9 @@ async function ask(nvim, buf) {
   return performance.now() - t0;
 }
 
-function lastWrite(logFile) {
-  const lines = fs.readFileSync(logFile, 'utf8').trim().split('\n');
-  const line = lines.reverse().find((l) => l.includes('"chat answer written"'));
-  return JSON.parse(line);
-}
+const lastWrite = (logFile) => lastLog(logFile, 'chat answer written');
 
-const server = await startServer();
+const server = await startStreamServer();
 const ed = await startEditor(server.url);
 const buf = await chatBuffer(ed.nvim);
 await ed.typist.input('i');

@@ -13,6 +13,15 @@ vim.api.nvim_create_autocmd('InsertEnter', {
     end
   end,
 })
+-- Yanks count as context for completion (completion.context_buffers.yanks).
+vim.api.nvim_create_autocmd('TextYankPost', {
+  group = 'rune.completion.boot',
+  callback = function()
+    if package.loaded['rune'] then
+      require('rune.completion').on_yank()
+    end
+  end,
+})
 
 -- Users of :UpdateRemotePlugins get the same commands from rplugin/node/rune.
 if vim.g.rune_rplugin then
@@ -58,6 +67,25 @@ chat(
 chat('RuneStop', 'stop', { desc = 'stop the streaming answer' })
 chat('RuneChatHistory', 'history', { desc = 'reopen a saved chat' })
 chat('RuneChatModel', 'select_model', { desc = "switch the chat's provider and model" })
+
+-- :RuneEdit (lua/rune/edit.lua): a rewrite streamed into the buffer as a live diff.
+vim.api.nvim_create_user_command('RuneEdit', function(o)
+  local ok, err = pcall(require('rune.edit').command, o)
+  if not ok then
+    vim.notify(tostring(err), vim.log.levels.ERROR)
+  end
+end, {
+  nargs = '*',
+  range = true,
+  bang = true,
+  complete = function(lead)
+    return require('rune.edit').complete(lead)
+  end,
+  desc = 'Rune: rewrite the lines with {instruction} or /prompt (! writes new code below the cursor)',
+})
+vim.keymap.set('x', '<Plug>(RuneEdit)', function()
+  require('rune.edit').visual()
+end, { desc = 'Rune: rewrite the selected lines' })
 
 -- :RuneMcp (lua/rune/mcp.lua): the MCP server's address, clients, calls and setup snippets,
 -- and the MCP hub's servers.

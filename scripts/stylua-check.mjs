@@ -15,10 +15,14 @@ import {
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const write = process.argv.includes('--write');
 
+// Third-party Lua vendored unchanged for tests keeps its own formatting.
+const VENDORED = new Set([join(root, 'test', 'fixtures', 'zeke.nvim')]);
+
 function* luaFiles(dir) {
   for (const name of readdirSync(dir)) {
     if (name === 'node_modules' || name.startsWith('.')) continue;
     const p = join(dir, name);
+    if (VENDORED.has(p)) continue;
     if (statSync(p).isDirectory()) yield* luaFiles(p);
     else if (name.endsWith('.lua')) yield p;
   }

@@ -15,6 +15,7 @@ local util = require('rune.util')
 ---@field tool string
 ---@field caller { client: string }
 ---@field summary string[]
+---@field target string|nil what the call acts on, resolved (an absolute path)
 ---@field destructive boolean
 
 ---@class rune.Hunk
@@ -143,6 +144,9 @@ function H.lines(p)
   }
   if not p.proposal then
     lines[#lines + 1] = ('tool: %s%s'):format(r.tool, r.destructive and '  (destructive)' or '')
+    if util.val(r.target) then
+      lines[#lines + 1] = 'target: ' .. r.target
+    end
     for _, s in ipairs(r.summary) do
       lines[#lines + 1] = '  ' .. s
     end

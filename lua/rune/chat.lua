@@ -25,15 +25,6 @@ H.last = nil
 ---@field output_tokens integer|nil
 ---@field ttft_ms integer|nil
 
-H.WORDS = {
-  { word = '#buffer', menu = 'the buffer you came from (#buffer:name for another)' },
-  { word = '#selection', menu = 'the lines selected when the chat was opened' },
-  { word = '#diagnostics', menu = "the source buffer's diagnostics" },
-  { word = '#file:', menu = 'a file, relative to the project root' },
-  { word = '#quickfix', menu = 'the quickfix list' },
-  { word = '#mcp:', menu = 'a resource of an MCP server (#mcp:server:uri)' },
-}
-
 ---@return table
 local function cfg()
   return require('rune').config().chat
@@ -41,6 +32,13 @@ end
 
 local function host()
   return require('rune.host')
+end
+
+--- The #context words and /prompts, as the host declares them.
+---@return { words: table[], prompts: table[] }
+function H.words()
+  local ok, res = pcall(host().request, 'rune.chat.words')
+  return ok and res or { words = {}, prompts = {} }
 end
 
 local function guard(fn)
@@ -74,6 +72,13 @@ function H.root(buf)
     end
   end
   return vim.fn.getcwd()
+end
+
+--- The project root of `buf` (history and relative names are per project).
+---@param buf integer
+---@return string
+function M.root(buf)
+  return H.root(buf)
 end
 
 ---@param size number columns/lines, or a fraction of `total` when below 1
@@ -199,6 +204,9 @@ function H.keymaps(buf)
   map({ 'n', 'i' }, keys.stop, function()
     M.stop(buf)
   end, 'stop the answer')
+  map('n', keys.apply, function()
+    guard(require('rune.edit').apply_block)(buf)
+  end, 'apply the code block under the cursor to its file')
   map('n', keys.close, function()
     if vim.b[buf].rune_chat_busy then
       M.stop(buf)
@@ -267,7 +275,8 @@ function M.submit(buf)
   guard(host().request)('rune.chat.submit', buf, H.source)
 end
 
---- Stops the answer streaming in `buf` (every answer when nil). Never starts the host.
+--- Stops the answer streaming in `buf` (every answer, and every streaming :RuneEdit, when nil).
+--- Never starts the host.
 ---@param buf integer|table|nil
 function M.stop(buf)
   if type(buf) ~= 'number' then
@@ -280,6 +289,7 @@ function M.stop(buf)
     host().notify('rune.chat.stop', buf)
   else
     host().notify('rune.chat.stop')
+    host().notify('rune.edit.stop')
   end
 end
 
@@ -347,15 +357,15 @@ function M.foldexpr()
   return '='
 end
 
---- 'omnifunc' of chat buffers: completes #context words, #file: paths, #buffer: names
---- and #mcp: resources.
+--- 'omnifunc' of chat buffers: completes #context words, #file: paths, #buffer: names,
+--- #mcp: resources, and /prompts at the start of a line.
 ---@param findstart integer
 ---@param base string
 ---@return integer|table
 function M.complete(findstart, base)
   if findstart == 1 then
     local before = vim.api.nvim_get_current_line():sub(1, vim.fn.col('.') - 1)
-    local start = before:find('#[%w_:%./~%-]*$')
+    local start = before:find('#[%w_:%./~%-]*$') or before:find('^/[%w_%-]*$')
     return start and start - 1 or -3
   end
   local kind, arg = base:match('^#(%a+):(.*)$')
@@ -382,7 +392,8 @@ function M.complete(findstart, base)
       end
     end
   else
-    for _, w in ipairs(H.WORDS) do
+    local items = H.words()
+    for _, w in ipairs(base:sub(1, 1) == '/' and items.prompts or items.words) do
       if w.word:sub(1, #base) == base then
         out[#out + 1] = { word = w.word, menu = w.menu }
       end

@@ -79,6 +79,11 @@ function M.chat_model()
   require('rune.chat').select_model()
 end
 
+--- :RuneEdit {instruction} (lua/rune/edit.lua).
+function M.edit(o)
+  require('rune.edit').command(o)
+end
+
 --- :RuneAuth [provider] [login|logout|status] (lua/rune/auth.lua).
 function M.auth(o)
   require('rune.auth').command(o)

@@ -15,6 +15,9 @@ H.start_tried = false
 H.told_failed = false
 H.asks = {} ---@type table<integer, fun(items: string[]|nil, err: string|nil)>
 H.next_ask = 0
+--- Recent yanks, newest first (completion.context_buffers.yanks).
+---@type { filename: string, lines: string[] }[]
+H.yanks = {}
 
 local function cfg()
   return require('rune').config().completion
@@ -112,6 +115,33 @@ function H.on_leave()
   end
 end
 
+--- Remembers a yank as context for inline completion (TextYankPost), when
+--- `completion.context_buffers` is enabled with `yanks` > 0.
+function M.on_yank()
+  local cb = cfg().context_buffers
+  if not (cb and cb.enabled and (cb.yanks or 0) > 0) then
+    return
+  end
+  local ev = vim.v.event
+  local lines = ev.regcontents
+  if ev.operator ~= 'y' or type(lines) ~= 'table' or #lines == 0 then
+    return
+  end
+  local chunk = {
+    filename = vim.fn.fnamemodify(vim.api.nvim_buf_get_name(0), ':~:.'),
+    lines = vim.list_slice(lines, 1, cb.lines),
+  }
+  for i = #H.yanks, 1, -1 do
+    if vim.deep_equal(H.yanks[i].lines, chunk.lines) then
+      table.remove(H.yanks, i)
+    end
+  end
+  table.insert(H.yanks, 1, chunk)
+  while #H.yanks > cb.yanks do
+    table.remove(H.yanks)
+  end
+end
+
 --- Installs the autocommands and keys. Runs once, on the first InsertEnter
 --- after `setup()` (plugin/rune.lua) or the first :RuneComplete.
 ---@param ev table|nil the InsertEnter event that booted it
@@ -194,9 +224,16 @@ function M._context(buf, row, col, lim)
     snippets = {},
   }
   local cb = lim.context_buffers
+  if cb and cb.enabled then
+    -- What you yanked last comes first.
+    for i = 1, math.min(#H.yanks, cb.yanks or 0) do
+      ctx.snippets[#ctx.snippets + 1] = H.yanks[i]
+    end
+  end
+  local yanked = #ctx.snippets
   if cb and cb.enabled and ft ~= '' then
     for _, b in ipairs(vim.api.nvim_list_bufs()) do
-      if #ctx.snippets >= cb.max_buffers then
+      if #ctx.snippets - yanked >= cb.max_buffers then
         break
       end
       if

@@ -17,7 +17,7 @@ local M, H = {}, {}
 ---@class rune.McpConfig
 ---@field enabled boolean Run the MCP server when the host runs.
 ---@field port integer 127.0.0.1 port; 0 picks a free one.
----@field zeke { enabled: boolean, lock_dir: string|nil } Also write zeke's `~/.zeke/ide/<port>.lock`.
+---@field zeke { enabled: boolean, lock_dir: string|nil } No effect (kept for old configs): zeke reads no lock file.
 ---@field tools { unsafe: boolean, zeke_aliases: boolean, ai: boolean, reexport_hub: boolean }
 ---@field approval { rules: { tool: string, args: table<string, string>|nil, action: 'allow'|'deny'|'ask' }[] }
 ---@field limits { max_sessions: integer, max_concurrent: integer, max_body_bytes: integer, idle_timeout_ms: integer }
@@ -30,6 +30,8 @@ local M, H = {}, {}
 ---@field providers table<string, table> Provider definitions (validated by the host).
 ---@field chat table
 ---@field completion table
+---@field edit table :RuneEdit's review keys and context size
+---@field prompts table<string, { text: string, description: string|nil, edit: 'rewrite'|'insert'|'none'|nil }>
 ---@field mcp rune.McpConfig
 ---@field plugins rune.PluginsConfig
 ---@field telemetry rune.TelemetryConfig
@@ -86,8 +88,24 @@ M.defaults = {
     frame_ms = 16,
     tools = true,
     max_tool_steps = 10,
-    keys = { submit = '<CR>', submit_insert = '<C-s>', stop = '<C-c>', close = 'q' },
+    instructions = true,
+    keys = { submit = '<CR>', submit_insert = '<C-s>', stop = '<C-c>', close = 'q', apply = 'ga' },
   },
+  -- :RuneEdit (`:help rune-edit`): the review keys and how much code around the lines is sent.
+  edit = {
+    context_lines = 20,
+    keys = {
+      accept = 'ga',
+      reject = 'gr',
+      accept_all = 'gA',
+      reject_all = 'gR',
+      next = ']h',
+      prev = '[h',
+      stop = '<C-c>',
+    },
+  },
+  -- Your prompts for `/name` in the chat and :RuneEdit (`:help rune-prompts`), validated by the host.
+  prompts = {},
   -- Inline completion (`:help rune-completion`); the host reads the request options.
   completion = {
     enabled = true,
@@ -104,7 +122,7 @@ M.defaults = {
     temperature = vim.NIL,
     stop = vim.NIL,
     suggestions = 1,
-    context_buffers = { enabled = false, max_buffers = 3, lines = 40, max_chars = 2000 },
+    context_buffers = { enabled = false, max_buffers = 3, lines = 40, max_chars = 2000, yanks = 3 },
     keys = {
       accept = '<Tab>',
       accept_word = '<M-w>',
@@ -218,13 +236,28 @@ H.schema = {
     frame_ms = 'number',
     tools = 'boolean',
     max_tool_steps = 'number',
+    instructions = 'boolean',
     keys = {
       submit = { oneof = { 'string', 'boolean' } },
       submit_insert = { oneof = { 'string', 'boolean' } },
       stop = { oneof = { 'string', 'boolean' } },
       close = { oneof = { 'string', 'boolean' } },
+      apply = { oneof = { 'string', 'boolean' } },
     },
   },
+  edit = {
+    context_lines = 'number',
+    keys = {
+      accept = { oneof = { 'string', 'boolean' } },
+      reject = { oneof = { 'string', 'boolean' } },
+      accept_all = { oneof = { 'string', 'boolean' } },
+      reject_all = { oneof = { 'string', 'boolean' } },
+      next = { oneof = { 'string', 'boolean' } },
+      prev = { oneof = { 'string', 'boolean' } },
+      stop = { oneof = { 'string', 'boolean' } },
+    },
+  },
+  prompts = 'open',
   completion = {
     enabled = 'boolean',
     debounce_ms = 'number',
@@ -245,6 +278,7 @@ H.schema = {
       max_buffers = 'number',
       lines = 'number',
       max_chars = 'number',
+      yanks = 'number',
     },
     keys = {
       accept = { oneof = { 'string', 'boolean' } },

@@ -26,6 +26,11 @@ function M.check()
   local ok_cfg, cfg = pcall(require('rune').config)
   if ok_cfg then
     health.ok('configuration is valid')
+    if cfg.mcp and cfg.mcp.zeke and cfg.mcp.zeke.enabled == true then
+      health.warn('mcp.zeke.enabled has no effect: nothing in zeke reads lock files', {
+        'Remove it; zeke reaches Rune through ZEKE_MCP_COMMAND=/path/to/rune.nvim/bin/rune-mcp (:help rune-zeke)',
+      })
+    end
   else
     health.error(tostring(cfg), { 'Fix the key named above in your setup() call' })
     return

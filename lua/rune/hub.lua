@@ -15,6 +15,8 @@ end
 ---@field tool string
 ---@field summary string[]
 ---@field destructive boolean
+---@field caller { client: string }|nil who asked
+---@field target string|nil what the call acts on, resolved
 
 --- Prompts shown and not yet answered, by id.
 ---@type table<string, string>
@@ -60,9 +62,12 @@ function M.ask(req)
     end
     local server, tool = req.tool:match('^(.-)__(.+)$')
     local what = server and ('%s (MCP server %s)'):format(tool, server) or req.tool
-    local prompt = ('%sRun %s? %s'):format(
+    local who = type(req.caller) == 'table' and req.caller.client or nil
+    local prompt = ('%s%sRun %s%s? %s'):format(
+      who and (who .. ' asks: ') or '',
       req.destructive and '[destructive] ' or '',
       what,
+      util.val(req.target) and (' on ' .. req.target) or '',
       shorten(table.concat(req.summary or {}, ', '), 200)
     )
     vim.ui.select(H.choices, {
@@ -86,7 +91,8 @@ function M.review(req, proposal)
     if not H.pending[req.id] then
       return
     end
-    local lines = { ('%s wants to edit %s:'):format(req.tool, proposal.target) }
+    local who = type(req.caller) == 'table' and req.caller.client or req.tool
+    local lines = { ('%s (%s) wants to edit %s:'):format(who, req.tool, proposal.target) }
     for _, h in ipairs(proposal.hunks) do
       lines[#lines + 1] = ('@@ line %d @@'):format(h.start + 1)
       for _, l in ipairs(h.oldLines) do
@@ -290,13 +296,18 @@ function M.server_details(s)
   return out
 end
 
----@param status { files: string[], servers: table[] }
+---@param status { files: string[], servers: table[], untrusted: { file: string, state: string }[]|nil }
 ---@return string[] lines
 ---@return table<integer, string> server name per line
 function H.render(status)
   local lines =
     { 'MCP servers  (e enable · d disable · r restart · R reload files · q close)', '' }
   local at = {}
+  for _, u in ipairs(status.untrusted or {}) do
+    lines[#lines + 1] = u.state == 'denied'
+        and ('! skipped %s: denied (:trust ++remove to forget)'):format(u.file)
+      or ('! skipped %s: not trusted (read it, then :trust in its buffer)'):format(u.file)
+  end
   if #status.servers == 0 then
     lines[#lines + 1] = 'No servers configured. Files read:'
     for _, f in ipairs(status.files) do

@@ -347,7 +347,8 @@ end
 
 ---@param path string absolute path, already checked by the host
 ---@param create boolean
-function api.buffer_for_path(path, create)
+---@param listed boolean|nil false: a created buffer stays out of the buffer list
+function api.buffer_for_path(path, create, listed)
   for _, b in ipairs(vim.api.nvim_list_bufs()) do
     if vim.api.nvim_buf_get_name(b) == path then
       if not vim.api.nvim_buf_is_loaded(b) then
@@ -359,11 +360,33 @@ function api.buffer_for_path(path, create)
   if not create then
     return vim.NIL
   end
+  local known = {}
+  for _, b in ipairs(vim.api.nvim_list_bufs()) do
+    known[b] = true
+  end
   -- bufadd() takes the name literally: no wildcard, `%` or `|` is interpreted.
   local b = vim.fn.bufadd(path)
+  -- The same file under another name (a link) is the user's buffer: left as it is.
+  if not known[b] then
+    vim.bo[b].buflisted = listed ~= false
+  end
   vim.fn.bufload(b)
-  vim.bo[b].buflisted = true
   return info(b)
+end
+
+--- Wipes a buffer `buffer_for_path` made unlisted for one read, unless the
+--- user listed, changed or showed it meanwhile.
+---@param b integer
+function api.release(b)
+  if
+    vim.api.nvim_buf_is_valid(b)
+    and not vim.bo[b].buflisted
+    and not vim.bo[b].modified
+    and #vim.fn.win_findbuf(b) == 0
+  then
+    pcall(vim.api.nvim_buf_delete, b, { force = true })
+  end
+  return vim.NIL
 end
 
 ---@param b integer

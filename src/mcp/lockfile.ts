@@ -32,11 +32,6 @@ export function defaultLockDir(env: NodeJS.ProcessEnv = process.env): string {
   return path.join(state, env.NVIM_APPNAME || 'nvim', 'rune', 'mcp');
 }
 
-/** zeke.nvim's lock directory. */
-export function zekeLockDir(): string {
-  return path.join(os.homedir(), '.zeke', 'ide');
-}
-
 export { pidAlive };
 
 function ensureDir(dir: string): void {

@@ -5,6 +5,12 @@
  * `initialize` (so approval prompts and the audit log name the real client),
  * and tolerates clients that send `tools/call` without `initialize` (zeke's
  * does): then it initializes upstream on their behalf.
+ *
+ * A client that starts without `initialize` is not an MCP client but one like zeke's
+ * (GhostKellz/zeke src/mcp/client.zig): it reads exactly one line per call, so nothing but
+ * replies goes to it (no notification, no server request), and it understands a failure only
+ * as a JSON-RPC `error` and uses the whole `result` as the content. Its tool results are
+ * answered that way: the text as the result, an `isError` result as an error.
  */
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -38,9 +44,21 @@ export async function runStdioProxy(target: ServerTarget, opts: ProxyOptions = {
   let initializing: Promise<void> | undefined;
   const waiting: JSONRPCMessage[] = [];
   let closed = false;
+  /** Set by the first message: true when the client did not start with `initialize`. */
+  let bare: boolean | undefined;
+  const bareCalls = new Set<string | number>();
 
-  const sendDown = (m: JSONRPCMessage) => {
+  const write = (m: JSONRPCMessage) => {
     void down.send(m).catch((err: unknown) => log(`cannot write to stdout: ${String(err)}`));
+  };
+  const sendDown = (m: JSONRPCMessage) => {
+    if (!bare) return write(m);
+    if ('method' in m) {
+      log(`not sent to a client without initialize: ${m.method}`);
+      return;
+    }
+    if ('id' in m && bareCalls.delete(m.id as string | number)) return write(plainToolReply(m));
+    write(m);
   };
   const failDown = (m: JSONRPCMessage, message: string) => {
     if (isJSONRPCRequest(m)) {
@@ -112,6 +130,8 @@ export async function runStdioProxy(target: ServerTarget, opts: ProxyOptions = {
   };
 
   const handle = async (m: JSONRPCMessage): Promise<void> => {
+    bare ??= !(isJSONRPCRequest(m) && m.method === 'initialize');
+    if (bare && isJSONRPCRequest(m) && m.method === 'tools/call') bareCalls.add(m.id);
     if (isJSONRPCRequest(m) && m.method === 'initialize') {
       if (initResult) {
         sendDown({ jsonrpc: '2.0', id: m.id, result: initResult });
@@ -167,3 +187,26 @@ export async function runStdioProxy(target: ServerTarget, opts: ProxyOptions = {
   }
   await down.close().catch(() => undefined);
 }
+
+/**
+ * A tools/call reply as zeke's client reads it (client.zig `callTool`): success is the
+ * result itself, so the result is the tool's text; failure is only a JSON-RPC error.
+ */
+function plainToolReply(m: JSONRPCMessage): JSONRPCMessage {
+  if (!isJSONRPCResultResponse(m)) return m;
+  const r = m.result as { content?: { type?: string; text?: string }[]; isError?: boolean };
+  const text = (r.content ?? [])
+    .map((c) => (c.type === 'text' ? (c.text ?? '') : `[${String(c.type)}]`))
+    .join('\n');
+  if (r.isError) {
+    return {
+      jsonrpc: '2.0',
+      id: m.id,
+      error: { code: TOOL_FAILED, message: text || 'the tool failed' },
+    };
+  }
+  return { jsonrpc: '2.0', id: m.id, result: text as unknown as Record<string, unknown> };
+}
+
+/** JSON-RPC's implementation-defined server error range; the message says what failed. */
+const TOOL_FAILED = -32000;

@@ -33,12 +33,14 @@ import {
   SubscribeRequestSchema,
   UnsubscribeRequestSchema,
   isInitializeRequest,
+  isJSONRPCRequest,
   type ServerNotification,
   type ServerRequest,
   type Tool,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import type { Disposable } from '../core/disposable.js';
+import { AbortError } from '../core/errors.js';
 import { BoundedEventStore } from './event-store.js';
 import { nullLogger, type Logger } from '../core/log.js';
 import { VERSION } from '../core/version.js';
@@ -114,6 +116,13 @@ export interface Session {
   lastSeen: number;
   inFlight: number;
   streams: number;
+  /**
+   * Requests whose HTTP connection is still open, by JSON-RPC id. A request
+   * whose connection closes before its answer (the client dropped it, or the
+   * `rune mcp` proxy carrying it died) is aborted: its prompt is withdrawn
+   * and nothing runs for nobody. `detached` marks a stream closed on purpose.
+   */
+  readonly open: Map<string | number, { ctrl: AbortController; detached: boolean }>;
 }
 
 type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
@@ -455,6 +464,7 @@ export class McpHttpServer implements Disposable {
       else s.inFlight--;
       s.lastSeen = Date.now();
     });
+    if (req.method === 'POST') this.trackConnection(s, res, body);
     await s.transport.handleRequest(req, res, body);
   }
 
@@ -550,6 +560,7 @@ export class McpHttpServer implements Disposable {
       lastSeen: Date.now(),
       inFlight: 0,
       streams: 0,
+      open: new Map(),
     };
     ref.session = s;
     transport.onclose = () => {
@@ -590,11 +601,30 @@ export class McpHttpServer implements Disposable {
       lastSeen: Date.now(),
       inFlight: 1,
       streams: 0,
+      open: new Map(),
     };
     this.populate(s);
     await server.connect(transport);
     res.once('close', () => void server.close().catch(() => undefined));
     await transport.handleRequest(req, res, body);
+  }
+
+  private trackConnection(s: Session, res: http.ServerResponse, body: unknown): void {
+    const ids = (Array.isArray(body) ? body : [body]).filter(isJSONRPCRequest).map((m) => m.id);
+    if (!ids.length) return;
+    const mine = ids.map((id) => {
+      const entry = { ctrl: new AbortController(), detached: false };
+      s.open.set(id, entry);
+      return [id, entry] as const;
+    });
+    res.once('close', () => {
+      for (const [id, entry] of mine) {
+        if (s.open.get(id) === entry) s.open.delete(id);
+        if (!res.writableFinished && !entry.detached) {
+          entry.ctrl.abort(new AbortError('The client closed the connection of this request.'));
+        }
+      }
+    });
   }
 
   private tools(): Tool[] {
@@ -640,8 +670,10 @@ export class McpHttpServer implements Disposable {
 
   private context(s: Session, extra: Extra): ToolContext {
     const token = extra._meta?.progressToken;
+    const open = s.open.get(extra.requestId);
+    const closeStream = extra.closeSSEStream;
     return {
-      signal: extra.signal,
+      signal: open ? AbortSignal.any([extra.signal, open.ctrl.signal]) : extra.signal,
       caller: { client: clientName(s.server), session: s.id || undefined },
       progress: (p) => {
         if (token === undefined) return;
@@ -660,7 +692,15 @@ export class McpHttpServer implements Disposable {
           .sendNotification({ method: 'notifications/message', params: { level, data } })
           .catch(() => undefined);
       },
-      closeStream: extra.closeSSEStream,
+      // Closed on purpose: the client reconnects for the answer; the call goes on.
+      ...(closeStream
+        ? {
+            closeStream: () => {
+              if (open) open.detached = true;
+              closeStream();
+            },
+          }
+        : {}),
       sample: (params) =>
         extra.sendRequest({ method: 'sampling/createMessage', params }, CreateMessageResultSchema),
       elicit: (params) =>

@@ -39,10 +39,21 @@ export class NvimEditor implements Editor {
     return nilToUndefined(await this.call<BufferInfo | null>('buffer', [id]));
   }
 
-  async bufferForPath(path: string, opts?: { create?: boolean }): Promise<BufferInfo | undefined> {
+  async bufferForPath(
+    path: string,
+    opts?: { create?: boolean; listed?: boolean },
+  ): Promise<BufferInfo | undefined> {
     return nilToUndefined(
-      await this.call<BufferInfo | null>('buffer_for_path', [path, opts?.create === true]),
+      await this.call<BufferInfo | null>('buffer_for_path', [
+        path,
+        opts?.create === true,
+        opts?.listed !== false,
+      ]),
     );
+  }
+
+  async release(bufferId: number): Promise<void> {
+    await this.call('release', [bufferId]);
   }
 
   async getLines(bufferId: number, start: number, end: number): Promise<string[]> {

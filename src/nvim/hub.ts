@@ -31,11 +31,12 @@ import type {
   ReadResourceResult,
 } from '@modelcontextprotocol/sdk/types.js';
 import { DisposableStore, toDisposable, type Disposable } from '../core/disposable.js';
-import { AbortError, ConfigError, NotFoundError } from '../core/errors.js';
+import { ConfigError, NotFoundError, toRuneError } from '../core/errors.js';
+import { PendingAnswers } from '../core/pending.js';
 import type { Logger } from '../core/log.js';
 import { openBrowser } from '../auth/browser.js';
 import { McpOAuthProvider } from '../auth/mcp-oauth.js';
-import { mergeServers, type ServerConfig } from '../mcp/hub/config.js';
+import { mergeServers, parseConfigText, type ServerConfig } from '../mcp/hub/config.js';
 import { McpHub, type HubAuthProvider, type HubTool, type HubUi } from '../mcp/hub/hub.js';
 import { detectBwrap, sandboxCommand } from '../plugins/sandbox.js';
 import { HubConfigWatcher, defaultHubFiles, loadServers } from '../mcp/hub/loader.js';
@@ -97,9 +98,9 @@ export function shapeFromJsonSchema(schema: Record<string, unknown>): z.ZodObjec
   return z.looseObject({});
 }
 
-/** Answers from Lua prompts, matched by id; a prompt withdrawn on abort. */
+/** Answers from Lua prompts (lua/rune/hub.lua), matched by id; a prompt withdrawn on abort. */
 class Prompts {
-  private readonly waiting = new Map<string, (answer: unknown) => void>();
+  private readonly waiting = new PendingAnswers<unknown>();
   private n = 0;
 
   constructor(
@@ -108,39 +109,26 @@ class Prompts {
   ) {}
 
   answer(id: string, value: unknown): void {
-    this.waiting.get(id)?.(value);
+    this.waiting.answer(id, value);
   }
 
   pending(): number {
-    return this.waiting.size;
+    return this.waiting.ids().length;
   }
 
   /** Shows a prompt through `require("rune.hub")[fn](req)` and waits for its answer. */
   ask(fn: string, req: Record<string, unknown>, signal: AbortSignal): Promise<unknown> {
     const id = `h${++this.n}`;
-    return new Promise((resolve, reject) => {
-      const onAbort = () => {
-        this.waiting.delete(id);
-        void execLua(this.host.nvim, 'require("rune.hub").cancel(...)', [id]).catch(
-          () => undefined,
-        );
-        reject(new AbortError('The request was cancelled while waiting for an answer.'));
-      };
-      if (signal.aborted) return onAbort();
-      signal.addEventListener('abort', onAbort, { once: true });
-      this.waiting.set(id, (v) => {
-        this.waiting.delete(id);
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      });
-      execLua(this.host.nvim, `require("rune.hub").${fn}(...)`, [{ ...req, id }]).catch(
-        (err: unknown) => {
-          this.logger.error('could not show the prompt', { err });
-          this.waiting.delete(id);
-          signal.removeEventListener('abort', onAbort);
-          reject(err instanceof Error ? err : new Error(String(err)));
-        },
-      );
+    return this.waiting.ask(id, signal, {
+      show: () =>
+        execLua(this.host.nvim, `require("rune.hub").${fn}(...)`, [{ ...req, id }]).catch(
+          (err: unknown) => {
+            this.logger.error('could not show the prompt', { err });
+            throw err;
+          },
+        ),
+      withdraw: () => execLua(this.host.nvim, 'require("rune.hub").cancel(...)', [id]),
+      cancelled: 'The request was cancelled while waiting for an answer.',
     });
   }
 }
@@ -397,6 +385,32 @@ export function stdioLauncher(
   };
 }
 
+/**
+ * A file from the working tree (any file under Neovim's folder except the
+ * user's global one): used only once trusted, and it can never weaken a
+ * user setting. A file the user named outside the working tree is theirs.
+ */
+export function isProjectFile(file: string, cwd: string, configHome: string): boolean {
+  const rel = path.relative(cwd, file);
+  const inTree = rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+  return inTree && path.resolve(file) !== path.join(configHome, 'rune', 'mcp.json');
+}
+
+/** The trust state and (when trusted) the content of a project file, from lua/rune/trust.lua. */
+async function readTrusted(
+  host: ReadyHost,
+  file: string,
+): Promise<{ state: 'trusted' | 'untrusted' | 'denied' | 'missing'; text?: string }> {
+  const r = await execLua<{ state: string; text?: string | null }>(
+    host.nvim,
+    'return require("rune.trust").read(...)',
+    [file],
+  );
+  const state =
+    r.state === 'trusted' || r.state === 'denied' || r.state === 'missing' ? r.state : 'untrusted';
+  return typeof r.text === 'string' ? { state, text: r.text } : { state };
+}
+
 /** McpOAuthProvider that also tells the hub the sign-in URL it sent the user to. */
 class HubOAuthProvider extends McpOAuthProvider implements HubAuthProvider {
   pendingUrl: string | undefined;
@@ -409,9 +423,14 @@ export const hubModule: HostModule = {
     const store = new DisposableStore();
     if (!cfg.hub.enabled) return store;
     const logger = host.logger.child({ module: 'hub' });
-    const env = await execLua<{ cwd: string; config_home: string; env: Record<string, string> }>(
+    const env = await execLua<{
+      cwd: string;
+      config_home: string;
+      env: Record<string, string>;
+      trust_db: string;
+    }>(
       host.nvim,
-      'return { cwd = vim.fn.getcwd(), config_home = vim.env.XDG_CONFIG_HOME or (vim.env.HOME .. "/.config"), env = vim.fn.environ() }',
+      'return { cwd = vim.fn.getcwd(), config_home = vim.env.XDG_CONFIG_HOME or (vim.env.HOME .. "/.config"), env = vim.fn.environ(), trust_db = require("rune.trust").db() }',
     );
     // `${env:VAR}` placeholders see Neovim's environment, which the user controls.
     const vars = { ...process.env, ...env.env };
@@ -482,10 +501,38 @@ export const hubModule: HostModule = {
     const reported = new Set<string>();
     // A file saved with a mistake keeps its last good servers running until it is fixed.
     const lastGood = new Map<string, ServerConfig[]>();
+    const untrusted = new Map<string, string>();
     const reload = async () => {
       const lists: ServerConfig[][] = [];
       const errors: ConfigError[] = [];
+      const notices: { msg: string; level: 'WARN' | 'ERROR' }[] = [];
       for (const file of files) {
+        if (isProjectFile(file, env.cwd, env.config_home)) {
+          // Used only as trusted: an edited file stops its servers until trusted again.
+          const t = await readTrusted(host, file);
+          lastGood.delete(file);
+          untrusted.delete(file);
+          if (t.state === 'trusted') {
+            try {
+              lists.push(parseConfigText(t.text ?? '', file, {}, 'project'));
+            } catch (err) {
+              notices.push({
+                msg: `MCP hub: ${toRuneError(err).message}. Its servers are stopped; fix it, save, and :trust it again.`,
+                level: 'ERROR',
+              });
+            }
+          } else if (t.state !== 'missing') {
+            untrusted.set(file, t.state);
+            notices.push({
+              msg:
+                t.state === 'denied'
+                  ? `MCP hub: skipped ${file}: you denied this project file (:trust ++remove ${file} to forget that).`
+                  : `MCP hub: skipped ${file}: a project's file is used only once you trust its content. Read it (:edit ${file}) and run :trust; it is picked up at once.`,
+              level: 'WARN',
+            });
+          }
+          continue;
+        }
         const r = loadServers([file], {}, vars);
         if (r.errors.length) {
           errors.push(...r.errors);
@@ -502,12 +549,23 @@ export const hubModule: HostModule = {
         if (reported.has(e.message)) continue;
         reported.add(e.message);
         logger.warn('bad mcp server config', { error: e.message });
-        await execLua(host.nvim, 'require("rune.util").notify(..., vim.log.levels.ERROR)', [
+        await notify(
           `MCP hub: ${e.message}. Fix it and save: the file is read again on change (its servers keep running meanwhile).`,
-        ]).catch(() => undefined);
+          'ERROR',
+        );
+      }
+      for (const n of notices) {
+        if (reported.has(n.msg)) continue;
+        reported.add(n.msg);
+        logger.warn('project mcp server file not used', { notice: n.msg });
+        await notify(n.msg, n.level);
       }
       // A file that was fixed may break again later: report that again too.
-      for (const m of [...reported]) if (!errors.some((e) => e.message === m)) reported.delete(m);
+      for (const m of [...reported]) {
+        if (!errors.some((e) => e.message === m) && !notices.some((n) => n.msg === m)) {
+          reported.delete(m);
+        }
+      }
       await hub.setServers(mergeServers(...lists));
     };
     let applying: Promise<void> = Promise.resolve();
@@ -517,7 +575,10 @@ export const hubModule: HostModule = {
         .catch((err: unknown) => logger.error('applying the mcp server config failed', { err }));
       return applying;
     };
-    const watcher = files.length ? new HubConfigWatcher(files, () => void apply()) : undefined;
+    // The trust database too: `:trust` on a project file applies it at once.
+    const watcher = files.length
+      ? new HubConfigWatcher([...files, env.trust_db], () => void apply())
+      : undefined;
     store.add(toDisposable(() => void watcher?.close()));
     store.add(toDisposable(() => void hub.dispose()));
 
@@ -533,7 +594,7 @@ export const hubModule: HostModule = {
     store.add(
       host.onNotification('rune.hub.answer', ([id, answer]) => prompts.answer(String(id), answer)),
     );
-    store.add(host.onRequest('rune.hub.status', () => status(hub, files)));
+    store.add(host.onRequest('rune.hub.status', () => status(hub, files, untrusted)));
     for (const verb of ['enable', 'disable', 'restart'] as const) {
       // Answers at once: connecting can take seconds, and Neovim waits for the answer.
       store.add(
@@ -545,7 +606,7 @@ export const hubModule: HostModule = {
           hub[verb](server).catch((err: unknown) =>
             logger.warn(`mcp server ${verb} failed`, { server, err }),
           );
-          return status(hub, files);
+          return status(hub, files, untrusted);
         }),
       );
     }
@@ -565,7 +626,7 @@ export const hubModule: HostModule = {
         hub
           .restart(server)
           .catch((err: unknown) => logger.warn('mcp server restart failed', { server, err }));
-        return status(hub, files);
+        return status(hub, files, untrusted);
       }),
     );
     // An open server list follows state changes.
@@ -576,7 +637,7 @@ export const hubModule: HostModule = {
         pushing = setTimeout(() => {
           pushing = undefined;
           void execLua(host.nvim, 'require("rune.hub")._changed(...)', [
-            status(hub, files) as never,
+            status(hub, files, untrusted) as never,
           ]).catch(() => undefined);
         }, 50);
       }),
@@ -585,7 +646,7 @@ export const hubModule: HostModule = {
     store.add(
       host.onRequest('rune.hub.reload', async () => {
         await apply();
-        return status(hub, files);
+        return status(hub, files, untrusted);
       }),
     );
     store.add(
@@ -626,8 +687,14 @@ export const hubModule: HostModule = {
     store.add(
       host.addHealth('hub', () => {
         const list = hub.status();
+        const skipped: HealthItem[] = [...untrusted].map(([file, state]) => ({
+          level: 'warn',
+          message: `${file} skipped: ${state === 'denied' ? 'you denied it (:trust ++deny)' : 'this project file is not trusted'}`,
+          advice: ['Read it, then run :trust in its buffer (:help rune-hub-trust)'],
+        }));
         if (list.length === 0) {
           return [
+            ...skipped,
             {
               level: 'info',
               message: `no MCP servers configured (files read: ${files.join(', ')})`,
@@ -663,6 +730,7 @@ export const hubModule: HostModule = {
         }
         return [
           ...sandbox,
+          ...skipped,
           ...list.map((s): HealthItem => ({
             level:
               s.state === 'connected' || s.state === 'disabled'
@@ -704,9 +772,11 @@ function connectedServers(hub: McpHub): string[] {
     .map((s) => s.name);
 }
 
-function status(hub: McpHub, files: string[]) {
+function status(hub: McpHub, files: string[], untrusted: Map<string, string>) {
   return {
     files,
+    /** Project files skipped because their content is not trusted (or denied). */
+    untrusted: [...untrusted].map(([file, state]) => ({ file, state })),
     servers: hub.status().map((s) => ({
       name: s.name,
       state: s.state,

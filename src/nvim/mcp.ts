@@ -11,9 +11,10 @@ import { z } from 'zod';
 import type { NeovimClient } from 'neovim';
 import { ResourceTemplate, type McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { DisposableStore, toDisposable, type Disposable } from '../core/disposable.js';
-import { AbortError, ConfigError } from '../core/errors.js';
+import { ConfigError } from '../core/errors.js';
+import { PendingAnswers } from '../core/pending.js';
 import type { Logger } from '../core/log.js';
-import { VERSION } from '../core/version.js';
+import { PACKAGE_ROOT, VERSION } from '../core/version.js';
 import {
   ApprovalPolicy,
   ApprovalStore,
@@ -23,6 +24,7 @@ import {
 import { AuditLog } from '../tools/audit.js';
 import { registerAiTools } from '../tools/ai-tools.js';
 import { registerEditorTools } from '../tools/editor-tools.js';
+import { visibleInRoots } from '../tools/paths.js';
 import type { ToolRegistry } from '../tools/registry.js';
 import { getToolRegistry } from './tools.js';
 import { McpHttpServer } from '../mcp/server.js';
@@ -115,10 +117,7 @@ export function parseMcpConfig(raw: unknown): McpConfig {
 
 /** Approval prompts drawn by lua/rune/approval.lua; answers come back as notifications. */
 class NvimApprovalUi implements ApprovalUi {
-  private readonly waiting = new Map<
-    string,
-    (a: { decision: Decision; accepted: number[] }) => void
-  >();
+  private readonly prompts = new PendingAnswers<{ decision: Decision; accepted: number[] }>();
 
   constructor(
     private readonly nvim: NeovimClient,
@@ -126,17 +125,15 @@ class NvimApprovalUi implements ApprovalUi {
   ) {}
 
   answer(id: string, decision: unknown, accepted: unknown): void {
-    const fn = this.waiting.get(id);
-    if (!fn) return;
     const d: Decision = decision === 'once' || decision === 'always' ? decision : 'deny';
-    fn({
+    this.prompts.answer(id, {
       decision: d,
       accepted: Array.isArray(accepted) ? accepted.filter((n) => typeof n === 'number') : [],
     });
   }
 
   pending(): string[] {
-    return [...this.waiting.keys()];
+    return this.prompts.ids();
   }
 
   private wait(
@@ -144,25 +141,14 @@ class NvimApprovalUi implements ApprovalUi {
     signal: AbortSignal,
     show: () => Promise<unknown>,
   ): Promise<{ decision: Decision; accepted: number[] }> {
-    return new Promise((resolve, reject) => {
-      const onAbort = () => {
-        this.waiting.delete(id);
-        void this.nvim.lua('require("rune.approval").cancel(...)', [id]).catch(() => undefined);
-        reject(new AbortError('The call was cancelled while waiting for approval.'));
-      };
-      if (signal.aborted) return onAbort();
-      signal.addEventListener('abort', onAbort, { once: true });
-      this.waiting.set(id, (a) => {
-        this.waiting.delete(id);
-        signal.removeEventListener('abort', onAbort);
-        resolve(a);
-      });
-      show().catch((err: unknown) => {
-        this.logger.error('could not show the approval prompt', { err });
-        this.waiting.delete(id);
-        signal.removeEventListener('abort', onAbort);
-        reject(err instanceof Error ? err : new Error(String(err)));
-      });
+    return this.prompts.ask(id, signal, {
+      show: () =>
+        show().catch((err: unknown) => {
+          this.logger.error('could not show the approval prompt', { err });
+          throw err;
+        }),
+      withdraw: () => this.nvim.lua('require("rune.approval").cancel(...)', [id]),
+      cancelled: 'The call was cancelled while waiting for approval.',
     });
   }
 
@@ -302,26 +288,11 @@ export const mcpModule: HostModule = {
       logger.warn('could not write the lock file', { err });
     }
     if (cfg.zeke.enabled) {
-      const dir = cfg.zeke.lock_dir || path.join(process.env.HOME ?? '', '.zeke', 'ide');
-      try {
-        cleanStale(dir);
-        locks.push(
-          writeLock(dir, `${server.port}.lock`, {
-            port: server.port,
-            pid: process.pid,
-            protocol: 'http',
-            base_url: server.url,
-            editor: 'neovim',
-            version: VERSION,
-            cwd: env.cwd,
-            created_at: Math.floor(Date.now() / 1000),
-            token: server.token,
-            auth_token: server.token,
-          }),
-        );
-      } catch (err) {
-        logger.warn('could not write the zeke lock file', { err });
-      }
+      // Nothing in zeke reads ~/.zeke/ide (zeke.nvim's lock files there describe zeke's own
+      // HTTP API), so Rune writes nothing there: zeke reaches Rune through ZEKE_MCP_COMMAND.
+      logger.warn(
+        'mcp.zeke.enabled does nothing: zeke reads no lock file; set ZEKE_MCP_COMMAND to bin/rune-mcp (see :RuneMcp)',
+      );
     }
     const removeLocks = () => {
       for (const l of locks) {
@@ -419,25 +390,42 @@ export function snippets(url: string, token: string): { title: string; text: str
       text: runeShellLine('tool', 'list'),
     },
     {
-      title: 'zeke',
-      text: `export ZEKE_MCP_COMMAND="${runeShellLine('mcp')}"\nexport ZEKE_MCP_URL=${url}\nexport ZEKE_MCP_TOKEN=${token}`,
+      title: 'zeke (its MCP client runs this program; run zeke in this folder)',
+      text: zekeSnippet(),
     },
   ];
+}
+
+/**
+ * zeke's setup: ZEKE_MCP_COMMAND is one program path without arguments, read only when
+ * zeke finds a zeke.toml (GhostKellz/zeke src/config/mod.zig `loadConfig`/`loadFromEnv`).
+ */
+export function zekeSnippet(): string {
+  return [
+    '# zeke reads ZEKE_MCP_COMMAND only when it finds a zeke.toml',
+    '# (~/.config/zeke/zeke.toml, or zeke.toml in the folder zeke runs in), e.g.:',
+    '#   [default]',
+    '#   provider = "ollama"',
+    `export ZEKE_MCP_COMMAND=${path.join(PACKAGE_ROOT, 'bin', 'rune-mcp')}`,
+  ].join('\n');
 }
 
 function addResourcesAndPrompts(mcp: McpServer, editor: NvimEditor): void {
   mcp.registerResource(
     'buffer',
     new ResourceTemplate('nvim://buffer/{id}', {
-      list: async () => ({
-        resources: (await editor.listBuffers())
-          .filter((b) => b.loaded)
-          .map((b) => ({
-            uri: `nvim://buffer/${b.id}`,
-            name: b.path || b.name || `buffer ${b.id}`,
-            mimeType: 'text/plain',
-          })),
-      }),
+      list: async () => {
+        const roots = await editor.roots();
+        return {
+          resources: (await editor.listBuffers())
+            .filter((b) => b.loaded && visibleInRoots(b.path, roots))
+            .map((b) => ({
+              uri: `nvim://buffer/${b.id}`,
+              name: b.path || b.name || `buffer ${b.id}`,
+              mimeType: 'text/plain',
+            })),
+        };
+      },
     }),
     {
       title: 'Neovim buffer',
@@ -447,6 +435,9 @@ function addResourcesAndPrompts(mcp: McpServer, editor: NvimEditor): void {
       const id = Number(vars.id);
       const b = Number.isInteger(id) ? await editor.buffer(id) : undefined;
       if (!b) throw new Error(`No buffer ${String(vars.id)}.`);
+      if (!visibleInRoots(b.path, await editor.roots())) {
+        throw new Error(`Buffer ${b.id} holds ${b.path}, outside the workspace; refused.`);
+      }
       const lines = await editor.getLines(b.id, 0, b.lineCount);
       return { contents: [{ uri: uri.href, mimeType: 'text/plain', text: lines.join('\n') }] };
     },
@@ -459,15 +450,13 @@ function addResourcesAndPrompts(mcp: McpServer, editor: NvimEditor): void {
       description: 'Every diagnostic in the open buffers.',
       mimeType: 'application/json',
     },
-    async (uri) => ({
-      contents: [
-        {
-          uri: uri.href,
-          mimeType: 'application/json',
-          text: JSON.stringify(await editor.diagnostics()),
-        },
-      ],
-    }),
+    async (uri) => {
+      const roots = await editor.roots();
+      const mine = (await editor.diagnostics()).filter((d) => visibleInRoots(d.path, roots));
+      return {
+        contents: [{ uri: uri.href, mimeType: 'application/json', text: JSON.stringify(mine) }],
+      };
+    },
   );
   mcp.registerPrompt(
     'explain_selection',
@@ -489,7 +478,19 @@ function addResourcesAndPrompts(mcp: McpServer, editor: NvimEditor): void {
     },
     async (args) => {
       const root = (await editor.roots())[0] ?? process.cwd();
-      const gitArgs = ['diff', '--no-color', ...(args.staged === 'true' ? ['--cached'] : [])];
+      // The repository's own .git/config may name programs (an external diff, a textconv
+      // filter, an fsmonitor hook): reading a diff must not run them.
+      const gitArgs = [
+        '-c',
+        'core.fsmonitor=false',
+        '-c',
+        'core.hooksPath=/dev/null',
+        'diff',
+        '--no-color',
+        '--no-ext-diff',
+        '--no-textconv',
+        ...(args.staged === 'true' ? ['--cached'] : []),
+      ];
       let diff: string;
       try {
         diff = (await execFileP('git', gitArgs, { cwd: root, maxBuffer: 4 * 1024 * 1024 })).stdout;

@@ -1,6 +1,7 @@
 import type { HostModule } from './host.js';
 import { completionModule } from './completion/index.js';
 import { chatModule } from './chat/index.js';
+import { editModule } from './edit/index.js';
 import { mcpModule } from './mcp.js';
 import { hubModule } from './hub.js';
 import { providersModule } from './providers.js';
@@ -19,6 +20,7 @@ export function defaultModules(): HostModule[] {
     providersModule,
     completionModule,
     chatModule(),
+    editModule(),
     mcpModule,
     hubModule,
     pluginsModule,

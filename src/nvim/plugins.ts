@@ -180,8 +180,22 @@ export const pluginsModule: HostModule = {
     const sources: PluginSource[] = [];
     if (cfg.user_dir)
       sources.push({ path: path.join(configHome, 'rune', 'plugins'), origin: 'user' });
+    // A project's plugins are its code: run only from a folder the user trusted (`:trust`).
+    let skipped: string | undefined;
     if (cfg.project_dir) {
-      sources.push({ path: path.join(env.cwd, '.rune', 'plugins'), origin: 'project' });
+      const dir = path.join(env.cwd, '.rune', 'plugins');
+      const trust = (await host.nvim.lua('return require("rune.trust").read(...)', [dir])) as {
+        state: string;
+      };
+      if (trust.state === 'trusted') sources.push({ path: dir, origin: 'project' });
+      else if (trust.state !== 'missing') {
+        skipped =
+          `project plugins in ${dir} skipped: the folder is ${trust.state === 'denied' ? 'denied' : 'not trusted'}. ` +
+          `Trust it with :trust ${dir} (Neovim 0.11+) or list it in plugins.paths, then :RuneRestart`;
+        void host.nvim
+          .lua('require("rune.util").notify(..., vim.log.levels.WARN)', [skipped])
+          .catch(() => undefined);
+      }
     }
     for (const p of cfg.paths) {
       const abs = path.resolve(
@@ -301,6 +315,7 @@ export const pluginsModule: HostModule = {
       host.addHealth('plugins', async () => {
         await started;
         const items: HealthItem[] = [sandboxStatus(manager.isolation())];
+        if (skipped) items.push({ level: 'warn', message: skipped });
         const kind = manager.isolation().kind;
         if (kind !== 'none') {
           items.push({

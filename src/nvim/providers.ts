@@ -15,6 +15,7 @@ import { AuthError, RuneError, toRuneError } from '../core/errors.js';
 import { parseProvidersConfig } from '../providers/config.js';
 import { createProviderRegistry, type ManagedRegistry } from '../providers/registry.js';
 import type { ManagedProvider } from '../providers/managed.js';
+import { modelChecks } from '../providers/model-checks.js';
 import { copilotAdapterFactory } from '../providers/copilot.js';
 import { apiKeyAccount } from '../auth/secret-store.js';
 import { hostCopilotConfig, hostSecrets } from './auth.js';
@@ -27,6 +28,14 @@ function build(host: ReadyHost): ManagedRegistry {
     secrets: hostSecrets(host),
     storedKeyAccount: apiKeyAccount,
     kinds: { copilot: copilotAdapterFactory(() => hostCopilotConfig(host)) },
+    notify: (message, level = 'info') => {
+      void host.nvim
+        .lua(
+          `require("rune.util").notify(..., vim.log.levels.${level === 'warn' ? 'WARN' : 'INFO'})`,
+          [message],
+        )
+        .catch(() => undefined);
+    },
   });
 }
 
@@ -95,6 +104,7 @@ async function health(registry: ProviderRegistry): Promise<HealthItem[]> {
       }
       const items: HealthItem[] = [{ level: 'ok', message: `${name}: ${msg}; ${key.message}` }];
       if (p.kind === 'ollama') items.push(...(await ollamaModels(provider, p.id)));
+      items.push(...(await modelChecks(provider, p.id, p.kind)));
       return items;
     }),
   );

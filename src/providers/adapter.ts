@@ -9,6 +9,24 @@ import type { ChatEvent, ChatRequest, Completion, FimRequest, ModelInfo, Usage }
 export interface AdapterHooks {
   /** Call once the response headers arrived: the connect phase is over. */
   headers(): void;
+  /**
+   * Call once the request reached the server, for APIs that hold the response headers
+   * until the first token (Ollama, while a model loads): the wait from here on belongs to
+   * the first-token phase, not to connect.
+   */
+  sent?(): void;
+  /** Something the adapter changed to get an answer (logged; chat also yields a notice). */
+  notice?(message: string): void;
+}
+
+/** What a server says about one model, for :checkhealth. */
+export interface ModelReport {
+  /** Whether the server knows the model (installed, or listed and not retired). */
+  exists: boolean;
+  /** What the server says the model supports: `tools`, `fim`, `vision`, `thinking`. */
+  supports?: string[];
+  /** A short remark (a lifecycle stage, a replacement to pick). */
+  note?: string;
 }
 
 export interface CompleteResult {
@@ -39,6 +57,8 @@ export interface Adapter {
   ): Promise<CompleteResult>;
   models(signal: AbortSignal): Promise<ModelInfo[]>;
   embed?(input: string[], model: string, signal: AbortSignal): Promise<number[][]>;
+  /** What the server says about `model` (for :checkhealth), when the API can tell. */
+  describe?(model: string, signal: AbortSignal): Promise<ModelReport>;
   /** A cheap reachability check for :checkhealth; resolves with a short description. */
   probe(signal: AbortSignal): Promise<string>;
   /** Maps anything the SDK throws to a RuneError with an actionable message. */

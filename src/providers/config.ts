@@ -6,6 +6,7 @@
  *     ollama = { model = 'llama3.2', fim_model = 'qwen2.5-coder:1.5b' },
  *     claude = { kind = 'anthropic', api_key = 'cmd:pass show anthropic' },
  *     lmstudio = { kind = 'openai', url = 'http://127.0.0.1:1234/v1', fim = 'chat' },
+ *     llamacpp = { url = 'http://127.0.0.1:8080', infill = { t_max_predict_ms = 500 } },
  *   },
  *   default_provider = 'ollama',          -- chat.provider / completion.provider override it
  *
@@ -20,7 +21,15 @@ import { ConfigError } from '../core/errors.js';
 import type { ManagedSettings } from './managed.js';
 import type { Feature } from './types.js';
 
-export const KINDS = ['ollama', 'anthropic', 'openai', 'zeke', 'copilot', 'plugin'] as const;
+export const KINDS = [
+  'ollama',
+  'anthropic',
+  'openai',
+  'llamacpp',
+  'zeke',
+  'copilot',
+  'plugin',
+] as const;
 export type Kind = (typeof KINDS)[number];
 
 const ms = z.number().int().nonnegative();
@@ -39,13 +48,21 @@ const Concurrency = z
   .partial();
 const Breaker = z.strictObject({ failures: z.number().int().min(1), cooldown_ms: ms }).partial();
 const Cache = z.strictObject({ max: z.number().int().min(1), ttl_ms: ms }).partial();
+const Infill = z.strictObject({ t_max_predict_ms: ms, cache_prompt: z.boolean() }).partial();
+// An empty Lua list arrives as {} (see clean()).
+const Args = z.union([z.array(z.string()), z.strictObject({}).transform(() => [] as string[])]);
+const Serve = z.strictObject({
+  model: z.string().min(1),
+  args: Args.optional(),
+  bin: z.string().min(1).optional(),
+});
 
 const Provider = z.strictObject({
   kind: z.enum(KINDS).optional(),
   url: z.url({ protocol: /^https?$/ }).optional(),
   model: z.string().min(1).optional(),
   fim_model: z.string().min(1).optional(),
-  fim: z.enum(['native', 'chat']).optional(),
+  fim: z.enum(['native', 'chat', 'infill']).optional(),
   api_key: z.string().min(1).optional(),
   headers: z.record(z.string(), z.string()).optional(),
   max_tokens: z.number().int().positive().optional(),
@@ -55,6 +72,8 @@ const Provider = z.strictObject({
   concurrency: Concurrency.optional(),
   breaker: z.union([z.literal(false), Breaker]).optional(),
   cache: z.union([z.literal(false), Cache]).optional(),
+  infill: Infill.optional(),
+  serve: Serve.optional(),
 });
 type ProviderInput = z.infer<typeof Provider>;
 
@@ -66,8 +85,17 @@ export interface ProviderConfig {
   /** A secret reference (`env:`, `cmd:`, `file:`, `keyring:`) or undefined (no key). */
   apiKey: string | undefined;
   headers: Record<string, string> | undefined;
-  fim: 'native' | 'chat';
+  /**
+   * How an `openai` provider fills in the middle: /v1/completions with `suffix`
+   * (`native`), a chat prompt (`chat`), llama.cpp's /infill (`infill`), or — unset, for a
+   * custom url — /infill when the server turns out to be llama.cpp, else native (`auto`).
+   */
+  fim: 'native' | 'chat' | 'infill' | 'auto';
   maxTokens: number;
+  /** llama.cpp's /infill options (kinds `llamacpp`, and `openai` when the server is llama.cpp). */
+  infill?: { tMaxPredictMs?: number; cachePrompt?: boolean };
+  /** llamacpp: a llama-server Rune runs itself (`serve`). */
+  serve?: { model: string; args: string[]; bin?: string };
   settings: ManagedSettings;
 }
 
@@ -103,8 +131,10 @@ const DEFAULTS: Record<Kind, KindDefaults> = {
   },
   anthropic: {
     url: 'https://api.anthropic.com',
-    model: 'claude-sonnet-4-5',
-    fimModel: 'claude-haiku-4-5',
+    // Current models: the SDK warns about (and the API retires) the ones past their end
+    // of life; :checkhealth says when the configured one is deprecated or gone.
+    model: 'claude-sonnet-5-5',
+    fimModel: 'claude-haiku-5-5',
     apiKey: 'env:ANTHROPIC_API_KEY',
     timeouts: { connectMs: 15_000, firstTokenMs: 60_000, idleMs: 60_000 },
     concurrency: { chat: 4, completion: 2 },
@@ -116,6 +146,14 @@ const DEFAULTS: Record<Kind, KindDefaults> = {
     timeouts: { connectMs: 15_000, firstTokenMs: 60_000, idleMs: 60_000 },
     concurrency: { chat: 4, completion: 2 },
   },
+  llamacpp: {
+    // llama-server's default address; it serves the one model it was started with, so
+    // the model name is only a label (a router-mode server picks by it).
+    url: 'http://127.0.0.1:8080',
+    model: '',
+    timeouts: { connectMs: 5_000, firstTokenMs: 120_000, idleMs: 60_000 },
+    concurrency: { chat: 2, completion: 1 },
+  },
   copilot: {
     // The GitHub API origin for the token exchange; the key is the GitHub sign-in
     // (:RuneAuth copilot), found by the adapter itself.
@@ -126,7 +164,8 @@ const DEFAULTS: Record<Kind, KindDefaults> = {
   },
   zeke: {
     url: 'http://127.0.0.1:7878',
-    model: '',
+    // zeke serve falls back to deepseek-coder:33b; zeke's own `local` alias is this one.
+    model: 'qwen2.5-coder:7b',
     timeouts: { connectMs: 5_000, firstTokenMs: 120_000, idleMs: 120_000 },
     concurrency: { chat: 2, completion: 1 },
   },
@@ -142,7 +181,7 @@ const DEFAULTS: Record<Kind, KindDefaults> = {
 };
 
 /** Options a provider supplied by a plugin cannot take: the plugin owns its connection. */
-const NOT_FOR_PLUGINS = ['url', 'api_key', 'headers', 'fim', 'max_tokens'] as const;
+const NOT_FOR_PLUGINS = ['url', 'api_key', 'headers', 'fim', 'max_tokens', 'infill'] as const;
 
 /** Lua's vim.NIL arrives as null and an empty table may arrive as []: both mean "unset". */
 function clean(v: unknown): unknown {
@@ -170,6 +209,8 @@ function inferKind(id: string): Kind | undefined {
   if (l.startsWith('ollama')) return 'ollama';
   if (l.startsWith('anthropic') || l.startsWith('claude')) return 'anthropic';
   if (l.startsWith('openai')) return 'openai';
+  if (l.startsWith('llamacpp') || l.startsWith('llama.cpp') || l.startsWith('llama-cpp'))
+    return 'llamacpp';
   if (l.startsWith('zeke')) return 'zeke';
   if (l.startsWith('copilot')) return 'copilot';
   return undefined;
@@ -191,6 +232,18 @@ function normalise(id: string, p: ProviderInput): ProviderConfig {
         'a provider supplied by a plugin takes no connection options (the plugin owns its connection); only model, fim_model, timeouts, retry, rate_limit, concurrency, breaker and cache',
       );
     }
+  }
+  if (p.serve && kind !== 'llamacpp') {
+    throw new ConfigError(
+      `providers.${id}.serve`,
+      "only a provider of kind 'llamacpp' can run its server; set kind = 'llamacpp'",
+    );
+  }
+  if (p.serve && p.url) {
+    throw new ConfigError(
+      `providers.${id}.url`,
+      'a provider with serve gets the url of the server Rune starts; remove url (or serve)',
+    );
   }
   const d = DEFAULTS[kind];
   const url = kind === 'plugin' ? `plugin:${id}` : (p.url ?? d.url);
@@ -217,13 +270,41 @@ function normalise(id: string, p: ProviderInput): ProviderConfig {
     apiKey,
     headers: p.headers,
     fim:
-      p.fim ?? (kind === 'openai' && isDefaultUrl ? 'chat' : kind === 'openai' ? 'native' : 'chat'),
+      p.fim ??
+      (kind === 'openai' && isDefaultUrl
+        ? 'chat'
+        : kind === 'openai'
+          ? 'auto'
+          : kind === 'llamacpp'
+            ? 'infill'
+            : 'chat'),
     maxTokens: p.max_tokens ?? 4096,
+    ...(p.serve
+      ? {
+          serve: {
+            model: p.serve.model,
+            args: p.serve.args ?? [],
+            ...(p.serve.bin ? { bin: p.serve.bin } : {}),
+          },
+        }
+      : {}),
+    ...(p.infill
+      ? {
+          infill: {
+            ...(p.infill.t_max_predict_ms !== undefined
+              ? { tMaxPredictMs: p.infill.t_max_predict_ms }
+              : {}),
+            ...(p.infill.cache_prompt !== undefined ? { cachePrompt: p.infill.cache_prompt } : {}),
+          },
+        }
+      : {}),
     settings: {
       model,
       fimModel: p.fim_model ?? d.fimModel ?? model,
+      ...(p.max_tokens !== undefined ? { maxTokens: p.max_tokens } : {}),
       timeouts: {
-        connectMs: p.timeouts?.connect_ms ?? d.timeouts.connectMs,
+        // A server Rune starts loads its model before it can answer the first request.
+        connectMs: p.timeouts?.connect_ms ?? (p.serve ? 600_000 : d.timeouts.connectMs),
         firstTokenMs: p.timeouts?.first_token_ms ?? d.timeouts.firstTokenMs,
         idleMs: p.timeouts?.idle_ms ?? d.timeouts.idleMs,
       },

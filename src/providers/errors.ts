@@ -49,6 +49,88 @@ export class ServiceBusyError extends ProviderUnavailableError {
   }
 }
 
+/**
+ * The account cannot pay for more requests (OpenAI `insufficient_quota`, Anthropic's
+ * spend limits, `billing_error`): a 429 that no wait fixes, so it is never retried.
+ */
+export class QuotaError extends RuneError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('quota', message, options);
+  }
+}
+
+/**
+ * The server failed in a way that repeats for the same request (Ollama: the model needs
+ * more memory than there is): not an outage, so neither retried nor counted by the breaker.
+ */
+export class ModelFailedError extends RuneError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('model_failed', message, options);
+  }
+}
+
+/** Error codes of a 429 that means "out of money", not "too fast". */
+const BILLING_CODES = new Set([
+  // openai-node: the `code` of the error body; Anthropic SDK (src/core/error-classes.ts):
+  // `error.details.error_code` with status 429 (402 for linked organizations).
+  'insufficient_quota',
+  'billing_hard_limit_reached',
+  'enforced_spend_limit_reached',
+  'contract_spend_limit_reached',
+  'linked_organization_spend_limit_reached',
+  'billing_error',
+]);
+
+/** Whether an error body's `code` / `type` says the account is out of credit. */
+function isBillingCode(code: string | undefined): boolean {
+  return code !== undefined && BILLING_CODES.has(code);
+}
+
+function quotaError(who: Who, code: string, detail: string, cause?: unknown): QuotaError {
+  return new QuotaError(
+    `${who.name} refused the request: the account's quota or spend limit is used up (${code}): ${detail}. Add credit or raise the limit in the provider's console, or use another provider; retrying will not help.`,
+    { cause },
+  );
+}
+
+/**
+ * A wait hint from the rate-limit headers when there is no Retry-After: OpenAI's
+ * `x-ratelimit-reset-requests` / `-tokens` (durations such as `1s`, `6m0s`, `20ms`) and
+ * Anthropic's `anthropic-ratelimit-*-reset` (RFC 3339 times). The longest one wins.
+ */
+function rateLimitResetMs(
+  get: (name: string) => string | null | undefined,
+  now = Date.now(),
+): number | undefined {
+  let best: number | undefined;
+  const take = (ms: number | undefined) => {
+    if (ms !== undefined && Number.isFinite(ms)) best = Math.max(best ?? 0, Math.max(0, ms));
+  };
+  for (const kind of ['requests', 'tokens']) {
+    const v = get(`x-ratelimit-reset-${kind}`);
+    if (v) take(parseDuration(v));
+  }
+  for (const kind of ['requests', 'tokens', 'input-tokens', 'output-tokens']) {
+    const v = get(`anthropic-ratelimit-${kind}-reset`);
+    if (v) take(Date.parse(v) - now);
+  }
+  return best;
+}
+
+/** `1h2m3.5s`, `6m0s`, `20ms` → ms (undefined when unreadable). */
+function parseDuration(v: string): number | undefined {
+  const re = /(\d+(?:\.\d+)?)(ms|h|m|s)/gy;
+  let ms = 0;
+  let m: RegExpExecArray | null;
+  let end = 0;
+  while ((m = re.exec(v))) {
+    const n = Number(m[1]);
+    ms += m[2] === 'h' ? n * 3_600_000 : m[2] === 'm' ? n * 60_000 : m[2] === 's' ? n * 1000 : n;
+    end = re.lastIndex;
+  }
+  return end === v.length && end > 0 ? ms : undefined;
+}
+
 /** The typed error for an HTTP error status. */
 export function fromStatus(
   who: Who,
@@ -69,6 +151,13 @@ export function fromStatus(
       `${who.name} is rate limiting requests (HTTP 429)${d}. Try again ${when(retryAfterMs)}, or lower providers' rate_limit.`,
       retryAfterMs,
       { cause },
+    );
+  }
+  if (status === 501) {
+    // Not Implemented: asking again will not help; the server says what would.
+    return new BadRequestError(
+      `${who.name} at ${who.url} does not support this request (HTTP 501)${d}.`,
+      { cause, status },
     );
   }
   if (status >= 500 || status === 408) {
@@ -185,11 +274,23 @@ export function fromSdkError(
   const inner = (body.error && typeof body.error === 'object' ? body.error : body) as {
     message?: unknown;
     type?: unknown;
+    code?: unknown;
+    details?: { error_code?: unknown } | null;
   };
   const detail = typeof inner.message === 'string' ? inner.message : err.message;
-  const hint = err.headers ? retryAfter((n) => err.headers?.get(n)) : undefined;
-  if (typeof err.status === 'number') return fromStatus(who, err.status, detail, hint, err);
+  const get = (n: string) => err.headers?.get(n);
+  const hint = err.headers ? (retryAfter(get) ?? rateLimitResetMs(get)) : undefined;
   const type = typeof inner.type === 'string' ? inner.type : '';
+  const code =
+    typeof inner.details?.error_code === 'string'
+      ? inner.details.error_code
+      : typeof inner.code === 'string'
+        ? inner.code
+        : type;
+  if (isBillingCode(code) || type === 'billing_error' || type === 'insufficient_quota') {
+    return quotaError(who, isBillingCode(code) ? code : type, detail, err);
+  }
+  if (typeof err.status === 'number') return fromStatus(who, err.status, detail, hint, err);
   if (type.includes('rate_limit')) return fromStatus(who, 429, detail, hint, err);
   if (type.includes('invalid_request')) return fromStatus(who, 400, detail, hint, err);
   if (type.includes('authentication') || type.includes('permission')) {

@@ -30,7 +30,7 @@ import { retryAfterOf, withRetry } from '../core/retry.js';
 import { Semaphore } from '../core/semaphore.js';
 import { TokenBucket } from '../core/token-bucket.js';
 import { Watchdog, type PhaseTimeouts } from '../core/watchdog.js';
-import type { Adapter, AdapterHooks } from './adapter.js';
+import type { Adapter, AdapterHooks, ModelReport } from './adapter.js';
 import type {
   CallOptions,
   ChatEvent,
@@ -48,6 +48,8 @@ export interface ManagedSettings {
   model: string;
   /** The fill-in-the-middle model when a request names none (default: `model`). */
   fimModel?: string;
+  /** The chat answer's token limit when a request gives none (`max_tokens`). */
+  maxTokens?: number;
   timeouts: PhaseTimeouts;
   retry: { maxAttempts: number; baseDelayMs: number; maxDelayMs: number; maxRetryAfterMs: number };
   rateLimit?: { rps: number; burst: number };
@@ -136,7 +138,11 @@ export class ManagedProvider implements Provider {
     };
   }
 
-  async *chat(req: ChatRequest, opts: CallOptions = {}): AsyncGenerator<ChatEvent> {
+  async *chat(request: ChatRequest, opts: CallOptions = {}): AsyncGenerator<ChatEvent> {
+    const req =
+      request.maxTokens === undefined && this.settings.maxTokens !== undefined
+        ? { ...request, maxTokens: this.settings.maxTokens }
+        : request;
     const model = req.model ?? this.settings.model;
     const call = this.begin(opts.signal);
     const t0 = performance.now();
@@ -152,7 +158,7 @@ export class ManagedProvider implements Provider {
         const ac = link(call.signal);
         const wd = new Watchdog(ac, this.settings.timeouts, this.label);
         wd.phase('connect');
-        const stream = this.adapter.chat(req, model, ac.signal, phaseHooks(wd));
+        const stream = this.adapter.chat(req, model, ac.signal, this.hooks(wd));
         const iter = stream[Symbol.asyncIterator]();
         try {
           const r = await iter.next();
@@ -166,7 +172,7 @@ export class ManagedProvider implements Provider {
       let r = first;
       while (!r.done) {
         const ev = r.value;
-        if (ttft === undefined && ev.type !== 'done') {
+        if (ttft === undefined && ev.type !== 'done' && ev.type !== 'notice') {
           ttft = performance.now() - t0;
           metrics
             .histogram(METRICS.providerTtft)
@@ -238,6 +244,8 @@ export class ManagedProvider implements Provider {
               firstByte ??= performance.now();
               hooks.headers();
             },
+            sent: () => hooks.sent?.(),
+            notice: (m) => hooks.notice?.(m),
           });
         }),
       );
@@ -326,7 +334,22 @@ export class ManagedProvider implements Provider {
   }
 
   /** Whether the service answers, for :checkhealth (no retries, short timeouts). */
-  async probe(timeoutMs = 3000): Promise<string> {
+  probe(timeoutMs = 3000): Promise<string> {
+    return this.once(timeoutMs, (signal) => this.adapter.probe(signal));
+  }
+
+  /**
+   * What the server says about `model` (default: the chat model) for :checkhealth, or
+   * undefined when its API cannot tell.
+   */
+  async describe(model = this.settings.model, timeoutMs = 3000): Promise<ModelReport | undefined> {
+    const describe = this.adapter.describe?.bind(this.adapter);
+    if (!describe) return undefined;
+    return this.once(timeoutMs, (signal) => describe(model, signal));
+  }
+
+  /** One call without retries under a total deadline. */
+  private async once<T>(timeoutMs: number, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
     const ac = new AbortController();
     const t = setTimeout(
       () =>
@@ -334,7 +357,7 @@ export class ManagedProvider implements Provider {
       timeoutMs,
     );
     try {
-      return await this.adapter.probe(ac.signal);
+      return await fn(ac.signal);
     } catch (err) {
       if (ac.signal.reason instanceof TimeoutError) throw ac.signal.reason;
       throw this.adapter.mapError(err);
@@ -374,7 +397,7 @@ export class ManagedProvider implements Provider {
     const wd = new Watchdog(ac, this.settings.timeouts, this.label);
     wd.phase('connect');
     try {
-      return await fn(ac.signal, phaseHooks(wd));
+      return await fn(ac.signal, this.hooks(wd));
     } catch (err) {
       ac.abort();
       throw this.mapError(err, wd, outer);
@@ -428,6 +451,15 @@ export class ManagedProvider implements Provider {
     );
   }
 
+  /** The adapter's hooks for one attempt: phase changes, and notices for the log. */
+  private hooks(wd: Watchdog): AdapterHooks {
+    return {
+      headers: () => wd.phase('first_token'),
+      sent: () => wd.phase('first_token'),
+      notice: (message) => this.logger.warn('provider notice', { provider: this.id, message }),
+    };
+  }
+
   private mapError(err: unknown, wd: Watchdog | undefined, outer: AbortSignal): RuneError {
     if (wd?.error) return wd.error;
     if (err instanceof RuneError) return err;
@@ -439,10 +471,6 @@ export class ManagedProvider implements Provider {
     }
     return this.adapter.mapError(err);
   }
-}
-
-function phaseHooks(wd: Watchdog): AdapterHooks {
-  return { headers: () => wd.phase('first_token') };
 }
 
 const unlinks = new WeakMap<AbortController, () => void>();

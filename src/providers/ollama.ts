@@ -1,15 +1,30 @@
 /**
  * Ollama through the `ollama` package: /api/chat (streamed NDJSON, tools, images),
- * /api/generate with `suffix` for fill-in-the-middle, /api/tags, /api/embed.
+ * /api/generate with `suffix` for fill-in-the-middle, /api/tags, /api/embed, /api/show.
  *
  * ollama-js takes no AbortSignal per call, but it takes a `fetch`: each call gets a
  * client whose fetch carries the call's signal, so aborting closes the connection even
  * before the stream starts.
+ *
+ * What the real server does (ollama/ollama server/routes.go) shapes this file:
+ * - It loads the model before it writes anything: the status line and headers come with
+ *   the first NDJSON line (gin's c.Stream in streamResponse). Waiting for them is the
+ *   first-token phase (a cold load takes seconds), not connect; a host that does not
+ *   answer at all still fails at fetch's own TCP connect timeout.
+ * - A model without a capability the request needs answers 400 "<model> does not support
+ *   tools" (or "insert" for a suffix): chat asks again without tools and says so once;
+ *   completion goes through a chat prompt.
+ * - Thinking models stream `message.thinking` with empty content; they think for FIM too
+ *   unless `think: false` is sent.
+ * - GenerateHandler treats `suffix: ""` as no suffix (the chat template, a chatbot answer)
+ *   and `prompt: ""` as a load request (`done_reason: "load"`, no text).
  */
 import { Ollama, type Message, type Tool } from 'ollama';
 import type { RuneError } from '../core/errors.js';
-import type { Adapter, AdapterHooks, CompleteResult } from './adapter.js';
-import { fromStatus, mapCommon, malformed, type Who, whoFor } from './errors.js';
+import type { Adapter, AdapterHooks, CompleteResult, ModelReport } from './adapter.js';
+import { ModelFailedError, fromStatus, mapCommon, malformed, type Who, whoFor } from './errors.js';
+import { cleanFimAnswer, fimChatRequest } from './fim-prompt.js';
+import { TOOL_NAME_MAX, ToolNameMap } from './tool-names.js';
 import type {
   ChatEvent,
   ChatMessage,
@@ -32,6 +47,9 @@ export class OllamaAdapter implements Adapter {
   readonly kind = 'ollama';
   readonly url: string;
   private readonly who: Who;
+  /** Models the server said cannot take tools / a suffix (asked once per host run). */
+  private readonly noTools = new Set<string>();
+  private readonly noInsert = new Set<string>();
 
   constructor(private readonly opts: OllamaAdapterOptions) {
     this.who = whoFor('ollama', opts.id, opts.url);
@@ -45,6 +63,7 @@ export class OllamaAdapter implements Adapter {
       host: this.url,
       headers: { ...this.opts.headers, ...(key ? { Authorization: `Bearer ${key}` } : {}) },
       fetch: async (input, init) => {
+        hooks?.sent?.();
         const res = await base(input, {
           ...init,
           signal: init?.signal ? AbortSignal.any([init.signal, signal]) : signal,
@@ -61,27 +80,54 @@ export class OllamaAdapter implements Adapter {
     signal: AbortSignal,
     hooks: AdapterHooks,
   ): AsyncGenerator<ChatEvent> {
+    yield* this.chatWith(req, model, signal, hooks, undefined);
+  }
+
+  private async *chatWith(
+    req: ChatRequest,
+    model: string,
+    signal: AbortSignal,
+    hooks: AdapterHooks,
+    think: false | undefined,
+  ): AsyncGenerator<ChatEvent> {
     const client = await this.client(signal, hooks);
-    const stream = await client.chat({
-      model,
-      messages: toMessages(req),
-      stream: true,
-      ...(req.tools?.length ? { tools: req.tools.map(toTool) } : {}),
-      options: {
-        ...(req.temperature !== undefined ? { temperature: req.temperature } : {}),
-        ...(req.maxTokens !== undefined ? { num_predict: req.maxTokens } : {}),
-      },
-    });
+    const names = new ToolNameMap(req, TOOL_NAME_MAX.ollama);
+    const offered = this.noTools.has(model) ? [] : (req.tools ?? []);
+    const send = (tools: ToolSpec[]) =>
+      client.chat({
+        model,
+        messages: toMessages(req, names),
+        stream: true,
+        ...(think === false ? { think } : {}),
+        ...(tools.length ? { tools: tools.map((t) => toTool(t, names)) } : {}),
+        options: {
+          ...(req.temperature !== undefined ? { temperature: req.temperature } : {}),
+          ...(req.maxTokens !== undefined ? { num_predict: req.maxTokens } : {}),
+        },
+      });
+    let stream: Awaited<ReturnType<typeof send>>;
+    let notice: string | undefined;
+    try {
+      stream = await send(offered);
+    } catch (err) {
+      if (!offered.length || !lacks(err, 'tools')) throw err;
+      this.noTools.add(model);
+      notice = `The model ${model} does not support tools (so says ${this.who.name}); Rune asked again without them, so it cannot read or change your files in this chat. Pick a model with tool support (ollama show ${model} lists its capabilities).`;
+      hooks.notice?.(notice);
+      stream = await send([]);
+    }
+    if (notice) yield { type: 'notice', message: notice };
     let calls = 0;
     let ended = false;
     try {
       for await (const part of stream) {
+        if (part.message?.thinking) yield { type: 'thinking', delta: part.message.thinking };
         if (part.message?.content) yield { type: 'text', delta: part.message.content };
         for (const tc of part.message?.tool_calls ?? []) {
           yield {
             type: 'tool_call',
             id: `call_${calls++}`,
-            name: tc.function.name,
+            name: names.fromWire(tc.function.name),
             input: tc.function.arguments ?? {},
           };
         }
@@ -108,12 +154,39 @@ export class OllamaAdapter implements Adapter {
     signal: AbortSignal,
     hooks: AdapterHooks,
   ): Promise<CompleteResult> {
+    // An empty prompt only loads the model (no text), so the top of a file goes through
+    // a chat prompt, as does a model without the insert capability.
+    if (req.prefix === '' || this.noInsert.has(model)) {
+      return this.completeByChat(req, model, signal, hooks);
+    }
+    try {
+      return await this.generate(req, model, signal, hooks);
+    } catch (err) {
+      if (!lacks(err, 'insert')) throw err;
+      this.noInsert.add(model);
+      hooks.notice?.(
+        `The model ${model} does not support fill-in-the-middle (insert), so completion asks it through a chat prompt; a code model with FIM (e.g. qwen2.5-coder) completes better.`,
+      );
+      return this.completeByChat(req, model, signal, hooks);
+    }
+  }
+
+  private async generate(
+    req: FimRequest,
+    model: string,
+    signal: AbortSignal,
+    hooks: AdapterHooks,
+  ): Promise<CompleteResult> {
     const client = await this.client(signal, hooks);
     const stream = await client.generate({
       model,
       prompt: req.prefix,
-      suffix: req.suffix,
+      // An empty suffix selects the chat template; at the end of a file the text after
+      // the cursor is the final newline.
+      suffix: req.suffix === '' ? '\n' : req.suffix,
       stream: true,
+      // Hidden reasoning would spend the completion's budget and time.
+      think: false,
       options: {
         ...(req.temperature !== undefined ? { temperature: req.temperature } : {}),
         ...(req.maxTokens !== undefined ? { num_predict: req.maxTokens } : {}),
@@ -140,10 +213,53 @@ export class OllamaAdapter implements Adapter {
     throw malformed(this.who, new Error('the stream ended before its final "done" line'));
   }
 
+  private async completeByChat(
+    req: FimRequest,
+    model: string,
+    signal: AbortSignal,
+    hooks: AdapterHooks,
+  ): Promise<CompleteResult> {
+    let text = '';
+    const ask = fimChatRequest(req, model);
+    for await (const ev of this.chatWith(ask, model, signal, hooks, false)) {
+      if (ev.type === 'text') text += ev.delta;
+      else if (ev.type === 'done') {
+        return {
+          completions: [{ text: cleanFimAnswer(text, req.stop) }],
+          usage: ev.usage,
+          model: ev.model,
+        };
+      }
+    }
+    throw malformed(this.who, new Error('no final event'));
+  }
+
   async models(signal: AbortSignal): Promise<ModelInfo[]> {
     const client = await this.client(signal);
     const res = await client.list();
     return res.models.map((m) => ({ id: m.name, provider: this.opts.id }));
+  }
+
+  async describe(model: string, signal: AbortSignal): Promise<ModelReport> {
+    const client = await this.client(signal);
+    let caps: unknown;
+    try {
+      caps = (await client.show({ model })).capabilities;
+    } catch (err) {
+      if ((err as { status_code?: unknown }).status_code === 404) return { exists: false };
+      throw err;
+    }
+    // Servers older than the `capabilities` field cannot say.
+    if (!Array.isArray(caps)) return { exists: true };
+    // api/types.go ShowResponse.Capabilities; model/capability.go names them.
+    const map: Record<string, string> = {
+      tools: 'tools',
+      insert: 'fim',
+      vision: 'vision',
+      thinking: 'thinking',
+    };
+    const supports = caps.flatMap((c) => (typeof c === 'string' && map[c] ? [map[c]] : []));
+    return { exists: true, supports };
   }
 
   async embed(input: string[], model: string, signal: AbortSignal): Promise<number[][]> {
@@ -161,6 +277,12 @@ export class OllamaAdapter implements Adapter {
     return mapCommon(this.who, err, (e) => {
       const status = (e as { status_code?: unknown }).status_code;
       const msg = e instanceof Error ? e.message : String(e);
+      if (isDeterministic(msg)) {
+        return new ModelFailedError(
+          `${this.who.name} could not run the model: ${msg}. Trying again will fail the same way: pick a smaller model (or quantization), free memory, or lower num_ctx.`,
+          { cause: e },
+        );
+      }
       if (e instanceof Error && e.name === 'ResponseError' && typeof status === 'number') {
         return fromStatus(this.who, status, msg, undefined, e);
       }
@@ -170,32 +292,49 @@ export class OllamaAdapter implements Adapter {
   }
 }
 
+/** A 400 "… does not support <capability>" (server/images.go CheckCapabilities). */
+function lacks(err: unknown, capability: string): boolean {
+  const status = (err as { status_code?: unknown }).status_code;
+  const msg = err instanceof Error ? err.message : '';
+  return status === 400 && new RegExp(`does not support\\b[\\s\\S]*\\b${capability}\\b`).test(msg);
+}
+
+/**
+ * Failures that repeat for the same model and request: the server's out-of-memory and
+ * load errors (ollama/ollama llm/status.go outOfMemorySubstrings, errorPrefixes).
+ */
+function isDeterministic(msg: string): boolean {
+  return /out of (device )?memory|requires more system memory|cudaMalloc failed|hipMalloc failed|failed to allocate|allocation failed|not enough memory|insufficient memory|error loading model|unable to load (full )?model/i.test(
+    msg,
+  );
+}
+
 function stopReason(r: string | undefined): string {
   if (!r || r === 'stop') return 'end';
   if (r === 'length') return 'max_tokens';
   return r;
 }
 
-function toTool(t: ToolSpec): Tool {
+function toTool(t: ToolSpec, names: ToolNameMap): Tool {
   return {
     type: 'function',
     function: {
-      name: t.name,
+      name: names.toWire(t.name),
       description: t.description,
       parameters: t.inputSchema as Tool['function']['parameters'],
     },
   };
 }
 
-function toMessages(req: ChatRequest): Message[] {
+function toMessages(req: ChatRequest, wire: ToolNameMap): Message[] {
   const out: Message[] = [];
   if (req.system) out.push({ role: 'system', content: req.system });
   const names = new Map<string, string>();
-  for (const m of req.messages) out.push(...toOllama(m, names));
+  for (const m of req.messages) out.push(...toOllama(m, names, wire));
   return out;
 }
 
-function toOllama(m: ChatMessage, names: Map<string, string>): Message[] {
+function toOllama(m: ChatMessage, names: Map<string, string>, wire: ToolNameMap): Message[] {
   if (typeof m.content === 'string') return [{ role: m.role, content: m.content }];
   const msg: Message = { role: m.role, content: '' };
   const extra: Message[] = [];
@@ -204,9 +343,12 @@ function toOllama(m: ChatMessage, names: Map<string, string>): Message[] {
     if (p.type === 'text') msg.content += p.text;
     else if (p.type === 'image') images.push(p.data);
     else if (p.type === 'tool_call') {
-      names.set(p.id, p.name);
+      names.set(p.id, wire.toWire(p.name));
       (msg.tool_calls ??= []).push({
-        function: { name: p.name, arguments: (p.input ?? {}) as Record<string, unknown> },
+        function: {
+          name: wire.toWire(p.name),
+          arguments: (p.input ?? {}) as Record<string, unknown>,
+        },
       });
     } else if (p.type === 'tool_result') {
       extra.push({

@@ -6,7 +6,7 @@
  * and embeddings. The SDK's own retries are off: the managed layer retries.
  */
 import OpenAI from 'openai';
-import type { RuneError } from '../core/errors.js';
+import { AbortError, BadRequestError, type RuneError } from '../core/errors.js';
 import { parseRetryAfter } from '../core/retry.js';
 import type { Adapter, AdapterHooks, CompleteResult } from './adapter.js';
 import {
@@ -18,6 +18,7 @@ import {
   whoFor,
 } from './errors.js';
 import { cleanFimAnswer, fimChatRequest } from './fim-prompt.js';
+import { TOOL_NAME_MAX, ToolNameMap } from './tool-names.js';
 import type { ChatEvent, ChatMessage, ChatRequest, FimRequest, ModelInfo } from './types.js';
 
 export interface OpenAIAdapterOptions {
@@ -29,6 +30,8 @@ export interface OpenAIAdapterOptions {
   /** `native`: POST /v1/completions with `suffix`; `chat`: a chat prompt. */
   fim: 'native' | 'chat';
   fetch?: typeof fetch;
+  /** The kind named in messages (default `openai`), for servers with an adapter of their own. */
+  kind?: string;
 }
 
 type Msg = OpenAI.Chat.ChatCompletionMessageParam;
@@ -39,9 +42,12 @@ export class OpenAIAdapter implements Adapter {
   readonly url: string;
   private readonly who: Who;
   private client: OpenAI | undefined;
+  /** Models that took only reasoning-model parameters / refused a native FIM suffix. */
+  private readonly reasoning = new Set<string>();
+  private readonly noNativeFim = new Set<string>();
 
   constructor(private readonly opts: OpenAIAdapterOptions) {
-    this.who = whoFor('openai', opts.id, opts.url);
+    this.who = whoFor(opts.kind ?? 'openai', opts.id, opts.url);
     this.url = this.who.url;
   }
 
@@ -68,31 +74,15 @@ export class OpenAIAdapter implements Adapter {
     hooks: AdapterHooks,
   ): AsyncGenerator<ChatEvent> {
     const client = await this.sdk();
-    const stream = await client.chat.completions.create(
-      {
-        model,
-        messages: toMessages(req),
-        stream: true,
-        stream_options: { include_usage: true },
-        ...(req.temperature !== undefined ? { temperature: req.temperature } : {}),
-        ...(req.maxTokens !== undefined ? { max_tokens: req.maxTokens } : {}),
-        ...(req.tools?.length
-          ? {
-              tools: req.tools.map((t) => ({
-                type: 'function' as const,
-                function: { name: t.name, description: t.description, parameters: t.inputSchema },
-              })),
-            }
-          : {}),
-      },
-      { signal },
-    );
+    const names = new ToolNameMap(req, TOOL_NAME_MAX.openai);
+    const stream = await this.createChat(client, req, model, names, signal);
     hooks.headers();
     const calls = new Map<number, { id: string; name: string; args: string }>();
     let finish: string | undefined;
     let usage = { inputTokens: 0, outputTokens: 0 };
     let actualModel = model;
     let ended = false;
+    let refused = false;
     try {
       for await (const chunk of stream) {
         if (chunk.model) actualModel = chunk.model;
@@ -106,6 +96,11 @@ export class OpenAIAdapter implements Adapter {
         if (!choice) continue;
         const d = choice.delta;
         if (d?.content) yield { type: 'text', delta: d.content };
+        // A refusal streams in its own field, with `content: null`: it is the answer to show.
+        if (d?.refusal) {
+          refused = true;
+          yield { type: 'text', delta: d.refusal };
+        }
         for (const tc of d?.tool_calls ?? []) {
           let c = calls.get(tc.index);
           if (!c) {
@@ -118,7 +113,7 @@ export class OpenAIAdapter implements Adapter {
         }
         if (choice.finish_reason) {
           finish = choice.finish_reason;
-          yield* this.flushCalls(calls);
+          yield* this.flushCalls(calls, names);
         }
       }
       ended = true;
@@ -126,14 +121,101 @@ export class OpenAIAdapter implements Adapter {
       if (!ended) stream.controller.abort();
     }
     if (finish === undefined) {
+      // The SDK ends an aborted stream quietly: that is a cancellation, not a bad server.
+      if (signal.aborted) throw new AbortError(undefined, { cause: signal.reason });
       throw malformed(this.who, new Error('the stream ended without a finish_reason'));
     }
-    yield* this.flushCalls(calls);
-    yield { type: 'done', usage, stopReason: stopReason(finish), model: actualModel };
+    yield* this.flushCalls(calls, names);
+    if (refused) {
+      yield { type: 'notice', message: `${actualModel} declined to answer this request.` };
+    }
+    yield {
+      type: 'done',
+      usage,
+      stopReason: refused ? 'refusal' : stopReason(finish),
+      model: actualModel,
+    };
+  }
+
+  /**
+   * Starts the chat stream with the parameters the model takes: reasoning models (o-series,
+   * gpt-5) want `max_completion_tokens` and only the default temperature. Known families
+   * get them at once; any other model that refuses a parameter with 400
+   * unsupported_parameter / unsupported_value is asked once more without it.
+   */
+  private async createChat(
+    client: OpenAI,
+    req: ChatRequest,
+    model: string,
+    names: ToolNameMap,
+    signal: AbortSignal,
+  ) {
+    let reasoning = this.reasoning.has(model) || REASONING.test(model.replace(/^.*\//, ''));
+    for (;;) {
+      try {
+        return await client.chat.completions.create(
+          {
+            model,
+            messages: toMessages(req, names),
+            stream: true,
+            stream_options: { include_usage: true },
+            ...(req.temperature !== undefined && !reasoning
+              ? { temperature: req.temperature }
+              : {}),
+            ...(req.maxTokens !== undefined
+              ? reasoning
+                ? { max_completion_tokens: req.maxTokens }
+                : { max_tokens: req.maxTokens }
+              : {}),
+            ...(req.tools?.length
+              ? {
+                  tools: req.tools.map((t) => ({
+                    type: 'function' as const,
+                    function: {
+                      name: names.toWire(t.name),
+                      description: t.description,
+                      parameters: t.inputSchema,
+                    },
+                  })),
+                }
+              : {}),
+          },
+          { signal },
+        );
+      } catch (err) {
+        if (err instanceof OpenAI.NotFoundError && err.code === 'model_not_found') {
+          throw await this.unknownModel(model, err, signal);
+        }
+        const bad = err instanceof OpenAI.BadRequestError ? err : undefined;
+        const fixable =
+          !reasoning &&
+          (bad?.code === 'unsupported_parameter' || bad?.code === 'unsupported_value') &&
+          /max_tokens|temperature/.test(bad.param ?? bad.message);
+        if (!fixable) throw err;
+        reasoning = true;
+        this.reasoning.add(model);
+      }
+    }
+  }
+
+  /** A 404 model_not_found, naming models the server offers instead. */
+  private async unknownModel(model: string, err: unknown, signal: AbortSignal): Promise<RuneError> {
+    let pick = '';
+    try {
+      const ids = (await this.models(signal)).map((m) => m.id);
+      if (ids.length) pick = ` It offers: ${ids.slice(0, 8).join(', ')}.`;
+    } catch {
+      // The listing is a hint only.
+    }
+    return new BadRequestError(
+      `${this.who.name} does not offer the model ${model} (HTTP 404: retired, unknown, or not available to this key).${pick} Set providers.${this.opts.id}.model (or fim_model) to one it offers.`,
+      { cause: err, status: 404 },
+    );
   }
 
   private *flushCalls(
     calls: Map<number, { id: string; name: string; args: string }>,
+    names: ToolNameMap,
   ): Generator<ChatEvent> {
     for (const [i, c] of [...calls].sort((a, b) => a[0] - b[0])) {
       calls.delete(i);
@@ -143,7 +225,7 @@ export class OpenAIAdapter implements Adapter {
       } catch (err) {
         throw malformed(this.who, err);
       }
-      yield { type: 'tool_call', id: c.id, name: c.name, input };
+      yield { type: 'tool_call', id: c.id, name: names.fromWire(c.name), input };
     }
   }
 
@@ -153,20 +235,47 @@ export class OpenAIAdapter implements Adapter {
     signal: AbortSignal,
     hooks: AdapterHooks,
   ): Promise<CompleteResult> {
-    if (this.opts.fim === 'chat') {
-      let text = '';
-      for await (const ev of this.chat(fimChatRequest(req, model), model, signal, hooks)) {
-        if (ev.type === 'text') text += ev.delta;
-        else if (ev.type === 'done') {
-          return {
-            completions: [{ text: cleanFimAnswer(text, req.stop) }],
-            usage: ev.usage,
-            model: ev.model,
-          };
-        }
-      }
-      throw malformed(this.who, new Error('no final event'));
+    if (this.opts.fim === 'chat' || this.noNativeFim.has(model)) {
+      return this.completeByChat(req, model, signal, hooks);
     }
+    try {
+      return await this.completeNative(req, model, signal, hooks);
+    } catch (err) {
+      if (!refusesNativeFim(err)) throw err;
+      this.noNativeFim.add(model);
+      hooks.notice?.(
+        `${this.who.name} does not take a suffix on /v1/completions for ${model} (${(err as Error).message}); completion asks it through a chat prompt instead. Set providers.${this.opts.id}.fim = 'chat' to skip the first try.`,
+      );
+      return this.completeByChat(req, model, signal, hooks);
+    }
+  }
+
+  private async completeByChat(
+    req: FimRequest,
+    model: string,
+    signal: AbortSignal,
+    hooks: AdapterHooks,
+  ): Promise<CompleteResult> {
+    let text = '';
+    for await (const ev of this.chat(fimChatRequest(req, model), model, signal, hooks)) {
+      if (ev.type === 'text') text += ev.delta;
+      else if (ev.type === 'done') {
+        return {
+          completions: [{ text: cleanFimAnswer(text, req.stop) }],
+          usage: ev.usage,
+          model: ev.model,
+        };
+      }
+    }
+    throw malformed(this.who, new Error('no final event'));
+  }
+
+  private async completeNative(
+    req: FimRequest,
+    model: string,
+    signal: AbortSignal,
+    hooks: AdapterHooks,
+  ): Promise<CompleteResult> {
     const client = await this.sdk();
     const stream = await client.completions.create(
       {
@@ -185,22 +294,31 @@ export class OpenAIAdapter implements Adapter {
     hooks.headers();
     const texts: string[] = [];
     let ended = false;
-    let usage = { inputTokens: 0, outputTokens: 0 };
+    // OpenAI sends one usage chunk for all choices; llama.cpp one per choice (in a chunk
+    // of that choice): the last per choice, summed.
+    const usages = new Map<number | 'all', { inputTokens: number; outputTokens: number }>();
     let actualModel = model;
     try {
       for await (const chunk of stream) {
         if (chunk.model) actualModel = chunk.model;
         if (chunk.usage) {
-          usage = {
+          usages.set(chunk.choices?.[0]?.index ?? 'all', {
             inputTokens: chunk.usage.prompt_tokens ?? 0,
             outputTokens: chunk.usage.completion_tokens ?? 0,
-          };
+          });
         }
         for (const c of chunk.choices ?? []) texts[c.index] = (texts[c.index] ?? '') + c.text;
       }
       ended = true;
     } finally {
       if (!ended) stream.controller.abort();
+    }
+    // An aborted stream ends quietly with what it had: never a (partial) success.
+    if (signal.aborted) throw new AbortError(undefined, { cause: signal.reason });
+    const usage = { inputTokens: 0, outputTokens: 0 };
+    for (const u of usages.values()) {
+      usage.inputTokens += u.inputTokens;
+      usage.outputTokens += u.outputTokens;
     }
     return {
       completions: (texts.length ? [...texts] : ['']).map((t) => ({ text: t ?? '' })),
@@ -213,7 +331,13 @@ export class OpenAIAdapter implements Adapter {
     const client = await this.sdk();
     const out: ModelInfo[] = [];
     for await (const m of client.models.list({ signal })) {
-      out.push({ id: m.id, provider: this.opts.id });
+      // llama.cpp's server says its context length in `meta.n_ctx`.
+      const nCtx = (m as { meta?: { n_ctx?: unknown } }).meta?.n_ctx;
+      out.push({
+        id: m.id,
+        provider: this.opts.id,
+        ...(typeof nCtx === 'number' && nCtx > 0 ? { contextLength: nCtx } : {}),
+      });
     }
     return out;
   }
@@ -242,6 +366,21 @@ export class OpenAIAdapter implements Adapter {
   }
 }
 
+/** Reasoning model families (max_completion_tokens, default temperature only). */
+const REASONING = /^(o\d|gpt-5)/;
+
+/**
+ * /v1/completions refusing a suffix: OpenAI's chat models (404 "This is a chat model…"),
+ * vLLM (400 "suffix is not currently supported").
+ */
+function refusesNativeFim(err: unknown): boolean {
+  if (!(err instanceof OpenAI.APIError)) return false;
+  const msg = err.message;
+  return (
+    (err.status === 404 && /chat model/i.test(msg)) || (err.status === 400 && /suffix/i.test(msg))
+  );
+}
+
 function stopReason(r: string): string {
   if (r === 'stop') return 'end';
   if (r === 'length') return 'max_tokens';
@@ -249,14 +388,14 @@ function stopReason(r: string): string {
   return r;
 }
 
-function toMessages(req: ChatRequest): Msg[] {
+function toMessages(req: ChatRequest, names: ToolNameMap): Msg[] {
   const out: Msg[] = [];
   if (req.system) out.push({ role: 'system', content: req.system });
-  for (const m of req.messages) out.push(...toOpenAI(m));
+  for (const m of req.messages) out.push(...toOpenAI(m, names));
   return out;
 }
 
-function toOpenAI(m: ChatMessage): Msg[] {
+function toOpenAI(m: ChatMessage, names: ToolNameMap): Msg[] {
   if (typeof m.content === 'string') {
     if (m.role === 'tool') return [];
     return [{ role: m.role, content: m.content } as Msg];
@@ -272,7 +411,7 @@ function toOpenAI(m: ChatMessage): Msg[] {
       toolCalls.push({
         id: p.id,
         type: 'function',
-        function: { name: p.name, arguments: JSON.stringify(p.input ?? {}) },
+        function: { name: names.toWire(p.name), arguments: JSON.stringify(p.input ?? {}) },
       });
     } else {
       results.push({ role: 'tool', tool_call_id: p.id, content: p.content });

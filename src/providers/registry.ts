@@ -21,6 +21,8 @@ import { describeSecretRef, resolveSecret, type SecretStore } from '../core/secr
 import type { Adapter, AdapterHooks, CompleteResult } from './adapter.js';
 import { AnthropicAdapter } from './anthropic.js';
 import { pluginProviderConfig, type ProviderConfig, type ProvidersConfig } from './config.js';
+import { LlamaServe } from './llama-serve.js';
+import { LlamaCppAdapter } from './llamacpp.js';
 import { ManagedProvider, type ProviderState } from './managed.js';
 import { OllamaAdapter } from './ollama.js';
 import { OpenAIAdapter } from './openai.js';
@@ -46,6 +48,7 @@ export interface AdapterContext {
   env?: NodeJS.ProcessEnv;
   secrets?: SecretStore;
   fetch?: typeof fetch;
+  notify?: RegistryDeps['notify'];
 }
 
 /** Builds the adapter of one configured provider of a kind. */
@@ -69,6 +72,8 @@ export interface RegistryDeps {
    * factory is a ConfigError.
    */
   kinds?: Partial<Record<string, AdapterFactory>>;
+  /** Tells the user something worth a message (a server Rune starts for them is loading). */
+  notify?: (message: string, level?: 'info' | 'warn') => void;
 }
 
 /** One line of `rune.providers.list`. */
@@ -150,9 +155,37 @@ function lazyKey(p: ProviderConfig, deps: RegistryDeps): () => Promise<string | 
 const BUILTIN: Partial<Record<string, AdapterFactory>> = {
   ollama: (p, c) => new OllamaAdapter(common(p, c)),
   anthropic: (p, c) => new AnthropicAdapter({ ...common(p, c), maxTokens: p.maxTokens }),
-  openai: (p, c) => new OpenAIAdapter({ ...common(p, c), fim: p.fim }),
-  zeke: (p, c) => new ZekeAdapter(common(p, c)),
+  // A custom url may be a llama.cpp server: unless told, the adapter asks it once and then
+  // uses /infill (which honours the suffix) instead of /v1/completions.
+  openai: (p, c) =>
+    p.fim === 'auto' || p.fim === 'infill'
+      ? new LlamaCppAdapter({ ...common(p, c), kind: 'openai', fim: p.fim, ...infillOf(p) })
+      : new OpenAIAdapter({ ...common(p, c), fim: p.fim }),
+  llamacpp: (p, c) =>
+    new LlamaCppAdapter({
+      ...common(p, c),
+      kind: 'llamacpp',
+      fim: 'infill',
+      ...infillOf(p),
+      ...(p.serve
+        ? {
+            serve: new LlamaServe({
+              id: p.id,
+              ...p.serve,
+              logger: c.logger,
+              ...(c.env ? { env: c.env } : {}),
+              ...(c.notify ? { notify: c.notify } : {}),
+            }),
+          }
+        : {}),
+    }),
+  zeke: (p, c) =>
+    new ZekeAdapter({ ...common(p, c), model: p.settings.model, ...(c.env ? { env: c.env } : {}) }),
 };
+
+function infillOf(p: ProviderConfig) {
+  return p.infill ? { infill: p.infill } : {};
+}
 
 function common(p: ProviderConfig, c: AdapterContext) {
   return {
@@ -182,6 +215,7 @@ function adapterFor(
     ...(deps.env ? { env: deps.env } : {}),
     ...(deps.secrets ? { secrets: deps.secrets } : {}),
     ...(deps.fetch ? { fetch: deps.fetch } : {}),
+    ...(deps.notify ? { notify: deps.notify } : {}),
   });
 }
 

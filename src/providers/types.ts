@@ -66,6 +66,16 @@ export interface Usage {
 
 export type ChatEvent =
   | { type: 'text'; delta: string }
+  /**
+   * Reasoning the model streamed before (or between) its visible answer (Ollama's
+   * `message.thinking`). Not part of the answer: never send it back as history.
+   */
+  | { type: 'thinking'; delta: string }
+  /**
+   * Something the provider changed to get an answer, for the user to know (e.g. the model
+   * rejected tools, so the request went again without them). Said once per cause.
+   */
+  | { type: 'notice'; message: string }
   | { type: 'tool_call'; id: string; name: string; input: unknown }
   | {
       type: 'done';
@@ -90,6 +100,14 @@ export interface FimRequest {
   /** Filetype / language id and file name, for prompts that use them. */
   language?: string;
   filename?: string;
+  /**
+   * Code from other files the user has open, within the context budget. `prefix` already
+   * carries it (framed as comments) in its first `extraInPrefix` characters; a server
+   * with a field of its own for it (llama.cpp's `input_extra`) sends these chunks there
+   * and the prefix without them.
+   */
+  extra?: { filename: string; text: string }[];
+  extraInPrefix?: number;
 }
 
 export interface Completion {
@@ -102,6 +120,8 @@ export interface ModelInfo {
   id: string;
   provider: string;
   contextLength?: number;
+  /** Whether the model can call tools, when the server says (llama.cpp: its chat template). */
+  tools?: boolean;
 }
 
 export interface CallOptions {

@@ -85,7 +85,10 @@ export function registerAiTools(
     max_tokens: z.number().int().min(1).optional(),
     temperature: z.number().min(0).max(2).optional(),
   };
-  const AI = { readOnlyHint: true, destructiveHint: false, openWorldHint: true } as const;
+  // They change no file, but they spend the user's credit and send text off the machine:
+  // each call asks first unless mcp.approval.rules (or "always for this project") allows it.
+  const AI = { readOnlyHint: false, destructiveHint: false, openWorldHint: true } as const;
+  const approval = 'ask' as const;
 
   store.add(
     registry.register({
@@ -102,6 +105,7 @@ export function registerAiTools(
         temperature: z.number().min(0).max(2).optional(),
       },
       annotations: AI,
+      approval,
       handler: (args, ctx) =>
         run(byKind(['ollama'], args.provider), [{ role: 'user', content: args.prompt }], args, ctx),
     }),
@@ -114,6 +118,7 @@ export function registerAiTools(
         'Sends a conversation to a configured Anthropic (Claude) provider; streams partial output as progress.',
       inputSchema: chatArgs,
       annotations: AI,
+      approval,
       handler: (args, ctx) => run(byKind(['anthropic'], args.provider), args.messages, args, ctx),
     }),
   );
@@ -125,6 +130,7 @@ export function registerAiTools(
         'Sends a conversation to a configured OpenAI-compatible provider; streams partial output as progress.',
       inputSchema: chatArgs,
       annotations: AI,
+      approval,
       handler: (args, ctx) => run(byKind(['openai'], args.provider), args.messages, args, ctx),
     }),
   );
@@ -135,6 +141,7 @@ export function registerAiTools(
       description: 'Lists the models of every configured provider (or of one).',
       inputSchema: { provider: z.string().optional() },
       annotations: AI,
+      approval,
       handler: async (args, ctx) => {
         const reg = providers();
         const out: { provider: string; kind: string; models?: unknown[]; error?: string }[] = [];

@@ -37,6 +37,8 @@ export interface ApprovalRequest {
   id: string;
   tool: string;
   caller: CallerInfo;
+  /** What the call acts on, resolved (an absolute path), when the tool says. */
+  target?: string;
   /** One line per argument, shortened. */
   summary: string[];
   destructive: boolean;
@@ -129,6 +131,7 @@ export class ApprovalPolicy {
       id: `a${++counter}`,
       tool: tool.def.name,
       caller: ctx.caller,
+      ...(ctx.target !== undefined ? { target: ctx.target } : {}),
       summary: summarize(args),
       destructive: tool.def.annotations?.destructiveHint === true,
     });

@@ -8,8 +8,11 @@ import { BadRequestError } from '../core/errors.js';
 import type { LineEdit, Range } from './editor.js';
 import type { Hunk } from './registry.js';
 
-/** The hunks turning `a` into `b` (Myers' O(ND) algorithm, no context lines). */
-export function diffLines(a: readonly string[], b: readonly string[]): Hunk[] {
+/**
+ * The hunks turning `a` into `b` (Myers' O(ND) algorithm, no context lines).
+ * Past `maxD` differences (default 2000) the middle becomes one hunk.
+ */
+export function diffLines(a: readonly string[], b: readonly string[], maxD = 2000): Hunk[] {
   let pre = 0;
   while (pre < a.length && pre < b.length && a[pre] === b[pre]) pre++;
   let suf = 0;
@@ -27,7 +30,7 @@ export function diffLines(a: readonly string[], b: readonly string[]): Hunk[] {
   if (n === 0 && m === 0) return [];
   const max = n + m;
   // Past this many differences a single hunk is as readable and far cheaper.
-  const limit = Math.min(max, 2000);
+  const limit = Math.min(max, maxD);
   const v = new Map<number, number>([[1, 0]]);
   const trace: Map<number, number>[] = [];
   let found = false;
@@ -255,4 +258,60 @@ function findBlock(lines: readonly string[], block: readonly string[], near: num
     if (near - d < 0 && near + d >= lines.length) break;
   }
   return -1;
+}
+
+/** The lines of a text as files hold them: a final newline ends the last line. */
+export function textLines(text: string): string[] {
+  const lines = text.split('\n');
+  if (lines.length > 1 && lines[lines.length - 1] === '') lines.pop();
+  return lines;
+}
+
+/**
+ * A unified diff (`diff -u` format, `context` lines around each change) turning `a` into
+ * `b`; empty when they are equal. `applyUnifiedDiff(a, unifiedDiff(a, b))` is `b`.
+ */
+export function unifiedDiff(
+  a: readonly string[],
+  b: readonly string[],
+  names = { from: 'a', to: 'b' },
+  context = 3,
+): string {
+  const hunks = diffLines(a, b);
+  if (hunks.length === 0) return '';
+  const out = [`--- ${names.from}`, `+++ ${names.to}`];
+  let shift = 0; // new-file lines minus old-file lines before the current group
+  for (let g = 0; g < hunks.length;) {
+    let last = g;
+    while (
+      last + 1 < hunks.length &&
+      hunks[last + 1]!.start - (hunks[last]!.start + hunks[last]!.oldLines.length) <= 2 * context
+    ) {
+      last++;
+    }
+    const from = Math.max(0, hunks[g]!.start - context);
+    const to = Math.min(a.length, hunks[last]!.start + hunks[last]!.oldLines.length + context);
+    const body: string[] = [];
+    let grow = 0;
+    let i = from;
+    for (let h = g; h <= last; h++) {
+      const hk = hunks[h]!;
+      for (; i < hk.start; i++) body.push(` ${a[i]!}`);
+      for (const l of hk.oldLines) body.push(`-${l}`);
+      for (const l of hk.newLines) body.push(`+${l}`);
+      i += hk.oldLines.length;
+      grow += hk.newLines.length - hk.oldLines.length;
+    }
+    for (; i < to; i++) body.push(` ${a[i]!}`);
+    const oldCount = to - from;
+    const newCount = oldCount + grow;
+    const newFrom = from + shift;
+    out.push(
+      `@@ -${oldCount === 0 ? from : from + 1},${oldCount} +${newCount === 0 ? newFrom : newFrom + 1},${newCount} @@`,
+      ...body,
+    );
+    shift += grow;
+    g = last + 1;
+  }
+  return `${out.join('\n')}\n`;
 }

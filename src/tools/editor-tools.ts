@@ -15,8 +15,11 @@ import {
   applyUnifiedDiff,
   diffLines,
   searchReplace,
+  textLines,
+  unifiedDiff,
 } from './diff.js';
-import { resolveInRoots } from './paths.js';
+import { resolveInRoots, visibleInRoots } from './paths.js';
+import { searchInWorker, type SearchJob } from './search.js';
 import {
   jsonResult,
   type CallToolResult,
@@ -27,7 +30,10 @@ import {
 export interface EditorToolOptions {
   /** Also register `nvim_command` and `nvim_lua` (raw Ex and Lua). Off unless the user turns it on. */
   unsafe?: boolean;
-  /** Also register zeke's tool names (`fs.read`, `fs.write`, `fs.list`, `diff.apply`). */
+  /**
+   * Also register zeke's tool names (`fs.read`, `fs.write`, `fs.list`, `diff.apply`,
+   * `diff.generate`, `ping`).
+   */
   zekeAliases?: boolean;
 }
 
@@ -65,22 +71,61 @@ export function registerEditorTools(
   const store = new DisposableStore();
   const safePath = async (p: string) => resolveInRoots(p, await editor.roots());
 
-  const resolveBuffer = async (ref: number | string | undefined): Promise<BufferInfo> => {
+  /**
+   * The buffer a call addresses: the current one, a buffer id, or a workspace
+   * path. A buffer with a file name is held to the same rule as a path: the
+   * file (links resolved) must be inside the workspace. `real` is that file.
+   */
+  const resolveBuffer = async (
+    ref: number | string | undefined,
+  ): Promise<{ buf: BufferInfo; real: string }> => {
+    if (typeof ref === 'string') {
+      const real = await safePath(ref);
+      const buf = await editor.bufferForPath(real, { create: true });
+      if (!buf) throw new NotFoundError(`Cannot open ${ref} in a buffer.`);
+      return { buf, real };
+    }
+    let buf: BufferInfo | undefined;
     if (ref === undefined) {
-      const cur = await editor.cursor();
-      const b = await editor.buffer(cur.bufferId);
-      if (!b) throw new NotFoundError('There is no current buffer.');
-      return b;
+      buf = await editor.buffer((await editor.cursor()).bufferId);
+      if (!buf) throw new NotFoundError('There is no current buffer.');
+    } else {
+      buf = await editor.buffer(ref);
+      if (!buf)
+        throw new NotFoundError(`No buffer ${ref}; call list_buffers to see the open ones.`);
     }
-    if (typeof ref === 'number') {
-      const b = await editor.buffer(ref);
-      if (!b) throw new NotFoundError(`No buffer ${ref}; call list_buffers to see the open ones.`);
-      return b;
+    return { buf, real: buf.path ? await safePath(buf.path) : '' };
+  };
+
+  /**
+   * Runs `fn` on the buffer a read-only call addresses. A path with no buffer
+   * yet is loaded unlisted and wiped afterwards: reads leave nothing in the
+   * user's buffer list, and a file that does not exist creates nothing.
+   */
+  const withReadBuffer = async <T>(
+    ref: number | string | undefined,
+    fn: (buf: BufferInfo) => Promise<T>,
+  ): Promise<T> => {
+    if (typeof ref !== 'string') return fn((await resolveBuffer(ref)).buf);
+    const real = await safePath(ref);
+    const open = await editor.bufferForPath(real);
+    if (open) return fn(open);
+    const st = await fs.promises.stat(real).catch(() => undefined);
+    if (!st) throw new NotFoundError(`${ref} does not exist.`);
+    if (!st.isFile()) throw new BadRequestError(`${ref} is not a file; use list_directory.`);
+    const temp = await editor.bufferForPath(real, { create: true, listed: false });
+    if (!temp) throw new NotFoundError(`Cannot read ${ref}.`);
+    try {
+      return await fn(temp);
+    } finally {
+      await editor.release(temp.id);
     }
-    const abs = await safePath(ref);
-    const b = await editor.bufferForPath(abs, { create: true });
-    if (!b) throw new NotFoundError(`Cannot open ${ref} in a buffer.`);
-    return b;
+  };
+
+  const savable = async (ref: number | string | undefined) => {
+    const r = await resolveBuffer(ref);
+    if (!r.real) throw new BadRequestError(`Buffer ${r.buf.id} has no file name to save to.`);
+    return r;
   };
 
   const page = (total: number, start?: number, end?: number) => {
@@ -111,14 +156,14 @@ export function registerEditorTools(
   /** Shows the change as hunks, applies the accepted ones, and says what happened. */
   const proposeAndApply = async (
     ctx: ToolContext,
-    buf: BufferInfo,
+    { buf, real }: { buf: BufferInfo; real: string },
     newLines: string[],
     save: boolean,
     oldLines?: string[],
   ): Promise<CallToolResult> => {
     const old = oldLines ?? (await editor.getLines(buf.id, 0, buf.lineCount));
     const hunks = diffLines(old, newLines);
-    const target = buf.path || buf.name || `buffer ${buf.id}`;
+    const target = real || buf.name || `buffer ${buf.id}`;
     if (hunks.length === 0) return jsonResult({ applied: 0, hunks: 0, message: 'No change.' });
     const answer = await ctx.review({ target, hunks });
     if (answer.accepted.length === 0) {
@@ -140,7 +185,8 @@ export function registerEditorTools(
     });
   };
 
-  const readFileRange = async (p: string, start?: number, end?: number) => {
+  /** The whole text of a workspace file that is not too big to read at once. */
+  const readWhole = async (p: string): Promise<{ abs: string; text: string }> => {
     const abs = await safePath(p);
     const st = await fs.promises.stat(abs).catch(() => undefined);
     if (!st) throw new NotFoundError(`${p} does not exist.`);
@@ -150,8 +196,12 @@ export function registerEditorTools(
         `${p} is ${st.size} bytes, more than read_file reads; use tail_file or search.`,
       );
     }
-    const lines = (await fs.promises.readFile(abs, 'utf8')).split('\n');
-    if (lines.length > 1 && lines[lines.length - 1] === '') lines.pop();
+    return { abs, text: await fs.promises.readFile(abs, 'utf8') };
+  };
+
+  const readFileRange = async (p: string, start?: number, end?: number) => {
+    const { abs, text } = await readWhole(p);
+    const lines = textLines(text);
     const { s, e } = page(lines.length, start, end);
     return pageResult({ path: abs }, lines.slice(s - 1, e), s, e, lines.length);
   };
@@ -165,7 +215,7 @@ export function registerEditorTools(
     if (!buf) throw new NotFoundError(`Cannot open ${p} in a buffer.`);
     const lines = content.split('\n');
     if (lines.length > 1 && lines[lines.length - 1] === '') lines.pop();
-    return proposeAndApply(ctx, buf, lines, true);
+    return proposeAndApply(ctx, { buf, real: abs }, lines, true);
   };
 
   const listDir = async (p: string | undefined) => {
@@ -205,18 +255,23 @@ export function registerEditorTools(
         'the result says where the next page starts.',
       inputSchema: { buffer: bufferRef, ...lineArgs },
       annotations: RO,
-      handler: async (args) => {
-        const buf = await resolveBuffer(args.buffer);
-        const { s, e } = page(buf.lineCount, args.start_line, args.end_line);
-        const lines = s <= e ? await editor.getLines(buf.id, s - 1, e) : [];
-        return pageResult(
-          { buffer: buf.id, path: buf.path, changedtick: buf.changedtick, modified: buf.modified },
-          lines,
-          s,
-          e,
-          buf.lineCount,
-        );
-      },
+      handler: (args) =>
+        withReadBuffer(args.buffer, async (buf) => {
+          const { s, e } = page(buf.lineCount, args.start_line, args.end_line);
+          const lines = s <= e ? await editor.getLines(buf.id, s - 1, e) : [];
+          return pageResult(
+            {
+              buffer: buf.id,
+              path: buf.path,
+              changedtick: buf.changedtick,
+              modified: buf.modified,
+            },
+            lines,
+            s,
+            e,
+            buf.lineCount,
+          );
+        }),
     }),
   );
 
@@ -273,8 +328,16 @@ export function registerEditorTools(
       },
       annotations: RO,
       handler: async (args) => {
-        const id = args.buffer === undefined ? undefined : (await resolveBuffer(args.buffer)).id;
-        return jsonResult({ diagnostics: await editor.diagnostics(id) });
+        const roots = await editor.roots();
+        return args.buffer === undefined
+          ? jsonResult({
+              diagnostics: (await editor.diagnostics()).filter((d) =>
+                visibleInRoots(d.path, roots),
+              ),
+            })
+          : withReadBuffer(args.buffer, async (buf) =>
+              jsonResult({ diagnostics: await editor.diagnostics(buf.id) }),
+            );
       },
     }),
   );
@@ -331,14 +394,15 @@ export function registerEditorTools(
         if (!args.edits?.length && !args.replacements?.length) {
           throw new BadRequestError('Give `edits` or `replacements`.');
         }
-        const buf = await resolveBuffer(args.buffer);
+        const target = await resolveBuffer(args.buffer);
+        const { buf } = target;
         const old = await editor.getLines(buf.id, 0, buf.lineCount);
         let lines = old;
         if (args.edits?.length) lines = applyTextEdits(lines, args.edits);
         for (const r of args.replacements ?? []) {
           lines = searchReplace(lines, r.search, r.replace, r.all ?? false);
         }
-        return proposeAndApply(ctx, buf, lines, false, old);
+        return proposeAndApply(ctx, target, lines, false, old);
       },
     }),
   );
@@ -370,7 +434,13 @@ export function registerEditorTools(
       const buf = await editor.bufferForPath(abs, { create: true });
       if (!buf) throw new NotFoundError(`Cannot open ${args.path}.`);
       const lines = await editor.getLines(buf.id, 0, buf.lineCount);
-      return proposeAndApply(ctx, buf, applyUnifiedDiff(lines, args.diff), true, lines);
+      return proposeAndApply(
+        ctx,
+        { buf, real: abs },
+        applyUnifiedDiff(lines, args.diff),
+        true,
+        lines,
+      );
     },
   };
   store.add(registry.register({ name: 'apply_diff', title: 'Apply a diff', ...diffDef }));
@@ -382,12 +452,12 @@ export function registerEditorTools(
       description: 'Writes a buffer to its file.',
       inputSchema: { buffer: bufferRef },
       annotations: { readOnlyHint: false, destructiveHint: false, openWorldHint: false },
+      // Checked before the user is asked: a save outside the workspace is refused unasked.
+      prepare: async (args) => (await savable(args.buffer)).real,
       handler: async (args) => {
-        const buf = await resolveBuffer(args.buffer);
-        if (!buf.path) throw new BadRequestError(`Buffer ${buf.id} has no file name to save to.`);
-        await safePath(buf.path);
+        const { buf, real } = await savable(args.buffer);
         await editor.save(buf.id);
-        return jsonResult({ saved: true, buffer: buf.id, path: buf.path });
+        return jsonResult({ saved: true, buffer: buf.id, path: real });
       },
     }),
   );
@@ -408,7 +478,8 @@ export function registerEditorTools(
       title: 'Search',
       description:
         'Searches the open buffers (with unsaved changes) or the workspace files for text or a ' +
-        'JavaScript regular expression. Returns path, 1-based line and the line text.',
+        'JavaScript regular expression. Returns path, 1-based line and the line text. A search ' +
+        'that runs longer than a few seconds (a regex that backtracks) is stopped with an error.',
       inputSchema: {
         query: z.string().min(1),
         regex: z.boolean().optional(),
@@ -426,22 +497,19 @@ export function registerEditorTools(
           throw new BadRequestError(`Invalid regular expression: ${(err as Error).message}`);
         }
         const max = args.max_results ?? 200;
-        const matches: { path: string; buffer?: number; line: number; text: string }[] = [];
+        const job: SearchJob = { pattern: re.source, flags, max };
         if (args.scope === 'buffers') {
+          job.buffers = [];
           for (const b of await editor.listBuffers()) {
             if (!b.loaded) continue;
             const lines = await editor.getLines(b.id, 0, b.lineCount);
-            lines.forEach((l, i) => {
-              if (matches.length < max && re.test(l)) {
-                matches.push({ path: b.path, buffer: b.id, line: i + 1, text: l.slice(0, 400) });
-              }
-            });
+            job.buffers.push({ path: b.path, buffer: b.id, lines });
           }
         } else {
-          for (const root of await editor.roots()) {
-            await searchTree(root, re, max, matches, ctx.signal);
-          }
+          job.roots = await editor.roots();
         }
+        // In a worker with a deadline: a caller's regex must not freeze the host.
+        const matches = await searchInWorker(job, ctx.signal);
         return jsonResult({ matches, truncated: matches.length >= max });
       },
     }),
@@ -454,10 +522,10 @@ export function registerEditorTools(
       description: 'Symbols of a buffer from its attached language servers.',
       inputSchema: { buffer: bufferRef },
       annotations: RO,
-      handler: async (args) => {
-        const buf = await resolveBuffer(args.buffer);
-        return jsonResult({ symbols: await editor.symbols(buf.id) });
-      },
+      handler: (args) =>
+        withReadBuffer(args.buffer, async (buf) =>
+          jsonResult({ symbols: await editor.symbols(buf.id) }),
+        ),
     }),
   );
 
@@ -473,15 +541,15 @@ export function registerEditorTools(
         character: z.number().int().min(0),
       },
       annotations: RO,
-      handler: async (args) => {
-        const buf = await resolveBuffer(args.buffer);
-        return jsonResult({
-          locations: await editor.definition(buf.id, {
-            line: args.line,
-            character: args.character,
+      handler: (args) =>
+        withReadBuffer(args.buffer, async (buf) =>
+          jsonResult({
+            locations: await editor.definition(buf.id, {
+              line: args.line,
+              character: args.character,
+            }),
           }),
-        });
-      },
+        ),
     }),
   );
 
@@ -510,11 +578,15 @@ export function registerEditorTools(
   );
 
   if (opts.zekeAliases !== false) {
+    // zeke's client (src/mcp/client.zig) uses the whole result as the file's content: no pages.
     store.add(
       registry.register({
         name: 'fs.read',
-        ...readFileDef,
-        description: `${readFileDef.description} (zeke's name for read_file)`,
+        description:
+          "Reads a whole file inside the workspace and returns its text as is (zeke's fs.read).",
+        inputSchema: { path: z.string().describe('File path, relative to the workspace root.') },
+        annotations: RO,
+        handler: async (args: { path: string }) => (await readWhole(args.path)).text,
       }),
     );
     store.add(
@@ -536,6 +608,27 @@ export function registerEditorTools(
         name: 'diff.apply',
         ...diffDef,
         description: `${diffDef.description} (zeke's name for apply_diff)`,
+      }),
+    );
+    store.add(
+      registry.register({
+        name: 'diff.generate',
+        description:
+          "The unified diff (diff -u) turning the text `old` into `new` (zeke's diff.generate); " +
+          'empty when they are equal. diff.apply takes it.',
+        inputSchema: { old: z.string(), new: z.string() },
+        annotations: RO,
+        handler: (args: { old: string; new: string }) =>
+          unifiedDiff(textLines(args.old), textLines(args.new)),
+      }),
+    );
+    store.add(
+      registry.register({
+        name: 'ping',
+        description: "Answers pong: zeke's check that the MCP server is there.",
+        inputSchema: {},
+        annotations: RO,
+        handler: () => 'pong',
       }),
     );
   }
@@ -572,51 +665,6 @@ export function registerEditorTools(
 
 function escapeRe(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
-
-const SKIP_DIRS = new Set(['.git', 'node_modules', '.hg', '.svn', 'dist', 'build', '.cache']);
-
-async function searchTree(
-  root: string,
-  re: RegExp,
-  max: number,
-  out: { path: string; line: number; text: string }[],
-  signal: AbortSignal,
-): Promise<void> {
-  const stack = [root];
-  let files = 0;
-  while (stack.length && out.length < max && files < 50000) {
-    if (signal.aborted) throw new AbortError();
-    const dir = stack.pop()!;
-    let entries: fs.Dirent[];
-    try {
-      entries = await fs.promises.readdir(dir, { withFileTypes: true });
-    } catch {
-      continue;
-    }
-    for (const e of entries) {
-      const p = path.join(dir, e.name);
-      // Symlinks are not followed: they could lead out of the workspace.
-      if (e.isDirectory()) {
-        if (!SKIP_DIRS.has(e.name)) stack.push(p);
-      } else if (e.isFile()) {
-        files++;
-        let data: Buffer;
-        try {
-          const st = await fs.promises.stat(p);
-          if (st.size > 2 * 1024 * 1024) continue;
-          data = await fs.promises.readFile(p);
-        } catch {
-          continue;
-        }
-        if (data.subarray(0, 8000).includes(0)) continue;
-        const lines = data.toString('utf8').split('\n');
-        for (let i = 0; i < lines.length && out.length < max; i++) {
-          if (re.test(lines[i]!)) out.push({ path: p, line: i + 1, text: lines[i]!.slice(0, 400) });
-        }
-      }
-    }
-  }
 }
 
 async function tailFile(

@@ -83,8 +83,20 @@ export interface Editor {
   /** The workspace roots file tools are confined to (the cwd and LSP workspace folders). */
   roots(): Promise<string[]>;
   listBuffers(): Promise<BufferInfo[]>;
-  /** The buffer showing `path`, loading it (without showing it) when `create` is set. */
-  bufferForPath(path: string, opts?: { create?: boolean }): Promise<BufferInfo | undefined>;
+  /**
+   * The buffer of `path`, loading it (without showing it) when `create` is
+   * set; `listed: false` keeps a created buffer out of the user's buffer list
+   * (a read that should leave nothing behind, see `release`).
+   */
+  bufferForPath(
+    path: string,
+    opts?: { create?: boolean; listed?: boolean },
+  ): Promise<BufferInfo | undefined>;
+  /**
+   * Wipes a buffer made with `listed: false` once it is no longer needed,
+   * unless the user has since listed, changed or shown it.
+   */
+  release(bufferId: number): Promise<void>;
   buffer(id: number): Promise<BufferInfo | undefined>;
   /** Lines `start..end` (end exclusive, clamped) of a buffer. */
   getLines(bufferId: number, start: number, end: number): Promise<string[]>;

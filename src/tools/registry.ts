@@ -70,6 +70,8 @@ export interface ToolContext {
   /** Reports progress; a no-op when the client did not ask for it. */
   progress(p: Progress): void;
   caller: CallerInfo;
+  /** What the call acts on, resolved (an absolute path), from the tool's `prepare`. */
+  target?: string;
   /**
    * Asks the user to review an edit (tools with `approval: 'review'`). Resolves
    * with the accepted hunks; `[]` when the user rejected every hunk.
@@ -111,6 +113,12 @@ export interface ToolDefinition<S extends ToolShape = ToolShape> {
    * hub tools to agents only when `mcp.tools.reexport_hub` is on.
    */
   origin?: string;
+  /**
+   * Checks a call before anyone is asked about it (throw to refuse it) and
+   * returns what it acts on, resolved (an absolute path), for the approval
+   * prompt. A call that would be refused anyway never reaches the user.
+   */
+  prepare?(args: ToolArgs<S>): Promise<string | undefined> | string | undefined;
   /** A string is sent as one text block; an object is sent as the MCP result it is. */
   handler(args: ToolArgs<S>, ctx: ToolContext): Promise<ToolOutput> | ToolOutput;
 }
@@ -239,6 +247,14 @@ export class ToolRegistry {
       );
     }
     const input = parsed.data as Record<string, unknown>;
+    if (tool.def.prepare) {
+      try {
+        const target = await tool.def.prepare(input);
+        if (target !== undefined) ctx = { ...ctx, target };
+      } catch (err) {
+        return errorResult(err);
+      }
+    }
     const run = async (c: ToolContext = ctx): Promise<CallToolResult> => {
       try {
         return toResult(await tool.def.handler(input, c));

@@ -164,3 +164,16 @@ export function alive(pid: number): boolean {
     return false;
   }
 }
+
+/**
+ * Lua that trusts `file`'s current content as `:trust` does (Neovim 0.10's
+ * vim.secure.trust allows by buffer only, so the file is loaded in one first).
+ */
+export function trustFileLua(file: string): string {
+  return `local b = vim.fn.bufadd(${JSON.stringify(file)}) vim.fn.bufload(b) assert(vim.secure.trust({ action = 'allow', bufnr = b })) vim.api.nvim_buf_delete(b, { force = true })`;
+}
+
+/** Lua that trusts a folder by name, as `:trust {dir}` records it in Neovim 0.11+. */
+export function trustDirLua(dir: string): string {
+  return `local f = assert(io.open(vim.fn.stdpath('state') .. '/trust', 'a')) f:write('directory ' .. vim.uv.fs_realpath(${JSON.stringify(dir)}) .. '\\n') f:close()`;
+}

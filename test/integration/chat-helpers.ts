@@ -11,6 +11,9 @@ import type { HostModule, ReadyHost } from '../../src/nvim/host.js';
 import type { ProviderRegistry } from '../../src/providers/types.js';
 import { ConfigError } from '../../src/core/errors.js';
 
+/** Chat tests load Neovim's bundled parsers (markdown) the same way everywhere. */
+export { parserCmds };
+
 /** A registry with no provider at all (what the Provider contract reports as a ConfigError). */
 export function emptyRegistry(): ProviderRegistry {
   return {

@@ -92,7 +92,7 @@ describe('tool use in chat', () => {
 
     const buf = await ask(c, 'Echo "ping from chat" please');
     const prompt = await answer(c, 1, 'once');
-    expect(prompt).toContain('echo (MCP server everything)');
+    expect(prompt).toContain('Rune chat asks: Run echo (MCP server everything)');
     expect(prompt).toContain('message: ping from chat');
     await c.idle(buf);
 

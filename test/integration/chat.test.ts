@@ -257,6 +257,8 @@ describe(':RuneChat context', () => {
       '#file:',
       '#quickfix',
       '#mcp:',
+      '#git',
+      '#gitlog',
     ]);
     expect(
       (await c.t.lua<{ word: string }[]>('return require("rune.chat").complete(0, "#di")')).map(
@@ -266,6 +268,12 @@ describe(':RuneChat context', () => {
     // Through the real omnifunc, as <C-x><C-o> runs it.
     await c.t.nvim.input('ofix #qu<C-x><C-o><Esc>');
     await waitFor(async () => (await c.lines()).at(-1) === 'fix #quickfix', 5000, 'completion');
+    // /prompts at the start of a line.
+    expect(
+      (await c.t.lua<{ word: string }[]>('return require("rune.chat").complete(0, "/")')).map(
+        (w) => w.word,
+      ),
+    ).toEqual(['/explain', '/fix', '/tests', '/docs', '/review', '/simplify', '/commit']);
   });
 });
 

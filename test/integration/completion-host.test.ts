@@ -29,7 +29,7 @@ describe('inline completion through the spawned host (dist/)', () => {
         throw new Error(`${(e as Error).message}\nhost: ${info.state}\n${log}`);
       }
       const body = server.requestsTo('generate').at(-1)!.body as Record<string, unknown>;
-      expect(body).toMatchObject({ prompt: '  ', suffix: '' });
+      expect(body).toMatchObject({ prompt: '  ', suffix: '\n' });
       await t.nvim.input('<Tab><Esc>');
       await expect
         .poll(() => t.lua('return vim.api.nvim_buf_get_lines(0, 0, -1, false)'))

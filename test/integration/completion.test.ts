@@ -271,6 +271,8 @@ describe('inline completion', () => {
   it('accepts the first line, then the next, and keeps tabs and drops CR', async () => {
     const h = await harness('{ debounce_ms = 0 }');
     h.server.script('generate', () => ({ text: 'one()\r\n\ttwo()\r\nthree' }));
+    // An empty file has no prefix: Ollama gets the request as a chat prompt.
+    h.server.script('chat', () => ({ text: 'one()\r\n\ttwo()\r\nthree' }));
     await h.t.lua(LUA_BUF, [['']]);
     await h.t.lua('vim.bo.fileformat = "dos"');
     await h.type('i');
@@ -300,6 +302,8 @@ describe('inline completion', () => {
   it('keeps the ghost text while the user types what it shows', async () => {
     const h = await harness('{ debounce_ms = 0 }');
     h.server.script('generate', () => ({ text: 'return 42' }));
+    // An empty file has no prefix: Ollama gets the request as a chat prompt.
+    h.server.script('chat', () => ({ text: 'return 42' }));
     await h.t.lua(LUA_BUF, [['']]);
     await h.type('i');
     await expect.poll(h.ghost).toBe('return 42');
@@ -482,6 +486,8 @@ describe('inline completion', () => {
         vim.notify = function(m) table.insert(_G.notes, m) end`,
     });
     h.server.script('generate', () => ({ text: 'abc' }));
+    // An empty file has no prefix: Ollama gets the request as a chat prompt.
+    h.server.script('chat', () => ({ text: 'abc' }));
     await h.t.lua(LUA_BUF, [['']]);
     await h.type('i');
     await expect.poll(h.ghost).toBe('abc');

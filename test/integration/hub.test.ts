@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startOllamaServer } from '../helpers/servers/index.js';
-import { alive, startNvim, waitFor } from '../helpers/nvim.js';
+import { alive, startNvim, trustFileLua, waitFor } from '../helpers/nvim.js';
 import { getHub, hubModule } from '../../src/nvim/hub.js';
 import { getToolRegistry } from '../../src/nvim/tools.js';
 import type { ToolContext } from '../../src/tools/registry.js';
@@ -88,16 +88,22 @@ interface Hub {
   connected(name: string, tool?: string): Promise<void>;
 }
 
+/** `project` goes to the project's `.mcp.json` (trusted, as `:trust` would); `global` to the user's own file. */
 async function startHub(
-  opts: { project?: unknown; setup?: Record<string, unknown> } = {},
+  opts: { project?: unknown; global?: unknown; setup?: Record<string, unknown> } = {},
 ): Promise<Hub> {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'rune-hub-'));
   const project = path.join(home, 'project');
   fs.mkdirSync(project, { recursive: true });
-  if (opts.project) writeJson(path.join(project, '.mcp.json'), opts.project);
+  const trust: string[] = [];
+  if (opts.project) {
+    writeJson(path.join(project, '.mcp.json'), opts.project);
+    trust.push(`lua ${trustFileLua(path.join(project, '.mcp.json'))}`);
+  }
+  if (opts.global) writeJson(path.join(home, 'config', 'rune', 'mcp.json'), opts.global);
   const c = await startChat({
     home,
-    preCmds: [`cd ${project}`, `let $RUNE_TEST_PROJECT = '${project}'`],
+    preCmds: [`cd ${project}`, `let $RUNE_TEST_PROJECT = '${project}'`, ...trust],
     setup: { ...opts.setup, mcp: { enabled: false, ...(opts.setup?.mcp as object) } },
     modules: [hubModule],
   });
@@ -221,7 +227,7 @@ describe('MCP hub in Neovim', () => {
       const port = await freePort();
       const http = await httpEverything(port);
       const h = await startHub({
-        project: { mcpServers: { local: { ...stdioEntry, cwd: '${env:RUNE_TEST_PROJECT}' } } },
+        global: { mcpServers: { local: { ...stdioEntry, cwd: '${env:RUNE_TEST_PROJECT}' } } },
         setup: {
           mcp: {
             servers: { remote: { url: `http://127.0.0.1:${port}/mcp`, type: 'http' } },
@@ -261,12 +267,13 @@ describe('MCP hub in Neovim', () => {
   );
 
   it('picks up an edited config file, and reports a bad one naming file and key', async () => {
-    const h = await startHub({ project: { mcpServers: { first: stdioEntry } } });
+    const h = await startHub({ global: { mcpServers: { first: stdioEntry } } });
     await h.c.t.lua(
       '_G.notes = {} vim.notify = function(msg, level) table.insert(_G.notes, { msg, level }) end',
     );
     await h.connected('first');
-    const file = path.join(h.project, '.mcp.json');
+    const file = (await h.status()).files[0]!;
+    expect(file).toMatch(/config\/rune\/mcp\.json$/);
     writeJson(file, {
       mcpServers: {
         first: stdioEntry,
@@ -305,7 +312,7 @@ describe('MCP hub in Neovim', () => {
 
   it('the server list shows state, tools and errors, and disables, enables and restarts', async () => {
     const h = await startHub({
-      project: {
+      global: {
         mcpServers: {
           good: { ...stdioEntry, cwd: '${env:RUNE_TEST_PROJECT}' },
           dead: {

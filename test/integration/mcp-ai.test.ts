@@ -26,7 +26,8 @@ beforeAll(async () => {
   anthropic = await startAnthropicServer();
   process.env.RUNE_MCP_TEST_KEY = 'test-key-123456';
   env = await startMcpEnv(
-    '{}',
+    // The user's config allows these tools, which otherwise ask first.
+    "{ approval = { rules = { { tool = 'ai_*', action = 'allow' }, { tool = 'list_models', action = 'allow' } } } }",
     {},
     {
       providers: `{

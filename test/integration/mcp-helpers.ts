@@ -84,3 +84,63 @@ export function textOf(result: unknown): string {
   const r = result as { content?: { type: string; text?: string }[] };
   return r.content?.find((c) => c.type === 'text')?.text ?? '';
 }
+
+/** A workspace, a headless Neovim in it, and the BUILT host (dist/) spawned by the Lua layer. */
+export interface BuiltMcpEnv {
+  t: TestNvim;
+  ws: string;
+  url: string;
+  token: string;
+  connect(name?: string): Promise<Client>;
+  /** Waits for an approval prompt and returns its id. */
+  nextPrompt(): Promise<string>;
+  /** The ids of the prompts showing or queued in Neovim. */
+  pending(): Promise<string[]>;
+}
+
+/** Like `startMcpEnv`, but the host is the one users run: dist/nvim/main.js started by lua/rune/host.lua. */
+export async function startBuiltMcpEnv(
+  setupLua = '{}',
+  files: Record<string, string> = {},
+  opts: { before?: string; env?: Record<string, string> } = {},
+): Promise<BuiltMcpEnv> {
+  const ws = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'rune-ws-')));
+  for (const [name, text] of Object.entries(files)) {
+    fs.mkdirSync(path.dirname(path.join(ws, name)), { recursive: true });
+    fs.writeFileSync(path.join(ws, name), text);
+  }
+  const t = await startNvim({
+    setup: `vim.fn.chdir(${JSON.stringify(ws)}); require('rune').setup(${setupLua})`,
+    ...(opts.env ? { env: opts.env } : {}),
+  });
+  const close = t.close;
+  t.close = async () => {
+    await close();
+    fs.rmSync(ws, { recursive: true, force: true });
+  };
+  // Lua run before the host starts (pre-trusting a file, catching notifications).
+  if (opts.before) await t.lua(opts.before);
+  const info = await t.lua<{ url: string; token: string }>(
+    'return require("rune.host").request("rune.mcp.info")',
+  );
+  const pending = () => t.lua<string[]>('return require("rune.approval").pending()');
+  return {
+    t,
+    ws,
+    url: info.url,
+    token: info.token,
+    pending,
+    async connect(name = 'test-client') {
+      const client = new Client({ name, version: '1.0.0' });
+      await client.connect(
+        new StreamableHTTPClientTransport(new URL(info.url), {
+          requestInit: { headers: { Authorization: `Bearer ${info.token}` } },
+        }),
+      );
+      return client;
+    },
+    async nextPrompt() {
+      return waitFor<string>(async () => (await pending())[0] ?? '', 10000, 'an approval prompt');
+    },
+  };
+}

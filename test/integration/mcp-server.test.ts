@@ -141,20 +141,9 @@ describe('MCP server guard', () => {
     expect(data).toMatchObject({ pid: process.pid, port: env.port, token: env.token, cwd: env.ws });
   });
 
-  it('writes the zeke-compatible lock file when the zeke integration is on', async () => {
-    const file = path.join(zekeDir, `${env.port}.lock`);
-    expect(fs.statSync(file).mode & 0o777).toBe(0o600);
-    expect(JSON.parse(fs.readFileSync(file, 'utf8'))).toMatchObject({
-      port: env.port,
-      pid: process.pid,
-      protocol: 'http',
-      base_url: env.url,
-      editor: 'neovim',
-      cwd: env.ws,
-      token: env.token,
-      created_at: expect.any(Number),
-      version: expect.any(String),
-    });
+  it("writes nothing in zeke's lock folder even with mcp.zeke.enabled (nothing in zeke reads it)", () => {
+    expect(fs.existsSync(zekeDir)).toBe(false);
+    expect(env.host.logLines.some((l) => l.includes('mcp.zeke.enabled does nothing'))).toBe(true);
   });
 
   it('reports the server in :checkhealth rune', async () => {
@@ -163,6 +152,7 @@ describe('MCP server guard', () => {
       await env.t.lua<string[]>('return vim.api.nvim_buf_get_lines(0, 0, -1, false)')
     ).join('\n');
     expect(text).toContain(`MCP server listening on ${env.url}`);
+    expect(text).toContain('mcp.zeke.enabled has no effect');
     await env.t.nvim.command('bwipeout!');
   });
 });
@@ -192,6 +182,8 @@ describe('MCP editor tools', () => {
       'fs.write',
       'fs.list',
       'diff.apply',
+      'diff.generate',
+      'ping',
       'ai_ollama_generate',
       'ai_claude_chat',
       'ai_openai_chat',
@@ -233,7 +225,7 @@ describe('MCP editor tools', () => {
     ).toBe('return { answer = 42 }');
     expect(
       textOf(await client.callTool({ name: 'fs.read', arguments: { path: 'src/util.txt' } })),
-    ).toBe('return { answer = 42 }');
+    ).toBe('return { answer = 42 }\n');
     const dir = JSON.parse(textOf(await client.callTool({ name: 'fs.list', arguments: {} })));
     expect(dir.entries.map((e: { name: string }) => e.name).sort()).toEqual([
       'log.txt',
@@ -387,7 +379,7 @@ describe('MCP editor tools', () => {
     );
     const controller = new AbortController();
     const call = client
-      .callTool({ name: 'save_buffer', arguments: { buffer: 1 } }, undefined, {
+      .callTool({ name: 'save_buffer', arguments: { buffer: 'main.txt' } }, undefined, {
         signal: controller.signal,
       })
       .catch((e: Error) => e);
@@ -508,7 +500,10 @@ describe('MCP editor tools', () => {
     // Absolute paths: a plugin-manager install has no `rune` on PATH.
     expect(text).toContain(`"command": ${JSON.stringify(process.execPath)}`);
     expect(text).toContain(JSON.stringify(path.join(ROOT, 'dist', 'cli', 'main.js')));
-    expect(text).toContain('ZEKE_MCP_COMMAND');
+    // zeke runs ZEKE_MCP_COMMAND as one program, and reads it only with a zeke.toml.
+    expect(text).toContain(`export ZEKE_MCP_COMMAND=${path.join(ROOT, 'bin', 'rune-mcp')}`);
+    expect(text).toContain('zeke.toml');
+    expect(text).not.toMatch(/ZEKE_MCP_URL|ZEKE_MCP_TOKEN/);
     expect(text).toMatch(/test-client 1\.0\.0/);
     await env.t.nvim.command('close');
   });

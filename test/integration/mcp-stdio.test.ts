@@ -151,8 +151,9 @@ describe('rune mcp (stdio proxy)', () => {
       15000,
       'the answer',
     );
-    const msg = JSON.parse(line) as { result: { content: { text: string }[] } };
-    expect(msg.result.content[0]!.text).toBe('alpha\nbeta');
+    // Answered the way zeke's client reads it: the text is the result.
+    const msg = JSON.parse(line) as { result: string };
+    expect(msg.result).toBe('alpha\nbeta');
     child.stdin.end();
     const code = await new Promise<number | null>((r) => child.once('exit', r));
     expect(code).toBe(0);

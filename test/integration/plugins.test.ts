@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { describe, expect, it } from 'vitest';
-import { ROOT, startNvim, waitFor } from '../helpers/nvim.js';
+import { ROOT, startNvim, trustDirLua, waitFor } from '../helpers/nvim.js';
 import { startInProcessHost } from '../helpers/host.js';
 import { getMcpServer, mcpModule } from '../../src/nvim/mcp.js';
 import { getPluginManager, pluginsModule } from '../../src/nvim/plugins.js';
@@ -37,6 +37,7 @@ describe('plugins in a real Neovim', () => {
       path.join(extra, 'broken.mjs'),
       `export default { id: 'broken', version: '1', initialize() { throw new Error('missing API key'); } };`,
     );
+    await t.lua(trustDirLua(path.dirname(projectFile)));
     await t.lua(
       `local ws, extra = ...; vim.fn.chdir(ws); _G.notes = {}; vim.notify = function(m) table.insert(_G.notes, m) end;
        require('rune').setup({ plugins = { project_dir = true, paths = { extra }, config = { greeter = { greeting = 'Ahoy' } } } })`,

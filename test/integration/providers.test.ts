@@ -119,7 +119,12 @@ describe('providers service', () => {
     const models = await t.lua<Record<string, { id: string }[]>>(
       'return require("rune.host").request("rune.providers.models")',
     );
-    expect(models.claude?.map((m) => m.id)).toEqual(['claude-sonnet-4-5', 'claude-haiku-4-5']);
+    expect(models.claude?.map((m) => m.id)).toEqual([
+      'claude-sonnet-5-5',
+      'claude-haiku-5-5',
+      'claude-haiku-4-5',
+      'claude-sonnet-4-5',
+    ]);
     expect(models.ollama?.length).toBe(2);
     const h = claude.requests[0]!.headers;
     expect(h.authorization ?? h['x-api-key']).toContain(key);

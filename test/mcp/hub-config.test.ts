@@ -8,6 +8,7 @@ import {
   parseConfigText,
   readConfigFile,
 } from '../../src/mcp/hub/config.js';
+import { isProjectFile } from '../../src/nvim/hub.js';
 
 const env = { HOME: '/home/u', GITHUB_TOKEN: 'ghp_x' };
 
@@ -77,6 +78,45 @@ describe('MCP server config', () => {
       disabledTools: ['rm'],
       autoApprove: ['ls'],
     });
+  });
+
+  it('never lets a project file weaken the user settings or read the environment', () => {
+    const project = (entry: unknown) =>
+      parseConfigText(JSON.stringify({ mcpServers: { x: entry } }), '.mcp.json', env, 'project');
+    const [s] = project({
+      command: 'srv',
+      autoApprove: true,
+      sandbox: { network: true, writable: ['out', '/home/u/.ssh', '~/x', '../up'] },
+    });
+    expect(s!.autoApprove).toBe(false);
+    expect(s!.sandbox).toEqual({ writable: ['out'] });
+    expect(project({ command: 'srv', sandbox: false })[0]!.sandbox).toBeUndefined();
+    expect(project({ command: 'srv', sandbox: true })[0]!.sandbox).toBe(true);
+    expect(() =>
+      project({ url: 'https://e.test/', headers: { A: 'Bearer ${env:GITHUB_TOKEN}' } }),
+    ).toThrow(
+      /\.mcp\.json: mcpServers\.x\.headers\.A: uses \$\{env:GITHUB_TOKEN\}, but a project's file cannot read your environment/,
+    );
+    expect(() => project({ command: 'srv', args: ['${HOME}'] })).toThrow(
+      /cannot read your environment/,
+    );
+    // The same entry in the user's own file keeps its settings.
+    const [own] = parseConfigText(
+      JSON.stringify({ mcpServers: { x: { command: 'srv', autoApprove: true, sandbox: false } } }),
+      'mcp.json',
+      env,
+    );
+    expect(own).toMatchObject({ autoApprove: true, sandbox: false });
+  });
+
+  it('tells project files (working tree) from the user own ones', () => {
+    const cfg = '/home/u/.config';
+    expect(isProjectFile('/w/.mcp.json', '/w', cfg)).toBe(true);
+    expect(isProjectFile('/w/.vscode/mcp.json', '/w', cfg)).toBe(true);
+    // A dotfiles checkout under ~/.config is still a working tree.
+    expect(isProjectFile('/home/u/.config/nvim/.mcp.json', '/home/u/.config/nvim', cfg)).toBe(true);
+    expect(isProjectFile('/home/u/.config/rune/mcp.json', '/home/u', cfg)).toBe(false);
+    expect(isProjectFile('/etc/rune/mcp.json', '/w', cfg)).toBe(false);
   });
 
   it('names the file and key in errors', () => {

@@ -28,10 +28,20 @@ async function server() {
     annotations: { readOnlyHint: true },
     handler: (a, ctx) => `${a.text} from ${ctx.caller.client}`,
   });
+  registry.register({
+    name: 'chatty',
+    description: 'logs, then fails',
+    inputSchema: {},
+    annotations: { readOnlyHint: true },
+    handler: (_a, ctx) => {
+      ctx.log?.('warning', 'about to fail');
+      throw new Error('it broke');
+    },
+  });
   const s = new McpHttpServer({ registry });
   await s.listen();
   cleanup.push(() => s.close());
-  return s;
+  return Object.assign(s, { registry });
 }
 
 function proxy(s: McpHttpServer) {
@@ -56,11 +66,11 @@ function proxy(s: McpHttpServer) {
   const reply = async (id: number) => {
     await expect.poll(() => lines.find((l) => l.id === id), { timeout: 10000 }).toBeDefined();
     return lines.find((l) => l.id === id) as {
-      result?: Record<string, unknown>;
+      result?: unknown;
       error?: { message: string };
     };
   };
-  return { send, reply, stdin, done };
+  return { send, reply, stdin, done, lines };
 }
 
 const init = (name: string) => ({
@@ -85,16 +95,53 @@ describe('rune mcp proxy', () => {
     await expect.poll(() => s.sessionList().length).toBe(0);
   });
 
-  it('initializes on behalf of a client that calls a tool first', async () => {
+  it('initializes on behalf of a client that calls a tool first, and answers it the way zeke reads', async () => {
     const s = await server();
     const p = proxy(s);
     p.send({ id: 7, method: 'tools/call', params: { name: 'echo', arguments: { text: 'yo' } } });
-    expect((await p.reply(7)).result).toMatchObject({
-      content: [{ text: expect.stringMatching(/^yo from rune mcp \(client without initialize\)/) }],
+    // zeke's client.zig uses the whole result as the content: the text itself.
+    expect((await p.reply(7)).result).toMatch(/^yo from rune mcp \(client without initialize\)/);
+    // A failure is a JSON-RPC error (zeke takes result.isError as success); no log
+    // notification comes first (zeke reads one line per call).
+    p.send({ id: 8, method: 'tools/call', params: { name: 'chatty', arguments: {} } });
+    const failed = await p.reply(8);
+    expect(failed.error).toMatchObject({
+      code: -32000,
+      message: expect.stringContaining('it broke'),
     });
+    expect(p.lines.every((l) => 'id' in l)).toBe(true);
     // A late initialize is answered from the session already open.
-    p.send({ id: 8, ...init('late') });
-    expect((await p.reply(8)).result).toMatchObject({ serverInfo: { name: 'rune' } });
+    p.send({ id: 9, ...init('late') });
+    expect((await p.reply(9)).result).toMatchObject({ serverInfo: { name: 'rune' } });
+  });
+
+  it('sends a client without initialize only replies, while others get notifications', async () => {
+    const s = await server();
+    const agent = proxy(s);
+    agent.send({ id: 1, ...init('agent') });
+    await agent.reply(1);
+    agent.send({ method: 'notifications/initialized' });
+    const bare = proxy(s);
+    bare.send({ id: 1, method: 'tools/call', params: { name: 'echo', arguments: { text: 'a' } } });
+    await bare.reply(1);
+    await expect.poll(() => s.sessionList().length).toBe(2);
+    s.registry.register({
+      name: 'late',
+      description: 'late',
+      inputSchema: {},
+      annotations: { readOnlyHint: true },
+      handler: () => 'late',
+    });
+    // The initialized client hears that the tools changed…
+    await expect
+      .poll(() => agent.lines.some((l) => l.method === 'notifications/tools/list_changed'), {
+        timeout: 10000,
+      })
+      .toBe(true);
+    // …the one without initialize reads one line per call: its next line is its reply.
+    bare.send({ id: 2, method: 'tools/call', params: { name: 'late', arguments: {} } });
+    expect((await bare.reply(2)).result).toBe('late');
+    expect(bare.lines.map((l) => l.id)).toEqual([1, 2]);
   });
 
   it('opens a new session when the old one ended', async () => {

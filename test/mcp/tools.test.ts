@@ -9,8 +9,10 @@ import {
   applyUnifiedDiff,
   diffLines,
   searchReplace,
+  unifiedDiff,
 } from '../../src/tools/diff.js';
 import { resolveInRoots } from '../../src/tools/paths.js';
+import { searchInWorker } from '../../src/tools/search.js';
 import {
   ApprovalPolicy,
   ApprovalStore,
@@ -73,6 +75,20 @@ describe('diffLines', () => {
   });
 });
 
+describe('unifiedDiff', () => {
+  it('prints diff -u hunks that applyUnifiedDiff turns back into the target', () => {
+    const a = Array.from({ length: 200 }, (_, i) => `line ${i}`);
+    const b = a.filter((_, i) => i % 7 !== 0).map((l, i) => (i % 11 === 0 ? l.toUpperCase() : l));
+    expect(applyUnifiedDiff(a, unifiedDiff(a, b))).toEqual(b);
+    expect(applyUnifiedDiff([], unifiedDiff([], ['new']))).toEqual(['new']);
+    expect(applyUnifiedDiff(['x', 'y'], unifiedDiff(['x', 'y'], []))).toEqual([]);
+    expect(unifiedDiff(a, a)).toBe('');
+    expect(
+      unifiedDiff(['a', 'b', 'c', 'd', 'e'], ['a', 'b', 'C', 'd', 'e'], { from: 'x', to: 'y' }, 1),
+    ).toBe('--- x\n+++ y\n@@ -2,3 +2,3 @@\n b\n-c\n+C\n d\n');
+  });
+});
+
 describe('text edits', () => {
   it('applies non-overlapping range edits and refuses overlapping ones', () => {
     const lines = ['héllo world', 'second'];
@@ -117,6 +133,41 @@ describe('text edits', () => {
   });
 });
 
+describe('searchInWorker', () => {
+  const evil = {
+    pattern: '^(a+)+$',
+    flags: '',
+    max: 10,
+    buffers: [{ path: 'x', buffer: 1, lines: [`${'a'.repeat(40)}!`] }],
+  };
+
+  it('stops a backtracking regex at the deadline with a timeout error', async () => {
+    await expect(searchInWorker(evil, new AbortController().signal, 300)).rejects.toThrow(
+      /stopped after 0\.3 s: the regular expression takes too long/,
+    );
+  });
+
+  it('stops it when the call is cancelled', async () => {
+    const ac = new AbortController();
+    const p = searchInWorker(evil, ac.signal, 60_000);
+    ac.abort();
+    await expect(p).rejects.toThrow(/cancelled/);
+  });
+
+  it('finds matches in buffers and folders, without following links out', async () => {
+    const root = tmpdir();
+    const outside = tmpdir();
+    fs.writeFileSync(path.join(root, 'a.txt'), 'one\nneedle here\n');
+    fs.writeFileSync(path.join(outside, 'b.txt'), 'needle outside\n');
+    fs.symlinkSync(outside, path.join(root, 'out'));
+    const found = await searchInWorker(
+      { pattern: 'needle', flags: 'i', max: 10, roots: [root] },
+      new AbortController().signal,
+    );
+    expect(found).toEqual([{ path: path.join(root, 'a.txt'), line: 2, text: 'needle here' }]);
+  });
+});
+
 describe('resolveInRoots', () => {
   it('keeps paths inside the workspace and refuses traversal, control characters and symlink escapes', () => {
     const root = tmpdir();
@@ -128,7 +179,17 @@ describe('resolveInRoots', () => {
     expect(resolveInRoots(path.join(root, 'new/dir/file'), [root])).toBe(
       path.join(root, 'new/dir/file'),
     );
-    expect(resolveInRoots('in/x', [root])).toBe(path.join(root, 'in/x'));
+    // A link inside the workspace resolves to its target: that is what is read or written.
+    expect(resolveInRoots('in/x', [root])).toBe(path.join(root, 'src/x'));
+    // Dangling links count where they point, not where they sit.
+    fs.symlinkSync(path.join(outside, 'new.txt'), path.join(root, 'dl'));
+    fs.symlinkSync(path.join(outside, 'newdir'), path.join(root, 'dd'));
+    fs.symlinkSync('src/later.txt', path.join(root, 'rel'));
+    expect(() => resolveInRoots('dl', [root])).toThrow(/symbolic link.*outside the workspace/);
+    expect(() => resolveInRoots('dd/x.txt', [root])).toThrow(/symbolic link/);
+    expect(resolveInRoots('rel', [root])).toBe(path.join(root, 'src/later.txt'));
+    fs.symlinkSync('loop', path.join(root, 'loop'));
+    expect(() => resolveInRoots('loop', [root])).toThrow(/Too many symbolic links/);
     expect(() => resolveInRoots('../x', [root])).toThrow(/\.\./);
     expect(() => resolveInRoots('src/../../x', [root])).toThrow(/\.\./);
     expect(() => resolveInRoots('/etc/passwd', [root])).toThrow(/outside the workspace/);

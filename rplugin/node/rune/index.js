@@ -24,6 +24,7 @@ const COMMANDS = [
   ['RuneStop', 'chat_stop', {}],
   ['RuneChatHistory', 'chat_history', {}],
   ['RuneChatModel', 'chat_model', {}],
+  ['RuneEdit', 'edit', { nargs: '*' }],
   ['RuneComplete', 'complete', { nargs: '?' }],
   ['RuneMcp', 'mcp', { nargs: '*' }],
   ['RuneStats', 'stats', { nargs: '?' }],

@@ -12,7 +12,7 @@ export function chatCommand(): Command {
     .option('-p, --provider <name>', 'the provider (default: the chat default of your config)')
     .option('-m, --model <model>', "the model (default: the provider's)")
     .option('-s, --system <text>', 'a system prompt')
-    .option('--json', 'print one JSON event per line (text, tool_call, done)')
+    .option('--json', 'print one JSON event per line (text, thinking, notice, tool_call, done)')
     .option(
       '--config <file>',
       'the standalone config file (default $XDG_CONFIG_HOME/rune/config.json)',
@@ -51,6 +51,8 @@ export function chatCommand(): Command {
               process.stdout.write(`${JSON.stringify(ev)}\n`);
             } else if (ev.type === 'text') {
               process.stdout.write(ev.delta);
+            } else if (ev.type === 'notice') {
+              process.stderr.write(`rune: ${ev.message}\n`);
             } else if (ev.type === 'done') {
               ended = true;
               process.stdout.write('\n');

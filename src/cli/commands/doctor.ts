@@ -8,10 +8,12 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PACKAGE_ROOT, VERSION } from '../../core/version.js';
+import { which } from '../../core/which.js';
 import { toRuneError } from '../../core/errors.js';
 import { chooseSecretStore } from '../../auth/choose.js';
 import { COPILOT_INSTALL_HINT, locateCopilotServer } from '../../auth/copilot-ls.js';
 import { defaultLockDir, readLocks } from '../../mcp/lockfile.js';
+import { modelChecks } from '../../providers/model-checks.js';
 import { configFile, standaloneProviders } from '../standalone.js';
 import { EXIT } from '../output.js';
 
@@ -20,19 +22,6 @@ export interface Check {
   level: 'ok' | 'warn' | 'error' | 'info';
   message: string;
   advice?: string;
-}
-
-function which(cmd: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
-    const p = path.join(dir, cmd);
-    try {
-      fs.accessSync(p, fs.constants.X_OK);
-      return p;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
 }
 
 /** Runs every check; never throws (a failing check is an `error` line). */
@@ -108,6 +97,9 @@ export async function runChecks(): Promise<Check[]> {
         try {
           await registry.get('chat', p.id).models({ signal: AbortSignal.timeout(3000) });
           add('providers', 'ok', `${p.id} (${p.kind}) answers at ${p.url}`);
+          for (const c of await modelChecks(registry.managed(p.id), p.id, p.kind)) {
+            add('providers', c.level, c.message, c.advice?.join('; '));
+          }
         } catch (err) {
           add('providers', 'warn', `${p.id} (${p.kind}): ${toRuneError(err).message}`);
         }

@@ -8,8 +8,15 @@
  *
  * A server is either stdio (`command`, `args`, `env`, `cwd`) or remote (`url`,
  * `headers`, and `type` "http" | "sse" when the user wants to pin the
- * transport). `${env:VAR}` and `${VAR}` placeholders are expanded in strings.
- * A bad file fails with an error naming the file and the key.
+ * transport). `${env:VAR}` and `${VAR}` placeholders are expanded in strings
+ * of the user's own files only. A bad file fails with an error naming the
+ * file and the key.
+ *
+ * A project's file (read only once the user trusted its content) can never
+ * weaken the user's settings: its `autoApprove` is ignored, `"sandbox": false`
+ * is ignored, its sandbox may only name writable folders inside the
+ * workspace, and a `${env:…}` placeholder is an error rather than a way to
+ * send the user's secrets to a server the repository chose.
  */
 import * as fs from 'node:fs';
 import { z } from 'zod';
@@ -102,7 +109,27 @@ export interface ServerConfig {
 
 const PLACEHOLDER = /\$\{(?:env:)?([A-Za-z_][A-Za-z0-9_]*)\}/g;
 
+/**
+ * Whose file a definition comes from: the user's own (setup(), the global
+ * file, a file they named) or a project's, which may not weaken anything.
+ */
+export type ConfigOrigin = 'user' | 'project';
+
+/** The environment as a project file sees it: no variable at all. */
+const PROJECT_ENV: NodeJS.ProcessEnv = Object.freeze({}) as NodeJS.ProcessEnv;
+
 function expand(value: string, env: NodeJS.ProcessEnv, where: string): string {
+  if (env === PROJECT_ENV) {
+    const m = new RegExp(PLACEHOLDER.source).exec(value);
+    if (m) {
+      throw new ConfigError(
+        where,
+        `uses \${env:${m[1]}}, but a project's file cannot read your environment; ` +
+          'define this server in your own config (mcp.servers in setup() or ~/.config/rune/mcp.json)',
+      );
+    }
+    return value;
+  }
   return value.replace(PLACEHOLDER, (_m, name: string) => {
     const v = env[name];
     if (v === undefined) {
@@ -132,13 +159,15 @@ export function parseServer(
   source: string,
   where: string,
   env: NodeJS.ProcessEnv = process.env,
+  origin: ConfigOrigin = 'user',
 ): ServerConfig {
   const parsed = serverSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     throw new ConfigError(issuePath(where, issue.path), issue.message);
   }
-  const s = parsed.data;
+  const s = origin === 'project' ? withoutWeakening(parsed.data) : parsed.data;
+  if (origin === 'project') env = PROJECT_ENV;
   let transport: ServerConfig['transport'] = s.command ? 'stdio' : 'auto';
   if (s.type === 'sse') transport = 'sse';
   else if (s.type && s.type !== 'stdio') transport = 'http';
@@ -199,11 +228,31 @@ export function parseServer(
   };
 }
 
+type ServerEntry = z.infer<typeof serverSchema>;
+
+/** A project's entry with what could weaken the user's settings taken out. */
+function withoutWeakening(s: ServerEntry): ServerEntry {
+  const { autoApprove: _ignored, sandbox, ...rest } = s;
+  if (sandbox === undefined || sandbox === false) return rest;
+  if (sandbox === true) return { ...rest, sandbox };
+  const writable = (sandbox.writable ?? []).filter(
+    (w) => !w.startsWith('/') && !w.startsWith('~') && !w.split(/[\\/]+/).includes('..'),
+  );
+  return {
+    ...rest,
+    sandbox: {
+      ...(sandbox.network === false ? { network: false } : {}),
+      ...(writable.length ? { writable } : {}),
+    },
+  };
+}
+
 /** Parses a config file's text; errors name the file and key. */
 export function parseConfigText(
   text: string,
   file: string,
   env: NodeJS.ProcessEnv = process.env,
+  origin: ConfigOrigin = 'user',
 ): ServerConfig[] {
   let json: unknown;
   try {
@@ -225,7 +274,7 @@ export function parseConfigText(
           'server names may use letters, digits, "_" and "-" (at most 64)',
         );
       }
-      out.push(parseServer(name, raw, file, `${file}: ${key}.${name}`, env));
+      out.push(parseServer(name, raw, file, `${file}: ${key}.${name}`, env, origin));
     }
   }
   return out;

@@ -1,9 +1,12 @@
 /**
  * Editor context for a question: `#buffer`, `#buffer:name`, `#selection`,
- * `#diagnostics`, `#file:path`, `#quickfix` and `#mcp:server:uri` (a resource
- * of an MCP hub server) words in the prompt are resolved to text sent with it
- * (and shown, folded, in the chat).
+ * `#diagnostics`, `#file:path`, `#quickfix`, `#mcp:server:uri` (a resource
+ * of an MCP hub server), `#git` (the staged diff) and `#gitlog` (recent
+ * commits) words in the prompt are resolved to text sent with it (and shown,
+ * folded, in the chat). CONTEXT_KINDS is the one list of them: the chat's
+ * completion (lua/rune/chat.lua) asks the host for it.
  */
+import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as os from 'node:os';
@@ -11,7 +14,18 @@ import type { NeovimClient } from 'neovim';
 import { execLua } from './lua.js';
 import { NotFoundError } from '../../core/errors.js';
 
-export type ContextKind = 'buffer' | 'selection' | 'diagnostics' | 'file' | 'quickfix' | 'mcp';
+/** Every context word (`#buffer`, …), once. */
+export const CONTEXT_KINDS = [
+  'buffer',
+  'selection',
+  'diagnostics',
+  'file',
+  'quickfix',
+  'mcp',
+  'git',
+  'gitlog',
+] as const;
+export type ContextKind = (typeof CONTEXT_KINDS)[number];
 
 /** One piece of context as sent and as shown. */
 export interface ContextItem {
@@ -39,16 +53,28 @@ export interface Selection {
   lines: string[];
 }
 
-export const CONTEXT_WORDS: readonly ContextKind[] = [
-  'buffer',
-  'selection',
-  'diagnostics',
-  'file',
-  'quickfix',
-  'mcp',
-];
+/** What completion says about each word, and whether it takes an argument after a colon. */
+const WORD_INFO: Record<ContextKind, { arg: 'none' | 'optional' | 'required'; menu: string }> = {
+  buffer: { arg: 'optional', menu: 'the buffer you came from (#buffer:name for another)' },
+  selection: { arg: 'none', menu: 'the lines selected when the chat was opened' },
+  diagnostics: { arg: 'none', menu: "the source buffer's diagnostics" },
+  file: { arg: 'required', menu: 'a file, relative to the project root' },
+  quickfix: { arg: 'none', menu: 'the quickfix list' },
+  mcp: { arg: 'required', menu: 'a resource of an MCP server (#mcp:server:uri)' },
+  git: { arg: 'none', menu: 'the staged changes (git diff --staged)' },
+  gitlog: { arg: 'none', menu: 'the last 20 commits (git log)' },
+};
 
-const REF = /(?<=^|\s)#(buffer|selection|diagnostics|quickfix|file|mcp)(?::(\S+))?/g;
+/** The words as completion items (`#file:` for words that need an argument). */
+export function contextWordItems(): { word: string; menu: string }[] {
+  return CONTEXT_KINDS.map((kind) => ({
+    word: `#${kind}${WORD_INFO[kind].arg === 'required' ? ':' : ''}`,
+    menu: WORD_INFO[kind].menu,
+  }));
+}
+
+// A word ends where letters end, so `#gitlog` is never read as `#git` + "log".
+const REF = new RegExp(`(?<=^|\\s)#(${CONTEXT_KINDS.join('|')})(?!\\w)(?::(\\S+))?`, 'g');
 
 /** The context words in `prompt`, each once, in order of appearance. */
 export function parseContextRefs(prompt: string): ContextRef[] {
@@ -137,14 +163,7 @@ async function collectOne(ref: ContextRef, opts: CollectOptions): Promise<Contex
       )) as { name: string; items: Diagnostic[] } | null;
       if (!items) throw new NotFoundError('#diagnostics: there is no source buffer to read.');
       const name = rel(items.name);
-      const text = items.items.length
-        ? items.items
-            .map(
-              (d) =>
-                `${name}:${d.lnum}:${d.col}: ${d.severity}: ${d.message}${d.source ? ` [${d.source}]` : ''}`,
-            )
-            .join('\n')
-        : `(no diagnostics in ${name})`;
+      const text = formatDiagnostics(name, items.items);
       return { kind: 'diagnostics', label: `#diagnostics ${name}`, text };
     }
     case 'quickfix': {
@@ -195,6 +214,31 @@ async function collectOne(ref: ContextRef, opts: CollectOptions): Promise<Contex
         language: res.mimeType === 'application/json' ? 'json' : undefined,
       };
     }
+    case 'git': {
+      const diff = await git(
+        opts.root,
+        ['diff', '--staged', '--no-color', '--no-ext-diff'],
+        '#git',
+      );
+      if (!diff.trim()) {
+        throw new NotFoundError(
+          `#git: nothing is staged in ${opts.root}; stage your changes with git add first.`,
+        );
+      }
+      return { kind: 'git', label: '#git (staged changes)', text: diff, language: 'diff' };
+    }
+    case 'gitlog': {
+      const log = await git(
+        opts.root,
+        ['log', '-n', '20', '--no-color', '--date=short', '--format=%h %ad %an: %s'],
+        '#gitlog',
+      );
+      return {
+        kind: 'gitlog',
+        label: '#gitlog (last 20 commits)',
+        text: log.trimEnd() || '(no commits yet)',
+      };
+    }
     case 'file': {
       if (!ref.arg) throw new NotFoundError('#file needs a path, e.g. #file:src/main.ts');
       const file = resolvePath(ref.arg, opts.root);
@@ -217,12 +261,48 @@ async function collectOne(ref: ContextRef, opts: CollectOptions): Promise<Contex
   }
 }
 
-interface Diagnostic {
+export interface Diagnostic {
   lnum: number;
   col: number;
   severity: string;
   message: string;
   source: string;
+}
+
+/** Diagnostics as `file:line:col: SEVERITY: message [source]` lines. */
+export function formatDiagnostics(name: string, items: readonly Diagnostic[]): string {
+  return items.length
+    ? items
+        .map(
+          (d) =>
+            `${name}:${d.lnum}:${d.col}: ${d.severity}: ${d.message}${d.source ? ` [${d.source}]` : ''}`,
+        )
+        .join('\n')
+    : `(no diagnostics in ${name})`;
+}
+
+/** The only variables git needs; nothing else of the host's environment reaches it. */
+const GIT_ENV = ['PATH', 'HOME', 'XDG_CONFIG_HOME', 'LANG', 'LC_ALL', 'GIT_DIR', 'GIT_WORK_TREE'];
+
+/** Runs git (no shell) in `root`; a failure names the word and what to do. */
+function git(root: string, args: string[], word: string): Promise<string> {
+  const env: Record<string, string> = { GIT_PAGER: 'cat', GIT_TERMINAL_PROMPT: '0' };
+  for (const k of GIT_ENV) if (process.env[k] !== undefined) env[k] = process.env[k];
+  return new Promise((resolve, reject) => {
+    execFile(
+      'git',
+      args,
+      { cwd: root, env, timeout: 10_000, maxBuffer: 16 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        if (!err) return resolve(stdout);
+        const why =
+          (err as NodeJS.ErrnoException).code === 'ENOENT'
+            ? 'git is not installed (or not on PATH)'
+            : stderr.trim().split('\n')[0] || err.message;
+        reject(new NotFoundError(`${word}: ${why} (in ${root}); open a file of a git repository.`));
+      },
+    );
+  });
 }
 
 async function bufferText(opts: CollectOptions, name: string | undefined): Promise<BufferText> {

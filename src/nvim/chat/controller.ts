@@ -13,6 +13,7 @@ import { metrics, METRICS } from '../../core/metrics.js';
 import type {
   ChatMessage,
   ContentPart,
+  ModelInfo,
   Provider,
   ProviderRegistry,
   Usage,
@@ -25,6 +26,7 @@ import {
   type StoredChat,
   type StoredMessage,
 } from './history.js';
+import { fitToContext } from './budget.js';
 import {
   answerHeader,
   answerTrailer,
@@ -57,6 +59,8 @@ export const chatConfigSchema = z.looseObject({
   frame_ms: z.number().int().positive().optional(),
   /** Offer tools (Rune's editor tools, the MCP hub's) to the model. */
   tools: z.boolean().optional(),
+  /** Add the project's trusted AGENTS.md / CLAUDE.md / .rune/instructions.md to the system prompt. */
+  instructions: z.boolean().optional(),
   /** Rounds of tool calls one answer may make before the loop stops. */
   max_tool_steps: z.number().int().min(0).optional(),
 });
@@ -73,6 +77,9 @@ function clip(text: string, max: number): string {
     ? `${text.slice(0, max)}\n… (cut: ${text.length} characters in all)`
     : text;
 }
+
+/** Tokens kept free for the answer when a request is fitted to a small context window. */
+const ANSWER_RESERVE = 1024;
 
 export const DEFAULT_SYSTEM =
   'You are Rune, a coding assistant inside the Neovim editor. Answer concisely in Markdown; ' +
@@ -126,6 +133,13 @@ export interface ChatControllerOptions {
   config: ChatConfig;
   /** The tools offered to models; none when absent. */
   tools?: ChatTools;
+  /** The project's instructions (AGENTS.md…) for the system prompt, when the user trusts them. */
+  instructions?: (root: string) => Promise<{ name: string; system: string } | undefined>;
+  /** Turns a `/prompt` question into the prompt's text (the prompt library); other text is kept. */
+  expand?: (
+    text: string,
+    where: { root: string; sourceBuf: number | undefined; selection: Selection | undefined },
+  ) => Promise<string>;
   /** Reads an MCP hub resource for `#mcp:server:uri`. */
   readResource?: (server: string, uri: string) => Promise<{ text: string; mimeType?: string }>;
 }
@@ -182,8 +196,18 @@ export class ChatController {
     }
     if (sourceBuf !== undefined && sourceBuf > 0) s.sourceBuf = sourceBuf;
     const lines = (await this.nvim.request('nvim_buf_get_lines', [buf, 0, -1, false])) as string[];
-    const { text, headerRow } = pendingPrompt(lines);
-    if (!text) throw new StateError(`Type a question under "${USER_HEADER}" first, then submit.`);
+    const pending = pendingPrompt(lines);
+    const headerRow = pending.headerRow;
+    if (!pending.text) {
+      throw new StateError(`Type a question under "${USER_HEADER}" first, then submit.`);
+    }
+    const text = this.opts.expand
+      ? await this.opts.expand(pending.text, {
+          root: s.chat.project,
+          sourceBuf: s.sourceBuf,
+          selection: s.selection,
+        })
+      : pending.text;
     const context = await collectContext(parseContextRefs(text), {
       nvim: this.nvim,
       root: s.chat.project,
@@ -220,7 +244,11 @@ export class ChatController {
     const history = this.requestMessages(s.chat.messages);
     s.chat.messages.push(question, answer);
 
-    const header = answerHeader(answer.provider ?? 'none', model);
+    const project =
+      this.opts.config.instructions === false
+        ? undefined
+        : await this.opts.instructions?.(s.chat.project);
+    const header = answerHeader(answer.provider ?? 'none', model, project?.name);
     const ok = (await execLua(this.nvim, 'return require("rune.chat")._begin(...)', [
       buf,
       headerRow + 1,
@@ -252,14 +280,27 @@ export class ChatController {
       let usage: Usage | undefined;
       let ttft: number | undefined;
       let servedBy: string | undefined;
+      let thought = 0;
       try {
         if (setupError !== undefined || !provider) throw setupError;
         const messages: ChatMessage[] = [
           ...history,
           { role: 'user', content: promptWithContext(text, context) },
         ];
-        const tools = this.opts.config.tools === false ? undefined : this.opts.tools;
+        const info = await this.modelInfo(provider, model, abort.signal);
+        const contextTokens = info?.contextLength;
+        if (info?.tools === false && this.opts.config.tools !== false) {
+          this.logger.info('chat tools not offered: the model cannot call tools', {
+            chat: s.chat.id,
+            model: info.id,
+          });
+        }
+        const tools =
+          this.opts.config.tools === false || info?.tools === false ? undefined : this.opts.tools;
         const specs = tools?.specs() ?? [];
+        const system = [this.opts.config.system ?? DEFAULT_SYSTEM, project?.system]
+          .filter(Boolean)
+          .join('\n\n');
         const maxSteps = this.opts.config.max_tool_steps ?? DEFAULT_MAX_TOOL_STEPS;
         const emit = (piece: string) => {
           answer.content += piece;
@@ -268,12 +309,25 @@ export class ChatController {
         for (let step = 0; ; step++) {
           const calls: { id: string; name: string; input: unknown }[] = [];
           let stepText = '';
+          const fit = fitToContext(
+            { system, messages, tools: specs },
+            contextTokens,
+            ANSWER_RESERVE,
+          );
+          if (fit.droppedMessages || fit.droppedTools) {
+            this.logger.info('chat request fitted to the context window', {
+              chat: s.chat.id,
+              contextTokens,
+              droppedMessages: fit.droppedMessages,
+              droppedTools: fit.droppedTools,
+            });
+          }
           const stream = provider.chat(
             {
-              messages,
-              system: this.opts.config.system ?? DEFAULT_SYSTEM,
+              messages: fit.messages,
+              system,
               ...(model ? { model } : {}),
-              ...(specs.length ? { tools: specs } : {}),
+              ...(fit.tools.length ? { tools: fit.tools } : {}),
             },
             { signal: abort.signal },
           );
@@ -286,6 +340,14 @@ export class ChatController {
                 lastSave = performance.now();
                 void this.save(s);
               }
+            } else if (ev.type === 'thinking') {
+              firstAt ??= performance.now();
+              thought += ev.delta.length;
+            } else if (ev.type === 'notice') {
+              this.logger.warn('chat provider notice', { chat: s.chat.id, message: ev.message });
+              void execLua(this.nvim, 'require("rune.util").notify(..., vim.log.levels.WARN)', [
+                ev.message,
+              ]).catch(() => undefined);
             } else if (ev.type === 'tool_call') {
               firstAt ??= performance.now();
               calls.push({ id: ev.id, name: ev.name, input: ev.input });
@@ -352,6 +414,7 @@ export class ChatController {
         if (usage) answer.usage = usage;
         answer.ttftMs = ttft ?? (firstAt !== undefined ? firstAt - started : undefined);
         answer.elapsedMs = performance.now() - started;
+        if (thought) answer.thinkingChars = thought;
       } catch (err) {
         if (isAbort(err) || abort.signal.aborted) {
           answer.status = 'cancelled';
@@ -500,6 +563,22 @@ export class ChatController {
     };
     this.byId.set(id, s);
     return s;
+  }
+
+  /** What the provider says about the model (context length, tools), when it says. */
+  private async modelInfo(
+    provider: Provider,
+    model: string | undefined,
+    signal: AbortSignal,
+  ): Promise<ModelInfo | undefined> {
+    try {
+      const models = await provider.models({ signal });
+      return models.find((x) => x.id === model) ?? (models.length === 1 ? models[0] : undefined);
+    } catch (err) {
+      if (signal.aborted) throw err;
+      this.logger.debug('no context length from the provider', { provider: provider.id, err });
+      return undefined;
+    }
   }
 
   /** The session of a chat buffer; after a host restart it is reloaded from history. */

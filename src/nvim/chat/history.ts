@@ -11,10 +11,11 @@ import { z } from 'zod';
 import { writeFileAtomic } from '../../core/atomic-file.js';
 import { NotFoundError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
+import { CONTEXT_KINDS } from './context.js';
 
 const usageSchema = z.object({ inputTokens: z.number(), outputTokens: z.number() });
 const contextSchema = z.object({
-  kind: z.enum(['buffer', 'selection', 'diagnostics', 'file', 'quickfix', 'mcp']),
+  kind: z.enum(CONTEXT_KINDS),
   label: z.string(),
   text: z.string(),
   language: z.string().optional(),
@@ -32,6 +33,8 @@ const messageSchema = z.object({
   usage: usageSchema.optional(),
   ttftMs: z.number().optional(),
   elapsedMs: z.number().optional(),
+  /** Characters of reasoning the model streamed before answering (not shown, not resent). */
+  thinkingChars: z.number().optional(),
 });
 
 const chatSchema = z.object({

@@ -4,7 +4,7 @@
  */
 import * as path from 'node:path';
 import { z } from 'zod';
-import { ConfigError, StateError } from '../../core/errors.js';
+import { ConfigError, NotFoundError, StateError } from '../../core/errors.js';
 import { DisposableStore, toDisposable, type Disposable } from '../../core/disposable.js';
 import type { HostModule, ReadyHost } from '../host.js';
 import { getProviderRegistry } from '../providers.js';
@@ -16,6 +16,9 @@ import type { ToolRegistry } from '../../tools/registry.js';
 import { getToolRegistry } from '../tools.js';
 import { getHub } from '../hub.js';
 import { NvimChatApprovalUi, RegistryChatTools } from './tools.js';
+import { expandPrompt, findPrompt, promptFacts, promptLibrary } from '../prompts.js';
+import { contextWordItems } from './context.js';
+import { projectInstructions } from '../instructions.js';
 
 /** The approval rules of `mcp.approval.rules`, which apply to chat tool calls too. */
 const rulesSchema = z
@@ -78,6 +81,7 @@ export function chatModule(): HostModule {
         );
       }
       const cwd = (await host.nvim.call('getcwd', [])) as string;
+      const library = promptLibrary(host.config.prompts);
       const ui = new NvimChatApprovalUi(host.nvim, logger);
       const policy = new ArgsApprovalPolicy({
         rules: rules.data,
@@ -97,6 +101,25 @@ export function chatModule(): HostModule {
         history,
         config: parsed.data,
         tools: new RegistryChatTools(registries, policy.gate),
+        instructions: (root) => projectInstructions(host.nvim, root),
+        expand: async (text, where) => {
+          const found = findPrompt(library, text);
+          if (!found) return text;
+          const sel = where.selection;
+          const buf = sel?.buf ?? where.sourceBuf;
+          if (buf === undefined) {
+            throw new NotFoundError(
+              `/${found.prompt.name} needs code: run :RuneChat from the buffer you mean (with a selection for part of it).`,
+            );
+          }
+          const facts = await promptFacts(
+            host.nvim,
+            buf,
+            where.root,
+            sel ? { line1: sel.line1, line2: sel.line2 } : undefined,
+          );
+          return expandPrompt(found, facts);
+        },
         readResource: async (server, uri) => {
           const hub = getHub(host);
           if (!hub) throw new StateError('The MCP hub is off (mcp.hub.enabled).');
@@ -133,6 +156,12 @@ export function chatModule(): HostModule {
       );
       store.add(
         host.onRequest('rune.chat.history', ([root]) => chat.history(z.string().parse(root))),
+      );
+      store.add(
+        host.onRequest('rune.chat.words', () => ({
+          words: contextWordItems(),
+          prompts: library.map((p) => ({ word: `/${p.name}`, menu: p.description })),
+        })),
       );
       store.add(
         host.addHealth('chat', () => [{ level: 'ok', message: `chat history in ${history.dir}` }]),

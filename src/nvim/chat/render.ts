@@ -27,9 +27,14 @@ export const CONTEXT_CLOSE = '</details>';
 // previous one ended (at the end of a line) and leaves the cursor on a line
 // of its own where the next piece, or the user, continues.
 
-/** Text that starts an answer; the answer streams in right after it. */
-export function answerHeader(provider: string, model: string | undefined): string {
-  return `\n\n${ASSISTANT_HEADER} (${model ? `${provider}/${model}` : provider})\n\n`;
+/** Text that starts an answer (naming the project instructions it followed); the answer streams in right after it. */
+export function answerHeader(
+  provider: string,
+  model: string | undefined,
+  instructions?: string,
+): string {
+  const with_ = instructions ? ` · ${instructions}` : '';
+  return `\n\n${ASSISTANT_HEADER} (${model ? `${provider}/${model}` : provider})${with_}\n\n`;
 }
 
 /** Text that opens the next question after an answer. */
@@ -64,12 +69,14 @@ export interface AnswerStats {
   usage?: Usage | undefined;
   ttftMs?: number | undefined;
   elapsedMs?: number | undefined;
+  thinkingChars?: number | undefined;
 }
 
 /** One line after a finished answer: tokens in and out, time to first token. */
 export function statsLine(s: AnswerStats): string {
   const parts: string[] = [];
   if (s.usage) parts.push(`${s.usage.inputTokens} in · ${s.usage.outputTokens} out`);
+  if (s.thinkingChars) parts.push(`thought ${s.thinkingChars} chars`);
   if (s.ttftMs !== undefined) parts.push(`first token ${Math.round(s.ttftMs)} ms`);
   if (s.elapsedMs !== undefined) parts.push(`${(s.elapsedMs / 1000).toFixed(1)} s`);
   return parts.length ? `_${parts.join(' · ')}_` : '';
@@ -150,6 +157,7 @@ export function answerTrailer(m: StoredMessage): string {
     usage: m.usage,
     ttftMs: m.ttftMs,
     elapsedMs: m.elapsedMs,
+    thinkingChars: m.thinkingChars,
   });
   return stats ? `\n\n${stats}` : '';
 }

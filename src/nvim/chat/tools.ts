@@ -6,6 +6,7 @@
  */
 import type { NeovimClient } from 'neovim';
 import { AbortError } from '../../core/errors.js';
+import { PendingAnswers } from '../../core/pending.js';
 import type { Logger } from '../../core/log.js';
 import type { ToolSpec } from '../../providers/types.js';
 import type { Decision } from '../../tools/approval.js';
@@ -101,7 +102,7 @@ export class RegistryChatTools implements ChatTools {
 
 /** Approval prompts for chat tool calls, drawn by `require("rune.hub").ask/review`. */
 export class NvimChatApprovalUi implements ArgsApprovalUi {
-  private readonly waiting = new Map<string, (decision: unknown, accepted: unknown) => void>();
+  private readonly prompts = new PendingAnswers<{ decision: unknown; accepted: unknown }>();
 
   constructor(
     private readonly nvim: NeovimClient,
@@ -110,12 +111,12 @@ export class NvimChatApprovalUi implements ArgsApprovalUi {
 
   /** The user's answer (from `rune.chat.tool_answer`). */
   answer(id: string, decision: unknown, accepted: unknown): void {
-    this.waiting.get(id)?.(decision, accepted);
+    this.prompts.answer(id, { decision, accepted });
   }
 
   /** Ids of prompts waiting for an answer. */
   pending(): string[] {
-    return [...this.waiting.keys()];
+    return this.prompts.ids();
   }
 
   private wait(
@@ -123,25 +124,14 @@ export class NvimChatApprovalUi implements ArgsApprovalUi {
     signal: AbortSignal,
     show: () => Promise<unknown>,
   ): Promise<{ decision: unknown; accepted: unknown }> {
-    return new Promise((resolve, reject) => {
-      const onAbort = () => {
-        this.waiting.delete(id);
-        void execLua(this.nvim, 'require("rune.hub").cancel(...)', [id]).catch(() => undefined);
-        reject(new AbortError('The tool call was cancelled while waiting for approval.'));
-      };
-      if (signal.aborted) return onAbort();
-      signal.addEventListener('abort', onAbort, { once: true });
-      this.waiting.set(id, (decision, accepted) => {
-        this.waiting.delete(id);
-        signal.removeEventListener('abort', onAbort);
-        resolve({ decision, accepted });
-      });
-      show().catch((err: unknown) => {
-        this.logger.error('could not show the approval prompt', { err });
-        this.waiting.delete(id);
-        signal.removeEventListener('abort', onAbort);
-        reject(err instanceof Error ? err : new Error(String(err)));
-      });
+    return this.prompts.ask(id, signal, {
+      show: () =>
+        show().catch((err: unknown) => {
+          this.logger.error('could not show the approval prompt', { err });
+          throw err;
+        }),
+      withdraw: () => execLua(this.nvim, 'require("rune.hub").cancel(...)', [id]),
+      cancelled: 'The tool call was cancelled while waiting for approval.',
     });
   }
 

@@ -28,9 +28,10 @@ const schema = z
         max_buffers: count(20).default(3),
         lines: count(1000).default(40),
         max_chars: count(100_000).default(2000),
+        yanks: count(20).default(3),
       })
       .loose()
-      .default({ enabled: false, max_buffers: 3, lines: 40, max_chars: 2000 }),
+      .default({ enabled: false, max_buffers: 3, lines: 40, max_chars: 2000, yanks: 3 }),
   })
   .loose();
 

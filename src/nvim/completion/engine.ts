@@ -210,14 +210,13 @@ export class CompletionEngine implements Disposable {
     const ctx = await this.ui.readContext(state);
     check();
     if (!ctx || ctx.tick !== state.tick) throw new Stale();
-    const { prefix, suffix } = buildFim(ctx, {
+    const fim = buildFim(ctx, {
       maxPrefixChars: this.cfg.max_prefix_chars,
       maxSuffixChars: this.cfg.max_suffix_chars,
       maxSnippetChars: this.cfg.context_buffers.enabled ? this.cfg.context_buffers.max_chars : 0,
     });
     const req: FimRequest = {
-      prefix,
-      suffix,
+      ...fim,
       n,
       maxTokens: this.cfg.max_tokens,
       ...(this.cfg.model ? { model: this.cfg.model } : {}),
@@ -234,7 +233,7 @@ export class CompletionEngine implements Disposable {
     const items: string[] = [];
     const completions: Completion[] = [];
     for (const c of out) {
-      const text = cleanSuggestions([c.text], suffix)[0];
+      const text = cleanSuggestions([c.text], fim.suffix)[0];
       if (text === undefined || items.includes(text)) continue;
       items.push(text);
       completions.push(c);

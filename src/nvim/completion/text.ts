@@ -51,30 +51,37 @@ function comment(commentstring: string, line: string): string {
   return cs.replace('%s', line).trimEnd();
 }
 
-/** The prefix and suffix for a fill-in-the-middle request, within the limits. */
+/**
+ * The prefix and suffix for a fill-in-the-middle request, within the limits. Snippets
+ * from other buffers lead the prefix as comments, and come as `extra` too (for servers
+ * with a field of their own for them).
+ */
 export function buildFim(
   ctx: CursorContext,
   limits: FimLimits,
-): Pick<FimRequest, 'prefix' | 'suffix'> {
+): Pick<FimRequest, 'prefix' | 'suffix' | 'extra' | 'extraInPrefix'> {
   const above = ctx.above.length ? ctx.above.join('\n') + '\n' : '';
-  let prefix = clipStart(above + ctx.before, limits.maxPrefixChars);
+  const prefix = clipStart(above + ctx.before, limits.maxPrefixChars);
   const below = ctx.below.length ? '\n' + ctx.below.join('\n') : '';
   const suffix = clipEnd(ctx.after + below, limits.maxSuffixChars);
   if (ctx.snippets.length && limits.maxSnippetChars > 0) {
     let budget = limits.maxSnippetChars;
     const parts: string[] = [];
+    const extra: { filename: string; text: string }[] = [];
     for (const s of ctx.snippets) {
       const header = comment(ctx.commentstring, `Path: ${s.filename}`);
       const body = s.lines.map((l) => comment(ctx.commentstring, l)).join('\n');
       const block = clipEnd(`${header}\n${body}`, budget);
       if (!block) break;
       parts.push(block);
+      extra.push({ filename: s.filename, text: clipEnd(s.lines.join('\n'), budget) + '\n' });
       budget -= block.length + 1;
       if (budget <= 0) break;
     }
     if (parts.length) {
       const self = comment(ctx.commentstring, `Path: ${ctx.filename}`);
-      prefix = `${parts.join('\n')}\n${self}\n${prefix}`;
+      const lead = `${parts.join('\n')}\n${self}\n`;
+      return { prefix: lead + prefix, suffix, extra, extraInPrefix: lead.length };
     }
   }
   return { prefix, suffix };

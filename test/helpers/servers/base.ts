@@ -31,6 +31,8 @@ export interface Fault {
   status?: number;
   /** Adds a `Retry-After` header (seconds, or an HTTP date string). */
   retryAfter?: number | string;
+  /** More response headers (e.g. rate-limit headers). */
+  headers?: Record<string, string>;
   /** The error message in the error body (status faults) or the in-stream error event. */
   errorMessage?: string;
   /** Waits this long before sending the status line and headers. */
@@ -44,6 +46,8 @@ export interface Fault {
   /** Stalls before chunk number N (0-based) for `stallMs` (default: forever). */
   stallAt?: number;
   stallMs?: number;
+  /** With `stallAt`: stalls until this promise settles (the test decides when the stream goes on). */
+  stallUntil?: Promise<unknown>;
   /** Accepts the request and never answers (until the client gives up or the server closes). */
   hang?: boolean;
   /** Sends an in-stream error event after the text/tool chunks instead of the normal end. */
@@ -67,6 +71,16 @@ interface Route<S> {
   script?: Responder<S>;
   fallback: Responder<S>;
   render: (script: S, req: RecordedRequest) => RawReply;
+  /** Extra silence before the reply starts (e.g. a model loading), decided per request. */
+  delay?: (script: S, req: RecordedRequest) => number;
+}
+
+export interface ServerOptions {
+  /**
+   * Writes the status line and headers together with the first body chunk instead of at
+   * once (a server that computes before it writes anything, like Ollama's streamResponse).
+   */
+  holdHeaders?: boolean;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -99,6 +113,7 @@ export async function startFakeServer<R extends string, S extends Fault>(
   routeOf: (method: string, path: string) => R | undefined,
   routes: Record<R, Omit<Route<S>, 'queue'>>,
   errorReply: (fault: S, route: R) => RawReply,
+  options: ServerOptions = {},
 ): Promise<FakeServerBase<R, S>> {
   const table = new Map<R, Route<S>>();
   for (const [name, r] of Object.entries(routes) as [R, Omit<Route<S>, 'queue'>][]) {
@@ -172,13 +187,14 @@ export async function startFakeServer<R extends string, S extends Fault>(
     markReset: () => void,
   ): Promise<void> {
     if (s.hang) return;
-    if (s.firstByteDelayMs) await sleep(s.firstByteDelayMs);
+    const extra = route.delay?.(s, rec) ?? 0;
+    if (s.firstByteDelayMs || extra) await sleep((s.firstByteDelayMs ?? 0) + extra);
     if (res.destroyed) return;
     const reply = s.status && s.status >= 400 ? errorReply(s, name) : route.render(s, rec);
-    const headers = { ...reply.headers };
+    const headers = { ...reply.headers, ...s.headers };
     if (s.retryAfter !== undefined) headers['retry-after'] = String(s.retryAfter);
     res.writeHead(reply.status, headers);
-    res.flushHeaders();
+    if (!options.holdHeaders) res.flushHeaders();
     for (let i = 0; i < reply.chunks.length; i++) {
       if (s.resetAfter !== undefined && i >= s.resetAfter) {
         markReset();
@@ -187,8 +203,9 @@ export async function startFakeServer<R extends string, S extends Fault>(
       }
       if (i > 0 && s.chunkDelayMs) await sleep(s.chunkDelayMs);
       if (s.stallAt === i) {
-        if (s.stallMs === undefined) return;
-        await sleep(s.stallMs);
+        if (s.stallUntil) await s.stallUntil.catch(() => undefined);
+        else if (s.stallMs === undefined) return;
+        else await sleep(s.stallMs);
       }
       if (res.destroyed) return;
       const chunk = s.malformedAt === i ? (reply.malformed ?? '{"broken":') : reply.chunks[i]!;

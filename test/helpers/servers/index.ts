@@ -10,6 +10,7 @@
  *   s.enqueue('chat', { firstByteDelayMs: 500 });                  // fault: slow first byte
  *   s.enqueue('chat', { hang: true });                             // fault: never answers
  *   s.enqueue('chat', { text: 'abc', stallAt: 3 });                // fault: stalls mid-stream
+ *   s.enqueue('chat', { text: 'abc', stallAt: 3, stallUntil: gate });  // fault: stalls until gate settles
  *   s.enqueue('chat', { text: 'a', streamError: true });           // fault: in-stream error event
  *   s.script('chat', (req) => ({ text: `echo ${JSON.stringify(req.body)}` })); // every reply
  *   s.requests / s.requestsTo('chat')           // method, path, query, headers, parsed JSON body, at
@@ -17,13 +18,36 @@
  *   s.connections                               // TCP connections accepted (keep-alive check)
  *   await s.close();
  *
+ * Each double is as strict as its real service (the rules are cited at the top of each
+ * file); options make it behave like a particular server:
+ *   startOllamaServer({ loadMs: 6000, maxLoaded: 1, catalog, strictModels: true })
+ *   startAnthropicServer({ catalog, strictModels: true })
+ *   startOpenAIServer({ fim: 'openai' | 'vllm', retired: [...], models: [...] })
+ *
  * Routes: ollama chat|generate|tags|embed|show; anthropic messages|models;
  * openai chat|completions|models|embeddings; zeke health|chat|complete|status.
  * Scripts: text (string split into 4-char deltas, or an explicit array), toolCalls,
  * usage {input, output}, stopReason, model; completions also `choices`; tags/models `models`.
  */
 export type { RecordedRequest, Fault, FakeServerBase } from './base.js';
-export { startOllamaServer, type OllamaServer, type OllamaScript } from './ollama.js';
-export { startAnthropicServer, type AnthropicServer, type AnthropicScript } from './anthropic.js';
-export { startOpenAIServer, type OpenAIServer, type OpenAIScript } from './openai.js';
+export {
+  startOllamaServer,
+  CHATBOT_ANSWER,
+  OLLAMA_CATALOG,
+  type OllamaServer,
+  type OllamaScript,
+  type OllamaServerOptions,
+} from './ollama.js';
+export {
+  startAnthropicServer,
+  ANTHROPIC_CATALOG,
+  type AnthropicServer,
+  type AnthropicScript,
+} from './anthropic.js';
+export {
+  startOpenAIServer,
+  type OpenAIServer,
+  type OpenAIScript,
+  type OpenAIServerOptions,
+} from './openai.js';
 export { startZekeServer, type ZekeServer, type ZekeScript } from './zeke.js';

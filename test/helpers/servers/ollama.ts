@@ -5,6 +5,24 @@
  * `{"error": "..."}` bodies for failures. A request with `"stream": false` gets one JSON
  * object instead of a stream.
  *
+ * As strict as the real server (ollama/ollama server/routes.go, server/images.go,
+ * api/types.go), rule by rule:
+ * - Nothing is written until the first NDJSON line: routes.go loads the model in
+ *   scheduleRunner before streamResponse, whose gin c.Stream writes the status line and
+ *   headers with the first line. `loadMs` is that silence for a model not loaded yet.
+ * - Capabilities per model (`catalog`, as /api/show reports them): a request that needs
+ *   one the model lacks answers 400 "<name> does not support tools" (ChatHandler adds
+ *   CapabilityTools when tools are given; GenerateHandler CapabilityInsert when `suffix`
+ *   is not empty; CheckCapabilities in images.go words the error), before any load.
+ *   `think: true` for a model without thinking answers 400 "\"<model>\" does not support
+ *   thinking".
+ * - A thinking model thinks unless `think: false` (routes.go sets Think=true when unset):
+ *   chat chunks carry `message.thinking` with empty `content`, generate chunks `thinking`.
+ * - GenerateHandler: `prompt: ""` returns one `done_reason: "load"` object with no text;
+ *   an empty `suffix` takes the chat-template path (the model answers as a chatbot).
+ * - An unknown model (with `strictModels`) answers 404 "model \"x\" not found, try
+ *   pulling it first" (handleScheduleError).
+ *
  *   const s = await startOllamaServer();
  *   s.enqueue('chat', { text: ['Hel', 'lo'], usage: { input: 7, output: 2 } });
  *   s.enqueue('chat', { status: 503, retryAfter: 1 });
@@ -34,6 +52,33 @@ export interface OllamaScript extends Fault {
   models?: string[];
   /** For `embed`: the vector length (default 4). */
   dims?: number;
+  /** Reasoning streamed before the answer by a thinking model (when `think` is not false). */
+  thinking?: string | string[];
+}
+
+/** Real capabilities of a few models, as `ollama show` reports them. */
+export const OLLAMA_CATALOG: Record<string, string[]> = {
+  'llama3.2': ['completion', 'tools'],
+  'qwen2.5-coder:1.5b': ['completion', 'tools', 'insert'],
+  'starcoder2:3b': ['completion', 'insert'],
+  'gemma:2b': ['completion'],
+  'deepseek-r1:1.5b': ['completion', 'thinking'],
+  'qwen3:0.6b': ['completion', 'tools', 'thinking'],
+  llava: ['completion', 'vision'],
+};
+
+export interface OllamaServerOptions {
+  /** Silence before the first line of a request for a model that is not loaded yet. */
+  loadMs?: number;
+  /**
+   * How many models stay loaded (OLLAMA_MAX_LOADED_MODELS); loading one more unloads the
+   * least recently used, so alternating chat and completion models reload each time.
+   */
+  maxLoaded?: number;
+  /** Capabilities per model (default OLLAMA_CATALOG); `:latest` may be left out. */
+  catalog?: Record<string, string[]>;
+  /** Models outside the catalog answer 404 (else they can do completion, tools and insert). */
+  strictModels?: boolean;
 }
 
 export type OllamaServer = FakeServerBase<OllamaRoute, OllamaScript>;
@@ -57,16 +102,25 @@ function stats(s: OllamaScript, n: number) {
   };
 }
 
-function renderChat(s: OllamaScript, req: { body: unknown }): RawReply {
+function renderChat(s: OllamaScript, req: { body: unknown }, thinks: boolean): RawReply {
   const b = bodyOf(req);
   const model = s.model ?? (b.model as string) ?? 'llama3.2';
   const deltas = splitText(s.text);
-  const lines: unknown[] = deltas.map((d) => ({
+  const thoughts = thinks ? splitText(s.thinking ?? 'Let me think this through.') : [];
+  const lines: unknown[] = thoughts.map((t) => ({
     model,
     created_at: created(),
-    message: { role: 'assistant', content: d },
+    message: { role: 'assistant', content: '', thinking: t },
     done: false,
   }));
+  lines.push(
+    ...deltas.map((d) => ({
+      model,
+      created_at: created(),
+      message: { role: 'assistant', content: d },
+      done: false,
+    })),
+  );
   if (s.toolCalls?.length) {
     lines.push({
       model,
@@ -79,6 +133,7 @@ function renderChat(s: OllamaScript, req: { body: unknown }): RawReply {
       done: false,
     });
   }
+  if (s.streamError && lines.length === 0) return errorBeforeOutput(s);
   if (s.streamError) {
     lines.push({ error: s.errorMessage ?? 'model runner has unexpectedly stopped' });
   } else {
@@ -117,16 +172,46 @@ function renderChat(s: OllamaScript, req: { body: unknown }): RawReply {
   };
 }
 
-function renderGenerate(s: OllamaScript, req: { body: unknown }): RawReply {
+/**
+ * routes.go streamResponse: an error before anything was written goes out as the status
+ * (500 unless it carries one) with a JSON body, not as an NDJSON line.
+ */
+function errorBeforeOutput(s: OllamaScript): RawReply {
+  const error = s.errorMessage ?? 'model runner has unexpectedly stopped';
+  return { status: s.status ?? 500, headers: JSONH, chunks: [JSON.stringify({ error })] };
+}
+
+/** What a code model says when the chat template wraps the prompt (no suffix). */
+export const CHATBOT_ANSWER = "Sure! Here's how you could continue this code:\n```\n";
+
+function renderGenerate(s: OllamaScript, req: { body: unknown }, thinks: boolean): RawReply {
   const b = bodyOf(req);
   const model = s.model ?? (b.model as string) ?? 'qwen2.5-coder';
-  const deltas = splitText(s.text ?? 'completion');
-  const lines: unknown[] = deltas.map((d) => ({
-    model,
-    created_at: created(),
-    response: d,
-    done: false,
-  }));
+  if (b.prompt === '' || b.prompt === undefined) {
+    // routes.go GenerateHandler: "load the model" — c.JSON, one object, no text.
+    const load = {
+      model: b.model,
+      created_at: created(),
+      response: '',
+      done: true,
+      done_reason: 'load',
+    };
+    return { status: 200, headers: JSONH, chunks: [JSON.stringify(load)] };
+  }
+  const insert = typeof b.suffix === 'string' && b.suffix !== '';
+  const deltas = splitText(insert ? (s.text ?? 'completion') : CHATBOT_ANSWER);
+  const thoughts = thinks ? splitText(s.thinking ?? 'Let me think this through.') : [];
+  const lines: unknown[] = [
+    ...thoughts.map((t) => ({
+      model,
+      created_at: created(),
+      response: '',
+      thinking: t,
+      done: false,
+    })),
+    ...deltas.map((d) => ({ model, created_at: created(), response: d, done: false })),
+  ];
+  if (s.streamError && lines.length === 0) return errorBeforeOutput(s);
   if (s.streamError) {
     lines.push({ error: s.errorMessage ?? 'model runner has unexpectedly stopped' });
   } else {
@@ -156,7 +241,55 @@ function renderGenerate(s: OllamaScript, req: { body: unknown }): RawReply {
   };
 }
 
-export async function startOllamaServer(): Promise<OllamaServer> {
+const bare = (m: string) => m.replace(/:latest$/, '');
+
+export async function startOllamaServer(opts: OllamaServerOptions = {}): Promise<OllamaServer> {
+  const catalog = opts.catalog ?? OLLAMA_CATALOG;
+  const loaded = new Set<string>();
+  const capsOf = (model: string): string[] | undefined =>
+    catalog[bare(model)] ?? (opts.strictModels ? undefined : ['completion', 'tools', 'insert']);
+  /** The 4xx the real server answers before loading anything, if any. */
+  const refuse = (route: OllamaRoute, b: Record<string, unknown>): RawReply | undefined => {
+    const model = String(b.model ?? '');
+    const caps = capsOf(model);
+    const err = (status: number, error: string): RawReply => ({
+      status,
+      headers: JSONH,
+      chunks: [JSON.stringify({ error })],
+    });
+    if (!caps) return err(404, `model "${model}" not found, try pulling it first`);
+    const name = `registry.ollama.ai/library/${model.includes(':') ? model : `${model}:latest`}`;
+    if (b.think === true && !caps.includes('thinking')) {
+      return err(400, `"${model}" does not support thinking`);
+    }
+    const need =
+      route === 'chat' && Array.isArray(b.tools) && b.tools.length
+        ? 'tools'
+        : route === 'generate' && typeof b.suffix === 'string' && b.suffix !== ''
+          ? 'insert'
+          : undefined;
+    if (need && !caps.includes(need)) return err(400, `${name} does not support ${need}`);
+    return undefined;
+  };
+  const thinks = (b: Record<string, unknown>) =>
+    b.think !== false && !!capsOf(String(b.model ?? ''))?.includes('thinking');
+  // A load the client gave up on is cancelled with its request (the scheduler drops a
+  // pending request whose context is done), so the model counts as loaded only once a
+  // reply started.
+  const loadDelay = (route: OllamaRoute) => (_s: OllamaScript, req: { body: unknown }) => {
+    const b = bodyOf(req);
+    if (refuse(route, b) || !opts.loadMs) return 0;
+    return loaded.has(bare(String(b.model ?? ''))) ? 0 : opts.loadMs;
+  };
+  const started = (req: { body: unknown }) => {
+    const model = bare(String(bodyOf(req).model ?? ''));
+    loaded.delete(model);
+    loaded.add(model);
+    // A Set keeps insertion order: the first entry is the least recently used.
+    while (opts.maxLoaded && loaded.size > opts.maxLoaded) {
+      loaded.delete(loaded.values().next().value!);
+    }
+  };
   return startFakeServer<OllamaRoute, OllamaScript>(
     (method, path) => {
       if (method === 'POST' && path === '/api/chat') return 'chat';
@@ -167,8 +300,19 @@ export async function startOllamaServer(): Promise<OllamaServer> {
       return undefined;
     },
     {
-      chat: { fallback: () => ({ text: ['Hello', ' from', ' Ollama'] }), render: renderChat },
-      generate: { fallback: () => ({ text: ['x + y'] }), render: renderGenerate },
+      chat: {
+        fallback: () => ({ text: ['Hello', ' from', ' Ollama'] }),
+        render: (s, req) =>
+          refuse('chat', bodyOf(req)) ?? (started(req), renderChat(s, req, thinks(bodyOf(req)))),
+        delay: loadDelay('chat'),
+      },
+      generate: {
+        fallback: () => ({ text: ['x + y'] }),
+        render: (s, req) =>
+          refuse('generate', bodyOf(req)) ??
+          (started(req), renderGenerate(s, req, thinks(bodyOf(req)))),
+        delay: loadDelay('generate'),
+      },
       tags: {
         fallback: () => ({ models: ['llama3.2:latest', 'qwen2.5-coder:1.5b'] }),
         render: (s) => ({
@@ -220,21 +364,32 @@ export async function startOllamaServer(): Promise<OllamaServer> {
       },
       show: {
         fallback: () => ({}),
-        render: (_s, req) => ({
-          status: 200,
-          headers: JSONH,
-          chunks: [
-            JSON.stringify({
-              modelfile: '',
-              parameters: '',
-              template: '{{ .Prompt }}',
-              details: { format: 'gguf', family: 'llama' },
-              model_info: { 'general.architecture': 'llama', 'llama.context_length': 131072 },
-              capabilities: ['completion', 'tools', 'insert'],
-              model: bodyOf(req).model,
-            }),
-          ],
-        }),
+        render: (_s, req) => {
+          const model = String(bodyOf(req).model ?? '');
+          const caps = capsOf(model);
+          if (!caps) {
+            // routes.go ShowHandler: os.ErrNotExist → 404.
+            return {
+              status: 404,
+              headers: JSONH,
+              chunks: [JSON.stringify({ error: `model '${model}' not found` })],
+            };
+          }
+          return {
+            status: 200,
+            headers: JSONH,
+            chunks: [
+              JSON.stringify({
+                modelfile: '',
+                parameters: '',
+                template: '{{ .Prompt }}',
+                details: { format: 'gguf', family: 'llama' },
+                model_info: { 'general.architecture': 'llama', 'llama.context_length': 131072 },
+                capabilities: caps,
+              }),
+            ],
+          };
+        },
       },
     },
     (s) => ({
@@ -242,5 +397,6 @@ export async function startOllamaServer(): Promise<OllamaServer> {
       headers: JSONH,
       chunks: [JSON.stringify({ error: s.errorMessage ?? `fake ollama error ${s.status}` })],
     }),
+    { holdHeaders: true },
   );
 }

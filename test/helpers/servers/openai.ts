@@ -13,6 +13,23 @@
  *   s.enqueue('chat', { text: 'Hello world', usage: { input: 9, output: 2 } });
  *   s.enqueue('completions', { choices: ['a + b', 'a - b'] });
  *   s.enqueue('chat', { status: 500 }, { resetAfter: 2 });
+ *
+ * As strict as the real services, rule by rule (openai/openai-node types them in
+ * src/resources/chat/completions and src/resources/shared.ts; the messages are the API's):
+ * - Tool (function) names: `^[a-zA-Z0-9_-]+$`, at most 64 characters (shared.ts
+ *   FunctionDefinition.name); one bad name fails the request with 400.
+ * - An assistant message has `content` or `tool_calls`.
+ * - Reasoning models (o-series, gpt-5): `max_tokens` is an unsupported_parameter ("Use
+ *   'max_completion_tokens' instead", completions.ts), any temperature but 1 an
+ *   unsupported_value.
+ * - A retired or unknown model: 404 model_not_found (unknown names only with
+ *   `strictModels`).
+ * - Billing: 429 `insufficient_quota` (type and code); never a wait.
+ * - Refusals stream as `delta.refusal` with `content: null`.
+ * - `/v1/completions` with `suffix` (`fim` option): OpenAI's chat models answer 404 "This
+ *   is a chat model and not supported in the v1/completions endpoint"; vLLM answers 400
+ *   "suffix is not currently supported" whenever `suffix` is present, even "" (vllm
+ *   entrypoints/openai serving_completion.py, create_error_response).
  */
 import {
   sse,
@@ -38,6 +55,139 @@ export interface OpenAIScript extends Fault {
   dims?: number;
   /** The `code` of the error body. */
   errorCode?: string;
+  /** The `type` of the error body (default from the status). */
+  errorType?: string;
+  /** A refusal streamed as `delta.refusal` pieces instead of content. */
+  refusal?: string;
+}
+
+export interface OpenAIServerOptions {
+  /**
+   * How /v1/completions treats `suffix`: `ok` (llama.cpp, LM Studio), `openai` (404 for
+   * chat models: every model but `gpt-3.5-turbo-instruct` and `davinci-002`), `vllm` (400).
+   */
+  fim?: 'ok' | 'openai' | 'vllm';
+  /** Models that are retired (404) — default a few real retired ones. */
+  retired?: string[];
+  /** Models the server knows; others answer 404 when set. */
+  models?: string[];
+}
+
+/** Real reasoning model families: o1, o3, o4-mini, gpt-5… */
+const REASONING = /^(o\d|gpt-5)/;
+const TOOL_NAME = /^[a-zA-Z0-9_-]+$/;
+const COMPLETION_MODELS = new Set(['gpt-3.5-turbo-instruct', 'davinci-002', 'babbage-002']);
+
+function apiError(
+  status: number,
+  message: string,
+  type: string,
+  param: string | null,
+  code: string | number | null,
+): RawReply {
+  return {
+    status,
+    headers: JSONH,
+    chunks: [JSON.stringify({ error: { message, type, param, code } })],
+  };
+}
+
+/** The error the real service answers for this chat body, if any. */
+function checkChat(b: Record<string, unknown>, opts: OpenAIServerOptions): RawReply | undefined {
+  const model = String(b.model ?? '');
+  const gone =
+    (opts.retired ?? ['gpt-4-32k', 'gpt-4.5-preview']).includes(model) ||
+    (opts.models !== undefined && !opts.models.includes(model));
+  if (gone) {
+    return apiError(
+      404,
+      `The model \`${model}\` does not exist or you do not have access to it.`,
+      'invalid_request_error',
+      null,
+      'model_not_found',
+    );
+  }
+  const tools = Array.isArray(b.tools) ? (b.tools as { function?: { name?: unknown } }[]) : [];
+  for (const [i, t] of tools.entries()) {
+    const name = String(t.function?.name ?? '');
+    const param = `tools[${i}].function.name`;
+    if (!TOOL_NAME.test(name)) {
+      return apiError(
+        400,
+        `Invalid '${param}': string does not match pattern. Expected a string that matches the pattern '^[a-zA-Z0-9_-]+$'.`,
+        'invalid_request_error',
+        param,
+        'invalid_value',
+      );
+    }
+    if (name.length > 64) {
+      return apiError(
+        400,
+        `Invalid '${param}': string too long. Expected a string with maximum length 64, but got a string with length ${name.length} instead.`,
+        'invalid_request_error',
+        param,
+        'string_above_max_length',
+      );
+    }
+  }
+  const messages = Array.isArray(b.messages)
+    ? (b.messages as { role?: unknown; content?: unknown; tool_calls?: unknown[] }[])
+    : [];
+  for (const [i, m] of messages.entries()) {
+    if (
+      m.role === 'assistant' &&
+      (m.content === null || m.content === undefined) &&
+      !m.tool_calls?.length
+    ) {
+      return apiError(
+        400,
+        "Invalid value for 'content': expected a string, got null.",
+        'invalid_request_error',
+        `messages.[${i}].content`,
+        null,
+      );
+    }
+  }
+  if (REASONING.test(model)) {
+    if (b.max_tokens !== undefined) {
+      return apiError(
+        400,
+        "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.",
+        'invalid_request_error',
+        'max_tokens',
+        'unsupported_parameter',
+      );
+    }
+    if (b.temperature !== undefined && b.temperature !== 1) {
+      return apiError(
+        400,
+        `Unsupported value: 'temperature' does not support ${String(b.temperature)} with this model. Only the default (1) value is supported.`,
+        'invalid_request_error',
+        'temperature',
+        'unsupported_value',
+      );
+    }
+  }
+  return undefined;
+}
+
+function checkCompletions(
+  b: Record<string, unknown>,
+  opts: OpenAIServerOptions,
+): RawReply | undefined {
+  if (opts.fim === 'vllm' && b.suffix !== undefined && b.suffix !== null) {
+    return apiError(400, 'suffix is not currently supported', 'BadRequestError', null, 400);
+  }
+  if (opts.fim === 'openai' && !COMPLETION_MODELS.has(String(b.model ?? ''))) {
+    return apiError(
+      404,
+      'This is a chat model and not supported in the v1/completions endpoint. Did you mean to use v1/chat/completions?',
+      'invalid_request_error',
+      'model',
+      null,
+    );
+  }
+  return undefined;
 }
 
 export type OpenAIServer = FakeServerBase<OpenAIRoute, OpenAIScript>;
@@ -135,7 +285,14 @@ function renderChat(s: OpenAIScript, req: { body: unknown }): RawReply {
       system_fingerprint: 'fp_fake',
       choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }],
     });
-  const out: string[] = [chunk({ role: 'assistant', content: '', refusal: null })];
+  const out: string[] = [
+    chunk(
+      s.refusal !== undefined
+        ? { role: 'assistant', content: null, refusal: '' }
+        : { role: 'assistant', content: '', refusal: null },
+    ),
+  ];
+  for (const r of splitText(s.refusal)) out.push(chunk({ content: null, refusal: r }));
   for (const d of deltas) out.push(chunk({ content: d }));
   tools.forEach((t, index) => {
     out.push(
@@ -277,7 +434,7 @@ function renderEmbeddings(s: OpenAIScript, req: { body: unknown }): RawReply {
   };
 }
 
-export async function startOpenAIServer(): Promise<OpenAIServer> {
+export async function startOpenAIServer(opts: OpenAIServerOptions = {}): Promise<OpenAIServer> {
   return startFakeServer<OpenAIRoute, OpenAIScript>(
     (method, path) => {
       if (method === 'POST' && path === '/v1/chat/completions') return 'chat';
@@ -287,8 +444,14 @@ export async function startOpenAIServer(): Promise<OpenAIServer> {
       return undefined;
     },
     {
-      chat: { fallback: () => ({ text: ['Hello', ' from', ' OpenAI'] }), render: renderChat },
-      completions: { fallback: () => ({}), render: renderCompletions },
+      chat: {
+        fallback: () => ({ text: ['Hello', ' from', ' OpenAI'] }),
+        render: (s, req) => checkChat(body(req), opts) ?? renderChat(s, req),
+      },
+      completions: {
+        fallback: () => ({}),
+        render: (s, req) => checkCompletions(body(req), opts) ?? renderCompletions(s, req),
+      },
       models: {
         fallback: () => ({ models: ['gpt-4o-mini', 'gpt-3.5-turbo-instruct'] }),
         render: (s) => ({
@@ -316,7 +479,7 @@ export async function startOpenAIServer(): Promise<OpenAIServer> {
         JSON.stringify({
           error: {
             message: s.errorMessage ?? `fake openai error ${s.status}`,
-            type: ERROR_TYPES[s.status!] ?? 'server_error',
+            type: s.errorType ?? ERROR_TYPES[s.status!] ?? 'server_error',
             param: null,
             code: s.errorCode ?? null,
           },

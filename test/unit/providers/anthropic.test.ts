@@ -1,6 +1,7 @@
 /** The Anthropic provider with `@anthropic-ai/sdk` against a wire-faithful local server. */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
+  AbortError,
   AuthError,
   BadRequestError,
   ProviderUnavailableError,
@@ -8,6 +9,7 @@ import {
   TimeoutError,
 } from '../../../src/core/errors.js';
 import { startAnthropicServer, type AnthropicServer } from '../../helpers/servers/index.js';
+import { waitFor } from '../../helpers/nvim.js';
 import { FAST, collect, registryFor, rejection, textOf } from './helpers.js';
 
 let s: AnthropicServer;
@@ -147,7 +149,7 @@ describe('anthropic provider', () => {
       system: string;
       messages: { content: { text: string }[] }[];
     };
-    expect(body.model).toBe('claude-haiku-4-5');
+    expect(body.model).toBe('claude-haiku-5-5');
     expect(body.system).toMatch(/code completion/);
     expect(body.messages[0]!.content[0]!.text).toContain('function add(a, b) {\n  <CURSOR>\n}');
   });
@@ -300,9 +302,42 @@ describe('anthropic provider', () => {
   it('lists models, and offers no embeddings (the API has none)', async () => {
     expect(reg.get('chat').embed).toBeUndefined();
     const models = await reg.get('chat').models();
+    // Retired models stay in the API's catalogue but are not offered.
     expect(models).toEqual([
-      { id: 'claude-sonnet-4-5', provider: 'claude' },
+      { id: 'claude-sonnet-5-5', provider: 'claude' },
+      { id: 'claude-haiku-5-5', provider: 'claude' },
       { id: 'claude-haiku-4-5', provider: 'claude' },
+      { id: 'claude-sonnet-4-5', provider: 'claude' },
     ]);
+  });
+
+  it('aborting mid-stream is a cancellation, not a broken server', async () => {
+    const r = registryFor(
+      { claude: { url: s.url, api_key: 'k', ...FAST, breaker: { failures: 1 } } },
+      {},
+      {},
+    ).registry;
+    s.enqueue('messages', { text: ['a', 'b', 'c', 'd', 'e', 'f'], chunkDelayMs: 50 });
+    const ac = new AbortController();
+    const err = await rejection(
+      (async () => {
+        for await (const ev of r
+          .get('chat')
+          .chat({ messages: [{ role: 'user', content: 'x' }] }, { signal: ac.signal })) {
+          if (ev.type === 'text') ac.abort();
+        }
+      })(),
+    );
+    expect(err).toBeInstanceOf(AbortError);
+    s.enqueue('messages', { text: ['a', 'b', 'c', 'd', 'e', 'f'], chunkDelayMs: 50 });
+    const ac2 = new AbortController();
+    const p = r.get('completion').complete({ prefix: 'a', suffix: 'b' }, { signal: ac2.signal });
+    // Aborted while the answer streams.
+    await waitFor(() => s.requestsTo('messages').length === 2, 5000, 'the second request');
+    ac2.abort();
+    expect(await rejection(p)).toBeInstanceOf(AbortError);
+    expect(r.usage().every((u) => u.errors === 0)).toBe(true);
+    expect(r.list()[0]!.state.circuit).toBe('closed');
+    r.dispose();
   });
 });

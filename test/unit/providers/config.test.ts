@@ -38,11 +38,11 @@ describe('providers config', () => {
     expect(c.defaults.chat).toBe('claude');
   });
 
-  it('needs no key for an OpenAI-compatible server on a custom url, and uses native FIM', () => {
+  it('needs no key for an OpenAI-compatible server on a custom url, and picks FIM by asking it', () => {
     const c = parseProvidersConfig({
       providers: { lm: { kind: 'openai', url: 'http://127.0.0.1:1234/v1' } },
     });
-    expect(c.providers[0]).toMatchObject({ apiKey: undefined, fim: 'native' });
+    expect(c.providers[0]).toMatchObject({ apiKey: undefined, fim: 'auto' });
   });
 
   it('names the offending key path', () => {

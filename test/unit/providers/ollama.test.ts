@@ -160,10 +160,10 @@ describe('ollama provider', () => {
   });
 
   it('reports an error line inside the stream as a typed error', async () => {
-    s.enqueue('chat', { text: ['a'], streamError: true, errorMessage: 'out of memory' });
+    s.enqueue('chat', { text: ['a'], streamError: true });
     const err = await rejection(collect(reg.get('chat').chat({ messages: [] })));
     expect(err).toBeInstanceOf(ProviderUnavailableError);
-    expect(err.message).toContain('out of memory');
+    expect(err.message).toContain('model runner has unexpectedly stopped');
     expect(s.requestsTo('chat')).toHaveLength(1);
   });
 
@@ -176,14 +176,19 @@ describe('ollama provider', () => {
     expect(s.requestsTo('chat')).toHaveLength(1);
   });
 
-  it('times out a slow first byte as a connect timeout and closes the socket', async () => {
+  it('times out silence before the first line as first_token and closes the socket', async () => {
+    // Ollama holds its headers until the first line, so this silence is a loading model.
     const r = registryFor({
-      ollama: { url: s.url, timeouts: { connect_ms: 80 }, retry: { max_attempts: 1 } },
+      ollama: {
+        url: s.url,
+        timeouts: { connect_ms: 20, first_token_ms: 80 },
+        retry: { max_attempts: 1 },
+      },
     }).registry;
     s.enqueue('chat', { firstByteDelayMs: 5000 });
     const err = await rejection(collect(r.get('chat').chat({ messages: [] })));
     expect(err).toBeInstanceOf(TimeoutError);
-    expect((err as TimeoutError).phase).toBe('connect');
+    expect((err as TimeoutError).phase).toBe('first_token');
     await s.waitForClose(1);
     r.dispose();
   });

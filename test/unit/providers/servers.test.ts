@@ -123,15 +123,35 @@ describe('fake servers with the official SDKs', () => {
     expect((await client.models.list()).data.map((m) => m.id)).toContain('gpt-4o-mini');
   });
 
-  it('zeke: answers chat and complete JSON', async () => {
+  it('zeke: answers like zeke serve, as strictly', async () => {
     const s = await startZekeServer();
     cleanups.push(() => s.close());
-    const r = await fetch(`${s.url}/api/chat`, {
-      method: 'POST',
-      body: JSON.stringify({ message: 'hi' }),
+    const post = async (body: unknown) => {
+      const r = await fetch(`${s.url}/api/chat`, { method: 'POST', body: JSON.stringify(body) });
+      return { status: r.status, json: (await r.json()) as Record<string, unknown> };
+    };
+    expect(await post({ message: 'hi', model: 'qwen2.5-coder:7b' })).toMatchObject({
+      status: 200,
+      json: { response: 'Hello from Zeke', tokens_in: 10, provider: 'ollama' },
     });
-    expect(await r.json()).toMatchObject({ response: 'Hello from Zeke', tokens_in: 10 });
-    expect(s.requests[0]?.body).toEqual({ message: 'hi' });
+    // Zig's std.json defaults: an unknown field is an error.
+    expect(await post({ message: 'hi', stream: false })).toEqual({
+      status: 400,
+      json: { error: 'Invalid JSON request' },
+    });
+    // router.zig: no hint and over 2000 bytes routes to the removed cloud path.
+    expect(await post({ message: 'x'.repeat(2001), model: 'qwen2.5-coder:7b' })).toEqual({
+      status: 500,
+      json: { error: 'Completion request failed', code: 'NoCloudProvider' },
+    });
+    expect(
+      (await post({ message: 'x'.repeat(2001), model: 'qwen2.5-coder:7b', complexity: 'medium' }))
+        .status,
+    ).toBe(200);
+    // zeke's default model is not pulled here.
+    expect((await post({ message: 'hi' })).json).toMatchObject({ code: 'OllamaGenerateError' });
+    const status = await (await fetch(`${s.url}/api/status`)).json();
+    expect(status).not.toHaveProperty('models');
   });
 
   it('counts a connection closed by the client before the reply ended', async () => {

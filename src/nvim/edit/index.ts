@@ -1,0 +1,65 @@
+/**
+ * `:RuneEdit` and the prompt library as a host module: serves the
+ * `rune.edit.*` requests made by lua/rune/edit.lua, and `rune.prompts.list`.
+ */
+import { z } from 'zod';
+import { ConfigError } from '../../core/errors.js';
+import { DisposableStore, toDisposable, type Disposable } from '../../core/disposable.js';
+import type { HostModule, ReadyHost } from '../host.js';
+import { getProviderRegistry } from '../providers.js';
+import { chatConfigSchema } from '../chat/controller.js';
+import { promptLibrary } from '../prompts.js';
+import { projectInstructions } from '../instructions.js';
+import { EditController, applySchema, startSchema } from './controller.js';
+
+const optId = z.preprocess((v) => (v === null ? undefined : v), z.number().int().optional());
+
+export function editModule(): HostModule {
+  return {
+    name: 'edit',
+    activate(host: ReadyHost): Disposable {
+      const raw = Object.entries((host.config.chat ?? {}) as Record<string, unknown>).filter(
+        ([, v]) => v !== null,
+      );
+      const chat = chatConfigSchema.safeParse(Object.fromEntries(raw));
+      if (!chat.success) {
+        const issue = chat.error.issues[0];
+        throw new ConfigError(`chat.${issue?.path.join('.') ?? ''}`, issue?.message ?? 'invalid');
+      }
+      const library = promptLibrary(host.config.prompts);
+      const edit = new EditController({
+        nvim: host.nvim,
+        logger: host.logger.child({ module: 'edit' }),
+        registry: () => getProviderRegistry(host),
+        prompts: () => library,
+        ...(chat.data.instructions === false
+          ? {}
+          : {
+              instructions: async (root: string) =>
+                (await projectInstructions(host.nvim, root))?.system,
+            }),
+        config: chat.data,
+      });
+      const store = new DisposableStore();
+      store.add(host.onRequest('rune.edit.start', ([a]) => edit.start(startSchema.parse(a))));
+      store.add(host.onRequest('rune.edit.apply', ([a]) => edit.apply(applySchema.parse(a))));
+      store.add(host.onRequest('rune.edit.stop', ([id]) => edit.stop(optId.parse(id))));
+      store.add(host.onNotification('rune.edit.stop', ([id]) => edit.stop(optId.parse(id))));
+      store.add(
+        host.onRequest('rune.prompts.list', () =>
+          library.map((p) => ({ name: p.name, description: p.description, edit: p.edit })),
+        ),
+      );
+      store.add(
+        host.addHealth('edit', () => [
+          {
+            level: 'ok',
+            message: `:RuneEdit and ${library.length} prompts: ${library.map((p) => `/${p.name}`).join(' ')}`,
+          },
+        ]),
+      );
+      store.add(toDisposable(() => edit.dispose()));
+      return store;
+    },
+  };
+}
