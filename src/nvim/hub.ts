@@ -30,7 +30,12 @@ import type {
   GetPromptResult,
   ReadResourceResult,
 } from '@modelcontextprotocol/sdk/types.js';
-import { DisposableStore, toDisposable, type Disposable } from '../core/disposable.js';
+import {
+  DisposableStore,
+  toAsyncDisposable,
+  toDisposable,
+  type Disposable,
+} from '../core/disposable.js';
 import { AbortError, ConfigError, NotFoundError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { openBrowser } from '../auth/browser.js';
@@ -519,7 +524,8 @@ export const hubModule: HostModule = {
     };
     const watcher = files.length ? new HubConfigWatcher(files, () => void apply()) : undefined;
     store.add(toDisposable(() => void watcher?.close()));
-    store.add(toDisposable(() => void hub.dispose()));
+    // Awaited on shutdown: every server's process is gone before the host exits.
+    store.add(toAsyncDisposable(() => hub.dispose()));
 
     const service: HubService = {
       hub,

@@ -366,10 +366,11 @@ export class ChatController {
           this.logger.error('chat answer failed', { chat: s.chat.id, provider: providerId, err });
         }
       }
+      // Saved before anything else touches Neovim: it may be gone (host shutting down).
+      const saved = this.save(s);
       await writer.flush();
       writer.close();
       s.active = undefined;
-      const saved = this.save(s);
       await execLua(this.nvim, 'return require("rune.chat")._append(...)', [
         buf,
         answerTrailer(answer) + nextPrompt(),
@@ -469,6 +470,13 @@ export class ChatController {
   /** Stops every answer (the host is shutting down); partial answers stay saved. */
   dispose(): void {
     for (const s of this.byBuf.values()) s.active?.abort.abort(new StateError('host stopping'));
+  }
+
+  /** Stops every answer and waits until each is saved and finished. */
+  async disposeAsync(): Promise<void> {
+    const running = [...this.byBuf.values()].map((s) => s.active?.done);
+    this.dispose();
+    await Promise.all(running);
   }
 
   private newSession(root: string, id?: string): Session {

@@ -5,7 +5,7 @@
 import * as path from 'node:path';
 import { z } from 'zod';
 import { ConfigError, StateError } from '../../core/errors.js';
-import { DisposableStore, toDisposable, type Disposable } from '../../core/disposable.js';
+import { DisposableStore, toAsyncDisposable, type Disposable } from '../../core/disposable.js';
 import type { HostModule, ReadyHost } from '../host.js';
 import { getProviderRegistry } from '../providers.js';
 import { ChatController, chatConfigSchema, type OpenArgs } from './controller.js';
@@ -137,7 +137,7 @@ export function chatModule(): HostModule {
       store.add(
         host.addHealth('chat', () => [{ level: 'ok', message: `chat history in ${history.dir}` }]),
       );
-      store.add(toDisposable(() => chat.dispose()));
+      store.add(toAsyncDisposable(() => chat.disposeAsync()));
       return store;
     },
   };
