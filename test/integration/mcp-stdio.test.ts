@@ -128,7 +128,7 @@ describe('rune mcp (stdio proxy)', () => {
     });
     let err = '';
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    expect(await new Promise((r) => child.once('exit', r))).toBe(1);
+    expect(await new Promise((r) => child.once('exit', r))).toBe(EXIT.unavailable);
     expect(err).toMatch(/No running Rune MCP server has port or pid 1/);
   });
 
