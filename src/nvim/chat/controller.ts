@@ -184,14 +184,21 @@ export class ChatController {
     const lines = (await this.nvim.request('nvim_buf_get_lines', [buf, 0, -1, false])) as string[];
     const { text, headerRow } = pendingPrompt(lines);
     if (!text) throw new StateError(`Type a question under "${USER_HEADER}" first, then submit.`);
+    const budget = this.opts.config.max_context_chars ?? 200_000;
     const context = await collectContext(parseContextRefs(text), {
       nvim: this.nvim,
       root: s.chat.project,
       sourceBuf: s.sourceBuf,
       selection: s.selection,
-      maxChars: this.opts.config.max_context_chars ?? 200_000,
+      maxChars: budget,
       ...(this.opts.readResource ? { readResource: this.opts.readResource } : {}),
     });
+    const cut = context.filter((c) => c.cut);
+    if (cut.length) {
+      void execLua(this.nvim, 'require("rune.util").notify(..., vim.log.levels.WARN)', [
+        `context over chat.max_context_chars (${budget}): ${cut.map((c) => `${c.label}: ${c.cut}`).join('; ')}`,
+      ]).catch(() => undefined);
+    }
     const question: StoredMessage = { role: 'user', content: text };
     if (context.length) question.context = context;
     if (!s.chat.messages.some((m) => m.role === 'user')) s.chat.title = titleFrom(text);

@@ -40,7 +40,8 @@ export function nextPrompt(): string {
 /** A folded block listing the context items sent with a question. */
 export function contextBlock(items: readonly ContextItem[]): string {
   if (items.length === 0) return '';
-  const out = ['', '', `${CONTEXT_OPEN} ${items.map((i) => i.label).join(', ')}</summary>`];
+  const names = items.map((i) => (i.cut ? `${i.label} (cut)` : i.label));
+  const out = ['', '', `${CONTEXT_OPEN} ${names.join(', ')}</summary>`];
   for (const item of items) {
     const fence = fenceFor(item.text);
     out.push('', `${item.label}:`, '', `${fence}${item.language ?? ''}`);
