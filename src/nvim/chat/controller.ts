@@ -24,6 +24,7 @@ import {
   type ChatSummary,
   type StoredChat,
   type StoredMessage,
+  type StoredTurn,
 } from './history.js';
 import {
   answerHeader,
@@ -93,6 +94,9 @@ export interface OpenArgs {
   /** A question to submit at once (`:RuneChat explain this`). */
   prompt?: string;
 }
+
+/** Closes a saved tool loop that was stopped before the model answered its results. */
+const STOPPED_AFTER_TOOLS = '(The answer was stopped after the tool results.)';
 
 interface Active {
   abort: AbortController;
@@ -265,6 +269,12 @@ export class ChatController {
           ...history,
           { role: 'user', content: promptWithContext(text, context) },
         ];
+        // What the loop adds after the question is kept with the answer (StoredMessage.turns).
+        const asked = messages.length;
+        const keepTurns = (final?: string) => {
+          const turns = messages.slice(asked) as StoredTurn[];
+          answer.turns = final ? [...turns, { role: 'assistant', content: final }] : turns;
+        };
         const tools = this.opts.config.tools === false ? undefined : this.opts.tools;
         const specs = tools?.specs() ?? [];
         const maxSteps = this.opts.config.max_tool_steps ?? DEFAULT_MAX_TOOL_STEPS;
@@ -309,7 +319,10 @@ export class ChatController {
             if (abort.signal.aborted) break;
           }
           if (abort.signal.aborted) throw abort.signal.reason;
-          if (calls.length === 0 || !tools) break;
+          if (calls.length === 0 || !tools) {
+            if (step > 0) keepTurns(stepText);
+            break;
+          }
           if (step >= maxSteps) {
             emit(stepLimitNote(maxSteps));
             this.logger.info('chat tool loop stopped at the step limit', {
@@ -352,6 +365,7 @@ export class ChatController {
             });
           }
           messages.push({ role: 'tool', content: results });
+          keepTurns();
           void this.save(s);
         }
         if (abort.signal.aborted) throw abort.signal.reason;
@@ -549,7 +563,17 @@ export class ChatController {
       if (!reply || reply.role !== 'assistant' || reply.status === 'error' || !reply.content)
         continue;
       out.push({ role: 'user', content: promptWithContext(m.content, m.context ?? []) });
-      out.push({ role: 'assistant', content: stripToolBlocks(reply.content) });
+      const turns = reply.turns ?? [];
+      if (turns.length === 0) {
+        out.push({ role: 'assistant', content: stripToolBlocks(reply.content) });
+        continue;
+      }
+      // The tool loop as the model saw it; one that stopped after a tool result
+      // still ends with the assistant, as the next question needs.
+      out.push(...turns);
+      if (turns.at(-1)!.role === 'tool') {
+        out.push({ role: 'assistant', content: STOPPED_AFTER_TOOLS });
+      }
     }
     return out;
   }

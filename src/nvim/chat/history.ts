@@ -3,6 +3,11 @@
  * `stdpath('state')/rune/chats/<project-hash>/<chat-id>.json`. Every write is
  * atomic (temporary file + fsync + rename), so a crash of Neovim or the host
  * at any moment leaves the previous version or the new one, never a torn file.
+ *
+ * Versions: 1 kept only the text of each answer. 2 adds `turns` to an answer
+ * that used tools: the assistant's tool calls and the tool results (approvals
+ * and refusals included) exactly as the model saw them, so a reopened chat
+ * sends the same conversation. Version 1 files load as version 2 without turns.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -20,6 +25,23 @@ const contextSchema = z.object({
   language: z.string().optional(),
 });
 
+const partSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('text'), text: z.string() }),
+  z.object({ type: z.literal('tool_call'), id: z.string(), name: z.string(), input: z.unknown() }),
+  z.object({
+    type: z.literal('tool_result'),
+    id: z.string(),
+    content: z.string(),
+    isError: z.boolean().optional(),
+  }),
+]);
+
+/** One message of an answer's tool loop, as sent to the model. */
+const turnSchema = z.object({
+  role: z.enum(['assistant', 'tool']),
+  content: z.union([z.string(), z.array(partSchema)]),
+});
+
 const messageSchema = z.object({
   role: z.enum(['user', 'assistant']),
   content: z.string(),
@@ -32,10 +54,15 @@ const messageSchema = z.object({
   usage: usageSchema.optional(),
   ttftMs: z.number().optional(),
   elapsedMs: z.number().optional(),
+  /** Assistant messages that used tools: the loop's messages after the question (version 2). */
+  turns: z.array(turnSchema).optional(),
 });
 
+/** The version written; older ones are migrated when read. */
+export const HISTORY_VERSION = 2;
+
 const chatSchema = z.object({
-  version: z.literal(1),
+  version: z.union([z.literal(1), z.literal(2)]).transform(() => HISTORY_VERSION),
   id: z.string(),
   project: z.string(),
   title: z.string(),
@@ -47,7 +74,8 @@ const chatSchema = z.object({
 });
 
 export type StoredMessage = z.infer<typeof messageSchema>;
-export type StoredChat = z.infer<typeof chatSchema>;
+export type StoredTurn = z.infer<typeof turnSchema>;
+export type StoredChat = z.output<typeof chatSchema>;
 
 /** One line of `:RuneChatHistory`. */
 export interface ChatSummary {
@@ -82,7 +110,7 @@ export class HistoryStore {
       .replace(/^(\d{8})/, '$1-');
     const id = `${stamp}-${randomBytes(4).toString('hex')}`;
     return {
-      version: 1,
+      version: HISTORY_VERSION,
       id,
       project,
       title: 'New chat',
