@@ -81,6 +81,14 @@ function H.on_stderr(_, data)
   end
 end
 
+--- What the host showed (approval prompts, the server address) belongs to
+--- it: when it is gone, nobody waits for those answers.
+function H.gone()
+  if package.loaded['rune.mcp'] then
+    pcall(require('rune.mcp')._stopped)
+  end
+end
+
 function H.stop_timer(name)
   local t = H[name]
   H[name] = nil
@@ -99,6 +107,7 @@ function H.on_exit(job, code)
   local was = H.state
   H.job, H.chan, H.info = nil, nil, nil
   H.stop_timer('start_timer')
+  H.gone()
   if H.leaving then
     H.state = 'stopped'
     return
@@ -323,6 +332,7 @@ function M.stop()
   H.job, H.chan, H.info = nil, nil, nil
   if job then
     vim.fn.jobstop(job)
+    H.gone()
   end
   H.state = 'stopped'
 end

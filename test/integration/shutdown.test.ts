@@ -126,4 +126,40 @@ describe('host shutdown (real Neovim, host from dist/)', () => {
     expect(log.find((l) => l.msg === 'host stopped')?.code).toBe(0);
     await s.t.close();
   }, 60000);
+
+  it('withdraws an approval prompt when the host is killed while it waits', async () => {
+    const s = await start();
+    const client = new Client({ name: 'agent', version: '1' });
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(s.url), {
+        requestInit: { headers: { Authorization: `Bearer ${s.token}` } },
+      }),
+    );
+    const call = client
+      .callTool({ name: 'write_file', arguments: { path: 'new.txt', content: 'x' } })
+      .catch((e: Error) => e);
+    await waitFor(
+      async () => (await s.t.lua<string[]>('return require("rune.approval").pending()')).length > 0,
+      10000,
+      'the approval prompt',
+    );
+    const floats = () =>
+      s.t.lua<number>(
+        'return #vim.tbl_filter(function(w) return vim.api.nvim_win_get_config(w).relative ~= "" end, vim.api.nvim_list_wins())',
+      );
+    expect(await floats()).toBeGreaterThan(0);
+    process.kill(s.hostPid, 'SIGKILL');
+    await waitFor(
+      async () =>
+        (await s.t.lua<string[]>('return require("rune.approval").pending()')).length === 0,
+      10000,
+      'the prompt to be withdrawn',
+    );
+    expect(await floats()).toBe(0);
+    void call;
+    // A killed host cannot stop its hub servers: this one is the test's to end.
+    process.kill(s.serverPid, 'SIGKILL');
+    await client.close().catch(() => undefined);
+    await s.t.close();
+  }, 60000);
 });
