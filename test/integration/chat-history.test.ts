@@ -7,6 +7,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { startOllamaServer, type OllamaServer } from '../helpers/servers/index.js';
 import { ROOT, startNvim, waitFor, type TestNvim } from '../helpers/nvim.js';
@@ -119,5 +120,54 @@ describe('chat history files', () => {
     expect(saved.version).toBe(2);
     expect(saved.messages).toEqual(v1.messages);
     fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe('damaged chat files (real host)', () => {
+  it('moves a damaged chat file aside, names it, and lists the good ones', async () => {
+    const t = await startNvim({ setup: 'require("rune").setup({})' });
+    const proj = fs.realpathSync(fs.mkdtempSync(path.join(t.home, 'proj-')));
+    await t.lua(`vim.fn.chdir(${JSON.stringify(proj)})`);
+    const dir = path.join(
+      t.home,
+      'state',
+      'nvim',
+      'rune',
+      'chats',
+      createHash('sha256').update(proj).digest('hex').slice(0, 16),
+    );
+    fs.mkdirSync(dir, { recursive: true });
+    const good = {
+      version: 2,
+      id: '20250101-120000-0123abcd',
+      project: proj,
+      title: 'a good chat',
+      createdAt: '2025-01-01T12:00:00.000Z',
+      updatedAt: '2025-01-01T12:00:00.000Z',
+      messages: [{ role: 'user', content: 'hi' }],
+    };
+    fs.writeFileSync(path.join(dir, `${good.id}.json`), JSON.stringify(good));
+    const bad = path.join(dir, '20250102-120000-89abcdef.json');
+    fs.writeFileSync(bad, '{"version": 2, "id": "20250102-1200');
+    await t.lua('_G.offered = nil; vim.ui.select = function(items) _G.offered = items end');
+    await t.nvim.command('RuneChatHistory');
+    const offered = await t.lua<{ title: string }[]>('return _G.offered');
+    expect(offered.map((c) => c.title)).toEqual(['a good chat']);
+    const messages = await waitFor(
+      async () => {
+        const m = (await t.nvim.commandOutput('messages')) as string;
+        return m.includes('damaged') ? m : '';
+      },
+      10000,
+      'the notice',
+    );
+    expect(messages).toContain(`(rune) The saved chat ${bad} is damaged (not JSON:`);
+    expect(messages).toContain(`it was moved to ${bad}.damaged-`);
+    expect(fs.existsSync(bad)).toBe(false);
+    const aside = fs.readdirSync(dir).filter((n) => n.includes('.damaged-'));
+    expect(aside).toHaveLength(1);
+    expect(fs.readFileSync(path.join(dir, aside[0]!), 'utf8')).toBe(
+      '{"version": 2, "id": "20250102-1200',
+    );
   });
 });

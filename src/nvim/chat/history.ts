@@ -92,6 +92,8 @@ export class HistoryStore {
     /** `stdpath('state')/rune/chats`. */
     readonly dir: string,
     private readonly logger: Logger,
+    /** Told (with a message for the user) when a damaged file was moved aside. */
+    private readonly onDamaged?: (message: string) => void,
   ) {}
 
   /** The folder holding one project's chats. */
@@ -138,12 +140,40 @@ export class HistoryStore {
     } catch {
       throw new NotFoundError(`No saved chat "${id}" for ${project}; see :RuneChatHistory.`);
     }
-    const parsed = chatSchema.safeParse(JSON.parse(raw));
+    let data: unknown;
+    try {
+      data = JSON.parse(raw);
+    } catch (err) {
+      throw await this.damaged(file, `not JSON: ${(err as Error).message}`);
+    }
+    const version = (data as { version?: unknown } | null)?.version;
+    if (typeof version === 'number' && version > HISTORY_VERSION) {
+      throw new NotFoundError(
+        `The saved chat ${file} was written by a newer Rune (version ${version}); it was left untouched.`,
+      );
+    }
+    const parsed = chatSchema.safeParse(data);
     if (!parsed.success) {
-      this.logger.warn('unreadable chat file', { file, issues: parsed.error.issues.slice(0, 3) });
-      throw new NotFoundError(`The saved chat ${file} is not readable; it was left untouched.`);
+      const issue = parsed.error.issues[0];
+      throw await this.damaged(file, `${issue?.path.join('.') || 'the file'}: ${issue?.message}`);
     }
     return parsed.data;
+  }
+
+  /** Moves a damaged chat file aside (never deletes it) and says where it went. */
+  private async damaged(file: string, reason: string): Promise<NotFoundError> {
+    const aside = `${file}.damaged-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+    let where: string;
+    try {
+      await fs.promises.rename(file, aside);
+      where = `it was moved to ${aside}`;
+    } catch (err) {
+      where = `it could not be moved aside (${(err as Error).message}) and was left as it is`;
+    }
+    const message = `The saved chat ${file} is damaged (${reason}); ${where}. Nothing was deleted.`;
+    this.logger.warn('damaged chat file', { file, reason, aside });
+    this.onDamaged?.(message);
+    return new NotFoundError(message);
   }
 
   /** The project's chats, newest first. Unreadable files are skipped (and logged). */

@@ -67,7 +67,11 @@ export function chatModule(): HostModule {
       }
       const state = (await host.nvim.call('stdpath', ['state'])) as string;
       const logger = host.logger.child({ module: 'chat' });
-      const history = new HistoryStore(path.join(state, 'rune', 'chats'), logger);
+      const history = new HistoryStore(path.join(state, 'rune', 'chats'), logger, (message) => {
+        void host.nvim
+          .lua('require("rune.util").notify(..., vim.log.levels.WARN)', [message])
+          .catch(() => undefined);
+      });
       const mcp = (host.config.mcp ?? {}) as { approval?: { rules?: unknown } };
       const rules = rulesSchema.safeParse(mcp.approval?.rules ?? undefined);
       if (!rules.success) {
