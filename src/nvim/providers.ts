@@ -17,7 +17,7 @@ import { createProviderRegistry, type ManagedRegistry } from '../providers/regis
 import type { ManagedProvider } from '../providers/managed.js';
 import { copilotAdapterFactory } from '../providers/copilot.js';
 import { apiKeyAccount } from '../auth/secret-store.js';
-import { hostCopilotConfig, hostSecrets } from './auth.js';
+import { hostCopilotConfig, hostOAuthTokens, hostSecrets } from './auth.js';
 
 const registries = new WeakMap<ReadyHost, ProviderRegistry>();
 
@@ -26,6 +26,7 @@ function build(host: ReadyHost): ManagedRegistry {
     logger: host.logger,
     secrets: hostSecrets(host),
     storedKeyAccount: apiKeyAccount,
+    oauth: hostOAuthTokens(host),
     kinds: { copilot: copilotAdapterFactory(() => hostCopilotConfig(host)) },
   });
 }

@@ -98,6 +98,8 @@ export function errorLine(err: unknown, provider?: string): string {
     text = /setup\(\)/.test(e.message)
       ? firstLine(e.message)
       : `${firstLine(e.message)}; fix it in setup().`;
+  } else if (e instanceof AuthError && signInEnded(err)) {
+    text = signInEnded(err)!;
   } else if (e instanceof AuthError) {
     text = `${who} refused the credentials: check ${provider ? `providers.${provider}.api_key` : 'its api_key'} in setup() (:help rune-providers).`;
   } else if (e instanceof RateLimitError) {
@@ -230,4 +232,14 @@ export function stripToolBlocks(content: string): string {
     .join('\n')
     .replace(/\n{3,}/g, '\n\n')
     .trim();
+}
+
+/** The message of an OAuth sign-in that ended (it names :RuneAuth), anywhere in the cause chain. */
+function signInEnded(err: unknown): string | undefined {
+  for (let e = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    if (e instanceof AuthError && e.message.includes('sign in again with :RuneAuth')) {
+      return firstLine(e.message);
+    }
+  }
+  return undefined;
 }
