@@ -79,6 +79,15 @@ describe('chat history with tool turns (real host)', () => {
     await t.nvim.command('RuneRestart');
     await t.lua('vim.ui.select = function(items, _, cb) cb(items[1]) end');
     await t.nvim.command('RuneChatHistory');
+    // The reopened chat is drawn, with its answer, before the next question goes in.
+    await waitFor(
+      async () => {
+        const text = await bufferText(t);
+        return text.includes('The server said: ping.') && text.endsWith('## You\n');
+      },
+      20000,
+      'the reopened chat',
+    );
     await t.lua('vim.api.nvim_buf_set_lines(0, -2, -1, false, { "go on" })');
     await t.lua('require("rune.chat").submit()');
     await waitFor(() => server.requestsTo('chat').length === 3, 20000, 'the next request');

@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { writeFileAtomic } from '../../core/atomic-file.js';
+import { moveAside, writeFileAtomic } from '../../core/atomic-file.js';
 import { NotFoundError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 
@@ -144,7 +144,7 @@ export class HistoryStore {
     try {
       data = JSON.parse(raw);
     } catch (err) {
-      throw await this.damaged(file, `not JSON: ${(err as Error).message}`);
+      throw this.damaged(file, `not JSON: ${(err as Error).message}`);
     }
     const version = (data as { version?: unknown } | null)?.version;
     if (typeof version === 'number' && version > HISTORY_VERSION) {
@@ -155,23 +155,15 @@ export class HistoryStore {
     const parsed = chatSchema.safeParse(data);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
-      throw await this.damaged(file, `${issue?.path.join('.') || 'the file'}: ${issue?.message}`);
+      throw this.damaged(file, `${issue?.path.join('.') || 'the file'}: ${issue?.message}`);
     }
     return parsed.data;
   }
 
   /** Moves a damaged chat file aside (never deletes it) and says where it went. */
-  private async damaged(file: string, reason: string): Promise<NotFoundError> {
-    const aside = `${file}.damaged-${new Date().toISOString().replace(/[:.]/g, '-')}`;
-    let where: string;
-    try {
-      await fs.promises.rename(file, aside);
-      where = `it was moved to ${aside}`;
-    } catch (err) {
-      where = `it could not be moved aside (${(err as Error).message}) and was left as it is`;
-    }
-    const message = `The saved chat ${file} is damaged (${reason}); ${where}. Nothing was deleted.`;
-    this.logger.warn('damaged chat file', { file, reason, aside });
+  private damaged(file: string, reason: string): NotFoundError {
+    const message = `The saved chat ${moveAside(file, reason)}`;
+    this.logger.warn('damaged chat file', { file, reason });
     this.onDamaged?.(message);
     return new NotFoundError(message);
   }

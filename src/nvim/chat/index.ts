@@ -67,11 +67,12 @@ export function chatModule(): HostModule {
       }
       const state = (await host.nvim.call('stdpath', ['state'])) as string;
       const logger = host.logger.child({ module: 'chat' });
-      const history = new HistoryStore(path.join(state, 'rune', 'chats'), logger, (message) => {
+      const warn = (message: string) => {
         void host.nvim
           .lua('require("rune.util").notify(..., vim.log.levels.WARN)', [message])
           .catch(() => undefined);
-      });
+      };
+      const history = new HistoryStore(path.join(state, 'rune', 'chats'), logger, warn);
       const mcp = (host.config.mcp ?? {}) as { approval?: { rules?: unknown } };
       const rules = rulesSchema.safeParse(mcp.approval?.rules ?? undefined);
       if (!rules.success) {
