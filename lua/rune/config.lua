@@ -12,6 +12,7 @@ local M, H = {}, {}
 ---@field log_file string|nil Log file; default `stdpath('log')/rune.log`.
 ---@field restart_backoff_ms integer First delay before restarting a crashed host; doubles per crash.
 ---@field max_restarts integer Crashes in a row after which Rune stops restarting by itself.
+---@field restart_window_ms integer A host that stayed ready this long before it crashed starts a new row of crashes.
 ---@field autostart boolean|integer Start the host shortly after startup (true, or a delay in ms).
 
 ---@class rune.McpConfig
@@ -68,6 +69,7 @@ M.defaults = {
     restart_backoff_ms = 500,
     shutdown_grace_ms = 3000,
     max_restarts = 5,
+    restart_window_ms = 60000,
     autostart = false,
   },
   -- Sections below are validated in depth by the host, which owns their meaning.
@@ -218,6 +220,7 @@ H.schema = {
     restart_backoff_ms = 'number',
     shutdown_grace_ms = 'number',
     max_restarts = 'number',
+    restart_window_ms = 'number',
     autostart = { oneof = { 'boolean', 'number' } },
   },
   providers = 'open',

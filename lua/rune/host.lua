@@ -10,11 +10,20 @@ H.chan = nil ---@type integer|nil
 H.info = nil ---@type table|nil
 H.stderr = {} ---@type string[]
 H.queue = {} ---@type table[]
+-- Crashes in a row; a host that stayed ready for `host.restart_window_ms`
+-- starts a new row.
 H.crashes = 0
+H.ready_at = nil ---@type integer|nil
+-- Set when the supervisor stopped restarting; only :RuneRestart (or setup()) clears it.
+H.gave_up = nil ---@type string|nil
+-- The current start was begun by the supervisor (not by a command waiting for it).
+H.auto = false
 H.last_error = nil ---@type string|nil
 H.restart_timer = nil
+H.start_timer = nil
 H.leaving = false
 H.STDERR_LINES = 20
+H.BACKOFF_CAP_MS = 30000
 
 local function cfg()
   return require('rune').config().host
@@ -72,42 +81,103 @@ function H.on_stderr(_, data)
   end
 end
 
+--- What the host showed (approval prompts, the server address) belongs to
+--- it: when it is gone, nobody waits for those answers.
+function H.gone()
+  if package.loaded['rune.mcp'] then
+    pcall(require('rune.mcp')._stopped)
+  end
+end
+
+function H.stop_timer(name)
+  local t = H[name]
+  H[name] = nil
+  if t then
+    pcall(function()
+      t:stop()
+      t:close()
+    end)
+  end
+end
+
 function H.on_exit(job, code)
   if job ~= H.job then
     return
   end
   local was = H.state
   H.job, H.chan, H.info = nil, nil, nil
-  if H.leaving or H.stopping then
+  H.stop_timer('start_timer')
+  H.gone()
+  if H.leaving then
     H.state = 'stopped'
-    H.stopping = false
     return
   end
   local why = H.stderr_tail(5)
-  local msg = ('host exited with code %d%s'):format(code, why ~= '' and (': ' .. why) or '')
+  H.crashed(('host exited with code %d%s'):format(code, why ~= '' and (': ' .. why) or ''), was)
+end
+
+--- A start that did not finish its handshake in time: stop that process and
+--- count it as a crash.
+function H.start_timed_out(job)
+  if job == nil or job ~= H.job or H.state ~= 'starting' then
+    return
+  end
+  H.job, H.chan, H.info = nil, nil, nil
+  H.stop_timer('start_timer')
+  pcall(vim.fn.jobstop, job)
+  local tail = H.stderr_tail(5)
+  H.crashed(
+    ('the host did not become ready within %d ms%s. See :RuneLog (%s)'):format(
+      cfg().start_timeout_ms,
+      tail ~= '' and (': ' .. tail) or '',
+      log_file()
+    ),
+    'starting'
+  )
+end
+
+--- Counts a crash and decides: restart after a backoff, or give up.
+---@param msg string what happened
+---@param was string the state the host was in
+function H.crashed(msg, was)
   H.set_failed(msg)
-  H.crashes = H.crashes + 1
-  if was == 'starting' then
-    -- A start that fails is reported by whoever waits for it; restarting in a
-    -- loop would only repeat the same error.
-    return
-  end
   local c = cfg()
-  if H.crashes > c.max_restarts then
-    util.notify(
-      msg
-        .. ('\nNot restarting after %d crashes; run :RuneRestart or see :RuneLog'):format(
-          H.crashes - 1
-        ),
-      vim.log.levels.ERROR
-    )
+  if H.ready_at and vim.uv.now() - H.ready_at >= c.restart_window_ms then
+    H.crashes = 0
+  end
+  H.ready_at = nil
+  H.crashes = H.crashes + 1
+  local auto = H.auto
+  H.auto = false
+  if was == 'starting' and not auto then
+    -- A start a command asked for is reported to that command; restarting in
+    -- a loop would only repeat the same error.
     return
   end
-  local delay = math.min(c.restart_backoff_ms * 2 ^ (H.crashes - 1), 30000)
-  util.notify(msg .. ('\nRestarting in %d ms (see :RuneLog)'):format(delay), vim.log.levels.WARN)
+  if H.crashes > c.max_restarts then
+    H.gave_up = (
+      'the host failed %d times in a row; Rune stopped restarting it (host.max_restarts = %d). '
+      .. 'Last error: %s\nFix the cause (see :RuneLog), then run :RuneRestart'
+    ):format(H.crashes, c.max_restarts, msg)
+    H.last_error = H.gave_up
+    util.notify(H.gave_up, vim.log.levels.ERROR)
+    return
+  end
+  local delay = math.min(c.restart_backoff_ms * 2 ^ (H.crashes - 1), H.BACKOFF_CAP_MS)
+  util.notify(
+    msg
+      .. ('\nRestarting in %d ms (restart %d of %d; see :RuneLog)'):format(
+        delay,
+        H.crashes,
+        c.max_restarts
+      ),
+    vim.log.levels.WARN
+  )
+  H.stop_timer('restart_timer')
   H.restart_timer = vim.defer_fn(function()
     H.restart_timer = nil
-    if H.state == 'failed' then
+    if H.state == 'failed' and not H.gave_up then
+      H.auto = true
       M.start()
     end
   end, delay)
@@ -137,17 +207,20 @@ function M.start()
   if H.state == 'starting' or H.state == 'ready' then
     return true
   end
-  if H.restart_timer then
-    pcall(function()
-      H.restart_timer:stop()
-    end)
-    H.restart_timer = nil
+  if H.gave_up then
+    H.state, H.last_error = 'failed', H.gave_up
+    H.auto = false
+    return false
   end
+  local auto = H.auto
+  H.auto = false
+  H.stop_timer('restart_timer')
   local cmd, err = H.command()
   if not cmd then
     H.set_failed(err)
     return false
   end
+  H.auto = auto
   H.stderr = {}
   local c = cfg()
   local ok, job = pcall(vim.fn.jobstart, cmd, {
@@ -169,6 +242,11 @@ function M.start()
   H.job = job
   H.state = 'starting'
   H.started = vim.uv.now()
+  -- Nobody may be waiting (a restart, autostart): the handshake has its own deadline.
+  H.start_timer = vim.defer_fn(function()
+    H.start_timer = nil
+    H.start_timed_out(job)
+  end, c.start_timeout_ms)
   return true
 end
 
@@ -180,25 +258,10 @@ function M.wait()
     M.start()
   end
   if H.state == 'starting' then
-    local timeout = cfg().start_timeout_ms
-    vim.wait(timeout, function()
+    vim.wait(cfg().start_timeout_ms, function()
       return H.state ~= 'starting'
     end, 5)
-    if H.state == 'starting' then
-      local job = H.job
-      H.stopping = true
-      if job then
-        vim.fn.jobstop(job)
-      end
-      local tail = H.stderr_tail(5)
-      H.set_failed(
-        ('the host did not become ready within %d ms%s. See :RuneLog (%s)'):format(
-          timeout,
-          tail ~= '' and (': ' .. tail) or '',
-          log_file()
-        )
-      )
-    end
+    H.start_timed_out(H.job)
   end
   if H.state ~= 'ready' then
     error('(rune) ' .. (H.last_error or 'the host is not running'), 0)
@@ -248,7 +311,9 @@ function M._ready(info)
   H.chan = info.channel
   H.info = info
   H.state = 'ready'
-  H.crashes = 0
+  H.ready_at = vim.uv.now()
+  H.auto = false
+  H.stop_timer('start_timer')
   H.last_error = nil
   local queue = H.queue
   H.queue = {}
@@ -260,12 +325,16 @@ end
 
 --- Stops the host (it finishes or cancels its work, then exits).
 function M.stop()
-  if H.job then
-    H.stopping = true
-    vim.fn.jobstop(H.job)
+  H.stop_timer('restart_timer')
+  H.stop_timer('start_timer')
+  local job = H.job
+  -- Forget the job first: its exit is then not taken for a crash.
+  H.job, H.chan, H.info = nil, nil, nil
+  if job then
+    vim.fn.jobstop(job)
+    H.gone()
   end
   H.state = 'stopped'
-  H.chan = nil
 end
 
 --- Restarts the host.
@@ -276,7 +345,7 @@ function M.restart(reason)
   if job then
     vim.fn.jobwait({ job }, 2000)
   end
-  H.crashes = 0
+  H.crashes, H.ready_at, H.gave_up = 0, nil, nil
   M.start()
   if reason then
     require('rune.util').notify('host restarting: ' .. reason)
@@ -299,6 +368,8 @@ function M.info()
     stderr = H.stderr_tail(H.STDERR_LINES),
     log_file = log_file(),
     crashes = H.crashes,
+    gave_up = H.gave_up ~= nil,
+    ready_ms = H.ready_at and (vim.uv.now() - H.ready_at) or nil,
   }
 end
 

@@ -432,12 +432,15 @@ export class OAuthSession {
     }
   }
 
-  /** A valid access token; throws AuthError when there is no sign-in or it cannot be renewed. */
-  async accessToken(opts: { signal?: AbortSignal } = {}): Promise<string> {
+  /**
+   * A valid access token; throws AuthError when there is no sign-in or it cannot be renewed.
+   * `force`: renew it even if it has not expired (the server refused it).
+   */
+  async accessToken(opts: { signal?: AbortSignal; force?: boolean } = {}): Promise<string> {
     const tokens = await this.tokens();
     if (!tokens) throw new AuthError('Not signed in. Sign in first with `rune auth login`.');
     const skew = this.opts.refreshSkewMs ?? 60_000;
-    if (tokens.expiresAt === undefined || tokens.expiresAt - skew > this.now()) {
+    if (!opts.force && (tokens.expiresAt === undefined || tokens.expiresAt - skew > this.now())) {
       return tokens.accessToken;
     }
     this.refreshing ??= this.refresh(tokens, opts.signal).finally(() => {

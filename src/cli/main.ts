@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * The `rune` command. Each subcommand lives in its own file under
- * src/cli/commands/ and adds itself to the program. Exit codes are listed in
+ * src/cli/commands/ and adds itself to the program. Exit codes: the table in
  * src/cli/output.ts.
  */
 import { Command, CommanderError } from 'commander';
@@ -15,7 +15,7 @@ import { doctorCommand } from './commands/doctor.js';
 import { mcpCommand } from './commands/mcp.js';
 import { modelsCommand } from './commands/models.js';
 import { toolCommand } from './commands/tool.js';
-import { EXIT, exitCodeFor } from './output.js';
+import { EXIT, exitCodeFor, exitCodeHelp } from './output.js';
 
 /** The program with every subcommand, for `main` and for tests. */
 export function buildProgram(): Command {
@@ -23,6 +23,7 @@ export function buildProgram(): Command {
     .description('Rune, the Neovim AI companion, from the command line.')
     .version(VERSION)
     .showHelpAfterError()
+    .addHelpText('after', exitCodeHelp())
     .exitOverride();
   for (const add of [
     mcpCommand,
@@ -32,8 +33,14 @@ export function buildProgram(): Command {
     authCommand,
     doctorCommand,
   ]) {
-    program.addCommand(add().exitOverride());
+    program.addCommand(add());
   }
+  // Every command, nested ones too, ends through `main` with a code from the table.
+  const override = (c: Command): void => {
+    c.exitOverride();
+    c.commands.forEach(override);
+  };
+  program.commands.forEach(override);
   return program;
 }
 

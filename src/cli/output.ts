@@ -1,15 +1,28 @@
 /**
- * Exit codes and output helpers shared by the CLI's commands.
- *
- *   0  success
- *   1  the operation failed (the message says why)
- *   2  bad usage: unknown option, bad JSON argument
- *   3  nothing to talk to: no running Neovim, provider unreachable
- *   130 interrupted (Ctrl-C)
+ * Exit codes and output helpers shared by the CLI's commands. `EXIT_CODES` is
+ * the one table of exit codes: `rune --help` prints it, and `:help
+ * rune-cli-exit-codes` must say the same (a test compares them).
  */
 import { toRuneError } from '../core/errors.js';
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, unavailable: 3, interrupted: 130 } as const;
+
+/** What each exit code means, in the order `rune --help` lists them. */
+export const EXIT_CODES: readonly { code: number; meaning: string }[] = [
+  { code: EXIT.ok, meaning: 'success' },
+  { code: EXIT.failed, meaning: 'the operation failed (the message says why)' },
+  { code: EXIT.usage, meaning: 'bad usage (unknown command or option, bad JSON)' },
+  {
+    code: EXIT.unavailable,
+    meaning: 'nothing to talk to (no running Neovim, an unreachable provider)',
+  },
+  { code: EXIT.interrupted, meaning: 'interrupted (Ctrl-C)' },
+];
+
+/** The exit code table as `rune --help` prints it. */
+export function exitCodeHelp(): string {
+  return `\nExit codes:\n${EXIT_CODES.map((e) => `  ${String(e.code).padEnd(4)}${e.meaning}`).join('\n')}\n`;
+}
 
 /** An error with the exit code it should end the process with. */
 export class CliError extends Error {

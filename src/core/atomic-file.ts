@@ -72,3 +72,19 @@ export function writeFileAtomicSync(
     throw err;
   }
 }
+
+/**
+ * Moves a damaged file aside, next to it, as `<file>.damaged-<time>` (never deletes
+ * it), and returns a sentence for the user saying where it went.
+ */
+export function moveAside(file: string, reason: string): string {
+  const aside = `${file}.damaged-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+  let where: string;
+  try {
+    fs.renameSync(file, aside);
+    where = `it was moved to ${aside}`;
+  } catch (err) {
+    where = `it could not be moved aside (${(err as Error).message}) and was left as it is`;
+  }
+  return `${file} is damaged (${reason}); ${where}. Nothing was deleted.`;
+}

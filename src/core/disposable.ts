@@ -9,12 +9,24 @@ export interface Drainable {
   drain(graceMs: number): Promise<void>;
 }
 
+/**
+ * Something whose release takes a while (a server closing its sockets, a child
+ * process exiting). `dispose()` starts it; `disposeAsync()` also waits for it.
+ */
+export interface AsyncDisposable extends Disposable {
+  disposeAsync(): Promise<void>;
+}
+
 function isDrainable(d: unknown): d is Drainable {
   return typeof (d as Partial<Drainable>).drain === 'function';
 }
 
+function isAsyncDisposable(d: unknown): d is AsyncDisposable {
+  return typeof (d as Partial<AsyncDisposable>).disposeAsync === 'function';
+}
+
 /** Collects disposables and disposes them in reverse order, once. */
-export class DisposableStore implements Disposable {
+export class DisposableStore implements AsyncDisposable, Drainable {
   private items: Disposable[] = [];
   private disposed = false;
 
@@ -49,6 +61,39 @@ export class DisposableStore implements Disposable {
       }
     }
   }
+
+  /**
+   * Disposes in reverse order, one after the other, waiting for each member
+   * that can be waited for: what was added last (and may use what came
+   * before) is gone before its dependencies go. A member that fails is
+   * skipped; the caller bounds the whole with its own deadline.
+   */
+  async disposeAsync(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    const items = this.items.reverse();
+    this.items = [];
+    for (const d of items) {
+      try {
+        if (isAsyncDisposable(d)) await d.disposeAsync();
+        else d.dispose();
+      } catch {
+        // One failing disposer must not keep the others from running.
+      }
+    }
+  }
+}
+
+/** A disposable whose release is awaited by `DisposableStore.disposeAsync()`. */
+export function toAsyncDisposable(fn: () => Promise<void>): AsyncDisposable {
+  let done: Promise<void> | undefined;
+  const run = () => (done ??= fn().catch(() => undefined));
+  return {
+    dispose() {
+      void run();
+    },
+    disposeAsync: run,
+  };
 }
 
 export function toDisposable(fn: () => void): Disposable {

@@ -127,6 +127,9 @@ export interface Session {
 
 type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 
+/** After a drain's grace, how long cancelled calls get to send their result. */
+const CANCEL_GRACE_MS = 1000;
+
 const LOOPBACK_HOST = /^(127\.0\.0\.1|localhost|\[::1\])(:\d{1,5})?$/i;
 const LOOPBACK_ORIGIN = /^http:\/\/(127\.0\.0\.1|localhost|\[::1\])(:\d{1,5})?$/i;
 
@@ -150,6 +153,8 @@ export class McpHttpServer implements Disposable {
   private tlsPort = 0;
   private certWatchers: fs.FSWatcher[] = [];
   private draining = false;
+  /** Aborted when a drain runs out of grace: tool calls still running are cancelled. */
+  private readonly stopping = new AbortController();
 
   constructor(private readonly opts: McpHttpServerOptions) {
     this.token = opts.token ?? randomBytes(16).toString('hex');
@@ -267,8 +272,16 @@ export class McpHttpServer implements Disposable {
   async drain(graceMs: number): Promise<void> {
     this.draining = true;
     const busy = () => [...this.sessions.values()].some((s) => s.inFlight > 0) || this.oneShots > 0;
-    const end = Date.now() + graceMs;
-    while (busy() && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    const until = async (end: number) => {
+      while (busy() && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    };
+    await until(Date.now() + graceMs);
+    if (!busy()) return;
+    // Out of grace: cancel what still runs, so each caller gets a result saying so.
+    this.stopping.abort(
+      new AbortError('Neovim is closing; the call was cancelled. Retry it once Neovim runs again.'),
+    );
+    await until(Date.now() + CANCEL_GRACE_MS);
   }
 
   /** What GET /health answers (after the token check). */
@@ -673,7 +686,11 @@ export class McpHttpServer implements Disposable {
     const open = s.open.get(extra.requestId);
     const closeStream = extra.closeSSEStream;
     return {
-      signal: open ? AbortSignal.any([extra.signal, open.ctrl.signal]) : extra.signal,
+      signal: AbortSignal.any([
+        extra.signal,
+        this.stopping.signal,
+        ...(open ? [open.ctrl.signal] : []),
+      ]),
       caller: { client: clientName(s.server), session: s.id || undefined },
       progress: (p) => {
         if (token === undefined) return;

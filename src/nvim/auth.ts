@@ -17,7 +17,7 @@
  * where the Copilot language server is (or how to install it).
  */
 import { DisposableStore, toDisposable } from '../core/disposable.js';
-import { BadRequestError, toRuneError } from '../core/errors.js';
+import { AuthError, BadRequestError, ConfigError, toRuneError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { chooseSecretStore, type ChosenStore } from '../auth/choose.js';
 import { parseAuthConfig, type AuthConfig } from '../auth/config.js';
@@ -43,6 +43,10 @@ import type { HealthItem, HostModule, ReadyHost } from './host.js';
 interface AuthService {
   config: AuthConfig;
   chosen: Promise<ChosenStore>;
+  /** OAuth sessions in use by providers, by sign-in name (one refresh at a time each). */
+  sessions: Map<string, OAuthSession>;
+  /** Sign-ins whose end the user was told about (once, until a token works again). */
+  told: Set<string>;
 }
 
 const services = new WeakMap<ReadyHost, AuthService>();
@@ -58,6 +62,8 @@ function service(host: ReadyHost): AuthService {
         ...(config.file ? { file: config.file } : {}),
         logger: host.logger,
       }),
+      sessions: new Map(),
+      told: new Set(),
     };
     services.set(host, s);
   }
@@ -76,6 +82,51 @@ export function hostSecrets(host: ReadyHost): { get(name: string): Promise<strin
       if (v) host.logger.addSecret(v);
       return v;
     },
+  };
+}
+
+/**
+ * Access tokens of the `auth.oauth` sign-ins for providers with `api_key = 'oauth:name'`:
+ * renewed before they expire, or when `force`d (the server refused one). When a sign-in
+ * cannot be renewed the user is asked, once, with the reason, to sign in again.
+ */
+export function hostOAuthTokens(
+  host: ReadyHost,
+): (name: string, opts: { force: boolean }) => Promise<string> {
+  return async (name, { force }) => {
+    const svc = service(host);
+    const config = svc.config.oauth[name];
+    if (!config) {
+      throw new ConfigError(
+        `auth.oauth.${name}`,
+        `no OAuth sign-in named "${name}" is configured; describe it under auth.oauth`,
+      );
+    }
+    let session = svc.sessions.get(name);
+    if (!session) {
+      session = new OAuthSession({
+        config,
+        store: (await svc.chosen).store,
+        account: oauthAccount(name),
+      });
+      svc.sessions.set(name, session);
+    }
+    try {
+      const token = await session.accessToken({ force });
+      host.logger.addSecret(token);
+      svc.told.delete(name);
+      return token;
+    } catch (err) {
+      if (!(err instanceof AuthError)) throw err;
+      const message = `The sign-in to ${name} cannot be renewed (${err.message}); sign in again with :RuneAuth ${name}.`;
+      if (!svc.told.has(name)) {
+        svc.told.add(name);
+        void host.nvim
+          .lua('require("rune.util").notify(..., vim.log.levels.WARN)', [message])
+          .catch(() => undefined);
+      }
+      throw new AuthError(message, { cause: err });
+    }
   };
 }
 

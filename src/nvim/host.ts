@@ -110,6 +110,7 @@ class HostCore {
   channel: number | null = null;
   readonly health = new Map<string, () => Promise<HealthItem[]> | HealthItem[]>();
   config: Record<string, unknown> = {};
+  shutdown: Promise<void> | undefined;
 
   constructor(readonly opts: HostOptions) {
     this.dispatcher = new Dispatcher(opts.logger, () => this.state);
@@ -265,22 +266,35 @@ export class ReadyHost implements InState<'ready'> {
   }
 
   /**
-   * Stops serving: disposes every module (they cancel in-flight work), then
-   * reports the host stopped. Calling it twice returns the same shutdown.
+   * Stops serving, in one ordered path: modules finish their work in flight
+   * (at most `host.shutdown_grace_ms`; MCP calls still running are then
+   * cancelled and their callers told), then each module is disposed in the
+   * reverse order of activation and waited for (chats saved, hub servers and
+   * plugins stopped, lock files removed), within a deadline; then the host
+   * reports itself stopped. Calling it twice returns the same shutdown.
    */
   shutdown(reason: string): ShuttingDownHost {
-    if (this.core.state !== 'ready') return new ShuttingDownHost(this.core, Promise.resolve());
+    if (this.core.shutdown) return new ShuttingDownHost(this.core, this.core.shutdown);
     this.core.state = 'shutting_down';
-    this.core.opts.logger.info('host shutting down', { reason });
+    const { logger } = this.core.opts;
+    logger.info('host shutting down', { reason });
     const grace = shutdownGrace(this.core.config);
-    const done = (async () => {
-      // Let in-flight work finish (MCP calls, streams) for a moment, then cancel the rest.
+    this.core.shutdown = (async () => {
       await this.core.modules.drain(grace);
-      this.core.modules.dispose();
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<'late'>((resolve) => {
+        timer = setTimeout(() => resolve('late'), DISPOSE_DEADLINE_MS);
+      });
+      const end = await Promise.race([this.core.modules.disposeAsync().then(() => 'ok'), late]);
+      clearTimeout(timer);
+      if (end === 'late') {
+        logger.warn('modules did not stop in time; exiting anyway', { ms: DISPOSE_DEADLINE_MS });
+      }
       this.core.state = 'stopped';
+      logger.info('host stopped', { reason, code: 0 });
       this.core.opts.onStopped?.(0);
     })();
-    return new ShuttingDownHost(this.core, done);
+    return new ShuttingDownHost(this.core, this.core.shutdown);
   }
 }
 
@@ -306,6 +320,9 @@ export class StoppedHost implements InState<'stopped'> {
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
+
+/** How long modules may take to stop (servers closed, processes reaped) before the host exits anyway. */
+const DISPOSE_DEADLINE_MS = 2000;
 
 /** `host.shutdown_grace_ms` from the config (default 3000 ms). */
 function shutdownGrace(config: Record<string, unknown>): number {

@@ -30,7 +30,12 @@ import type {
   GetPromptResult,
   ReadResourceResult,
 } from '@modelcontextprotocol/sdk/types.js';
-import { DisposableStore, toDisposable, type Disposable } from '../core/disposable.js';
+import {
+  DisposableStore,
+  toAsyncDisposable,
+  toDisposable,
+  type Disposable,
+} from '../core/disposable.js';
 import { ConfigError, NotFoundError, toRuneError } from '../core/errors.js';
 import { PendingAnswers } from '../core/pending.js';
 import type { Logger } from '../core/log.js';
@@ -580,7 +585,8 @@ export const hubModule: HostModule = {
       ? new HubConfigWatcher([...files, env.trust_db], () => void apply())
       : undefined;
     store.add(toDisposable(() => void watcher?.close()));
-    store.add(toDisposable(() => void hub.dispose()));
+    // Awaited on shutdown: every server's process is gone before the host exits.
+    store.add(toAsyncDisposable(() => hub.dispose()));
 
     const service: HubService = {
       hub,

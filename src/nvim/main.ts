@@ -29,7 +29,19 @@ function createLogger(): Logger {
 const logger = createLogger();
 const logFile = process.env.RUNE_LOG_FILE ?? null;
 
+/** A write to Neovim after it went away: the end of the session, not a fault of the host. */
+function isChannelGone(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return (
+    code === 'EPIPE' || code === 'ERR_STREAM_DESTROYED' || code === 'ERR_STREAM_WRITE_AFTER_END'
+  );
+}
+
 process.on('uncaughtException', (err) => {
+  if (isChannelGone(err)) {
+    stop('neovim gone');
+    return;
+  }
   logger.error('uncaught exception', { err });
   fatal(`crashed: ${err.message}`);
   process.exit(1);
@@ -55,10 +67,16 @@ const starting = new StartingHost({
 });
 
 let host: ReadyHost | undefined;
-const stop = (reason: string) => {
+function stop(reason: string): void {
   if (host) void host.shutdown(reason).done;
   else process.exit(0);
-};
+}
+for (const stream of [process.stdout, process.stdin]) {
+  stream.on('error', (err) => {
+    logger.info('channel to neovim closed', { code: (err as NodeJS.ErrnoException).code });
+    stop('neovim gone');
+  });
+}
 process.stdin.on('end', () => stop('stdin closed'));
 process.stdin.on('close', () => stop('stdin closed'));
 nvim.on('disconnect', () => stop('neovim disconnected'));

@@ -265,7 +265,12 @@ export const mcpModule: HostModule = {
         `cannot listen on 127.0.0.1:${cfg.port} (${(err as Error).message}); pick another port or 0 for a free one`,
       );
     }
-    store.add(toDisposable(() => void server.close()));
+    // Host shutdown drains it (calls in flight finish or are cancelled with a result), then closes it.
+    store.add({
+      drain: (graceMs: number) => server.drain(graceMs),
+      dispose: () => void server.close(),
+      disposeAsync: () => server.close(),
+    });
 
     const lockDir = path.join(stateDir, 'mcp');
     const lockData: RuneLock = {

@@ -8,7 +8,7 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { z } from 'zod';
-import { DisposableStore, toDisposable, type Disposable } from '../core/disposable.js';
+import { DisposableStore, toAsyncDisposable, type Disposable } from '../core/disposable.js';
 import type { ToolDefinition } from '../tools/registry.js';
 import { ConfigError } from '../core/errors.js';
 import {
@@ -267,7 +267,7 @@ export const pluginsModule: HostModule = {
     const started = manager.start().catch((err: unknown) => {
       logger.error('plugins could not start', { err });
     });
-    store.add(toDisposable(() => void started.then(() => manager.dispose())));
+    store.add(toAsyncDisposable(() => started.then(() => manager.dispose())));
 
     store.add(
       host.onRequest('rune.plugins.list', async () => {

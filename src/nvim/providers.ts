@@ -18,7 +18,7 @@ import type { ManagedProvider } from '../providers/managed.js';
 import { modelChecks } from '../providers/model-checks.js';
 import { copilotAdapterFactory } from '../providers/copilot.js';
 import { apiKeyAccount } from '../auth/secret-store.js';
-import { hostCopilotConfig, hostSecrets } from './auth.js';
+import { hostCopilotConfig, hostOAuthTokens, hostSecrets } from './auth.js';
 
 const registries = new WeakMap<ReadyHost, ProviderRegistry>();
 
@@ -27,6 +27,7 @@ function build(host: ReadyHost): ManagedRegistry {
     logger: host.logger,
     secrets: hostSecrets(host),
     storedKeyAccount: apiKeyAccount,
+    oauth: hostOAuthTokens(host),
     kinds: { copilot: copilotAdapterFactory(() => hostCopilotConfig(host)) },
     notify: (message, level = 'info') => {
       void host.nvim

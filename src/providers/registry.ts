@@ -67,6 +67,11 @@ export interface RegistryDeps {
   /** The fetch every provider uses (default: Node's global fetch, which keeps connections alive). */
   fetch?: typeof fetch;
   /**
+   * Access tokens of the OAuth sign-in `name` (`api_key = 'oauth:name'`), valid for a
+   * while (renewed before they expire); `force` renews one the server refused.
+   */
+  oauth?: (name: string, opts: { force: boolean }) => Promise<string>;
+  /**
    * Adapter factories for kinds beyond the built-in ones (ollama, anthropic, openai, zeke),
    * e.g. `{ copilot: copilotAdapterFactory(...) }`; a configured provider of a kind with no
    * factory is a ConfigError.
@@ -109,6 +114,36 @@ export interface ManagedRegistry extends ProviderRegistry {
    * supplies now, with the features each is the default for.
    */
   missing(): { id: string; defaultFor: Feature[] }[];
+}
+
+/**
+ * A fetch that sends the OAuth sign-in's current access token as the bearer on every
+ * request, and on a 401 renews it and sends the request again, once.
+ */
+function bearerFetch(base: typeof fetch, token: (force: boolean) => Promise<string>): typeof fetch {
+  const send = async (
+    input: Parameters<typeof fetch>[0],
+    init: RequestInit | undefined,
+    force: boolean,
+  ) => {
+    const headers = new Headers(
+      init?.headers ?? (input instanceof Request ? input.headers : undefined),
+    );
+    headers.set('authorization', `Bearer ${await token(force)}`);
+    headers.delete('x-api-key');
+    return base(input, { ...init, headers });
+  };
+  return async (input, init) => {
+    const res = await send(input, init, false);
+    if (res.status !== 401) return res;
+    await res.body?.cancel().catch(() => undefined);
+    return send(input, init, true);
+  };
+}
+
+/** The sign-in name of an `oauth:name` key, else undefined. */
+function oauthName(p: ProviderConfig): string | undefined {
+  return p.apiKey?.startsWith('oauth:') ? p.apiKey.slice(6).trim() : undefined;
 }
 
 /** Resolves once, keeps the value, retries after a failure (the user may fix it meanwhile). */
@@ -208,6 +243,23 @@ function adapterFor(
       `providers.${p.id}.kind`,
       `providers of kind '${p.kind}' are not available here; use another kind`,
     );
+  }
+  const signIn = oauthName(p);
+  if (signIn !== undefined) {
+    const oauth = deps.oauth;
+    if (!oauth) {
+      throw new ConfigError(
+        `providers.${p.id}.api_key`,
+        `'oauth:${signIn}' needs OAuth sign-ins, which are not available here`,
+      );
+    }
+    return make(p, {
+      apiKey: () => Promise.resolve(undefined),
+      logger: deps.logger.child({ provider: p.id }),
+      ...(deps.env ? { env: deps.env } : {}),
+      ...(deps.secrets ? { secrets: deps.secrets } : {}),
+      fetch: bearerFetch(deps.fetch ?? fetch, (force) => oauth(signIn, { force })),
+    });
   }
   return make(p, {
     apiKey,

@@ -12,6 +12,7 @@ import { ROOT } from '../helpers/nvim.js';
 import { startOllamaServer, type OllamaServer } from '../helpers/servers/index.js';
 import { startMcpEnv, type McpEnv } from './mcp-helpers.js';
 import { main } from '../../src/cli/main.js';
+import { EXIT, EXIT_CODES } from '../../src/cli/output.js';
 
 const CLI = path.join(ROOT, 'dist', 'cli', 'main.js');
 
@@ -193,6 +194,57 @@ describe('rune CLI', () => {
         (c) => c.section === 'providers' && c.level === 'ok' && c.message.includes(ollama.url),
       ),
     ).toBe(true);
-    expect(r.code).toBe(checks.some((c) => c.level === 'error') ? 1 : 0);
+    // A working install has no error line, and then exits 0.
+    expect(checks.filter((c) => c.level === 'error')).toEqual([]);
+    expect(r.code).toBe(0);
+  });
+
+  it('doctor exits 1 when a check fails, naming it', async () => {
+    const bad = path.join(configDir, 'broken.json');
+    fs.writeFileSync(bad, '{nope');
+    const r = await runHere(['doctor', '--json'], { RUNE_CONFIG: bad });
+    const checks = JSON.parse(r.stdout) as { section: string; level: string; message: string }[];
+    expect(checks.find((c) => c.level === 'error')?.message).toContain(bad);
+    expect(r.code).toBe(1);
+  });
+
+  it('lists its exit codes in --help, as :help rune-cli-exit-codes does', async () => {
+    const help = await run(['--help']);
+    const doc = fs.readFileSync(path.join(ROOT, 'doc', 'rune.txt'), 'utf8');
+    for (const e of EXIT_CODES) {
+      expect(help.stdout).toContain(`${String(e.code).padEnd(4)}${e.meaning}`);
+      expect(doc).toContain(`    ${String(e.code).padEnd(4)}${e.meaning}`);
+    }
+  });
+
+  it('every command exits with the code of the table', async () => {
+    const unreachable = path.join(configDir, 'unreachable.json');
+    fs.writeFileSync(
+      unreachable,
+      JSON.stringify({
+        providers: { gone: { kind: 'ollama', url: 'http://127.0.0.1:9' } },
+        default_provider: 'gone',
+      }),
+    );
+    const codes = {
+      mcpPrint: (await run(['mcp', '--print'])).code,
+      mcpBadTimeout: (await run(['mcp', '--timeout', 'soon'])).code,
+      modelsUnreachable: (await run(['models', '--config', unreachable])).code,
+      chatUnreachable: (await run(['chat', '--config', unreachable, 'hi'])).code,
+      chatNoPrompt: (await run(['chat'])).code,
+      authNoProvider: (await run(['auth', 'login'])).code,
+      authUnknownOption: (await run(['auth', 'status', 'openai', '--frobnicate'])).code,
+      doctorBadOption: (await run(['doctor', '--frobnicate'])).code,
+    };
+    expect(codes).toEqual({
+      mcpPrint: EXIT.ok,
+      mcpBadTimeout: EXIT.usage,
+      modelsUnreachable: EXIT.unavailable,
+      chatUnreachable: EXIT.unavailable,
+      chatNoPrompt: EXIT.usage,
+      authNoProvider: EXIT.usage,
+      authUnknownOption: EXIT.usage,
+      doctorBadOption: EXIT.usage,
+    });
   });
 });

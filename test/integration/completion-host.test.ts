@@ -46,3 +46,40 @@ describe('inline completion through the spawned host (dist/)', () => {
     }
   });
 });
+
+describe('inline completion debounce (spawned host, default debounce_ms)', () => {
+  it('asks the provider once for a burst of keys', async () => {
+    const server = await startOllamaServer();
+    try {
+      // The answer names the prompt it was asked for, so the ghost text says which request won.
+      server.script('generate', (req) => ({
+        text: `for:${String((req.body as { prompt: string }).prompt).trim()}`,
+      }));
+      // No completion option at all: debounce_ms is the default.
+      const t = await startNvim({
+        setup: `require('rune').setup({ providers = { ollama = { url = '${server.url}' } } })`,
+      });
+      expect(await t.lua('return require("rune").config().completion.debounce_ms')).toBe(150);
+      await t.lua(`vim.bo.filetype = 'c'; vim.api.nvim_buf_set_lines(0, 0, -1, false, { 'x' })`);
+      await t.nvim.input('A');
+      await expect
+        .poll(() => t.lua('return require("rune.ghost").current()'), { timeout: 15000 })
+        .toBe('for:x');
+      const before = server.requestsTo('generate').length;
+      // Eight keys typed 10 ms apart (a fast typist), each its own change in Neovim.
+      await t.lua(`local keys, i = { 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h' }, 0
+        local function step()
+          i = i + 1
+          vim.api.nvim_feedkeys(keys[i], 'n', false)
+          if i < #keys then vim.defer_fn(step, 10) end
+        end
+        step()`);
+      await expect
+        .poll(() => t.lua('return require("rune.ghost").current()'), { timeout: 15000 })
+        .toBe('for:xabcdefgh');
+      expect(server.requestsTo('generate').length - before).toBe(1);
+    } finally {
+      await server.close();
+    }
+  });
+});

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { alive, startNvim, waitFor, ROOT } from '../helpers/nvim.js';
+import { alive, startNvim, waitFor, ROOT, type TestNvim } from '../helpers/nvim.js';
 
 interface Status {
   state: string;
@@ -150,6 +150,164 @@ describe('host lifecycle (real Neovim, real host process)', () => {
     await t.nvim.command('RuneLog');
     const name = await t.lua<string>('return vim.api.nvim_buf_get_name(0)');
     expect(name).toBe(path.join(t.home, 'state', 'nvim', 'rune.log'));
+  });
+});
+
+/**
+ * A stand-in for `node` that runs the real host or misbehaves, as the test
+ * says in `mode`: `real`, `crash` (exits 3 at once) or `hang` (never answers
+ * the handshake). It counts how often it was started.
+ */
+function flakyNode(): { node: string; mode(m: 'real' | 'crash' | 'hang'): void; starts(): number } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rune-flaky-node-'));
+  const node = path.join(dir, 'node');
+  const modeFile = path.join(dir, 'mode');
+  const countFile = path.join(dir, 'count');
+  fs.writeFileSync(modeFile, 'real');
+  fs.writeFileSync(
+    node,
+    `#!/bin/sh
+echo started >> '${countFile}'
+case "$(cat '${modeFile}')" in
+  real) exec '${process.execPath}' "$@" ;;
+  crash) echo "boom on start" >&2; exit 3 ;;
+  hang) echo "stuck in the handshake" >&2; exec sleep 60 ;;
+esac
+`,
+    { mode: 0o755 },
+  );
+  return {
+    node,
+    mode: (m) => fs.writeFileSync(modeFile, m),
+    starts: () =>
+      fs.existsSync(countFile) ? fs.readFileSync(countFile, 'utf8').trim().split('\n').length : 0,
+  };
+}
+
+interface HostInfo {
+  state: string;
+  crashes: number;
+  gave_up: boolean;
+  last_error: string | null;
+  info: { pid: number } | null;
+  ready_ms?: number;
+}
+
+const hostInfo = (t: TestNvim) => t.lua<HostInfo>('return require("rune.host").info()');
+
+/** Waits until the supervisor gave up on the host. */
+async function gaveUp(t: TestNvim): Promise<HostInfo> {
+  await waitFor(async () => (await hostInfo(t)).gave_up, 20000, 'the supervisor to give up');
+  return hostInfo(t);
+}
+
+/** Waits for a ready host other than `notPid`; returns its pid. */
+async function readyPid(t: TestNvim, notPid = 0): Promise<number> {
+  return await waitFor(
+    async () => {
+      const i = await hostInfo(t);
+      return i.state === 'ready' && i.info && i.info.pid !== notPid ? i.info.pid : 0;
+    },
+    20000,
+    'a ready host',
+  );
+}
+
+describe('host supervision (real Neovim, real or broken host process)', () => {
+  it('gives up on a host that crashes on start after max_restarts, with backoff, and :RuneRestart tries again', async () => {
+    const fake = flakyNode();
+    const t = await startNvim({
+      setup:
+        // Notifications recorded: an ERROR one does not reach :messages in an embedded Neovim 0.10.
+        `_G.notes = {}; vim.notify = function(m) table.insert(_G.notes, m) end\n` +
+        `require("rune").setup({ host = { node = ${JSON.stringify(fake.node)}, restart_backoff_ms = 20, max_restarts = 2 } })`,
+    });
+    const first = await t.lua<Status>('return require("rune.host").request("rune.status")');
+    fake.mode('crash');
+    process.kill(first.pid, 'SIGKILL');
+    const info = await gaveUp(t);
+    expect(info.state).toBe('failed');
+    expect(info.crashes).toBe(3);
+    // The first start plus two restarts, each backing off twice as long.
+    expect(fake.starts()).toBe(3);
+    // The notice is shown on Neovim's next tick: wait for it.
+    const messages = await waitFor(
+      async () => {
+        const m = (await t.lua<string[]>('return _G.notes')).join('\n');
+        return m.includes('Rune stopped restarting it') ? m : '';
+      },
+      10000,
+      'the notice that Rune gave up',
+    );
+    expect(messages).toContain('Restarting in 20 ms (restart 1 of 2');
+    expect(messages).toContain(
+      'host exited with code 3: boom on start\nRestarting in 40 ms (restart 2 of 2',
+    );
+    expect(messages).toContain(
+      'the host failed 3 times in a row; Rune stopped restarting it (host.max_restarts = 2)',
+    );
+    // Commands now say so instead of starting the host again.
+    const err = await t.lua('return require("rune.host").request("rune.status")').then(
+      () => '',
+      (e: Error) => e.message,
+    );
+    expect(err).toContain('Rune stopped restarting it');
+    expect(err).toContain('then run :RuneRestart');
+    expect(fake.starts()).toBe(3);
+    // Once fixed, :RuneRestart starts it again.
+    fake.mode('real');
+    await t.nvim.command('RuneRestart');
+    const again = await t.lua<Status>('return require("rune.host").request("rune.status")');
+    expect(again.state).toBe('ready');
+    expect((await hostInfo(t)).crashes).toBe(0);
+  });
+
+  it('keeps restarting a host that stayed up longer than restart_window_ms, but not one that crashes right away', async () => {
+    const t = await startNvim({
+      setup:
+        'require("rune").setup({ host = { restart_backoff_ms = 20, max_restarts = 1, restart_window_ms = 200 } })',
+    });
+    let pid = (await t.lua<Status>('return require("rune.host").request("rune.status")')).pid;
+    for (let i = 0; i < 3; i++) {
+      // Up for longer than the window: each crash starts a new row.
+      await waitFor(
+        async () => ((await hostInfo(t)).ready_ms ?? 0) >= 200,
+        10000,
+        'the host to stay up past the window',
+      );
+      process.kill(pid, 'SIGKILL');
+      pid = await readyPid(t, pid);
+      expect((await hostInfo(t)).crashes).toBe(1);
+    }
+    // A crash right after a restart is the second in a row: more than max_restarts.
+    process.kill(pid, 'SIGKILL');
+    const info = await gaveUp(t);
+    expect(info.crashes).toBe(2);
+    expect(info.last_error).toContain('failed 2 times in a row');
+  });
+
+  it('stops a restarted host that hangs in its handshake and counts it as a crash', async () => {
+    const fake = flakyNode();
+    const t = await startNvim({
+      setup: `require("rune").setup({ host = { node = ${JSON.stringify(fake.node)}, restart_backoff_ms = 20, max_restarts = 2 } })`,
+    });
+    const first = await t.lua<Status>('return require("rune.host").request("rune.status")');
+    // A short handshake deadline from now on (the first, real start may be slow on a busy machine).
+    await t.lua('require("rune").config().host.start_timeout_ms = 300');
+    fake.mode('hang');
+    process.kill(first.pid, 'SIGKILL');
+    const info = await gaveUp(t);
+    expect(info.crashes).toBe(3);
+    expect(fake.starts()).toBe(3);
+    expect(info.last_error).toContain(
+      'the host did not become ready within 300 ms: stuck in the handshake',
+    );
+    // The hanging processes were stopped, none left behind.
+    await waitFor(() => childrenOf(t.proc.pid!).length === 0, 10000, 'no host process left');
+    fake.mode('real');
+    await t.lua('require("rune").config().host.start_timeout_ms = 10000');
+    await t.nvim.command('RuneRestart');
+    expect(await t.lua('return require("rune.host").info().state')).toBe('ready');
   });
 });
 

@@ -11,6 +11,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { ROOT, startNvim, waitFor, xdgEnv } from '../helpers/nvim.js';
 import { startMcpEnv, textOf, type McpEnv } from './mcp-helpers.js';
+import { EXIT } from '../../src/cli/output.js';
 
 const CLI = path.join(ROOT, 'dist', 'cli', 'main.js');
 
@@ -127,7 +128,7 @@ describe('rune mcp (stdio proxy)', () => {
     });
     let err = '';
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    expect(await new Promise((r) => child.once('exit', r))).toBe(1);
+    expect(await new Promise((r) => child.once('exit', r))).toBe(EXIT.unavailable);
     expect(err).toMatch(/No running Rune MCP server has port or pid 1/);
   });
 
@@ -159,7 +160,7 @@ describe('rune mcp (stdio proxy)', () => {
     expect(code).toBe(0);
   });
 
-  it('says clearly on stderr, and exits non-zero, when no Neovim runs', async () => {
+  it('says clearly on stderr, and exits 3, when no Neovim runs', async () => {
     const home = fs.mkdtempSync(path.join(os.tmpdir(), 'rune-empty-'));
     const e = { ...cliEnv(), ...xdgEnv(home), HOME: home, TMPDIR: home };
     const child = spawn(process.execPath, [CLI, 'mcp'], {
@@ -173,7 +174,7 @@ describe('rune mcp (stdio proxy)', () => {
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     const code = await new Promise<number | null>((r) => child.once('exit', r));
     fs.rmSync(home, { recursive: true, force: true });
-    expect(code).not.toBe(0);
+    expect(code).toBe(EXIT.unavailable);
     expect(err).toMatch(/No running Neovim with Rune was found/);
     expect(out).toBe('');
   });

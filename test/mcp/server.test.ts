@@ -136,10 +136,20 @@ describe('McpHttpServer', () => {
       inputSchema: {},
       annotations: { readOnlyHint: true },
       handler: async () => {
+        running++;
         await gate;
         return 'done';
       },
     });
+    let running = 0;
+    // Both calls in flight (their handlers run) before the third is sent.
+    const inFlight = async (n: number) => {
+      const end = Date.now() + 10000;
+      while (running < n) {
+        if (Date.now() > end) throw new Error(`timed out waiting for ${n} calls in flight`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    };
     const { server } = await start({ registry, maxConcurrent: 2 });
     const init = await new Promise<string>((resolve) => {
       const req = http.request(
@@ -172,7 +182,7 @@ describe('McpHttpServer', () => {
       );
     const a = call(10);
     const b = call(11);
-    await new Promise((r) => setTimeout(r, 100));
+    await inFlight(2);
     const c = await call(12);
     expect(c.status).toBe(429);
     // Calls without a session share the same limit.
@@ -185,7 +195,7 @@ describe('McpHttpServer', () => {
       });
     const d = oneShot(20);
     const e = oneShot(21);
-    await new Promise((r) => setTimeout(r, 100));
+    await inFlight(4);
     expect((await oneShot(22)).status).toBe(429);
     release();
     expect((await d).status).toBe(200);

@@ -4,9 +4,10 @@
  * MCP server of the right running Neovim. stdout carries only the protocol;
  * messages for people go to stderr.
  */
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { discover } from '../../mcp/discover.js';
 import { runStdioProxy } from '../../mcp/proxy.js';
+import { exitCodeFor } from '../output.js';
 
 export function mcpCommand(): Command {
   return new Command('mcp')
@@ -23,7 +24,7 @@ export function mcpCommand(): Command {
         .argParser((v) => {
           const n = Number(v);
           if (!Number.isFinite(n) || n < 0)
-            throw new Error(`--timeout wants milliseconds, got ${v}`);
+            throw new InvalidArgumentError(`--timeout wants milliseconds, got ${v}`);
           return String(n);
         }),
     )
@@ -43,7 +44,7 @@ export function mcpCommand(): Command {
           });
         } catch (err) {
           process.stderr.write(`rune mcp: ${(err as Error).message}\n`);
-          process.exitCode = 1;
+          process.exitCode = exitCodeFor(err);
           return;
         }
         log(`serving ${target.url} (found through ${target.via})`);

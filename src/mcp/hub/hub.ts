@@ -135,6 +135,40 @@ export interface HubAuthProvider extends OAuthClientProvider {
 }
 
 const STDERR_LINES = 50;
+/** How long a stdio server gets to exit after its stdin closes, and again after SIGTERM. */
+const STOP_GRACE_MS = 500;
+
+function running(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Waits for `pid` to exit: stdin was closed; then SIGTERM; then SIGKILL. */
+async function stopProcess(pid: number, log: Logger): Promise<void> {
+  const exited = async (ms: number) => {
+    const end = Date.now() + ms;
+    while (running(pid) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    return !running(pid);
+  };
+  if (await exited(STOP_GRACE_MS)) return;
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    return;
+  }
+  if (await exited(STOP_GRACE_MS)) return;
+  log.warn('mcp server ignored SIGTERM; killing it', { pid });
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // gone meanwhile
+  }
+  await exited(STOP_GRACE_MS);
+}
 /** Sign-ins in a row before giving up (a server that keeps refusing the new token). */
 const MAX_SIGN_INS = 2;
 
@@ -154,6 +188,7 @@ class ServerConnection {
   auth: HubAuthProvider | undefined;
   /** The remote transport tried last: the one that learnt where the server's auth lives. */
   private remote: StreamableHTTPClientTransport | SSEClientTransport | undefined;
+  private stdio: StdioClientTransport | undefined;
   timer: NodeJS.Timeout | undefined;
   /** Bumped on every (re)start so late events of an old connection are ignored. */
   generation = 0;
@@ -234,6 +269,7 @@ class ServerConnection {
     this.lastError = err instanceof Error ? err.message : String(err);
     this.state = 'failed';
     this.client = undefined;
+    this.stdio = undefined;
     this.tools = [];
     this.authUrl = undefined;
     this.failures++;
@@ -346,6 +382,7 @@ class ServerConnection {
         cwd: c.cwd,
         stderr: 'pipe',
       });
+      this.stdio = transport;
       this.stderr = [];
       let partial = '';
       transport.stderr?.on('data', (chunk: Buffer) => {
@@ -480,7 +517,13 @@ class ServerConnection {
     this.tools = [];
     this.resources = [];
     this.prompts = [];
-    await client?.close().catch(() => undefined);
+    const pid = this.stdio?.pid ?? null;
+    this.stdio = undefined;
+    const closing = client?.close().catch(() => undefined);
+    // The SDK ends stdin and waits 2 s before each signal; a server that ignores
+    // both would outlive the host. Insist sooner.
+    if (pid !== null) await stopProcess(pid, this.log);
+    await closing;
   }
 
   status(): ServerStatus {

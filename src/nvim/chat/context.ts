@@ -35,6 +35,8 @@ export interface ContextItem {
   text: string;
   /** Markdown fence language (a filetype). */
   language?: string | undefined;
+  /** Set when the text was cut to the budget: what was left out, for people. */
+  cut?: string | undefined;
 }
 
 /** A `#word` found in a prompt. */
@@ -98,7 +100,10 @@ export interface CollectOptions {
   /** The buffer the user was in (what `#buffer` and `#diagnostics` mean). */
   sourceBuf: number | undefined;
   selection: Selection | undefined;
-  /** Each item is cut to this many characters (with a note saying so). */
+  /**
+   * The budget of the whole context, in characters: items are taken in order
+   * and each is cut to what is left (with a note saying what was cut).
+   */
   maxChars: number;
   /** Reads a resource of an MCP hub server (`#mcp:server:uri`); absent when the hub is off. */
   readResource?: (server: string, uri: string) => Promise<{ text: string; mimeType?: string }>;
@@ -116,11 +121,19 @@ export async function collectContext(
   opts: CollectOptions,
 ): Promise<ContextItem[]> {
   const out: ContextItem[] = [];
-  for (const ref of refs) out.push(await collectOne(ref, opts));
-  return out.map((item) => truncate(item, opts.maxChars));
+  let left = opts.maxChars;
+  for (const ref of refs) {
+    const item = truncate(await collectOne(ref, { ...opts, maxChars: left }), left);
+    left = Math.max(0, left - item.text.length);
+    out.push(item);
+  }
+  return out;
 }
 
-async function collectOne(ref: ContextRef, opts: CollectOptions): Promise<ContextItem> {
+/** An item as read; `unread` bytes of its source were not even read (a huge file). */
+type Collected = ContextItem & { unread?: number };
+
+async function collectOne(ref: ContextRef, opts: CollectOptions): Promise<Collected> {
   const rel = (name: string) => relativeName(name, opts.root);
   switch (ref.kind) {
     case 'selection': {
@@ -242,9 +255,9 @@ async function collectOne(ref: ContextRef, opts: CollectOptions): Promise<Contex
     case 'file': {
       if (!ref.arg) throw new NotFoundError('#file needs a path, e.g. #file:src/main.ts');
       const file = resolvePath(ref.arg, opts.root);
-      let text: string;
+      let head: { text: string; unread: number };
       try {
-        text = await fs.promises.readFile(file, 'utf8');
+        head = await readHead(file, opts.maxChars);
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
         throw new NotFoundError(
@@ -254,7 +267,8 @@ async function collectOne(ref: ContextRef, opts: CollectOptions): Promise<Contex
       return {
         kind: 'file',
         label: `#file:${ref.arg}`,
-        text,
+        text: head.text,
+        unread: head.unread,
         language: path.extname(file).slice(1) || undefined,
       };
     }
@@ -341,11 +355,41 @@ function relativeName(name: string, root: string): string {
   return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : name;
 }
 
-function truncate(item: ContextItem, max: number): ContextItem {
-  if (item.text.length <= max) return item;
+/**
+ * The start of a file, enough for `maxChars` characters (a UTF-8 character is
+ * at most 4 bytes): a huge file is never read whole. `unread` counts the bytes
+ * left unread.
+ */
+async function readHead(file: string, maxChars: number): Promise<{ text: string; unread: number }> {
+  const fh = await fs.promises.open(file, 'r');
+  try {
+    const size = (await fh.stat()).size;
+    const want = Math.min(size, maxChars * 4 + 4);
+    const buf = Buffer.alloc(want);
+    const { bytesRead } = await fh.read(buf, 0, want, 0);
+    const text = new TextDecoder('utf-8').decode(buf.subarray(0, bytesRead));
+    if (bytesRead >= size) return { text, unread: 0 };
+    // A character cut in half at the end decodes to U+FFFD: drop it.
+    return { text: text.replace(/\uFFFD$/, ''), unread: size - bytesRead };
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Cuts an item to `max` characters; the text sent and `cut` say what was left out. */
+function truncate(item: Collected, max: number): ContextItem {
+  const { unread = 0, ...rest } = item;
+  if (rest.text.length <= max && unread === 0) return rest;
+  const sent = rest.text.slice(0, max);
+  const chars = rest.text.length - sent.length;
+  const left =
+    unread > 0 ? `${chars} more characters and ${unread} more bytes` : `${chars} more characters`;
   return {
-    ...item,
-    text: `${item.text.slice(0, max)}\n… (cut: ${item.text.length - max} more characters not sent)`,
+    ...rest,
+    text: sent
+      ? `${sent}\n… (cut: ${left} not sent)`
+      : `(not sent: ${left}; over the context budget)`,
+    cut: `${sent ? `the first ${sent.length} characters were sent` : 'nothing was sent'}; ${left} were left out`,
   };
 }
 

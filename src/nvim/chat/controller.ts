@@ -25,6 +25,7 @@ import {
   type ChatSummary,
   type StoredChat,
   type StoredMessage,
+  type StoredTurn,
 } from './history.js';
 import { fitToContext } from './budget.js';
 import {
@@ -100,6 +101,9 @@ export interface OpenArgs {
   /** A question to submit at once (`:RuneChat explain this`). */
   prompt?: string;
 }
+
+/** Closes a saved tool loop that was stopped before the model answered its results. */
+const STOPPED_AFTER_TOOLS = '(The answer was stopped after the tool results.)';
 
 interface Active {
   abort: AbortController;
@@ -208,14 +212,21 @@ export class ChatController {
           selection: s.selection,
         })
       : pending.text;
+    const budget = this.opts.config.max_context_chars ?? 200_000;
     const context = await collectContext(parseContextRefs(text), {
       nvim: this.nvim,
       root: s.chat.project,
       sourceBuf: s.sourceBuf,
       selection: s.selection,
-      maxChars: this.opts.config.max_context_chars ?? 200_000,
+      maxChars: budget,
       ...(this.opts.readResource ? { readResource: this.opts.readResource } : {}),
     });
+    const cut = context.filter((c) => c.cut);
+    if (cut.length) {
+      void execLua(this.nvim, 'require("rune.util").notify(..., vim.log.levels.WARN)', [
+        `context over chat.max_context_chars (${budget}): ${cut.map((c) => `${c.label}: ${c.cut}`).join('; ')}`,
+      ]).catch(() => undefined);
+    }
     const question: StoredMessage = { role: 'user', content: text };
     if (context.length) question.context = context;
     if (!s.chat.messages.some((m) => m.role === 'user')) s.chat.title = titleFrom(text);
@@ -297,6 +308,12 @@ export class ChatController {
         }
         const tools =
           this.opts.config.tools === false || info?.tools === false ? undefined : this.opts.tools;
+        // What the loop adds after the question is kept with the answer (StoredMessage.turns).
+        const asked = messages.length;
+        const keepTurns = (final?: string) => {
+          const turns = messages.slice(asked) as StoredTurn[];
+          answer.turns = final ? [...turns, { role: 'assistant', content: final }] : turns;
+        };
         const specs = tools?.specs() ?? [];
         const system = [this.opts.config.system ?? DEFAULT_SYSTEM, project?.system]
           .filter(Boolean)
@@ -364,7 +381,10 @@ export class ChatController {
             if (abort.signal.aborted) break;
           }
           if (abort.signal.aborted) throw abort.signal.reason;
-          if (calls.length === 0 || !tools) break;
+          if (calls.length === 0 || !tools) {
+            if (step > 0) keepTurns(stepText);
+            break;
+          }
           if (step >= maxSteps) {
             emit(stepLimitNote(maxSteps));
             this.logger.info('chat tool loop stopped at the step limit', {
@@ -407,6 +427,7 @@ export class ChatController {
             });
           }
           messages.push({ role: 'tool', content: results });
+          keepTurns();
           void this.save(s);
         }
         if (abort.signal.aborted) throw abort.signal.reason;
@@ -429,10 +450,11 @@ export class ChatController {
           this.logger.error('chat answer failed', { chat: s.chat.id, provider: providerId, err });
         }
       }
+      // Saved before anything else touches Neovim: it may be gone (host shutting down).
+      const saved = this.save(s);
       await writer.flush();
       writer.close();
       s.active = undefined;
-      const saved = this.save(s);
       await execLua(this.nvim, 'return require("rune.chat")._append(...)', [
         buf,
         answerTrailer(answer) + nextPrompt(),
@@ -534,6 +556,13 @@ export class ChatController {
     for (const s of this.byBuf.values()) s.active?.abort.abort(new StateError('host stopping'));
   }
 
+  /** Stops every answer and waits until each is saved and finished. */
+  async disposeAsync(): Promise<void> {
+    const running = [...this.byBuf.values()].map((s) => s.active?.done);
+    this.dispose();
+    await Promise.all(running);
+  }
+
   private newSession(root: string, id?: string): Session {
     const chat = this.opts.history.create(root);
     if (id) chat.id = id;
@@ -613,7 +642,17 @@ export class ChatController {
       if (!reply || reply.role !== 'assistant' || reply.status === 'error' || !reply.content)
         continue;
       out.push({ role: 'user', content: promptWithContext(m.content, m.context ?? []) });
-      out.push({ role: 'assistant', content: stripToolBlocks(reply.content) });
+      const turns = reply.turns ?? [];
+      if (turns.length === 0) {
+        out.push({ role: 'assistant', content: stripToolBlocks(reply.content) });
+        continue;
+      }
+      // The tool loop as the model saw it; one that stopped after a tool result
+      // still ends with the assistant, as the next question needs.
+      out.push(...turns);
+      if (turns.at(-1)!.role === 'tool') {
+        out.push({ role: 'assistant', content: STOPPED_AFTER_TOOLS });
+      }
     }
     return out;
   }

@@ -3,12 +3,17 @@
  * `stdpath('state')/rune/chats/<project-hash>/<chat-id>.json`. Every write is
  * atomic (temporary file + fsync + rename), so a crash of Neovim or the host
  * at any moment leaves the previous version or the new one, never a torn file.
+ *
+ * Versions: 1 kept only the text of each answer. 2 adds `turns` to an answer
+ * that used tools: the assistant's tool calls and the tool results (approvals
+ * and refusals included) exactly as the model saw them, so a reopened chat
+ * sends the same conversation. Version 1 files load as version 2 without turns.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { writeFileAtomic } from '../../core/atomic-file.js';
+import { moveAside, writeFileAtomic } from '../../core/atomic-file.js';
 import { NotFoundError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import { CONTEXT_KINDS } from './context.js';
@@ -19,6 +24,23 @@ const contextSchema = z.object({
   label: z.string(),
   text: z.string(),
   language: z.string().optional(),
+});
+
+const partSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('text'), text: z.string() }),
+  z.object({ type: z.literal('tool_call'), id: z.string(), name: z.string(), input: z.unknown() }),
+  z.object({
+    type: z.literal('tool_result'),
+    id: z.string(),
+    content: z.string(),
+    isError: z.boolean().optional(),
+  }),
+]);
+
+/** One message of an answer's tool loop, as sent to the model. */
+const turnSchema = z.object({
+  role: z.enum(['assistant', 'tool']),
+  content: z.union([z.string(), z.array(partSchema)]),
 });
 
 const messageSchema = z.object({
@@ -35,10 +57,15 @@ const messageSchema = z.object({
   elapsedMs: z.number().optional(),
   /** Characters of reasoning the model streamed before answering (not shown, not resent). */
   thinkingChars: z.number().optional(),
+  /** Assistant messages that used tools: the loop's messages after the question (version 2). */
+  turns: z.array(turnSchema).optional(),
 });
 
+/** The version written; older ones are migrated when read. */
+export const HISTORY_VERSION = 2;
+
 const chatSchema = z.object({
-  version: z.literal(1),
+  version: z.union([z.literal(1), z.literal(2)]).transform(() => HISTORY_VERSION),
   id: z.string(),
   project: z.string(),
   title: z.string(),
@@ -50,7 +77,8 @@ const chatSchema = z.object({
 });
 
 export type StoredMessage = z.infer<typeof messageSchema>;
-export type StoredChat = z.infer<typeof chatSchema>;
+export type StoredTurn = z.infer<typeof turnSchema>;
+export type StoredChat = z.output<typeof chatSchema>;
 
 /** One line of `:RuneChatHistory`. */
 export interface ChatSummary {
@@ -67,6 +95,8 @@ export class HistoryStore {
     /** `stdpath('state')/rune/chats`. */
     readonly dir: string,
     private readonly logger: Logger,
+    /** Told (with a message for the user) when a damaged file was moved aside. */
+    private readonly onDamaged?: (message: string) => void,
   ) {}
 
   /** The folder holding one project's chats. */
@@ -85,7 +115,7 @@ export class HistoryStore {
       .replace(/^(\d{8})/, '$1-');
     const id = `${stamp}-${randomBytes(4).toString('hex')}`;
     return {
-      version: 1,
+      version: HISTORY_VERSION,
       id,
       project,
       title: 'New chat',
@@ -113,12 +143,32 @@ export class HistoryStore {
     } catch {
       throw new NotFoundError(`No saved chat "${id}" for ${project}; see :RuneChatHistory.`);
     }
-    const parsed = chatSchema.safeParse(JSON.parse(raw));
+    let data: unknown;
+    try {
+      data = JSON.parse(raw);
+    } catch (err) {
+      throw this.damaged(file, `not JSON: ${(err as Error).message}`);
+    }
+    const version = (data as { version?: unknown } | null)?.version;
+    if (typeof version === 'number' && version > HISTORY_VERSION) {
+      throw new NotFoundError(
+        `The saved chat ${file} was written by a newer Rune (version ${version}); it was left untouched.`,
+      );
+    }
+    const parsed = chatSchema.safeParse(data);
     if (!parsed.success) {
-      this.logger.warn('unreadable chat file', { file, issues: parsed.error.issues.slice(0, 3) });
-      throw new NotFoundError(`The saved chat ${file} is not readable; it was left untouched.`);
+      const issue = parsed.error.issues[0];
+      throw this.damaged(file, `${issue?.path.join('.') || 'the file'}: ${issue?.message}`);
     }
     return parsed.data;
+  }
+
+  /** Moves a damaged chat file aside (never deletes it) and says where it went. */
+  private damaged(file: string, reason: string): NotFoundError {
+    const message = `The saved chat ${moveAside(file, reason)}`;
+    this.logger.warn('damaged chat file', { file, reason });
+    this.onDamaged?.(message);
+    return new NotFoundError(message);
   }
 
   /** The project's chats, newest first. Unreadable files are skipped (and logged). */

@@ -5,7 +5,7 @@
 import * as path from 'node:path';
 import { z } from 'zod';
 import { ConfigError, NotFoundError, StateError } from '../../core/errors.js';
-import { DisposableStore, toDisposable, type Disposable } from '../../core/disposable.js';
+import { DisposableStore, toAsyncDisposable, type Disposable } from '../../core/disposable.js';
 import type { HostModule, ReadyHost } from '../host.js';
 import { getProviderRegistry } from '../providers.js';
 import { ChatController, chatConfigSchema, type OpenArgs } from './controller.js';
@@ -70,7 +70,12 @@ export function chatModule(): HostModule {
       }
       const state = (await host.nvim.call('stdpath', ['state'])) as string;
       const logger = host.logger.child({ module: 'chat' });
-      const history = new HistoryStore(path.join(state, 'rune', 'chats'), logger);
+      const warn = (message: string) => {
+        void host.nvim
+          .lua('require("rune.util").notify(..., vim.log.levels.WARN)', [message])
+          .catch(() => undefined);
+      };
+      const history = new HistoryStore(path.join(state, 'rune', 'chats'), logger, warn);
       const mcp = (host.config.mcp ?? {}) as { approval?: { rules?: unknown } };
       const rules = rulesSchema.safeParse(mcp.approval?.rules ?? undefined);
       if (!rules.success) {
@@ -166,7 +171,7 @@ export function chatModule(): HostModule {
       store.add(
         host.addHealth('chat', () => [{ level: 'ok', message: `chat history in ${history.dir}` }]),
       );
-      store.add(toDisposable(() => chat.dispose()));
+      store.add(toAsyncDisposable(() => chat.disposeAsync()));
       return store;
     },
   };

@@ -45,7 +45,8 @@ export function nextPrompt(): string {
 /** A folded block listing the context items sent with a question. */
 export function contextBlock(items: readonly ContextItem[]): string {
   if (items.length === 0) return '';
-  const out = ['', '', `${CONTEXT_OPEN} ${items.map((i) => i.label).join(', ')}</summary>`];
+  const names = items.map((i) => (i.cut ? `${i.label} (cut)` : i.label));
+  const out = ['', '', `${CONTEXT_OPEN} ${names.join(', ')}</summary>`];
   for (const item of items) {
     const fence = fenceFor(item.text);
     out.push('', `${item.label}:`, '', `${fence}${item.language ?? ''}`);
@@ -104,6 +105,8 @@ export function errorLine(err: unknown, provider?: string): string {
     text = /setup\(\)/.test(e.message)
       ? firstLine(e.message)
       : `${firstLine(e.message)}; fix it in setup().`;
+  } else if (e instanceof AuthError && signInEnded(err)) {
+    text = signInEnded(err)!;
   } else if (e instanceof AuthError) {
     text = `${who} refused the credentials: check ${provider ? `providers.${provider}.api_key` : 'its api_key'} in setup() (:help rune-providers).`;
   } else if (e instanceof RateLimitError) {
@@ -237,4 +240,14 @@ export function stripToolBlocks(content: string): string {
     .join('\n')
     .replace(/\n{3,}/g, '\n\n')
     .trim();
+}
+
+/** The message of an OAuth sign-in that ended (it names :RuneAuth), anywhere in the cause chain. */
+function signInEnded(err: unknown): string | undefined {
+  for (let e = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    if (e instanceof AuthError && e.message.includes('sign in again with :RuneAuth')) {
+      return firstLine(e.message);
+    }
+  }
+  return undefined;
 }
