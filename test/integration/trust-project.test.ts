@@ -173,7 +173,7 @@ describe('a hostile repository with its own plugins', () => {
     );
     await t.lua(
       // Worker threads: what is tested is which folders load, not the sandbox.
-      `vim.fn.chdir(...) require('rune').setup({ mcp = { enabled = false }, plugins = { project_dir = true, sandbox = { bwrap = false } } })`,
+      `vim.fn.chdir(...) require('rune').setup({ mcp = { enabled = false }, plugins = { project_dir = true, sandbox = { bwrap = false, allow_unsandboxed = true } } })`,
       [ws],
     );
     const list = await t.lua<{ id: string; origin: string }[]>(
