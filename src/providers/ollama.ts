@@ -6,8 +6,9 @@
  * client whose fetch carries the call's signal, so aborting closes the connection even
  * before the stream starts.
  */
-import { Ollama, type Message, type Tool } from 'ollama';
+import type { Message, Ollama, Tool } from 'ollama';
 import type { RuneError } from '../core/errors.js';
+import { lazy } from '../core/lazy.js';
 import type { Adapter, AdapterHooks, CompleteResult } from './adapter.js';
 import { fromStatus, mapCommon, malformed, type Who, whoFor } from './errors.js';
 import type {
@@ -18,6 +19,9 @@ import type {
   ModelInfo,
   ToolSpec,
 } from './types.js';
+
+/** The SDK, loaded on the first request. */
+const ollamaSdk = lazy(async () => (await import('ollama')).Ollama);
 
 export interface OllamaAdapterOptions {
   id: string;
@@ -41,7 +45,8 @@ export class OllamaAdapter implements Adapter {
   private async client(signal: AbortSignal, hooks?: AdapterHooks): Promise<Ollama> {
     const key = await this.opts.apiKey?.();
     const base = this.opts.fetch ?? fetch;
-    return new Ollama({
+    const Sdk = await ollamaSdk.get();
+    return new Sdk({
       host: this.url,
       headers: { ...this.opts.headers, ...(key ? { Authorization: `Bearer ${key}` } : {}) },
       fetch: async (input, init) => {

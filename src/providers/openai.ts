@@ -5,8 +5,9 @@
  * /v1/completions with `suffix` (or a chat prompt for chat-only servers), model listing
  * and embeddings. The SDK's own retries are off: the managed layer retries.
  */
-import OpenAI from 'openai';
+import type OpenAI from 'openai';
 import type { RuneError } from '../core/errors.js';
+import { lazy } from '../core/lazy.js';
 import { parseRetryAfter } from '../core/retry.js';
 import type { Adapter, AdapterHooks, CompleteResult } from './adapter.js';
 import {
@@ -31,6 +32,9 @@ export interface OpenAIAdapterOptions {
   fetch?: typeof fetch;
 }
 
+/** The SDK, loaded on the first request (Copilot's adapter shares it). */
+export const openaiSdk = lazy(async () => (await import('openai')).default);
+
 type Msg = OpenAI.Chat.ChatCompletionMessageParam;
 type Part = OpenAI.Chat.ChatCompletionContentPart;
 
@@ -48,7 +52,8 @@ export class OpenAIAdapter implements Adapter {
   private async sdk(): Promise<OpenAI> {
     if (!this.client) {
       const apiKey = await this.opts.apiKey();
-      this.client = new OpenAI({
+      const Sdk = await openaiSdk.get();
+      this.client = new Sdk({
         // Local OpenAI-compatible servers take no key, but the SDK requires a string.
         apiKey: apiKey ?? 'no-key',
         baseURL: this.url,
@@ -231,12 +236,14 @@ export class OpenAIAdapter implements Adapter {
 
   mapError(err: unknown): RuneError {
     return mapCommon(this.who, err, (e) => {
-      if (e instanceof OpenAI.APIConnectionError) {
+      // Only the SDK throws its errors: none can be here before it is loaded.
+      const Sdk = openaiSdk.loaded;
+      if (Sdk && e instanceof Sdk.APIConnectionError) {
         return mapCommon(this.who, e.cause ?? e, (x) =>
           fromSdkError(this.who, x as SdkApiError, parseRetryAfter),
         );
       }
-      if (e instanceof OpenAI.APIError) return fromSdkError(this.who, e, parseRetryAfter);
+      if (Sdk && e instanceof Sdk.APIError) return fromSdkError(this.who, e, parseRetryAfter);
       return malformed(this.who, e);
     });
   }
