@@ -261,8 +261,9 @@ export class CompletionEngine implements Disposable {
       if (!got) {
         this.stopSpeculation();
         got = await this.request(p.req, ac.signal);
-        this.cache.put(state, p.req.prefix, p.req.suffix, got);
       }
+      // Kept (again) under this context and place: the next look here finds it at once.
+      this.cache.put(state, p.req.prefix, p.req.suffix, got);
       if (this.inflight === ac) this.inflight = undefined;
       if (seq !== this.seq || this.latest !== state) throw new Stale();
       this.warned = undefined;
