@@ -1,6 +1,7 @@
 /**
  * What the host spawned by the Lua layer loads at start: vendor SDKs are loaded
- * on the first request to their provider, not before (most of a Node process's
+ * on the first request to their provider, and the MCP client on the hub's first
+ * connection, not before (most of a Node process's
  * start is module loading). A module hook given through NODE_OPTIONS, which
  * the host inherits from Neovim, records every package the host imports.
  */
@@ -44,7 +45,7 @@ export async function resolve(spec, ctx, next) {
 const SDKS = ['ollama', 'openai', '@anthropic-ai/sdk'];
 
 describe('host start (built host spawned by the Lua layer)', () => {
-  it('loads no provider SDK until a provider is asked, then loads that one', async () => {
+  it('loads no provider SDK (nor the MCP client) until asked, then only the one asked', async () => {
     const server = await startOllamaServer();
     servers.push(server);
     server.script('generate', () => ({ text: 'ok()' }));
@@ -67,6 +68,9 @@ describe('host start (built host spawned by the Lua layer)', () => {
       // The hook saw the host's imports (the RPC client), and no SDK among them.
       expect(imported()).toContain('neovim');
       expect(SDKS.filter((s) => imported().has(s))).toEqual([]);
+      // No MCP server is configured for the hub: the SDK's client side stays unloaded.
+      const client = () => [...imported()].filter((s) => s.includes('/sdk/client/'));
+      expect(client()).toEqual([]);
 
       await t.lua(`vim.api.nvim_buf_set_lines(0, 0, -1, false, { 'x = ' })
         vim.api.nvim_win_set_cursor(0, { 1, 3 })
@@ -78,6 +82,7 @@ describe('host start (built host spawned by the Lua layer)', () => {
       );
       expect(answer).toEqual(['ok()']);
       expect(SDKS.filter((s) => imported().has(s))).toEqual(['ollama']);
+      expect(client()).toEqual([]);
     });
     await t.close();
   });
