@@ -186,8 +186,10 @@ proc.kill();
     [...byMethod].sort((a, b) => b[1] - a[1]).map(([m, c]) => [m, String(c)]),
   );
   await host.shutdown('bench').done;
+  const exited = new Promise((r) => p.once('exit', r));
   p.kill();
+  await exited;
 }
 
-fs.rmSync(tmp, { recursive: true, force: true });
+fs.rmSync(tmp, { recursive: true, force: true, maxRetries: 5 });
 process.exit(0);
