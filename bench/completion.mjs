@@ -70,6 +70,8 @@ function startServer() {
         JSON.stringify({ model: 'bench', created_at: at, response: '_suggestion()', done: false }) +
           '\n',
       );
+      // The last byte leaves now; on the monotonic clock Neovim's vim.uv.hrtime() reads, ms.
+      stats.ends.push(Number(process.hrtime.bigint()) / 1e6);
       res.end(
         JSON.stringify({
           model: 'bench',
@@ -80,8 +82,6 @@ function startServer() {
           prompt_eval_count: 1,
           eval_count: 1,
         }) + '\n',
-        // The monotonic clock Neovim's vim.uv.hrtime() reads too, in ms.
-        () => stats.ends.push(Number(process.hrtime.bigint()) / 1e6),
       );
     });
   });

@@ -101,6 +101,39 @@ table(
   ],
 );
 
+// 2b. CPU time (user + system) a process spends loading the host's code, against
+// `node -e 0`: unlike wall time, it barely moves when other work shares the CPU.
+{
+  const cpu = (code) => {
+    const r = spawnSync(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `${code}; const u = process.cpuUsage(); console.log((u.user + u.system) / 1000)`,
+      ],
+      { encoding: 'utf8' },
+    );
+    return Number(r.stdout.trim());
+  };
+  const host = `await import(${JSON.stringify(path.join(ROOT, 'dist/nvim/host.js'))}); await import(${JSON.stringify(path.join(ROOT, 'dist/nvim/modules.js'))})`;
+  const loading = [];
+  const empty = [];
+  for (let i = 0; i < 10; i++) {
+    loading.push(cpu(host));
+    empty.push(cpu('0'));
+  }
+  table(
+    '2b. CPU time of a Node process loading the host code (10 runs, ms)',
+    ['case', 'median', 'p99'],
+    [
+      ['node: import the host and its modules', fmt(median(loading), 1), fmt(p99(loading), 1)],
+      ['node -e 0', fmt(median(empty), 1), fmt(p99(empty), 1)],
+      ['ratio', fmt(median(loading) / median(empty), 2) + 'x', ''],
+    ],
+  );
+}
+
 // 3. RPC round trips. Lua -> host: rpcrequest('rune.ping'). Baseline: Lua -> Neovim's
 // own API through the same msgpack path is not available in-process, so the baseline
 // is a test client calling nvim_eval (client -> Neovim).
