@@ -4,6 +4,9 @@
 //      with no stream, measured in the same run
 //   2. buffer writes per second while the server streams 5,000 tokens per second,
 //      against the one-write-per-delta count an uncoalesced writer would make
+//   3. first paint: from the server writing the answer's first token to Neovim
+//      reporting that text in the chat buffer (nvim_buf_attach), against a raw
+//      nvim_buf_set_text round trip from this process measured in the same run
 // The server speaks Ollama's NDJSON on 127.0.0.1; Neovim spawns the real host (dist/)
 // with the real Ollama provider, as for a user. Run after `npm run build`:
 //   node bench/chat-stream.mjs        (TOKENS, RATE, SECONDS override the sizes)
@@ -101,6 +104,51 @@ await ed.typist.input('i');
       ['buffer writes per second', fmt(w.writes / (ms / 1000), 1)],
       ['deltas per write (coalescing)', fmt(count / w.writes, 1)],
       ['writes an uncoalesced writer would make', String(count)],
+    ],
+  );
+}
+
+// 3. First paint: the first token alone, then a pause, RUNS times.
+{
+  const RUNS = Number(process.env.RUNS ?? 20);
+  const paint = [];
+  const raw = [];
+  let want = '';
+  let paintedAt = 0;
+  // Another client watches the chat buffer, as a UI would see its lines change.
+  // The client's Buffer objects come with its default logger, which takes over `console`.
+  const saved = { ...console };
+  const buffer = (await ed.typist.buffers).find((b) => b.id === buf);
+  const onLines = (_b, _tick, _first, _last, lines) => {
+    if (!paintedAt && want && lines.some((l) => l.includes(want))) paintedAt = performance.now();
+  };
+  buffer.listen('lines', onLines);
+  Object.assign(console, saved);
+  for (let i = 0; i < RUNS; i++) {
+    want = `first${i}x`;
+    paintedAt = 0;
+    server.set({ count: 3, rate: 0, first: want, pauseMs: 60 });
+    await ask(ed.nvim, buf);
+    paint.push(paintedAt - server.seen.firstAt);
+    // The floor: one buffer write from another process, seen the same way.
+    want = `raw${i}x`;
+    paintedAt = 0;
+    const r0 = performance.now();
+    await ed.typist.request('nvim_buf_set_lines', [buf, -1, -1, false, [want]]);
+    while (!paintedAt) await new Promise((r) => setTimeout(r, 0));
+    raw.push(paintedAt - r0);
+  }
+  buffer.unlisten('lines', onLines);
+  table(
+    `Chat first paint: provider's first token → text in the chat buffer (${RUNS} answers)`,
+    ['figure', 'median', 'p99'],
+    [
+      ['first token → first text drawn', `${fmt(median(paint), 2)} ms`, `${fmt(p99(paint), 2)} ms`],
+      [
+        'raw nvim_buf_set_lines → seen (floor)',
+        `${fmt(median(raw), 2)} ms`,
+        `${fmt(p99(raw), 2)} ms`,
+      ],
     ],
   );
 }

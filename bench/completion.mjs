@@ -9,10 +9,15 @@
 //   4. cost per keystroke in a 1,000-line and a 100,000-line buffer: time spent in Rune's
 //      insert-mode autocommands, Neovim's input latency, the context read per request,
 //      and the request size
+//   5. answers already computed, against the uncached path (completion.cache_entries = 0)
+//      in the same run: ghost text after the provider's last byte; typing through a
+//      suggestion with a slip taken back (<BS>), last key → ghost and the share of those
+//      served with no request; accept (<Tab>) → next ghost
 // The server speaks Ollama's /api/generate (NDJSON) on 127.0.0.1 and answers at once; the
 // host core (dist/) runs in this process with the real Ollama provider; keys come from a
 // second client, as from a UI. Run after `npm run build`:
-//   node bench/completion.mjs        (KEYS, MODEL_MS, DEBOUNCES="0,25,50" override the sizes)
+//   node bench/completion.mjs        (KEYS, MODEL_MS, DEBOUNCES="0,25,50" override the sizes;
+//                                     SECTIONS="5" runs only some sections)
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
@@ -24,6 +29,7 @@ import { ROOT, nvimBin, median, p99, fmt, table } from './lib.mjs';
 const KEYS = Number(process.env.KEYS ?? 100);
 // How long the server takes to answer in the request-count runs (a small local model).
 const MODEL_MS = Number(process.env.MODEL_MS ?? 150);
+const SECTIONS = new Set((process.env.SECTIONS ?? '1,2,3,4,5').split(',').map(Number));
 const DEBOUNCES = (process.env.DEBOUNCES ?? '0,15,30,50,75,100,150')
   .split(',')
   .map((s) => Number(s));
@@ -38,7 +44,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** An Ollama /api/generate server that answers at once; counts requests, bytes and aborts. */
 function startServer() {
-  const stats = { requests: 0, closes: 0, bytes: [] };
+  const stats = { requests: 0, closes: 0, bytes: [], ends: [] };
   let delay = 0;
   const server = http.createServer((req, res) => {
     let size = 0;
@@ -64,6 +70,8 @@ function startServer() {
         JSON.stringify({ model: 'bench', created_at: at, response: '_suggestion()', done: false }) +
           '\n',
       );
+      // The last byte leaves now; on the monotonic clock Neovim's vim.uv.hrtime() reads, ms.
+      stats.ends.push(Number(process.hrtime.bigint()) / 1e6);
       res.end(
         JSON.stringify({
           model: 'bench',
@@ -87,6 +95,7 @@ function startServer() {
           stats.requests = 0;
           stats.closes = 0;
           stats.bytes = [];
+          stats.ends = [];
         },
         close: () => new Promise((r) => server.close(r)),
       }),
@@ -99,7 +108,7 @@ function startServer() {
  * `bench.*` notifications) when a key's text change lands, how long Rune's own
  * autocommands took for it, and when ghost text is drawn.
  */
-async function startEditor(url, debounce, enabled = true) {
+async function startEditor(url, debounce, enabled = true, extra = {}) {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'rune-bench-completion-'));
   const env = { ...process.env };
   for (const d of ['config', 'data', 'state', 'cache']) {
@@ -121,7 +130,7 @@ async function startEditor(url, debounce, enabled = true) {
   const nvim = attach({ proc, options: { logger: quiet } });
   const config = {
     providers: { local: { kind: 'ollama', url, model: 'bench', retry: { max_attempts: 1 } } },
-    completion: { enabled, debounce_ms: debounce, max_file_bytes: 100000000 },
+    completion: { enabled, debounce_ms: debounce, max_file_bytes: 100000000, ...extra },
   };
   await nvim.lua(`require('rune').setup(vim.json.decode(...))`, [JSON.stringify(config)]);
   const logger = createMemoryLogger('info');
@@ -135,8 +144,8 @@ async function startEditor(url, debounce, enabled = true) {
     events.typed.push({ tick, at: performance.now() });
     wake();
   });
-  host.onNotification('bench.shown', ([ms]) => {
-    events.shown.push({ ms, at: performance.now() });
+  host.onNotification('bench.shown', ([ms, drawnAt]) => {
+    events.shown.push({ ms, at: performance.now(), drawnAt });
     wake();
   });
   host.onNotification('bench.cost', ([us]) => events.cost.push(us));
@@ -165,7 +174,8 @@ async function startEditor(url, debounce, enabled = true) {
        vim.rpcnotify(chan, 'bench.typed', vim.b.changedtick)
      end })
      vim.api.nvim_create_autocmd('User', { pattern = 'RuneGhostShown', group = g2, callback = function()
-       vim.rpcnotify(chan, 'bench.shown', (vim.uv.hrtime() - (_G.bench_key or 0)) / 1e6)
+       local now = vim.uv.hrtime()
+       vim.rpcnotify(chan, 'bench.shown', (now - (_G.bench_key or 0)) / 1e6, now / 1e6)
      end })
      local ctx = require('rune.completion')._context
      _G.bench_ctx = {}
@@ -221,7 +231,7 @@ const server = await startServer();
 const latency = [];
 const volume = [];
 
-for (const d of DEBOUNCES) {
+for (const d of SECTIONS.has(1) || SECTIONS.has(2) ? DEBOUNCES : []) {
   const ed = await startEditor(server.url, d);
   // 1. Latency: type a key, wait for its ghost text, repeat.
   await freshLine(ed);
@@ -268,19 +278,29 @@ for (const d of DEBOUNCES) {
   await ed.close();
 }
 
-table(
-  'Keystroke → ghost text, zero-latency local Ollama server (60 keys per debounce)',
-  ['debounce', 'beyond debounce p50', 'p99', 'total p50', 'n'],
-  latency,
-);
-table(
-  `Requests per 100 keystrokes at 10 chars/s (${KEYS} keys, server answers in ${MODEL_MS} ms); even spacing | jittered 50–150 ms`,
-  ['debounce', 'sent', 'aborted', 'ghosts drawn', 'sent (jit.)', 'aborted (jit.)', 'ghosts (jit.)'],
-  volume,
-);
+if (latency.length)
+  table(
+    'Keystroke → ghost text, zero-latency local Ollama server (60 keys per debounce)',
+    ['debounce', 'beyond debounce p50', 'p99', 'total p50', 'n'],
+    latency,
+  );
+if (volume.length)
+  table(
+    `Requests per 100 keystrokes at 10 chars/s (${KEYS} keys, server answers in ${MODEL_MS} ms); even spacing | jittered 50–150 ms`,
+    [
+      'debounce',
+      'sent',
+      'aborted',
+      'ghosts drawn',
+      'sent (jit.)',
+      'aborted (jit.)',
+      'ghosts (jit.)',
+    ],
+    volume,
+  );
 
 // 3. Neovim's input latency while completions arrive, against completion off.
-{
+if (SECTIONS.has(3)) {
   let ed = await startEditor(server.url, 0, false);
   const inputLatency = async (n) => {
     const out = [];
@@ -320,7 +340,7 @@ table(
 }
 
 // 4. Cost per keystroke in a 1,000-line and a 100,000-line buffer.
-{
+if (SECTIONS.has(4)) {
   const ed = await startEditor(server.url, 0);
   const rows = [];
   for (const lines of [1000, 100000]) {
@@ -369,6 +389,80 @@ table(
     rows,
   );
   await ed.close();
+}
+
+// 5. Answers already computed, against the uncached path, in the same run.
+if (SECTIONS.has(5)) {
+  const DEBOUNCE = 150;
+  const ROUNDS = Number(process.env.ROUNDS ?? 20);
+  const SUGGESTION = '_suggestion()';
+  const rows = [];
+  for (const [name, entries] of [
+    ['cache and requests ahead (default)', 64],
+    ['uncached (cache_entries = 0)', 0],
+  ]) {
+    const ed = await startEditor(server.url, DEBOUNCE, true, { cache_entries: entries });
+    const shownAfter = async (n, keys) => {
+      await ed.typist.input(keys);
+      return (await ed.until(() => ed.events.shown.length > n, 3000))
+        ? ed.events.shown.at(-1)
+        : undefined;
+    };
+    // a. Ghost text after the provider's last byte.
+    await freshLine(ed);
+    const afterByte = [];
+    for (let i = 0; i < ROUNDS; i++) {
+      const got = await shownAfter(ed.events.shown.length, key(i));
+      // The last byte of the answer drawn: the latest response that ended before the draw.
+      const end = server.stats.ends.filter((e) => e <= got?.drawnAt).at(-1);
+      if (got && end !== undefined) afterByte.push(got.drawnAt - end);
+    }
+    // b. Typing through a suggestion with a slip: a wrong key, then <BS>.
+    const slip = [];
+    let hits = 0;
+    for (let i = 0; i < ROUNDS; i++) {
+      await freshLine(ed);
+      if (!(await shownAfter(ed.events.shown.length, 'x'))) continue;
+      await sleep(50);
+      // Three keys of the suggestion (the ghost text keeps up), then a slip.
+      await ed.typist.input(SUGGESTION.slice(0, 3) + 'Q');
+      await sleep(20);
+      const before = server.stats.requests;
+      const got = await shownAfter(ed.events.shown.length, '<BS>');
+      if (!got) continue;
+      slip.push(got.ms);
+      if (server.stats.requests === before) hits++;
+    }
+    // c. Accept → next ghost.
+    const accept = [];
+    for (let i = 0; i < ROUNDS; i++) {
+      await freshLine(ed);
+      if (!(await shownAfter(ed.events.shown.length, 'y'))) continue;
+      // A pause, as a reader's: the request made ahead has its answer.
+      await sleep(100);
+      const got = await shownAfter(ed.events.shown.length, '<Tab>');
+      if (got) accept.push(got.ms);
+    }
+    rows.push([
+      name,
+      `${fmt(median(afterByte), 2)} / ${fmt(p99(afterByte), 2)} ms`,
+      `${fmt(median(slip), 1)} / ${fmt(p99(slip), 1)} ms`,
+      `${hits}/${slip.length} (${fmt((hits * 100) / Math.max(1, slip.length), 0)} %)`,
+      `${fmt(median(accept), 1)} / ${fmt(p99(accept), 1)} ms`,
+    ]);
+    await ed.close();
+  }
+  table(
+    `Answers already computed, zero-latency server, debounce ${DEBOUNCE} ms, ${ROUNDS} rounds each (p50 / p99)`,
+    [
+      'run',
+      "after the provider's last byte",
+      'slip taken back: <BS> → ghost',
+      'served with no request',
+      'accept → next ghost',
+    ],
+    rows,
+  );
 }
 
 await server.close();

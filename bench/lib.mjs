@@ -53,6 +53,8 @@ export const quiet = { level: 'error', debug() {}, info() {}, warn() {}, error()
 /** An Ollama /api/chat server streaming `count` one-token deltas at `rate` per second (0: at once). */
 export function startStreamServer() {
   let plan = { count: 0, rate: 0 };
+  /** When the last answer's first token was written (performance.now()). */
+  const seen = { firstAt: 0 };
   const server = http.createServer((req, res) => {
     req.resume();
     req.on('end', async () => {
@@ -70,6 +72,12 @@ export function startStreamServer() {
           done,
           ...(done ? { done_reason: 'stop', prompt_eval_count: 1, eval_count: plan.count } : {}),
         }) + '\n';
+      if (plan.first) {
+        // One token alone, then a pause: the first paint is measured on it.
+        res.write(line(plan.first));
+        seen.firstAt = performance.now();
+        await new Promise((r) => setTimeout(r, plan.pauseMs ?? 100));
+      }
       const t0 = performance.now();
       let sent = 0;
       while (sent < plan.count && !res.destroyed) {
@@ -89,6 +97,7 @@ export function startStreamServer() {
       resolve({
         url: `http://127.0.0.1:${server.address().port}`,
         set: (p) => (plan = p),
+        seen,
         close: () => new Promise((r) => server.close(r)),
       }),
     ),

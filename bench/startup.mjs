@@ -2,6 +2,8 @@
 //   1. Neovim startup time with and without Rune installed (--startuptime, median of 20)
 //   2. host cold start to ready (spawn Node, attach, handshake), against bare `node -e 0`
 //   3. RPC round trips host <-> Neovim, sequential and pipelined, both directions
+//   4. requests the host sends Neovim from the handshake until it is ready (modules
+//      activating), by method: the host core (dist/) runs in this process
 // Run after `npm run build`: node bench/startup.mjs
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -99,6 +101,39 @@ table(
   ],
 );
 
+// 2b. CPU time (user + system) a process spends loading the host's code, against
+// `node -e 0`: unlike wall time, it barely moves when other work shares the CPU.
+{
+  const cpu = (code) => {
+    const r = spawnSync(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `${code}; const u = process.cpuUsage(); console.log((u.user + u.system) / 1000)`,
+      ],
+      { encoding: 'utf8' },
+    );
+    return Number(r.stdout.trim());
+  };
+  const host = `await import(${JSON.stringify(path.join(ROOT, 'dist/nvim/host.js'))}); await import(${JSON.stringify(path.join(ROOT, 'dist/nvim/modules.js'))})`;
+  const loading = [];
+  const empty = [];
+  for (let i = 0; i < 10; i++) {
+    loading.push(cpu(host));
+    empty.push(cpu('0'));
+  }
+  table(
+    '2b. CPU time of a Node process loading the host code (10 runs, ms)',
+    ['case', 'median', 'p99'],
+    [
+      ['node: import the host and its modules', fmt(median(loading), 1), fmt(p99(loading), 1)],
+      ['node -e 0', fmt(median(empty), 1), fmt(p99(empty), 1)],
+      ['ratio', fmt(median(loading) / median(empty), 2) + 'x', ''],
+    ],
+  );
+}
+
 // 3. RPC round trips. Lua -> host: rpcrequest('rune.ping'). Baseline: Lua -> Neovim's
 // own API through the same msgpack path is not available in-process, so the baseline
 // is a test client calling nvim_eval (client -> Neovim).
@@ -141,5 +176,53 @@ table(
 
 await client.lua('require("rune.host").stop()', []);
 proc.kill();
-fs.rmSync(tmp, { recursive: true, force: true });
+
+// 4. Requests from the handshake to ready, counted at the host's RPC transport.
+{
+  const { StartingHost } = await import(path.join(ROOT, 'dist/nvim/host.js'));
+  const { defaultModules } = await import(path.join(ROOT, 'dist/nvim/modules.js'));
+  const { createMemoryLogger } = await import(path.join(ROOT, 'dist/core/log.js'));
+  const p = spawn(nvim, ['--embed', '--headless', '--clean', '-n', '--cmd', `set rtp^=${ROOT}`], {
+    env,
+  });
+  const n = attach({
+    proc: p,
+    options: { logger: { level: 'error', debug() {}, info() {}, warn() {}, error() {} } },
+  });
+  await n.lua(`require('rune').setup({})`, []);
+  const methods = [];
+  let counting = true;
+  const request = n.transport.request.bind(n.transport);
+  n.transport.request = (method, args, cb) => {
+    if (counting) {
+      // What Lua the host ran, when it went through nvim_exec_lua.
+      const what = /^nvim_exec(ute)?_lua$/.test(method)
+        ? `${method} ${String(args[0]).slice(0, 48)}`
+        : method;
+      methods.push(what.replace(/\s+/g, ' '));
+    }
+    return request(method, args, cb);
+  };
+  const t0 = performance.now();
+  const host = await new StartingHost({
+    nvim: n,
+    logger: createMemoryLogger('error'),
+    logFile: null,
+  }).ready(defaultModules());
+  const ms = performance.now() - t0;
+  counting = false;
+  const byMethod = new Map();
+  for (const m of methods) byMethod.set(m, (byMethod.get(m) ?? 0) + 1);
+  table(
+    `4. Requests to Neovim from the handshake to ready (in-process host, ${fmt(ms, 1)} ms): ${methods.length} in all`,
+    ['request', 'count'],
+    [...byMethod].sort((a, b) => b[1] - a[1]).map(([m, c]) => [m, String(c)]),
+  );
+  await host.shutdown('bench').done;
+  const exited = new Promise((r) => p.once('exit', r));
+  p.kill();
+  await exited;
+}
+
+fs.rmSync(tmp, { recursive: true, force: true, maxRetries: 5 });
 process.exit(0);

@@ -124,6 +124,7 @@ M.defaults = {
     temperature = vim.NIL,
     stop = vim.NIL,
     suggestions = 1,
+    cache_entries = 64,
     context_buffers = { enabled = false, max_buffers = 3, lines = 40, max_chars = 2000, yanks = 3 },
     keys = {
       accept = '<Tab>',
@@ -276,6 +277,7 @@ H.schema = {
     temperature = 'number?',
     stop = 'open',
     suggestions = 'number',
+    cache_entries = 'number',
     context_buffers = {
       enabled = 'boolean',
       max_buffers = 'number',

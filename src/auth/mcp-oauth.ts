@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { auth, type OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js';
+import type { OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js';
 import type {
   OAuthClientInformationMixed,
   OAuthClientMetadata,
@@ -166,6 +166,8 @@ export class McpOAuthProvider implements OAuthClientProvider {
     if (serverUrl) {
       const code = this.pendingCode;
       this.pendingAuth = code.then(async (authorizationCode) => {
+        // Loaded here, on a sign-in, rather than at host start.
+        const { auth } = await import('@modelcontextprotocol/sdk/client/auth.js');
         const r = await auth(this, { serverUrl, authorizationCode });
         if (r !== 'AUTHORIZED') {
           throw new StateError(`The sign-in to ${this.opts.server} did not complete (${r}).`);

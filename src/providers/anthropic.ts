@@ -9,8 +9,9 @@
  * stored empty or tool-only answer; dropped), a temperature above 1 (clamped), and a
  * retired model (404; the error names the models /v1/models offers).
  */
-import Anthropic from '@anthropic-ai/sdk';
+import type Anthropic from '@anthropic-ai/sdk';
 import { AbortError, BadRequestError, type RuneError } from '../core/errors.js';
+import { lazy } from '../core/lazy.js';
 import { parseRetryAfter } from '../core/retry.js';
 import type { Adapter, AdapterHooks, CompleteResult, ModelReport } from './adapter.js';
 import {
@@ -35,6 +36,9 @@ export interface AnthropicAdapterOptions {
   fetch?: typeof fetch;
 }
 
+/** The SDK, loaded on the first request. */
+const anthropicSdk = lazy(async () => (await import('@anthropic-ai/sdk')).default);
+
 type Param = Anthropic.MessageParam;
 type Block = Anthropic.ContentBlockParam;
 
@@ -52,7 +56,8 @@ export class AnthropicAdapter implements Adapter {
   private async sdk(): Promise<Anthropic> {
     if (!this.client) {
       const apiKey = await this.opts.apiKey();
-      this.client = new Anthropic({
+      const Sdk = await anthropicSdk.get();
+      this.client = new Sdk({
         apiKey: apiKey ?? null,
         baseURL: this.url,
         maxRetries: 0,
@@ -99,7 +104,8 @@ export class AnthropicAdapter implements Adapter {
         { signal },
       );
     } catch (err) {
-      if (err instanceof Anthropic.NotFoundError) throw await this.unknownModel(model, err, signal);
+      if (anthropicSdk.loaded && err instanceof anthropicSdk.loaded.NotFoundError)
+        throw await this.unknownModel(model, err, signal);
       throw err;
     }
     hooks.headers();
@@ -259,12 +265,14 @@ export class AnthropicAdapter implements Adapter {
 
   mapError(err: unknown): RuneError {
     return mapCommon(this.who, err, (e) => {
-      if (e instanceof Anthropic.APIConnectionError) {
+      // Only the SDK throws its errors: none can be here before it is loaded.
+      const Sdk = anthropicSdk.loaded;
+      if (Sdk && e instanceof Sdk.APIConnectionError) {
         return mapCommon(this.who, e.cause ?? e, (x) =>
           fromSdkError(this.who, x as SdkApiError, parseRetryAfter),
         );
       }
-      if (e instanceof Anthropic.APIError) return fromSdkError(this.who, e, parseRetryAfter);
+      if (Sdk && e instanceof Sdk.APIError) return fromSdkError(this.who, e, parseRetryAfter);
       return malformed(this.who, e);
     });
   }

@@ -18,7 +18,6 @@
 import { pathToFileURL } from 'node:url';
 import * as path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import OpenAI from 'openai';
 import { AuthError, type RuneError } from '../core/errors.js';
 import { nullLogger, type Logger } from '../core/log.js';
 import type { SecretStore as KeyLookup } from '../core/secrets.js';
@@ -27,7 +26,7 @@ import type { CopilotLanguageServer, InlineDocument, InlineItem } from '../auth/
 import { sharedCopilotServer } from '../auth/copilot-service.js';
 import { CopilotTokenSource, copilotHeaders, findGitHubToken } from '../auth/github.js';
 import type { Adapter, AdapterHooks, CompleteResult } from './adapter.js';
-import { OpenAIAdapter } from './openai.js';
+import { OpenAIAdapter, openaiSdk } from './openai.js';
 import type { AdapterFactory } from './registry.js';
 import type { ChatEvent, ChatRequest, Completion, FimRequest, ModelInfo } from './types.js';
 
@@ -220,6 +219,7 @@ export class CopilotAdapter implements Adapter {
 
   async models(signal: AbortSignal): Promise<ModelInfo[]> {
     const t = await this.tokens.get(signal);
+    const OpenAI = await openaiSdk.get();
     const client = new OpenAI({
       apiKey: t.token,
       baseURL: t.api,

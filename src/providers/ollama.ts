@@ -19,8 +19,9 @@
  * - GenerateHandler treats `suffix: ""` as no suffix (the chat template, a chatbot answer)
  *   and `prompt: ""` as a load request (`done_reason: "load"`, no text).
  */
-import { Ollama, type Message, type Tool } from 'ollama';
+import type { Message, Ollama, Tool } from 'ollama';
 import type { RuneError } from '../core/errors.js';
+import { lazy } from '../core/lazy.js';
 import type { Adapter, AdapterHooks, CompleteResult, ModelReport } from './adapter.js';
 import { ModelFailedError, fromStatus, mapCommon, malformed, type Who, whoFor } from './errors.js';
 import { cleanFimAnswer, fimChatRequest } from './fim-prompt.js';
@@ -33,6 +34,9 @@ import type {
   ModelInfo,
   ToolSpec,
 } from './types.js';
+
+/** The SDK, loaded on the first request. */
+const ollamaSdk = lazy(async () => (await import('ollama')).Ollama);
 
 export interface OllamaAdapterOptions {
   id: string;
@@ -59,7 +63,8 @@ export class OllamaAdapter implements Adapter {
   private async client(signal: AbortSignal, hooks?: AdapterHooks): Promise<Ollama> {
     const key = await this.opts.apiKey?.();
     const base = this.opts.fetch ?? fetch;
-    return new Ollama({
+    const Sdk = await ollamaSdk.get();
+    return new Sdk({
       host: this.url,
       headers: { ...this.opts.headers, ...(key ? { Authorization: `Bearer ${key}` } : {}) },
       fetch: async (input, init) => {

@@ -5,8 +5,9 @@
  * /v1/completions with `suffix` (or a chat prompt for chat-only servers), model listing
  * and embeddings. The SDK's own retries are off: the managed layer retries.
  */
-import OpenAI from 'openai';
+import type OpenAI from 'openai';
 import { AbortError, BadRequestError, type RuneError } from '../core/errors.js';
+import { lazy } from '../core/lazy.js';
 import { parseRetryAfter } from '../core/retry.js';
 import type { Adapter, AdapterHooks, CompleteResult } from './adapter.js';
 import {
@@ -34,6 +35,9 @@ export interface OpenAIAdapterOptions {
   kind?: string;
 }
 
+/** The SDK, loaded on the first request (Copilot's adapter shares it). */
+export const openaiSdk = lazy(async () => (await import('openai')).default);
+
 type Msg = OpenAI.Chat.ChatCompletionMessageParam;
 type Part = OpenAI.Chat.ChatCompletionContentPart;
 
@@ -54,7 +58,8 @@ export class OpenAIAdapter implements Adapter {
   private async sdk(): Promise<OpenAI> {
     if (!this.client) {
       const apiKey = await this.opts.apiKey();
-      this.client = new OpenAI({
+      const Sdk = await openaiSdk.get();
+      this.client = new Sdk({
         // Local OpenAI-compatible servers take no key, but the SDK requires a string.
         apiKey: apiKey ?? 'no-key',
         baseURL: this.url,
@@ -183,10 +188,11 @@ export class OpenAIAdapter implements Adapter {
           { signal },
         );
       } catch (err) {
-        if (err instanceof OpenAI.NotFoundError && err.code === 'model_not_found') {
+        const Sdk = openaiSdk.loaded;
+        if (Sdk && err instanceof Sdk.NotFoundError && err.code === 'model_not_found') {
           throw await this.unknownModel(model, err, signal);
         }
-        const bad = err instanceof OpenAI.BadRequestError ? err : undefined;
+        const bad = Sdk && err instanceof Sdk.BadRequestError ? err : undefined;
         const fixable =
           !reasoning &&
           (bad?.code === 'unsupported_parameter' || bad?.code === 'unsupported_value') &&
@@ -355,12 +361,14 @@ export class OpenAIAdapter implements Adapter {
 
   mapError(err: unknown): RuneError {
     return mapCommon(this.who, err, (e) => {
-      if (e instanceof OpenAI.APIConnectionError) {
+      // Only the SDK throws its errors: none can be here before it is loaded.
+      const Sdk = openaiSdk.loaded;
+      if (Sdk && e instanceof Sdk.APIConnectionError) {
         return mapCommon(this.who, e.cause ?? e, (x) =>
           fromSdkError(this.who, x as SdkApiError, parseRetryAfter),
         );
       }
-      if (e instanceof OpenAI.APIError) return fromSdkError(this.who, e, parseRetryAfter);
+      if (Sdk && e instanceof Sdk.APIError) return fromSdkError(this.who, e, parseRetryAfter);
       return malformed(this.who, e);
     });
   }
@@ -374,7 +382,9 @@ const REASONING = /^(o\d|gpt-5)/;
  * vLLM (400 "suffix is not currently supported").
  */
 function refusesNativeFim(err: unknown): boolean {
-  if (!(err instanceof OpenAI.APIError)) return false;
+  // Only the SDK throws its errors: none can be here before it is loaded.
+  const Sdk = openaiSdk.loaded;
+  if (!Sdk || !(err instanceof Sdk.APIError)) return false;
   const msg = err.message;
   return (
     (err.status === 404 && /chat model/i.test(msg)) || (err.status === 400 && /suffix/i.test(msg))

@@ -71,9 +71,10 @@ describe('inline completion (built host, typed keys)', () => {
       expect((await t.nvim.mode).mode).toBe('i');
       expect(await t.lua('return vim.api.nvim_get_current_line()')).toBe('  pr');
       // The model saw the code before and after the cursor.
-      const body = server.requestsTo('generate').at(-1)!.body as Record<string, string>;
-      expect(body.prompt).toBe('int main(void) {\n  pr');
-      expect(body.suffix).toContain('\n  return 0;\n}');
+      // (The request for the ghost text drawn; one made ahead for its acceptance may follow.)
+      const bodies = server.requestsTo('generate').map((r) => r.body as Record<string, string>);
+      const body = bodies.find((b) => b.prompt === 'int main(void) {\n  pr');
+      expect(body?.suffix).toContain('\n  return 0;\n}');
 
       await t.nvim.input('<Tab>');
       await waitFor(
@@ -90,6 +91,120 @@ describe('inline completion (built host, typed keys)', () => {
         '  return 0;',
         '}',
       ]);
+    });
+  });
+});
+
+describe('inline completion answers already computed (built host, typed keys)', () => {
+  const NEXT = ' // greet';
+  const PROMPT = 'int main(void) {\n  pr';
+  const ACCEPTED = 'int main(void) {\n  printf("hi");';
+
+  /** A model: the rest of WANTED, then NEXT after it; `mark` tags answers for a changed first line. */
+  function model(prompt: string): string {
+    if (prompt.endsWith(WANTED)) return NEXT;
+    let k = WANTED.length;
+    while (k > 0 && !prompt.endsWith(WANTED.slice(0, k))) k--;
+    return WANTED.slice(k) + (prompt.includes('argc') ? ' /*argc*/' : '');
+  }
+
+  async function setup(
+    script: (prompt: string) => { text: string; firstByteDelayMs?: number } = (p) => ({
+      text: model(p),
+    }),
+  ) {
+    const server = await startOllamaServer();
+    servers.push(server);
+    server.script('generate', (req) => script((req.body as { prompt: string }).prompt));
+    const ws = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'rune-e2e-ghost-')));
+    folders.push(ws);
+    fs.writeFileSync(path.join(ws, 'main.c'), 'int main(void) {\n  \n  return 0;\n}\n');
+    const t = await startRune({
+      cwd: ws,
+      config: {
+        providers: { ollama: { url: server.url, retry: { max_attempts: 1 } } },
+        // Long enough that an answer drawn at once did not come from a fresh request.
+        completion: { debounce_ms: 1000 },
+      },
+    });
+    // Every suggestion drawn, in order.
+    await t.lua(`_G.shown = {}
+      vim.api.nvim_create_autocmd('User', { pattern = 'RuneGhostShown', callback = function()
+        table.insert(_G.shown, require('rune.ghost').current())
+      end })`);
+    const prompts = () =>
+      server.requestsTo('generate').map((r) => (r.body as { prompt: string }).prompt);
+    const ghostIs = (text: string, what: string) =>
+      waitFor(async () => (await ghost(t))?.text === text, 20000, what);
+    return { server, t, prompts, ghostIs };
+  }
+
+  it('serves a suggestion typed through, or back after a small cursor move, with no new provider request', async () => {
+    const { t, prompts, ghostIs } = await setup();
+    await explained(t, async () => {
+      await t.nvim.input(':edit main.c<CR>2GApr');
+      await ghostIs('intf("hi");', 'the first ghost text');
+      // The request made ahead for the suggestion accepted, then nothing more.
+      await waitFor(async () => prompts().includes(ACCEPTED), 20000, 'the speculative request');
+      const before = prompts().length;
+
+      // A key that does not match clears the ghost text; taking it back serves the rest.
+      await t.nvim.input('ix<BS>');
+      await ghostIs('ntf("hi");', 'the rest of the suggestion');
+      expect(await t.lua('return vim.api.nvim_get_current_line()')).toBe('  pri');
+
+      // Away and back: the answer for this very context is drawn again.
+      await t.nvim.input('<Left><Right>');
+      await ghostIs('ntf("hi");', 'the suggestion after a cursor move');
+      expect(prompts().length).toBe(before);
+      expect(prompts()).not.toContain('int main(void) {\n  pri');
+      expect(prompts().filter((p) => p === PROMPT)).toHaveLength(1);
+    });
+  });
+
+  it('asks ahead for the suggestion after the shown one and shows it on accept without a new request', async () => {
+    const { t, prompts, ghostIs } = await setup();
+    await explained(t, async () => {
+      await t.nvim.input(':edit main.c<CR>2GApr');
+      await ghostIs('intf("hi");', 'the first ghost text');
+      // Asked for the context as if the suggestion were accepted, before it is.
+      await waitFor(async () => prompts().includes(ACCEPTED), 20000, 'the speculative request');
+      expect(await t.lua('return vim.api.nvim_get_current_line()')).toBe('  pr');
+
+      await t.nvim.input('<Tab>');
+      await ghostIs(NEXT, 'the next suggestion');
+      expect(await t.lua('return vim.api.nvim_get_current_line()')).toBe(`  ${WANTED}`);
+      // Drawn from the request made ahead: that context was asked about once.
+      expect(prompts().filter((p) => p === ACCEPTED)).toHaveLength(1);
+      expect(await t.lua('return _G.shown')).toEqual(['intf("hi");', NEXT]);
+    });
+  });
+
+  it('never draws a speculative or cached answer once the context changed', async () => {
+    // The answer asked ahead comes late, after the user has typed on.
+    const { server, t, prompts, ghostIs } = await setup((p) =>
+      p.endsWith(WANTED) ? { text: NEXT, firstByteDelayMs: 1500 } : { text: model(p) },
+    );
+    await explained(t, async () => {
+      await t.nvim.input(':edit main.c<CR>2GApr');
+      await ghostIs('intf("hi");', 'the first ghost text');
+      await waitFor(async () => prompts().includes(ACCEPTED), 20000, 'the speculative request');
+
+      await t.nvim.input('<Tab>z');
+      await waitFor(async () => prompts().length >= 3, 20000, 'a request after typing on');
+      // The request asked ahead was given up (cancelled) for the new context.
+      await waitFor(async () => server.closes >= 1, 20000, 'the speculative request aborted');
+      await ghostIs('printf("hi");', 'the suggestion after typing on');
+      expect(await t.lua('return vim.api.nvim_get_current_line()')).toBe(`  ${WANTED}z`);
+
+      // The line above changes: the answer cached for this spot is no longer for this context.
+      await t.nvim.input('<Esc>');
+      await t.lua(`vim.api.nvim_buf_set_lines(0, 0, 2, false, { 'int main(int argc) {', '  pr' })`);
+      await t.nvim.input('2G$a');
+      await ghostIs('intf("hi"); /*argc*/', 'the answer for the changed context');
+      const shown = await t.lua<string[]>('return _G.shown');
+      expect(shown).not.toContain(NEXT);
+      expect(shown.filter((s) => s === 'intf("hi");')).toHaveLength(1);
     });
   });
 });

@@ -78,7 +78,9 @@ async function harness(
           openai = { kind = 'openai', url = '${openai.url}/v1' },
         },
         default_provider = 'ollama',
-        completion = ${completion},
+        -- One request per pause, as these tests count them: the answer cache and the
+        -- requests made ahead of an acceptance are tested in test/e2e/completion.test.ts.
+        completion = vim.tbl_extend('keep', ${completion}, { cache_entries = 0 }),
       })`,
   });
   const host = await startInProcessHost(t, [completionModule]);

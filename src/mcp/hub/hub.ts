@@ -7,17 +7,11 @@
  * Remote servers may need an OAuth sign-in (`authProvider`: the hub waits for
  * it, then carries on); stdio commands may be wrapped (`wrapStdio`: the sandbox).
  */
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import {
-  StdioClientTransport,
-  getDefaultEnvironment,
-} from '@modelcontextprotocol/sdk/client/stdio.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
-import {
-  UnauthorizedError,
-  type OAuthClientProvider,
-} from '@modelcontextprotocol/sdk/client/auth.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
+import type { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import type { OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import {
   CreateMessageRequestSchema,
@@ -38,6 +32,7 @@ import {
   type Tool,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { Disposable } from '../../core/disposable.js';
+import { lazy } from '../../core/lazy.js';
 import { toDisposable } from '../../core/disposable.js';
 import {
   AuthError,
@@ -51,6 +46,33 @@ import { VERSION } from '../../core/version.js';
 import { connectionKey, type ServerConfig } from './config.js';
 
 /** Separates server and tool in qualified names: `github__create_issue`. */
+
+/** The SDK's client side, loaded when the first server connects (not at host start). */
+const clientSdk = lazy(async () => {
+  const [index, stdio, http, sse, auth] = await Promise.all([
+    import('@modelcontextprotocol/sdk/client/index.js'),
+    import('@modelcontextprotocol/sdk/client/stdio.js'),
+    import('@modelcontextprotocol/sdk/client/streamableHttp.js'),
+    import('@modelcontextprotocol/sdk/client/sse.js'),
+    import('@modelcontextprotocol/sdk/client/auth.js'),
+  ]);
+  return {
+    Client: index.Client,
+    StdioClientTransport: stdio.StdioClientTransport,
+    getDefaultEnvironment: stdio.getDefaultEnvironment,
+    StreamableHTTPClientTransport: http.StreamableHTTPClientTransport,
+    SSEClientTransport: sse.SSEClientTransport,
+    UnauthorizedError: auth.UnauthorizedError,
+  };
+});
+type ClientSdk = Awaited<ReturnType<typeof clientSdk.get>>;
+
+/** The SDK's "sign in first" error (only the SDK throws it, so none before it is loaded). */
+function isUnauthorized(err: unknown): boolean {
+  const sdk = clientSdk.loaded;
+  return sdk !== undefined && err instanceof sdk.UnauthorizedError;
+}
+
 export const SEPARATOR = '__';
 
 export type ServerState =
@@ -252,7 +274,7 @@ class ServerConnection {
       void client?.close().catch(() => undefined);
       // A refused or abandoned sign-in is not retried by itself: every retry would open
       // the browser again. The user restarts the server (:RuneMcp) when ready.
-      this.fail(err, !(err instanceof UnauthorizedError || err instanceof AuthError));
+      this.fail(err, !(isUnauthorized(err) || err instanceof AuthError));
     }
   }
 
@@ -291,8 +313,8 @@ class ServerConnection {
     this.timer.unref();
   }
 
-  private newClient(gen: number): Client {
-    const client = new Client(
+  private newClient(sdk: ClientSdk, gen: number): Client {
+    const client = new sdk.Client(
       { name: 'rune', version: VERSION },
       {
         capabilities: {
@@ -345,8 +367,9 @@ class ServerConnection {
   private async connect(gen: number): Promise<{ client: Client; transport: string }> {
     const c = this.config;
     const timeout = this.opts.connectTimeoutMs;
+    const sdk = await clientSdk.get();
     const attempt = async (transport: Transport, name: string) => {
-      const client = this.newClient(gen);
+      const client = this.newClient(sdk, gen);
       let timer: NodeJS.Timeout | undefined;
       try {
         await Promise.race([
@@ -375,10 +398,10 @@ class ServerConnection {
         sandboxed: false,
       };
       this.sandboxed = run.sandboxed;
-      const transport = new StdioClientTransport({
+      const transport = new sdk.StdioClientTransport({
         command: run.command,
         args: run.args,
-        env: { ...getDefaultEnvironment(), ...c.env },
+        env: { ...sdk.getDefaultEnvironment(), ...c.env },
         cwd: c.cwd,
         stderr: 'pipe',
       });
@@ -417,7 +440,7 @@ class ServerConnection {
   async signIn(err: unknown, gen: number): Promise<boolean> {
     const auth = this.auth;
     const remote = this.remote;
-    if (!(err instanceof UnauthorizedError) || !auth?.waitForAuthorizationCode || !remote) {
+    if (!isUnauthorized(err) || !auth?.waitForAuthorizationCode || !remote) {
       return false;
     }
     if (gen !== this.generation) return false;
@@ -457,16 +480,18 @@ class ServerConnection {
     const c = this.config;
     const url = new URL(c.url!);
     const requestInit = { headers: c.headers };
-    const sse = () => (this.remote = new SSEClientTransport(url, { requestInit, authProvider }));
+    const sdk = await clientSdk.get();
+    const sse = () =>
+      (this.remote = new sdk.SSEClientTransport(url, { requestInit, authProvider }));
     if (c.transport === 'sse') return attempt(sse(), 'sse');
     try {
       return await attempt(
-        (this.remote = new StreamableHTTPClientTransport(url, { requestInit, authProvider })),
+        (this.remote = new sdk.StreamableHTTPClientTransport(url, { requestInit, authProvider })),
         'http',
       );
     } catch (err) {
       // A 401 is an answer of a Streamable HTTP server: no reason to try the old transport.
-      if (err instanceof UnauthorizedError) throw err;
+      if (isUnauthorized(err)) throw err;
       if (c.transport === 'http') throw this.unreachable(err);
       // Old servers speak only HTTP+SSE: the spec's backwards-compatibility path.
       this.log.info('streamable http failed; trying the older HTTP+SSE transport', {
@@ -475,7 +500,7 @@ class ServerConnection {
       try {
         return await attempt(sse(), 'sse');
       } catch (err2) {
-        if (err2 instanceof UnauthorizedError) throw err2;
+        if (isUnauthorized(err2)) throw err2;
         throw this.unreachable(err2);
       }
     }
@@ -669,7 +694,7 @@ export class McpHub {
       // unknown session after the server restarted) means the connection is gone.
       if (err instanceof McpError || isAbort(err) || opts.signal?.aborted) throw err;
       // Refused credentials are an answer too: the connection itself is fine.
-      if (err instanceof UnauthorizedError || err instanceof AuthError) throw err;
+      if (isUnauthorized(err) || err instanceof AuthError) throw err;
       if (conn.client !== client || conn.state !== 'connected') throw err;
       conn.lost(err);
       throw new ProviderUnavailableError(

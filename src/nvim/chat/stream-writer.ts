@@ -6,6 +6,11 @@
  * The writer keeps what arrived since the last write and writes it in one
  * call once a frame (default 16 ms) has passed, and never has more than one
  * write in flight: while Neovim is busy, text simply accumulates.
+ *
+ * A delta that arrives when no write happened for a frame (the answer's first
+ * one above all) is written at once, in the same turn of the event loop: the
+ * user sees the answer start as soon as the provider sends it, and only the
+ * deltas that follow it closely wait to be coalesced.
  */
 
 /** Appends text where the stream ends; resolves false when the target is gone. */
@@ -64,7 +69,11 @@ export class StreamWriter {
 
   private schedule(): void {
     if (this.timer || this.inflight || !this.pending || this.gone) return;
-    const wait = Math.max(0, this.lastWriteAt + this.frameMs - performance.now());
+    const wait = this.lastWriteAt + this.frameMs - performance.now();
+    if (wait <= 0) {
+      void this.writeNow();
+      return;
+    }
     this.timer = setTimeout(() => {
       this.timer = undefined;
       void this.writeNow();

@@ -22,6 +22,7 @@ const schema = z
     temperature: z.number().min(0).max(2).nullish(),
     stop: z.array(z.string()).nullish(),
     suggestions: z.number().int().min(1).max(10).default(1),
+    cache_entries: count(10000).default(64),
     context_buffers: z
       .object({
         enabled: z.boolean().default(false),

@@ -6,14 +6,22 @@
  * Per keystroke it does constant work (remember the state, restart a timer,
  * abort the request in flight). The text around the cursor is read once per
  * request, after the debounce, in one call that reads a bounded number of lines.
+ *
+ * The fastest ghost text is one already computed: answers are kept by the
+ * context they were computed for (cache.ts), and after a suggestion is shown
+ * the engine asks for the one that would follow it once accepted. When the
+ * cursor lands where such an answer may apply, the context is read at once,
+ * without the debounce, and a matching answer is drawn with no request. Both
+ * go through the same checks as a fresh answer, so neither is drawn stale.
  */
 import type { Disposable } from '../../core/disposable.js';
 import { StateError, isAbort, toRuneError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import { metrics, METRICS } from '../../core/metrics.js';
 import type { Completion, FimRequest, Provider } from '../../providers/types.js';
+import { AnswerCache, type Place, type Suggestions } from './cache.js';
 import type { CompletionConfig } from './config.js';
-import { buildFim, cleanSuggestions, type CursorContext } from './text.js';
+import { afterAccepting, buildFim, cleanSuggestions, type CursorContext } from './text.js';
 
 /** Where the cursor is: buffer, its `changedtick`, 0-based row and byte column. */
 export interface CursorState {
@@ -46,16 +54,29 @@ export interface CompletionStats {
   /** Answers drawn as ghost text. */
   shown: number;
   errors: number;
+  /** Answers drawn from the answer cache (or a speculative request), with no request of their own. */
+  cached: number;
+  /** Speculative requests sent: the next suggestion, as if the shown one were accepted. */
+  speculative: number;
 }
 
 /** How much of a suggestion the user took: all of it, its next word, or its next line. */
 export type AcceptKind = 'all' | 'word' | 'line';
 
-/** Suggestions from one provider: the texts to insert, parallel to the provider's completions. */
-interface Suggestions {
-  provider: Provider;
-  items: string[];
-  completions: Completion[];
+/** A request's context read from the editor, and the request built from it. */
+interface Prepared {
+  ctx: CursorContext;
+  req: FimRequest;
+}
+
+/** The request made for the context that accepting the shown suggestion would leave. */
+interface Speculation {
+  prefix: string;
+  suffix: string;
+  place: Place;
+  ac: AbortController;
+  /** The answer (also put in the cache), or undefined when the request failed or was aborted. */
+  done: Promise<Suggestions | undefined>;
 }
 
 class Stale extends Error {}
@@ -64,7 +85,15 @@ class Stale extends Error {}
 const SHOWN_KEPT = 32;
 
 export class CompletionEngine implements Disposable {
-  readonly stats: CompletionStats = { requests: 0, aborted: 0, stale: 0, shown: 0, errors: 0 };
+  readonly stats: CompletionStats = {
+    requests: 0,
+    aborted: 0,
+    stale: 0,
+    shown: 0,
+    errors: 0,
+    cached: 0,
+    speculative: 0,
+  };
   private seq = 0;
   private latest: CursorState | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -73,30 +102,40 @@ export class CompletionEngine implements Disposable {
   private readonly asks = new Set<AbortController>();
   private readonly shownSets = new Map<number, Suggestions>();
   private nextRef = 0;
+  private readonly cache: AnswerCache;
+  private spec: Speculation | undefined;
 
   constructor(
     private readonly cfg: CompletionConfig,
     private readonly ui: CompletionUi,
     private readonly provider: () => Provider,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.cache = new AnswerCache(cfg.cache_entries);
+  }
 
   /** The cursor moved or the text changed: forget what was pending and ask again after the debounce. */
   changed(state: CursorState): void {
     this.latest = state;
     const seq = ++this.seq;
     this.stopPending();
+    // An answer may be here already (cached, or speculated for an acceptance): look at once.
+    if (this.mayHave(state)) {
+      void this.lookFirst(seq, state, performance.now() + this.cfg.debounce_ms);
+      return;
+    }
     this.timer = setTimeout(() => {
       this.timer = undefined;
       void this.run(seq, state);
     }, this.cfg.debounce_ms);
   }
 
-  /** Left insert mode or the buffer: drop whatever is pending. */
+  /** Left insert mode or the buffer: drop whatever is pending, the speculative request too. */
   cancel(): void {
     this.latest = undefined;
     this.seq++;
     this.stopPending();
+    this.stopSpeculation();
   }
 
   /** Asks at once (`:RuneComplete`), for up to `n` alternatives. Throws on failure. */
@@ -104,7 +143,8 @@ export class CompletionEngine implements Disposable {
     const ac = new AbortController();
     this.asks.add(ac);
     try {
-      return (await this.fetch(state, n, ac.signal)).items;
+      const p = await this.prepare(state, n);
+      return (await this.request(p.req, ac.signal)).items;
     } catch (err) {
       if (err instanceof Stale) {
         throw new StateError('The buffer changed while Rune was asking; run :RuneComplete again.');
@@ -148,6 +188,7 @@ export class CompletionEngine implements Disposable {
     this.cancel();
     for (const ac of this.asks) ac.abort();
     this.asks.clear();
+    this.cache.clear();
   }
 
   private stopPending(): void {
@@ -160,13 +201,69 @@ export class CompletionEngine implements Disposable {
     }
   }
 
-  private async run(seq: number, state: CursorState): Promise<void> {
+  private stopSpeculation(): void {
+    this.spec?.ac.abort();
+    this.spec = undefined;
+  }
+
+  private mayHave(state: CursorState): boolean {
+    const p = this.spec?.place;
+    return (p?.buf === state.buf && p.row === state.row) || this.cache.near(state);
+  }
+
+  /** Reads the context at once; serves a cached answer, or asks once the debounce is over. */
+  private async lookFirst(seq: number, state: CursorState, due: number): Promise<void> {
+    let p: Prepared;
+    try {
+      p = await this.prepare(state, this.cfg.suggestions);
+    } catch (err) {
+      if (!(err instanceof Stale))
+        this.logger.debug('reading the completion context failed', { err });
+      return;
+    }
+    if (seq !== this.seq) return;
+    if (this.cache.get(p.req.prefix, p.req.suffix) || this.joinable(p)) {
+      await this.run(seq, state, p);
+      return;
+    }
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined;
+        void this.run(seq, state, p);
+      },
+      Math.max(0, due - performance.now()),
+    );
+  }
+
+  private joinable(p: Prepared): Speculation | undefined {
+    const s = this.spec;
+    return s && s.prefix === p.req.prefix && s.suffix === p.req.suffix ? s : undefined;
+  }
+
+  private async run(seq: number, state: CursorState, prepared?: Prepared): Promise<void> {
     const ac = new AbortController();
     this.inflight = ac;
     try {
-      const got = await this.fetch(state, this.cfg.suggestions, ac.signal, () => {
-        if (seq !== this.seq) throw new Stale();
-      });
+      const p =
+        prepared ??
+        (await this.prepare(state, this.cfg.suggestions, () => {
+          if (seq !== this.seq) throw new Stale();
+        }));
+      if (seq !== this.seq) throw new Stale();
+      let got = this.cache.get(p.req.prefix, p.req.suffix);
+      let fromCache = got !== undefined;
+      if (!got) {
+        const spec = this.joinable(p);
+        got = spec && (await spec.done);
+        if (ac.signal.aborted) return;
+        fromCache = got !== undefined;
+      }
+      if (!got) {
+        this.stopSpeculation();
+        got = await this.request(p.req, ac.signal);
+      }
+      // Kept (again) under this context and place: the next look here finds it at once.
+      this.cache.put(state, p.req.prefix, p.req.suffix, got);
       if (this.inflight === ac) this.inflight = undefined;
       if (seq !== this.seq || this.latest !== state) throw new Stale();
       this.warned = undefined;
@@ -179,12 +276,14 @@ export class CompletionEngine implements Disposable {
       }
       if (await this.ui.show(state, got.items, ref)) {
         this.stats.shown++;
+        if (fromCache) this.stats.cached++;
         metrics.counter(METRICS.completionsShown).inc({ provider: got.provider.id });
         try {
           got.provider.didShow?.(got.completions[0]!);
         } catch (err) {
           this.logger.debug('provider didShow failed', { err });
         }
+        if (seq === this.seq) this.speculate(state, p.ctx, got.items[0]!);
       } else {
         this.shownSets.delete(ref);
         this.stats.stale++;
@@ -201,21 +300,65 @@ export class CompletionEngine implements Disposable {
     }
   }
 
-  private async fetch(
+  /**
+   * Asks for the suggestion that would follow `text` once accepted, so that
+   * accepting and pausing finds it ready. At most one such request runs; its
+   * answer only enters the cache, drawn later only for exactly its context.
+   */
+  private speculate(state: CursorState, ctx: CursorContext, text: string): void {
+    if (this.cfg.cache_entries <= 0) return;
+    const req = this.requestFor(
+      afterAccepting(ctx, text, this.cfg.prefix_lines),
+      this.cfg.suggestions,
+    );
+    if (this.cache.has(req.prefix, req.suffix)) return;
+    if (this.spec && this.spec.prefix === req.prefix && this.spec.suffix === req.suffix) return;
+    this.stopSpeculation();
+    const place = { buf: state.buf, row: state.row + text.split('\n').length - 1 };
+    const ac = new AbortController();
+    this.stats.speculative++;
+    const spec: Speculation = {
+      prefix: req.prefix,
+      suffix: req.suffix,
+      place,
+      ac,
+      done: Promise.resolve(undefined),
+    };
+    this.spec = spec;
+    spec.done = (async () => {
+      try {
+        const got = await this.request(req, ac.signal);
+        this.cache.put(place, req.prefix, req.suffix, got);
+        return got;
+      } catch (err) {
+        if (!ac.signal.aborted && !isAbort(err)) {
+          this.logger.debug('speculative completion request failed', { err });
+        }
+        return undefined;
+      } finally {
+        if (this.spec === spec) this.spec = undefined;
+      }
+    })();
+  }
+
+  private async prepare(
     state: CursorState,
     n: number,
-    signal: AbortSignal,
     check: () => void = () => undefined,
-  ): Promise<Suggestions> {
+  ): Promise<Prepared> {
     const ctx = await this.ui.readContext(state);
     check();
     if (!ctx || ctx.tick !== state.tick) throw new Stale();
+    return { ctx, req: this.requestFor(ctx, n) };
+  }
+
+  private requestFor(ctx: CursorContext, n: number): FimRequest {
     const fim = buildFim(ctx, {
       maxPrefixChars: this.cfg.max_prefix_chars,
       maxSuffixChars: this.cfg.max_suffix_chars,
       maxSnippetChars: this.cfg.context_buffers.enabled ? this.cfg.context_buffers.max_chars : 0,
     });
-    const req: FimRequest = {
+    return {
       ...fim,
       n,
       maxTokens: this.cfg.max_tokens,
@@ -225,6 +368,9 @@ export class CompletionEngine implements Disposable {
       ...(ctx.filetype ? { language: ctx.filetype } : {}),
       ...(ctx.filename ? { filename: ctx.filename } : {}),
     };
+  }
+
+  private async request(req: FimRequest, signal: AbortSignal): Promise<Suggestions> {
     const provider = this.provider();
     this.stats.requests++;
     const out = await provider.complete(req, { signal });
@@ -233,7 +379,7 @@ export class CompletionEngine implements Disposable {
     const items: string[] = [];
     const completions: Completion[] = [];
     for (const c of out) {
-      const text = cleanSuggestions([c.text], fim.suffix)[0];
+      const text = cleanSuggestions([c.text], req.suffix)[0];
       if (text === undefined || items.includes(text)) continue;
       items.push(text);
       completions.push(c);

@@ -165,7 +165,7 @@ export const completionModule: HostModule = {
         }
         items.push({
           level: 'info',
-          message: `debounce ${cfg.debounce_ms} ms; ${s.requests} requests, ${s.shown} shown, ${s.aborted} aborted, ${s.stale} stale, ${s.errors} errors`,
+          message: `debounce ${cfg.debounce_ms} ms; ${s.requests} requests (${s.speculative} ahead of an acceptance), ${s.shown} shown (${s.cached} already computed), ${s.aborted} aborted, ${s.stale} stale, ${s.errors} errors`,
         });
         return items;
       }),

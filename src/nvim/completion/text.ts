@@ -117,3 +117,23 @@ export function cleanSuggestions(texts: string[], suffix: string): string[] {
   }
   return out;
 }
+
+/**
+ * The context as the editor would read it once `text` is inserted at the
+ * cursor (the suggestion accepted): the same lines after the cursor, the
+ * inserted lines added above it, at most `prefixLines` whole lines above.
+ */
+export function afterAccepting(
+  ctx: CursorContext,
+  text: string,
+  prefixLines: number,
+): CursorContext {
+  const lines = text.split('\n');
+  if (lines.length === 1) return { ...ctx, before: ctx.before + text };
+  const above = [...ctx.above, ctx.before + lines[0]!, ...lines.slice(1, -1)];
+  return {
+    ...ctx,
+    above: above.slice(Math.max(0, above.length - prefixLines)),
+    before: lines.at(-1)!,
+  };
+}
