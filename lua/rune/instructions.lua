@@ -1,53 +1,33 @@
 --- Project instructions: `AGENTS.md`, `CLAUDE.md` or `.rune/instructions.md` at the
 --- project root join the system prompt of the chat and :RuneEdit, once the user
---- trusted that file (Neovim's |vim.secure|, the `:trust` list). The host asks for
---- them with `read(root)`; nothing else of the project is read here.
+--- trusted that file with `:trust` — the same project trust as every other file
+--- read from the working tree (lua/rune/trust.lua: never a prompt inside the
+--- host's request, the very bytes that were trusted). The host asks for them
+--- with `read(root)`; nothing else of the project is read here.
 local M, H = {}, {}
 
 --- The files looked for, in order; the first one the user trusts is used.
 M.FILES = { 'AGENTS.md', 'CLAUDE.md', '.rune/instructions.md' }
 
----@type table<string, boolean> files the user was asked about this session and did not trust
-H.asked = {}
+---@type table<string, boolean> untrusted files the user was told about this session
+H.told = {}
 
---- True when the trust database (what `:trust` writes) holds `path` with its current content.
+--- Says once per session that `path` was skipped and how to use it.
 ---@param path string
----@return boolean
-function H.in_trust_db(path)
-  local real = vim.uv.fs_realpath(path)
-  local f = real and io.open(vim.fn.stdpath('state') .. '/trust', 'r')
-  local g = real and io.open(real, 'rb')
-  if not f or not g then
-    return false
+function H.tell(path)
+  if H.told[path] then
+    return
   end
-  local db, content = f:read('*a') or '', g:read('*a') or ''
-  f:close()
-  g:close()
-  local hash = vim.fn.sha256(content)
-  for line in vim.gsplit(db, '\n', { plain = true }) do
-    local h, file = line:match('^(%S+) (.+)$')
-    if file == real and h == hash then
-      return true
-    end
-  end
-  return false
-end
-
---- The file's text when the user trusts it, else nil. |vim.secure.read()| asks about a
---- new or changed file; a file the user did not trust is not asked about again this
---- session, until `:trust` adds it.
----@param path string
----@return string|nil
-function H.trusted_read(path)
-  if H.asked[path] and not H.in_trust_db(path) then
-    return nil
-  end
-  local ok, text = pcall(vim.secure.read, path)
-  if ok and type(text) == 'string' then
-    return text
-  end
-  H.asked[path] = true
-  return nil
+  H.told[path] = true
+  vim.schedule(function()
+    vim.notify(
+      ('(rune) %s is not trusted, so the chat does not send it. To use it: :edit %s, then :trust'):format(
+        vim.fn.fnamemodify(path, ':~:.'),
+        vim.fn.fnameescape(path)
+      ),
+      vim.log.levels.WARN
+    )
+  end)
 end
 
 --- The project's instructions: `{ name, text }` of the first trusted file, or nil.
@@ -57,9 +37,12 @@ function M.read(root)
   for _, name in ipairs(M.FILES) do
     local path = root .. '/' .. name
     if vim.fn.filereadable(path) == 1 then
-      local text = H.trusted_read(path)
-      if text then
-        return { name = name, text = text }
+      local got = require('rune.trust').read(path)
+      if got.state == 'trusted' and got.text then
+        return { name = name, text = got.text }
+      end
+      if got.state == 'untrusted' then
+        H.tell(path)
       end
     end
   end

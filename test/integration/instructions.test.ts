@@ -115,7 +115,7 @@ describe('project instructions', () => {
     await server.close();
   });
 
-  it('a new file is asked about once per session; after :trust it is used without asking', async () => {
+  it('an untrusted file is skipped with one notice per session; after :trust it is used', async () => {
     const { c, server, dir } = await projectWith({ 'AGENTS.md': 'Be brief.\n' }, 'none');
     server.enqueue('chat', { text: 'ok' }, { text: 'ok' }, { text: 'ok' });
     await c.t.nvim.command('RuneChat');
@@ -124,15 +124,21 @@ describe('project instructions', () => {
       await c.t.lua('vim.api.nvim_buf_set_lines(..., -2, -1, false, { select(2, ...) })', [buf, q]);
       await c.t.lua('require("rune.chat").submit(...)', [buf]);
     };
-    // vim.secure.read asks (headless, nobody answers: not trusted).
+    await c.t.lua('_G.notes = {} vim.notify = function(msg) table.insert(_G.notes, msg) end');
+    const notices = async () =>
+      (await c.t.lua<string[]>('return _G.notes')).filter((n) => n.includes('AGENTS.md'));
+    // Not trusted: not sent, and the user is told how to trust it (never a prompt).
     await submit('one');
     await c.idle(buf);
     expect(systemOf(server)).not.toContain('Be brief.');
-    // Not asked again: the next question goes straight out, without the file.
+    await waitFor(async () => (await notices()).length === 1, 5000, 'the notice');
+    expect((await notices())[0]).toContain(':trust');
+    // Told once: the next question goes out without the file and without a second notice.
     await submit('two');
     await c.idle(buf);
     expect(server.requestsTo('chat')).toHaveLength(2);
     expect(systemOf(server)).not.toContain('Be brief.');
+    expect(await notices()).toHaveLength(1);
     // Trusted (as :trust does): used from the next question on, without asking.
     await trustFile(c, 'allow', path.join(dir, 'AGENTS.md'));
     await submit('three');
