@@ -220,6 +220,44 @@ describe('tool use in chat', () => {
     await server.close();
   });
 
+  it('an edit is reviewed in the approval window: only the hunks the user keeps are applied', async () => {
+    const server = await startOllamaServer();
+    server.enqueue('chat', { toolCalls: [{ name: 'edit_two', input: {} }] });
+    server.enqueue('chat', { text: 'Edited.' });
+    const c = await startChat({ providers: { local: ollamaAt(server.url) } });
+    getToolRegistry(c.host).register({
+      name: 'edit_two',
+      description: 'Proposes two hunks.',
+      inputSchema: {},
+      approval: 'review',
+      handler: async (_args, ctx) => {
+        const a = await ctx.review({
+          target: '/work/notes.txt',
+          hunks: [
+            { start: 0, oldLines: ['one'], newLines: ['ONE'] },
+            { start: 4, oldLines: ['five'], newLines: ['FIVE'] },
+          ],
+        });
+        return `kept ${a.accepted.join(',')}`;
+      },
+    });
+    const buf = await ask(c, 'edit');
+    const shown = await waitFor(
+      () => c.t.lua<{ kind: string; lines: string[] }>('return require("rune.approval").shown()'),
+      10000,
+      'the review',
+    );
+    expect(shown.kind).toBe('chat');
+    expect(shown.lines[0]).toBe('Rune chat wants to edit /work/notes.txt');
+    expect(shown.lines).toContain('+FIVE');
+    // The user rejects the first hunk and applies the rest.
+    await c.t.lua('require("rune.approval").answer("once", { 1 })');
+    await c.idle(buf);
+    const result = bodyOf(server, 1).messages.find((m) => m.role === 'tool')!;
+    expect(result.content).toBe('kept 1');
+    await server.close();
+  });
+
   it('deny: the tool does not run and the model is told it was denied', async () => {
     const server = await startOllamaServer();
     server.enqueue('chat', { toolCalls: [{ name: 'write_note', input: { text: 'hello' } }] });
