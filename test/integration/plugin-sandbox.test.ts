@@ -216,16 +216,30 @@ describe('the plugin sandbox under attack', () => {
 
   it('leaves no sandbox process behind when Neovim quits right after the host started', async () => {
     const homes: string[] = [];
-    for (let i = 0; i < 12; i++) {
+    for (let i = 0; i < 30; i++) {
       const t = await startNvim();
       homes.push(t.home);
       userPlugin(t, GREETER);
+      // Neovim quits right after starting the host, the moment the host says it is
+      // ready (its plugins starting), or once a sandbox process exists.
+      const when = i % 3;
       await t.lua(
-        `require('rune').setup({ mcp = { enabled = false } }) require('rune.host').start()`,
+        `require('rune').setup({ mcp = { enabled = false } })
+         if ... == 1 then
+           vim.api.nvim_create_autocmd('User', { pattern = 'RuneHostReady', once = true, command = 'qa!' })
+         end
+         require('rune.host').start()`,
+        [when],
       );
-      // Half the time Neovim quits as soon as the host runs, half as soon as a sandbox is spawned.
-      if (i % 2 === 1 && bwrap.usable) {
+      if (when === 2 && bwrap.usable) {
         await waitFor(() => survivors([t.home]).length > 0, 20000, 'a plugin sandbox process');
+      }
+      if (when === 1) {
+        await waitFor(
+          () => t.proc.exitCode !== null || t.proc.signalCode !== null,
+          20000,
+          'Neovim to quit once the host is ready',
+        );
       }
       await t.close();
     }
