@@ -316,12 +316,10 @@ export function runSandboxed(
     child.stdout.on('data', take('stdout'));
     child.stderr.on('data', take('stderr'));
     let timedOut = false;
+    // The whole tree: bwrap's sandbox child is in a session of its own (see killTree).
     const kill = (): void => {
-      try {
-        if (child.pid) process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        child.kill('SIGKILL');
-      }
+      if (child.pid) killTree(child.pid);
+      else child.kill('SIGKILL');
     };
     const timer = setTimeout(() => {
       timedOut = true;
