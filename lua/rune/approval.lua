@@ -1,9 +1,16 @@
---- Approval prompts for tool calls from MCP clients. Prompts never block the
---- editor: each opens in a floating window that does not take the focus; the
---- user goes there with `:RuneMcp approve` (or <C-w>w) and answers with a key.
---- The answer goes back to the host as the `rune.approval.answer` notification.
+--- Every question Rune asks the user goes through here: tool calls of MCP
+--- clients (`kind = 'mcp'`) and of chat models (`'chat'`), MCP servers'
+--- sampling (`'sample'`) and elicitation (`'elicit'`) requests. Prompts never
+--- block the editor: each opens in the same floating window, which does not
+--- take the focus and names who asked; the user goes there with
+--- `:RuneMcp approve` (or <C-w>w) and answers with a key. The host withdraws a
+--- prompt by its id (`cancel`) when the caller is gone. The answer goes back
+--- as the notification of the prompt's kind, once.
 ---
 --- Keys in a prompt:      a allow once · A always for this project · d deny
+---                        (chat: s always with these arguments; sampling:
+---                        a send · d decline; elicitation: a answer · d decline
+---                        · c cancel)
 --- Keys in a diff review: y/n accept/reject the hunk under the cursor ·
 ---                        Y/N all hunks · <CR> apply the accepted hunks ·
 ---                        A always for this project · d/q deny (nothing changes)
@@ -12,11 +19,30 @@ local util = require('rune.util')
 
 ---@class rune.ApprovalRequest
 ---@field id string
+---@field kind 'mcp'|'chat'|'sample'|'elicit'|nil default 'mcp'
 ---@field tool string
 ---@field caller { client: string }
 ---@field summary string[]
 ---@field target string|nil what the call acts on, resolved (an absolute path)
 ---@field destructive boolean
+---@field server string|nil sampling, elicitation: the MCP server that asks
+---@field messages { role: string, text: string }[]|nil sampling
+---@field message string|nil elicitation
+---@field fields rune.ElicitField[]|nil elicitation
+
+---@class rune.ElicitField
+---@field name string
+---@field type string
+---@field title string
+---@field description string
+---@field required boolean
+---@field default string|nil
+---@field values string[]|nil
+
+---@class rune.ApprovalKind
+---@field title string
+---@field keys { key: string, label: string, decision: string }[]
+---@field send fun(p: rune.Prompt, decision: string, accepted: integer[])
 
 ---@class rune.Hunk
 ---@field start integer 0-based first line in the original
@@ -35,9 +61,99 @@ local util = require('rune.util')
 H.queue = {}
 ---@type rune.Prompt|nil
 H.current = nil
+--- Ids asked and not yet answered or withdrawn (an elicitation stays here while
+--- its fields are asked): a withdrawn prompt's late answer is dropped.
+---@type table<string, boolean>
+H.open = {}
 H.ns = vim.api.nvim_create_namespace('rune.approval')
 
---- Queues a yes/no prompt. Returns at once.
+local function host()
+  return require('rune.host')
+end
+
+---@param text string
+---@param max integer
+---@return string
+local function shorten(text, max)
+  text = text:gsub('%s+', ' ')
+  if #text > max then
+    return text:sub(1, max - 1) .. '…'
+  end
+  return text
+end
+
+--- Tool answers: `(id, decision, accepted hunks)`.
+---@param method string
+local function tool_answer(method)
+  return function(p, decision, accepted)
+    host().notify(method, p.req.id, decision, accepted)
+  end
+end
+
+---@type table<string, rune.ApprovalKind>
+H.kinds = {
+  mcp = {
+    title = ' Rune MCP approval ',
+    keys = {
+      { key = 'a', label = 'allow once', decision = 'once' },
+      { key = 'A', label = 'always for this project', decision = 'always' },
+      { key = 'd', label = 'deny', decision = 'deny' },
+    },
+    send = tool_answer('rune.approval.answer'),
+  },
+  chat = {
+    title = ' Rune chat approval ',
+    keys = {
+      { key = 'a', label = 'allow once', decision = 'once' },
+      { key = 'A', label = 'always this tool (project)', decision = 'always' },
+      { key = 's', label = 'always with these arguments', decision = 'args' },
+      { key = 'd', label = 'deny', decision = 'deny' },
+    },
+    send = tool_answer('rune.chat.tool_answer'),
+  },
+  sample = {
+    title = ' Rune: MCP server asks the model ',
+    keys = {
+      { key = 'a', label = 'send it to the chat model', decision = 'send' },
+      { key = 'd', label = 'decline', decision = 'decline' },
+    },
+    send = function(p, decision)
+      host().notify('rune.hub.answer', p.req.id, decision == 'send')
+    end,
+  },
+  elicit = {
+    title = ' Rune: MCP server asks you ',
+    keys = {
+      { key = 'a', label = 'answer', decision = 'accept' },
+      { key = 'd', label = 'decline', decision = 'decline' },
+      { key = 'c', label = 'cancel', decision = 'cancel' },
+    },
+    send = function(p, decision)
+      if decision == 'accept' then
+        return H.fields(p.req, 1, {})
+      end
+      host().notify('rune.hub.answer', p.req.id, { action = decision, content = {} })
+    end,
+  },
+}
+
+---@param p rune.Prompt
+---@return rune.ApprovalKind
+local function kind(p)
+  return H.kinds[p.req.kind or 'mcp'] or H.kinds.mcp
+end
+
+--- Who asked, as the prompt names it.
+---@param req rune.ApprovalRequest
+---@return string
+local function who(req)
+  if util.val(req.server) then
+    return 'MCP server ' .. req.server
+  end
+  return type(req.caller) == 'table' and req.caller.client or 'an unknown caller'
+end
+
+--- Queues a question. Returns at once.
 ---@param req rune.ApprovalRequest
 function M.ask(req)
   H.push({ req = req, accepted = {}, hunk_rows = {} })
@@ -54,9 +170,10 @@ function M.review(req, proposal)
   H.push({ req = req, proposal = proposal, accepted = accepted, hunk_rows = {} })
 end
 
---- Withdraws a prompt (the call was cancelled).
+--- Withdraws a prompt (its caller is gone): it closes, a late answer is dropped.
 ---@param id string
 function M.cancel(id)
+  H.open[id] = nil
   if H.current and H.current.req.id == id then
     H.close()
     H.next()
@@ -73,6 +190,7 @@ end
 --- Closes every prompt without answering (the host stopped).
 function M.clear()
   H.queue = {}
+  H.open = {}
   H.close()
 end
 
@@ -99,8 +217,22 @@ function M.pending()
   return out
 end
 
---- Answers the current prompt as if its keys were pressed (for scripts and tests).
----@param decision 'once'|'always'|'deny'
+--- The prompt showing: its id, kind and the lines of its window (nil when none).
+---@return { id: string, kind: string, lines: string[] }|nil
+function M.shown()
+  local p = H.current
+  if not (p and p.buf and vim.api.nvim_buf_is_valid(p.buf)) then
+    return nil
+  end
+  return {
+    id = p.req.id,
+    kind = p.req.kind or 'mcp',
+    lines = vim.api.nvim_buf_get_lines(p.buf, 0, -1, false),
+  }
+end
+
+--- Answers the current prompt as if its key were pressed (for scripts and tests).
+---@param decision string a decision of the prompt's keys ('once', 'always', 'deny', …)
 ---@param accepted integer[]|nil 0-based hunk indexes, for reviews
 function M.answer(decision, accepted)
   local p = H.current
@@ -120,6 +252,7 @@ function M.answer(decision, accepted)
 end
 
 function H.push(p)
+  H.open[p.req.id] = true
   H.queue[#H.queue + 1] = p
   if not H.current then
     H.next()
@@ -133,25 +266,57 @@ function H.next()
   end
 end
 
+---@param p rune.Prompt
+---@return string
+local function keys_line(p)
+  local parts = {}
+  for _, k in ipairs(kind(p).keys) do
+    parts[#parts + 1] = ('[%s] %s'):format(k.key, k.label)
+  end
+  return table.concat(parts, '   ')
+end
+
+--- What the prompt asks, in a line.
+---@param p rune.Prompt
+---@return string
+local function action(p)
+  local r = p.req
+  if p.proposal then
+    return 'edit ' .. p.proposal.target
+  end
+  if r.kind == 'sample' then
+    return ('ask the chat model (%d message(s))'):format(#(r.messages or {}))
+  end
+  if r.kind == 'elicit' then
+    return 'ask you: ' .. shorten(r.message or '', 200)
+  end
+  local server, tool = (r.tool or ''):match('^(.-)__(.+)$')
+  return 'run ' .. (server and ('%s (MCP server %s)'):format(tool, server) or r.tool)
+end
+
 function H.lines(p)
   local r = p.req
-  local lines = {
-    ('%s wants to %s %s'):format(
-      r.caller.client,
-      p.proposal and 'edit' or 'run',
-      p.proposal and p.proposal.target or r.tool
-    ),
-  }
-  if not p.proposal then
-    lines[#lines + 1] = ('tool: %s%s'):format(r.tool, r.destructive and '  (destructive)' or '')
-    if util.val(r.target) then
-      lines[#lines + 1] = 'target: ' .. r.target
+  local lines = { ('%s wants to %s'):format(who(r), action(p)) }
+  if r.kind == 'sample' then
+    local last = (r.messages or {})[#(r.messages or {})] or { text = '' }
+    lines[#lines + 1] = '  ' .. shorten(last.text, 300)
+  elseif r.kind == 'elicit' then
+    for _, f in ipairs(r.fields or {}) do
+      lines[#lines + 1] = ('  %s%s'):format(f.title, f.required and ' (required)' or '')
     end
-    for _, s in ipairs(r.summary) do
-      lines[#lines + 1] = '  ' .. s
+  end
+  if not p.proposal then
+    if r.kind == 'mcp' or r.kind == 'chat' or r.kind == nil then
+      lines[#lines + 1] = ('tool: %s%s'):format(r.tool, r.destructive and '  (destructive)' or '')
+      if util.val(r.target) then
+        lines[#lines + 1] = 'target: ' .. r.target
+      end
+      for _, s in ipairs(r.summary or {}) do
+        lines[#lines + 1] = '  ' .. s
+      end
     end
     lines[#lines + 1] = ''
-    lines[#lines + 1] = '[a] allow once   [A] always for this project   [d] deny'
+    lines[#lines + 1] = keys_line(p)
     return lines
   end
   lines[#lines + 1] = 'y/n hunk · Y/N all · <CR> apply accepted · A always · d deny'
@@ -214,27 +379,19 @@ function H.show(p)
     height = height,
     style = 'minimal',
     border = 'rounded',
-    title = ' Rune MCP approval ',
+    title = kind(p).title,
     focusable = true,
   })
   local function map(lhs, fn)
     vim.keymap.set('n', lhs, fn, { buffer = p.buf, nowait = true })
   end
-  map('a', function()
-    if not p.proposal then
-      H.finish('once')
-    end
-  end)
-  map('A', function()
-    H.finish('always')
-  end)
-  map('d', function()
-    H.finish('deny')
-  end)
-  map('q', function()
-    H.finish('deny')
-  end)
   if p.proposal then
+    map('A', function()
+      H.finish('always')
+    end)
+    map('d', function()
+      H.finish('deny')
+    end)
     local function set(all, value)
       if all then
         for i = 1, #p.accepted do
@@ -271,12 +428,19 @@ function H.show(p)
     map('<CR>', function()
       H.finish('once')
     end)
+  else
+    for _, k in ipairs(kind(p).keys) do
+      map(k.key, function()
+        H.finish(k.decision)
+      end)
+    end
   end
+  local keys = kind(p).keys
+  map('q', function()
+    H.finish(p.proposal and 'deny' or keys[#keys].decision)
+  end)
   util.notify(
-    ('%s asks to %s: :RuneMcp approve to answer'):format(
-      p.req.caller.client,
-      p.proposal and ('edit ' .. p.proposal.target) or ('run ' .. p.req.tool)
-    ),
+    ('%s asks to %s: :RuneMcp approve to answer'):format(who(p.req), action(p)),
     vim.log.levels.WARN
   )
 end
@@ -289,7 +453,7 @@ function H.close()
   H.current = nil
 end
 
----@param decision 'once'|'always'|'deny'
+---@param decision string
 function H.finish(decision)
   local p = H.current
   if not p then
@@ -302,8 +466,59 @@ function H.finish(decision)
     end
   end
   H.close()
-  require('rune.host').notify('rune.approval.answer', p.req.id, decision, accepted)
+  if H.open[p.req.id] then
+    if p.req.kind ~= 'elicit' or decision ~= 'accept' then
+      H.open[p.req.id] = nil
+    end
+    kind(p).send(p, decision, accepted)
+  end
   H.next()
+end
+
+--- Asks an elicitation's fields one by one with `vim.ui.input`/`vim.ui.select`
+--- (a form, not a yes/no question), then answers; dropped if withdrawn meanwhile.
+---@param req rune.ApprovalRequest
+---@param i integer
+---@param content table<string, string>
+function H.fields(req, i, content)
+  vim.schedule(function()
+    if not H.open[req.id] then
+      return
+    end
+    local function reply(action_)
+      H.open[req.id] = nil
+      host().notify('rune.hub.answer', req.id, { action = action_, content = content })
+    end
+    local f = (req.fields or {})[i]
+    if not f then
+      return reply('accept')
+    end
+    local label = ('%s%s%s'):format(
+      f.title,
+      f.required and ' (required)' or '',
+      f.description ~= '' and (' – ' .. f.description) or ''
+    )
+    local values = util.val(f.values)
+    if f.type == 'boolean' then
+      values = { 'true', 'false' }
+    end
+    local function got(v)
+      if v == nil then
+        return reply('cancel')
+      end
+      if v == '' and f.required and util.val(f.default) == nil then
+        util.notify(f.title .. ' is required', vim.log.levels.WARN)
+        return H.fields(req, i, content)
+      end
+      content[f.name] = v
+      H.fields(req, i + 1, content)
+    end
+    if values then
+      vim.ui.select(values, { prompt = label, kind = 'rune.elicitation' }, got)
+    else
+      vim.ui.input({ prompt = label .. ': ', default = util.val(f.default) }, got)
+    end
+  end)
 end
 
 return M

@@ -4,7 +4,7 @@
  * `setup({ mcp = { servers = … } })`, connects them, and puts each server's
  * tools into the host's tool registry as `server__tool`, where the chat
  * offers them to models. Sampling and elicitation requests of the servers are
- * answered by the user in Neovim (lua/rune/hub.lua) without blocking it.
+ * answered by the user in Neovim (lua/rune/approval.lua) without blocking it.
  *
  * Requests: `rune.hub.status` → the servers with state, tools and last error;
  * `rune.hub.enable|disable|restart` (name); `rune.hub.resources` (server?) →
@@ -103,7 +103,7 @@ export function shapeFromJsonSchema(schema: Record<string, unknown>): z.ZodObjec
   return z.looseObject({});
 }
 
-/** Answers from Lua prompts (lua/rune/hub.lua), matched by id; a prompt withdrawn on abort. */
+/** Answers from Lua prompts (lua/rune/approval.lua), matched by id; a prompt withdrawn on abort. */
 class Prompts {
   private readonly waiting = new PendingAnswers<unknown>();
   private n = 0;
@@ -121,18 +121,22 @@ class Prompts {
     return this.waiting.ids().length;
   }
 
-  /** Shows a prompt through `require("rune.hub")[fn](req)` and waits for its answer. */
-  ask(fn: string, req: Record<string, unknown>, signal: AbortSignal): Promise<unknown> {
+  /** Shows a prompt of `kind` through `require("rune.approval").ask` and waits for its answer. */
+  ask(
+    kind: 'sample' | 'elicit',
+    req: Record<string, unknown>,
+    signal: AbortSignal,
+  ): Promise<unknown> {
     const id = `h${++this.n}`;
     return this.waiting.ask(id, signal, {
       show: () =>
-        execLua(this.host.nvim, `require("rune.hub").${fn}(...)`, [{ ...req, id }]).catch(
+        execLua(this.host.nvim, 'require("rune.approval").ask(...)', [{ ...req, kind, id }]).catch(
           (err: unknown) => {
             this.logger.error('could not show the prompt', { err });
             throw err;
           },
         ),
-      withdraw: () => execLua(this.host.nvim, 'require("rune.hub").cancel(...)', [id]),
+      withdraw: () => execLua(this.host.nvim, 'require("rune.approval").cancel(...)', [id]),
       cancelled: 'The request was cancelled while waiting for an answer.',
     });
   }

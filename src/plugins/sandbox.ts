@@ -316,12 +316,10 @@ export function runSandboxed(
     child.stdout.on('data', take('stdout'));
     child.stderr.on('data', take('stderr'));
     let timedOut = false;
+    // The whole tree: bwrap's sandbox child is in a session of its own (see killTree).
     const kill = (): void => {
-      try {
-        if (child.pid) process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        child.kill('SIGKILL');
-      }
+      if (child.pid) killTree(child.pid);
+      else child.kill('SIGKILL');
     };
     const timer = setTimeout(() => {
       timedOut = true;
@@ -351,4 +349,74 @@ export function runSandboxed(
     child.stdin.on('error', () => undefined);
     child.stdin.end(opts.input ?? '');
   });
+}
+
+/** The fields of /proc/<pid>/stat after the command name: [state, ppid, …]. */
+function procStat(pid: number): string[] | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return undefined;
+  }
+}
+
+/** The pids whose parent is `pid` (read from /proc). */
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  let entries: string[];
+  try {
+    entries = fs.readdirSync('/proc');
+  } catch {
+    return out;
+  }
+  for (const e of entries) {
+    if (!/^\d+$/.test(e)) continue;
+    if (procStat(Number(e))?.[1] === String(pid)) out.push(Number(e));
+  }
+  return out;
+}
+
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * SIGKILLs `pid` and every process below it, synchronously (it runs in
+ * `exit` handlers too). The process is stopped first and only killed once
+ * the kernel shows it stopped, so no child it was forking escapes the walk.
+ */
+export function killTree(pid: number): void {
+  try {
+    process.kill(pid, 'SIGSTOP');
+  } catch {
+    return; // gone already
+  }
+  // A signal is delivered after the syscall in progress (a clone) returns; wait for it, briefly.
+  for (let i = 0; i < 200; i++) {
+    const state = procStat(pid)?.[0];
+    if (state === undefined || state === 'T' || state === 't' || state === 'Z') break;
+    Atomics.wait(pause, 0, 0, 1);
+  }
+  const stopped: number[] = [pid];
+  for (let i = 0; i < stopped.length; i++) {
+    for (const c of childrenOf(stopped[i]!)) {
+      try {
+        process.kill(c, 'SIGSTOP');
+        stopped.push(c);
+      } catch {
+        // gone
+      }
+    }
+  }
+  for (const p of stopped.reverse()) {
+    try {
+      process.kill(p, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }
+  try {
+    process.kill(-pid, 'SIGKILL'); // its group, when it leads one
+  } catch {
+    // not a group leader, or gone
+  }
 }

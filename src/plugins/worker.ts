@@ -15,7 +15,7 @@ import { pathToFileURL } from 'node:url';
 import { AbortError, RuneError, TimeoutError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { WORKER_SOURCE } from './worker-source.js';
-import { sandboxCommand, unixSocketFilter } from './sandbox.js';
+import { killTree, sandboxCommand, unixSocketFilter } from './sandbox.js';
 import {
   PluginError,
   commandSpecSchema,
@@ -237,6 +237,33 @@ export interface ProcessRunnerOptions {
   bwrap?: string;
 }
 
+/** Plugin processes not yet ended, stopped when the host exits. */
+const liveSandboxes = new Set<ChildProcess>();
+let exitHook = false;
+
+/**
+ * Stops a bwrap and everything in its sandbox. Killing bwrap alone is not
+ * enough: the child it clones (the pid namespace's init, in a session of its
+ * own) arms its `--die-with-parent` itself, a moment after the clone, so a
+ * bwrap killed in its first milliseconds leaves that child behind for good,
+ * holding the plugin's pipes. So bwrap is stopped first (it can clone no
+ * more), then its children are killed (the namespace's init takes everything
+ * inside with it), then bwrap's own process group.
+ */
+function stopSandbox(child: ChildProcess): void {
+  if (child.exitCode !== null || child.signalCode !== null || !child.pid) return;
+  killTree(child.pid);
+}
+
+/** Once: a host that exits (even before disposing its plugins) stops their sandboxes. */
+function killSandboxesOnExit(): void {
+  if (exitHook) return;
+  exitHook = true;
+  process.once('exit', () => {
+    for (const c of liveSandboxes) stopSandbox(c);
+  });
+}
+
 class ProcessRunner implements PluginRunner {
   readonly kind = 'process';
   readonly grants: SandboxGrants;
@@ -276,6 +303,8 @@ class ProcessRunner implements PluginRunner {
     this.child = spawn(wrapped.command, wrapped.args, {
       cwd: opts.workspace,
       env: pluginEnv(opts.grants.env),
+      // Its own process group, so that stopping it takes bwrap's sandbox child too (stop()).
+      detached: true,
       // fd 4: bwrap reads the seccomp program (no Unix sockets) from it.
       stdio: filter ? ['ignore', 'pipe', 'pipe', 'ipc', 'pipe'] : ['ignore', 'pipe', 'pipe', 'ipc'],
       serialization: 'advanced',
@@ -301,6 +330,9 @@ class ProcessRunner implements PluginRunner {
     this.child.on('error', (err) =>
       this.fail(new RuneError('plugin_crashed', `could not start: ${err.message}`, { cause: err })),
     );
+    liveSandboxes.add(this.child);
+    killSandboxesOnExit();
+    this.child.on('exit', () => liveSandboxes.delete(this.child));
     // 'close' comes after the output streams end, so the heap message is in.
     this.child.on('close', (code, signal) =>
       this.fail(
@@ -348,8 +380,7 @@ class ProcessRunner implements PluginRunner {
     (this.child.stderr as { unref?: () => void } | null)?.unref?.();
   }
   terminate(): void {
-    // bwrap's --die-with-parent takes the sandboxed process with it.
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+    stopSandbox(this.child);
   }
   onExit(fn: () => void): void {
     if (this.failure) fn();

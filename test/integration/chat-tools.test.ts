@@ -33,28 +33,33 @@ type Body = { messages: Msg[]; tools?: { function: { name: string } }[] };
 
 const bodyOf = (s: OllamaServer, i: number) => s.requestsTo('chat')[i]!.body as Body;
 
-/** Replaces vim.ui.select with a recorder; the test answers the recorded prompts. */
+/** Records the ids of the approval prompts lua/rune/approval.lua is asked to show. */
 const STUB_SELECT = `
   _G.prompts = {}
-  vim.ui.select = function(items, opts, cb)
-    table.insert(_G.prompts, { items = items, prompt = opts.prompt, cb = cb })
+  local approval = require('rune.approval')
+  local ask = approval.ask
+  approval.ask = function(req)
+    table.insert(_G.prompts, req.id)
+    return ask(req)
   end`;
 
-/** Answers the `n`-th prompt (1-based) with the choice whose decision is `decision`. */
+/** Answers the `n`-th prompt (1-based) with `decision` once it shows; returns its text. */
 async function answer(c: ChatHarness, n: number, decision: string): Promise<string> {
-  await waitFor(
-    async () => (await c.t.lua<number>('return #_G.prompts')) >= n,
+  const text = await waitFor(
+    () =>
+      c.t.lua<string>(
+        `local s = require('rune.approval').shown()
+         if s and s.id == _G.prompts[...] then return table.concat(s.lines, '\\n') end
+         return nil`,
+        [n],
+      ),
     10000,
     `approval prompt ${n}`,
   );
-  return c.t.lua<string>(
-    `local p = _G.prompts[select(1, ...)]
-     for _, item in ipairs(p.items) do
-       if item.decision == select(2, ...) then p.cb(item) return p.prompt end
-     end
-     error('no choice ' .. select(2, ...))`,
-    [n, decision],
+  expect(await c.t.lua<boolean>('return require("rune.approval").answer(...)', [decision])).toBe(
+    true,
   );
+  return text;
 }
 
 async function ask(c: ChatHarness, question: string): Promise<number> {
@@ -92,7 +97,7 @@ describe('tool use in chat', () => {
 
     const buf = await ask(c, 'Echo "ping from chat" please');
     const prompt = await answer(c, 1, 'once');
-    expect(prompt).toContain('Rune chat asks: Run echo (MCP server everything)');
+    expect(prompt).toContain('Rune chat wants to run echo (MCP server everything)');
     expect(prompt).toContain('message: ping from chat');
     await c.idle(buf);
 
@@ -215,6 +220,44 @@ describe('tool use in chat', () => {
     await server.close();
   });
 
+  it('an edit is reviewed in the approval window: only the hunks the user keeps are applied', async () => {
+    const server = await startOllamaServer();
+    server.enqueue('chat', { toolCalls: [{ name: 'edit_two', input: {} }] });
+    server.enqueue('chat', { text: 'Edited.' });
+    const c = await startChat({ providers: { local: ollamaAt(server.url) } });
+    getToolRegistry(c.host).register({
+      name: 'edit_two',
+      description: 'Proposes two hunks.',
+      inputSchema: {},
+      approval: 'review',
+      handler: async (_args, ctx) => {
+        const a = await ctx.review({
+          target: '/work/notes.txt',
+          hunks: [
+            { start: 0, oldLines: ['one'], newLines: ['ONE'] },
+            { start: 4, oldLines: ['five'], newLines: ['FIVE'] },
+          ],
+        });
+        return `kept ${a.accepted.join(',')}`;
+      },
+    });
+    const buf = await ask(c, 'edit');
+    const shown = await waitFor(
+      () => c.t.lua<{ kind: string; lines: string[] }>('return require("rune.approval").shown()'),
+      10000,
+      'the review',
+    );
+    expect(shown.kind).toBe('chat');
+    expect(shown.lines[0]).toBe('Rune chat wants to edit /work/notes.txt');
+    expect(shown.lines).toContain('+FIVE');
+    // The user rejects the first hunk and applies the rest.
+    await c.t.lua('require("rune.approval").answer("once", { 1 })');
+    await c.idle(buf);
+    const result = bodyOf(server, 1).messages.find((m) => m.role === 'tool')!;
+    expect(result.content).toBe('kept 1');
+    await server.close();
+  });
+
   it('deny: the tool does not run and the model is told it was denied', async () => {
     const server = await startOllamaServer();
     server.enqueue('chat', { toolCalls: [{ name: 'write_note', input: { text: 'hello' } }] });
@@ -313,15 +356,18 @@ describe('tool use in chat', () => {
     });
     const buf = await ask(c, 'write');
     await waitFor(
-      async () => (await c.t.lua<string[]>('return require("rune.hub").pending()')).length === 1,
+      async () =>
+        (await c.t.lua<string[]>('return require("rune.approval").pending()')).length === 1,
       10000,
       'the approval prompt',
     );
     await c.t.lua('require("rune.chat").stop(...)', [buf]);
     await c.idle(buf);
-    expect(await c.t.lua<string[]>('return require("rune.hub").pending()')).toEqual([]);
+    expect(await c.t.lua<string[]>('return require("rune.approval").pending()')).toEqual([]);
     // A late answer is dropped: the tool never runs, and the model is not asked again.
-    await c.t.lua('_G.prompts[1].cb(_G.prompts[1].items[1])');
+    await c.t.lua(
+      'require("rune.host").notify("rune.chat.tool_answer", _G.prompts[1], "once", {})',
+    );
     expect(ran).toEqual([]);
     expect(server.requestsTo('chat')).toHaveLength(1);
     // The tool's fold is closed before the cancelled line.

@@ -381,8 +381,20 @@ describe('MCP hub in Neovim', () => {
       project: { mcpServers: { local: stdioEntry } },
       setup: { providers: { local: ollamaAt(provider.url) } },
     });
+    // The user answers each question in the approval window with its first key
+    // (send / answer), then fills the form.
     await h.c.t.lua(`
       _G.asked = {}
+      local approval = require('rune.approval')
+      local ask = approval.ask
+      approval.ask = function(req)
+        ask(req)
+        vim.schedule(function()
+          local s = approval.shown()
+          table.insert(_G.asked, table.concat(s.lines, ' '))
+          approval.answer(req.kind == 'sample' and 'send' or 'accept')
+        end)
+      end
       vim.ui.select = function(items, opts, cb)
         table.insert(_G.asked, opts.prompt)
         cb(items[1], 1)
@@ -402,7 +414,7 @@ describe('MCP hub in Neovim', () => {
     const sent = provider.requestsTo('chat')[0]!.body as { messages: { content: string }[] };
     expect(sent.messages.at(-1)!.content).toContain('two plus two?');
     const asked = await h.c.t.lua<string[]>('return _G.asked');
-    expect(asked[0]).toMatch(/MCP server local asks the model .*two plus two\?/);
+    expect(asked[0]).toMatch(/MCP server local wants to ask the chat model .*two plus two\?/);
 
     const elicited = await registry.call('local__trigger-elicitation-request', {}, ctx());
     const out = text(elicited);

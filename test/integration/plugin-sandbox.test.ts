@@ -14,6 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ROOT, startNvim, waitFor, type TestNvim } from '../helpers/nvim.js';
 import { detectBwrap } from '../../src/plugins/sandbox.js';
+import { NO_GRANTS, spawnPluginProcess } from '../../src/plugins/worker.js';
 
 const INTRUDER = path.join(ROOT, 'test', 'fixtures', 'plugins', 'intruder.mjs');
 const GREETER = path.join(ROOT, 'test', 'fixtures', 'plugins', 'greeter.mjs');
@@ -54,6 +55,23 @@ function userPlugin(t: TestNvim, file: string): void {
 async function health(t: TestNvim): Promise<string> {
   await t.nvim.command('checkhealth rune');
   return (await t.lua<string[]>('return vim.api.nvim_buf_get_lines(0, 0, -1, false)')).join('\n');
+}
+
+/** Live (not zombie) processes whose command line names one of `homes`: bwrap and the plugin. */
+function survivors(homes: string[]): string[] {
+  const out: string[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmd = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').join(' ');
+      const state = /^State:\s+(\S)/m.exec(fs.readFileSync(`/proc/${entry}/status`, 'utf8'))?.[1];
+      if (state !== 'Z' && homes.some((h) => cmd.includes(h)))
+        out.push(`${entry} ${cmd.slice(0, 160)}`);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
 }
 
 describe('the plugin sandbox under attack', () => {
@@ -194,5 +212,95 @@ describe('the plugin sandbox under attack', () => {
       'the health report',
     );
     await u.close();
+  });
+
+  it('leaves no sandbox process behind when Neovim quits right after the host started', async () => {
+    const homes: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      const t = await startNvim();
+      homes.push(t.home);
+      userPlugin(t, GREETER);
+      // Neovim quits right after starting the host, the moment the host says it is
+      // ready (its plugins starting), or once a sandbox process exists.
+      const when = i % 3;
+      await t.lua(
+        `require('rune').setup({ mcp = { enabled = false } })
+         if ... == 1 then
+           vim.api.nvim_create_autocmd('User', { pattern = 'RuneHostReady', once = true, command = 'qa!' })
+         end
+         require('rune.host').start()`,
+        [when],
+      );
+      if (when === 2 && bwrap.usable) {
+        await waitFor(() => survivors([t.home]).length > 0, 20000, 'a plugin sandbox process');
+      }
+      if (when === 1) {
+        await waitFor(
+          () => t.proc.exitCode !== null || t.proc.signalCode !== null,
+          20000,
+          'Neovim to quit once the host is ready',
+        );
+      }
+      await t.close();
+    }
+    let left: string[] = [];
+    await waitFor(
+      () => {
+        left = survivors(homes);
+        return left.length === 0;
+      },
+      10000,
+      'every plugin sandbox process to end',
+    ).catch(() => undefined);
+    for (const l of left) {
+      try {
+        process.kill(Number(l.split(' ')[0]), 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    expect(left).toEqual([]);
+  }, 180000);
+
+  it('stopping a plugin process in its first moments takes its whole sandbox with it', async () => {
+    expect(bwrap.usable).toBe(true);
+    const ws = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'rune-stop-')));
+    cleanup.push(() => fs.rmSync(ws, { recursive: true, force: true }));
+    const runners = [];
+    // Stopped at once, and at every moment of bwrap's setup after it.
+    for (let i = 0; i < 40; i++) {
+      const r = spawnPluginProcess({
+        memoryMb: 64,
+        workspace: ws,
+        grants: NO_GRANTS,
+        readable: [ws],
+      });
+      runners.push(r);
+      if (i % 2 === 1) await new Promise((resolve) => setImmediate(resolve));
+      r.terminate();
+    }
+    // (Before the fix, a runner whose sandbox child outlived bwrap never even reported its end.)
+    let ended = 0;
+    for (const r of runners) r.onExit(() => ended++);
+    await waitFor(() => ended === runners.length, 10000, 'every runner to end').catch(
+      () => undefined,
+    );
+    let left: string[] = [];
+    await waitFor(
+      () => {
+        left = survivors([ws]);
+        return left.length === 0;
+      },
+      5000,
+      'every sandbox process to end',
+    ).catch(() => undefined);
+    for (const l of left) {
+      try {
+        process.kill(Number(l.split(' ')[0]), 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    expect(left).toEqual([]);
   });
 });

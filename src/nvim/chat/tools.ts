@@ -2,7 +2,7 @@
  * Tools in chat: the tools of the host's registry (Rune's editor tools and
  * the MCP hub's `server__tool`) offered to the model, and each call the model
  * makes passed through the approval policy — prompts drawn by
- * lua/rune/hub.lua, answered with the `rune.chat.tool_answer` notification.
+ * lua/rune/approval.lua, answered with the `rune.chat.tool_answer` notification.
  */
 import type { NeovimClient } from 'neovim';
 import { AbortError } from '../../core/errors.js';
@@ -100,7 +100,7 @@ export class RegistryChatTools implements ChatTools {
   }
 }
 
-/** Approval prompts for chat tool calls, drawn by `require("rune.hub").ask/review`. */
+/** Approval prompts for chat tool calls, drawn by `require("rune.approval").ask/review`. */
 export class NvimChatApprovalUi implements ArgsApprovalUi {
   private readonly prompts = new PendingAnswers<{ decision: unknown; accepted: unknown }>();
 
@@ -130,7 +130,7 @@ export class NvimChatApprovalUi implements ArgsApprovalUi {
           this.logger.error('could not show the approval prompt', { err });
           throw err;
         }),
-      withdraw: () => execLua(this.nvim, 'require("rune.hub").cancel(...)', [id]),
+      withdraw: () => execLua(this.nvim, 'require("rune.approval").cancel(...)', [id]),
       cancelled: 'The tool call was cancelled while waiting for approval.',
     });
   }
@@ -139,7 +139,7 @@ export class NvimChatApprovalUi implements ArgsApprovalUi {
     const id = `c${req.id}`;
     const { args: _args, ...shown } = req;
     const { decision } = await this.wait(id, signal, () =>
-      execLua(this.nvim, 'require("rune.hub").ask(...)', [{ ...shown, id }]),
+      execLua(this.nvim, 'require("rune.approval").ask(...)', [{ ...shown, kind: 'chat', id }]),
     );
     return decision === 'once' || decision === 'always' || decision === 'args' ? decision : 'deny';
   }
@@ -151,10 +151,19 @@ export class NvimChatApprovalUi implements ArgsApprovalUi {
   ): Promise<{ accepted: number[]; decision: Decision }> {
     const id = `c${req.id}`;
     const { args: _args, ...shown } = req;
-    const { decision } = await this.wait(id, signal, () =>
-      execLua(this.nvim, 'require("rune.hub").review(...)', [{ ...shown, id }, proposal]),
+    const { decision, accepted } = await this.wait(id, signal, () =>
+      execLua(this.nvim, 'require("rune.approval").review(...)', [
+        { ...shown, kind: 'chat', id },
+        proposal,
+      ]),
     );
     const d: Decision = decision === 'once' || decision === 'always' ? decision : 'deny';
-    return { accepted: d === 'deny' ? [] : proposal.hunks.map((_, i) => i), decision: d };
+    // The hunks the user kept (y/n in the review); only valid indexes count.
+    const kept = Array.isArray(accepted)
+      ? accepted.filter(
+          (i): i is number => Number.isInteger(i) && i >= 0 && i < proposal.hunks.length,
+        )
+      : [];
+    return { accepted: d === 'deny' ? [] : kept, decision: d };
   }
 }
