@@ -1,4 +1,9 @@
---- Implementations of the :Rune* commands (defined in plugin/rune.lua).
+--- Implementations of the :Rune* commands.
+---
+--- Every command is one row of lua/rune/commands.json (name, implementation here, nargs,
+--- range, bang, completion, description), which both plugin/rune.lua and the remote-plugin
+--- entry (rplugin/node/rune/index.js) read. To add a command, add its row there and its
+--- function here; `complete` is a list of words or a `module.function` returning matches.
 local M = {}
 local util = require('rune.util')
 
@@ -66,23 +71,24 @@ function M.complete(o)
 end
 
 --- :RuneChat[!] [question], :RuneStop, :RuneChatHistory, :RuneChatModel (lua/rune/chat.lua).
-function M.chat(o)
+--- Their errors are shown, never thrown at the user.
+M.chat = guard(function(o)
   require('rune.chat').open(o)
-end
-function M.chat_stop()
+end)
+M.chat_stop = guard(function()
   require('rune.chat').stop()
-end
-function M.chat_history()
+end)
+M.chat_history = guard(function()
   require('rune.chat').history()
-end
-function M.chat_model()
+end)
+M.chat_model = guard(function()
   require('rune.chat').select_model()
-end
+end)
 
 --- :RuneEdit {instruction} (lua/rune/edit.lua).
-function M.edit(o)
+M.edit = guard(function(o)
   require('rune.edit').command(o)
-end
+end)
 
 --- :RuneAuth [provider] [login|logout|status] (lua/rune/auth.lua).
 function M.auth(o)
