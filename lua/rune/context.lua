@@ -112,4 +112,33 @@ function M.chat_ids(buf)
   return { vim.b[buf].rune_chat_id, vim.b[buf].rune_chat_project }
 end
 
+--- The editor's facts a host module needs at activation: working directory, state
+--- directory, server address, process id and config folders; with `opts.environ` also
+--- Neovim's environment, with `opts.trust_db` the trust database's path.
+---@param opts? { environ?: boolean, trust_db?: boolean }
+---@return table
+function M.editor(opts)
+  opts = H.nil_of(opts) or {}
+  local home = vim.env.HOME
+  return {
+    cwd = vim.fn.getcwd(),
+    state = vim.fn.stdpath('state'),
+    server = vim.v.servername,
+    pid = vim.fn.getpid(),
+    xdg = vim.env.XDG_CONFIG_HOME,
+    home = home,
+    config_home = vim.env.XDG_CONFIG_HOME or (home and home .. '/.config'),
+    env = opts.environ and vim.fn.environ() or nil,
+    trust_db = opts.trust_db and require('rune.trust').db() or nil,
+  }
+end
+
+--- Completion keys left alone because they already had insert-mode mappings (empty until
+--- ghost text was first set up; does not load it).
+---@return table<string, string>|table
+function M.ghost_conflicts()
+  local g = package.loaded['rune.ghost']
+  return g and g.conflicts or {}
+end
+
 return M
