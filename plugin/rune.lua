@@ -31,27 +31,14 @@ end
 -- The commands come from one table, lua/rune/commands.json (read here as a file, so no Lua
 -- module loads at startup; the rplugin entry reads the same file). Each row names its
 -- implementation in lua/rune/commands.lua.
-local function resolve(path)
-  local mod, fn = path:match('^(.*)%.([%w_]+)$')
-  return function(...)
-    return require(mod)[fn](...)
-  end
-end
 local spec_file = vim.fn.fnamemodify(debug.getinfo(1, 'S').source:sub(2), ':p:h:h')
   .. '/lua/rune/commands.json'
 local f = assert(io.open(spec_file, 'r'))
 local spec = vim.json.decode(f:read('*a'))
 f:close()
 for _, c in ipairs(spec) do
-  local complete = c.complete
-  if type(complete) == 'table' then
-    local words = complete
-    complete = function()
-      return words
-    end
-  elseif complete then
-    complete = resolve(complete)
-  end
+  -- Completion runs in lua/rune/commands.lua (loaded only when completing).
+  local complete = c.complete and ("customlist,v:lua.require'rune.commands'.completers." .. c.name)
   vim.api.nvim_create_user_command(c.name, function(o)
     require('rune.commands')[c.impl](o)
   end, {

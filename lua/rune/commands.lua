@@ -7,6 +7,34 @@
 local M = {}
 local util = require('rune.util')
 
+--- The command table (lua/rune/commands.json).
+---@return { name: string, impl: string, complete?: string|string[] }[]
+function M.table()
+  local file = vim.fn.fnamemodify(debug.getinfo(1, 'S').source:sub(2), ':p:h') .. '/commands.json'
+  local f = assert(io.open(file, 'r'))
+  local rows = vim.json.decode(f:read('*a'))
+  f:close()
+  return rows
+end
+
+--- Completion functions by command name, for `-complete=customlist,` (both entries use
+--- the `customlist` string from M.complete_arg).
+---@type table<string, fun(arglead: string, cmdline: string, pos: integer): string[]>
+M.completers = {}
+for _, c in ipairs(M.table()) do
+  local spec = c.complete
+  if type(spec) == 'table' then
+    M.completers[c.name] = function()
+      return spec
+    end
+  elseif type(spec) == 'string' then
+    local mod, fn = spec:match('^(.*)%.([%w_]+)$')
+    M.completers[c.name] = function(...)
+      return require(mod)[fn](...)
+    end
+  end
+end
+
 local function guard(fn)
   return function(...)
     local ok, err = pcall(fn, ...)

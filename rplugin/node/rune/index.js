@@ -32,7 +32,11 @@ module.exports = (plugin) => {
     { sync: false },
   );
 
-  for (const { name, impl, nargs = '0', range, bang } of COMMANDS) {
+  for (const { name, impl, nargs = '0', range, bang, complete } of COMMANDS) {
+    // As plugin/rune.lua: completion runs in lua/rune/commands.lua.
+    const completion = complete
+      ? { complete: `customlist,v:lua.require'rune.commands'.completers.${name}` }
+      : {};
     plugin.registerCommand(
       name,
       async (fargs, ...more) => {
@@ -43,7 +47,7 @@ module.exports = (plugin) => {
         if (range) o.range = Number(more.shift());
         await plugin.nvim.lua('require("rune.commands")[...](select(2, ...))', [impl, o]);
       },
-      range ? { sync: false, nargs, range: '' } : { sync: false, nargs },
+      { sync: false, nargs, ...(range ? { range: '' } : {}), ...completion },
     );
     // The node-client passes on only range, nargs and complete; Neovim's remote/define.vim
     // also knows bang and eval. `<range>` in the eval expression is the number of lines
