@@ -1,24 +1,19 @@
 // Shared helpers for the benchmarks: statistics, the Neovim under test, and a
 // table printer. Benchmarks print figures; they never assert.
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { attach } from 'neovim';
+import { attach, findNvim } from 'neovim';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 export function nvimBin() {
   if (process.env.RUNE_BENCH_NVIM) return process.env.RUNE_BENCH_NVIM;
-  try {
-    const out = execFileSync('nvim', ['--version'], { encoding: 'utf8' });
-    const m = /NVIM v0\.(\d+)/.exec(out);
-    if (m && Number(m[1]) >= 10) return 'nvim';
-  } catch {
-    // not on PATH
-  }
+  // The neovim client's finder compares versions properly (0.10 < 0.12 < 1.0).
+  if (findNvim({ cmds: [['nvim']], minVersion: '0.10.0' }).matches.length > 0) return 'nvim';
   return path.join(ROOT, '.cache', 'nvim', 'sid', 'bin', 'nvim');
 }
 

@@ -1,6 +1,39 @@
---- Implementations of the :Rune* commands (defined in plugin/rune.lua).
+--- Implementations of the :Rune* commands.
+---
+--- Every command is one row of lua/rune/commands.json (name, implementation here, nargs,
+--- range, bang, completion, description), which both plugin/rune.lua and the remote-plugin
+--- entry (rplugin/node/rune/index.js) read. To add a command, add its row there and its
+--- function here; `complete` is a list of words or a `module.function` returning matches.
 local M = {}
 local util = require('rune.util')
+
+--- The command table (lua/rune/commands.json).
+---@return { name: string, impl: string, complete?: string|string[] }[]
+function M.table()
+  local file = vim.fn.fnamemodify(debug.getinfo(1, 'S').source:sub(2), ':p:h') .. '/commands.json'
+  local f = assert(io.open(file, 'r'))
+  local rows = vim.json.decode(f:read('*a'))
+  f:close()
+  return rows
+end
+
+--- Completion functions by command name, for `-complete=customlist,` (both entries use
+--- the `customlist` string from M.complete_arg).
+---@type table<string, fun(arglead: string, cmdline: string, pos: integer): string[]>
+M.completers = {}
+for _, c in ipairs(M.table()) do
+  local spec = c.complete
+  if type(spec) == 'table' then
+    M.completers[c.name] = function()
+      return spec
+    end
+  elseif type(spec) == 'string' then
+    local mod, fn = spec:match('^(.*)%.([%w_]+)$')
+    M.completers[c.name] = function(...)
+      return require(mod)[fn](...)
+    end
+  end
+end
 
 local function guard(fn)
   return function(...)
@@ -66,23 +99,24 @@ function M.complete(o)
 end
 
 --- :RuneChat[!] [question], :RuneStop, :RuneChatHistory, :RuneChatModel (lua/rune/chat.lua).
-function M.chat(o)
+--- Their errors are shown, never thrown at the user.
+M.chat = guard(function(o)
   require('rune.chat').open(o)
-end
-function M.chat_stop()
+end)
+M.chat_stop = guard(function()
   require('rune.chat').stop()
-end
-function M.chat_history()
+end)
+M.chat_history = guard(function()
   require('rune.chat').history()
-end
-function M.chat_model()
+end)
+M.chat_model = guard(function()
   require('rune.chat').select_model()
-end
+end)
 
 --- :RuneEdit {instruction} (lua/rune/edit.lua).
-function M.edit(o)
+M.edit = guard(function(o)
   require('rune.edit').command(o)
-end
+end)
 
 --- :RuneAuth [provider] [login|logout|status] (lua/rune/auth.lua).
 function M.auth(o)

@@ -437,10 +437,9 @@ export const hubModule: HostModule = {
       config_home: string;
       env: Record<string, string>;
       trust_db: string;
-    }>(
-      host.nvim,
-      'return { cwd = vim.fn.getcwd(), config_home = vim.env.XDG_CONFIG_HOME or (vim.env.HOME .. "/.config"), env = vim.fn.environ(), trust_db = require("rune.trust").db() }',
-    );
+    }>(host.nvim, 'return require("rune.context").editor(...)', [
+      { environ: true, trust_db: true },
+    ]);
     // `${env:VAR}` placeholders see Neovim's environment, which the user controls.
     const vars = { ...process.env, ...env.env };
     const files = (cfg.hub.files ?? defaultHubFiles(env.cwd, env.config_home)).map((f) =>

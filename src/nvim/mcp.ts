@@ -199,10 +199,12 @@ export const mcpModule: HostModule = {
     if (!cfg.enabled) return store;
     const { nvim } = host;
     const logger = host.logger.child({ module: 'mcp' });
-    const env = (await nvim.lua(
-      'return { state = vim.fn.stdpath("state"), cwd = vim.fn.getcwd(), server = vim.v.servername, pid = vim.fn.getpid() }',
-      [],
-    )) as { state: string; cwd: string; server: string; pid: number };
+    const env = (await nvim.lua('return require("rune.context").editor()', [])) as {
+      state: string;
+      cwd: string;
+      server: string;
+      pid: number;
+    };
     const stateDir = path.join(env.state, 'rune');
 
     const editor = new NvimEditor(nvim);

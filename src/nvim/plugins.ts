@@ -172,10 +172,11 @@ export const pluginsModule: HostModule = {
       );
       return store;
     }
-    const env = (await host.nvim.lua(
-      'return { cwd = vim.fn.getcwd(), xdg = vim.env.XDG_CONFIG_HOME, home = vim.env.HOME }',
-      [],
-    )) as { cwd: string; xdg?: string | null; home?: string | null };
+    const env = (await host.nvim.lua('return require("rune.context").editor()', [])) as {
+      cwd: string;
+      xdg?: string | null;
+      home?: string | null;
+    };
     const configHome = env.xdg || path.join(env.home || os.homedir(), '.config');
     const sources: PluginSource[] = [];
     if (cfg.user_dir)

@@ -161,23 +161,11 @@ export async function promptFacts(
   root: string,
   lines?: { line1: number; line2: number },
 ): Promise<PromptFacts> {
-  const res = (await execLua(
-    nvim,
-    `local buf, l1, l2 = ...
-     if not vim.api.nvim_buf_is_valid(buf) then return nil end
-     if l1 == vim.NIL then l1, l2 = 1, vim.api.nvim_buf_line_count(buf) end
-     local sev = { 'ERROR', 'WARN', 'INFO', 'HINT' }
-     local diags = {}
-     for _, d in ipairs(vim.diagnostic.get(buf)) do
-       if d.lnum + 1 >= l1 and d.lnum + 1 <= l2 then
-         diags[#diags + 1] = { lnum = d.lnum + 1, col = d.col + 1, severity = sev[d.severity] or '?',
-           message = d.message, source = d.source or '' }
-       end
-     end
-     return { name = vim.api.nvim_buf_get_name(buf), filetype = vim.bo[buf].filetype,
-       lines = vim.api.nvim_buf_get_lines(buf, l1 - 1, l2, false), diagnostics = diags }`,
-    [buf, lines?.line1 ?? null, lines?.line2 ?? null],
-  )) as { name: string; filetype: string; lines: string[]; diagnostics: Diagnostic[] } | null;
+  const res = (await execLua(nvim, 'return require("rune.context").prompt_facts(...)', [
+    buf,
+    lines?.line1 ?? null,
+    lines?.line2 ?? null,
+  ])) as { name: string; filetype: string; lines: string[]; diagnostics: Diagnostic[] } | null;
   if (!res) throw new NotFoundError('The buffer is gone; run the prompt from a file buffer.');
   const rel = res.name ? path.relative(root, res.name) : '';
   const file = !res.name ? '[No Name]' : rel && !rel.startsWith('..') ? rel : res.name;

@@ -4,11 +4,11 @@
  * `neovim` client. Every instance is tracked and killed when the test file
  * ends, together with any host it started.
  */
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { attach, type NeovimClient } from 'neovim';
+import { attach, findNvim, type NeovimClient } from 'neovim';
 import { afterAll } from 'vitest';
 import { createMemoryLogger } from '../../src/core/log.js';
 import { clientLogger } from '../../src/nvim/client-logger.js';
@@ -18,13 +18,8 @@ export const ROOT = path.resolve(import.meta.dirname, '..', '..');
 /** The Neovim binary under test: $RUNE_TEST_NVIM, else `nvim` on PATH if >= 0.10, else the provisioned newest. */
 export function nvimBin(): string {
   if (process.env.RUNE_TEST_NVIM) return process.env.RUNE_TEST_NVIM;
-  try {
-    const out = execFileSync('nvim', ['--version'], { encoding: 'utf8' });
-    const m = /NVIM v0\.(\d+)/.exec(out);
-    if (m && Number(m[1]) >= 10) return 'nvim';
-  } catch {
-    // not on PATH
-  }
+  // The neovim client's finder compares versions properly (0.10 < 0.12 < 1.0).
+  if (findNvim({ cmds: [['nvim']], minVersion: '0.10.0' }).matches.length > 0) return 'nvim';
   return path.join(ROOT, '.cache', 'nvim', 'sid', 'bin', 'nvim');
 }
 

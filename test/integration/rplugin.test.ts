@@ -1,7 +1,57 @@
 import { describe, expect, it } from 'vitest';
 import * as path from 'node:path';
 import * as fs from 'node:fs';
-import { startNvim, waitFor, ROOT } from '../helpers/nvim.js';
+import { startNvim, waitFor, ROOT, type TestNvim } from '../helpers/nvim.js';
+
+type Row = {
+  name: string;
+  nargs?: string;
+  range?: boolean;
+  bang?: boolean;
+  complete?: unknown;
+};
+const TABLE = JSON.parse(
+  fs.readFileSync(path.join(ROOT, 'lua', 'rune', 'commands.json'), 'utf8'),
+) as Row[];
+
+/** What the table says each command takes, as nvim_get_commands() reports it. */
+const fromTable = () =>
+  Object.fromEntries(
+    TABLE.map((c) => [
+      c.name,
+      {
+        nargs: c.nargs ?? '0',
+        range: c.range ? '.' : null,
+        bang: c.bang ?? false,
+        complete: c.complete ? `v:lua.require'rune.commands'.completers.${c.name}` : null,
+      },
+    ]),
+  );
+
+/** The :Rune* commands Neovim knows, with their arguments, range and bang. */
+const declared = (t: TestNvim) =>
+  t.lua<Record<string, { nargs: string; range: string | null; bang: boolean; complete: unknown }>>(
+    `local out = {}
+     for name, c in pairs(vim.api.nvim_get_commands({})) do
+       if name:match('^Rune') then
+         out[name] = { nargs = c.nargs, range = c.range or vim.NIL, bang = c.bang,
+           complete = c.complete_arg or vim.NIL }
+       end
+     end
+     return out`,
+  );
+
+describe('the command table', () => {
+  it('defines every command of lua/rune/commands.json from plugin/rune.lua', async () => {
+    const t = await startNvim();
+    expect(await declared(t)).toEqual(fromTable());
+    expect(await t.lua("return vim.fn.getcompletion('RuneComplete ', 'cmdline')")).toEqual([
+      'toggle',
+      'enable',
+      'disable',
+    ]);
+  });
+});
 
 describe('classic remote plugin (:UpdateRemotePlugins)', () => {
   it('serves :RuneStatus through the node-client plugin host', async () => {
@@ -19,6 +69,9 @@ describe('classic remote plugin (:UpdateRemotePlugins)', () => {
     expect(text).toContain("'name': 'RuneStatus'");
     await t.nvim.command(`source ${manifest}`);
     expect(await t.lua('return vim.fn.exists(":RuneStatus")')).toBe(2);
+    // Every command of the one table, with its arguments, range, bang and completion.
+    expect(await declared(t)).toEqual(fromTable());
+    expect(await t.lua("return vim.fn.getcompletion('RuneStats ', 'cmdline')")).toEqual(['reset']);
 
     // The command runs in the plugin host, and the core answers through RuneRequest.
     await t.nvim.command('RuneStatus');

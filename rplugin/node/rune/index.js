@@ -13,24 +13,10 @@ function load() {
   return core;
 }
 
-// Commands: name -> implementation in lua/rune/commands.lua, and options (`range` and
-// `bang` as in plugin/rune.lua).
-const COMMANDS = [
-  ['RuneStatus', 'status', {}],
-  ['RuneLog', 'log', {}],
-  ['RuneRestart', 'restart', {}],
-  ['RuneInstallCli', 'install_cli', {}],
-  ['RuneChat', 'chat', { nargs: '*', range: '', bang: true }],
-  ['RuneStop', 'chat_stop', {}],
-  ['RuneChatHistory', 'chat_history', {}],
-  ['RuneChatModel', 'chat_model', {}],
-  ['RuneEdit', 'edit', { nargs: '*' }],
-  ['RuneComplete', 'complete', { nargs: '?' }],
-  ['RuneMcp', 'mcp', { nargs: '*' }],
-  ['RuneStats', 'stats', { nargs: '?' }],
-  ['RunePlugins', 'plugins', { nargs: '*' }],
-  ['RuneAuth', 'auth', { nargs: '*' }],
-];
+// The commands: the same table plugin/rune.lua reads (each row names its implementation in
+// lua/rune/commands.lua). The node-client passes on nargs, range and complete; bang and the
+// range count are added to the spec below.
+const COMMANDS = require('../../../lua/rune/commands.json');
 
 module.exports = (plugin) => {
   plugin.setOptions({ dev: false });
@@ -46,26 +32,29 @@ module.exports = (plugin) => {
     { sync: false },
   );
 
-  for (const [name, impl, opts] of COMMANDS) {
-    const { bang, ...rest } = opts;
+  for (const { name, impl, nargs = '0', range, bang, complete } of COMMANDS) {
+    // As plugin/rune.lua: completion runs in lua/rune/commands.lua.
+    const completion = complete
+      ? { complete: `customlist,v:lua.require'rune.commands'.completers.${name}` }
+      : {};
     plugin.registerCommand(
       name,
       async (fargs, ...more) => {
         // In remote/define.vim's order: the line range, the bang, the eval value.
         const o = { args: (fargs || []).join(' ') };
-        if (opts.range !== undefined) [o.line1, o.line2] = more.shift();
+        if (range) [o.line1, o.line2] = more.shift();
         if (bang) o.bang = more.shift() === 1;
-        if (opts.range !== undefined) o.range = Number(more.shift());
+        if (range) o.range = Number(more.shift());
         await plugin.nvim.lua('require("rune.commands")[...](select(2, ...))', [impl, o]);
       },
-      { sync: false, nargs: '0', ...rest },
+      { sync: false, nargs, ...(range ? { range: '' } : {}), ...completion },
     );
     // The node-client passes on only range, nargs and complete; Neovim's remote/define.vim
     // also knows bang and eval. `<range>` in the eval expression is the number of lines
     // given (0, 1 or 2), which tells `:RuneChat` from `:.RuneChat`.
     const spec = plugin.commands[name].spec;
     if (bang) spec.opts.bang = '';
-    if (opts.range !== undefined) spec.opts.eval = rangeExpr(name);
+    if (range) spec.opts.eval = rangeExpr(name);
   }
 };
 

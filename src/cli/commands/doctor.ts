@@ -4,7 +4,7 @@
  * of the standalone config, the Copilot language server and the sandbox.
  */
 import { Command } from 'commander';
-import { execFileSync } from 'node:child_process';
+import { findNvim } from 'neovim';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PACKAGE_ROOT, VERSION } from '../../core/version.js';
@@ -16,6 +16,9 @@ import { defaultLockDir, readLocks } from '../../mcp/lockfile.js';
 import { modelChecks } from '../../providers/model-checks.js';
 import { configFile, standaloneProviders } from '../standalone.js';
 import { EXIT } from '../output.js';
+
+/** The oldest Neovim Rune supports (as `has('nvim-0.10')` in lua/rune/health.lua). */
+const MIN_NVIM = '0.10.0';
 
 export interface Check {
   section: string;
@@ -47,24 +50,24 @@ export async function runChecks(): Promise<Check[]> {
 
   const nvim = which('nvim');
   if (!nvim) {
-    add('neovim', 'warn', 'nvim is not on PATH', 'Install Neovim 0.10 or newer');
+    add('neovim', 'warn', 'nvim is not on PATH', `Install Neovim ${MIN_NVIM} or newer`);
   } else {
-    try {
-      const v = /NVIM v(\d+)\.(\d+)\.(\d+)/.exec(
-        execFileSync(nvim, ['--version'], { encoding: 'utf8' }),
+    // The neovim client's own finder reads `nvim --version` and compares versions properly.
+    const { matches, invalid } = findNvim({ cmds: [[nvim]], minVersion: MIN_NVIM });
+    const found = matches[0];
+    const bad = invalid[0];
+    if (found) add('neovim', 'ok', `Neovim ${found.nvimVersion} (${nvim})`);
+    else if (bad?.error)
+      add('neovim', 'error', `could not run ${nvim} --version: ${bad.error.message}`);
+    else
+      add(
+        'neovim',
+        'error',
+        bad
+          ? `Neovim ${bad.nvimVersion} at ${nvim} is older than ${MIN_NVIM}`
+          : `could not read the version of the Neovim at ${nvim} (from \`${nvim} --version\`)`,
+        `Install Neovim ${MIN_NVIM} or newer`,
       );
-      if (v && (Number(v[1]) > 0 || Number(v[2]) >= 10))
-        add('neovim', 'ok', `Neovim ${v[1]}.${v[2]}.${v[3]} (${nvim})`);
-      else
-        add(
-          'neovim',
-          'error',
-          `Neovim at ${nvim} is older than 0.10`,
-          'Install Neovim 0.10 or newer',
-        );
-    } catch (err) {
-      add('neovim', 'error', `could not run ${nvim} --version: ${(err as Error).message}`);
-    }
   }
 
   const lockDir = defaultLockDir();

@@ -160,36 +160,22 @@ async function collectOne(ref: ContextRef, opts: CollectOptions): Promise<Collec
       };
     }
     case 'diagnostics': {
-      const items = (await execLua(
-        opts.nvim,
-        `local buf = ...
-         if buf == vim.NIL then buf = nil end
-         if not buf or not vim.api.nvim_buf_is_valid(buf) then return nil end
-         local sev = { 'ERROR', 'WARN', 'INFO', 'HINT' }
-         local out = {}
-         for _, d in ipairs(vim.diagnostic.get(buf)) do
-           out[#out + 1] = { lnum = d.lnum + 1, col = d.col + 1, severity = sev[d.severity] or '?',
-             message = d.message, source = d.source or '' }
-         end
-         return { name = vim.api.nvim_buf_get_name(buf), items = out }`,
-        [opts.sourceBuf ?? null],
-      )) as { name: string; items: Diagnostic[] } | null;
+      const items = (await execLua(opts.nvim, 'return require("rune.context").diagnostics(...)', [
+        opts.sourceBuf ?? null,
+      ])) as { name: string; items: Diagnostic[] } | null;
       if (!items) throw new NotFoundError('#diagnostics: there is no source buffer to read.');
       const name = rel(items.name);
       const text = formatDiagnostics(name, items.items);
       return { kind: 'diagnostics', label: `#diagnostics ${name}`, text };
     }
     case 'quickfix': {
-      const list = (await execLua(
-        opts.nvim,
-        `local out = {}
-         for _, it in ipairs(vim.fn.getqflist()) do
-           local name = it.bufnr > 0 and vim.api.nvim_buf_get_name(it.bufnr) or ''
-           out[#out + 1] = { name = name, lnum = it.lnum, col = it.col, text = it.text, type = it.type }
-         end
-         return out`,
-        [],
-      )) as { name: string; lnum: number; col: number; text: string; type: string }[];
+      const list = (await execLua(opts.nvim, 'return require("rune.context").quickfix()', [])) as {
+        name: string;
+        lnum: number;
+        col: number;
+        text: string;
+        type: string;
+      }[];
       const text = list.length
         ? list
             .map(
@@ -320,20 +306,10 @@ function git(root: string, args: string[], word: string): Promise<string> {
 }
 
 async function bufferText(opts: CollectOptions, name: string | undefined): Promise<BufferText> {
-  const res = (await execLua(
-    opts.nvim,
-    `local buf, name = ...
-     if buf == vim.NIL then buf = nil end
-     if name == vim.NIL then name = nil end
-     if name then
-       buf = vim.fn.bufnr(name)
-       if buf <= 0 then return nil end
-     end
-     if not buf or not vim.api.nvim_buf_is_valid(buf) then return nil end
-     return { name = vim.api.nvim_buf_get_name(buf), filetype = vim.bo[buf].filetype,
-       lines = vim.api.nvim_buf_get_lines(buf, 0, -1, false) }`,
-    [opts.sourceBuf ?? null, name ?? null],
-  )) as BufferText | null;
+  const res = (await execLua(opts.nvim, 'return require("rune.context").buffer_text(...)', [
+    opts.sourceBuf ?? null,
+    name ?? null,
+  ])) as BufferText | null;
   if (!res) {
     throw new NotFoundError(
       name

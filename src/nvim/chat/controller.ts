@@ -614,11 +614,9 @@ export class ChatController {
   private async sessionFor(buf: number): Promise<Session> {
     const known = this.byBuf.get(buf);
     if (known) return known;
-    const ids = (await execLua(
-      this.nvim,
-      'local b = ... if not vim.api.nvim_buf_is_valid(b) then return nil end return { vim.b[b].rune_chat_id, vim.b[b].rune_chat_project }',
-      [buf],
-    )) as [string, string] | null;
+    const ids = (await execLua(this.nvim, 'return require("rune.context").chat_ids(...)', [
+      buf,
+    ])) as [string, string] | null;
     if (!ids || typeof ids[0] !== 'string') {
       throw new StateError('This is not a chat buffer; open one with :RuneChat.');
     }

@@ -147,7 +147,7 @@ export const completionModule: HostModule = {
           });
         }
         const conflicts = (await host.nvim.lua(
-          'local g = package.loaded["rune.ghost"]; return g and g.conflicts or {}',
+          'return require("rune.context").ghost_conflicts()',
           [],
         )) as Record<string, string> | unknown[];
         const taken = Array.isArray(conflicts) ? [] : Object.entries(conflicts);
