@@ -28,7 +28,7 @@ import { visibleInRoots } from '../tools/paths.js';
 import type { ToolRegistry } from '../tools/registry.js';
 import { getToolRegistry } from './tools.js';
 import { McpHttpServer } from '../mcp/server.js';
-import { cleanStale, removeLock, writeLock, type RuneLock } from '../mcp/lockfile.js';
+import { cleanStale, ensureDir, removeLock, writeLock, type RuneLock } from '../mcp/lockfile.js';
 import type { HostModule, ReadyHost } from './host.js';
 import { NvimEditor } from './editor.js';
 import { getProviderRegistry } from './providers.js';
@@ -267,6 +267,15 @@ export const mcpModule: HostModule = {
     store.add(toDisposable(() => void server.close()));
 
     const lockDir = path.join(stateDir, 'mcp');
+    // `rune mcp`'s direct stream, next to the lock file in the same 0700 folder.
+    let socket: string | undefined;
+    try {
+      ensureDir(lockDir);
+      await server.listenSocket(path.join(lockDir, `${server.port}.sock`));
+      socket = server.socketFile;
+    } catch (err) {
+      logger.warn('no unix socket for rune mcp; it will use HTTP', { err });
+    }
     const lockData: RuneLock = {
       pid: process.pid,
       port: server.port,
@@ -276,6 +285,7 @@ export const mcpModule: HostModule = {
       workspaceFolders: await editor.roots().catch(() => [env.cwd]),
       nvimServer: env.server,
       nvimPid: env.pid,
+      ...(socket ? { socket } : {}),
       version: VERSION,
       createdAt: new Date().toISOString(),
     };
@@ -366,7 +376,13 @@ export const mcpModule: HostModule = {
       ]),
     );
     await nvim.lua('require("rune.mcp")._server(...)', [
-      { url: server.url, port: server.port, token: server.token, lock: locks[0] ?? null },
+      {
+        url: server.url,
+        port: server.port,
+        token: server.token,
+        lock: locks[0] ?? null,
+        socket: socket ?? null,
+      },
     ]);
     logger.info('mcp server listening', { url: server.url, tools: registry.list().length });
     return store;

@@ -85,6 +85,9 @@ export function registerEditorTools(
       if (!buf) throw new NotFoundError(`Cannot open ${ref} in a buffer.`);
       return { buf, real };
     }
+    // The roots are asked for together with the buffer: one wait for Neovim instead of two.
+    const roots = editor.roots();
+    roots.catch(() => undefined);
     let buf: BufferInfo | undefined;
     if (ref === undefined) {
       buf = await editor.buffer((await editor.cursor()).bufferId);
@@ -94,7 +97,7 @@ export function registerEditorTools(
       if (!buf)
         throw new NotFoundError(`No buffer ${ref}; call list_buffers to see the open ones.`);
     }
-    return { buf, real: buf.path ? await safePath(buf.path) : '' };
+    return { buf, real: buf.path ? resolveInRoots(buf.path, await roots) : '' };
   };
 
   /**
