@@ -6,7 +6,11 @@
  * gets one JSON-RPC error line and the connection is closed.
  */
 import * as net from 'node:net';
-import { ReadBuffer, serializeMessage } from '@modelcontextprotocol/sdk/shared/stdio.js';
+import {
+  ReadBuffer,
+  deserializeMessage,
+  serializeMessage,
+} from '@modelcontextprotocol/sdk/shared/stdio.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 
@@ -147,8 +151,9 @@ export class SocketClientTransport {
   onmessage?: (m: JSONRPCMessage) => void;
   onerror?: (e: Error) => void;
   onclose?: () => void;
-  private readonly buffer = new ReadBuffer();
   private socket: net.Socket | undefined;
+  private pending: Buffer = Buffer.alloc(0);
+  private raw: ((line: Buffer) => void) | undefined;
 
   constructor(
     private readonly file: string,
@@ -164,26 +169,43 @@ export class SocketClientTransport {
         s.off('error', reject);
         s.on('error', (err) => this.onerror?.(err));
         s.once('close', () => this.onclose?.());
-        s.on('data', (c: Buffer) => {
-          this.buffer.append(c);
-          for (;;) {
-            let m: JSONRPCMessage | null;
-            try {
-              m = this.buffer.readMessage();
-            } catch (err) {
-              this.onerror?.(err as Error);
-              continue;
-            }
-            if (!m) return;
-            this.onmessage?.(m);
-          }
-        });
+        s.on('data', (c: Buffer) => this.feed(c));
         s.setNoDelay(true);
         s.write(`Bearer ${this.token}\n`);
         this.socket = s;
         resolve();
       });
     });
+  }
+
+  /**
+   * From now on, hands each line to `fn` as it arrived, without parsing it: a relay
+   * that only passes lines on need not decode and re-encode them.
+   */
+  passLines(fn: (line: Buffer) => void): void {
+    this.raw = fn;
+  }
+
+  private feed(chunk: Buffer): void {
+    this.pending = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
+    let start = 0;
+    for (let nl = this.pending.indexOf(10); nl >= 0; nl = this.pending.indexOf(10, start)) {
+      const line = this.pending.subarray(start, nl);
+      start = nl + 1;
+      if (this.raw) {
+        this.raw(line);
+        continue;
+      }
+      let m: JSONRPCMessage;
+      try {
+        m = deserializeMessage(line.toString('utf8'));
+      } catch (err) {
+        this.onerror?.(err as Error);
+        continue;
+      }
+      this.onmessage?.(m);
+    }
+    this.pending = this.pending.subarray(start);
   }
 
   send(m: JSONRPCMessage): Promise<void> {
