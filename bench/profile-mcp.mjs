@@ -1,8 +1,8 @@
 // CPU profile of the host while it answers small MCP tool calls over HTTP:
 // starts a real headless Neovim whose host runs with `--cpu-prof`, makes N
-// 10-line read_buffer calls, quits, and prints the functions with the most
-// self time (the profile file stays for Chrome DevTools / speedscope).
-// Run after `npm run build`: node bench/profile-mcp.mjs   (N=2000, TOP=30)
+// read_buffer calls of LINES lines, quits, and prints the functions with the
+// most self time (the profile file stays for Chrome DevTools / speedscope).
+// Run after `npm run build`: node bench/profile-mcp.mjs   (N=2000, LINES=10, TOP=30)
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -14,6 +14,7 @@ import { ROOT, nvimBin, fmt, table } from './lib.mjs';
 
 const N = Number(process.env.N ?? 2000);
 const TOP = Number(process.env.TOP ?? 30);
+const LINES = Number(process.env.LINES ?? 10);
 const home = fs.mkdtempSync(path.join(os.tmpdir(), 'rune-bench-prof-'));
 const profDir = path.join(home, 'prof');
 fs.mkdirSync(profDir);
@@ -41,7 +42,7 @@ const nvim = attach({ proc, options: { logger: quiet } });
 await nvim.lua(
   `require('rune').setup({ host = { node = '${nodeWrapper}' } })
    local lines = {}
-   for i = 1, 100 do lines[i] = ('line %05d: the quick brown fox jumps over the lazy dog'):format(i) end
+   for i = 1, ${Math.max(100, LINES)} do lines[i] = ('line %05d: the quick brown fox jumps over the lazy dog'):format(i) end
    vim.api.nvim_buf_set_lines(0, 0, -1, false, lines)`,
   [],
 );
@@ -57,7 +58,7 @@ const t0 = process.hrtime.bigint();
 for (let i = 0; i < N; i++) {
   const r = await client.callTool({
     name: 'read_buffer',
-    arguments: { buffer: buf, start_line: 1, end_line: 10 },
+    arguments: { buffer: buf, start_line: 1, end_line: LINES },
   });
   if (r.isError) throw new Error(r.content[0].text);
 }
@@ -99,7 +100,7 @@ for (const node of prof.nodes) {
 const rows = [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, TOP);
 console.log(`${N} calls in ${fmt(ms, 0)} ms (${fmt(ms / N, 3)} ms per call, client included)`);
 table(
-  `Host self time under ${N} read_buffer calls (${fmt(total, 0)} ms sampled; profile: ${file})`,
+  `Host self time under ${N} read_buffer calls of ${LINES} lines (${fmt(total, 0)} ms sampled; profile: ${file})`,
   ['function', 'self ms', 'share'],
   rows.map(([k, v]) => [k, fmt(v, 1), fmt((100 * v) / total, 1) + '%']),
 );

@@ -449,8 +449,8 @@ function addResourcesAndPrompts(mcp: McpServer, editor: NvimEditor): void {
       if (!visibleInRoots(b.path, await editor.roots())) {
         throw new Error(`Buffer ${b.id} holds ${b.path}, outside the workspace; refused.`);
       }
-      const lines = await editor.getLines(b.id, 0, b.lineCount);
-      return { contents: [{ uri: uri.href, mimeType: 'text/plain', text: lines.join('\n') }] };
+      const text = await editor.getText(b.id, 0, b.lineCount);
+      return { contents: [{ uri: uri.href, mimeType: 'text/plain', text }] };
     },
   );
   mcp.registerResource(

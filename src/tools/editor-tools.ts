@@ -139,7 +139,7 @@ export function registerEditorTools(
 
   const pageResult = (
     meta: Record<string, unknown>,
-    lines: string[],
+    text: string,
     s: number,
     e: number,
     total: number,
@@ -151,7 +151,7 @@ export function registerEditorTools(
         ? `\n[lines ${s}-${e} of ${total}; call again with start_line=${next} for more]`
         : '';
     return {
-      content: [{ type: 'text', text: lines.join('\n') + note }],
+      content: [{ type: 'text', text: text + note }],
       structuredContent: structured,
     };
   };
@@ -206,7 +206,7 @@ export function registerEditorTools(
     const { abs, text } = await readWhole(p);
     const lines = textLines(text);
     const { s, e } = page(lines.length, start, end);
-    return pageResult({ path: abs }, lines.slice(s - 1, e), s, e, lines.length);
+    return pageResult({ path: abs }, lines.slice(s - 1, e).join('\n'), s, e, lines.length);
   };
 
   const writeFile = async (ctx: ToolContext, p: string, content: string) => {
@@ -261,7 +261,7 @@ export function registerEditorTools(
       handler: (args) =>
         withReadBuffer(args.buffer, async (buf) => {
           const { s, e } = page(buf.lineCount, args.start_line, args.end_line);
-          const lines = s <= e ? await editor.getLines(buf.id, s - 1, e) : [];
+          const text = s <= e ? await editor.getText(buf.id, s - 1, e) : '';
           return pageResult(
             {
               buffer: buf.id,
@@ -269,7 +269,7 @@ export function registerEditorTools(
               changedtick: buf.changedtick,
               modified: buf.modified,
             },
-            lines,
+            text,
             s,
             e,
             buf.lineCount,
