@@ -264,6 +264,10 @@ export class McpHttpServer implements Disposable {
       gone,
     };
     const transport = new SocketServerTransport(sock, head, this.maxBody);
+    transport.onbusy = (n) => {
+      s.inFlight = n;
+      s.lastSeen = Date.now();
+    };
     this.populate(s);
     this.socketSessions.add(s);
     transport.onclose = () => {

@@ -123,9 +123,18 @@ export class SocketServerTransport implements Transport {
         continue;
       }
       if (!m) return;
+      if ('method' in m && 'id' in m) {
+        this.open.add(m.id);
+        this.onbusy?.(this.open.size);
+      }
       this.onmessage?.(m);
     }
   }
+
+  /** Requests read and not yet answered. */
+  private readonly open = new Set<string | number>();
+  /** Told the number of requests in flight whenever it changes. */
+  onbusy?: (inFlight: number) => void;
 
   private write(m: JSONRPCMessage): void {
     if (!this.closed && this.socket.writable) this.socket.write(serializeMessage(m));
@@ -133,6 +142,9 @@ export class SocketServerTransport implements Transport {
 
   send(m: JSONRPCMessage): Promise<void> {
     this.write(m);
+    if (!('method' in m) && 'id' in m && this.open.delete(m.id as string | number)) {
+      this.onbusy?.(this.open.size);
+    }
     return Promise.resolve();
   }
 
