@@ -258,10 +258,20 @@ export function registerEditorTools(
         'the result says where the next page starts.',
       inputSchema: { buffer: bufferRef, ...lineArgs },
       annotations: RO,
-      handler: (args) =>
-        withReadBuffer(args.buffer, async (buf) => {
+      handler: (args) => {
+        // A buffer given by id: its text is asked for together with the buffer and the
+        // roots (one wait for Neovim, not two). The range needs no line count: Neovim
+        // clamps it to the same lines the page below keeps; it is returned only once
+        // the buffer passed the workspace check.
+        let early: Promise<string> | undefined;
+        if (typeof args.buffer === 'number') {
+          const want = page(Number.MAX_SAFE_INTEGER, args.start_line, args.end_line);
+          early = editor.getText(args.buffer, want.s - 1, want.e);
+          early.catch(() => undefined);
+        }
+        return withReadBuffer(args.buffer, async (buf) => {
           const { s, e } = page(buf.lineCount, args.start_line, args.end_line);
-          const text = s <= e ? await editor.getText(buf.id, s - 1, e) : '';
+          const text = s <= e ? await (early ?? editor.getText(buf.id, s - 1, e)) : '';
           return pageResult(
             {
               buffer: buf.id,
@@ -274,7 +284,8 @@ export function registerEditorTools(
             e,
             buf.lineCount,
           );
-        }),
+        });
+      },
     }),
   );
 
@@ -331,16 +342,13 @@ export function registerEditorTools(
       },
       annotations: RO,
       handler: async (args) => {
-        const roots = await editor.roots();
-        return args.buffer === undefined
-          ? jsonResult({
-              diagnostics: (await editor.diagnostics()).filter((d) =>
-                visibleInRoots(d.path, roots),
-              ),
-            })
-          : withReadBuffer(args.buffer, async (buf) =>
-              jsonResult({ diagnostics: await editor.diagnostics(buf.id) }),
-            );
+        if (args.buffer !== undefined) {
+          return withReadBuffer(args.buffer, async (buf) =>
+            jsonResult({ diagnostics: await editor.diagnostics(buf.id) }),
+          );
+        }
+        const [roots, all] = await Promise.all([editor.roots(), editor.diagnostics()]);
+        return jsonResult({ diagnostics: all.filter((d) => visibleInRoots(d.path, roots)) });
       },
     }),
   );
