@@ -43,7 +43,7 @@ export function ensureDir(dir: string): void {
   if ((st.mode & 0o077) !== 0 && st.uid === process.getuid?.()) fs.chmodSync(dir, 0o700);
 }
 
-/** Removes lock files whose process is gone. */
+/** Removes lock files whose process is gone, and `rune mcp` sockets left without a lock. */
 export function cleanStale(dir: string): number {
   let removed = 0;
   let names: string[];
@@ -64,6 +64,12 @@ export function cleanStale(dir: string): number {
         // raced with another cleaner
       }
     }
+  }
+  // A host that crashed leaves its socket: PORT.sock without PORT.lock.
+  for (const name of names) {
+    if (!name.endsWith('.sock')) continue;
+    if (fs.existsSync(path.join(dir, name.replace(/\.sock$/, '.lock')))) continue;
+    fs.rmSync(path.join(dir, name), { force: true });
   }
   return removed;
 }
