@@ -43,7 +43,7 @@ export function ensureDir(dir: string): void {
   if ((st.mode & 0o077) !== 0 && st.uid === process.getuid?.()) fs.chmodSync(dir, 0o700);
 }
 
-/** Removes lock files whose process is gone, and `rune mcp` sockets left without a lock. */
+/** Removes lock files whose process is gone, with their `rune mcp` sockets. */
 export function cleanStale(dir: string): number {
   let removed = 0;
   let names: string[];
@@ -60,16 +60,12 @@ export function cleanStale(dir: string): number {
       try {
         fs.unlinkSync(file);
         removed++;
+        // A host that crashed leaves its `rune mcp` socket next to its lock.
+        fs.rmSync(file.replace(/\.lock$/, '.sock'), { force: true });
       } catch {
         // raced with another cleaner
       }
     }
-  }
-  // A host that crashed leaves its socket: PORT.sock without PORT.lock.
-  for (const name of names) {
-    if (!name.endsWith('.sock')) continue;
-    if (fs.existsSync(path.join(dir, name.replace(/\.sock$/, '.lock')))) continue;
-    fs.rmSync(path.join(dir, name), { force: true });
   }
   return removed;
 }

@@ -4,6 +4,7 @@
  * buffers and diagnostics as resources, a few prompts, and serves
  * `:RuneMcp` (`rune.mcp.info`) and the approval answers from Lua.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -271,6 +272,7 @@ export const mcpModule: HostModule = {
     let socket: string | undefined;
     try {
       ensureDir(lockDir);
+      cleanStale(lockDir);
       await server.listenSocket(path.join(lockDir, `${server.port}.sock`));
       socket = server.socketFile;
     } catch (err) {
@@ -291,7 +293,6 @@ export const mcpModule: HostModule = {
     };
     const locks: string[] = [];
     try {
-      cleanStale(lockDir);
       locks.push(writeLock(lockDir, `${server.port}.lock`, lockData));
     } catch (err) {
       logger.warn('could not write the lock file', { err });
@@ -304,6 +305,7 @@ export const mcpModule: HostModule = {
       );
     }
     const removeLocks = () => {
+      if (socket) fs.rmSync(socket, { force: true });
       for (const l of locks) {
         try {
           removeLock(l);

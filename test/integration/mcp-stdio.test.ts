@@ -129,7 +129,9 @@ describe('rune mcp (stdio proxy)', () => {
       expect(refused.error.message).toMatch(/Unauthorized.*Bearer <token>/);
     }
     const ok = await exchange([`Bearer ${info.token}`, call]);
-    expect(JSON.parse(ok.trim())).toMatchObject({
+    // Notifications (a buffer list change) may come before the reply.
+    const reply = ok.split('\n').find((l) => l.includes('"id":7')) ?? '';
+    expect(JSON.parse(reply)).toMatchObject({
       id: 7,
       result: { content: [{ type: 'text', text: expect.stringContaining('alpha') }] },
     });
