@@ -374,6 +374,13 @@ export const mcpModule: HostModule = {
             ? undefined
             : ['See :RuneLog; `rune mcp` cannot find this Neovim without it.'],
         },
+        socket
+          ? { level: 'ok', message: `rune mcp socket ${socket}` }
+          : {
+              level: 'warn',
+              message: 'no unix socket for rune mcp; it uses HTTP (slower)',
+              advice: ['See :RuneLog for why the socket could not be created.'],
+            },
         { level: 'info', message: `${server.sessionList().length} client(s) connected` },
       ]),
     );

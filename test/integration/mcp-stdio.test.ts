@@ -136,6 +136,11 @@ describe('rune mcp (stdio proxy)', () => {
       result: { content: [{ type: 'text', text: expect.stringContaining('alpha') }] },
     });
 
+    await env.t.nvim.command('checkhealth rune');
+    const health = await env.t.lua<string[]>('return vim.api.nvim_buf_get_lines(0, 0, -1, false)');
+    expect(health.join('\n')).toContain(`OK rune mcp socket ${sock}`);
+    await env.t.nvim.command('bwipeout!');
+
     // `rune mcp` (found through this lock file) is one of the socket's sessions.
     const client = await stdioClient(cliEnv(), env.ws);
     try {
