@@ -31,14 +31,17 @@ export function fmt(n, digits = 3) {
   return Number.isFinite(n) ? n.toFixed(digits) : 'n/a';
 }
 
+// Straight to stdout: the neovim client replaces `console` with its (silent) logger.
+const println = (line) => process.stdout.write(line + '\n');
+
 /** Prints rows as an aligned table. */
 export function table(title, header, rows) {
-  console.log(`\n${title}`);
+  println(`\n${title}`);
   const all = [header, ...rows].map((r) => r.map(String));
   const widths = header.map((_, i) => Math.max(...all.map((r) => r[i].length)));
   for (const [n, r] of all.entries()) {
-    console.log('  ' + r.map((c, i) => c.padEnd(widths[i])).join('  '));
-    if (n === 0) console.log('  ' + widths.map((w) => '-'.repeat(w)).join('  '));
+    println('  ' + r.map((c, i) => c.padEnd(widths[i])).join('  '));
+    if (n === 0) println('  ' + widths.map((w) => '-'.repeat(w)).join('  '));
   }
 }
 

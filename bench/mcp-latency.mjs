@@ -1,7 +1,8 @@
 // Tool-call latency of Rune's MCP server against a real headless Neovim:
-// reading a 10,000-line buffer and making a small edit, over HTTP and over
-// `rune mcp` (stdio proxy), with the same read done directly over Neovim's
-// msgpack-RPC as the baseline. Edits are allowed by an approval rule so no
+// 10-line and 10,000-line reads, the cursor, one buffer's diagnostics and a
+// small edit, over HTTP and through `rune mcp` (stdio, which reaches the host
+// over its Unix socket), each beside the same facts fetched directly over
+// Neovim's msgpack-RPC as the baseline. Edits are allowed by an approval rule so no
 // prompt waits for a person.
 // Run after `npm run build`: node bench/mcp-latency.mjs   (N=300)
 import { spawn } from 'node:child_process';
@@ -57,11 +58,8 @@ async function measure(fn) {
   return out;
 }
 
-const read = (c) => async () => {
-  const r = await c.callTool({
-    name: 'read_buffer',
-    arguments: { buffer: buf, start_line: 1, end_line: 10000 },
-  });
+const call = (c, name, args) => async () => {
+  const r = await c.callTool({ name, arguments: args });
   if (r.isError) throw new Error(r.content[0].text);
 };
 const edit = (c) => async (i) => {
@@ -96,25 +94,68 @@ await stdio.connect(
   }),
 );
 
-const rows = [];
-const direct = await measure(async () => {
-  await nvim.request('nvim_buf_get_lines', [buf, 0, 10000, false]);
-});
-rows.push(['read 10,000 lines: msgpack-RPC direct (baseline)', direct]);
-rows.push(['read 10,000 lines: MCP over HTTP', await measure(read(http))]);
-rows.push(['read 10,000 lines: MCP over rune mcp (stdio)', await measure(read(stdio))]);
-rows.push(['small edit: MCP over HTTP', await measure(edit(http))]);
-rows.push(['small edit: MCP over rune mcp (stdio)', await measure(edit(stdio))]);
+// Each call: the raw msgpack-RPC request(s) that fetch the same facts, then the tool.
+const cases = [
+  [
+    'read 10 lines',
+    () => nvim.request('nvim_buf_get_lines', [buf, 0, 10, false]),
+    ['read_buffer', { buffer: buf, start_line: 1, end_line: 10 }],
+  ],
+  [
+    'read 10,000 lines',
+    () => nvim.request('nvim_buf_get_lines', [buf, 0, 10000, false]),
+    ['read_buffer', { buffer: buf, start_line: 1, end_line: 10000 }],
+  ],
+  [
+    'cursor',
+    () =>
+      nvim.request('nvim_call_atomic', [
+        [
+          ['nvim_get_current_buf', []],
+          ['nvim_win_get_cursor', [0]],
+          ['nvim_get_mode', []],
+        ],
+      ]),
+    ['get_cursor', {}],
+  ],
+  [
+    'diagnostics of one buffer',
+    () => nvim.request('nvim_exec_lua', ['return vim.diagnostic.get(...)', [buf]]),
+    ['get_diagnostics', { buffer: buf }],
+  ],
+];
 
-table(
-  `MCP tool-call latency against Neovim (${N} calls each, ms)`,
-  ['call', 'p50', 'p99', 'p50 vs baseline'],
-  rows.map(([name, v]) => [
-    name,
+const rows = [];
+for (const [label, raw, [tool, args]] of cases) {
+  const base = await measure(raw);
+  const row = (via, v) => [
+    `${label}: ${via}`,
     fmt(median(v), 2),
     fmt(p99(v), 2),
-    fmt(median(v) / median(direct), 1) + 'x',
-  ]),
+    fmt(median(v) / median(base), 1) + 'x',
+  ];
+  rows.push(row('msgpack-RPC direct (baseline)', base));
+  rows.push(row('MCP over HTTP', await measure(call(http, tool, args))));
+  rows.push(row('MCP through rune mcp (stdio)', await measure(call(stdio, tool, args))));
+}
+const editBase = await measure(() => nvim.request('nvim_buf_get_lines', [buf, 5, 6, false]));
+rows.push([
+  'small edit: MCP over HTTP',
+  ...((v) => [fmt(median(v), 2), fmt(p99(v), 2), fmt(median(v) / median(editBase), 1) + 'x'])(
+    await measure(edit(http)),
+  ),
+]);
+rows.push([
+  'small edit: MCP through rune mcp (stdio)',
+  ...((v) => [fmt(median(v), 2), fmt(p99(v), 2), fmt(median(v) / median(editBase), 1) + 'x'])(
+    await measure(edit(stdio)),
+  ),
+]);
+
+table(
+  `MCP tool-call latency against Neovim (${N} calls each, ms; edits against a 1-line RPC read)`,
+  ['call', 'p50', 'p99', 'p50 vs baseline'],
+  rows,
 );
 
 await http.close();

@@ -36,6 +36,7 @@ if (process.argv[2] === 'server') {
     buffer: async () => buf,
     bufferForPath: async () => buf,
     getLines: async (_b, s, e) => lines.slice(s, e),
+    getText: async (_b, s, e) => lines.slice(s, e).join('\n'),
     setLines: async () => undefined,
     save: async () => undefined,
     cursor: async () => ({

@@ -157,7 +157,12 @@ function M.format_info(info)
     ('Clients (%d)'):format(#info.clients),
   }
   for _, c in ipairs(info.clients) do
-    lines[#lines + 1] = ('  %-30s since %s  in flight %d'):format(c.client, c.since, c.inFlight)
+    lines[#lines + 1] = ('  %-30s %-6s since %s  in flight %d'):format(
+      c.client,
+      c.transport or 'http',
+      c.since,
+      c.inFlight
+    )
   end
   lines[#lines + 1] = ''
   lines[#lines + 1] = ('Recent calls (%d)'):format(#info.recent)

@@ -17,6 +17,8 @@ import { defaultLockDir, readLocks, type RuneLock } from './lockfile.js';
 export interface ServerTarget {
   url: string;
   token: string;
+  /** The host's Unix socket for `rune mcp` (HTTP is used without one). */
+  socket?: string;
   /** How it was found, for `--print` and error messages. */
   via: string;
 }
@@ -79,7 +81,12 @@ export async function discover(opts: DiscoverOptions = {}): Promise<ServerTarget
 }
 
 function fromLock(l: RuneLock, via: string): ServerTarget {
-  return { url: l.url || `http://127.0.0.1:${l.port}/mcp`, token: l.token, via };
+  return {
+    url: l.url || `http://127.0.0.1:${l.port}/mcp`,
+    token: l.token,
+    ...(typeof l.socket === 'string' ? { socket: l.socket } : {}),
+    via,
+  };
 }
 
 /** The item whose folder equals `cwd`, else the one with the deepest folder containing it. */
@@ -180,7 +187,11 @@ async function wake(
     const end = Date.now() + timeoutMs;
     let woke = false;
     for (;;) {
-      let state: { state: string; server?: { url: string; token: string }; error?: string };
+      let state: {
+        state: string;
+        server?: { url: string; token: string; socket?: string | null };
+        error?: string;
+      };
       try {
         state = (await nvim.lua(
           'local ok, m = pcall(require, "rune.mcp") if not ok then return { state = "missing", error = m } end return m.wake()',
@@ -192,7 +203,8 @@ async function wake(
         );
       }
       if (state.state === 'ready' && state.server) {
-        return { url: state.server.url, token: state.server.token, via };
+        const { url, token, socket } = state.server;
+        return { url, token, ...(typeof socket === 'string' ? { socket } : {}), via };
       }
       if (state.state === 'missing') {
         throw new NotFoundError(

@@ -19,6 +19,8 @@ export interface RuneLock {
   /** Neovim's RPC server address (`v:servername`), to reach the editor itself. */
   nvimServer: string;
   nvimPid: number;
+  /** The Unix socket `rune mcp` talks to (newline-delimited JSON-RPC, same token). */
+  socket?: string;
   version: string;
   createdAt: string;
 }
@@ -34,13 +36,14 @@ export function defaultLockDir(env: NodeJS.ProcessEnv = process.env): string {
 
 export { pidAlive };
 
-function ensureDir(dir: string): void {
+/** Creates `dir` as the user's own folder (0700), tightening it if it is looser. */
+export function ensureDir(dir: string): void {
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const st = fs.statSync(dir);
   if ((st.mode & 0o077) !== 0 && st.uid === process.getuid?.()) fs.chmodSync(dir, 0o700);
 }
 
-/** Removes lock files whose process is gone. */
+/** Removes lock files whose process is gone, with their `rune mcp` sockets. */
 export function cleanStale(dir: string): number {
   let removed = 0;
   let names: string[];
@@ -57,6 +60,8 @@ export function cleanStale(dir: string): number {
       try {
         fs.unlinkSync(file);
         removed++;
+        // A host that crashed leaves its `rune mcp` socket next to its lock.
+        fs.rmSync(file.replace(/\.lock$/, '.sock'), { force: true });
       } catch {
         // raced with another cleaner
       }

@@ -1,7 +1,9 @@
 /**
  * The stdio side of `rune mcp`: an MCP server on stdin/stdout that forwards
- * every JSON-RPC message to Rune's HTTP server in Neovim and every answer,
- * notification and server request back. It forwards the client's own
+ * every JSON-RPC message to Rune's server in Neovim and every answer,
+ * notification and server request back. It talks to the host over its Unix
+ * socket (newline-delimited JSON-RPC, no HTTP framing) when the host has one,
+ * and over HTTP otherwise. It forwards the client's own
  * `initialize` (so approval prompts and the audit log name the real client),
  * and tolerates clients that send `tools/call` without `initialize` (zeke's
  * does): then it initializes upstream on their behalf.
@@ -25,6 +27,9 @@ import {
 import type { Readable, Writable } from 'node:stream';
 import { VERSION } from '../core/version.js';
 import type { ServerTarget } from './discover.js';
+import { SocketClientTransport } from './socket.js';
+
+type Upstream = StreamableHTTPClientTransport | SocketClientTransport;
 
 export interface ProxyOptions {
   stdin?: Readable;
@@ -38,7 +43,7 @@ const INIT_ID = '__rune_proxy_init__';
 export async function runStdioProxy(target: ServerTarget, opts: ProxyOptions = {}): Promise<void> {
   const log = opts.log ?? (() => undefined);
   const down = new StdioServerTransport(opts.stdin, opts.stdout);
-  let up: StreamableHTTPClientTransport | undefined;
+  let up: Upstream | undefined;
   let initResult: InitializeResult | undefined;
   let initParams: JSONRPCRequest['params'] | undefined;
   let initializing: Promise<void> | undefined;
@@ -66,15 +71,23 @@ export async function runStdioProxy(target: ServerTarget, opts: ProxyOptions = {
     }
   };
 
-  const connect = (): StreamableHTTPClientTransport => {
+  /** Started: the socket when the host has one and it answers, else HTTP. */
+  const connect = async (): Promise<Upstream> => {
+    if (target.socket) {
+      const t = new SocketClientTransport(target.socket, target.token);
+      t.onerror = (err) => log(`upstream: ${err.message}`);
+      try {
+        await t.start();
+        return t;
+      } catch (err) {
+        log(`cannot use the socket ${target.socket} (${(err as Error).message}); using HTTP`);
+      }
+    }
     const t = new StreamableHTTPClientTransport(new URL(target.url), {
       requestInit: { headers: { Authorization: `Bearer ${target.token}` } },
     });
-    t.onmessage = (m) => {
-      if (isJSONRPCResultResponse(m) && m.id === INIT_ID) return;
-      sendDown(m);
-    };
     t.onerror = (err) => log(`upstream: ${err.message}`);
+    await t.start();
     return t;
   };
 
@@ -83,8 +96,7 @@ export async function runStdioProxy(target: ServerTarget, opts: ProxyOptions = {
     params: JSONRPCRequest['params'],
     replyTo?: JSONRPCRequest['id'],
   ): Promise<void> => {
-    const t = connect();
-    await t.start();
+    const t = await connect();
     const result = await new Promise<InitializeResult>((resolve, reject) => {
       t.onmessage = (m) => {
         if ('id' in m && m.id === INIT_ID) {
@@ -103,6 +115,15 @@ export async function runStdioProxy(target: ServerTarget, opts: ProxyOptions = {
     });
     t.setProtocolVersion(result.protocolVersion);
     t.onmessage = (m) => sendDown(m);
+    // An MCP client gets the host's lines as they are; one without initialize needs them
+    // rewritten (sendDown), so only that one pays for parsing.
+    if (t instanceof SocketClientTransport && !bare) {
+      const out = opts.stdout ?? process.stdout;
+      t.passLines((line) => {
+        out.write(line);
+        out.write('\n');
+      });
+    }
     up = t;
     initResult = result;
     initParams = params;

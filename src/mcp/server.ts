@@ -19,6 +19,7 @@
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
@@ -42,6 +43,7 @@ import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/proto
 import type { Disposable } from '../core/disposable.js';
 import { AbortError } from '../core/errors.js';
 import { BoundedEventStore } from './event-store.js';
+import { SocketServerTransport, readAuthLine } from './socket.js';
 import { nullLogger, type Logger } from '../core/log.js';
 import { VERSION } from '../core/version.js';
 import type {
@@ -104,13 +106,16 @@ export interface SessionSummary {
   since: string;
   lastSeenMs: number;
   inFlight: number;
+  /** How the client is connected: Streamable HTTP, or the Unix socket `rune mcp` uses. */
+  transport: 'http' | 'socket';
 }
 
 export interface Session {
   /** Empty until the SDK assigns it during `initialize`. */
   id: string;
   readonly server: McpServer;
-  readonly transport: StreamableHTTPServerTransport;
+  /** Undefined for a session on the Unix socket. */
+  readonly transport: StreamableHTTPServerTransport | undefined;
   readonly subscriptions: Set<string>;
   readonly since: number;
   lastSeen: number;
@@ -123,6 +128,8 @@ export interface Session {
    * and nothing runs for nobody. `detached` marks a stream closed on purpose.
    */
   readonly open: Map<string | number, { ctrl: AbortController; detached: boolean }>;
+  /** A socket session's connection closed: its calls are aborted. */
+  readonly gone?: AbortController;
 }
 
 type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
@@ -155,6 +162,9 @@ export class McpHttpServer implements Disposable {
   private draining = false;
   /** Aborted when a drain runs out of grace: tool calls still running are cancelled. */
   private readonly stopping = new AbortController();
+  private socketServer: net.Server | undefined;
+  /** Sessions on the Unix socket (they have no HTTP session id to be found by). */
+  private readonly socketSessions = new Set<Session>();
 
   constructor(private readonly opts: McpHttpServerOptions) {
     this.token = opts.token ?? randomBytes(16).toString('hex');
@@ -184,7 +194,7 @@ export class McpHttpServer implements Disposable {
     if (this.opts.tls) await this.listenTls(this.opts.tls);
     this.registryWatch = this.opts.registry.onDidChange(() => {
       this.toolList = undefined;
-      for (const s of this.sessions.values()) {
+      for (const s of this.all()) {
         void s.server.server.sendToolListChanged().catch(() => undefined);
       }
     });
@@ -200,6 +210,96 @@ export class McpHttpServer implements Disposable {
 
   get url(): string {
     return `http://127.0.0.1:${this.boundPort}/mcp`;
+  }
+
+  /**
+   * Also serves newline-delimited JSON-RPC on the Unix socket `file` (for `rune mcp`).
+   * Its folder must be the user's own (0700): the token is still required.
+   */
+  async listenSocket(file: string): Promise<void> {
+    fs.rmSync(file, { force: true });
+    const srv = net.createServer((sock) => void this.acceptSocket(sock));
+    await new Promise<void>((resolve, reject) => {
+      srv.once('error', reject);
+      srv.listen(file, () => {
+        srv.off('error', reject);
+        resolve();
+      });
+    });
+    fs.chmodSync(file, 0o600);
+    this.socketServer = srv;
+    this.socketFile = file;
+  }
+
+  /** The Unix socket's path, when there is one. */
+  socketFile: string | undefined;
+
+  private async acceptSocket(sock: net.Socket): Promise<void> {
+    sock.setNoDelay(true);
+    const head = await readAuthLine(sock, (line) => {
+      const m = /^Bearer\s+(\S+)\s*$/i.exec(line);
+      return !!m && timingSafeEqual(digest(m[1]!), this.tokenDigest);
+    });
+    if (head === null) {
+      this.logger.warn('refused socket connection', { reason: 'no or wrong token' });
+      return;
+    }
+    if (this.draining || this.sessionCount() >= this.maxSessions) {
+      sock.end(
+        JSON.stringify({
+          jsonrpc: '2.0',
+          id: null,
+          error: { code: -32000, message: 'The server is busy or shutting down; retry shortly.' },
+        }) + '\n',
+      );
+      return;
+    }
+    const server = this.newServer();
+    const gone = new AbortController();
+    const s: Session = {
+      id: randomUUID(),
+      server,
+      transport: undefined,
+      subscriptions: new Set(),
+      since: Date.now(),
+      lastSeen: Date.now(),
+      inFlight: 0,
+      streams: 1,
+      open: new Map(),
+      gone,
+    };
+    const transport = new SocketServerTransport(sock, head, this.maxBody);
+    transport.onbusy = (n) => {
+      s.inFlight = n;
+      s.lastSeen = Date.now();
+    };
+    this.populate(s);
+    this.socketSessions.add(s);
+    transport.onclose = () => {
+      gone.abort(new AbortError('The client closed the connection of this request.'));
+      if (this.socketSessions.delete(s)) {
+        void server.close().catch(() => undefined);
+        this.logger.info('session closed', { session: s.id });
+        this.opts.onSessionsChanged?.();
+      }
+    };
+    await server.connect(transport);
+    server.server.oninitialized = () => {
+      this.logger.info('session opened', {
+        session: s.id,
+        client: clientName(server),
+        via: 'socket',
+      });
+      this.opts.onSessionsChanged?.();
+    };
+  }
+
+  private sessionCount(): number {
+    return this.sessions.size + this.socketSessions.size;
+  }
+
+  private all(): Session[] {
+    return [...this.sessions.values(), ...this.socketSessions];
   }
 
   /** The TLS listener's port (0 when there is none). */
@@ -271,7 +371,7 @@ export class McpHttpServer implements Disposable {
    */
   async drain(graceMs: number): Promise<void> {
     this.draining = true;
-    const busy = () => [...this.sessions.values()].some((s) => s.inFlight > 0) || this.oneShots > 0;
+    const busy = () => this.all().some((s) => s.inFlight > 0) || this.oneShots > 0;
     const until = async (end: number) => {
       while (busy() && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
     };
@@ -290,8 +390,8 @@ export class McpHttpServer implements Disposable {
       status: this.draining ? 'draining' : 'ok',
       version: VERSION,
       uptime_s: Math.round((Date.now() - this.startedAt) / 1000),
-      sessions: this.sessions.size,
-      in_flight: [...this.sessions.values()].reduce((n, s) => n + s.inFlight, 0) + this.oneShots,
+      sessions: this.sessionCount(),
+      in_flight: this.all().reduce((n, s) => n + s.inFlight, 0) + this.oneShots,
       tools: this.tools().length,
       tls: this.tlsPort || null,
     };
@@ -299,26 +399,28 @@ export class McpHttpServer implements Disposable {
 
   sessionList(): SessionSummary[] {
     const now = Date.now();
-    return [...this.sessions.values()].map((s) => ({
+    return this.all().map((s) => ({
       id: s.id,
       client: clientName(s.server),
       since: new Date(s.since).toISOString(),
       lastSeenMs: now - s.lastSeen,
       inFlight: s.inFlight,
+      transport: s.transport ? 'http' : 'socket',
     }));
   }
 
   /** Ends a session (its client must initialize again). False when there is none. */
   closeSession(id: string): boolean {
-    const s = this.sessions.get(id);
+    const s = this.sessions.get(id) ?? [...this.socketSessions].find((x) => x.id === id);
     if (!s) return false;
-    this.drop(s);
+    if (!s.transport) void s.server.close().catch(() => undefined);
+    else this.drop(s);
     return true;
   }
 
   /** Tells the sessions subscribed to `uri` that it changed. */
   resourceUpdated(uri: string): void {
-    for (const s of this.sessions.values()) {
+    for (const s of this.all()) {
       if (s.subscriptions.has(uri)) {
         void s.server.server.sendResourceUpdated({ uri }).catch(() => undefined);
       }
@@ -327,14 +429,19 @@ export class McpHttpServer implements Disposable {
 
   /** Tells every session the list of resources changed. */
   resourceListChanged(): void {
-    for (const s of this.sessions.values()) s.server.sendResourceListChanged();
+    for (const s of this.all()) s.server.sendResourceListChanged();
   }
 
   async close(): Promise<void> {
     clearInterval(this.sweeper);
     this.registryWatch?.dispose();
-    const all = [...this.sessions.values()];
+    const all = this.all();
     this.sessions.clear();
+    this.socketSessions.clear();
+    if (this.socketServer) {
+      this.socketServer.close();
+      if (this.socketFile) fs.rmSync(this.socketFile, { force: true });
+    }
     await Promise.all(all.map((s) => s.server.close().catch(() => undefined)));
     for (const w of this.certWatchers.splice(0)) w.close();
     this.http.closeAllConnections();
@@ -478,7 +585,7 @@ export class McpHttpServer implements Disposable {
       s.lastSeen = Date.now();
     });
     if (req.method === 'POST') this.trackConnection(s, res, body);
-    await s.transport.handleRequest(req, res, body);
+    await s.transport!.handleRequest(req, res, body);
   }
 
   private checkHostAndOrigin(req: http.IncomingMessage): string | undefined {
@@ -690,6 +797,7 @@ export class McpHttpServer implements Disposable {
         extra.signal,
         this.stopping.signal,
         ...(open ? [open.ctrl.signal] : []),
+        ...(!open && s.gone ? [s.gone.signal] : []),
       ]),
       caller: { client: clientName(s.server), session: s.id || undefined },
       progress: (p) => {

@@ -69,6 +69,17 @@ export class NvimEditor implements Editor {
     }
   }
 
+  async getText(bufferId: number, start: number, end: number): Promise<string> {
+    try {
+      return (await this.nvim.request('nvim_exec_lua', [
+        'return table.concat(vim.api.nvim_buf_get_lines(...), "\\n")',
+        [bufferId, start, end, false],
+      ])) as string;
+    } catch (err) {
+      throw new NotFoundError(`Cannot read buffer ${bufferId}: ${messageOf(err)}`);
+    }
+  }
+
   async setLines(bufferId: number, edits: LineEdit[], expectTick: number): Promise<void> {
     const res = await this.call<string | null>('set_lines', [bufferId, edits, expectTick]);
     if (typeof res === 'string' && res) throw new StateError(res);

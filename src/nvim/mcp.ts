@@ -4,6 +4,7 @@
  * buffers and diagnostics as resources, a few prompts, and serves
  * `:RuneMcp` (`rune.mcp.info`) and the approval answers from Lua.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -28,7 +29,7 @@ import { visibleInRoots } from '../tools/paths.js';
 import type { ToolRegistry } from '../tools/registry.js';
 import { getToolRegistry } from './tools.js';
 import { McpHttpServer } from '../mcp/server.js';
-import { cleanStale, removeLock, writeLock, type RuneLock } from '../mcp/lockfile.js';
+import { cleanStale, ensureDir, removeLock, writeLock, type RuneLock } from '../mcp/lockfile.js';
 import type { HostModule, ReadyHost } from './host.js';
 import { NvimEditor } from './editor.js';
 import { getProviderRegistry } from './providers.js';
@@ -275,6 +276,16 @@ export const mcpModule: HostModule = {
     });
 
     const lockDir = path.join(stateDir, 'mcp');
+    // `rune mcp`'s direct stream, next to the lock file in the same 0700 folder.
+    let socket: string | undefined;
+    try {
+      ensureDir(lockDir);
+      cleanStale(lockDir);
+      await server.listenSocket(path.join(lockDir, `${server.port}.sock`));
+      socket = server.socketFile;
+    } catch (err) {
+      logger.warn('no unix socket for rune mcp; it will use HTTP', { err });
+    }
     const lockData: RuneLock = {
       pid: process.pid,
       port: server.port,
@@ -284,12 +295,12 @@ export const mcpModule: HostModule = {
       workspaceFolders: await editor.roots().catch(() => [env.cwd]),
       nvimServer: env.server,
       nvimPid: env.pid,
+      ...(socket ? { socket } : {}),
       version: VERSION,
       createdAt: new Date().toISOString(),
     };
     const locks: string[] = [];
     try {
-      cleanStale(lockDir);
       locks.push(writeLock(lockDir, `${server.port}.lock`, lockData));
     } catch (err) {
       logger.warn('could not write the lock file', { err });
@@ -302,6 +313,7 @@ export const mcpModule: HostModule = {
       );
     }
     const removeLocks = () => {
+      if (socket) fs.rmSync(socket, { force: true });
       for (const l of locks) {
         try {
           removeLock(l);
@@ -370,11 +382,24 @@ export const mcpModule: HostModule = {
             ? undefined
             : ['See :RuneLog; `rune mcp` cannot find this Neovim without it.'],
         },
+        socket
+          ? { level: 'ok', message: `rune mcp socket ${socket}` }
+          : {
+              level: 'warn',
+              message: 'no unix socket for rune mcp; it uses HTTP (slower)',
+              advice: ['See :RuneLog for why the socket could not be created.'],
+            },
         { level: 'info', message: `${server.sessionList().length} client(s) connected` },
       ]),
     );
     await nvim.lua('require("rune.mcp")._server(...)', [
-      { url: server.url, port: server.port, token: server.token, lock: locks[0] ?? null },
+      {
+        url: server.url,
+        port: server.port,
+        token: server.token,
+        lock: locks[0] ?? null,
+        socket: socket ?? null,
+      },
     ]);
     logger.info('mcp server listening', { url: server.url, tools: registry.list().length });
     return store;
@@ -445,8 +470,8 @@ function addResourcesAndPrompts(mcp: McpServer, editor: NvimEditor): void {
       if (!visibleInRoots(b.path, await editor.roots())) {
         throw new Error(`Buffer ${b.id} holds ${b.path}, outside the workspace; refused.`);
       }
-      const lines = await editor.getLines(b.id, 0, b.lineCount);
-      return { contents: [{ uri: uri.href, mimeType: 'text/plain', text: lines.join('\n') }] };
+      const text = await editor.getText(b.id, 0, b.lineCount);
+      return { contents: [{ uri: uri.href, mimeType: 'text/plain', text }] };
     },
   );
   mcp.registerResource(

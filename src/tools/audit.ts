@@ -23,6 +23,8 @@ export interface AuditEntry {
 
 export class AuditLog {
   private readonly recentCalls: AuditEntry[] = [];
+  /** Opened on the first call and kept: one write per call, not open + write + close. */
+  private fd: Promise<number> | undefined;
 
   constructor(
     /** The log file, or null to keep entries in memory only. */
@@ -47,9 +49,24 @@ export class AuditLog {
     this.recentCalls.push(entry);
     if (this.recentCalls.length > this.keep) this.recentCalls.shift();
     if (!this.file) return;
-    fs.appendFile(this.file, JSON.stringify(entry) + '\n', { mode: 0o600 }, (err) => {
-      if (err) this.logger.warn('could not write the audit log', { file: this.file, err });
-    });
+    const line = JSON.stringify(entry) + '\n';
+    const file = this.file;
+    // A raw descriptor (not a FileHandle, which would be closed when collected), kept for
+    // the host's life.
+    this.fd ??= new Promise<number>((resolve, reject) =>
+      fs.open(file, 'a', 0o600, (err, fd) => (err ? reject(err) : resolve(fd))),
+    );
+    this.fd
+      .then(
+        (fd) =>
+          new Promise<void>((resolve, reject) =>
+            fs.write(fd, line, (err) => (err ? reject(err) : resolve())),
+          ),
+      )
+      .catch((err: unknown) => {
+        this.fd = undefined;
+        this.logger.warn('could not write the audit log', { file: this.file, err });
+      });
   }
 
   /** The most recent calls, newest last. */

@@ -85,6 +85,9 @@ export function registerEditorTools(
       if (!buf) throw new NotFoundError(`Cannot open ${ref} in a buffer.`);
       return { buf, real };
     }
+    // The roots are asked for together with the buffer: one wait for Neovim instead of two.
+    const roots = editor.roots();
+    roots.catch(() => undefined);
     let buf: BufferInfo | undefined;
     if (ref === undefined) {
       buf = await editor.buffer((await editor.cursor()).bufferId);
@@ -94,7 +97,7 @@ export function registerEditorTools(
       if (!buf)
         throw new NotFoundError(`No buffer ${ref}; call list_buffers to see the open ones.`);
     }
-    return { buf, real: buf.path ? await safePath(buf.path) : '' };
+    return { buf, real: buf.path ? resolveInRoots(buf.path, await roots) : '' };
   };
 
   /**
@@ -136,7 +139,7 @@ export function registerEditorTools(
 
   const pageResult = (
     meta: Record<string, unknown>,
-    lines: string[],
+    text: string,
     s: number,
     e: number,
     total: number,
@@ -148,7 +151,7 @@ export function registerEditorTools(
         ? `\n[lines ${s}-${e} of ${total}; call again with start_line=${next} for more]`
         : '';
     return {
-      content: [{ type: 'text', text: lines.join('\n') + note }],
+      content: [{ type: 'text', text: text + note }],
       structuredContent: structured,
     };
   };
@@ -203,7 +206,7 @@ export function registerEditorTools(
     const { abs, text } = await readWhole(p);
     const lines = textLines(text);
     const { s, e } = page(lines.length, start, end);
-    return pageResult({ path: abs }, lines.slice(s - 1, e), s, e, lines.length);
+    return pageResult({ path: abs }, lines.slice(s - 1, e).join('\n'), s, e, lines.length);
   };
 
   const writeFile = async (ctx: ToolContext, p: string, content: string) => {
@@ -255,10 +258,20 @@ export function registerEditorTools(
         'the result says where the next page starts.',
       inputSchema: { buffer: bufferRef, ...lineArgs },
       annotations: RO,
-      handler: (args) =>
-        withReadBuffer(args.buffer, async (buf) => {
+      handler: (args) => {
+        // A buffer given by id: its text is asked for together with the buffer and the
+        // roots (one wait for Neovim, not two). The range needs no line count: Neovim
+        // clamps it to the same lines the page below keeps; it is returned only once
+        // the buffer passed the workspace check.
+        let early: Promise<string> | undefined;
+        if (typeof args.buffer === 'number') {
+          const want = page(Number.MAX_SAFE_INTEGER, args.start_line, args.end_line);
+          early = editor.getText(args.buffer, want.s - 1, want.e);
+          early.catch(() => undefined);
+        }
+        return withReadBuffer(args.buffer, async (buf) => {
           const { s, e } = page(buf.lineCount, args.start_line, args.end_line);
-          const lines = s <= e ? await editor.getLines(buf.id, s - 1, e) : [];
+          const text = s <= e ? await (early ?? editor.getText(buf.id, s - 1, e)) : '';
           return pageResult(
             {
               buffer: buf.id,
@@ -266,12 +279,13 @@ export function registerEditorTools(
               changedtick: buf.changedtick,
               modified: buf.modified,
             },
-            lines,
+            text,
             s,
             e,
             buf.lineCount,
           );
-        }),
+        });
+      },
     }),
   );
 
@@ -328,16 +342,13 @@ export function registerEditorTools(
       },
       annotations: RO,
       handler: async (args) => {
-        const roots = await editor.roots();
-        return args.buffer === undefined
-          ? jsonResult({
-              diagnostics: (await editor.diagnostics()).filter((d) =>
-                visibleInRoots(d.path, roots),
-              ),
-            })
-          : withReadBuffer(args.buffer, async (buf) =>
-              jsonResult({ diagnostics: await editor.diagnostics(buf.id) }),
-            );
+        if (args.buffer !== undefined) {
+          return withReadBuffer(args.buffer, async (buf) =>
+            jsonResult({ diagnostics: await editor.diagnostics(buf.id) }),
+          );
+        }
+        const [roots, all] = await Promise.all([editor.roots(), editor.diagnostics()]);
+        return jsonResult({ diagnostics: all.filter((d) => visibleInRoots(d.path, roots)) });
       },
     }),
   );

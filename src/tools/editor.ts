@@ -101,6 +101,11 @@ export interface Editor {
   /** Lines `start..end` (end exclusive, clamped) of a buffer. */
   getLines(bufferId: number, start: number, end: number): Promise<string[]>;
   /**
+   * The same lines joined with "\n", as one string: a large read crosses the
+   * RPC channel as one string rather than one per line.
+   */
+  getText(bufferId: number, start: number, end: number): Promise<string>;
+  /**
    * Replaces line ranges, applied bottom-up as one undo step. Fails without
    * changing anything when the buffer's changedtick is no longer `expectTick`.
    */

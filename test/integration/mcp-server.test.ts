@@ -219,6 +219,15 @@ describe('MCP editor tools', () => {
     expect(textOf(read)).toBe(
       'local b = 2\nlocal c = 3\n[lines 2-3 of 4; call again with start_line=4 for more]',
     );
+    // By id: the range is clamped to the buffer, and past its end there is nothing.
+    const byId = (start_line: number, end_line?: number) =>
+      client.callTool({
+        name: 'read_buffer',
+        arguments: { buffer: cur.bufferId, start_line, end_line },
+      });
+    expect(textOf(await byId(3, 99))).toBe('local c = 3\nprint(a + b + c)');
+    expect(textOf(await byId(4))).toBe('print(a + b + c)');
+    expect(textOf(await byId(9, 12))).toBe('');
 
     expect(
       textOf(await client.callTool({ name: 'read_file', arguments: { path: 'src/util.txt' } })),

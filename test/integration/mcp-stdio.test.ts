@@ -3,6 +3,7 @@
  * driven by the official SDK client over stdio, against a real headless Neovim.
  */
 import { spawn } from 'node:child_process';
+import * as net from 'node:net';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -87,6 +88,70 @@ describe('rune mcp (stdio proxy)', () => {
         'alpha',
         'gamma',
       ]);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('talks to the host over its Unix socket: a 0700 folder, the token required', async () => {
+    const info = await env.t.lua<{ lock: string; token: string }>(
+      'return require("rune.host").request("rune.mcp.info")',
+    );
+    const lock = JSON.parse(fs.readFileSync(info.lock, 'utf8')) as { socket?: string };
+    const sock = lock.socket ?? '';
+    expect(path.dirname(sock)).toBe(path.dirname(info.lock));
+    expect(fs.statSync(sock).isSocket()).toBe(true);
+    expect(fs.statSync(path.dirname(sock)).mode & 0o777).toBe(0o700);
+
+    /** Sends `lines` on a fresh connection; resolves with what came back once it ends. */
+    const exchange = (lines: string[]) =>
+      new Promise<string>((resolve, reject) => {
+        const c = net.createConnection(sock);
+        let got = '';
+        c.on('data', (d: Buffer) => {
+          got += d.toString();
+          if (got.includes('"id":7')) c.end();
+        });
+        c.once('error', reject);
+        c.once('close', () => resolve(got));
+        c.write(lines.map((l) => l + '\n').join(''));
+      });
+    const call = JSON.stringify({
+      jsonrpc: '2.0',
+      id: 7,
+      method: 'tools/call',
+      params: { name: 'read_file', arguments: { path: 'notes.txt' } },
+    });
+    for (const first of [call, 'Bearer 0123456789abcdef0123456789abcdef']) {
+      const refused = JSON.parse((await exchange([first, call])).trim()) as {
+        error: { code: number; message: string };
+      };
+      expect(refused.error.code).toBe(-32001);
+      expect(refused.error.message).toMatch(/Unauthorized.*Bearer <token>/);
+    }
+    const ok = await exchange([`Bearer ${info.token}`, call]);
+    // Notifications (a buffer list change) may come before the reply.
+    const reply = ok.split('\n').find((l) => l.includes('"id":7')) ?? '';
+    expect(JSON.parse(reply)).toMatchObject({
+      id: 7,
+      result: { content: [{ type: 'text', text: expect.stringContaining('alpha') }] },
+    });
+
+    await env.t.nvim.command('checkhealth rune');
+    const health = await env.t.lua<string[]>('return vim.api.nvim_buf_get_lines(0, 0, -1, false)');
+    expect(health.join('\n')).toContain(`OK rune mcp socket ${sock}`);
+    await env.t.nvim.command('bwipeout!');
+
+    // `rune mcp` (found through this lock file) is one of the socket's sessions.
+    const client = await stdioClient(cliEnv(), env.ws);
+    try {
+      expect((await client.callTool({ name: 'list_buffers', arguments: {} })).isError).toBeFalsy();
+      const clients = await env.t.lua<{ client: string; transport: string }[]>(
+        'return require("rune.host").request("rune.mcp.info").clients',
+      );
+      expect(clients).toContainEqual(
+        expect.objectContaining({ client: 'stdio-test 2.0.0', transport: 'socket' }),
+      );
     } finally {
       await client.close();
     }

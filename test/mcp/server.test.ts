@@ -1,4 +1,8 @@
+import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -7,6 +11,7 @@ import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/typ
 import { McpHttpServer, type McpHttpServerOptions } from '../../src/mcp/server.js';
 import { ToolRegistry } from '../../src/tools/registry.js';
 import { DeniedError } from '../../src/core/errors.js';
+import { waitFor } from '../helpers/nvim.js';
 
 const servers: McpHttpServer[] = [];
 const clients: Client[] = [];
@@ -317,5 +322,69 @@ describe('McpHttpServer', () => {
       onprogress: (p) => seen.push(p.progress),
     });
     expect(seen).toEqual([1, 2, 3]);
+  });
+});
+
+describe('the Unix socket `rune mcp` uses', () => {
+  const dirs: string[] = [];
+  afterEach(() => {
+    for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+  });
+
+  async function withSocket(opts: Partial<McpHttpServerOptions> = {}) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rune-sock-'));
+    dirs.push(dir);
+    const { server, registry } = await start(opts);
+    await server.listenSocket(path.join(dir, 'mcp.sock'));
+    const sock = net.createConnection(server.socketFile!);
+    let got = '';
+    sock.on('data', (d: Buffer) => (got += d.toString()));
+    const closed = new Promise<void>((r) => sock.once('close', () => r()));
+    await new Promise((r) => sock.once('connect', r));
+    return { server, registry, sock, closed, output: () => got };
+  }
+
+  it('counts a call in flight and aborts it when the client goes away', async () => {
+    let aborted = false;
+    const registry = new ToolRegistry();
+    registry.register({
+      name: 'wait',
+      description: 'waits until cancelled',
+      inputSchema: {},
+      annotations: { readOnlyHint: true },
+      handler: (_args, ctx) =>
+        new Promise<string>((resolve) =>
+          ctx.signal.addEventListener('abort', () => {
+            aborted = true;
+            resolve('stopped');
+          }),
+        ),
+    });
+    const { server, sock, closed } = await withSocket({ registry });
+    sock.write(
+      `Bearer ${server.token}\n` +
+        JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'wait' } }) +
+        '\n',
+    );
+    await waitFor(
+      () => server.sessionList().find((s) => s.transport === 'socket' && s.inFlight === 1),
+      5000,
+      'the call in flight on the socket session',
+    );
+    sock.destroy();
+    await closed;
+    await waitFor(() => aborted, 5000, 'the call aborted');
+    await waitFor(() => server.sessionList().length === 0, 5000, 'the session gone');
+  });
+
+  it('answers a message over the size limit with an error and closes', async () => {
+    const { server, sock, closed, output } = await withSocket({ maxBodyBytes: 2048 });
+    sock.write(
+      `Bearer ${server.token}\n` + '{"jsonrpc":"2.0","id":1,"method":"' + 'x'.repeat(4096),
+    );
+    await closed;
+    const line = JSON.parse(output().trim()) as { error: { code: number; message: string } };
+    expect(line.error.code).toBe(-32600);
+    expect(line.error.message).toMatch(/over the size limit/);
   });
 });

@@ -401,8 +401,15 @@ describe('lock files', () => {
         .map((l) => l.port)
         .sort(),
     ).toEqual([1, 3]);
+    // The socket of a server that crashed goes with its lock; others stay (a server
+    // that is starting listens on its socket before it writes its lock).
+    fs.writeFileSync(path.join(dir, '2.sock'), '');
+    fs.writeFileSync(path.join(dir, '3.sock'), '');
+    fs.writeFileSync(path.join(dir, '4.sock'), '');
     expect(cleanStale(dir)).toBe(1);
-    expect(fs.readdirSync(dir).sort()).toEqual(['1.lock', '3.lock']);
+    expect(fs.readdirSync(dir).sort()).toEqual(['1.lock', '3.lock', '3.sock', '4.sock']);
+    fs.rmSync(path.join(dir, '3.sock'));
+    fs.rmSync(path.join(dir, '4.sock'));
     removeLock(path.join(dir, '3.lock'));
     removeLock(path.join(dir, '1.lock'));
     expect(fs.readdirSync(dir)).toEqual(['3.lock']);
