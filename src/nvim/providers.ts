@@ -11,19 +11,43 @@
 import type { HealthItem, HostModule, ReadyHost } from './host.js';
 import type { ModelInfo, ProviderRegistry } from '../providers/types.js';
 import { DisposableStore, toDisposable } from '../core/disposable.js';
-import { AuthError, RuneError, toRuneError } from '../core/errors.js';
+import { AuthError, ConfigError, RuneError, toRuneError } from '../core/errors.js';
 import { parseProvidersConfig } from '../providers/config.js';
 import { createProviderRegistry, type ManagedRegistry } from '../providers/registry.js';
 import type { ManagedProvider } from '../providers/managed.js';
 import { modelChecks } from '../providers/model-checks.js';
 import { copilotAdapterFactory } from '../providers/copilot.js';
 import { apiKeyAccount } from '../auth/secret-store.js';
+import { findGitHubToken } from '../auth/github.js';
+import { which } from '../core/which.js';
+import {
+  detectProviders,
+  detectedConfig,
+  guidance,
+  hasConfiguredProviders,
+  type Detection,
+} from '../providers/detect.js';
 import { hostCopilotConfig, hostSecrets } from './auth.js';
 
 const registries = new WeakMap<ReadyHost, ProviderRegistry>();
 
-function build(host: ReadyHost): ManagedRegistry {
-  return createProviderRegistry(parseProvidersConfig(host.config), {
+/** How the providers were chosen when the user configured none. */
+export interface AutoChoice {
+  detection: Detection;
+  /** The reason shown in the chat header and :checkhealth, per provider id. */
+  why: Record<string, string>;
+  /** What to do when nothing was found (undefined when something was). */
+  guidance?: string;
+}
+const autos = new WeakMap<ReadyHost, AutoChoice>();
+
+/** The detection result when the user configured no provider, else undefined. */
+export function autoChoice(host: ReadyHost): AutoChoice | undefined {
+  return autos.get(host);
+}
+
+function build(host: ReadyHost, config = host.config): ManagedRegistry {
+  return createProviderRegistry(parseProvidersConfig(config), {
     logger: host.logger,
     secrets: hostSecrets(host),
     storedKeyAccount: apiKeyAccount,
@@ -50,6 +74,46 @@ export function getProviderRegistry(host: ReadyHost): ProviderRegistry {
     registries.set(host, r);
   }
   return r;
+}
+
+/**
+ * Looks at what this machine offers (src/providers/detect.ts) and builds the registry
+ * from it. With nothing found, asking for a provider fails with guidance instead.
+ */
+async function buildDetected(host: ReadyHost): Promise<ProviderRegistry> {
+  const secrets = hostSecrets(host);
+  const env = process.env;
+  const detection = await detectProviders({
+    env,
+    which: (name) => which(name, env),
+    storedKey: async (id) => !!(await secrets.get(apiKeyAccount(id))),
+    copilotToken: async () => (await findGitHubToken({ env, store: secrets }))?.source,
+  });
+  const why: Record<string, string> = {};
+  for (const f of ['chat', 'completion'] as const) {
+    const d = detection[f];
+    if (d) why[d.id] = `found: ${d.why}`;
+  }
+  const nothing = !detection.chat;
+  const auto: AutoChoice = {
+    detection,
+    why,
+    ...(nothing ? { guidance: guidance(detection) } : {}),
+  };
+  autos.set(host, auto);
+  host.logger.info('providers detected', {
+    chat: detection.chat?.id,
+    completion: detection.completion?.id,
+  });
+  if (!nothing) return build(host, detectedConfig(host.config, detection));
+  const empty = build(host, { ...host.config, providers: {} });
+  return {
+    ...empty,
+    get(feature, id) {
+      if (id === undefined) throw new ConfigError('providers', auto.guidance!);
+      return empty.get(feature, id);
+    },
+  } as ManagedRegistry;
 }
 
 /** Replaces the registry (tests use it to inject one). */
@@ -151,6 +215,33 @@ async function ollamaModels(provider: ManagedProvider, id: string): Promise<Heal
     }));
 }
 
+/** What detection found, for a user who configured no provider. */
+function autoHealth(auto: AutoChoice | undefined): HealthItem[] {
+  if (!auto) return [];
+  const d = auto.detection;
+  const head: HealthItem = auto.guidance
+    ? {
+        level: 'warn',
+        message: 'No provider configured and none found on this machine',
+        advice: [
+          'Run :RuneSetup, or:',
+          ...d.candidates.filter((c) => c.needs).map((c) => `${c.kind}: ${c.needs}`),
+        ],
+      }
+    : {
+        level: 'ok',
+        message: `No provider configured; detected: chat → ${d.chat!.id} (${d.chat!.why}), completion → ${d.completion!.id} (${d.completion!.why})`,
+        advice: ['Make it permanent with providers = { … } in setup() (:help rune-providers)'],
+      };
+  const rest: HealthItem[] = d.candidates
+    .filter((c) => c.usable || c.found)
+    .map((c) => ({
+      level: 'info',
+      message: `${c.kind}: ${c.found}${c.usable ? '' : ` (${c.needs ?? 'not usable'})`}`,
+    }));
+  return [head, ...rest];
+}
+
 function optionalString(v: unknown, what: string): string | undefined {
   if (v === undefined || v === null) return undefined;
   if (typeof v !== 'string') throw new RuneError('bad_request', `${what} must be a string.`);
@@ -160,7 +251,10 @@ function optionalString(v: unknown, what: string): string | undefined {
 /** Builds the registry at startup (reporting a bad config) and serves its requests. */
 export const providersModule: HostModule = {
   name: 'providers',
-  activate(host) {
+  async activate(host) {
+    if (!registries.has(host) && !hasConfiguredProviders(host.config)) {
+      registries.set(host, await buildDetected(host));
+    }
     const registry = getProviderRegistry(host);
     const store = new DisposableStore();
     const current = () => registries.get(host) ?? registry;
@@ -171,7 +265,12 @@ export const providersModule: HostModule = {
       ),
     );
     store.add(host.onRequest('rune.providers.usage', () => current().usage()));
-    store.add(host.addHealth('providers', () => health(current())));
+    store.add(
+      host.addHealth('providers', async () => [
+        ...autoHealth(autos.get(host)),
+        ...(await health(current())),
+      ]),
+    );
     store.add(
       toDisposable(() => {
         current().dispose();

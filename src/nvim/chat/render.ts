@@ -32,8 +32,12 @@ export function answerHeader(
   provider: string,
   model: string | undefined,
   instructions?: string,
+  why?: string,
 ): string {
-  const with_ = instructions ? ` · ${instructions}` : '';
+  const with_ = [instructions, why]
+    .filter(Boolean)
+    .map((s) => ` · ${s}`)
+    .join('');
   return `\n\n${ASSISTANT_HEADER} (${model ? `${provider}/${model}` : provider})${with_}\n\n`;
 }
 
@@ -101,7 +105,7 @@ export function errorLine(err: unknown, provider?: string): string {
     text =
       'No chat provider is configured: add one under `providers` in setup() (:help rune-providers).';
   } else if (e instanceof ConfigError) {
-    text = /setup\(\)/.test(e.message)
+    text = /setup\(\)|:RuneSetup/.test(e.message)
       ? firstLine(e.message)
       : `${firstLine(e.message)}; fix it in setup().`;
   } else if (e instanceof AuthError) {
