@@ -253,12 +253,15 @@ export function detectedConfig(
   };
 }
 
-/** Guidance for a machine where nothing usable was found: what to install or set. */
+/** The first line of the guidance (chat shows the guidance whole when it sees it). */
+export const NO_MODEL = 'No model found on this machine: run :RuneSetup to pick one, or';
+
+/** Guidance for a machine where nothing usable was found: what to install or set, one a line. */
 export function guidance(det: Detection): string {
   const lines = det.candidates
     .filter((c) => !c.usable && c.needs)
-    .map((c) => `${c.kind}: ${c.found ? `${c.found}; ` : ''}${c.needs}`);
-  return `No model found on this machine. Run :RuneSetup to pick one, or: ${lines.join(' · ')}`;
+    .map((c) => `- ${c.kind}: ${c.found ? `${c.found}; ` : ''}${c.needs}`);
+  return [`${NO_MODEL}:`, ...lines].join('\n');
 }
 
 /** Whether the user configured any provider (else Rune detects one). */

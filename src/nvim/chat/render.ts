@@ -14,6 +14,7 @@ import {
   toRuneError,
 } from '../../core/errors.js';
 import type { Usage } from '../../providers/types.js';
+import { NO_MODEL } from '../../providers/detect.js';
 import type { ContextItem } from './context.js';
 import type { StoredChat, StoredMessage } from './history.js';
 
@@ -97,7 +98,11 @@ export function errorLine(err: unknown, provider?: string): string {
   const e = toRuneError(err);
   const who = provider ?? 'the provider';
   let text: string;
-  if (
+  const guide = e instanceof ConfigError ? e.message.indexOf(NO_MODEL) : -1;
+  if (guide >= 0) {
+    // Guidance when nothing was configured or found: every line of it, as one callout.
+    text = e.message.slice(guide).split('\n').join('\n> ');
+  } else if (
     e instanceof ConfigError &&
     e.path === 'providers' &&
     /no provider is configured/.test(e.message)
@@ -105,7 +110,7 @@ export function errorLine(err: unknown, provider?: string): string {
     text =
       'No chat provider is configured: add one under `providers` in setup() (:help rune-providers).';
   } else if (e instanceof ConfigError) {
-    text = /setup\(\)|:RuneSetup/.test(e.message)
+    text = /setup\(\)/.test(e.message)
       ? firstLine(e.message)
       : `${firstLine(e.message)}; fix it in setup().`;
   } else if (e instanceof AuthError) {
