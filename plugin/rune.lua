@@ -128,3 +128,11 @@ end, {
   end,
   desc = 'Rune: [provider] [login|logout|status] — sign in to a provider or show secrets',
 })
+
+-- :RuneSetup (lua/rune/setup.lua): pick the model provider when none is configured.
+vim.api.nvim_create_user_command('RuneSetup', function()
+  local ok, err = pcall(require('rune.setup').open)
+  if not ok then
+    vim.notify(tostring(err), vim.log.levels.ERROR)
+  end
+end, { desc = 'Rune: pick the model provider (detected on this machine)' })

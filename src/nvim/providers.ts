@@ -8,7 +8,10 @@
  * usage per provider and model. Adds the "providers" section to :checkhealth rune.
  * Plugins add their providers through the registry's `register()` (src/nvim/plugins.ts).
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { HealthItem, HostModule, ReadyHost } from './host.js';
+import { writeFileAtomic } from '../core/atomic-file.js';
 import type { ModelInfo, ProviderRegistry } from '../providers/types.js';
 import { DisposableStore, toDisposable } from '../core/disposable.js';
 import { AuthError, ConfigError, RuneError, toRuneError } from '../core/errors.js';
@@ -24,6 +27,7 @@ import {
   detectProviders,
   detectedConfig,
   guidance,
+  setupSnippet,
   hasConfiguredProviders,
   type Detection,
 } from '../providers/detect.js';
@@ -38,6 +42,8 @@ export interface AutoChoice {
   why: Record<string, string>;
   /** What to do when nothing was found (undefined when something was). */
   guidance?: string;
+  /** The provider picked with :RuneSetup (saved in Rune's state folder). */
+  picked?: string;
 }
 const autos = new WeakMap<ReadyHost, AutoChoice>();
 
@@ -80,32 +86,64 @@ export function getProviderRegistry(host: ReadyHost): ProviderRegistry {
  * Looks at what this machine offers (src/providers/detect.ts) and builds the registry
  * from it. With nothing found, asking for a provider fails with guidance instead.
  */
-async function buildDetected(host: ReadyHost): Promise<ProviderRegistry> {
+function detect(host: ReadyHost): Promise<Detection> {
   const secrets = hostSecrets(host);
   const env = process.env;
-  const detection = await detectProviders({
+  return detectProviders({
     env,
     which: (name) => which(name, env),
     storedKey: async (id) => !!(await secrets.get(apiKeyAccount(id))),
     copilotToken: async () => (await findGitHubToken({ env, store: secrets }))?.source,
   });
+}
+
+/** Where :RuneSetup keeps the pick: Rune's own state folder, nothing outside it. */
+async function setupFile(host: ReadyHost): Promise<string> {
+  const state = (await host.nvim.call('stdpath', ['state'])) as string;
+  return path.join(state, 'rune', 'setup.json');
+}
+
+async function savedPick(host: ReadyHost): Promise<string | undefined> {
+  const file = await setupFile(host);
+  try {
+    const data = JSON.parse(await fs.promises.readFile(file, 'utf8')) as { provider?: unknown };
+    return typeof data.provider === 'string' ? data.provider : undefined;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+      host.logger.warn('the :RuneSetup pick is unreadable; detecting again', { file, err });
+    }
+    return undefined;
+  }
+}
+
+function buildDetected(
+  host: ReadyHost,
+  detection: Detection,
+  pick: string | undefined,
+): ProviderRegistry {
   const why: Record<string, string> = {};
+  const picked =
+    pick && detection.candidates.some((c) => c.id === pick && c.usable) ? pick : undefined;
+  if (pick && !picked) host.logger.warn('the :RuneSetup pick is not available now', { pick });
   for (const f of ['chat', 'completion'] as const) {
     const d = detection[f];
     if (d) why[d.id] = `found: ${d.why}`;
   }
+  if (picked) why[picked] = 'picked with :RuneSetup';
   const nothing = !detection.chat;
   const auto: AutoChoice = {
     detection,
     why,
+    ...(picked ? { picked } : {}),
     ...(nothing ? { guidance: guidance(detection) } : {}),
   };
   autos.set(host, auto);
   host.logger.info('providers detected', {
     chat: detection.chat?.id,
     completion: detection.completion?.id,
+    picked,
   });
-  if (!nothing) return build(host, detectedConfig(host.config, detection));
+  if (!nothing) return build(host, detectedConfig(host.config, detection, picked));
   const empty = build(host, { ...host.config, providers: {} });
   return {
     ...empty,
@@ -215,6 +253,60 @@ async function ollamaModels(provider: ManagedProvider, id: string): Promise<Heal
     }));
 }
 
+/** What :RuneSetup shows: the options found now, what each needs, and which is in use. */
+async function setupOptions(host: ReadyHost) {
+  if (hasConfiguredProviders(host.config)) {
+    return {
+      configured: true,
+      options: getProviderRegistry(host)
+        .list()
+        .map((p) => ({ id: p.id, kind: p.kind, usable: true, found: 'configured in setup()' })),
+    };
+  }
+  const detection = await detect(host);
+  const auto = autos.get(host);
+  if (auto) auto.detection = detection;
+  const chat = auto?.picked ?? detection.chat?.id;
+  return {
+    configured: false,
+    options: detection.candidates.map((c) => ({
+      id: c.id,
+      kind: c.kind,
+      usable: c.usable,
+      found: c.found,
+      ...(c.needs ? { needs: c.needs } : {}),
+      current: c.id === chat,
+    })),
+  };
+}
+
+/**
+ * Uses `id` from now on and saves the pick in Rune's state folder (read at the next
+ * start). Returns the setup() snippet that makes it permanent.
+ */
+async function setupPick(host: ReadyHost, id: string): Promise<{ snippet: string[] }> {
+  if (hasConfiguredProviders(host.config)) {
+    throw new RuneError(
+      'bad_request',
+      'Providers are configured in setup(); change them there (:help rune-providers).',
+    );
+  }
+  const detection = autos.get(host)?.detection ?? (await detect(host));
+  const c = detection.candidates.find((x) => x.id === id);
+  if (!c?.usable) {
+    throw new RuneError(
+      'bad_request',
+      `${id} cannot be used yet${c?.needs ? `: ${c.needs}` : ''}; pick one marked available.`,
+    );
+  }
+  await writeFileAtomic(
+    await setupFile(host),
+    `${JSON.stringify({ provider: id, picked_at: new Date().toISOString() }, null, 2)}\n`,
+  );
+  setProviderRegistry(host, buildDetected(host, detection, id));
+  return { snippet: setupSnippet(c) };
+}
+
 /** What detection found, for a user who configured no provider. */
 function autoHealth(auto: AutoChoice | undefined): HealthItem[] {
   if (!auto) return [];
@@ -230,7 +322,9 @@ function autoHealth(auto: AutoChoice | undefined): HealthItem[] {
       }
     : {
         level: 'ok',
-        message: `No provider configured; detected: chat → ${d.chat!.id} (${d.chat!.why}), completion → ${d.completion!.id} (${d.completion!.why})`,
+        message: auto.picked
+          ? `No provider configured; ${auto.picked} picked with :RuneSetup (saved in Rune's state folder)`
+          : `No provider configured; detected: chat → ${d.chat!.id} (${d.chat!.why}), completion → ${d.completion!.id} (${d.completion!.why})`,
         advice: ['Make it permanent with providers = { … } in setup() (:help rune-providers)'],
       };
   const rest: HealthItem[] = d.candidates
@@ -252,8 +346,10 @@ function optionalString(v: unknown, what: string): string | undefined {
 export const providersModule: HostModule = {
   name: 'providers',
   async activate(host) {
-    if (!registries.has(host) && !hasConfiguredProviders(host.config)) {
-      registries.set(host, await buildDetected(host));
+    const auto = !registries.has(host) && !hasConfiguredProviders(host.config);
+    if (auto) {
+      const [detection, pick] = await Promise.all([detect(host), savedPick(host)]);
+      registries.set(host, buildDetected(host, detection, pick));
     }
     const registry = getProviderRegistry(host);
     const store = new DisposableStore();
@@ -265,6 +361,14 @@ export const providersModule: HostModule = {
       ),
     );
     store.add(host.onRequest('rune.providers.usage', () => current().usage()));
+    store.add(host.onRequest('rune.setup.options', () => setupOptions(host)));
+    store.add(
+      host.onRequest('rune.setup.pick', async (args) => {
+        const id = optionalString(args[0], 'The provider id');
+        if (!id) throw new RuneError('bad_request', 'Say which provider to pick.');
+        return setupPick(host, id);
+      }),
+    );
     store.add(
       host.addHealth('providers', async () => [
         ...autoHealth(autos.get(host)),

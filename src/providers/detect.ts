@@ -270,3 +270,11 @@ export function hasConfiguredProviders(config: Readonly<Record<string, unknown>>
   if (p && typeof p === 'object' && Object.keys(p).length > 0) return true;
   return typeof config.default_provider === 'string' && config.default_provider !== '';
 }
+
+/** The setup() call that makes a detected or picked provider permanent, as Lua lines. */
+export function setupSnippet(c: Candidate): string[] {
+  const opts = Object.entries(c.options ?? {})
+    .map(([k, v]) => `${k} = ${JSON.stringify(v).replace(/^"|"$/g, "'")}`)
+    .join(', ');
+  return ["require('rune').setup({", `  providers = { ${c.id} = { ${opts} } },`, '})'];
+}
