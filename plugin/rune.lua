@@ -136,3 +136,8 @@ vim.api.nvim_create_user_command('RuneSetup', function()
     vim.notify(tostring(err), vim.log.levels.ERROR)
   end
 end, { desc = 'Rune: pick the model provider (detected on this machine)' })
+
+-- :RunePull[!] {model} (lua/rune/progress.lua): pull an Ollama model with progress.
+vim.api.nvim_create_user_command('RunePull', function(o)
+  require('rune.progress').pull(o)
+end, { nargs = '?', bang = true, desc = 'Rune: pull an Ollama model (! cancels the pull)' })

@@ -12,6 +12,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { HealthItem, HostModule, ReadyHost } from './host.js';
 import { writeFileAtomic } from '../core/atomic-file.js';
+import { pullOllamaModel } from '../providers/ollama-pull.js';
+import { whoFor } from '../providers/errors.js';
 import type { ModelInfo, ProviderRegistry } from '../providers/types.js';
 import { DisposableStore, toDisposable } from '../core/disposable.js';
 import { AuthError, ConfigError, RuneError, toRuneError } from '../core/errors.js';
@@ -253,6 +255,77 @@ async function ollamaModels(provider: ManagedProvider, id: string): Promise<Heal
     }));
 }
 
+/** Shows a pull's progress in Neovim (lua/rune/progress.lua draws it). */
+function progress(
+  host: ReadyHost,
+  key: string,
+  p: { title: string; text: string; percent?: number; status: string },
+): Promise<void> {
+  return host.nvim
+    .lua('require("rune.progress").update(...)', [key, p])
+    .then(() => undefined)
+    .catch((err: unknown) => host.logger.debug('progress update failed', { err }));
+}
+
+/** `:RunePull {model}`: pulls into the configured (or detected) Ollama with progress. */
+async function pull(
+  host: ReadyHost,
+  registry: ProviderRegistry,
+  pulls: Map<string, AbortController>,
+  model: string,
+  providerId: string | undefined,
+): Promise<void> {
+  const title = `pull ${model}`;
+  const key = `pull.${model}`;
+  const target = registry
+    .list()
+    .find((p) => (providerId ? p.id === providerId : p.kind === 'ollama')) as
+    { id: string; kind: string; url?: string } | undefined;
+  const fail = (text: string) => progress(host, key, { title, text, status: 'failed' });
+  if (!model) return void (await fail('say which model: :RunePull llama3.2'));
+  if (!target || target.kind !== 'ollama' || !target.url) {
+    return void (await fail(
+      providerId
+        ? `${providerId} is not an Ollama provider`
+        : 'no Ollama provider is configured or running (:RuneSetup)',
+    ));
+  }
+  if (pulls.has(model)) return;
+  const ac = new AbortController();
+  pulls.set(model, ac);
+  let last = '';
+  try {
+    await progress(host, key, { title, text: 'starting', percent: 0, status: 'running' });
+    await pullOllamaModel(target.url, model, {
+      who: whoFor('ollama', target.id, target.url),
+      signal: ac.signal,
+      onProgress: (p) => {
+        const text = p.percent !== undefined ? `${p.status} ${p.percent}%` : p.status;
+        if (text === last) return;
+        last = text;
+        void progress(host, key, {
+          title,
+          text,
+          ...(p.percent !== undefined ? { percent: p.percent } : {}),
+          status: 'running',
+        });
+      },
+    });
+    await progress(host, key, { title, text: 'done', percent: 100, status: 'success' });
+    host.logger.info('model pulled', { provider: target.id, model });
+  } catch (err) {
+    const e = toRuneError(err);
+    host.logger.warn('model pull failed', { provider: target.id, model, err });
+    await progress(host, key, {
+      title,
+      text: ac.signal.aborted ? 'cancelled' : e.message,
+      status: ac.signal.aborted ? 'cancel' : 'failed',
+    });
+  } finally {
+    pulls.delete(model);
+  }
+}
+
 /** What :RuneSetup shows: the options found now, what each needs, and which is in use. */
 async function setupOptions(host: ReadyHost) {
   if (hasConfiguredProviders(host.config)) {
@@ -362,6 +435,24 @@ export const providersModule: HostModule = {
     );
     store.add(host.onRequest('rune.providers.usage', () => current().usage()));
     store.add(host.onRequest('rune.setup.options', () => setupOptions(host)));
+    const pulls = new Map<string, AbortController>();
+    store.add(
+      host.onNotification('rune.ollama.pull', ([model, provider]) => {
+        void pull(
+          host,
+          current(),
+          pulls,
+          String(model ?? ''),
+          optionalString(provider, 'provider'),
+        );
+      }),
+    );
+    store.add(
+      host.onNotification('rune.ollama.pull_cancel', ([model]) => {
+        for (const [m, ac] of pulls) if (!model || model === m) ac.abort();
+      }),
+    );
+    store.add(toDisposable(() => pulls.forEach((ac) => ac.abort())));
     store.add(
       host.onRequest('rune.setup.pick', async (args) => {
         const id = optionalString(args[0], 'The provider id');
