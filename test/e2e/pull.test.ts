@@ -136,4 +136,42 @@ describe(':RunePull (built host, Ollama double)', () => {
     open();
     await t.close();
   });
+
+  it('a chat with a model that is not pulled offers :RunePull, and after the pull it answers', async () => {
+    const server = await startOllamaServer({ strictModels: true });
+    servers.push(server);
+    server.script('chat', () => ({ text: 'Pulled and ready' }));
+    const t = await startRune({
+      config: { providers: { ollama: { url: server.url, model: 'qwen3:4b' } } },
+    });
+    const chatText = async (re: RegExp) =>
+      (await waitFor(
+        async () => {
+          const l = (
+            await t.lua<string[]>('return vim.api.nvim_buf_get_lines(0, 0, -1, false)')
+          ).join('\n');
+          return re.test(l) ? l : undefined;
+        },
+        20000,
+        `the chat to match ${re}`,
+      ))!;
+    await explained(t, async () => {
+      await t.nvim.input(':RuneChat<CR>');
+      await waitFor(async () => (await t.nvim.mode).mode === 'i', 20000, 'Insert mode');
+      await t.nvim.input('Hi<C-s>');
+      const first = await chatText(/\[!ERROR\]/);
+      expect(first).toContain(
+        'has no model "qwen3:4b": pull it with :RunePull qwen3:4b (or `ollama pull qwen3:4b`)',
+      );
+      await t.nvim.input('<Esc>');
+      await t.lua(`_G.done = false
+        local p = require('rune.progress'); local orig = p.update
+        p.update = function(k, x) if x.status == 'success' then _G.done = true end; orig(k, x) end`);
+      await t.nvim.command('RunePull qwen3:4b');
+      await waitFor(async () => t.lua<boolean>('return _G.done'), 20000, 'the pull');
+      await t.nvim.input('GAAgain<C-s>');
+      await chatText(/Pulled and ready/);
+    });
+    await t.close();
+  });
 });
