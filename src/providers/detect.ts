@@ -264,11 +264,19 @@ export function guidance(det: Detection): string {
   return [`${NO_MODEL}:`, ...lines].join('\n');
 }
 
-/** Whether the user configured any provider (else Rune detects one). */
+/**
+ * Whether the user chose providers (a `providers` table, or a provider named by
+ * `default_provider`, `chat.provider` or `completion.provider`); else Rune detects one.
+ */
 export function hasConfiguredProviders(config: Readonly<Record<string, unknown>>): boolean {
   const p = config.providers;
   if (p && typeof p === 'object' && Object.keys(p).length > 0) return true;
-  return typeof config.default_provider === 'string' && config.default_provider !== '';
+  const named = (v: unknown) => typeof v === 'string' && v !== '';
+  const section = (name: string) => {
+    const s = config[name];
+    return s && typeof s === 'object' ? (s as Record<string, unknown>).provider : undefined;
+  };
+  return named(config.default_provider) || named(section('chat')) || named(section('completion'));
 }
 
 /** The setup() call that makes a detected or picked provider permanent, as Lua lines. */

@@ -134,3 +134,15 @@ describe('provider detection', () => {
     expect(det.candidates.find((c) => c.id === 'ollama')?.usable).toBe(false);
   });
 });
+
+describe('hasConfiguredProviders', () => {
+  it('detects only when the user named no provider anywhere', async () => {
+    const { hasConfiguredProviders } = await import('../../../src/providers/detect.js');
+    expect(hasConfiguredProviders({})).toBe(false);
+    expect(hasConfiguredProviders({ providers: {}, chat: { model: 'x' } })).toBe(false);
+    expect(hasConfiguredProviders({ providers: { ollama: {} } })).toBe(true);
+    expect(hasConfiguredProviders({ default_provider: 'ollama' })).toBe(true);
+    expect(hasConfiguredProviders({ chat: { provider: 'echo' } })).toBe(true);
+    expect(hasConfiguredProviders({ completion: { provider: 'echo' } })).toBe(true);
+  });
+});
