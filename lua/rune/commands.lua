@@ -135,6 +135,16 @@ function M.plugins(o)
   require('rune.stats').plugins(o)
 end
 
+--- :RuneSetup (lua/rune/setup.lua): pick the model provider when none is configured.
+M.setup = guard(function()
+  require('rune.setup').open()
+end)
+
+--- :RunePull[!] {model} (lua/rune/progress.lua): pull an Ollama model with progress.
+function M.pull(o)
+  require('rune.progress').pull(o)
+end
+
 --- Tells what :RuneInstallCli did (or would leave alone) and whether the folder is on PATH.
 ---@param plan table the host's `rune.cli.plan` / `rune.cli.install` answer
 ---@return string[]

@@ -8,22 +8,54 @@
  * usage per provider and model. Adds the "providers" section to :checkhealth rune.
  * Plugins add their providers through the registry's `register()` (src/nvim/plugins.ts).
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { HealthItem, HostModule, ReadyHost } from './host.js';
+import { writeFileAtomic } from '../core/atomic-file.js';
+import { pullOllamaModel } from '../providers/ollama-pull.js';
+import { whoFor } from '../providers/errors.js';
 import type { ModelInfo, ProviderRegistry } from '../providers/types.js';
 import { DisposableStore, toDisposable } from '../core/disposable.js';
-import { AuthError, RuneError, toRuneError } from '../core/errors.js';
+import { AuthError, ConfigError, RuneError, toRuneError } from '../core/errors.js';
 import { parseProvidersConfig } from '../providers/config.js';
 import { createProviderRegistry, type ManagedRegistry } from '../providers/registry.js';
 import type { ManagedProvider } from '../providers/managed.js';
 import { modelChecks } from '../providers/model-checks.js';
 import { copilotAdapterFactory } from '../providers/copilot.js';
 import { apiKeyAccount } from '../auth/secret-store.js';
+import { findGitHubToken } from '../auth/github.js';
+import { which } from '../core/which.js';
+import {
+  detectProviders,
+  detectedConfig,
+  guidance,
+  setupSnippet,
+  hasConfiguredProviders,
+  type Detection,
+} from '../providers/detect.js';
 import { hostCopilotConfig, hostOAuthTokens, hostSecrets } from './auth.js';
 
 const registries = new WeakMap<ReadyHost, ProviderRegistry>();
 
-function build(host: ReadyHost): ManagedRegistry {
-  return createProviderRegistry(parseProvidersConfig(host.config), {
+/** How the providers were chosen when the user configured none. */
+export interface AutoChoice {
+  detection: Detection;
+  /** The reason shown in the chat header and :checkhealth, per provider id. */
+  why: Record<string, string>;
+  /** What to do when nothing was found (undefined when something was). */
+  guidance?: string;
+  /** The provider picked with :RuneSetup (saved in Rune's state folder). */
+  picked?: string;
+}
+const autos = new WeakMap<ReadyHost, AutoChoice>();
+
+/** The detection result when the user configured no provider, else undefined. */
+export function autoChoice(host: ReadyHost): AutoChoice | undefined {
+  return autos.get(host);
+}
+
+function build(host: ReadyHost, config = host.config): ManagedRegistry {
+  return createProviderRegistry(parseProvidersConfig(config), {
     logger: host.logger,
     secrets: hostSecrets(host),
     storedKeyAccount: apiKeyAccount,
@@ -51,6 +83,78 @@ export function getProviderRegistry(host: ReadyHost): ProviderRegistry {
     registries.set(host, r);
   }
   return r;
+}
+
+/**
+ * Looks at what this machine offers (src/providers/detect.ts) and builds the registry
+ * from it. With nothing found, asking for a provider fails with guidance instead.
+ */
+function detect(host: ReadyHost): Promise<Detection> {
+  const secrets = hostSecrets(host);
+  const env = process.env;
+  return detectProviders({
+    env,
+    which: (name) => which(name, env),
+    storedKey: async (id) => !!(await secrets.get(apiKeyAccount(id))),
+    copilotToken: async () => (await findGitHubToken({ env, store: secrets }))?.source,
+  });
+}
+
+/** Where :RuneSetup keeps the pick: Rune's own state folder, nothing outside it. */
+async function setupFile(host: ReadyHost): Promise<string> {
+  const state = (await host.nvim.call('stdpath', ['state'])) as string;
+  return path.join(state, 'rune', 'setup.json');
+}
+
+async function savedPick(host: ReadyHost): Promise<string | undefined> {
+  const file = await setupFile(host);
+  try {
+    const data = JSON.parse(await fs.promises.readFile(file, 'utf8')) as { provider?: unknown };
+    return typeof data.provider === 'string' ? data.provider : undefined;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+      host.logger.warn('the :RuneSetup pick is unreadable; detecting again', { file, err });
+    }
+    return undefined;
+  }
+}
+
+function buildDetected(
+  host: ReadyHost,
+  detection: Detection,
+  pick: string | undefined,
+): ProviderRegistry {
+  const why: Record<string, string> = {};
+  const picked =
+    pick && detection.candidates.some((c) => c.id === pick && c.usable) ? pick : undefined;
+  if (pick && !picked) host.logger.warn('the :RuneSetup pick is not available now', { pick });
+  for (const f of ['chat', 'completion'] as const) {
+    const d = detection[f];
+    if (d) why[d.id] = `found: ${d.why}`;
+  }
+  if (picked) why[picked] = 'picked with :RuneSetup';
+  const nothing = !detection.chat;
+  const auto: AutoChoice = {
+    detection,
+    why,
+    ...(picked ? { picked } : {}),
+    ...(nothing ? { guidance: guidance(detection) } : {}),
+  };
+  autos.set(host, auto);
+  host.logger.info('providers detected', {
+    chat: detection.chat?.id,
+    completion: detection.completion?.id,
+    picked,
+  });
+  if (!nothing) return build(host, detectedConfig(host.config, detection, picked));
+  const empty = build(host, { ...host.config, providers: {} });
+  return {
+    ...empty,
+    get(feature, id) {
+      if (id === undefined) throw new ConfigError('providers', auto.guidance!);
+      return empty.get(feature, id);
+    },
+  } as ManagedRegistry;
 }
 
 /** Replaces the registry (tests use it to inject one). */
@@ -152,6 +256,160 @@ async function ollamaModels(provider: ManagedProvider, id: string): Promise<Heal
     }));
 }
 
+/** Shows a pull's progress in Neovim (lua/rune/progress.lua draws it). */
+function progress(
+  host: ReadyHost,
+  key: string,
+  p: { title: string; text: string; percent?: number; status: string },
+): Promise<void> {
+  return host.nvim
+    .lua('require("rune.progress").update(...)', [key, p])
+    .then(() => undefined)
+    .catch((err: unknown) => host.logger.debug('progress update failed', { err }));
+}
+
+/** `:RunePull {model}`: pulls into the configured (or detected) Ollama with progress. */
+async function pull(
+  host: ReadyHost,
+  registry: ProviderRegistry,
+  pulls: Map<string, AbortController>,
+  model: string,
+  providerId: string | undefined,
+): Promise<void> {
+  const title = `pull ${model}`;
+  const key = `pull.${model}`;
+  const target = registry
+    .list()
+    .find((p) => (providerId ? p.id === providerId : p.kind === 'ollama')) as
+    { id: string; kind: string; url?: string } | undefined;
+  const fail = (text: string) => progress(host, key, { title, text, status: 'failed' });
+  if (!model) return void (await fail('say which model: :RunePull llama3.2'));
+  if (!target || target.kind !== 'ollama' || !target.url) {
+    return void (await fail(
+      providerId
+        ? `${providerId} is not an Ollama provider`
+        : 'no Ollama provider is configured or running (:RuneSetup)',
+    ));
+  }
+  if (pulls.has(model)) return;
+  const ac = new AbortController();
+  pulls.set(model, ac);
+  let last = '';
+  try {
+    await progress(host, key, { title, text: 'starting', percent: 0, status: 'running' });
+    await pullOllamaModel(target.url, model, {
+      who: whoFor('ollama', target.id, target.url),
+      signal: ac.signal,
+      onProgress: (p) => {
+        const text = p.percent !== undefined ? `${p.status} ${p.percent}%` : p.status;
+        if (text === last) return;
+        last = text;
+        void progress(host, key, {
+          title,
+          text,
+          ...(p.percent !== undefined ? { percent: p.percent } : {}),
+          status: 'running',
+        });
+      },
+    });
+    await progress(host, key, { title, text: 'done', percent: 100, status: 'success' });
+    host.logger.info('model pulled', { provider: target.id, model });
+  } catch (err) {
+    const e = toRuneError(err);
+    host.logger.warn('model pull failed', { provider: target.id, model, err });
+    await progress(host, key, {
+      title,
+      text: ac.signal.aborted ? 'cancelled' : e.message,
+      status: ac.signal.aborted ? 'cancel' : 'failed',
+    });
+  } finally {
+    pulls.delete(model);
+  }
+}
+
+/** What :RuneSetup shows: the options found now, what each needs, and which is in use. */
+async function setupOptions(host: ReadyHost) {
+  if (hasConfiguredProviders(host.config)) {
+    return {
+      configured: true,
+      options: getProviderRegistry(host)
+        .list()
+        .map((p) => ({ id: p.id, kind: p.kind, usable: true, found: 'configured in setup()' })),
+    };
+  }
+  const detection = await detect(host);
+  const auto = autos.get(host);
+  if (auto) auto.detection = detection;
+  const chat = auto?.picked ?? detection.chat?.id;
+  return {
+    configured: false,
+    options: detection.candidates.map((c) => ({
+      id: c.id,
+      kind: c.kind,
+      usable: c.usable,
+      found: c.found,
+      ...(c.needs ? { needs: c.needs } : {}),
+      current: c.id === chat,
+    })),
+  };
+}
+
+/**
+ * Uses `id` from now on and saves the pick in Rune's state folder (read at the next
+ * start). Returns the setup() snippet that makes it permanent.
+ */
+async function setupPick(host: ReadyHost, id: string): Promise<{ snippet: string[] }> {
+  if (hasConfiguredProviders(host.config)) {
+    throw new RuneError(
+      'bad_request',
+      'Providers are configured in setup(); change them there (:help rune-providers).',
+    );
+  }
+  const detection = autos.get(host)?.detection ?? (await detect(host));
+  const c = detection.candidates.find((x) => x.id === id);
+  if (!c?.usable) {
+    throw new RuneError(
+      'bad_request',
+      `${id} cannot be used yet${c?.needs ? `: ${c.needs}` : ''}; pick one marked available.`,
+    );
+  }
+  await writeFileAtomic(
+    await setupFile(host),
+    `${JSON.stringify({ provider: id, picked_at: new Date().toISOString() }, null, 2)}\n`,
+  );
+  setProviderRegistry(host, buildDetected(host, detection, id));
+  return { snippet: setupSnippet(c) };
+}
+
+/** What detection found, for a user who configured no provider. */
+function autoHealth(auto: AutoChoice | undefined): HealthItem[] {
+  if (!auto) return [];
+  const d = auto.detection;
+  const head: HealthItem = auto.guidance
+    ? {
+        level: 'warn',
+        message: 'No provider configured and none found on this machine',
+        advice: [
+          'Run :RuneSetup, or:',
+          ...d.candidates.filter((c) => c.needs).map((c) => `${c.kind}: ${c.needs}`),
+        ],
+      }
+    : {
+        level: 'ok',
+        message: auto.picked
+          ? `No provider configured; ${auto.picked} picked with :RuneSetup (saved in Rune's state folder)`
+          : `No provider configured; detected: chat → ${d.chat!.id} (${d.chat!.why}), completion → ${d.completion!.id} (${d.completion!.why})`,
+        advice: ['Make it permanent with providers = { … } in setup() (:help rune-providers)'],
+      };
+  const rest: HealthItem[] = d.candidates
+    .filter((c) => c.usable || c.found)
+    .map((c) => ({
+      level: 'info',
+      message: `${c.kind}: ${c.found}${c.usable ? '' : ` (${c.needs ?? 'not usable'})`}`,
+    }));
+  return [head, ...rest];
+}
+
 function optionalString(v: unknown, what: string): string | undefined {
   if (v === undefined || v === null) return undefined;
   if (typeof v !== 'string') throw new RuneError('bad_request', `${what} must be a string.`);
@@ -161,7 +419,12 @@ function optionalString(v: unknown, what: string): string | undefined {
 /** Builds the registry at startup (reporting a bad config) and serves its requests. */
 export const providersModule: HostModule = {
   name: 'providers',
-  activate(host) {
+  async activate(host) {
+    const auto = !registries.has(host) && !hasConfiguredProviders(host.config);
+    if (auto) {
+      const [detection, pick] = await Promise.all([detect(host), savedPick(host)]);
+      registries.set(host, buildDetected(host, detection, pick));
+    }
     const registry = getProviderRegistry(host);
     const store = new DisposableStore();
     const current = () => registries.get(host) ?? registry;
@@ -172,7 +435,38 @@ export const providersModule: HostModule = {
       ),
     );
     store.add(host.onRequest('rune.providers.usage', () => current().usage()));
-    store.add(host.addHealth('providers', () => health(current())));
+    store.add(host.onRequest('rune.setup.options', () => setupOptions(host)));
+    const pulls = new Map<string, AbortController>();
+    store.add(
+      host.onNotification('rune.ollama.pull', ([model, provider]) => {
+        void pull(
+          host,
+          current(),
+          pulls,
+          String(model ?? ''),
+          optionalString(provider, 'provider'),
+        );
+      }),
+    );
+    store.add(
+      host.onNotification('rune.ollama.pull_cancel', ([model]) => {
+        for (const [m, ac] of pulls) if (!model || model === m) ac.abort();
+      }),
+    );
+    store.add(toDisposable(() => pulls.forEach((ac) => ac.abort())));
+    store.add(
+      host.onRequest('rune.setup.pick', async (args) => {
+        const id = optionalString(args[0], 'The provider id');
+        if (!id) throw new RuneError('bad_request', 'Say which provider to pick.');
+        return setupPick(host, id);
+      }),
+    );
+    store.add(
+      host.addHealth('providers', async () => [
+        ...autoHealth(autos.get(host)),
+        ...(await health(current())),
+      ]),
+    );
     store.add(
       toDisposable(() => {
         current().dispose();

@@ -20,7 +20,7 @@
  *   and `prompt: ""` as a load request (`done_reason: "load"`, no text).
  */
 import type { Message, Ollama, Tool } from 'ollama';
-import type { RuneError } from '../core/errors.js';
+import { BadRequestError, type RuneError } from '../core/errors.js';
 import { lazy } from '../core/lazy.js';
 import type { Adapter, AdapterHooks, CompleteResult, ModelReport } from './adapter.js';
 import { ModelFailedError, fromStatus, mapCommon, malformed, type Who, whoFor } from './errors.js';
@@ -286,6 +286,14 @@ export class OllamaAdapter implements Adapter {
         return new ModelFailedError(
           `${this.who.name} could not run the model: ${msg}. Trying again will fail the same way: pick a smaller model (or quantization), free memory, or lower num_ctx.`,
           { cause: e },
+        );
+      }
+      // handleScheduleError (server/routes.go): 404 `model "x" not found, try pulling it first`.
+      const missing = status === 404 ? /model "([^"]+)" not found/.exec(msg)?.[1] : undefined;
+      if (missing) {
+        return new BadRequestError(
+          `${this.who.name} has no model "${missing}": pull it with :RunePull ${missing} (or \`ollama pull ${missing}\`), or pick another with :RuneChatModel.`,
+          { cause: e, status: 404 },
         );
       }
       if (e instanceof Error && e.name === 'ResponseError' && typeof status === 'number') {

@@ -6,7 +6,11 @@
  */
 import { createMemoryLogger } from '../../src/core/log.js';
 import { StartingHost, type HostModule, type ReadyHost } from '../../src/nvim/host.js';
-import type { TestNvim } from './nvim.js';
+import { NO_LOCAL_PEERS, type TestNvim } from './nvim.js';
+
+// An in-process host detects providers from this process's environment: keep it off
+// the developer's own Ollama and llama-server ports too.
+for (const [k, v] of Object.entries(NO_LOCAL_PEERS)) process.env[k] ??= v;
 
 export async function startInProcessHost(
   t: TestNvim,

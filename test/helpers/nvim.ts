@@ -76,10 +76,18 @@ export function xdgEnv(home: string): Record<string, string> {
   return env;
 }
 
+/**
+ * Where a host with no providers configured looks for a local Ollama and llama-server
+ * (src/providers/detect.ts): a closed loopback port, so no test probes the developer's
+ * own 11434 or 8080. A test that wants detection to find a peer sets these itself.
+ */
+export const NO_LOCAL_PEERS = { OLLAMA_HOST: '127.0.0.1:9', LLAMA_ARG_PORT: '9' } as const;
+
 export async function startNvim(opts: StartOptions = {}): Promise<TestNvim> {
   const home = opts.home ?? fs.mkdtempSync(path.join(os.tmpdir(), 'rune-nvim-'));
   const env: Record<string, string> = {
     ...(process.env as Record<string, string>),
+    ...NO_LOCAL_PEERS,
     ...xdgEnv(home),
     ...opts.env,
   };

@@ -133,6 +133,8 @@ export interface ChatControllerOptions {
   nvim: NeovimClient;
   logger: Logger;
   registry: () => ProviderRegistry;
+  /** Why a provider was picked when the user configured none (shown in the answer header). */
+  why?: (providerId: string | undefined) => string | undefined;
   history: HistoryStore;
   config: ChatConfig;
   /** The tools offered to models; none when absent. */
@@ -259,7 +261,12 @@ export class ChatController {
       this.opts.config.instructions === false
         ? undefined
         : await this.opts.instructions?.(s.chat.project);
-    const header = answerHeader(answer.provider ?? 'none', model, project?.name);
+    const header = answerHeader(
+      answer.provider ?? 'none',
+      model,
+      project?.name,
+      (s.chat.provider ?? this.opts.config.provider) ? undefined : this.opts.why?.(providerId),
+    );
     const ok = (await execLua(this.nvim, 'return require("rune.chat")._begin(...)', [
       buf,
       headerRow + 1,

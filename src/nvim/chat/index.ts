@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { ConfigError, NotFoundError, StateError } from '../../core/errors.js';
 import { DisposableStore, toAsyncDisposable, type Disposable } from '../../core/disposable.js';
 import type { HostModule, ReadyHost } from '../host.js';
-import { getProviderRegistry } from '../providers.js';
+import { autoChoice, getProviderRegistry } from '../providers.js';
 import { ChatController, chatConfigSchema, type OpenArgs } from './controller.js';
 import { HistoryStore } from './history.js';
 import { ApprovalStore } from '../../tools/approval.js';
@@ -103,6 +103,7 @@ export function chatModule(): HostModule {
         nvim: host.nvim,
         logger,
         registry: () => getProviderRegistry(host),
+        why: (id) => (id ? autoChoice(host)?.why[id] : undefined),
         history,
         config: parsed.data,
         tools: new RegistryChatTools(registries, policy.gate),

@@ -14,6 +14,7 @@ import {
   toRuneError,
 } from '../../core/errors.js';
 import type { Usage } from '../../providers/types.js';
+import { NO_MODEL } from '../../providers/detect.js';
 import type { ContextItem } from './context.js';
 import type { StoredChat, StoredMessage } from './history.js';
 
@@ -32,8 +33,12 @@ export function answerHeader(
   provider: string,
   model: string | undefined,
   instructions?: string,
+  why?: string,
 ): string {
-  const with_ = instructions ? ` · ${instructions}` : '';
+  const with_ = [instructions, why]
+    .filter(Boolean)
+    .map((s) => ` · ${s}`)
+    .join('');
   return `\n\n${ASSISTANT_HEADER} (${model ? `${provider}/${model}` : provider})${with_}\n\n`;
 }
 
@@ -94,7 +99,11 @@ export function errorLine(err: unknown, provider?: string): string {
   const e = toRuneError(err);
   const who = provider ?? 'the provider';
   let text: string;
-  if (
+  const guide = e instanceof ConfigError ? e.message.indexOf(NO_MODEL) : -1;
+  if (guide >= 0) {
+    // Guidance when nothing was configured or found: every line of it, as one callout.
+    text = e.message.slice(guide).split('\n').join('\n> ');
+  } else if (
     e instanceof ConfigError &&
     e.path === 'providers' &&
     /no provider is configured/.test(e.message)

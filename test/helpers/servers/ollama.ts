@@ -28,6 +28,14 @@
  *   s.enqueue('chat', { status: 503, retryAfter: 1 });
  *   s.enqueue('generate', { text: 'return a + b', chunkDelayMs: 5 });
  *   s.requestsTo('generate')[0].body // { model, prompt, suffix, options, ... }
+ *
+ * POST /api/pull (server/routes.go PullHandler, api/types.go ProgressResponse): a missing
+ * or invalid name answers 400 before streaming; else NDJSON ProgressResponse lines
+ * `{status, digest?, total?, completed?}` — "pulling manifest", "pulling <digest[7:19]>"
+ * with growing `completed`, "verifying sha256 digest", "writing manifest", "success" — and
+ * a failure after the stream started is one `{"error": "..."}` line with status 200
+ * (PullModel's error sent on the stream's channel). `stream: false` gets the last object
+ * alone. A pulled model is listed by /api/tags and known to /api/show from then on.
  */
 import {
   startFakeServer,
@@ -37,7 +45,7 @@ import {
   type RawReply,
 } from './base.js';
 
-export type OllamaRoute = 'chat' | 'generate' | 'tags' | 'embed' | 'show';
+export type OllamaRoute = 'chat' | 'generate' | 'tags' | 'embed' | 'show' | 'pull';
 
 export interface OllamaScript extends Fault {
   /** Text deltas (an array) or one string split into small deltas. */
@@ -54,6 +62,10 @@ export interface OllamaScript extends Fault {
   dims?: number;
   /** Reasoning streamed before the answer by a thinking model (when `think` is not false). */
   thinking?: string | string[];
+  /** For `pull`: the layer's size and how many progress lines it takes (default 1000, 4). */
+  pull?: { total?: number; steps?: number };
+  /** For `pull`: the error line that ends the stream (an unknown model, a network failure). */
+  pullError?: string;
 }
 
 /** Real capabilities of a few models, as `ollama show` reports them. */
@@ -246,8 +258,10 @@ const bare = (m: string) => m.replace(/:latest$/, '');
 export async function startOllamaServer(opts: OllamaServerOptions = {}): Promise<OllamaServer> {
   const catalog = opts.catalog ?? OLLAMA_CATALOG;
   const loaded = new Set<string>();
+  const pulled = new Set<string>();
   const capsOf = (model: string): string[] | undefined =>
-    catalog[bare(model)] ?? (opts.strictModels ? undefined : ['completion', 'tools', 'insert']);
+    catalog[bare(model)] ??
+    (opts.strictModels && !pulled.has(bare(model)) ? undefined : ['completion', 'tools', 'insert']);
   /** The 4xx the real server answers before loading anything, if any. */
   const refuse = (route: OllamaRoute, b: Record<string, unknown>): RawReply | undefined => {
     const model = String(b.model ?? '');
@@ -297,6 +311,7 @@ export async function startOllamaServer(opts: OllamaServerOptions = {}): Promise
       if (method === 'GET' && path === '/api/tags') return 'tags';
       if (method === 'POST' && path === '/api/embed') return 'embed';
       if (method === 'POST' && path === '/api/show') return 'show';
+      if (method === 'POST' && path === '/api/pull') return 'pull';
       return undefined;
     },
     {
@@ -313,8 +328,14 @@ export async function startOllamaServer(opts: OllamaServerOptions = {}): Promise
           (started(req), renderGenerate(s, req, thinks(bodyOf(req)))),
         delay: loadDelay('generate'),
       },
+      pull: {
+        fallback: () => ({}),
+        render: (s, req) => renderPull(s, bodyOf(req), (m) => pulled.add(bare(m))),
+      },
       tags: {
-        fallback: () => ({ models: ['llama3.2:latest', 'qwen2.5-coder:1.5b'] }),
+        fallback: () => ({
+          models: ['llama3.2:latest', 'qwen2.5-coder:1.5b', ...[...pulled].map(withTag)],
+        }),
         render: (s) => ({
           status: 200,
           headers: JSONH,
@@ -399,4 +420,50 @@ export async function startOllamaServer(opts: OllamaServerOptions = {}): Promise
     }),
     { holdHeaders: true },
   );
+}
+
+const withTag = (m: string) => (m.includes(':') ? m : `${m}:latest`);
+
+/** POST /api/pull as PullHandler streams it (see the top of this file). */
+function renderPull(
+  s: OllamaScript,
+  b: Record<string, unknown>,
+  done: (model: string) => void,
+): RawReply {
+  const model = String(b.model ?? b.name ?? '');
+  if (!/^[A-Za-z0-9][\w.-]*(\/[\w.-]+)*(:[\w.-]+)?$/.test(model)) {
+    // errtypes.InvalidModelNameErrMsg
+    return {
+      status: 400,
+      headers: JSONH,
+      chunks: [JSON.stringify({ error: 'invalid model name' })],
+    };
+  }
+  const total = s.pull?.total ?? 1000;
+  const steps = s.pull?.steps ?? 4;
+  const digest = 'sha256:dde5aa3fc5ffc17176b5e8bdc82f587b24b2678c6c66101bf7da77af9f7ccdff';
+  const lines: Record<string, unknown>[] = [{ status: 'pulling manifest' }];
+  if (s.pullError) {
+    lines.push({ error: s.pullError });
+  } else {
+    for (let i = 1; i <= steps; i++) {
+      lines.push({
+        status: `pulling ${digest.slice(7, 19)}`,
+        digest,
+        total,
+        completed: Math.round((total * i) / steps),
+      });
+    }
+    lines.push({ status: 'verifying sha256 digest' }, { status: 'writing manifest' });
+    lines.push({ status: 'success' });
+  }
+  const ok = !s.pullError;
+  if (b.stream === false) {
+    if (ok) done(model);
+    return { status: 200, headers: JSONH, chunks: [JSON.stringify(lines.at(-1))] };
+  }
+  const chunks = lines.map((l) => `${JSON.stringify(l)}\n`);
+  // Listed from the start of the reply on (the double does not track a pull cut short).
+  if (ok) done(model);
+  return { status: 200, headers: NDJSON, chunks };
 }

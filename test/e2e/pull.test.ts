@@ -1,0 +1,177 @@
+/**
+ * :RunePull through the built host: a wire-faithful Ollama streams /api/pull progress
+ * (NDJSON ProgressResponse lines), Neovim shows it updating in place (0.12: one progress
+ * message by id; 0.10: one echo line, only the final state kept in :messages), and the
+ * pull can be cancelled, which abandons the request.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { startOllamaServer, type OllamaServer } from '../helpers/servers/index.js';
+import { waitFor, type TestNvim } from '../helpers/nvim.js';
+import { explained, startRune } from '../helpers/e2e.js';
+
+const servers: OllamaServer[] = [];
+afterAll(async () => {
+  await Promise.all(servers.map((s) => s.close()));
+});
+
+interface Seen {
+  status: string;
+  text: string;
+  percent?: number;
+}
+
+async function setup(): Promise<{ t: TestNvim; server: OllamaServer; v012: boolean }> {
+  const server = await startOllamaServer({ strictModels: true });
+  servers.push(server);
+  const t = await startRune({ config: { providers: { ollama: { url: server.url } } } });
+  // Every update the host sends, and (0.12) every Progress event Neovim emits.
+  await t.lua(`
+    local p = require('rune.progress')
+    local orig = p.update
+    _G.seen, _G.events = {}, {}
+    p.update = function(k, x) table.insert(_G.seen, vim.deepcopy(x)); orig(k, x) end
+    if vim.fn.has('nvim-0.12') == 1 then
+      vim.api.nvim_create_autocmd('Progress', { pattern = 'rune', callback = function(ev)
+        table.insert(_G.events, { id = ev.data.id, status = ev.data.status })
+      end })
+    end
+  `);
+  const v012 = await t.lua<boolean>("return vim.fn.has('nvim-0.12') == 1");
+  return { t, server, v012 };
+}
+
+const seen = (t: TestNvim) => t.lua<Seen[]>('return _G.seen');
+const until = (t: TestNvim, status: string) =>
+  waitFor(
+    async () => (await seen(t)).some((s) => s.status === status),
+    20000,
+    `a ${status} update`,
+  );
+
+describe(':RunePull (built host, Ollama double)', () => {
+  it('pulls with progress that updates in place, and the model is then listed', async () => {
+    const { t, server, v012 } = await setup();
+    server.enqueue('pull', { pull: { total: 4000, steps: 4 } });
+    await explained(t, async () => {
+      await t.nvim.command('RunePull qwen3:4b');
+      await until(t, 'success');
+      const s = await seen(t);
+      expect(s.map((x) => x.percent).filter((p) => p !== undefined)).toEqual([
+        0, 25, 50, 75, 100, 100,
+      ]);
+      expect(s.map((x) => x.text)).toContain('pulling dde5aa3fc5ff 50%');
+      expect(s.at(-1)).toMatchObject({ status: 'success', text: 'done' });
+      expect(server.requestsTo('pull')[0]!.body).toEqual({ model: 'qwen3:4b', stream: true });
+      if (v012) {
+        const ev = await t.lua<{ id: string; status: string }[]>('return _G.events');
+        expect(new Set(ev.map((e) => e.id))).toEqual(new Set(['rune.pull.qwen3:4b']));
+        expect(ev.at(-1)!.status).toBe('success');
+      }
+      const messages = String(await t.nvim.commandOutput('messages'));
+      expect(messages.match(/pulling dde5aa3fc5ff/g)).toBeNull();
+      const models = await t.lua<Record<string, { id: string }[]>>(
+        "return require('rune.host').request('rune.providers.models', 'ollama')",
+      );
+      expect(models.ollama!.map((m) => m.id)).toContain('qwen3:4b');
+    });
+    await t.close();
+  });
+
+  it('says why a pull failed', async () => {
+    const { t, server } = await setup();
+    server.enqueue('pull', { pullError: 'pull model manifest: file does not exist' });
+    await explained(t, async () => {
+      await t.nvim.command('RunePull nosuch');
+      await until(t, 'failed');
+      expect((await seen(t)).at(-1)!.text).toBe(
+        'Ollama could not pull nosuch: pull model manifest: file does not exist',
+      );
+    });
+    await t.close();
+  });
+
+  it(':RunePull! cancels the pull and the request is abandoned', async () => {
+    const { t, server } = await setup();
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    server.enqueue('pull', { pull: { total: 4000, steps: 4 }, stallAt: 3, stallUntil: gate });
+    await explained(t, async () => {
+      await t.nvim.command('RunePull qwen3:4b');
+      await waitFor(
+        async () => (await seen(t)).some((s) => s.percent === 50),
+        20000,
+        'progress at 50%',
+      );
+      const closed = server.waitForClose();
+      await t.nvim.command('RunePull!');
+      await until(t, 'cancel');
+      await closed;
+      expect((await seen(t)).at(-1)).toMatchObject({ status: 'cancel', text: 'cancelled' });
+    });
+    open();
+    await t.close();
+  });
+
+  it("cancels when Neovim's progress message is cancelled (0.12 Progress event)", async () => {
+    const { t, server, v012 } = await setup();
+    if (!v012) {
+      // 0.10 has no progress messages to cancel: the echo line is all there is.
+      expect(await t.lua<number>("return vim.fn.exists('##Progress')")).toBe(0);
+      await t.close();
+      return;
+    }
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    server.enqueue('pull', { pull: { total: 4000, steps: 4 }, stallAt: 3, stallUntil: gate });
+    await explained(t, async () => {
+      await t.nvim.command('RunePull qwen3:4b');
+      await waitFor(async () => (await seen(t)).some((s) => s.percent === 50), 20000, '50%');
+      const closed = server.waitForClose();
+      await t.lua(
+        "vim.api.nvim_echo({ { 'cancel' } }, false, { id = 'rune.pull.qwen3:4b', kind = 'progress', source = 'rune', status = 'cancel', data = { rune = 'pull.qwen3:4b' } })",
+      );
+      await closed;
+      await until(t, 'cancel');
+    });
+    open();
+    await t.close();
+  });
+
+  it('a chat with a model that is not pulled offers :RunePull, and after the pull it answers', async () => {
+    const server = await startOllamaServer({ strictModels: true });
+    servers.push(server);
+    server.script('chat', () => ({ text: 'Pulled and ready' }));
+    const t = await startRune({
+      config: { providers: { ollama: { url: server.url, model: 'qwen3:4b' } } },
+    });
+    const chatText = async (re: RegExp) =>
+      (await waitFor(
+        async () => {
+          const l = (
+            await t.lua<string[]>('return vim.api.nvim_buf_get_lines(0, 0, -1, false)')
+          ).join('\n');
+          return re.test(l) ? l : undefined;
+        },
+        20000,
+        `the chat to match ${re}`,
+      ))!;
+    await explained(t, async () => {
+      await t.nvim.input(':RuneChat<CR>');
+      await waitFor(async () => (await t.nvim.mode).mode === 'i', 20000, 'Insert mode');
+      await t.nvim.input('Hi<C-s>');
+      const first = await chatText(/\[!ERROR\]/);
+      expect(first).toContain(
+        'has no model "qwen3:4b": pull it with :RunePull qwen3:4b (or `ollama pull qwen3:4b`)',
+      );
+      await t.nvim.input('<Esc>');
+      await t.lua(`_G.done = false
+        local p = require('rune.progress'); local orig = p.update
+        p.update = function(k, x) if x.status == 'success' then _G.done = true end; orig(k, x) end`);
+      await t.nvim.command('RunePull qwen3:4b');
+      await waitFor(async () => t.lua<boolean>('return _G.done'), 20000, 'the pull');
+      await t.nvim.input('GAAgain<C-s>');
+      await chatText(/Pulled and ready/);
+    });
+    await t.close();
+  });
+});
