@@ -3,7 +3,9 @@
  * chat-only OpenAI-compatible servers, Zeke): the prompt shows the code around the
  * cursor and asks for exactly the missing text.
  */
-import type { ChatRequest, FimRequest } from './types.js';
+import type { CompleteResult } from './adapter.js';
+import { malformed, type Who } from './errors.js';
+import type { ChatEvent, ChatRequest, FimRequest } from './types.js';
 
 export const FIM_SYSTEM =
   'You are a code completion engine. You are shown a file with the marker <CURSOR> where the ' +
@@ -43,4 +45,24 @@ export function cleanFimAnswer(text: string, stop?: string[]): string {
     if (i >= 0) t = t.slice(0, i);
   }
   return t;
+}
+
+/** The completion a chat prompt (fimChatRequest) answered, collected from its events. */
+export async function fimFromChat(
+  events: AsyncIterable<ChatEvent>,
+  req: FimRequest,
+  who: Who,
+): Promise<CompleteResult> {
+  let text = '';
+  for await (const ev of events) {
+    if (ev.type === 'text') text += ev.delta;
+    else if (ev.type === 'done') {
+      return {
+        completions: [{ text: cleanFimAnswer(text, req.stop) }],
+        usage: ev.usage,
+        model: ev.model,
+      };
+    }
+  }
+  throw malformed(who, new Error('no final event'));
 }

@@ -24,7 +24,7 @@ import { BadRequestError, type RuneError } from '../core/errors.js';
 import { lazy } from '../core/lazy.js';
 import type { Adapter, AdapterHooks, CompleteResult, ModelReport } from './adapter.js';
 import { ModelFailedError, fromStatus, mapCommon, malformed, type Who, whoFor } from './errors.js';
-import { cleanFimAnswer, fimChatRequest } from './fim-prompt.js';
+import { fimChatRequest, fimFromChat } from './fim-prompt.js';
 import { TOOL_NAME_MAX, ToolNameMap } from './tool-names.js';
 import type {
   ChatEvent,
@@ -224,19 +224,8 @@ export class OllamaAdapter implements Adapter {
     signal: AbortSignal,
     hooks: AdapterHooks,
   ): Promise<CompleteResult> {
-    let text = '';
     const ask = fimChatRequest(req, model);
-    for await (const ev of this.chatWith(ask, model, signal, hooks, false)) {
-      if (ev.type === 'text') text += ev.delta;
-      else if (ev.type === 'done') {
-        return {
-          completions: [{ text: cleanFimAnswer(text, req.stop) }],
-          usage: ev.usage,
-          model: ev.model,
-        };
-      }
-    }
-    throw malformed(this.who, new Error('no final event'));
+    return fimFromChat(this.chatWith(ask, model, signal, hooks, false), req, this.who);
   }
 
   async models(signal: AbortSignal): Promise<ModelInfo[]> {

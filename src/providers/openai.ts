@@ -18,7 +18,7 @@ import {
   type Who,
   whoFor,
 } from './errors.js';
-import { cleanFimAnswer, fimChatRequest } from './fim-prompt.js';
+import { fimChatRequest, fimFromChat } from './fim-prompt.js';
 import { TOOL_NAME_MAX, ToolNameMap } from './tool-names.js';
 import type { ChatEvent, ChatMessage, ChatRequest, FimRequest, ModelInfo } from './types.js';
 
@@ -262,18 +262,7 @@ export class OpenAIAdapter implements Adapter {
     signal: AbortSignal,
     hooks: AdapterHooks,
   ): Promise<CompleteResult> {
-    let text = '';
-    for await (const ev of this.chat(fimChatRequest(req, model), model, signal, hooks)) {
-      if (ev.type === 'text') text += ev.delta;
-      else if (ev.type === 'done') {
-        return {
-          completions: [{ text: cleanFimAnswer(text, req.stop) }],
-          usage: ev.usage,
-          model: ev.model,
-        };
-      }
-    }
-    throw malformed(this.who, new Error('no final event'));
+    return fimFromChat(this.chat(fimChatRequest(req, model), model, signal, hooks), req, this.who);
   }
 
   private async completeNative(
