@@ -58,14 +58,16 @@ describe('chat history with tool turns (real host)', () => {
       30000,
       'the hub server',
     );
-    // The approval prompt is answered "once".
-    await t.lua(`vim.ui.select = function(items, _, cb)
-      for _, item in ipairs(items) do if item.decision == 'once' then return cb(item) end end
-      cb(items[1])
-    end`);
     await t.nvim.command('RuneChat');
     await t.lua('vim.api.nvim_buf_set_lines(0, -2, -1, false, { "echo ping" })');
     await t.lua('require("rune.chat").submit()');
+    // The approval window asks about the tool call; the user answers "once".
+    await waitFor(
+      () => t.lua<boolean>('return require("rune.approval").shown() ~= nil'),
+      30000,
+      'the approval window',
+    );
+    await t.lua('require("rune.approval").answer("once")');
     await waitFor(
       async () => (await bufferText(t)).includes('The server said: ping.'),
       30000,

@@ -32,7 +32,8 @@ describe('llamacpp provider through the spawned host (dist/)', { timeout: 90_000
     const t = await startNvim({
       setup: `require('rune').setup({
         providers = { llamacpp = { url = '${srv.url}' } },
-        completion = { debounce_ms = 0, max_tokens = 4, context_buffers = { enabled = true } },
+        -- No request made ahead (cache_entries = 0): usage counts the one prompt asserted.
+        completion = { debounce_ms = 0, max_tokens = 4, cache_entries = 0, context_buffers = { enabled = true } },
       })`,
     });
     await t.lua(`
@@ -77,7 +78,8 @@ describe('llamacpp provider through the spawned host (dist/)', { timeout: 90_000
     const t = await startNvim({
       setup: `require('rune').setup({
         providers = { llamacpp = { url = '${srv.url}' } },
-        completion = { debounce_ms = 0, max_tokens = 4, context_buffers = { enabled = true } },
+        -- No request made ahead (cache_entries = 0): usage counts the one prompt asserted.
+        completion = { debounce_ms = 0, max_tokens = 4, cache_entries = 0, context_buffers = { enabled = true } },
       })`,
     });
     await t.lua(`
