@@ -155,8 +155,12 @@ describe(':RuneChat (built host, typed keys)', () => {
         20000,
         'tokens',
       );
-      // Submitting left Insert mode; the user goes back and presses <C-c>.
-      await t.nvim.input('i<C-c>');
+      // Submitting left Insert mode; the user goes back and presses <C-c>. Typed as a person
+      // does, one after the other: a <C-c> already queued behind the `i` interrupts Neovim and
+      // flushes the `i` with it on a busy machine.
+      await t.nvim.input('i');
+      await inInsert(t);
+      await t.nvim.input('<C-c>');
       await server.waitForClose(1);
       let l = await idle(t, buf);
       expect(l).toContain('_(cancelled)_');
