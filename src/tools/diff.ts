@@ -210,19 +210,34 @@ export function applyUnifiedDiff(lines: readonly string[], diff: string): string
     if (!m) continue;
     const oldLines: string[] = [];
     const newLines: string[] = [];
+    let oldLeft = m[2] === undefined ? 1 : Number(m[2]);
+    let newLeft = m[4] === undefined ? 1 : Number(m[4]);
     while (i < text.length && !text[i]!.startsWith('@@')) {
       const l = text[i]!;
-      if (l.startsWith('---') || l.startsWith('+++') || l.startsWith('diff ')) break;
+      // Within the header's counts every line is the hunk's, even one that begins with `---`
+      // or `+++` (a removed `-- comment` of Lua or SQL); past them (senders often miscount)
+      // a file header ends the hunk.
+      if (oldLeft <= 0 && newLeft <= 0) {
+        if (l.startsWith('---') || l.startsWith('+++') || l.startsWith('diff ')) break;
+      }
       if (l.startsWith(' ')) {
         oldLines.push(l.slice(1));
         newLines.push(l.slice(1));
-      } else if (l.startsWith('-')) oldLines.push(l.slice(1));
-      else if (l.startsWith('+')) newLines.push(l.slice(1));
-      else if (l === '') {
+        oldLeft--;
+        newLeft--;
+      } else if (l.startsWith('-')) {
+        oldLines.push(l.slice(1));
+        oldLeft--;
+      } else if (l.startsWith('+')) {
+        newLines.push(l.slice(1));
+        newLeft--;
+      } else if (l === '') {
         // A blank context line whose leading space was trimmed by the sender.
         if (i < text.length - 1) {
           oldLines.push('');
           newLines.push('');
+          oldLeft--;
+          newLeft--;
         }
       }
       i++;

@@ -131,6 +131,18 @@ describe('text edits', () => {
     expect(() => applyUnifiedDiff(['x'], diff)).toThrow(/does not match/);
     expect(() => applyUnifiedDiff(lines, 'not a diff')).toThrow(/no hunks/);
   });
+
+  it('removes and adds lines that begin with -- or ++ (a Lua or SQL comment)', () => {
+    const lines = ['-- old note', 'local x = 1', '-- keep', 'return x'];
+    const diff =
+      '--- a/f.lua\n+++ b/f.lua\n@@ -1,4 +1,4 @@\n--- old note\n+++ new note\n local x = 1\n -- keep\n return x\n';
+    expect(applyUnifiedDiff(lines, diff)).toEqual([
+      '++ new note',
+      'local x = 1',
+      '-- keep',
+      'return x',
+    ]);
+  });
 });
 
 describe('searchInWorker', () => {
