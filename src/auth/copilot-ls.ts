@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { which } from '../core/which.js';
 import rpc from 'vscode-jsonrpc/node';
 import type { MessageConnection } from 'vscode-jsonrpc/node';
 import type { Disposable } from '../core/disposable.js';
@@ -76,18 +77,8 @@ export function locateCopilotServer(opts: CopilotServerOptions = {}): LocatedSer
     const p = path.join(root, PKG);
     if (fs.existsSync(p)) return asCommand(p, 'node_modules');
   }
-  const env = opts.env ?? process.env;
-  for (const dir of (env.PATH ?? '').split(path.delimiter)) {
-    if (!dir) continue;
-    const p = path.join(dir, BIN);
-    try {
-      fs.accessSync(p, fs.constants.X_OK);
-      return { command: p, args: ['--stdio'], source: 'PATH', path: p };
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
+  const p = which(BIN, opts.env ?? process.env);
+  return p ? { command: p, args: ['--stdio'], source: 'PATH', path: p } : undefined;
 }
 
 /** `checkStatus`' answer: `OK` when signed in with Copilot access. */

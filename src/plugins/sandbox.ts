@@ -15,6 +15,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { which } from '../core/which.js';
 import { TimeoutError } from '../core/errors.js';
 
 export interface SandboxOptions {
@@ -56,27 +57,13 @@ export interface BwrapStatus {
 
 let detected: BwrapStatus | undefined;
 
-function onPath(name: string): string | null {
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
-    if (!dir) continue;
-    const p = path.join(dir, name);
-    try {
-      fs.accessSync(p, fs.constants.X_OK);
-      return p;
-    } catch {
-      // not here
-    }
-  }
-  return null;
-}
-
 /**
  * Finds bwrap and checks that it works here (containers often forbid user
  * namespaces). The answer is cached for the process; `refresh` checks again.
  */
 export function detectBwrap(refresh = false): BwrapStatus {
   if (detected && !refresh) return detected;
-  const p = onPath('bwrap');
+  const p = which('bwrap');
   if (!p) {
     detected = { path: null, usable: false, reason: 'bwrap is not installed' };
     return detected;
@@ -292,7 +279,7 @@ export function runSandboxed(
   const wrapped = sandboxCommand(command, args, opts);
   let cmd = wrapped.command;
   let argv = wrapped.args;
-  const prlimit = opts.memoryMb ? onPath('prlimit') : null;
+  const prlimit = opts.memoryMb ? which('prlimit') : undefined;
   if (prlimit && opts.memoryMb) {
     argv = [`--as=${Math.round(opts.memoryMb * 1024 * 1024)}`, '--', cmd, ...argv];
     cmd = prlimit;
