@@ -13,7 +13,7 @@ arch_dir=usr/lib/x86_64-linux-gnu
 
 write_wrappers() {
   local prefix
-  prefix=$(cd "$1" && pwd)/root
+  prefix=$(cd "$1" && pwd -P)/root
   patchelf --set-interpreter "$prefix/$arch_dir/ld-linux-x86-64.so.2" \
     --force-rpath --set-rpath "$prefix/$arch_dir/llama:$prefix/$arch_dir" "$prefix/usr/bin/llama-server"
   # The llama libraries carry a RUNPATH into /usr, which would hide the

@@ -22,7 +22,7 @@ fi
 
 write_wrapper() {
   local prefix
-  prefix=$(cd "$1" && pwd)/root
+  prefix=$(cd "$1" && pwd -P)/root
   # Point the binary at the prefix's own loader and libraries (DT_RPATH, which
   # also covers the libraries it loads), so it runs directly: Neovim's TUI
   # starts its server by re-running its own executable, and child processes

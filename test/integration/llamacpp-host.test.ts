@@ -15,7 +15,7 @@ import {
   tinyTokens,
   type LlamaServer,
 } from '../helpers/llama.js';
-import { alive, parserCmds, startNvim, waitFor } from '../helpers/nvim.js';
+import { alive, parserCmds, startNvim, waitFor, type TestNvim } from '../helpers/nvim.js';
 
 let srv: LlamaServer;
 beforeAll(async () => {
@@ -24,6 +24,22 @@ beforeAll(async () => {
 afterAll(async () => {
   await srv.stop();
 });
+
+/** Opens :RuneChat, asks "hi" and returns the chat buffer. */
+async function askHi(t: TestNvim): Promise<number> {
+  await t.nvim.command('RuneChat');
+  const buf = (await waitFor(
+    () =>
+      t.lua<number | null>(
+        'for _, b in ipairs(vim.api.nvim_list_bufs()) do if vim.b[b].rune_chat_id then return b end end return nil',
+      ),
+    15000,
+    'the chat buffer',
+  ))!;
+  await t.lua('vim.api.nvim_buf_set_lines(..., -2, -1, false, { "hi" })', [buf]);
+  await t.lua('require("rune.chat").submit(...)', [buf]);
+  return buf;
+}
 
 // A real model server beside two Neovims and hosts on a shared machine: generous deadlines.
 describe('llamacpp provider through the spawned host (dist/)', { timeout: 90_000 }, () => {
@@ -115,17 +131,7 @@ describe('llamacpp provider through the spawned host (dist/)', { timeout: 90_000
       })`,
       preCmds: parserCmds(),
     });
-    await t.nvim.command('RuneChat');
-    const buf = await waitFor(
-      () =>
-        t.lua<number | null>(
-          'for _, b in ipairs(vim.api.nvim_list_bufs()) do if vim.b[b].rune_chat_id then return b end end return nil',
-        ),
-      15000,
-      'the chat buffer',
-    );
-    await t.lua('vim.api.nvim_buf_set_lines(..., -2, -1, false, { "hi" })', [buf]);
-    await t.lua('require("rune.chat").submit(...)', [buf]);
+    const buf = await askHi(t);
     const lines = () =>
       t.lua<string[]>('return vim.api.nvim_buf_get_lines(..., 0, -1, false)', [buf]);
     try {
@@ -152,17 +158,7 @@ describe('llamacpp provider through the spawned host (dist/)', { timeout: 90_000
         })`,
         preCmds: parserCmds(),
       });
-      await t.nvim.command('RuneChat');
-      const buf = await waitFor(
-        () =>
-          t.lua<number | null>(
-            'for _, b in ipairs(vim.api.nvim_list_bufs()) do if vim.b[b].rune_chat_id then return b end end return nil',
-          ),
-        15000,
-        'the chat buffer',
-      );
-      await t.lua('vim.api.nvim_buf_set_lines(..., -2, -1, false, { "hi" })', [buf]);
-      await t.lua('require("rune.chat").submit(...)', [buf]);
+      const buf = await askHi(t);
       const info = await t.lua<{ log_file: string }>('return require("rune.host").info()');
       await waitFor(
         () =>
