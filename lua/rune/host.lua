@@ -379,10 +379,20 @@ end
 
 M.log_file = log_file
 
+local group = vim.api.nvim_create_augroup('rune.host', { clear = true })
 vim.api.nvim_create_autocmd('VimLeavePre', {
-  group = vim.api.nvim_create_augroup('rune.host', { clear = true }),
+  group = group,
   callback = function()
     H.leaving = true
+  end,
+})
+-- The host learns the working directory in its handshake; this keeps it current.
+vim.api.nvim_create_autocmd('DirChanged', {
+  group = group,
+  callback = function()
+    if H.state == 'ready' then
+      M.notify('rune.cwd', vim.fn.getcwd())
+    end
   end,
 })
 

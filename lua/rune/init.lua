@@ -35,9 +35,23 @@ function M.config()
   return H.config
 end
 
---- What the host asks for during its handshake.
-function M._host_config()
-  return M.config()
+--- Everything the host asks for in its handshake, in one call: the configuration and
+--- the editor's facts (working directory, folders, version, environment, workspace
+--- roots, and the trust state of the project files named in `opts.trust`, relative to
+--- the working directory).
+---@param opts { trust: string[]|nil }|nil
+---@return { config: rune.Config, facts: table }
+function M._handshake(opts)
+  opts = opts ~= vim.NIL and opts or {}
+  local facts = require('rune.context').editor({ environ = true, trust_db = true })
+  facts.version = tostring(vim.version())
+  facts.roots = require('rune.mcp').api.roots()
+  local trust = require('rune.trust')
+  facts.trust = vim.empty_dict()
+  for _, rel in ipairs(opts.trust ~= vim.NIL and opts.trust or {}) do
+    facts.trust[rel] = trust.read(facts.cwd .. '/' .. rel)
+  end
+  return { config = M.config(), facts = facts }
 end
 
 --- A short status for statuslines, e.g. `rune: ready`, followed by the last

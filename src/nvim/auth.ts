@@ -38,9 +38,28 @@ import {
   oauthAccount,
   type SecretStore,
 } from '../auth/secret-store.js';
-import type { HealthItem, HostModule, ReadyHost } from './host.js';
+import type { HealthItem } from './host.js';
+import { defineModule, provide } from './module.js';
 
-interface AuthService {
+/** What the auth module provides: the secret store, OAuth tokens and Copilot's options. */
+export interface AuthService {
+  readonly config: AuthConfig;
+  /**
+   * The secret store as the provider registry's `keyring:` seam: `get(name)` waits for
+   * the store to be chosen, and never lets a secret reach the log.
+   */
+  readonly secrets: { get(name: string): Promise<string | undefined> };
+  /**
+   * Access tokens of the `auth.oauth` sign-ins for providers with `api_key = 'oauth:name'`:
+   * renewed before they expire, or when `force`d (the server refused one). When a sign-in
+   * cannot be renewed the user is asked, once, with the reason, to sign in again.
+   */
+  oauthToken(name: string, opts: { force: boolean }): Promise<string>;
+  /** The secret store itself (e.g. for the MCP hub's `McpOAuthProvider`), once chosen. */
+  secretStore(): Promise<SecretStore>;
+}
+
+interface AuthState {
   config: AuthConfig;
   chosen: Promise<ChosenStore>;
   /** OAuth sessions in use by providers, by sign-in name (one refresh at a time each). */
@@ -49,95 +68,53 @@ interface AuthService {
   told: Set<string>;
 }
 
-const services = new WeakMap<ReadyHost, AuthService>();
-
-function service(host: ReadyHost): AuthService {
-  let s = services.get(host);
-  if (!s) {
-    const config = parseAuthConfig(host.config);
-    s = {
-      config,
-      chosen: chooseSecretStore({
-        backend: config.store,
-        ...(config.file ? { file: config.file } : {}),
-        logger: host.logger,
-      }),
-      sessions: new Map(),
-      told: new Set(),
-    };
-    services.set(host, s);
-  }
-  return s;
-}
-
-/**
- * The secret store as the provider registry's `keyring:` seam: `get(name)` waits for the
- * store to be chosen, and never lets a secret reach the log.
- */
-export function hostSecrets(host: ReadyHost): { get(name: string): Promise<string | undefined> } {
+function authService(svc: AuthState, logger: Logger, warn: (message: string) => void): AuthService {
   return {
-    async get(name) {
-      const { store } = await service(host).chosen;
-      const v = await store.get(name);
-      if (v) host.logger.addSecret(v);
-      return v;
+    config: svc.config,
+    secrets: {
+      async get(name) {
+        const { store } = await svc.chosen;
+        const v = await store.get(name);
+        if (v) logger.addSecret(v);
+        return v;
+      },
+    },
+    async oauthToken(name, { force }) {
+      const config = svc.config.oauth[name];
+      if (!config) {
+        throw new ConfigError(
+          `auth.oauth.${name}`,
+          `no OAuth sign-in named "${name}" is configured; describe it under auth.oauth`,
+        );
+      }
+      let session = svc.sessions.get(name);
+      if (!session) {
+        session = new OAuthSession({
+          config,
+          store: (await svc.chosen).store,
+          account: oauthAccount(name),
+        });
+        svc.sessions.set(name, session);
+      }
+      try {
+        const token = await session.accessToken({ force });
+        logger.addSecret(token);
+        svc.told.delete(name);
+        return token;
+      } catch (err) {
+        if (!(err instanceof AuthError)) throw err;
+        const message = `The sign-in to ${name} cannot be renewed (${err.message}); sign in again with :RuneAuth ${name}.`;
+        if (!svc.told.has(name)) {
+          svc.told.add(name);
+          warn(message);
+        }
+        throw new AuthError(message, { cause: err });
+      }
+    },
+    async secretStore() {
+      return (await svc.chosen).store;
     },
   };
-}
-
-/**
- * Access tokens of the `auth.oauth` sign-ins for providers with `api_key = 'oauth:name'`:
- * renewed before they expire, or when `force`d (the server refused one). When a sign-in
- * cannot be renewed the user is asked, once, with the reason, to sign in again.
- */
-export function hostOAuthTokens(
-  host: ReadyHost,
-): (name: string, opts: { force: boolean }) => Promise<string> {
-  return async (name, { force }) => {
-    const svc = service(host);
-    const config = svc.config.oauth[name];
-    if (!config) {
-      throw new ConfigError(
-        `auth.oauth.${name}`,
-        `no OAuth sign-in named "${name}" is configured; describe it under auth.oauth`,
-      );
-    }
-    let session = svc.sessions.get(name);
-    if (!session) {
-      session = new OAuthSession({
-        config,
-        store: (await svc.chosen).store,
-        account: oauthAccount(name),
-      });
-      svc.sessions.set(name, session);
-    }
-    try {
-      const token = await session.accessToken({ force });
-      host.logger.addSecret(token);
-      svc.told.delete(name);
-      return token;
-    } catch (err) {
-      if (!(err instanceof AuthError)) throw err;
-      const message = `The sign-in to ${name} cannot be renewed (${err.message}); sign in again with :RuneAuth ${name}.`;
-      if (!svc.told.has(name)) {
-        svc.told.add(name);
-        void host.nvim
-          .lua('require("rune.util").notify(..., vim.log.levels.WARN)', [message])
-          .catch(() => undefined);
-      }
-      throw new AuthError(message, { cause: err });
-    }
-  };
-}
-
-/** The secret store itself (e.g. for the MCP hub's `McpOAuthProvider`), once chosen. */
-export async function hostSecretStore(host: ReadyHost): Promise<SecretStore> {
-  return (await service(host).chosen).store;
-}
-
-/** The Copilot options the provider registry passes to the `copilot` adapter. */
-export function hostCopilotConfig(host: ReadyHost): AuthConfig['copilot'] {
-  return service(host).config.copilot;
 }
 
 function providerNames(config: Readonly<Record<string, unknown>>): string[] {
@@ -151,15 +128,8 @@ function str(v: unknown, what: string): string {
   return v.trim();
 }
 
-function editorInfo(host: ReadyHost): Promise<{ name: string; version: string }> {
-  return host.nvim
-    .lua('return tostring(vim.version())', [])
-    .then((v) => ({ name: 'Neovim', version: String(v) }))
-    .catch(() => ({ name: 'Neovim', version: 'unknown' }));
-}
-
 function copilotServer(
-  host: ReadyHost,
+  logger: Logger,
   cfg: AuthConfig['copilot'],
   editor: { name: string; version: string },
 ) {
@@ -169,16 +139,26 @@ function copilotServer(
     minIntervalMs: cfg.minIntervalMs,
     requestTimeoutMs: cfg.timeoutMs,
     editorInfo: editor,
-    logger: host.logger.child({ component: 'copilot' }),
+    logger: logger.child({ component: 'copilot' }),
   });
 }
 
-export const authModule: HostModule = {
+export const authModule = defineModule({
   name: 'auth',
-  activate(host) {
-    const svc = service(host);
-    const { config } = svc;
-    const logger: Logger = host.logger.child({ module: 'auth' });
+  config: parseAuthConfig,
+  activate(ctx) {
+    const { host, config, logger } = ctx;
+    const svc: AuthState = {
+      config,
+      chosen: chooseSecretStore({
+        backend: config.store,
+        ...(config.file ? { file: config.file } : {}),
+        logger: host.logger,
+      }),
+      sessions: new Map(),
+      told: new Set(),
+    };
+    const editor = { name: 'Neovim', version: ctx.facts.version };
     const flows = new Map<string, AbortController>();
     const d = new DisposableStore();
     const store = async (): Promise<SecretStore> => (await svc.chosen).store;
@@ -227,7 +207,7 @@ export const authModule: HostModule = {
           return `Signed in to GitHub as ${user}: Copilot chat is ready. For completions, install the Copilot language server (${COPILOT_INSTALL_HINT})`;
         }
         try {
-          const ls = await copilotServer(host, cfg, await editorInfo(host)).get();
+          const ls = await copilotServer(logger, cfg, editor).get();
           const st = await ls.signInWithGithubToken(token, user, { signal });
           if (st.status !== 'OK') {
             return `Signed in to GitHub as ${user}, but Copilot answered "${st.status}": check that this account has Copilot (https://github.com/settings/copilot).`;
@@ -307,7 +287,7 @@ export const authModule: HostModule = {
         const s = await store();
         if (provider === 'copilot') {
           const removed = await s.delete(COPILOT_GITHUB_ACCOUNT);
-          const ls = copilotServer(host, config.copilot, await editorInfo(host)).peek();
+          const ls = copilotServer(logger, config.copilot, editor).peek();
           if (ls)
             await ls.signOut().catch((err: unknown) => logger.warn('copilot sign-out', { err }));
           return { removed };
@@ -427,10 +407,14 @@ export const authModule: HostModule = {
       toDisposable(() => {
         for (const f of flows.values()) f.abort();
         flows.clear();
-        services.delete(host);
         void disposeSharedCopilotServers();
       }),
     );
-    return d;
+    const warn = (message: string) => {
+      void host.nvim
+        .lua('require("rune.util").notify(..., vim.log.levels.WARN)', [message])
+        .catch(() => undefined);
+    };
+    return provide(d, authService(svc, host.logger, warn));
   },
-};
+});

@@ -5,15 +5,14 @@ import { DisposableStore, toDisposable } from '../core/disposable.js';
 import type { Logger } from '../core/log.js';
 import { RuneError, StateError, toRuneError } from '../core/errors.js';
 import { VERSION } from '../core/version.js';
+import { metrics } from '../core/metrics.js';
+import { HANDSHAKE_TRUST, parseHandshake, type EditorFacts } from './facts.js';
+import { orderModules, type AnyModule, type ServiceOf } from './module.js';
+
+export type { HostModule } from './module.js';
 
 /** A handler for a request or notification sent by the Lua layer. */
 export type Handler = (args: unknown[]) => unknown;
-
-/** A feature of the host (chat, completion, MCP server…), switched on once the host is ready. */
-export interface HostModule {
-  readonly name: string;
-  activate(host: ReadyHost): Disposable | Promise<Disposable>;
-}
 
 /** One line of `:checkhealth rune`, contributed by a module. */
 export interface HealthItem {
@@ -32,6 +31,12 @@ export interface HostStatus {
   log_file: string | null;
   channel: number | null;
   modules: string[];
+  /**
+   * Requests the host sent Neovim after learning its channel until it was ready:
+   * the handshake's one call for the config and the editor's facts, and whatever the
+   * modules asked while starting (nothing, when all went well).
+   */
+  startup_requests: number | null;
 }
 
 export interface HostOptions {
@@ -110,10 +115,25 @@ class HostCore {
   channel: number | null = null;
   readonly health = new Map<string, () => Promise<HealthItem[]> | HealthItem[]>();
   config: Record<string, unknown> = {};
+  facts: EditorFacts | undefined;
+  /** The services of the modules that are on, by module (undefined for those that provide none). */
+  readonly services = new Map<AnyModule, unknown>();
+  /** Requests sent to Neovim so far (all of them: the counter costs an addition). */
+  requests = 0;
+  startupRequests: number | null = null;
   shutdown: Promise<void> | undefined;
 
   constructor(readonly opts: HostOptions) {
     this.dispatcher = new Dispatcher(opts.logger, () => this.state);
+    type Send = (...a: unknown[]) => unknown;
+    const transport = (opts.nvim as unknown as { transport?: { request?: Send } }).transport;
+    if (transport && typeof transport.request === 'function') {
+      const request = transport.request.bind(transport);
+      transport.request = (...a: unknown[]) => {
+        this.requests++;
+        return request(...a);
+      };
+    }
   }
 
   status(): HostStatus {
@@ -126,6 +146,7 @@ class HostCore {
       log_file: this.opts.logFile,
       channel: this.channel,
       modules: [...this.moduleNames],
+      startup_requests: this.startupRequests,
     };
   }
 }
@@ -165,31 +186,66 @@ export class StartingHost implements InState<'starting'> {
   }
 
   /**
-   * Completes the handshake: learns the channel id, activates the modules,
-   * and tells the Lua layer the host is ready (`require('rune.host')._ready`).
+   * Completes the handshake: learns the channel id, asks the Lua layer for the
+   * config and the editor's facts in one call, activates the modules (each after
+   * what it needs; a module list with a cycle or a missing need throws before
+   * anything starts), and tells the Lua layer the host is ready
+   * (`require('rune.host')._ready`).
    */
-  async ready(modules: readonly HostModule[]): Promise<ReadyHost> {
+  async ready(modules: readonly AnyModule[]): Promise<ReadyHost> {
     const { nvim, logger } = this.core.opts;
+    const order = orderModules(modules);
     this.core.channel = await nvim.channelId;
-    const config: unknown = await nvim.lua('return require("rune")._host_config()', []);
-    this.core.config = isRecord(config) ? config : {};
+    const before = this.core.requests;
+    const hs = parseHandshake(
+      await nvim.lua('return require("rune")._handshake(...)', [{ trust: [...HANDSHAKE_TRUST] }]),
+    );
+    this.core.config = hs.config;
+    const facts = hs.facts;
+    this.core.facts = facts;
     const host = new ReadyHost(this.core);
     this.core.state = 'ready';
     host.onRequest('rune.status', () => host.status());
     host.onRequest('rune.ping', () => 'pong');
     host.onRequest('rune.health', () => host.health());
-    for (const m of modules) {
-      try {
-        this.core.modules.add(await m.activate(host));
-        this.core.moduleNames.push(m.name);
-      } catch (err) {
+    host.onNotification('rune.cwd', ([cwd]) => {
+      if (typeof cwd === 'string' && cwd) facts.cwd = cwd;
+    });
+    const { services } = this.core;
+    for (const m of order) {
+      const needs = m.needs as readonly AnyModule[];
+      const off = needs.find((n) => !services.has(n));
+      const fail = (err: unknown) => {
         logger.error('module failed to activate', { module: m.name, err });
         const message = `${m.name} is off: ${toRuneError(err).message}`;
-        void nvim
-          .lua('require("rune.util").notify(..., vim.log.levels.ERROR)', [message])
-          .catch(() => undefined);
+        // A notification: telling the user costs the start no round trip.
+        nvim.notify('nvim_exec_lua', [
+          'require("rune.util").notify(..., vim.log.levels.ERROR)',
+          [message],
+        ]);
+      };
+      if (off) {
+        fail(new StateError(`it needs ${off.name}, which is off`));
+        continue;
+      }
+      try {
+        const activation = await m.activate({
+          host,
+          nvim,
+          logger: logger.child({ module: m.name }),
+          metrics,
+          config: m.config(this.core.config),
+          facts,
+          needs: Object.fromEntries(needs.map((n) => [n.name, services.get(n)])),
+        });
+        this.core.modules.add(activation);
+        services.set(m, activation.service);
+        this.core.moduleNames.push(m.name);
+      } catch (err) {
+        fail(err);
       }
     }
+    this.core.startupRequests = this.core.requests - before;
     await nvim.lua('require("rune.host")._ready(...)', [host.status()]);
     logger.info('host ready', { pid: process.pid, channel: this.core.channel, version: VERSION });
     return host;
@@ -220,6 +276,16 @@ export class ReadyHost implements InState<'ready'> {
   /** The user's `setup()` options as the Lua layer validated them; each module parses its part. */
   get config(): Readonly<Record<string, unknown>> {
     return this.core.config;
+  }
+
+  /** What the editor told the host in the handshake (the cwd follows `:cd`). */
+  get facts(): EditorFacts {
+    return this.core.facts!;
+  }
+
+  /** The service `module` provides, while it is on. */
+  service<M extends AnyModule>(module: M): ServiceOf<M> | undefined {
+    return this.core.services.get(module) as ServiceOf<M> | undefined;
   }
 
   status(): HostStatus {

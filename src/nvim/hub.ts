@@ -45,12 +45,14 @@ import { mergeServers, parseConfigText, type ServerConfig } from '../mcp/hub/con
 import { McpHub, type HubAuthProvider, type HubTool, type HubUi } from '../mcp/hub/hub.js';
 import { detectBwrap, sandboxCommand } from '../plugins/sandbox.js';
 import { HubConfigWatcher, defaultHubFiles, loadServers } from '../mcp/hub/loader.js';
-import type { ChatMessage } from '../providers/types.js';
+import type { ChatMessage, ProviderRegistry } from '../providers/types.js';
 import type { ToolRegistry, ToolShape } from '../tools/registry.js';
-import { hostSecretStore } from './auth.js';
-import type { HealthItem, HostModule, ReadyHost } from './host.js';
-import { getProviderRegistry } from './providers.js';
-import { getToolRegistry } from './tools.js';
+import { authModule } from './auth.js';
+import type { HealthItem, ReadyHost } from './host.js';
+import { providersModule } from './providers.js';
+import { toolsModule } from './tools.js';
+import { defineModule, provide } from './module.js';
+import { readTrust } from './facts.js';
 import { execLua } from './chat/lua.js';
 import { stripNil } from '../core/nil.js';
 
@@ -154,7 +156,7 @@ function contentText(c: unknown): string {
 /** Sampling and elicitation, answered by the user in Neovim. */
 class NvimHubUi implements HubUi {
   constructor(
-    private readonly host: ReadyHost,
+    private readonly registry: () => ProviderRegistry,
     private readonly prompts: Prompts,
     private readonly logger: Logger,
   ) {}
@@ -178,7 +180,7 @@ class NvimHubUi implements HubUi {
     if (ok !== true) {
       throw new McpError(-1, `The user declined the sampling request of "${server}".`);
     }
-    const provider = getProviderRegistry(this.host).get('chat');
+    const provider = this.registry().get('chat');
     const req: ChatMessage[] = messages.map((m) => ({ role: m.role, content: m.text }));
     let text = '';
     let model = provider.id;
@@ -272,11 +274,9 @@ export interface HubService {
   readResource(server: string, uri: string, signal?: AbortSignal): Promise<ReadResourceResult>;
 }
 
-const services = new WeakMap<ReadyHost, HubService>();
-
 /** The running hub, or undefined while the module is off. */
 export function getHub(host: ReadyHost): HubService | undefined {
-  return services.get(host);
+  return host.service(hubModule);
 }
 
 /** Keeps the registry's `server__tool` entries equal to the hub's connected tools. */
@@ -405,41 +405,28 @@ export function isProjectFile(file: string, cwd: string, configHome: string): bo
   return inTree && path.resolve(file) !== path.join(configHome, 'rune', 'mcp.json');
 }
 
-/** The trust state and (when trusted) the content of a project file, from lua/rune/trust.lua. */
-async function readTrusted(
-  host: ReadyHost,
-  file: string,
-): Promise<{ state: 'trusted' | 'untrusted' | 'denied' | 'missing'; text?: string }> {
-  const r = await execLua<{ state: string; text?: string | null }>(
-    host.nvim,
-    'return require("rune.trust").read(...)',
-    [file],
-  );
-  const state =
-    r.state === 'trusted' || r.state === 'denied' || r.state === 'missing' ? r.state : 'untrusted';
-  return typeof r.text === 'string' ? { state, text: r.text } : { state };
-}
-
 /** McpOAuthProvider that also tells the hub the sign-in URL it sent the user to. */
 class HubOAuthProvider extends McpOAuthProvider implements HubAuthProvider {
   pendingUrl: string | undefined;
 }
 
-export const hubModule: HostModule = {
+export const hubModule = defineModule({
   name: 'hub',
-  async activate(host: ReadyHost): Promise<Disposable> {
-    const cfg = parseHubConfig(host.config.mcp);
+  needs: [authModule, providersModule, toolsModule],
+  config: (all) => parseHubConfig(all.mcp),
+  async activate(ctx): Promise<Disposable & { service?: HubService }> {
+    const { host, config: cfg, logger, facts } = ctx;
     const store = new DisposableStore();
     if (!cfg.hub.enabled) return store;
-    const logger = host.logger.child({ module: 'hub' });
-    const env = await execLua<{
-      cwd: string;
-      config_home: string;
-      env: Record<string, string>;
-      trust_db: string;
-    }>(host.nvim, 'return require("rune.context").editor(...)', [
-      { environ: true, trust_db: true },
-    ]);
+    // The hub's files are those of the folder Neovim worked in when the host started.
+    const env = {
+      cwd: facts.cwd,
+      config_home: facts.configHome,
+      env: facts.env,
+      trust_db: facts.trustDb,
+    };
+    // Project files read in the handshake; later reads ask Lua again (the file may have changed).
+    const early = new Map(Object.entries(facts.trust));
     // `${env:VAR}` placeholders see Neovim's environment, which the user controls.
     const vars = { ...process.env, ...env.env };
     const files = (cfg.hub.files ?? defaultHubFiles(env.cwd, env.config_home)).map((f) =>
@@ -460,7 +447,7 @@ export const hubModule: HostModule = {
       auths.delete(s.name);
       void known?.provider.dispose();
       const provider: HubOAuthProvider = new HubOAuthProvider({
-        store: await hostSecretStore(host),
+        store: await ctx.needs.auth.secretStore(),
         server: s.name,
         ...(s.oauth.clientId
           ? {
@@ -497,12 +484,12 @@ export const hubModule: HostModule = {
     const sandboxWanted = new Map<string, boolean>();
     const hub = new McpHub({
       logger,
-      ui: new NvimHubUi(host, prompts, logger),
+      ui: new NvimHubUi(() => ctx.needs.providers.registry(), prompts, logger),
       connectTimeoutMs: cfg.hub.connect_timeout_ms,
       authProvider,
       wrapStdio: stdioLauncher(cfg.hub.sandbox, env.cwd, sandboxWanted),
     });
-    const sync = new ToolSync(getToolRegistry(host), hub, cfg, logger);
+    const sync = new ToolSync(ctx.needs.tools, hub, cfg, logger);
     store.add(hub.onDidChange(() => sync.sync()));
     store.add(toDisposable(() => sync.dispose()));
 
@@ -517,7 +504,8 @@ export const hubModule: HostModule = {
       for (const file of files) {
         if (isProjectFile(file, env.cwd, env.config_home)) {
           // Used only as trusted: an edited file stops its servers until trusted again.
-          const t = await readTrusted(host, file);
+          const t = early.get(file) ?? (await readTrust(host.nvim, file));
+          early.delete(file);
           lastGood.delete(file);
           untrusted.delete(file);
           if (t.state === 'trusted') {
@@ -585,7 +573,7 @@ export const hubModule: HostModule = {
     };
     // The trust database too: `:trust` on a project file applies it at once.
     const watcher = files.length
-      ? new HubConfigWatcher([...files, env.trust_db], () => void apply())
+      ? new HubConfigWatcher(env.trust_db ? [...files, env.trust_db] : files, () => void apply())
       : undefined;
     store.add(toDisposable(() => void watcher?.close()));
     // Awaited on shutdown: every server's process is gone before the host exits.
@@ -597,8 +585,6 @@ export const hubModule: HostModule = {
       reload: apply,
       readResource: (server, uri, signal) => hub.readResource(server, uri, signal),
     };
-    services.set(host, service);
-    store.add(toDisposable(() => services.delete(host)));
 
     store.add(
       host.onNotification('rune.hub.answer', ([id, answer]) => prompts.answer(String(id), answer)),
@@ -628,7 +614,7 @@ export const hubModule: HostModule = {
         const known = auths.get(server);
         auths.delete(server);
         await known?.provider.dispose();
-        const forget = new McpOAuthProvider({ store: await hostSecretStore(host), server });
+        const forget = new McpOAuthProvider({ store: await ctx.needs.auth.secretStore(), server });
         await forget.forget();
         logger.info('mcp server signed out', { server });
         // Connected again without tokens: a server that needs them asks for a sign-in.
@@ -770,9 +756,9 @@ export const hubModule: HostModule = {
     // Servers connect in the background: a slow server never delays the editor.
     void apply();
     logger.info('mcp hub started', { files });
-    return store;
+    return provide(store, service);
   },
-};
+});
 
 function connectedServers(hub: McpHub): string[] {
   return hub

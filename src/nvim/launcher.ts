@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { DisposableStore } from '../core/disposable.js';
 import { PACKAGE_ROOT } from '../core/version.js';
-import type { HostModule } from './host.js';
+import { defineModule } from './module.js';
 
 /** `rune <args>` as absolute paths, so it runs from any PATH (an agent's, a minimal shell's). */
 export function runeCommand(...args: string[]): { command: string; args: string[] } {
@@ -104,9 +104,9 @@ export function installCliLinks(plan: CliPlan = planCliLinks()): CliPlan {
 }
 
 /** `rune.cli.plan` and `rune.cli.install` for :RuneInstallCli (lua/rune/commands.lua). */
-export const launcherModule: HostModule = {
+export const launcherModule = defineModule({
   name: 'launcher',
-  activate(host) {
+  activate({ host }) {
     const store = new DisposableStore();
     store.add(host.onRequest('rune.cli.plan', () => planCliLinks()));
     store.add(host.onRequest('rune.cli.install', () => installCliLinks()));
@@ -132,4 +132,4 @@ export const launcherModule: HostModule = {
     );
     return store;
   },
-};
+});

@@ -27,12 +27,13 @@ import { registerAiTools } from '../tools/ai-tools.js';
 import { registerEditorTools } from '../tools/editor-tools.js';
 import { visibleInRoots } from '../tools/paths.js';
 import type { ToolRegistry } from '../tools/registry.js';
-import { getToolRegistry } from './tools.js';
+import { toolsModule } from './tools.js';
 import { McpHttpServer } from '../mcp/server.js';
 import { cleanStale, ensureDir, removeLock, writeLock, type RuneLock } from '../mcp/lockfile.js';
-import type { HostModule, ReadyHost } from './host.js';
+import type { ReadyHost } from './host.js';
+import { defineModule, provide } from './module.js';
 import { NvimEditor } from './editor.js';
-import { getProviderRegistry } from './providers.js';
+import { providersModule } from './providers.js';
 import { stripNil } from '../core/nil.js';
 import { runeCommand, runeShellLine } from './launcher.js';
 
@@ -171,53 +172,47 @@ class NvimApprovalUi implements ApprovalUi {
   }
 }
 
-interface McpService {
+/** What the MCP server module provides while the server runs. */
+export interface McpService {
   server: McpHttpServer;
   registry: ToolRegistry;
   lock: string | undefined;
 }
-
-const services = new WeakMap<ReadyHost, McpService>();
 
 /**
  * The running server's registry, for modules that add tools (the MCP hub,
  * plugins). Undefined while the server is off.
  */
 export function getMcpToolRegistry(host: ReadyHost): ToolRegistry | undefined {
-  return services.get(host)?.registry;
+  return host.service(mcpModule)?.registry;
 }
 
 /** The running server (tests use it to reach the token and port). */
 export function getMcpServer(host: ReadyHost): McpHttpServer | undefined {
-  return services.get(host)?.server;
+  return host.service(mcpModule)?.server;
 }
 
-export const mcpModule: HostModule = {
+export const mcpModule = defineModule({
   name: 'mcp',
-  async activate(host: ReadyHost): Promise<Disposable> {
-    const cfg = parseMcpConfig(host.config.mcp);
+  needs: [providersModule, toolsModule],
+  config: (all) => parseMcpConfig(all.mcp),
+  async activate(ctx): Promise<Disposable & { service?: McpService }> {
+    const { host, nvim, logger, config: cfg, facts } = ctx;
     const store = new DisposableStore();
     if (!cfg.enabled) return store;
-    const { nvim } = host;
-    const logger = host.logger.child({ module: 'mcp' });
-    const env = (await nvim.lua('return require("rune.context").editor()', [])) as {
-      state: string;
-      cwd: string;
-      server: string;
-      pid: number;
-    };
+    const env = { state: facts.state, cwd: facts.cwd, server: facts.server, pid: facts.pid };
     const stateDir = path.join(env.state, 'rune');
 
     const editor = new NvimEditor(nvim);
     // The host's one registry: the hub's and plugins' tools land here too.
-    const registry = getToolRegistry(host);
+    const registry = ctx.needs.tools;
     store.add(
       registerEditorTools(registry, editor, {
         unsafe: cfg.tools.unsafe,
         zekeAliases: cfg.tools.zeke_aliases,
       }),
     );
-    if (cfg.tools.ai) store.add(registerAiTools(registry, () => getProviderRegistry(host)));
+    if (cfg.tools.ai) store.add(registerAiTools(registry, () => ctx.needs.providers.registry()));
 
     const ui = new NvimApprovalUi(nvim, logger);
     let project = env.cwd;
@@ -292,7 +287,7 @@ export const mcpModule: HostModule = {
       token: server.token,
       url: server.url,
       cwd: env.cwd,
-      workspaceFolders: await editor.roots().catch(() => [env.cwd]),
+      workspaceFolders: [...facts.roots],
       nvimServer: env.server,
       nvimPid: env.pid,
       ...(socket ? { socket } : {}),
@@ -330,9 +325,6 @@ export const mcpModule: HostModule = {
         void nvim.lua('require("rune.mcp")._stopped()', []).catch(() => undefined);
       }),
     );
-
-    services.set(host, { server, registry, lock: locks[0] });
-    store.add(toDisposable(() => services.delete(host)));
 
     store.add(
       host.onNotification('rune.approval.answer', ([id, decision, accepted]) => {
@@ -392,19 +384,23 @@ export const mcpModule: HostModule = {
         { level: 'info', message: `${server.sessionList().length} client(s) connected` },
       ]),
     );
-    await nvim.lua('require("rune.mcp")._server(...)', [
-      {
-        url: server.url,
-        port: server.port,
-        token: server.token,
-        lock: locks[0] ?? null,
-        socket: socket ?? null,
-      },
+    // A notification: Neovim runs it before the host's `_ready` call, with no round trip.
+    nvim.notify('nvim_exec_lua', [
+      'require("rune.mcp")._server(...)',
+      [
+        {
+          url: server.url,
+          port: server.port,
+          token: server.token,
+          lock: locks[0] ?? null,
+          socket: socket ?? null,
+        },
+      ],
     ]);
     logger.info('mcp server listening', { url: server.url, tools: registry.list().length });
-    return store;
+    return provide(store, { server, registry, lock: locks[0] });
   },
-};
+});
 
 /** Copyable setup lines for `:RuneMcp`. */
 export function snippets(url: string, token: string): { title: string; text: string }[] {

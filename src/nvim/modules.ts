@@ -1,4 +1,5 @@
-import type { HostModule } from './host.js';
+import type { AnyModule } from './module.js';
+import { toolsModule } from './tools.js';
 import { completionModule } from './completion/index.js';
 import { chatModule } from './chat/index.js';
 import { editModule } from './edit/index.js';
@@ -11,12 +12,14 @@ import { authModule } from './auth.js';
 import { launcherModule } from './launcher.js';
 
 /**
- * The features the host switches on once it is ready, in order. Each lives in
- * its own file and registers its own requests and notifications.
+ * The features the host switches on once it is ready. Each lives in its own file,
+ * declares what it needs (the host activates it after those) and registers its own
+ * requests and notifications. A module missing here that another needs stops the start.
  */
-export function defaultModules(): HostModule[] {
+export function defaultModules(): AnyModule[] {
   return [
     authModule,
+    toolsModule,
     providersModule,
     completionModule,
     chatModule(),

@@ -20,10 +20,12 @@ import {
   UNSANDBOXED_OPTION,
 } from '../plugins/manager.js';
 import { detectBwrap } from '../plugins/sandbox.js';
-import type { HealthItem, HostModule, ReadyHost } from './host.js';
+import type { HealthItem, ReadyHost } from './host.js';
 import { getMcpToolRegistry } from './mcp.js';
-import { getToolRegistry } from './tools.js';
-import { getProviderRegistry } from './providers.js';
+import { toolsModule } from './tools.js';
+import { providersModule } from './providers.js';
+import { defineModule, provide } from './module.js';
+import { readTrust } from './facts.js';
 
 /** Lua sends unset options as null and empty tables as lists. */
 const nil = <T extends z.ZodType>(t: T) => z.preprocess((v) => (v === null ? undefined : v), t);
@@ -81,11 +83,9 @@ export function parsePluginsConfig(raw: unknown): PluginsConfig {
   throw new ConfigError(`plugins.${issue?.path.join('.') ?? ''}`, issue?.message ?? 'invalid');
 }
 
-const managers = new WeakMap<ReadyHost, PluginManager>();
-
 /** The running plugin manager (tests and benchmarks use it). */
 export function getPluginManager(host: ReadyHost): PluginManager | undefined {
-  return managers.get(host);
+  return host.service(pluginsModule);
 }
 
 /** What :RunePlugins says first when plugins have no sandbox. */
@@ -159,10 +159,12 @@ function sandboxStatus(iso: PluginIsolation): HealthItem {
   };
 }
 
-export const pluginsModule: HostModule = {
+export const pluginsModule = defineModule({
   name: 'plugins',
-  async activate(host: ReadyHost): Promise<Disposable> {
-    const cfg = parsePluginsConfig(host.config.plugins);
+  needs: [providersModule, toolsModule],
+  config: (all) => parsePluginsConfig(all.plugins),
+  async activate(ctx): Promise<Disposable & { service?: PluginManager }> {
+    const { host, config: cfg, facts } = ctx;
     const store = new DisposableStore();
     if (!cfg.enabled) {
       store.add(
@@ -172,12 +174,8 @@ export const pluginsModule: HostModule = {
       );
       return store;
     }
-    const env = (await host.nvim.lua('return require("rune.context").editor()', [])) as {
-      cwd: string;
-      xdg?: string | null;
-      home?: string | null;
-    };
-    const configHome = env.xdg || path.join(env.home || os.homedir(), '.config');
+    const env = { cwd: facts.cwd, home: facts.home };
+    const configHome = facts.configHome;
     const sources: PluginSource[] = [];
     if (cfg.user_dir)
       sources.push({ path: path.join(configHome, 'rune', 'plugins'), origin: 'user' });
@@ -185,9 +183,7 @@ export const pluginsModule: HostModule = {
     let skipped: string | undefined;
     if (cfg.project_dir) {
       const dir = path.join(env.cwd, '.rune', 'plugins');
-      const trust = (await host.nvim.lua('return require("rune.trust").read(...)', [dir])) as {
-        state: string;
-      };
+      const trust = facts.trust[dir] ?? (await readTrust(host.nvim, dir));
       if (trust.state === 'trusted') sources.push({ path: dir, origin: 'project' });
       else if (trust.state !== 'missing') {
         skipped =
@@ -211,7 +207,7 @@ export const pluginsModule: HostModule = {
     const providerPort = (): ProviderPort | undefined => {
       let reg: Partial<ProviderPort>;
       try {
-        reg = getProviderRegistry(host) as Partial<ProviderPort>;
+        reg = ctx.needs.providers.registry() as Partial<ProviderPort>;
       } catch (err) {
         logger.warn('plugin providers cannot be added: the providers config is invalid', { err });
         return undefined;
@@ -222,7 +218,7 @@ export const pluginsModule: HostModule = {
     // server keeps a registry of its own, that one too so MCP clients see plugin tools.
     const toolPort = {
       register(def: ToolDefinition): Disposable {
-        const regs = [...new Set([getToolRegistry(host), getMcpToolRegistry(host)])];
+        const regs = [...new Set([ctx.needs.tools, getMcpToolRegistry(host)])];
         const done = new DisposableStore();
         try {
           for (const r of regs) if (r) done.add(r.register(def));
@@ -253,7 +249,7 @@ export const pluginsModule: HostModule = {
       tools: () => toolPort,
       providers: providerPort,
     });
-    managers.set(host, manager);
+
     store.add(
       manager.onDidChange((p) => {
         if (p.state !== 'failed') return;
@@ -352,6 +348,6 @@ export const pluginsModule: HostModule = {
         return items;
       }),
     );
-    return store;
+    return provide(store, manager);
   },
-};
+});

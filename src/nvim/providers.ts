@@ -1,7 +1,8 @@
 /**
  * The provider registry as a host service, built from the user's `providers`,
  * `default_provider`, `chat.provider` and `completion.provider` options. Features get
- * their provider with `getProviderRegistry(host).get('chat' | 'completion', override?)`.
+ * their provider through the service of `providersModule` (`ctx.needs.providers.registry()
+ * .get('chat' | 'completion', override?)`).
  *
  * Requests: `rune.providers.list` → the providers with their defaults and state;
  * `rune.providers.models` (id?) → { [id]: models | { error } }; `rune.providers.usage` →
@@ -10,7 +11,10 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { HealthItem, HostModule, ReadyHost } from './host.js';
+import type { HealthItem, ReadyHost } from './host.js';
+import type { EditorFacts } from './facts.js';
+import type { Logger } from '../core/log.js';
+import { defineModule, provide } from './module.js';
 import { writeFileAtomic } from '../core/atomic-file.js';
 import { pullOllamaModel } from '../providers/ollama-pull.js';
 import { whoFor } from '../providers/errors.js';
@@ -33,9 +37,7 @@ import {
   hasConfiguredProviders,
   type Detection,
 } from '../providers/detect.js';
-import { hostCopilotConfig, hostOAuthTokens, hostSecrets } from './auth.js';
-
-const registries = new WeakMap<ReadyHost, ProviderRegistry>();
+import { authModule, type AuthService } from './auth.js';
 
 /** How the providers were chosen when the user configured none. */
 export interface AutoChoice {
@@ -47,20 +49,37 @@ export interface AutoChoice {
   /** The provider picked with :RuneSetup (saved in Rune's state folder). */
   picked?: string;
 }
-const autos = new WeakMap<ReadyHost, AutoChoice>();
-
-/** The detection result when the user configured no provider, else undefined. */
-export function autoChoice(host: ReadyHost): AutoChoice | undefined {
-  return autos.get(host);
+/** What the providers module provides. */
+export interface ProvidersService {
+  /**
+   * The registry built from the user's config (or from what was detected), created on
+   * first use. Throws ConfigError (naming the key) when the `providers` config is invalid.
+   */
+  registry(): ProviderRegistry;
+  /** Replaces the registry (`:RuneSetup`'s pick; tests inject one). */
+  replace(registry: ProviderRegistry): void;
+  /** The detection result when the user configured no provider, else undefined. */
+  auto(): AutoChoice | undefined;
 }
 
-function build(host: ReadyHost, config = host.config): ManagedRegistry {
+/** What the module's functions share (one per host). */
+interface State {
+  host: ReadyHost;
+  logger: Logger;
+  facts: EditorFacts;
+  auth: AuthService;
+  registry?: ProviderRegistry;
+  auto?: AutoChoice;
+}
+
+function build(st: State, config = st.host.config): ManagedRegistry {
+  const { host, auth } = st;
   return createProviderRegistry(parseProvidersConfig(config), {
     logger: host.logger,
-    secrets: hostSecrets(host),
+    secrets: auth.secrets,
     storedKeyAccount: apiKeyAccount,
-    oauth: hostOAuthTokens(host),
-    kinds: { copilot: copilotAdapterFactory(() => hostCopilotConfig(host)) },
+    oauth: (name, opts) => auth.oauthToken(name, opts),
+    kinds: { copilot: copilotAdapterFactory(() => auth.config.copilot) },
     notify: (message, level = 'info') => {
       void host.nvim
         .lua(
@@ -72,25 +91,34 @@ function build(host: ReadyHost, config = host.config): ManagedRegistry {
   });
 }
 
-/**
- * The registry built from the user's config, created on first use. Throws ConfigError
- * (naming the key) when the `providers` config is invalid.
- */
+function registryOf(st: State): ProviderRegistry {
+  return (st.registry ??= build(st));
+}
+
+function replace(st: State, registry: ProviderRegistry): void {
+  const old = st.registry;
+  if (old && old !== registry) old.dispose();
+  st.registry = registry;
+}
+
+/** The provider registry of a running host (for callers holding the host, e.g. tests). */
 export function getProviderRegistry(host: ReadyHost): ProviderRegistry {
-  let r = registries.get(host);
-  if (!r) {
-    r = build(host);
-    registries.set(host, r);
-  }
-  return r;
+  const p = host.service(providersModule);
+  if (!p) throw new ConfigError('providers', 'the providers module is off; see :RuneLog');
+  return p.registry();
+}
+
+/** Replaces the registry of a running host (tests use it to inject one). */
+export function setProviderRegistry(host: ReadyHost, registry: ProviderRegistry): void {
+  host.service(providersModule)?.replace(registry);
 }
 
 /**
  * Looks at what this machine offers (src/providers/detect.ts) and builds the registry
  * from it. With nothing found, asking for a provider fails with guidance instead.
  */
-function detect(host: ReadyHost): Promise<Detection> {
-  const secrets = hostSecrets(host);
+function detect(st: State): Promise<Detection> {
+  const secrets = st.auth.secrets;
   const env = process.env;
   return detectProviders({
     env,
@@ -101,32 +129,32 @@ function detect(host: ReadyHost): Promise<Detection> {
 }
 
 /** Where :RuneSetup keeps the pick: Rune's own state folder, nothing outside it. */
-async function setupFile(host: ReadyHost): Promise<string> {
-  const state = (await host.nvim.call('stdpath', ['state'])) as string;
-  return path.join(state, 'rune', 'setup.json');
+function setupFile(facts: EditorFacts): string {
+  return path.join(facts.state, 'rune', 'setup.json');
 }
 
-async function savedPick(host: ReadyHost): Promise<string | undefined> {
-  const file = await setupFile(host);
+async function savedPick(st: State): Promise<string | undefined> {
+  const file = setupFile(st.facts);
   try {
     const data = JSON.parse(await fs.promises.readFile(file, 'utf8')) as { provider?: unknown };
     return typeof data.provider === 'string' ? data.provider : undefined;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-      host.logger.warn('the :RuneSetup pick is unreadable; detecting again', { file, err });
+      st.logger.warn('the :RuneSetup pick is unreadable; detecting again', { file, err });
     }
     return undefined;
   }
 }
 
 function buildDetected(
-  host: ReadyHost,
+  st: State,
   detection: Detection,
   pick: string | undefined,
 ): ProviderRegistry {
   const why: Record<string, string> = {};
   const picked =
     pick && detection.candidates.some((c) => c.id === pick && c.usable) ? pick : undefined;
+  const { host } = st;
   if (pick && !picked) host.logger.warn('the :RuneSetup pick is not available now', { pick });
   for (const f of ['chat', 'completion'] as const) {
     const d = detection[f];
@@ -140,14 +168,14 @@ function buildDetected(
     ...(picked ? { picked } : {}),
     ...(nothing ? { guidance: guidance(detection) } : {}),
   };
-  autos.set(host, auto);
+  st.auto = auto;
   host.logger.info('providers detected', {
     chat: detection.chat?.id,
     completion: detection.completion?.id,
     picked,
   });
-  if (!nothing) return build(host, detectedConfig(host.config, detection, picked));
-  const empty = build(host, { ...host.config, providers: {} });
+  if (!nothing) return build(st, detectedConfig(host.config, detection, picked));
+  const empty = build(st, { ...host.config, providers: {} });
   return {
     ...empty,
     get(feature, id) {
@@ -155,13 +183,6 @@ function buildDetected(
       return empty.get(feature, id);
     },
   } as ManagedRegistry;
-}
-
-/** Replaces the registry (tests use it to inject one). */
-export function setProviderRegistry(host: ReadyHost, registry: ProviderRegistry): void {
-  const old = registries.get(host);
-  if (old && old !== registry) old.dispose();
-  registries.set(host, registry);
 }
 
 function isManaged(r: ProviderRegistry): r is ManagedRegistry {
@@ -328,17 +349,17 @@ async function pull(
 }
 
 /** What :RuneSetup shows: the options found now, what each needs, and which is in use. */
-async function setupOptions(host: ReadyHost) {
-  if (hasConfiguredProviders(host.config)) {
+async function setupOptions(st: State) {
+  if (hasConfiguredProviders(st.host.config)) {
     return {
       configured: true,
-      options: getProviderRegistry(host)
+      options: registryOf(st)
         .list()
         .map((p) => ({ id: p.id, kind: p.kind, usable: true, found: 'configured in setup()' })),
     };
   }
-  const detection = await detect(host);
-  const auto = autos.get(host);
+  const detection = await detect(st);
+  const auto = st.auto;
   if (auto) auto.detection = detection;
   const chat = auto?.picked ?? detection.chat?.id;
   return {
@@ -358,14 +379,14 @@ async function setupOptions(host: ReadyHost) {
  * Uses `id` from now on and saves the pick in Rune's state folder (read at the next
  * start). Returns the setup() snippet that makes it permanent.
  */
-async function setupPick(host: ReadyHost, id: string): Promise<{ snippet: string[] }> {
-  if (hasConfiguredProviders(host.config)) {
+async function setupPick(st: State, id: string): Promise<{ snippet: string[] }> {
+  if (hasConfiguredProviders(st.host.config)) {
     throw new RuneError(
       'bad_request',
       'Providers are configured in setup(); change them there (:help rune-providers).',
     );
   }
-  const detection = autos.get(host)?.detection ?? (await detect(host));
+  const detection = st.auto?.detection ?? (await detect(st));
   const c = detection.candidates.find((x) => x.id === id);
   if (!c?.usable) {
     throw new RuneError(
@@ -374,10 +395,10 @@ async function setupPick(host: ReadyHost, id: string): Promise<{ snippet: string
     );
   }
   await writeFileAtomic(
-    await setupFile(host),
+    setupFile(st.facts),
     `${JSON.stringify({ provider: id, picked_at: new Date().toISOString() }, null, 2)}\n`,
   );
-  setProviderRegistry(host, buildDetected(host, detection, id));
+  replace(st, buildDetected(st, detection, id));
   return { snippet: setupSnippet(c) };
 }
 
@@ -417,17 +438,29 @@ function optionalString(v: unknown, what: string): string | undefined {
 }
 
 /** Builds the registry at startup (reporting a bad config) and serves its requests. */
-export const providersModule: HostModule = {
+export const providersModule = defineModule({
   name: 'providers',
-  async activate(host) {
-    const auto = !registries.has(host) && !hasConfiguredProviders(host.config);
-    if (auto) {
-      const [detection, pick] = await Promise.all([detect(host), savedPick(host)]);
-      registries.set(host, buildDetected(host, detection, pick));
+  needs: [authModule],
+  async activate(ctx) {
+    const { host } = ctx;
+    const st: State = { host, logger: ctx.logger, facts: ctx.facts, auth: ctx.needs.auth };
+    if (!hasConfiguredProviders(host.config)) {
+      const [detection, pick] = await Promise.all([detect(st), savedPick(st)]);
+      st.registry = buildDetected(st, detection, pick);
     }
-    const registry = getProviderRegistry(host);
     const store = new DisposableStore();
-    const current = () => registries.get(host) ?? registry;
+    const current = () => registryOf(st);
+    try {
+      current();
+    } catch (err) {
+      // Kept on: each use reports the same error (chat, completion and :RuneSetup name the key).
+      host.logger.error('the providers config is invalid', { err });
+      void host.nvim
+        .lua('require("rune.util").notify(..., vim.log.levels.ERROR)', [
+          `providers: ${toRuneError(err).message}`,
+        ])
+        .catch(() => undefined);
+    }
     store.add(host.onRequest('rune.providers.list', () => current().list()));
     store.add(
       host.onRequest('rune.providers.models', (args) =>
@@ -435,7 +468,7 @@ export const providersModule: HostModule = {
       ),
     );
     store.add(host.onRequest('rune.providers.usage', () => current().usage()));
-    store.add(host.onRequest('rune.setup.options', () => setupOptions(host)));
+    store.add(host.onRequest('rune.setup.options', () => setupOptions(st)));
     const pulls = new Map<string, AbortController>();
     store.add(
       host.onNotification('rune.ollama.pull', ([model, provider]) => {
@@ -458,21 +491,21 @@ export const providersModule: HostModule = {
       host.onRequest('rune.setup.pick', async (args) => {
         const id = optionalString(args[0], 'The provider id');
         if (!id) throw new RuneError('bad_request', 'Say which provider to pick.');
-        return setupPick(host, id);
+        return setupPick(st, id);
       }),
     );
     store.add(
       host.addHealth('providers', async () => [
-        ...autoHealth(autos.get(host)),
+        ...autoHealth(st.auto),
         ...(await health(current())),
       ]),
     );
-    store.add(
-      toDisposable(() => {
-        current().dispose();
-        registries.delete(host);
-      }),
-    );
-    return store;
+    store.add(toDisposable(() => st.registry?.dispose()));
+    const service: ProvidersService = {
+      registry: current,
+      replace: (r) => replace(st, r),
+      auto: () => st.auto,
+    };
+    return provide(store, service);
   },
-};
+});

@@ -8,7 +8,7 @@ import { DisposableStore, toDisposable, type Disposable } from '../core/disposab
 import { ConfigError } from '../core/errors.js';
 import { metrics, METRICS, statsReport, type StatsReport } from '../core/metrics.js';
 import { OtlpExporter } from '../core/otel.js';
-import type { HostModule, ReadyHost } from './host.js';
+import { defineModule } from './module.js';
 
 const nil = <T extends z.ZodType>(t: T) => z.preprocess((v) => (v === null ? undefined : v), t);
 
@@ -116,12 +116,12 @@ const label = z.preprocess(
   z.string(),
 );
 
-export const statsModule: HostModule = {
+export const statsModule = defineModule({
   name: 'stats',
-  activate(host: ReadyHost): Disposable {
-    const cfg = parseTelemetryConfig(host.config.telemetry);
+  config: (all) => parseTelemetryConfig(all.telemetry),
+  activate(ctx): Disposable {
+    const { host, config: cfg, logger } = ctx;
     const store = new DisposableStore();
-    const logger = host.logger.child({ module: 'stats' });
     for (const v of Object.values(cfg.otlp_headers)) logger.addSecret(v);
     let exporter: OtlpExporter | undefined;
     if (cfg.otlp_endpoint) {
@@ -171,4 +171,4 @@ export const statsModule: HostModule = {
     );
     return store;
   },
-};
+});

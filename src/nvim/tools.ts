@@ -1,20 +1,29 @@
 /**
- * The host's one ToolRegistry, shared by every module that adds tools (the MCP
- * server's editor and AI tools, the MCP hub's `server__tool`, plugins) and by
- * those that use them (the MCP server publishes them, the chat offers them to
- * models). Created on first use, once per host.
+ * The host's one ToolRegistry as a module's service, shared by every module that
+ * adds tools (the MCP server's editor and AI tools, the MCP hub's `server__tool`,
+ * plugins) and by those that use them (the MCP server publishes them, the chat
+ * offers them to models).
  */
+import { toDisposable } from '../core/disposable.js';
+import { StateError } from '../core/errors.js';
 import { ToolRegistry } from '../tools/registry.js';
 import type { ReadyHost } from './host.js';
+import { defineModule } from './module.js';
 
-const registries = new WeakMap<ReadyHost, ToolRegistry>();
+export const toolsModule = defineModule({
+  name: 'tools',
+  activate() {
+    return Object.assign(
+      toDisposable(() => undefined),
+      { service: new ToolRegistry() },
+    );
+  },
+});
 
-/** The host's tool registry, created on first use. */
+/** The host's tool registry (for tests and callers holding the host). */
 export function getToolRegistry(host: ReadyHost): ToolRegistry {
-  let r = registries.get(host);
-  if (!r) {
-    r = new ToolRegistry();
-    registries.set(host, r);
-  }
+  const r = host.service(toolsModule);
+  if (!r)
+    throw new StateError('The host runs without its tool registry (the tools module is off).');
   return r;
 }

@@ -86,4 +86,22 @@ describe('host start (built host spawned by the Lua layer)', () => {
     });
     await t.close();
   });
+
+  it('asks Neovim one thing after the handshake: the config and every editor fact at once', async () => {
+    const ws = fs.realpathSync(fs.mkdtempSync(path.join(dir, 'ws-')));
+    const t = await startRune({ cwd: ws });
+    await explained(t, async () => {
+      await t.lua('require("rune.host").wait()');
+      const status = await t.lua<{ modules: string[]; startup_requests: number }>(
+        'return require("rune.host").request("rune.status")',
+      );
+      // Every module started (MCP server, hub and plugins are on by default)…
+      expect(status.modules).toEqual(
+        expect.arrayContaining(['auth', 'providers', 'chat', 'mcp', 'hub', 'plugins']),
+      );
+      // …and between learning its channel and being ready the host made one request.
+      expect(status.startup_requests).toBe(1);
+    });
+    await t.close();
+  });
 });

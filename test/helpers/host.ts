@@ -5,20 +5,22 @@
  * and v8 coverage sees the code.
  */
 import { createMemoryLogger } from '../../src/core/log.js';
-import { StartingHost, type HostModule, type ReadyHost } from '../../src/nvim/host.js';
+import { StartingHost, type ReadyHost } from '../../src/nvim/host.js';
+import { withNeeds, type AnyModule } from '../../src/nvim/module.js';
 import { NO_LOCAL_PEERS, type TestNvim } from './nvim.js';
 
 // An in-process host detects providers from this process's environment: keep it off
 // the developer's own Ollama and llama-server ports too.
 for (const [k, v] of Object.entries(NO_LOCAL_PEERS)) process.env[k] ??= v;
 
+/** Starts `modules` and, before them, the modules they need. */
 export async function startInProcessHost(
   t: TestNvim,
-  modules: HostModule[] = [],
+  modules: AnyModule[] = [],
 ): Promise<ReadyHost & { logLines: string[] }> {
   const logger = createMemoryLogger();
   const starting = new StartingHost({ nvim: t.nvim, logger, logFile: null });
-  const ready = await starting.ready(modules);
+  const ready = await starting.ready(withNeeds(modules));
   const close = t.close;
   t.close = async () => {
     await ready.shutdown('test finished').done;

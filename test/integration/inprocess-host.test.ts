@@ -1,16 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { startNvim } from '../helpers/nvim.js';
 import { startInProcessHost } from '../helpers/host.js';
-import { toDisposable } from '../../src/core/disposable.js';
-import type { HostModule } from '../../src/nvim/host.js';
+import { toAsyncDisposable, toDisposable } from '../../src/core/disposable.js';
+import { defineModule, provide } from '../../src/nvim/module.js';
 
 describe('host core attached in-process', () => {
   it('answers Lua requests, runs modules, and reports their health', async () => {
     const t = await startNvim();
     let disposed = false;
-    const mod: HostModule = {
+    const mod = defineModule({
       name: 'echo',
-      activate(host) {
+      activate({ host }) {
         const a = host.onRequest('test.echo', (args) => args);
         const b = host.addHealth('echo', () => [{ level: 'ok', message: 'echo works' }]);
         const c = host.onNotification('test.note', (args) => {
@@ -23,14 +23,14 @@ describe('host core attached in-process', () => {
           disposed = true;
         });
       },
-    };
+    });
     const notes: unknown[] = [];
-    const broken: HostModule = {
+    const broken = defineModule({
       name: 'broken',
       activate() {
         throw new Error('cannot activate');
       },
-    };
+    });
     const host = await startInProcessHost(t, [broken, mod]);
     expect(host.status().modules).toEqual(['echo']);
     expect(host.logLines.some((l) => l.includes('module failed to activate'))).toBe(true);
@@ -63,5 +63,63 @@ describe('host core attached in-process', () => {
     await host.shutdown('test').done;
     expect(disposed).toBe(true);
     expect(host.status().state).toBe('stopped');
+  });
+
+  it('activates modules after their needs, hands them services and facts, and disposes them in reverse', async () => {
+    const t = await startNvim({ preCmds: ['cd /tmp'] });
+    const events: string[] = [];
+    const store = defineModule({
+      name: 'store',
+      config: (all) => ({ greeting: String((all.store as { greeting?: string })?.greeting) }),
+      activate(ctx) {
+        events.push(`up store ${ctx.facts.cwd}`);
+        return provide(
+          toAsyncDisposable(async () => {
+            await new Promise((r) => setImmediate(r));
+            events.push('down store');
+          }),
+          { greet: (n: string) => `${ctx.config.greeting} ${n}` },
+        );
+      },
+    });
+    const user = defineModule({
+      name: 'user',
+      needs: [store],
+      activate(ctx) {
+        events.push(`up user: ${ctx.needs.store.greet('you')}`);
+        return toDisposable(() => events.push('down user'));
+      },
+    });
+    const broken = defineModule({
+      name: 'broken',
+      activate() {
+        throw new Error('cannot activate');
+      },
+    });
+    const dependent = defineModule({
+      name: 'dependent',
+      needs: [broken],
+      activate: () => toDisposable(() => events.push('down dependent')),
+    });
+    await t.lua(
+      'require("rune").setup({}); require("rune").config().store = { greeting = "hello" }',
+    );
+    // Listed needs-last: they start after what they need.
+    const host = await startInProcessHost(t, [dependent, user, store, broken]);
+    expect(host.status().modules).toEqual(['store', 'user']);
+    expect(host.service(user)).toBeUndefined();
+    expect(host.service(store)?.greet('me')).toBe('hello me');
+    expect(host.logLines.join('\n')).toMatch(/dependent.*it needs broken, which is off/s);
+    expect(events).toEqual(['up store /tmp', 'up user: hello you']);
+    // The modules asked Neovim nothing: the handshake's one call gave them everything.
+    expect(host.status().startup_requests).toBe(1);
+
+    await t.lua('vim.cmd.cd(vim.fn.fnameescape(vim.env.HOME))');
+    const home = await t.lua<string>('return vim.fn.getcwd()');
+    await expect.poll(() => host.facts.cwd).toBe(home);
+
+    await host.shutdown('test').done;
+    expect(events.slice(2)).toEqual(['down user', 'down store']);
+    await t.close();
   });
 });

@@ -6,15 +6,15 @@ import * as path from 'node:path';
 import { z } from 'zod';
 import { ConfigError, NotFoundError, StateError } from '../../core/errors.js';
 import { DisposableStore, toAsyncDisposable, type Disposable } from '../../core/disposable.js';
-import type { HostModule, ReadyHost } from '../host.js';
-import { autoChoice, getProviderRegistry } from '../providers.js';
+import { defineModule } from '../module.js';
+import { providersModule } from '../providers.js';
 import { ChatController, chatConfigSchema, type OpenArgs } from './controller.js';
 import { HistoryStore } from './history.js';
 import { ApprovalStore } from '../../tools/approval.js';
 import { ArgsApprovalPolicy, ArgsApprovalStore } from '../../tools/approval-args.js';
 import type { ToolRegistry } from '../../tools/registry.js';
-import { getToolRegistry } from '../tools.js';
-import { getHub } from '../hub.js';
+import { toolsModule } from '../tools.js';
+import { hubModule } from '../hub.js';
 import { NvimChatApprovalUi, RegistryChatTools } from './tools.js';
 import { expandPrompt, findPrompt, promptFacts, promptLibrary } from '../prompts.js';
 import { contextWordItems } from './context.js';
@@ -55,21 +55,28 @@ const openSchema = z.object({
 const buf = z.number().int();
 const optBuf = nil(z.number().int());
 
-export function chatModule(): HostModule {
-  return {
+/** The `chat` section of setup(), parsed (also read by :RuneEdit). */
+export function parseChatSection(all: Readonly<Record<string, unknown>>) {
+  // Lua sends unset options (vim.NIL) as null.
+  const raw = Object.entries((all.chat ?? {}) as Record<string, unknown>).filter(
+    ([, v]) => v !== null,
+  );
+  const parsed = chatConfigSchema.safeParse(Object.fromEntries(raw));
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new ConfigError(`chat.${issue?.path.join('.') ?? ''}`, issue?.message ?? 'invalid');
+  }
+  return parsed.data;
+}
+
+export function chatModule() {
+  return defineModule({
     name: 'chat',
-    async activate(host: ReadyHost): Promise<Disposable> {
-      // Lua sends unset options (vim.NIL) as null.
-      const raw = Object.entries((host.config.chat ?? {}) as Record<string, unknown>).filter(
-        ([, v]) => v !== null,
-      );
-      const parsed = chatConfigSchema.safeParse(Object.fromEntries(raw));
-      if (!parsed.success) {
-        const issue = parsed.error.issues[0];
-        throw new ConfigError(`chat.${issue?.path.join('.') ?? ''}`, issue?.message ?? 'invalid');
-      }
-      const state = (await host.nvim.call('stdpath', ['state'])) as string;
-      const logger = host.logger.child({ module: 'chat' });
+    needs: [providersModule, toolsModule],
+    config: parseChatSection,
+    async activate(ctx): Promise<Disposable> {
+      const { host, logger, facts } = ctx;
+      const { state } = facts;
       const warn = (message: string) => {
         void host.nvim
           .lua('require("rune.util").notify(..., vim.log.levels.WARN)', [message])
@@ -85,27 +92,26 @@ export function chatModule(): HostModule {
           issue?.message ?? 'invalid',
         );
       }
-      const cwd = (await host.nvim.call('getcwd', [])) as string;
       const library = promptLibrary(host.config.prompts);
       const ui = new NvimChatApprovalUi(host.nvim, logger);
       const policy = new ArgsApprovalPolicy({
         rules: rules.data,
         store: new ApprovalStore(path.join(state, 'rune', 'chat-approvals.json')),
         argsStore: new ArgsApprovalStore(path.join(state, 'rune', 'chat-approvals-args.json')),
-        project: () => cwd,
+        project: () => facts.cwd,
         ui,
         logger,
       });
       const registries = (): ToolRegistry[] => {
-        return [getToolRegistry(host)];
+        return [ctx.needs.tools];
       };
       const chat = new ChatController({
         nvim: host.nvim,
         logger,
-        registry: () => getProviderRegistry(host),
-        why: (id) => (id ? autoChoice(host)?.why[id] : undefined),
+        registry: () => ctx.needs.providers.registry(),
+        why: (id) => (id ? ctx.needs.providers.auto()?.why[id] : undefined),
         history,
-        config: parsed.data,
+        config: ctx.config,
         tools: new RegistryChatTools(registries, policy.gate),
         instructions: (root) => projectInstructions(host.nvim, root),
         expand: async (text, where) => {
@@ -127,7 +133,7 @@ export function chatModule(): HostModule {
           return expandPrompt(found, facts);
         },
         readResource: async (server, uri) => {
-          const hub = getHub(host);
+          const hub = host.service(hubModule);
           if (!hub) throw new StateError('The MCP hub is off (mcp.hub.enabled).');
           const res = await hub.readResource(server, uri);
           const texts = res.contents.map((c) =>
@@ -175,5 +181,5 @@ export function chatModule(): HostModule {
       store.add(toAsyncDisposable(() => chat.disposeAsync()));
       return store;
     },
-  };
+  });
 }

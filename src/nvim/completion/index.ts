@@ -13,8 +13,9 @@
  */
 import { DisposableStore, toDisposable } from '../../core/disposable.js';
 import { BadRequestError, toRuneError } from '../../core/errors.js';
-import type { HealthItem, HostModule, ReadyHost } from '../host.js';
-import { getProviderRegistry } from '../providers.js';
+import type { HealthItem, ReadyHost } from '../host.js';
+import { providersModule } from '../providers.js';
+import { defineModule } from '../module.js';
 import { parseCompletionConfig, type CompletionConfig } from './config.js';
 import {
   CompletionEngine,
@@ -87,15 +88,17 @@ function nvimUi(host: ReadyHost, cfg: CompletionConfig): CompletionUi {
   };
 }
 
-export const completionModule: HostModule = {
+export const completionModule = defineModule({
   name: 'completion',
-  activate(host: ReadyHost) {
-    const cfg = parseCompletionConfig(host.config.completion);
-    const log = host.logger.child({ module: 'completion' });
+  needs: [providersModule],
+  config: (all) => parseCompletionConfig(all.completion),
+  activate(ctx) {
+    const { host, config: cfg, logger: log } = ctx;
+    const providers = ctx.needs.providers;
     const engine = new CompletionEngine(
       cfg,
       nvimUi(host, cfg),
-      () => getProviderRegistry(host).get('completion', cfg.provider ?? undefined),
+      () => providers.registry().get('completion', cfg.provider ?? undefined),
       log,
     );
     const store = new DisposableStore();
@@ -137,7 +140,7 @@ export const completionModule: HostModule = {
         const s = engine.stats;
         const items: HealthItem[] = [];
         try {
-          const p = getProviderRegistry(host).get('completion', cfg.provider ?? undefined);
+          const p = providers.registry().get('completion', cfg.provider ?? undefined);
           items.push({ level: 'ok', message: `provider: ${p.id} (${p.kind})` });
         } catch (err) {
           items.push({
@@ -172,4 +175,4 @@ export const completionModule: HostModule = {
     );
     return toDisposable(() => store.dispose());
   },
-};
+});

@@ -3,42 +3,36 @@
  * `rune.edit.*` requests made by lua/rune/edit.lua, and `rune.prompts.list`.
  */
 import { z } from 'zod';
-import { ConfigError } from '../../core/errors.js';
 import { DisposableStore, toDisposable, type Disposable } from '../../core/disposable.js';
-import type { HostModule, ReadyHost } from '../host.js';
-import { getProviderRegistry } from '../providers.js';
-import { chatConfigSchema } from '../chat/controller.js';
+import { defineModule } from '../module.js';
+import { providersModule } from '../providers.js';
+import { parseChatSection } from '../chat/index.js';
 import { promptLibrary } from '../prompts.js';
 import { projectInstructions } from '../instructions.js';
 import { EditController, applySchema, startSchema } from './controller.js';
 
 const optId = z.preprocess((v) => (v === null ? undefined : v), z.number().int().optional());
 
-export function editModule(): HostModule {
-  return {
+export function editModule() {
+  return defineModule({
     name: 'edit',
-    activate(host: ReadyHost): Disposable {
-      const raw = Object.entries((host.config.chat ?? {}) as Record<string, unknown>).filter(
-        ([, v]) => v !== null,
-      );
-      const chat = chatConfigSchema.safeParse(Object.fromEntries(raw));
-      if (!chat.success) {
-        const issue = chat.error.issues[0];
-        throw new ConfigError(`chat.${issue?.path.join('.') ?? ''}`, issue?.message ?? 'invalid');
-      }
+    needs: [providersModule],
+    config: parseChatSection,
+    activate(ctx): Disposable {
+      const { host } = ctx;
       const library = promptLibrary(host.config.prompts);
       const edit = new EditController({
         nvim: host.nvim,
-        logger: host.logger.child({ module: 'edit' }),
-        registry: () => getProviderRegistry(host),
+        logger: ctx.logger,
+        registry: () => ctx.needs.providers.registry(),
         prompts: () => library,
-        ...(chat.data.instructions === false
+        ...(ctx.config.instructions === false
           ? {}
           : {
               instructions: async (root: string) =>
                 (await projectInstructions(host.nvim, root))?.system,
             }),
-        config: chat.data,
+        config: ctx.config,
       });
       const store = new DisposableStore();
       store.add(host.onRequest('rune.edit.start', ([a]) => edit.start(startSchema.parse(a))));
@@ -61,5 +55,5 @@ export function editModule(): HostModule {
       store.add(toDisposable(() => edit.dispose()));
       return store;
     },
-  };
+  });
 }
