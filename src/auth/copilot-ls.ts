@@ -2,7 +2,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { which } from '../core/which.js';
-import rpc from 'vscode-jsonrpc/node';
 import type { MessageConnection } from 'vscode-jsonrpc/node';
 import type { Disposable } from '../core/disposable.js';
 import { toDisposable } from '../core/disposable.js';
@@ -153,6 +152,10 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
  * Automatic completion requests are spaced at least `minIntervalMs` apart:
  * Copilot suspends accounts that flood it.
  */
+/** vscode-jsonrpc, loaded with the first server started (the host starts without it). */
+type Rpc = typeof import('vscode-jsonrpc/node');
+let rpcModule: Rpc | undefined;
+
 export class CopilotLanguageServer {
   private readonly docs = new Map<string, { version: number; text: string }>();
   private nextAutomaticAt = 0;
@@ -163,6 +166,7 @@ export class CopilotLanguageServer {
 
   private constructor(
     private readonly child: ChildProcess,
+    private readonly rpc: Rpc,
     private readonly conn: MessageConnection,
     readonly located: LocatedServer,
     private readonly opts: CopilotServerOptions,
@@ -201,11 +205,17 @@ export class CopilotLanguageServer {
         logger.debug('copilot stderr', { text: d.slice(0, 500) });
       }
     });
+    // A CommonJS package: its exports are the default export of the ES namespace.
+    if (!rpcModule) {
+      const m = (await import('vscode-jsonrpc/node')) as Rpc & { default?: Rpc };
+      rpcModule = m.default ?? m;
+    }
+    const rpc = rpcModule;
     const conn = rpc.createMessageConnection(
       new rpc.StreamMessageReader(child.stdout!),
       new rpc.StreamMessageWriter(child.stdin!),
     );
-    const ls = new CopilotLanguageServer(child, conn, located, opts, logger);
+    const ls = new CopilotLanguageServer(child, rpc, conn, located, opts, logger);
     ls.wire();
     conn.listen();
     try {
@@ -292,7 +302,7 @@ export class CopilotLanguageServer {
   ): Promise<T> {
     if (this.exited) throw this.exitError();
     if (opts.signal?.aborted) throw new AbortError();
-    const cts = new rpc.CancellationTokenSource();
+    const cts = new this.rpc.CancellationTokenSource();
     let timer: NodeJS.Timeout | undefined;
     let onAbort: (() => void) | undefined;
     let onExit: (() => void) | undefined;
@@ -322,7 +332,7 @@ export class CopilotLanguageServer {
       return await Promise.race([this.conn.sendRequest<T>(method, params, cts.token), guard]);
     } catch (err) {
       if (err instanceof RuneError) throw err;
-      if (err instanceof rpc.ResponseError) {
+      if (err instanceof this.rpc.ResponseError) {
         throw new ProviderUnavailableError(`${opts.what} failed: ${err.message}`, undefined, {
           cause: err,
         });

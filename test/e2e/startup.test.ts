@@ -71,6 +71,8 @@ describe('host start (built host spawned by the Lua layer)', () => {
       // No MCP server is configured for the hub: the SDK's client side stays unloaded.
       const client = () => [...imported()].filter((s) => s.includes('/sdk/client/'));
       expect(client()).toEqual([]);
+      // Nor the JSON-RPC library of the Copilot language server, until one is started.
+      expect(imported()).not.toContain('vscode-jsonrpc/node');
 
       await t.lua(`vim.api.nvim_buf_set_lines(0, 0, -1, false, { 'x = ' })
         vim.api.nvim_win_set_cursor(0, { 1, 3 })

@@ -38,7 +38,7 @@ describe('providers service', () => {
       })`,
     });
     const host = await startInProcessHost(t, [providersModule]);
-    expect(host.status().modules).toEqual(['providers']);
+    expect(host.status().modules).toEqual(['auth', 'providers']);
 
     const list = await t.lua<{ id: string; kind: string; defaultFor: string[] }[]>(
       'return require("rune.host").request("rune.providers.list")',
@@ -87,18 +87,19 @@ describe('providers service', () => {
     expect(text).toMatch(/ollama pull starcoder2:3b/);
   });
 
-  it('reports an invalid providers config naming the key, and leaves the module off', async () => {
+  it('reports an invalid providers config naming the key, at start and on each use', async () => {
     t = await startNvim({
       setup: `require('rune').setup({ providers = { ollama = { timeouts = { idle_ms = 'soon' } } } })`,
     });
     const host = await startInProcessHost(t, [providersModule]);
-    expect(host.status().modules).toEqual([]);
+    // Kept on, so the features that need it (chat, completion…) start and name the key when used.
+    expect(host.status().modules).toEqual(['auth', 'providers']);
     expect(host.logLines.join('\n')).toContain('providers.ollama.timeouts.idle_ms');
     const err = await t.lua('return require("rune.host").request("rune.providers.list")').then(
       () => '',
       (e: Error) => e.message,
     );
-    expect(err).toContain('Unknown Rune request');
+    expect(err).toContain('providers.ollama.timeouts.idle_ms');
   });
 
   it('works in the real spawned host (dist/), and keeps the API key out of the log', async () => {
