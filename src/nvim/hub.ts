@@ -43,7 +43,7 @@ import { openBrowser } from '../auth/browser.js';
 import { McpOAuthProvider } from '../auth/mcp-oauth.js';
 import { mergeServers, parseConfigText, type ServerConfig } from '../mcp/hub/config.js';
 import { McpHub, type HubAuthProvider, type HubTool, type HubUi } from '../mcp/hub/hub.js';
-import { detectBwrap, sandboxCommand } from '../plugins/sandbox.js';
+import { detectBwrap, sandboxCommand } from '../sandbox/sandbox.js';
 import { HubConfigWatcher, defaultHubFiles, loadServers } from '../mcp/hub/loader.js';
 import type { ChatMessage } from '../providers/types.js';
 import type { ToolRegistry, ToolShape } from '../tools/registry.js';

@@ -13,7 +13,7 @@ import { createMemoryLogger } from '../../src/core/log.js';
 import { parseServer, type ServerConfig } from '../../src/mcp/hub/config.js';
 import { McpHub } from '../../src/mcp/hub/hub.js';
 import { stdioLauncher } from '../../src/nvim/hub.js';
-import { detectBwrap } from '../../src/plugins/sandbox.js';
+import { detectBwrap } from '../../src/sandbox/sandbox.js';
 
 const bwrap = detectBwrap(true);
 if (process.env.RUNE_TEST_BWRAP === '1' && !bwrap.usable) {
