@@ -21,7 +21,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import {
@@ -43,6 +43,7 @@ import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/proto
 import type { Disposable } from '../core/disposable.js';
 import { AbortError } from '../core/errors.js';
 import { BoundedEventStore } from './event-store.js';
+import { bearerMatches, checkHostAndOrigin, digest } from './guard.js';
 import { SocketServerTransport, readAuthLine } from './socket.js';
 import { nullLogger, type Logger } from '../core/log.js';
 import { VERSION } from '../core/version.js';
@@ -136,9 +137,6 @@ type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 
 /** After a drain's grace, how long cancelled calls get to send their result. */
 const CANCEL_GRACE_MS = 1000;
-
-const LOOPBACK_HOST = /^(127\.0\.0\.1|localhost|\[::1\])(:\d{1,5})?$/i;
-const LOOPBACK_ORIGIN = /^http:\/\/(127\.0\.0\.1|localhost|\[::1\])(:\d{1,5})?$/i;
 
 export class McpHttpServer implements Disposable {
   readonly token: string;
@@ -236,10 +234,7 @@ export class McpHttpServer implements Disposable {
 
   private async acceptSocket(sock: net.Socket): Promise<void> {
     sock.setNoDelay(true);
-    const head = await readAuthLine(sock, (line) => {
-      const m = /^Bearer\s+(\S+)\s*$/i.exec(line);
-      return !!m && timingSafeEqual(digest(m[1]!), this.tokenDigest);
-    });
+    const head = await readAuthLine(sock, (line) => bearerMatches(line, this.tokenDigest));
     if (head === null) {
       this.logger.warn('refused socket connection', { reason: 'no or wrong token' });
       return;
@@ -475,7 +470,11 @@ export class McpHttpServer implements Disposable {
 
   /** The guard, then routing to a session. */
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const forbidden = this.checkHostAndOrigin(req);
+    const forbidden = checkHostAndOrigin(
+      req.headers,
+      (req.socket as { encrypted?: boolean }).encrypted === true,
+      this.opts.tls?.allowedHosts,
+    );
     if (forbidden) {
       this.logger.warn('refused request', { reason: forbidden });
       sendJsonError(res, 403, -32000, forbidden);
@@ -487,7 +486,7 @@ export class McpHttpServer implements Disposable {
     }
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     if (url.pathname === '/health') {
-      if (!this.authorized(req)) {
+      if (!bearerMatches(req.headers.authorization, this.tokenDigest)) {
         res.setHeader('WWW-Authenticate', 'Bearer realm="rune"');
         sendJsonError(res, 401, -32001, 'Unauthorized: /health needs the bearer token too.');
         return;
@@ -505,7 +504,7 @@ export class McpHttpServer implements Disposable {
       sendJsonError(res, 404, -32000, 'Not found: the MCP endpoint is /mcp.');
       return;
     }
-    if (!this.authorized(req)) {
+    if (!bearerMatches(req.headers.authorization, this.tokenDigest)) {
       res.setHeader('WWW-Authenticate', 'Bearer realm="rune"');
       sendJsonError(
         res,
@@ -586,44 +585,6 @@ export class McpHttpServer implements Disposable {
     });
     if (req.method === 'POST') this.trackConnection(s, res, body);
     await s.transport!.handleRequest(req, res, body);
-  }
-
-  private checkHostAndOrigin(req: http.IncomingMessage): string | undefined {
-    // Any port is accepted: DNS rebinding puts the attacker's name in Host, never
-    // a loopback one, and local proxies (the conformance suite's) keep their own port.
-    const host = req.headers.host;
-    const tlsName = this.allowedTlsHost(req, host);
-    if (tlsName) {
-      const origin = req.headers.origin;
-      if (origin !== undefined && origin !== `https://${host}` && !LOOPBACK_ORIGIN.test(origin)) {
-        return `Forbidden: Origin "${origin}" may not call this server.`;
-      }
-      return undefined;
-    }
-    if (!host || !LOOPBACK_HOST.test(host)) {
-      return `Forbidden: Host "${host ?? ''}" is not a loopback address.`;
-    }
-    const origin = req.headers.origin;
-    if (origin !== undefined && !LOOPBACK_ORIGIN.test(origin)) {
-      return `Forbidden: Origin "${origin}" may not call this server.`;
-    }
-    return undefined;
-  }
-
-  /** True for a request on the TLS listener whose Host is one the user allowed. */
-  private allowedTlsHost(req: http.IncomingMessage, host: string | undefined): boolean {
-    if (!host || !this.opts.tls?.allowedHosts?.length) return false;
-    if (!(req.socket as { encrypted?: boolean }).encrypted) return false;
-    const name = host.replace(/:\d{1,5}$/, '').toLowerCase();
-    return this.opts.tls.allowedHosts.some((h) => h.toLowerCase() === name);
-  }
-
-  private authorized(req: http.IncomingMessage): boolean {
-    const h = req.headers.authorization;
-    const m = h ? /^Bearer\s+(\S+)\s*$/i.exec(h) : null;
-    if (!m) return false;
-    // Digests have equal lengths, so timingSafeEqual never leaks the token's length.
-    return timingSafeEqual(digest(m[1]!), this.tokenDigest);
   }
 
   private newServer(): McpServer {
@@ -837,10 +798,6 @@ export class McpHttpServer implements Disposable {
 function clientName(server: McpServer): string {
   const v = server.server.getClientVersion();
   return v ? `${v.name} ${v.version}` : 'unknown client';
-}
-
-function digest(s: string): Buffer {
-  return createHash('sha256').update(s).digest();
 }
 
 function headerOf(req: http.IncomingMessage, name: string): string | undefined {
