@@ -18,9 +18,7 @@
  */
 import * as fs from 'node:fs';
 import * as http from 'node:http';
-import * as https from 'node:https';
 import * as net from 'node:net';
-import * as path from 'node:path';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
@@ -44,6 +42,8 @@ import type { Disposable } from '../core/disposable.js';
 import { AbortError } from '../core/errors.js';
 import { BoundedEventStore } from './event-store.js';
 import { bearerMatches, checkHostAndOrigin, digest } from './guard.js';
+import { TlsListener, type TlsOptions } from './tls.js';
+export type { TlsOptions } from './tls.js';
 import { SocketServerTransport, readAuthLine } from './socket.js';
 import { nullLogger, type Logger } from '../core/log.js';
 import { VERSION } from '../core/version.js';
@@ -87,17 +87,6 @@ export interface McpHttpServerOptions {
    * they change.
    */
   tls?: TlsOptions;
-}
-
-export interface TlsOptions {
-  cert: string;
-  key: string;
-  /** Address to bind (default 127.0.0.1; e.g. 0.0.0.0 to expose it). */
-  host?: string;
-  /** 0 (default) picks a free port. */
-  port?: number;
-  /** Host names (without port) clients use to reach it, e.g. `devbox.lan`. */
-  allowedHosts?: string[];
 }
 
 /** A connected client, as `:RuneMcp` lists it. */
@@ -154,9 +143,7 @@ export class McpHttpServer implements Disposable {
   private toolList: Tool[] | undefined;
   private oneShots = 0;
   private readonly startedAt = Date.now();
-  private tlsServer: https.Server | undefined;
-  private tlsPort = 0;
-  private certWatchers: fs.FSWatcher[] = [];
+  private tlsListener: TlsListener | undefined;
   private draining = false;
   /** Aborted when a drain runs out of grace: tool calls still running are cancelled. */
   private readonly stopping = new AbortController();
@@ -189,7 +176,10 @@ export class McpHttpServer implements Disposable {
     });
     const addr = this.http.address();
     this.boundPort = typeof addr === 'object' && addr ? addr.port : 0;
-    if (this.opts.tls) await this.listenTls(this.opts.tls);
+    if (this.opts.tls) {
+      this.tlsListener = new TlsListener(this.opts.tls, this.listener, this.logger);
+      await this.tlsListener.listen();
+    }
     this.registryWatch = this.opts.registry.onDidChange(() => {
       this.toolList = undefined;
       for (const s of this.all()) {
@@ -299,7 +289,7 @@ export class McpHttpServer implements Disposable {
 
   /** The TLS listener's port (0 when there is none). */
   get securePort(): number {
-    return this.tlsPort;
+    return this.tlsListener?.port ?? 0;
   }
 
   private readonly listener = (req: http.IncomingMessage, res: http.ServerResponse): void => {
@@ -309,56 +299,6 @@ export class McpHttpServer implements Disposable {
       else res.end();
     });
   };
-
-  private readCerts(tls: TlsOptions): { cert: Buffer; key: Buffer } {
-    try {
-      return { cert: fs.readFileSync(tls.cert), key: fs.readFileSync(tls.key) };
-    } catch (err) {
-      throw new Error(
-        `mcp.tls: cannot read the certificate or key (${(err as Error).message}); check mcp.tls.cert and mcp.tls.key`,
-      );
-    }
-  }
-
-  private async listenTls(tls: TlsOptions): Promise<void> {
-    this.tlsServer = https.createServer(this.readCerts(tls), this.listener);
-    this.tlsServer.keepAliveTimeout = 65_000;
-    await new Promise<void>((resolve, reject) => {
-      this.tlsServer!.once('error', reject);
-      this.tlsServer!.listen(tls.port ?? 0, tls.host ?? '127.0.0.1', () => {
-        this.tlsServer!.off('error', reject);
-        resolve();
-      });
-    });
-    const addr = this.tlsServer.address();
-    this.tlsPort = typeof addr === 'object' && addr ? addr.port : 0;
-    // Renewed certificates (e.g. by an ACME client) take effect without a restart.
-    let timer: NodeJS.Timeout | undefined;
-    const reload = () => {
-      clearTimeout(timer);
-      timer = setTimeout(() => {
-        try {
-          this.tlsServer?.setSecureContext(this.readCerts(tls));
-          this.logger.info('tls certificate reloaded');
-        } catch (err) {
-          this.logger.warn('tls certificate reload failed; keeping the old one', { err });
-        }
-      }, 100);
-    };
-    for (const file of [tls.cert, tls.key]) {
-      try {
-        // Watch the folder: renewals often replace the file (rename), which ends a file watch.
-        const w = fs.watch(path.dirname(file), (_e, name) => {
-          if (!name || name === path.basename(file)) reload();
-        });
-        w.unref();
-        this.certWatchers.push(w);
-      } catch (err) {
-        this.logger.warn('cannot watch the tls certificate; changes need a restart', { err });
-      }
-    }
-    this.logger.info('mcp tls listener', { host: tls.host ?? '127.0.0.1', port: this.tlsPort });
-  }
 
   /**
    * Stops taking requests and waits (at most `graceMs`) for those in flight
@@ -388,7 +328,7 @@ export class McpHttpServer implements Disposable {
       sessions: this.sessionCount(),
       in_flight: this.all().reduce((n, s) => n + s.inFlight, 0) + this.oneShots,
       tools: this.tools().length,
-      tls: this.tlsPort || null,
+      tls: (this.tlsListener?.port ?? 0) || null,
     };
   }
 
@@ -438,13 +378,9 @@ export class McpHttpServer implements Disposable {
       if (this.socketFile) fs.rmSync(this.socketFile, { force: true });
     }
     await Promise.all(all.map((s) => s.server.close().catch(() => undefined)));
-    for (const w of this.certWatchers.splice(0)) w.close();
     this.http.closeAllConnections();
     await new Promise<void>((resolve) => this.http.close(() => resolve()));
-    if (this.tlsServer) {
-      this.tlsServer.closeAllConnections();
-      await new Promise<void>((resolve) => this.tlsServer!.close(() => resolve()));
-    }
+    await this.tlsListener?.close();
   }
 
   dispose(): void {
