@@ -43,6 +43,14 @@ import { AbortError } from '../core/errors.js';
 import { BoundedEventStore } from './event-store.js';
 import { bearerMatches, checkHostAndOrigin, digest } from './guard.js';
 import { TlsListener, type TlsOptions } from './tls.js';
+import {
+  SessionTable,
+  clientName,
+  newSession,
+  type Session,
+  type SessionSummary,
+} from './sessions.js';
+export type { Session, SessionSummary } from './sessions.js';
 export type { TlsOptions } from './tls.js';
 import { SocketServerTransport, readAuthLine } from './socket.js';
 import { nullLogger, type Logger } from '../core/log.js';
@@ -90,38 +98,6 @@ export interface McpHttpServerOptions {
 }
 
 /** A connected client, as `:RuneMcp` lists it. */
-export interface SessionSummary {
-  id: string;
-  client: string;
-  since: string;
-  lastSeenMs: number;
-  inFlight: number;
-  /** How the client is connected: Streamable HTTP, or the Unix socket `rune mcp` uses. */
-  transport: 'http' | 'socket';
-}
-
-export interface Session {
-  /** Empty until the SDK assigns it during `initialize`. */
-  id: string;
-  readonly server: McpServer;
-  /** Undefined for a session on the Unix socket. */
-  readonly transport: StreamableHTTPServerTransport | undefined;
-  readonly subscriptions: Set<string>;
-  readonly since: number;
-  lastSeen: number;
-  inFlight: number;
-  streams: number;
-  /**
-   * Requests whose HTTP connection is still open, by JSON-RPC id. A request
-   * whose connection closes before its answer (the client dropped it, or the
-   * `rune mcp` proxy carrying it died) is aborted: its prompt is withdrawn
-   * and nothing runs for nobody. `detached` marks a stream closed on purpose.
-   */
-  readonly open: Map<string | number, { ctrl: AbortController; detached: boolean }>;
-  /** A socket session's connection closed: its calls are aborted. */
-  readonly gone?: AbortController;
-}
-
 type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 
 /** After a drain's grace, how long cancelled calls get to send their result. */
@@ -130,7 +106,7 @@ const CANCEL_GRACE_MS = 1000;
 export class McpHttpServer implements Disposable {
   readonly token: string;
   private readonly http: http.Server;
-  private readonly sessions = new Map<string, Session>();
+  private readonly sessions = new SessionTable();
   private readonly logger: Logger;
   private readonly maxSessions: number;
   private readonly maxConcurrent: number;
@@ -148,8 +124,6 @@ export class McpHttpServer implements Disposable {
   /** Aborted when a drain runs out of grace: tool calls still running are cancelled. */
   private readonly stopping = new AbortController();
   private socketServer: net.Server | undefined;
-  /** Sessions on the Unix socket (they have no HTTP session id to be found by). */
-  private readonly socketSessions = new Set<Session>();
 
   constructor(private readonly opts: McpHttpServerOptions) {
     this.token = opts.token ?? randomBytes(16).toString('hex');
@@ -182,7 +156,7 @@ export class McpHttpServer implements Disposable {
     }
     this.registryWatch = this.opts.registry.onDidChange(() => {
       this.toolList = undefined;
-      for (const s of this.all()) {
+      for (const s of this.sessions.all()) {
         void s.server.server.sendToolListChanged().catch(() => undefined);
       }
     });
@@ -229,7 +203,7 @@ export class McpHttpServer implements Disposable {
       this.logger.warn('refused socket connection', { reason: 'no or wrong token' });
       return;
     }
-    if (this.draining || this.sessionCount() >= this.maxSessions) {
+    if (this.draining || this.sessions.size >= this.maxSessions) {
       sock.end(
         JSON.stringify({
           jsonrpc: '2.0',
@@ -241,28 +215,17 @@ export class McpHttpServer implements Disposable {
     }
     const server = this.newServer();
     const gone = new AbortController();
-    const s: Session = {
-      id: randomUUID(),
-      server,
-      transport: undefined,
-      subscriptions: new Set(),
-      since: Date.now(),
-      lastSeen: Date.now(),
-      inFlight: 0,
-      streams: 1,
-      open: new Map(),
-      gone,
-    };
+    const s = newSession(server, undefined, { id: randomUUID(), streams: 1, gone });
     const transport = new SocketServerTransport(sock, head, this.maxBody);
     transport.onbusy = (n) => {
       s.inFlight = n;
       s.lastSeen = Date.now();
     };
     this.populate(s);
-    this.socketSessions.add(s);
+    this.sessions.add(s);
     transport.onclose = () => {
       gone.abort(new AbortError('The client closed the connection of this request.'));
-      if (this.socketSessions.delete(s)) {
+      if (this.sessions.delete(s)) {
         void server.close().catch(() => undefined);
         this.logger.info('session closed', { session: s.id });
         this.opts.onSessionsChanged?.();
@@ -277,14 +240,6 @@ export class McpHttpServer implements Disposable {
       });
       this.opts.onSessionsChanged?.();
     };
-  }
-
-  private sessionCount(): number {
-    return this.sessions.size + this.socketSessions.size;
-  }
-
-  private all(): Session[] {
-    return [...this.sessions.values(), ...this.socketSessions];
   }
 
   /** The TLS listener's port (0 when there is none). */
@@ -306,7 +261,7 @@ export class McpHttpServer implements Disposable {
    */
   async drain(graceMs: number): Promise<void> {
     this.draining = true;
-    const busy = () => this.all().some((s) => s.inFlight > 0) || this.oneShots > 0;
+    const busy = () => this.sessions.all().some((s) => s.inFlight > 0) || this.oneShots > 0;
     const until = async (end: number) => {
       while (busy() && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
     };
@@ -325,28 +280,20 @@ export class McpHttpServer implements Disposable {
       status: this.draining ? 'draining' : 'ok',
       version: VERSION,
       uptime_s: Math.round((Date.now() - this.startedAt) / 1000),
-      sessions: this.sessionCount(),
-      in_flight: this.all().reduce((n, s) => n + s.inFlight, 0) + this.oneShots,
+      sessions: this.sessions.size,
+      in_flight: this.sessions.all().reduce((n, s) => n + s.inFlight, 0) + this.oneShots,
       tools: this.tools().length,
       tls: (this.tlsListener?.port ?? 0) || null,
     };
   }
 
   sessionList(): SessionSummary[] {
-    const now = Date.now();
-    return this.all().map((s) => ({
-      id: s.id,
-      client: clientName(s.server),
-      since: new Date(s.since).toISOString(),
-      lastSeenMs: now - s.lastSeen,
-      inFlight: s.inFlight,
-      transport: s.transport ? 'http' : 'socket',
-    }));
+    return this.sessions.summaries();
   }
 
   /** Ends a session (its client must initialize again). False when there is none. */
   closeSession(id: string): boolean {
-    const s = this.sessions.get(id) ?? [...this.socketSessions].find((x) => x.id === id);
+    const s = this.sessions.find(id);
     if (!s) return false;
     if (!s.transport) void s.server.close().catch(() => undefined);
     else this.drop(s);
@@ -355,7 +302,7 @@ export class McpHttpServer implements Disposable {
 
   /** Tells the sessions subscribed to `uri` that it changed. */
   resourceUpdated(uri: string): void {
-    for (const s of this.all()) {
+    for (const s of this.sessions.all()) {
       if (s.subscriptions.has(uri)) {
         void s.server.server.sendResourceUpdated({ uri }).catch(() => undefined);
       }
@@ -364,15 +311,13 @@ export class McpHttpServer implements Disposable {
 
   /** Tells every session the list of resources changed. */
   resourceListChanged(): void {
-    for (const s of this.all()) s.server.sendResourceListChanged();
+    for (const s of this.sessions.all()) s.server.sendResourceListChanged();
   }
 
   async close(): Promise<void> {
     clearInterval(this.sweeper);
     this.registryWatch?.dispose();
-    const all = this.all();
-    this.sessions.clear();
-    this.socketSessions.clear();
+    const all = this.sessions.clear();
     if (this.socketServer) {
       this.socketServer.close();
       if (this.socketFile) fs.rmSync(this.socketFile, { force: true });
@@ -388,18 +333,14 @@ export class McpHttpServer implements Disposable {
   }
 
   private sweep(): void {
-    const now = Date.now();
-    for (const s of this.sessions.values()) {
-      if (s.inFlight === 0 && s.streams === 0 && now - s.lastSeen > this.idleMs) {
-        this.logger.info('session expired', { session: s.id });
-        this.drop(s);
-      }
+    for (const s of this.sessions.idle(Date.now(), this.idleMs)) {
+      this.logger.info('session expired', { session: s.id });
+      this.drop(s);
     }
   }
 
   private drop(s: Session): void {
-    if (this.sessions.get(s.id) !== s) return;
-    this.sessions.delete(s.id);
+    if (!this.sessions.delete(s)) return;
     void s.server.close().catch(() => undefined);
     this.opts.onSessionsChanged?.();
   }
@@ -543,7 +484,7 @@ export class McpHttpServer implements Disposable {
     res: http.ServerResponse,
     body: unknown,
   ): Promise<void> {
-    if (this.sessions.size >= this.maxSessions) {
+    if (this.sessions.httpCount >= this.maxSessions) {
       res.setHeader('Retry-After', '5');
       sendJsonError(
         res,
@@ -563,22 +504,12 @@ export class McpHttpServer implements Disposable {
         const session = ref.session;
         if (!session) return;
         session.id = id;
-        this.sessions.set(id, session);
+        this.sessions.add(session);
         this.logger.info('session opened', { session: id, client: clientName(server) });
         this.opts.onSessionsChanged?.();
       },
     });
-    const s: Session = {
-      id: '',
-      server,
-      transport,
-      subscriptions: new Set(),
-      since: Date.now(),
-      lastSeen: Date.now(),
-      inFlight: 0,
-      streams: 0,
-      open: new Map(),
-    };
+    const s = newSession(server, transport);
     ref.session = s;
     transport.onclose = () => {
       if (s.id) this.drop(s);
@@ -609,17 +540,7 @@ export class McpHttpServer implements Disposable {
     res.once('close', () => this.oneShots--);
     const server = this.newServer();
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
-    const s: Session = {
-      id: '',
-      server,
-      transport,
-      subscriptions: new Set(),
-      since: Date.now(),
-      lastSeen: Date.now(),
-      inFlight: 1,
-      streams: 0,
-      open: new Map(),
-    };
+    const s = newSession(server, transport, { inFlight: 1 });
     this.populate(s);
     await server.connect(transport);
     res.once('close', () => void server.close().catch(() => undefined));
@@ -729,11 +650,6 @@ export class McpHttpServer implements Disposable {
         extra.sendRequest({ method: 'elicitation/create', params }, ElicitResultSchema),
     };
   }
-}
-
-function clientName(server: McpServer): string {
-  const v = server.server.getClientVersion();
-  return v ? `${v.name} ${v.version}` : 'unknown client';
 }
 
 function headerOf(req: http.IncomingMessage, name: string): string | undefined {
