@@ -33,6 +33,7 @@ import {
   UnsubscribeRequestSchema,
   isInitializeRequest,
   isJSONRPCRequest,
+  type JSONRPCRequest,
   type ServerNotification,
   type ServerRequest,
   type Tool,
@@ -41,6 +42,7 @@ import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/proto
 import type { Disposable } from '../core/disposable.js';
 import { AbortError } from '../core/errors.js';
 import { BoundedEventStore } from './event-store.js';
+import { JsonResponseTransport } from './json-response.js';
 import { bearerMatches, checkHostAndOrigin, digest } from './guard.js';
 import { TlsListener, type TlsOptions } from './tls.js';
 import {
@@ -461,7 +463,9 @@ export class McpHttpServer implements Disposable {
       s.lastSeen = Date.now();
     });
     if (req.method === 'POST') this.trackConnection(s, res, body);
-    await s.transport!.handleRequest(req, res, body);
+    const plain = req.method === 'POST' ? s.transport!.takes(req, body) : undefined;
+    if (plain && !this.streams(plain)) s.transport!.handle(req, res, plain);
+    else await s.transport!.handleRequest(req, res, body);
   }
 
   private newServer(): McpServer {
@@ -496,7 +500,7 @@ export class McpHttpServer implements Disposable {
     }
     const server = this.newServer();
     const ref: { session?: Session } = {};
-    const transport = new StreamableHTTPServerTransport({
+    const sdk = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       eventStore: new BoundedEventStore(),
       retryInterval: 1000,
@@ -509,6 +513,7 @@ export class McpHttpServer implements Disposable {
         this.opts.onSessionsChanged?.();
       },
     });
+    const transport = new JsonResponseTransport(sdk);
     const s = newSession(server, transport);
     ref.session = s;
     transport.onclose = () => {
@@ -539,7 +544,9 @@ export class McpHttpServer implements Disposable {
     this.oneShots++;
     res.once('close', () => this.oneShots--);
     const server = this.newServer();
-    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
+    const transport = new JsonResponseTransport(
+      new StreamableHTTPServerTransport({ sessionIdGenerator: undefined }),
+    );
     const s = newSession(server, transport, { inFlight: 1 });
     this.populate(s);
     await server.connect(transport);
@@ -563,6 +570,19 @@ export class McpHttpServer implements Disposable {
         }
       }
     });
+  }
+
+  /**
+   * True when a request should be answered on an SSE stream even though it
+   * could be answered as JSON: the client asked for progress, or the call may
+   * wait for a person (approval) or run someone else's code (hub and plugin
+   * tools), which may close its stream for polling (`ctx.closeStream`).
+   */
+  private streams(m: JSONRPCRequest): boolean {
+    if (m.params?._meta?.progressToken !== undefined) return true;
+    if (m.method !== 'tools/call') return false;
+    const tool = this.opts.registry.get(String(m.params?.name));
+    return !!tool && (tool.approval !== 'auto' || tool.def.origin !== undefined);
   }
 
   private tools(): Tool[] {

@@ -5,7 +5,7 @@
  * decides when they open, expire and close.
  */
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import type { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import type { JsonResponseTransport } from './json-response.js';
 
 export interface SessionSummary {
   id: string;
@@ -22,7 +22,7 @@ export interface Session {
   id: string;
   readonly server: McpServer;
   /** Undefined for a session on the Unix socket. */
-  readonly transport: StreamableHTTPServerTransport | undefined;
+  readonly transport: JsonResponseTransport | undefined;
   readonly subscriptions: Set<string>;
   readonly since: number;
   lastSeen: number;
@@ -42,7 +42,7 @@ export interface Session {
 /** A new session's state; `id` stays empty until `initialize` assigns it. */
 export function newSession(
   server: McpServer,
-  transport: StreamableHTTPServerTransport | undefined,
+  transport: JsonResponseTransport | undefined,
   extra: { id?: string; inFlight?: number; streams?: number; gone?: AbortController } = {},
 ): Session {
   const now = Date.now();
