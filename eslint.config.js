@@ -6,11 +6,12 @@ import tseslint from 'typescript-eslint';
 // room lists the rooms it must NOT import; anything not listed is allowed.
 //   core/                     imports nothing of ours
 //   providers/, tools/, auth/ import core/ only (exceptions below, each with its reason)
+//   chat/                     the chat tool loop, apart from Neovim: imports tools/, providers/, core/
 //   plugins/, mcp/            import tools/, providers/, auth/, core/
-//   cli/                      imports mcp/ (the `rune mcp` proxy, Neovim discovery) and the above
+//   cli/                      imports mcp/ (the `rune mcp` proxy, Neovim discovery), chat/ and the above
 //   nvim/                     the host: wires every room; nothing imports nvim/ except the host
 //                             entry (src/nvim/main.ts) and the rplugin entry (rplugin/, plain JS)
-const ROOMS = ['core', 'auth', 'providers', 'tools', 'plugins', 'mcp', 'cli', 'nvim'];
+const ROOMS = ['core', 'auth', 'providers', 'tools', 'chat', 'plugins', 'mcp', 'cli', 'nvim'];
 
 /** A no-restricted-imports pattern for a room (optionally all of it but `except`). */
 function room(name, except) {
@@ -100,8 +101,9 @@ export default tseslint.config(
     except: { providers: 'types.js' },
     neovim: true,
   }),
-  boundary(['src/plugins/**/*.ts'], ['auth', 'mcp', 'cli', 'nvim'], { neovim: true }),
-  boundary(['src/mcp/**/*.ts'], ['plugins', 'cli', 'nvim']),
+  boundary(['src/chat/**/*.ts'], others('chat', 'tools', 'providers', 'core'), { neovim: true }),
+  boundary(['src/plugins/**/*.ts'], ['auth', 'chat', 'mcp', 'cli', 'nvim'], { neovim: true }),
+  boundary(['src/mcp/**/*.ts'], ['chat', 'plugins', 'cli', 'nvim']),
   boundary(['src/cli/**/*.ts'], ['plugins', 'nvim']),
   boundary(['src/nvim/**/*.ts'], ['cli']),
 );

@@ -27,7 +27,7 @@ import {
   type StoredMessage,
   type StoredTurn,
 } from './history.js';
-import { fitToContext } from './budget.js';
+import { fitToContext } from '../../chat/budget.js';
 import {
   answerHeader,
   answerTrailer,
@@ -43,7 +43,7 @@ import {
   toolStoppedBlock,
   USER_HEADER,
 } from './render.js';
-import type { ChatTools, ToolRun } from './tools.js';
+import type { ChatTools, ToolRun } from '../../chat/tools.js';
 import { StreamWriter } from './stream-writer.js';
 
 /** The host's part of the `chat` config section (Lua uses the rest). */

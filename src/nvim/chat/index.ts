@@ -15,7 +15,8 @@ import { ArgsApprovalPolicy, ArgsApprovalStore } from '../../tools/approval-args
 import type { ToolRegistry } from '../../tools/registry.js';
 import { getToolRegistry } from '../tools.js';
 import { getHub } from '../hub.js';
-import { NvimChatApprovalUi, RegistryChatTools } from './tools.js';
+import { RegistryChatTools } from '../../chat/tools.js';
+import { NvimChatApprovalUi } from './approval-ui.js';
 import { expandPrompt, findPrompt, promptFacts, promptLibrary } from '../prompts.js';
 import { contextWordItems } from './context.js';
 import { projectInstructions } from '../instructions.js';
