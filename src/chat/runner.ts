@@ -34,7 +34,8 @@ export interface ChatRunOptions {
   provider: Provider;
   /** The model; the provider's default when absent. */
   model?: string | undefined;
-  system: string;
+  /** The system prompt; none is sent when absent. */
+  system?: string | undefined;
   /** The conversation so far, ending with the question. */
   messages: readonly ChatMessage[];
   /** The tools offered; none when absent. */
@@ -113,7 +114,11 @@ export class ChatRunner implements AsyncIterable<RunEvent> {
     for (let step = 0; ; step++) {
       const calls: { id: string; name: string; input: unknown }[] = [];
       let stepText = '';
-      const fit = fitToContext({ system, messages, tools: specs }, contextTokens, ANSWER_RESERVE);
+      const fit = fitToContext(
+        { system: system ?? '', messages, tools: specs },
+        contextTokens,
+        ANSWER_RESERVE,
+      );
       if (fit.droppedMessages || fit.droppedTools) {
         yield {
           type: 'fitted',
@@ -125,7 +130,7 @@ export class ChatRunner implements AsyncIterable<RunEvent> {
       const stream = provider.chat(
         {
           messages: fit.messages,
-          system,
+          ...(system !== undefined ? { system } : {}),
           ...(model ? { model } : {}),
           ...(fit.tools.length ? { tools: fit.tools } : {}),
         },
