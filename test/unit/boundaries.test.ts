@@ -40,6 +40,9 @@ describe('the architecture lint rule', () => {
     ['src/tools/new.ts', '../sandbox/sandbox.js', 'sandbox/'],
     ['src/core/new.ts', '../sandbox/sandbox.js', 'sandbox/'],
     ['src/nvim/chat/new.ts', '../../cli/main.js', 'cli/'],
+    ['src/chat/new.ts', '../nvim/host.js', 'nvim/'],
+    ['src/chat/new.ts', '../mcp/server.js', 'mcp/'],
+    ['src/tools/new.ts', '../chat/runner.js', 'chat/'],
   ])('refuses %s importing %s', async (file, spec, target) => {
     const found = await violations(file, use(spec));
     expect(found).toHaveLength(1);
@@ -52,6 +55,7 @@ describe('the architecture lint rule', () => {
       'src/tools/new.ts',
       'src/providers/new.ts',
       'src/sandbox/new.ts',
+      'src/chat/new.ts',
     ]) {
       const found = await violations(file, use('neovim'));
       expect(found, file).toHaveLength(1);
@@ -71,6 +75,10 @@ describe('the architecture lint rule', () => {
     ['src/plugins/new.ts', '../sandbox/sandbox.js'],
     ['src/mcp/hub/new.ts', '../../sandbox/sandbox.js'],
     ['src/nvim/new.ts', '../sandbox/sandbox.js'],
+    ['src/chat/new.ts', '../tools/registry.js'],
+    ['src/chat/new.ts', '../providers/types.js'],
+    ['src/cli/commands/new.ts', '../../chat/runner.js'],
+    ['src/nvim/chat/new.ts', '../../chat/runner.js'],
     // The documented exceptions.
     ['src/providers/copilot.ts', '../auth/github.js'],
     ['src/tools/ai-tools.ts', '../providers/types.js'],
