@@ -199,7 +199,7 @@ describe('the MCP hub sandbox under attack', () => {
     await t.close();
   });
 
-  it('does not start a server that asks for the sandbox where bubblewrap is unusable, and says why in :RuneMcp and :checkhealth', async () => {
+  it('does not start a server that asks for the sandbox where bubblewrap is unusable, says why in :RuneMcp and :checkhealth, and starts it sandboxed once bubblewrap works', async () => {
     const ws = scratch('rune-hub-ws-');
     const marker = path.join(ws, 'RAN');
     const t = await withProber(ws, { env: { PATH: brokenBwrapPath() }, marker });
@@ -228,6 +228,24 @@ describe('the MCP hub sandbox under attack', () => {
     );
     expect(h).toContain('mcp.hub.allow_unsandboxed = true');
     expect(fs.existsSync(marker)).toBe(false);
+    if (bwrap.usable) {
+      // bubblewrap installed meanwhile (here: the broken one replaced by the real one):
+      // restarting the server, as the advice says, runs it in the sandbox.
+      const fake = path.join(t.env.PATH!.split(':')[0]!, 'bwrap');
+      fs.rmSync(fake);
+      fs.symlinkSync(bwrap.path!, fake);
+      await t.nvim.command('RuneMcp restart prober');
+      const again = (await waitFor(
+        async () => {
+          const p = await prober(t);
+          return p?.state === 'connected' ? p : undefined;
+        },
+        30000,
+        'the prober to start in the sandbox',
+      ))!;
+      expect(again.sandboxed).toBe(true);
+      expect(fs.readFileSync(marker, 'utf8')).toBe('ran');
+    }
     await t.close();
   });
 
