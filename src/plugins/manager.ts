@@ -20,7 +20,7 @@ import { discoverPlugins, isFile, type PluginEntry, type PluginSource } from './
 import { orderPlugins } from './order.js';
 import { isRecord, PluginProviderProxy } from './provider-proxy.js';
 import { PluginWatcher, reloadSet } from './watch.js';
-import { detectBwrap, runSandboxed } from './sandbox.js';
+import { detectBwrap, runSandboxed } from '../sandbox/sandbox.js';
 import {
   NO_GRANTS,
   grantsCover,
