@@ -12,7 +12,7 @@ import { startInProcessHost } from '../helpers/host.js';
 import { startNvim, waitFor, type TestNvim } from '../helpers/nvim.js';
 import { hubModule } from '../../src/nvim/hub.js';
 import { mcpModule } from '../../src/nvim/mcp.js';
-import { detectBwrap } from '../../src/plugins/sandbox.js';
+import { detectBwrap } from '../../src/sandbox/sandbox.js';
 
 const bwrap = detectBwrap(true);
 if (process.env.RUNE_TEST_BWRAP === '1' && !bwrap.usable) {
@@ -48,7 +48,8 @@ beforeAll(async () => {
           args: ['-e', 'console.error("no luck"); process.exit(3)'],
         },
       },
-      hub: { sandbox: true, files: [] },
+      // Without a usable bwrap, the fallback the user can opt into.
+      hub: { sandbox: true, files: [], allow_unsandboxed: !bwrap.usable },
     },
   };
   t = await startNvim({
@@ -210,7 +211,7 @@ describe(':RuneMcp and the MCP hub', () => {
       expect(health).toMatch(/stdio servers run sandboxed \(bwrap at \S+\): (broken, )?local/);
       expect(health).toMatch(/local \(stdio, sandboxed\): connected, \d+ tool\(s\)/);
     } else {
-      expect(health).toMatch(/the sandbox is asked for but these stdio servers run without it/);
+      expect(health).toMatch(/these stdio servers ask for it and run with your rights/);
     }
   });
 });

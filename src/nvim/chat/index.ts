@@ -15,7 +15,9 @@ import { ArgsApprovalPolicy, ArgsApprovalStore } from '../../tools/approval-args
 import type { ToolRegistry } from '../../tools/registry.js';
 import { toolsModule } from '../tools.js';
 import { hubModule } from '../hub.js';
-import { NvimChatApprovalUi, RegistryChatTools } from './tools.js';
+import { RegistryChatTools } from '../../chat/tools.js';
+import { NvimChatApprovalUi } from './approval-ui.js';
+import { nvimChatUi } from './ui.js';
 import { expandPrompt, findPrompt, promptFacts, promptLibrary } from '../prompts.js';
 import { contextWordItems } from './context.js';
 import { projectInstructions } from '../instructions.js';
@@ -106,7 +108,7 @@ export function chatModule() {
         return [ctx.needs.tools];
       };
       const chat = new ChatController({
-        nvim: host.nvim,
+        ui: nvimChatUi(host.nvim),
         logger,
         registry: () => ctx.needs.providers.registry(),
         why: (id) => (id ? ctx.needs.providers.auto()?.why[id] : undefined),
