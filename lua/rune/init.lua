@@ -45,7 +45,7 @@ function M._handshake(opts)
   opts = opts ~= vim.NIL and opts or {}
   local facts = require('rune.context').editor({ environ = true, trust_db = true })
   facts.version = tostring(vim.version())
-  facts.roots = require('rune.mcp').api.roots()
+  facts.roots = require('rune.editor').roots()
   local trust = require('rune.trust')
   facts.trust = vim.empty_dict()
   for _, rel in ipairs(opts.trust ~= vim.NIL and opts.trust or {}) do
