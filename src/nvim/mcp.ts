@@ -270,7 +270,7 @@ export const mcpModule: HostModule = {
     }
     // Host shutdown drains it (calls in flight finish or are cancelled with a result), then closes it.
     store.add({
-      drain: (graceMs: number) => server.drain(graceMs),
+      drain: (graceMs: number, hurry?: AbortSignal) => server.drain(graceMs, hurry),
       dispose: () => void server.close(),
       disposeAsync: () => server.close(),
     });
