@@ -88,3 +88,37 @@ export function moveAside(file: string, reason: string): string {
   }
   return `${file} is damaged (${reason}); ${where}. Nothing was deleted.`;
 }
+
+/**
+ * Reads a JSON object kept by Rune (answers, picks). A missing file is `{}` (an
+ * unreadable one too, reported); one that
+ * does not parse, or holds something else than an object, is moved aside (see
+ * `moveAside`), reported through `onDamaged`, and read as `{}`: the session goes on,
+ * and the next save starts a fresh file instead of overwriting the damaged one.
+ */
+export function readJsonObject(
+  file: string,
+  onDamaged: (message: string) => void,
+): Record<string, unknown> {
+  let raw: string;
+  try {
+    raw = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+      onDamaged(`${file} cannot be read (${(err as Error).message}); it was left as it is.`);
+    }
+    return {};
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch (err) {
+    onDamaged(moveAside(file, `not JSON: ${(err as Error).message}`));
+    return {};
+  }
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    onDamaged(moveAside(file, 'not a JSON object'));
+    return {};
+  }
+  return parsed as Record<string, unknown>;
+}

@@ -221,7 +221,13 @@ export const mcpModule: HostModule = {
 
     const ui = new NvimApprovalUi(nvim, logger);
     let project = env.cwd;
-    const approvals = new ApprovalStore(path.join(stateDir, 'approvals.json'));
+    const approvals = new ApprovalStore(path.join(stateDir, 'approvals.json'), (message) => {
+      logger.warn('damaged state file', { message });
+      void nvim
+        .lua('require("rune.util").notify(..., vim.log.levels.WARN)', [message])
+        .catch(() => undefined);
+    });
+    approvals.open();
     const policy = new ApprovalPolicy({
       rules: cfg.approval.rules,
       store: approvals,

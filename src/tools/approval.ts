@@ -8,8 +8,7 @@
  *
  * Shared by the MCP server and, later, the MCP hub (tools models call).
  */
-import * as fs from 'node:fs';
-import { writeFileAtomic } from '../core/atomic-file.js';
+import { readJsonObject, writeFileAtomic } from '../core/atomic-file.js';
 import { AbortError, DeniedError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type {
@@ -59,19 +58,22 @@ export interface ApprovalUi {
 export class ApprovalStore {
   private data: Record<string, string[]> | undefined;
 
-  constructor(readonly file: string) {}
+  /**
+   * `onDamaged` hears about a file that does not parse: it is moved aside (never
+   * deleted, never overwritten) and the answers start empty.
+   */
+  constructor(
+    readonly file: string,
+    private readonly onDamaged: (message: string) => void = () => undefined,
+  ) {}
+
+  /** Reads the file now (at start), so a damaged one is reported then. */
+  open(): void {
+    this.load();
+  }
 
   private load(): Record<string, string[]> {
-    if (this.data) return this.data;
-    try {
-      const parsed: unknown = JSON.parse(fs.readFileSync(this.file, 'utf8'));
-      this.data =
-        parsed && typeof parsed === 'object' && !Array.isArray(parsed)
-          ? (parsed as Record<string, string[]>)
-          : {};
-    } catch {
-      this.data = {};
-    }
+    this.data ??= readJsonObject(this.file, (m) => this.onDamaged(`Saved approvals: ${m}`)) as Record<string, string[]>;
     return this.data;
   }
 
