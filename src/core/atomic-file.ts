@@ -47,6 +47,49 @@ export async function writeFileAtomic(
   } catch {
     // Some filesystems refuse fsync on a directory; the rename is still atomic.
   }
+  if (!swept.has(file)) {
+    swept.add(file);
+    await removeStaleTemps(file);
+  }
+}
+
+/** Files whose leftovers were looked for in this process (once each is enough). */
+const swept = new Set<string>();
+
+/**
+ * A temporary file older than this was left by a writer that died mid-save (a
+ * save takes milliseconds); younger ones may belong to another process saving now.
+ */
+export const STALE_TEMP_MS = 60_000;
+
+/** Whether `name` is one of `writeFileAtomic`'s temporary files (of `target` when given). */
+export function isAtomicTemp(name: string, target?: string): boolean {
+  const prefix = target === undefined ? '.' : `.${path.basename(target)}.`;
+  return name.startsWith(prefix) && name.endsWith('.tmp');
+}
+
+/** Removes the temporary files a killed writer left beside `file` (stale ones only). */
+export async function removeStaleTemps(file: string, now = Date.now()): Promise<void> {
+  const dir = path.dirname(file);
+  let names: string[];
+  try {
+    names = await fs.promises.readdir(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (isAtomicTemp(name, file)) await removeIfStale(path.join(dir, name), now);
+  }
+}
+
+/** Removes one temporary file if it is stale (see `STALE_TEMP_MS`). */
+export async function removeIfStale(temp: string, now = Date.now()): Promise<void> {
+  try {
+    const st = await fs.promises.stat(temp);
+    if (now - st.mtimeMs > STALE_TEMP_MS) await fs.promises.rm(temp, { force: true });
+  } catch {
+    // gone already
+  }
 }
 
 /** The synchronous twin of `writeFileAtomic`, for exit paths that cannot await. */

@@ -66,7 +66,9 @@ export class ArgsApprovalStore {
   }
 
   private load(): Record<string, Record<string, string[]>> {
-    this.data ??= readJsonObject(this.file, (m) => this.onDamaged(`Saved approvals: ${m}`)) as Record<string, Record<string, string[]>>;
+    this.data ??= readJsonObject(this.file, (m) =>
+      this.onDamaged(`Saved approvals: ${m}`),
+    ) as Record<string, Record<string, string[]>>;
     return this.data;
   }
 

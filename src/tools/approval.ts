@@ -73,7 +73,9 @@ export class ApprovalStore {
   }
 
   private load(): Record<string, string[]> {
-    this.data ??= readJsonObject(this.file, (m) => this.onDamaged(`Saved approvals: ${m}`)) as Record<string, string[]>;
+    this.data ??= readJsonObject(this.file, (m) =>
+      this.onDamaged(`Saved approvals: ${m}`),
+    ) as Record<string, string[]>;
     return this.data;
   }
 
