@@ -165,3 +165,20 @@ export function readJsonObject(
   }
   return parsed as Record<string, unknown>;
 }
+
+/**
+ * Writes `data` as JSON with `writeFileAtomic`; a failure (a read-only or full folder)
+ * is told through `tell` (by callers once) and thrown. Nothing is half-written either way.
+ */
+export async function writeJsonObject(
+  file: string,
+  data: unknown,
+  tell: (message: string) => void,
+): Promise<void> {
+  try {
+    await writeFileAtomic(file, JSON.stringify(data, null, 2) + '\n');
+  } catch (err) {
+    tell(`${file} cannot be written (${(err as Error).message}); it was left as it was.`);
+    throw err;
+  }
+}

@@ -214,4 +214,41 @@ describe('state files (real host)', () => {
     await agent.close();
     await t.close();
   }, 60000);
+
+  it('says once that an answer cannot be saved, and keeps it for the session', async () => {
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'rune-nvim-'));
+    const ws = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'rune-ws-')));
+    const state = path.join(home, 'state', 'nvim', 'rune');
+    // A folder where the answers file should be: no save can replace it (even as root,
+    // which a read-only mode would not stop).
+    const blocked = path.join(state, 'approvals.json');
+    fs.mkdirSync(blocked, { recursive: true });
+    fs.writeFileSync(path.join(blocked, 'keep'), 'mine');
+    const t = await startNvim({
+      home,
+      setup: `${NOTES}vim.fn.chdir(${JSON.stringify(ws)})\nrequire('rune').setup({})`,
+    });
+    const agent = await agentOf(t);
+    const first = await approvedWrite(t, agent, 'a.txt', 'always');
+    expect(first.isError, textOf(first)).not.toBe(true);
+    const cannot = async () =>
+      (await t.lua<string[]>('return _G.notes')).filter((n) => n.includes('cannot be written'));
+    const told = await waitFor(async () => (await cannot())[0], 10000, 'the warning');
+    expect(told).toContain(`${blocked} cannot be written (`);
+    expect(told).toContain('Your answers hold until Rune stops.');
+    // Remembered in memory: no more prompts, and no second warning.
+    for (const name of ['b.txt', 'c.txt']) {
+      const r = await agent.callTool({
+        name: 'write_file',
+        arguments: { path: name, content: 'y' },
+      });
+      expect(r.isError, textOf(r)).not.toBe(true);
+    }
+    expect(await cannot()).toHaveLength(1);
+    // Nothing half-written: the folder is as it was, and no temporary file is left.
+    expect(fs.readdirSync(blocked)).toEqual(['keep']);
+    expect(fs.readdirSync(state).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+    await agent.close();
+    await t.close();
+  }, 60000);
 });
