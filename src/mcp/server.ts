@@ -477,8 +477,9 @@ export class McpHttpServer implements Disposable {
     });
     if (req.method === 'POST') this.trackConnection(s, res, body);
     const plain = req.method === 'POST' ? s.transport!.takes(req, body) : undefined;
-    if (plain && !this.streams(plain)) s.transport!.handle(req, res, plain);
-    else await s.transport!.handleRequest(req, res, body);
+    if (plain && !(isJSONRPCRequest(plain) && this.streams(plain))) {
+      s.transport!.handle(req, res, plain);
+    } else await s.transport!.handleRequest(req, res, body);
   }
 
   private newServer(): McpServer {
