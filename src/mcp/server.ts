@@ -20,8 +20,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import {
   CallToolRequestSchema,
   CreateMessageResultSchema,
@@ -39,7 +38,6 @@ import {
   type Tool,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
-import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv-provider.js';
 import type { jsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/types.js';
 import type { Disposable } from '../core/disposable.js';
 import { AbortError } from '../core/errors.js';
@@ -87,7 +85,7 @@ export interface McpHttpServerOptions {
   /** A session unused this long is closed (default 30 min). */
   idleTimeoutMs?: number;
   /** Adds resources and prompts to each session's server. */
-  setup?: (server: McpServer, session: Session) => void;
+  setup?: (server: McpServer, session: Session, sdk: SdkServer) => void;
   logger?: Logger;
   name?: string;
   /** Called when sessions open or close (for `:RuneMcp`). */
@@ -112,8 +110,42 @@ type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
  * shared Ajv would keep every schema it ever compiled.
  */
 const ELICIT_VALIDATOR: jsonSchemaValidator = {
-  getValidator: (schema) => new AjvJsonSchemaValidator().getValidator(schema),
+  getValidator: (schema) => new loaded!.AjvJsonSchemaValidator().getValidator(schema),
 };
+
+/** The SDK's server module (`McpServer`, `ResourceTemplate`, …). */
+export type SdkServer = typeof import('@modelcontextprotocol/sdk/server/mcp.js');
+
+interface Sdk {
+  server: SdkServer;
+  StreamableHTTPServerTransport: typeof import('@modelcontextprotocol/sdk/server/streamableHttp.js').StreamableHTTPServerTransport;
+  AjvJsonSchemaValidator: typeof import('@modelcontextprotocol/sdk/validation/ajv-provider.js').AjvJsonSchemaValidator;
+}
+
+let loaded: Sdk | undefined;
+let loading: Promise<Sdk> | undefined;
+
+/**
+ * The SDK's server side (with its HTTP adapter and Ajv), imported when the
+ * first client connects rather than when the host starts: a host most often
+ * serves no agent at all.
+ */
+function loadSdk(): Promise<Sdk> {
+  loading ??= Promise.all([
+    import('@modelcontextprotocol/sdk/server/mcp.js'),
+    import('@modelcontextprotocol/sdk/server/streamableHttp.js'),
+    import('@modelcontextprotocol/sdk/validation/ajv-provider.js'),
+  ]).then(([server, http, ajv]) => {
+    loaded = {
+      server,
+      StreamableHTTPServerTransport: http.StreamableHTTPServerTransport,
+      AjvJsonSchemaValidator: ajv.AjvJsonSchemaValidator,
+    };
+    return loaded;
+  });
+  loading.catch(() => (loading = undefined));
+  return loading;
+}
 
 /** After a drain's grace, how long cancelled calls get to send their result. */
 const CANCEL_GRACE_MS = 1000;
@@ -213,6 +245,9 @@ export class McpHttpServer implements Disposable {
 
   private async acceptSocket(sock: net.Socket): Promise<void> {
     sock.setNoDelay(true);
+    // Before the first read: once the auth line is read, nothing may wait until
+    // the transport listens, or data would be lost.
+    const sdk = await loadSdk();
     const head = await readAuthLine(sock, (line) => bearerMatches(line, this.tokenDigest));
     if (head === null) {
       this.logger.warn('refused socket connection', { reason: 'no or wrong token' });
@@ -228,7 +263,7 @@ export class McpHttpServer implements Disposable {
       );
       return;
     }
-    const server = this.newServer();
+    const server = this.newServer(sdk);
     const gone = new AbortController();
     const s = newSession(server, undefined, { id: randomUUID(), streams: 1, gone });
     const transport = new SocketServerTransport(sock, head, this.maxBody);
@@ -482,8 +517,8 @@ export class McpHttpServer implements Disposable {
     } else await s.transport!.handleRequest(req, res, body);
   }
 
-  private newServer(): McpServer {
-    const server = new McpServer(
+  private newServer(sdk: Sdk): McpServer {
+    const server = new sdk.server.McpServer(
       { name: this.opts.name ?? 'rune', version: VERSION },
       {
         capabilities: {
@@ -513,9 +548,10 @@ export class McpHttpServer implements Disposable {
       );
       return;
     }
-    const server = this.newServer();
+    const sdk = await loadSdk();
+    const server = this.newServer(sdk);
     const ref: { session?: Session } = {};
-    const sdk = new StreamableHTTPServerTransport({
+    const inner = new sdk.StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       eventStore: new BoundedEventStore(),
       retryInterval: 1000,
@@ -528,7 +564,7 @@ export class McpHttpServer implements Disposable {
         this.opts.onSessionsChanged?.();
       },
     });
-    const transport = new JsonResponseTransport(sdk);
+    const transport = new JsonResponseTransport(inner);
     const s = newSession(server, transport);
     ref.session = s;
     transport.onclose = () => {
@@ -558,9 +594,10 @@ export class McpHttpServer implements Disposable {
     }
     this.oneShots++;
     res.once('close', () => this.oneShots--);
-    const server = this.newServer();
+    const sdk = await loadSdk();
+    const server = this.newServer(sdk);
     const transport = new JsonResponseTransport(
-      new StreamableHTTPServerTransport({ sessionIdGenerator: undefined }),
+      new sdk.StreamableHTTPServerTransport({ sessionIdGenerator: undefined }),
     );
     const s = newSession(server, transport, { inFlight: 1 });
     this.populate(s);
@@ -638,7 +675,7 @@ export class McpHttpServer implements Disposable {
       s.subscriptions.delete(r.params.uri);
       return {};
     });
-    this.opts.setup?.(s.server, s);
+    this.opts.setup?.(s.server, s, loaded!.server);
   }
 
   private context(s: Session, extra: Extra): ToolContext {
