@@ -148,13 +148,15 @@ export class JsonResponseTransport implements Transport {
       if (entry.streaming) {
         res.end(sseEvent(message));
       } else {
-        const text = JSON.stringify(message);
+        // Encoded once: its length is the header, its bytes the body (a large read is
+        // one long string; measuring it apart would walk it twice).
+        const body = Buffer.from(JSON.stringify(message));
         res.writeHead(200, {
           'Content-Type': 'application/json',
-          'Content-Length': Buffer.byteLength(text),
+          'Content-Length': body.length,
           'mcp-session-id': this.inner.sessionId ?? '',
         });
-        res.end(text);
+        res.end(body);
       }
       return Promise.resolve();
     }
