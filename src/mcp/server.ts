@@ -227,7 +227,12 @@ export class McpHttpServer implements Disposable {
    */
   async listenSocket(file: string): Promise<void> {
     fs.rmSync(file, { force: true });
-    const srv = net.createServer((sock) => void this.acceptSocket(sock));
+    const srv = net.createServer((sock) => {
+      this.acceptSocket(sock).catch((err: unknown) => {
+        this.logger.error('socket connection failed', { err });
+        sock.destroy();
+      });
+    });
     await new Promise<void>((resolve, reject) => {
       srv.once('error', reject);
       srv.listen(file, () => {
@@ -246,8 +251,11 @@ export class McpHttpServer implements Disposable {
   private async acceptSocket(sock: net.Socket): Promise<void> {
     sock.setNoDelay(true);
     // Before the first read: once the auth line is read, nothing may wait until
-    // the transport listens, or data would be lost.
+    // the transport listens, or data would be lost. A client gone meanwhile is dropped.
+    const dropped = () => sock.destroy();
+    sock.once('error', dropped);
     const sdk = await loadSdk();
+    sock.off('error', dropped);
     const head = await readAuthLine(sock, (line) => bearerMatches(line, this.tokenDigest));
     if (head === null) {
       this.logger.warn('refused socket connection', { reason: 'no or wrong token' });
