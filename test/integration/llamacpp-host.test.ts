@@ -4,6 +4,7 @@
  * (test/helpers/llama.ts). Every byte is one token, so the prompt token count the host
  * recorded says which prompt the server built.
  */
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -180,33 +181,13 @@ describe('llamacpp provider through the spawned host (dist/)', { timeout: 90_000
     }
   });
 
-  it('runs llama-server itself with serve, and stops it when Neovim quits', async () => {
+  it('runs llama-server itself with serve, shows its start in place, and stops it when Neovim quits', async () => {
     // A copy under a unique name, so its server is the one process whose arguments name it.
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rune-serve-'));
     const model = path.join(dir, 'served.gguf');
     fs.copyFileSync(tinyModel(), model);
-    const ours = () => {
-      for (const e of fs.readdirSync('/proc')) {
-        try {
-          const cmd = fs.readFileSync(`/proc/${e}/cmdline`, 'utf8');
-          if (cmd.includes(model)) return Number(e);
-        } catch {
-          // gone
-        }
-      }
-      return undefined;
-    };
-    const t = await startNvim({
-      setup: `_G.notes = {}
-      vim.notify = function(m) table.insert(_G.notes, m) end
-      require('rune').setup({
-        providers = { llamacpp = { serve = {
-          model = '${model}', bin = '${LLAMA_SERVER}', args = { '-c', '4096', '-np', '1' },
-        } } },
-        completion = { debounce_ms = 0, max_tokens = 4 },
-      })`,
-    });
-    expect(ours()).toBeUndefined();
+    const t = await startNvim({ setup: serveSetup(model) });
+    expect(ours(model)).toBeUndefined();
     await t.lua(
       "vim.bo.filetype = 'python'; vim.api.nvim_buf_set_lines(0, 0, -1, false, { 'x = (' })",
     );
@@ -220,16 +201,21 @@ describe('llamacpp provider through the spawned host (dist/)', { timeout: 90_000
       const log = fs.existsSync(info.log_file) ? fs.readFileSync(info.log_file, 'utf8') : '';
       throw new Error(`${(e as Error).message}\n${log.slice(-3000)}`);
     }
-    const pid = ours();
+    const pid = ours(model);
     expect(pid).toBeDefined();
-    // The user saw it start and become ready.
-    const notes = await t.lua<string[]>('return _G.notes');
-    expect(notes).toEqual(
-      expect.arrayContaining([
-        expect.stringMatching(/^\(rune\) starting the llama-server of provider "llamacpp"/),
-        expect.stringMatching(/^\(rune\) the llama-server of provider "llamacpp" is ready/),
-      ]),
-    );
+    // One progress message, updated in place: started, loading (the server's log line
+    // "load_model: loading model" or /health 503), ready.
+    const seen = await t.lua<Seen[]>('return _G.seen');
+    expect(seen.map((s) => [s.key, s.status, s.title])).toEqual([
+      ['serve.llamacpp', 'running', 'llama-server (llamacpp)'],
+      ['serve.llamacpp', 'running', 'llama-server (llamacpp)'],
+      ['serve.llamacpp', 'success', 'llama-server (llamacpp)'],
+    ]);
+    expect(seen.map((s) => s.text)).toEqual([
+      'starting (served.gguf)',
+      'loading the model',
+      expect.stringMatching(/^ready \(\d+\.\d s\)$/),
+    ]);
     await t.nvim.input('<Esc>');
     await t.nvim.command('checkhealth rune');
     const health = (
@@ -239,4 +225,88 @@ describe('llamacpp provider through the spawned host (dist/)', { timeout: 90_000
     await t.close();
     await waitFor(() => !alive(pid!), 15000, 'llama-server to stop with the host');
   });
+
+  it('cancelling the start of a served llama-server kills it and the chat says so', async () => {
+    // A named pipe as the model: the real server listens, answers /health with 503
+    // "Loading model", and waits for the file's bytes, which never come.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rune-serve-'));
+    const model = path.join(dir, 'stuck.gguf');
+    execFileSync('mkfifo', [model]);
+    const t = await startNvim({ setup: serveSetup(model), preCmds: parserCmds() });
+    const buf = await askHi(t);
+    await waitFor(
+      async () =>
+        (await t.lua<Seen[]>('return _G.seen')).some((s) => s.text === 'loading the model'),
+      20000,
+      'the server to be loading the model',
+    );
+    const pid = ours(model);
+    expect(pid).toBeDefined();
+    // What cancelling the progress message does on 0.12 (its Progress event), and what a
+    // user of any version can call.
+    await t.lua("require('rune.progress').cancel('serve.llamacpp')");
+    await waitFor(() => !alive(pid!), 15000, 'the starting llama-server to be killed');
+    const seen = await waitFor(
+      async () => {
+        const s = await t.lua<Seen[]>('return _G.seen');
+        return s.at(-1)?.status === 'cancel' ? s : undefined;
+      },
+      15000,
+      'the cancelled progress',
+    );
+    expect(seen!.map((s) => s.text)).toEqual([
+      'starting (stuck.gguf)',
+      'loading the model',
+      'cancelled',
+    ]);
+    const lines = await waitFor(
+      async () => {
+        const l = (
+          await t.lua<string[]>('return vim.api.nvim_buf_get_lines(..., 0, -1, false)', [buf])
+        ).join('\n');
+        return l.includes('was cancelled') ? l : undefined;
+      },
+      15000,
+      'the chat to say why it has no answer',
+    );
+    expect(lines).toContain(
+      'The start of the llama-server of provider "llamacpp" was cancelled; the next request starts it again.',
+    );
+    await t.close();
+  });
 });
+
+interface Seen {
+  key: string;
+  title: string;
+  text: string;
+  status: string;
+}
+
+/** A setup() that serves `model` and records every progress update in _G.seen. */
+function serveSetup(model: string): string {
+  return `_G.seen = {}
+      local p = require('rune.progress')
+      local orig = p.update
+      p.update = function(k, x) table.insert(_G.seen, vim.tbl_extend('force', { key = k }, x)); orig(k, x) end
+      require('rune').setup({
+        providers = { llamacpp = { serve = {
+          model = '${model}', bin = '${LLAMA_SERVER}', args = { '-c', '4096', '-np', '1' },
+        } } },
+        completion = { debounce_ms = 0, max_tokens = 4 },
+        chat = { start_insert = false },
+      })`;
+}
+
+/** The pid of the one process whose arguments name `model`. */
+function ours(model: string): number | undefined {
+  for (const e of fs.readdirSync('/proc')) {
+    try {
+      const cmd = fs.readFileSync(`/proc/${e}/cmdline`, 'utf8');
+      if (cmd.includes(model)) return Number(e);
+    } catch {
+      // gone
+    }
+  }
+  return undefined;
+}
