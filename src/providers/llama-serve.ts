@@ -14,8 +14,8 @@
  * still starting; the requests waiting for it fail with a StateError saying so.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { ProviderUnavailableError, StateError, throwIfAborted } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
@@ -23,8 +23,13 @@ import type { Logger } from '../core/log.js';
 export interface LlamaServeOptions {
   /** The provider id, for messages. */
   id: string;
-  /** A .gguf file, or a Hugging Face repo (`user/repo[:quant]`, downloaded by the server). */
-  model: string;
+  /** A .gguf file (`-m`; a leading `~/` is the home folder). */
+  model?: string;
+  /**
+   * A Hugging Face repo (`org/name[:quant]`, `-hf`): the server downloads it into its cache
+   * (from `HF_ENDPOINT`, default huggingface.co) unless it is there already.
+   */
+  hfRepo?: string;
   /** More arguments for llama-server, e.g. `{ '-c', '8192' }`. */
   args?: string[];
   /** The executable (default `llama-server`, found on PATH). */
@@ -129,10 +134,10 @@ export class LlamaServe {
   private async start(): Promise<string> {
     this.port ??= await freePort();
     const bin = this.opts.bin ?? 'llama-server';
-    const model = this.opts.model;
-    const local = model.endsWith('.gguf') || fs.existsSync(model);
+    const { hfRepo } = this.opts;
+    const model = this.opts.model?.replace(/^~(?=\/|$)/, os.homedir());
     const args = [
-      ...(local ? ['-m', model] : ['-hf', model]),
+      ...(model !== undefined ? ['-m', model] : ['-hf', hfRepo ?? '']),
       '--host',
       '127.0.0.1',
       '--port',
@@ -164,7 +169,7 @@ export class LlamaServe {
     const start = { proc, cancelled: false };
     this.starting = start;
     this.proc = proc;
-    show(`starting (${local ? path.basename(model) : model})`);
+    show(`starting (${model !== undefined ? path.basename(model) : hfRepo})`);
     try {
       const url = await this.waitReady(proc, start, bin, t0, {
         loadingNow,

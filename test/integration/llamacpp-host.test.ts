@@ -16,6 +16,7 @@ import {
   tinyTokens,
   type LlamaServer,
 } from '../helpers/llama.js';
+import { startHfHub } from '../helpers/hf-hub.js';
 import { alive, parserCmds, startNvim, waitFor, type TestNvim } from '../helpers/nvim.js';
 
 let srv: LlamaServer;
@@ -124,6 +125,51 @@ describe('llamacpp provider through the spawned host (dist/)', { timeout: 90_000
     ]);
   });
 
+  it('sends the lines you edited lately, in another buffer, as input_extra', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rune-llama-'));
+    const t = await startNvim({
+      setup: `require('rune').setup({
+        providers = { llamacpp = { url = '${srv.url}' } },
+        -- No request made ahead (cache_entries = 0): usage counts the one prompt asserted.
+        completion = { debounce_ms = 0, max_tokens = 4, cache_entries = 0, context_buffers = { enabled = true } },
+      })`,
+    });
+    // Another filetype, so the buffer is not sent as an open buffer of the same filetype.
+    await t.lua(`
+      vim.o.hidden = true
+      vim.cmd.cd(${JSON.stringify(dir)})
+      vim.cmd.edit('notes.txt')
+      vim.api.nvim_buf_set_lines(0, 0, -1, false, { 'XDITED = 1' })
+      vim.api.nvim_win_set_cursor(0, { 1, 0 })
+    `);
+    await t.nvim.input('rE');
+    await waitFor(
+      async () => (await t.lua<string>('return vim.api.nvim_get_current_line()')) === 'EDITED = 1',
+      5000,
+      'the edit',
+    );
+    await t.lua(`
+      vim.cmd.edit('main.py'); vim.bo.filetype = 'python'
+      vim.api.nvim_buf_set_lines(0, 0, -1, false, { 'def f(', ')' })
+      vim.api.nvim_win_set_cursor(0, { 1, 0 })
+    `);
+    await t.nvim.input('A');
+    await expect
+      .poll(() => t.lua('return require("rune.ghost").current()'), { timeout: 15000 })
+      .toBe('4242');
+    const usage = await t.lua<{ inputTokens: number }[]>(
+      'return require("rune.host").request("rune.providers.usage")',
+    );
+    expect(usage).toMatchObject([
+      {
+        inputTokens: tinyTokens(
+          '<|repo_name|>myproject\n<|file_sep|>notes.txt\nEDITED = 1\n' +
+            '<|file_sep|>filename\n<|fim_prefix|>def f(<|fim_suffix|>\n)<|fim_middle|>',
+        ),
+      },
+    ]);
+  });
+
   it(':RuneChat answers from a 4,096-token llama-server with the default tools on', async () => {
     const t = await startNvim({
       setup: `require('rune').setup({
@@ -224,6 +270,51 @@ describe('llamacpp provider through the spawned host (dist/)', { timeout: 90_000
     expect(health).toContain(`started by Rune (pid ${pid})`);
     await t.close();
     await waitFor(() => !alive(pid!), 15000, 'llama-server to stop with the host');
+  });
+
+  it('serve.hf_repo: llama-server downloads the repo from HF_ENDPOINT, then answers', async () => {
+    const hub = await startHfHub('rune/tiny-GGUF', 'tiny-Q8_0.gguf', tinyModel());
+    const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'rune-hf-'));
+    try {
+      const t = await startNvim({
+        env: { HF_ENDPOINT: hub.endpoint, LLAMA_CACHE: cache },
+        setup: `_G.seen = {}
+          local p = require('rune.progress')
+          local orig = p.update
+          p.update = function(k, x) table.insert(_G.seen, x.text); orig(k, x) end
+          require('rune').setup({
+            providers = { llamacpp = { serve = {
+              hf_repo = 'rune/tiny-GGUF:Q8_0', bin = '${LLAMA_SERVER}', args = { '-c', '4096', '-np', '1' },
+            } } },
+            completion = { debounce_ms = 0, max_tokens = 4 },
+          })`,
+      });
+      await t.lua(
+        "vim.bo.filetype = 'python'; vim.api.nvim_buf_set_lines(0, 0, -1, false, { 'x = (' })",
+      );
+      await t.nvim.input('A');
+      await expect
+        .poll(() => t.lua('return require("rune.ghost").current()'), { timeout: 20000 })
+        .toBe('4242');
+      expect(hub.requests.map((r) => r.replace(/[0-9a-f]{40}/, '<commit>'))).toEqual([
+        'GET /api/models/rune/tiny-GGUF/refs',
+        'GET /api/models/rune/tiny-GGUF/tree/<commit>?recursive=true',
+        'HEAD /rune/tiny-GGUF/resolve/<commit>/tiny-Q8_0.gguf',
+        'GET /rune/tiny-GGUF/resolve/<commit>/tiny-Q8_0.gguf',
+      ]);
+      // In the server's Hugging Face cache, as the hub's tools lay it out.
+      const snapshots = path.join(cache, 'models--rune--tiny-GGUF', 'snapshots');
+      const [commit] = fs.readdirSync(snapshots);
+      expect(fs.readFileSync(path.join(snapshots, commit!, 'tiny-Q8_0.gguf'))).toEqual(
+        fs.readFileSync(tinyModel()),
+      );
+      const seen = await t.lua<string[]>('return _G.seen');
+      expect(seen[0]).toBe('starting (rune/tiny-GGUF:Q8_0)');
+      expect(seen.at(-1)).toMatch(/^ready/);
+      await t.close();
+    } finally {
+      await hub.close();
+    }
   });
 
   it('cancelling the start of a served llama-server kills it and the chat says so', async () => {
