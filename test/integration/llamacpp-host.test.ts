@@ -305,9 +305,8 @@ describe('llamacpp provider through the spawned host (dist/)', { timeout: 90_000
       // In the server's Hugging Face cache, as the hub's tools lay it out.
       const snapshots = path.join(cache, 'models--rune--tiny-GGUF', 'snapshots');
       const [commit] = fs.readdirSync(snapshots);
-      expect(fs.readFileSync(path.join(snapshots, commit!, 'tiny-Q8_0.gguf'))).toEqual(
-        fs.readFileSync(tinyModel()),
-      );
+      const got = fs.readFileSync(path.join(snapshots, commit!, 'tiny-Q8_0.gguf'));
+      expect(got.equals(fs.readFileSync(tinyModel()))).toBe(true);
       const seen = await t.lua<string[]>('return _G.seen');
       expect(seen[0]).toBe('starting (rune/tiny-GGUF:Q8_0)');
       expect(seen.at(-1)).toMatch(/^ready/);
