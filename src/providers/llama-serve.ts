@@ -15,7 +15,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as net from 'node:net';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { ProviderUnavailableError, StateError, throwIfAborted } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
@@ -23,7 +22,7 @@ import type { Logger } from '../core/log.js';
 export interface LlamaServeOptions {
   /** The provider id, for messages. */
   id: string;
-  /** A .gguf file (`-m`; a leading `~/` is the home folder). */
+  /** A .gguf file (`-m`). */
   model?: string;
   /**
    * A Hugging Face repo (`org/name[:quant]`, `-hf`): the server downloads it into its cache
@@ -135,7 +134,7 @@ export class LlamaServe {
     this.port ??= await freePort();
     const bin = this.opts.bin ?? 'llama-server';
     const { hfRepo } = this.opts;
-    const model = this.opts.model?.replace(/^~(?=\/|$)/, os.homedir());
+    const { model } = this.opts;
     const args = [
       ...(model !== undefined ? ['-m', model] : ['-hf', hfRepo ?? '']),
       '--host',
