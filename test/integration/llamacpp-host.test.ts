@@ -170,6 +170,31 @@ describe('llamacpp provider through the spawned host (dist/)', { timeout: 90_000
     ]);
   });
 
+  it('ends the ghost text where llama-server stops it for indentation (n_indent)', async () => {
+    // This model answers "x\n y\n y…": its second line is indented less than the cursor line.
+    const lines = await startLlama({ model: 'lines' });
+    try {
+      const t = await startNvim({
+        setup: `require('rune').setup({
+          providers = { llamacpp = { url = '${lines.url}' } },
+          completion = { debounce_ms = 0, max_tokens = 30, cache_entries = 0 },
+        })`,
+      });
+      await t.lua(`
+        vim.bo.filetype = 'python'
+        vim.api.nvim_buf_set_lines(0, 0, -1, false, { 'def f():', '  ' })
+        vim.api.nvim_win_set_cursor(0, { 2, 1 })
+      `);
+      await t.nvim.input('A');
+      await expect
+        .poll(() => t.lua('return require("rune.ghost").current()'), { timeout: 15000 })
+        .toBe('x');
+      await t.close();
+    } finally {
+      await lines.stop();
+    }
+  });
+
   it(':RuneChat answers from a 4,096-token llama-server with the default tools on', async () => {
     const t = await startNvim({
       setup: `require('rune').setup({
