@@ -16,7 +16,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { ProviderUnavailableError, StateError, throwIfAborted } from '../core/errors.js';
+import {
+  ConfigError,
+  ProviderUnavailableError,
+  StateError,
+  throwIfAborted,
+} from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 
 export interface LlamaServeOptions {
@@ -242,11 +247,15 @@ export class LlamaServe {
           `The start of the ${this.name} was cancelled; the next request starts it again.`,
         );
       }
+      if ((failure as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') {
+        // Not worth a retry: it will not be there in a moment either.
+        throw new ConfigError(
+          `providers.${this.opts.id}.serve.bin`,
+          `${bin} was not found, so Rune cannot start the ${this.name}. Install llama.cpp (llama-server) or set serve.bin to its path.`,
+        );
+      }
       if (failure || proc.exitCode !== null || proc.signalCode !== null) {
-        const why =
-          (failure as NodeJS.ErrnoException | undefined)?.code === 'ENOENT'
-            ? `${bin} was not found. Install llama.cpp (llama-server) or set serve.bin to its path.`
-            : `it exited${proc.exitCode !== null ? ` with code ${proc.exitCode}` : ''}: ${this.tail.slice(-5).join(' | ') || failure?.message || 'no output'}`;
+        const why = `it exited${proc.exitCode !== null ? ` with code ${proc.exitCode}` : ''}: ${this.tail.slice(-5).join(' | ') || failure?.message || 'no output'}`;
         throw new ProviderUnavailableError(`Could not start the ${this.name}: ${why}`, url);
       }
       if (this.disposed) throw new StateError('The llama-server was stopped.');

@@ -288,16 +288,26 @@ describe('llamacpp provider with serve: Rune runs llama-server', () => {
   });
 
   it('says how to fix a llama-server that is not installed', async () => {
+    const shown: { key: string; text: string; status: string }[] = [];
     const r = createProviderRegistry(
       parseProvidersConfig({
         providers: {
           local: { kind: 'llamacpp', serve: { model: 'm.gguf', bin: '/nonexistent/llama-server' } },
         },
       }),
-      { logger: createMemoryLogger(), env: {} },
+      {
+        logger: createMemoryLogger(),
+        env: {},
+        progress: (key, p) => shown.push({ key, text: p.text, status: p.status }),
+      },
     );
     const err = await rejection(r.get('completion').complete({ prefix: 'a', suffix: '' }));
     expect(err.message).toMatch(/\/nonexistent\/llama-server was not found.*serve\.bin/);
+    // The progress message ends saying so.
+    expect(shown).toEqual([
+      { key: 'serve.local', text: 'starting (m.gguf)', status: 'running' },
+      { key: 'serve.local', text: err.message, status: 'failed' },
+    ]);
     r.dispose();
   });
 
