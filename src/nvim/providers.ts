@@ -53,6 +53,15 @@ export function autoChoice(host: ReadyHost): AutoChoice | undefined {
   return autos.get(host);
 }
 
+/** Per host: how to cancel each long piece of work whose progress is showing, by key. */
+const cancellers = new WeakMap<ReadyHost, Map<string, () => void>>();
+
+function cancellersOf(host: ReadyHost): Map<string, () => void> {
+  let m = cancellers.get(host);
+  if (!m) cancellers.set(host, (m = new Map()));
+  return m;
+}
+
 function build(host: ReadyHost, config = host.config): ManagedRegistry {
   return createProviderRegistry(parseProvidersConfig(config), {
     logger: host.logger,
@@ -67,6 +76,12 @@ function build(host: ReadyHost, config = host.config): ManagedRegistry {
           [message],
         )
         .catch(() => undefined);
+    },
+    progress: (key, p, cancel) => {
+      const m = cancellersOf(host);
+      if (p.status === 'running') m.set(key, cancel);
+      else m.delete(key);
+      void progress(host, key, p);
     },
   });
 }
@@ -453,6 +468,12 @@ export const providersModule: HostModule = {
       }),
     );
     store.add(toDisposable(() => pulls.forEach((ac) => ac.abort())));
+    // A cancelled progress message (0.12's Progress event, or require('rune.progress').cancel).
+    store.add(
+      host.onNotification('rune.progress.cancel', ([key]) => {
+        if (typeof key === 'string') cancellersOf(host).get(key)?.();
+      }),
+    );
     store.add(
       host.onRequest('rune.setup.pick', async (args) => {
         const id = optionalString(args[0], 'The provider id');
