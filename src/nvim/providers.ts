@@ -9,13 +9,12 @@
  * usage per provider and model. Adds the "providers" section to :checkhealth rune.
  * Plugins add their providers through the registry's `register()` (src/nvim/plugins.ts).
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { HealthItem, ReadyHost } from './host.js';
 import type { EditorFacts } from './facts.js';
 import type { Logger } from '../core/log.js';
 import { defineModule, provide } from './module.js';
-import { writeFileAtomic } from '../core/atomic-file.js';
+import { readJsonObject, writeFileAtomic } from '../core/atomic-file.js';
 import { pullOllamaModel } from '../providers/ollama-pull.js';
 import { whoFor } from '../providers/errors.js';
 import type { ModelInfo, ProviderRegistry } from '../providers/types.js';
@@ -70,6 +69,8 @@ interface State {
   auth: AuthService;
   registry?: ProviderRegistry;
   auto?: AutoChoice;
+  /** How to cancel each long piece of work whose progress is showing, by key. */
+  cancellers: Map<string, () => void>;
 }
 
 function build(st: State, config = st.host.config): ManagedRegistry {
@@ -87,6 +88,11 @@ function build(st: State, config = st.host.config): ManagedRegistry {
           [message],
         )
         .catch(() => undefined);
+    },
+    progress: (key, p, cancel) => {
+      if (p.status === 'running') st.cancellers.set(key, cancel);
+      else st.cancellers.delete(key);
+      void progress(host, key, p);
     },
   });
 }
@@ -135,15 +141,16 @@ function setupFile(facts: EditorFacts): string {
 
 async function savedPick(st: State): Promise<string | undefined> {
   const file = setupFile(st.facts);
-  try {
-    const data = JSON.parse(await fs.promises.readFile(file, 'utf8')) as { provider?: unknown };
-    return typeof data.provider === 'string' ? data.provider : undefined;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-      st.logger.warn('the :RuneSetup pick is unreadable; detecting again', { file, err });
-    }
-    return undefined;
-  }
+  const { host } = st;
+  const data = readJsonObject(file, (message) => {
+    host.logger.warn('the :RuneSetup pick is unreadable; detecting again', { message });
+    void host.nvim
+      .lua('require("rune.util").notify(..., vim.log.levels.WARN)', [
+        `The :RuneSetup pick: ${message} Providers are detected again.`,
+      ])
+      .catch(() => undefined);
+  });
+  return typeof data.provider === 'string' ? data.provider : undefined;
 }
 
 function buildDetected(
@@ -443,7 +450,13 @@ export const providersModule = defineModule({
   needs: [authModule],
   async activate(ctx) {
     const { host } = ctx;
-    const st: State = { host, logger: ctx.logger, facts: ctx.facts, auth: ctx.needs.auth };
+    const st: State = {
+      host,
+      logger: ctx.logger,
+      facts: ctx.facts,
+      auth: ctx.needs.auth,
+      cancellers: new Map(),
+    };
     if (!hasConfiguredProviders(host.config)) {
       const [detection, pick] = await Promise.all([detect(st), savedPick(st)]);
       st.registry = buildDetected(st, detection, pick);
@@ -487,6 +500,12 @@ export const providersModule = defineModule({
       }),
     );
     store.add(toDisposable(() => pulls.forEach((ac) => ac.abort())));
+    // A cancelled progress message (0.12's Progress event, or require('rune.progress').cancel).
+    store.add(
+      host.onNotification('rune.progress.cancel', ([key]) => {
+        if (typeof key === 'string') st.cancellers.get(key)?.();
+      }),
+    );
     store.add(
       host.onRequest('rune.setup.pick', async (args) => {
         const id = optionalString(args[0], 'The provider id');

@@ -96,10 +96,17 @@ export function chatModule() {
       }
       const library = promptLibrary(host.config.prompts);
       const ui = new NvimChatApprovalUi(host.nvim, logger);
+      const answers = new ApprovalStore(path.join(state, 'rune', 'chat-approvals.json'), warn);
+      const argsStore = new ArgsApprovalStore(
+        path.join(state, 'rune', 'chat-approvals-args.json'),
+        warn,
+      );
+      answers.open();
+      argsStore.open();
       const policy = new ArgsApprovalPolicy({
         rules: rules.data,
-        store: new ApprovalStore(path.join(state, 'rune', 'chat-approvals.json')),
-        argsStore: new ArgsApprovalStore(path.join(state, 'rune', 'chat-approvals-args.json')),
+        store: answers,
+        argsStore,
         project: () => facts.cwd,
         ui,
         logger,
