@@ -51,7 +51,8 @@ export const authConfigSchema = z.strictObject({
         .default(30_000)
         .describe('Deadline of a request to the language server, ms'),
     })
-    .prefault({}),
+    .prefault({})
+    .describe('The Copilot language server and the GitHub endpoints'),
   oauth: map(OAuthEntry)
     .default({})
     .describe('OAuth 2 sign-ins by name (`:RuneAuth <name> login`)'),

@@ -138,8 +138,8 @@ export function configOptions(schema: z.ZodObject = configSchema): OptionSpec[] 
       const path = prefix ? `${prefix}.${key}` : key;
       const section = sectionOf(s);
       if (section) {
-        const d = s.description;
-        out.push({ path, section: true, ...(d ? { description: d } : {}) });
+        if (!s.description) throw new Error(`${path}: the schema gives no description`);
+        out.push({ path, section: true, description: s.description });
         walk(section, path, (dflt[key] ?? {}) as Record<string, unknown>);
         continue;
       }
@@ -184,7 +184,7 @@ const tagLine = (tag: string) => `*${tag}*`.padStart(WIDTH);
 /** A value as the user writes it in Lua. */
 function luaValue(v: unknown): string {
   if (typeof v === 'string') return `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
-  if (Array.isArray(v)) return `{ ${v.map(luaValue).join(', ')} }`;
+  if (Array.isArray(v)) return v.length === 0 ? '{}' : `{ ${v.map(luaValue).join(', ')} }`;
   if (v && typeof v === 'object') {
     const entries = Object.entries(v);
     if (entries.length === 0) return '{}';

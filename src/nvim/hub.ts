@@ -92,7 +92,8 @@ export const hubConfigSchema = z.object({
         .default(300_000)
         .describe('How long a browser sign-in (`oauth`) may take, ms'),
     })
-    .prefault({}),
+    .prefault({})
+    .describe("The hub's own options"),
 });
 export type HubConfig = z.infer<typeof hubConfigSchema>;
 

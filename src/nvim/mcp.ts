@@ -55,7 +55,8 @@ export const mcpConfigSchema = z.object({
       enabled: z.boolean().default(false).describe('No effect (kept for old configs)'),
       lock_dir: z.string().optional().describe('No effect (kept for old configs)'),
     })
-    .prefault({}),
+    .prefault({})
+    .describe('No effect (kept for old configs): zeke reads no lock file'),
   tools: z
     .object({
       unsafe: z
@@ -69,7 +70,8 @@ export const mcpConfigSchema = z.object({
         .describe("Offer the hub's servers' tools to agents too"),
       ai: z.boolean().default(true).describe('Offer the AI tools (ask a configured provider)'),
     })
-    .prefault({}),
+    .prefault({})
+    .describe('Which tools agents are offered'),
   approval: z
     .object({
       rules: z
@@ -77,7 +79,8 @@ export const mcpConfigSchema = z.object({
         .default([])
         .describe('Approval rules `{ tool, args?, action }` for agent and chat tool calls'),
     })
-    .prefault({}),
+    .prefault({})
+    .describe("How agents' tool calls are approved"),
   limits: z
     .object({
       max_sessions: z.number().int().min(1).default(1024).describe('Open MCP sessions at most'),
@@ -95,7 +98,8 @@ export const mcpConfigSchema = z.object({
         .default(30 * 60 * 1000)
         .describe('An idle session is closed after this long, ms'),
     })
-    .prefault({}),
+    .prefault({})
+    .describe('Limits of the MCP server'),
   audit_log: z
     .union([z.boolean(), z.string()])
     .default(true)
@@ -115,6 +119,7 @@ export const mcpConfigSchema = z.object({
         .describe('Host names the TLS listener accepts besides its address'),
     })
     .prefault({})
+    .describe('An optional TLS listener beside the loopback one')
     .superRefine((t, ctx) => {
       if (t.enabled && (!t.cert || !t.key)) {
         ctx.addIssue({

@@ -56,7 +56,8 @@ export const pluginsConfigSchema = z.object({
         .default(2048)
         .describe('Memory limit of a command a plugin runs, MiB'),
     })
-    .prefault({}),
+    .prefault({})
+    .describe('Limits of each plugin'),
   sandbox: z
     .object({
       bwrap: z.boolean().default(true).describe('Run plugins in bubblewrap'),
@@ -65,7 +66,8 @@ export const pluginsConfigSchema = z.object({
         .default(false)
         .describe('Without bubblewrap, run plugins anyway (with your rights)'),
     })
-    .prefault({}),
+    .prefault({})
+    .describe('How plugins are isolated'),
 });
 
 export type PluginsConfig = z.output<typeof pluginsConfigSchema>;

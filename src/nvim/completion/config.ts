@@ -67,7 +67,8 @@ export const completionConfigSchema = z.object({
       max_chars: count(100_000).default(2000).describe('Characters sent in all'),
       yanks: count(20).default(3).describe('Recent yanks sent'),
     })
-    .prefault({}),
+    .prefault({})
+    .describe('Snippets of other buffers sent with the code around the cursor'),
   keys: z
     .object({
       accept: keySchema('<Tab>', 'Accept the suggestion'),
