@@ -114,6 +114,7 @@ return vim.json.decode([==[{
         "connect_timeout_ms": 30000,
         "tool_timeout_ms": 120000,
         "sandbox": false,
+        "allow_unsandboxed": false,
         "auth_timeout_ms": 300000
       }
     },
@@ -779,6 +780,11 @@ return vim.json.decode([==[{
       "min": 100
     },
     "mcp.hub.sandbox": {
+      "types": [
+        "boolean"
+      ]
+    },
+    "mcp.hub.allow_unsandboxed": {
       "types": [
         "boolean"
       ]

@@ -18,7 +18,6 @@
  * secret store); stdio servers run in the bubblewrap sandbox when
  * `mcp.hub.sandbox` (or their own `sandbox` key) asks for it.
  */
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { z } from 'zod';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
@@ -43,7 +42,7 @@ import { openBrowser } from '../auth/browser.js';
 import { McpOAuthProvider } from '../auth/mcp-oauth.js';
 import { mergeServers, parseConfigText, type ServerConfig } from '../mcp/hub/config.js';
 import { McpHub, type HubAuthProvider, type HubTool, type HubUi } from '../mcp/hub/hub.js';
-import { detectBwrap, sandboxCommand } from '../plugins/sandbox.js';
+import { sandboxReport, stdioLauncher } from '../mcp/hub/launcher.js';
 import { HubConfigWatcher, defaultHubFiles, loadServers } from '../mcp/hub/loader.js';
 import type { ChatMessage } from '../providers/types.js';
 import type { ToolRegistry, ToolShape } from '../tools/registry.js';
@@ -84,6 +83,12 @@ export const hubConfigSchema = z.object({
         .default(false)
         .describe(
           "Run stdio servers in the bubblewrap sandbox (a server's own `sandbox` key wins)",
+        ),
+      allow_unsandboxed: z
+        .boolean()
+        .default(false)
+        .describe(
+          'Where bubblewrap is unusable, run servers that ask for the sandbox with your rights',
         ),
       auth_timeout_ms: z
         .number()
@@ -380,35 +385,6 @@ function promptText(p: GetPromptResult): string {
 
 const name = z.string().min(1);
 
-function expandHome(p: string): string {
-  return p === '~' || p.startsWith('~/') ? path.join(os.homedir(), p.slice(1)) : p;
-}
-
-/**
- * Starts stdio servers in the bubblewrap sandbox when asked for (`sandbox` of
- * the server, else `mcp.hub.sandbox`) and bwrap is usable: the filesystem
- * read-only except the workspace (the server's `cwd`, else Neovim's) and the
- * server's `writable` folders, a private /tmp, network allowed unless
- * `network = false`. `wanted` records per server whether it was asked for.
- */
-export function stdioLauncher(
-  sandboxAll: boolean,
-  workspace: string,
-  wanted: Map<string, boolean> = new Map(),
-): (s: ServerConfig) => { command: string; args: string[]; sandboxed: boolean } {
-  return (s) => {
-    const want = s.sandbox ?? sandboxAll;
-    wanted.set(s.name, want !== false);
-    if (want === false) return { command: s.command!, args: s.args, sandboxed: false };
-    const opts = typeof want === 'object' ? want : {};
-    return sandboxCommand(s.command!, s.args, {
-      workspace: s.cwd ? path.resolve(workspace, s.cwd) : workspace,
-      network: opts.network ?? true,
-      writable: (opts.writable ?? []).map((w) => path.resolve(workspace, expandHome(w))),
-    });
-  };
-}
-
 /**
  * A file from the working tree (any file under Neovim's folder except the
  * user's global one): used only once trusted, and it can never weaken a
@@ -510,12 +486,18 @@ export const hubModule: HostModule = {
       }),
     );
     const sandboxWanted = new Map<string, boolean>();
+    const launch = {
+      sandbox: cfg.hub.sandbox,
+      workspace: env.cwd,
+      allowUnsandboxed: cfg.hub.allow_unsandboxed,
+      wanted: sandboxWanted,
+    };
     const hub = new McpHub({
       logger,
       ui: new NvimHubUi(host, prompts, logger),
       connectTimeoutMs: cfg.hub.connect_timeout_ms,
       authProvider,
-      wrapStdio: stdioLauncher(cfg.hub.sandbox, env.cwd, sandboxWanted),
+      wrapStdio: stdioLauncher(launch),
     });
     const sync = new ToolSync(getToolRegistry(host), hub, cfg, logger);
     store.add(hub.onDidChange(() => sync.sync()));
@@ -618,7 +600,7 @@ export const hubModule: HostModule = {
     store.add(
       host.onNotification('rune.hub.answer', ([id, answer]) => prompts.answer(String(id), answer)),
     );
-    store.add(host.onRequest('rune.hub.status', () => status(hub, files, untrusted)));
+    store.add(host.onRequest('rune.hub.status', () => status(hub, files, untrusted, launch)));
     for (const verb of ['enable', 'disable', 'restart'] as const) {
       // Answers at once: connecting can take seconds, and Neovim waits for the answer.
       store.add(
@@ -630,7 +612,7 @@ export const hubModule: HostModule = {
           hub[verb](server).catch((err: unknown) =>
             logger.warn(`mcp server ${verb} failed`, { server, err }),
           );
-          return status(hub, files, untrusted);
+          return status(hub, files, untrusted, launch);
         }),
       );
     }
@@ -650,7 +632,7 @@ export const hubModule: HostModule = {
         hub
           .restart(server)
           .catch((err: unknown) => logger.warn('mcp server restart failed', { server, err }));
-        return status(hub, files, untrusted);
+        return status(hub, files, untrusted, launch);
       }),
     );
     // An open server list follows state changes.
@@ -661,7 +643,7 @@ export const hubModule: HostModule = {
         pushing = setTimeout(() => {
           pushing = undefined;
           void execLua(host.nvim, 'require("rune.hub")._changed(...)', [
-            status(hub, files, untrusted) as never,
+            status(hub, files, untrusted, launch) as never,
           ]).catch(() => undefined);
         }, 50);
       }),
@@ -670,7 +652,7 @@ export const hubModule: HostModule = {
     store.add(
       host.onRequest('rune.hub.reload', async () => {
         await apply();
-        return status(hub, files, untrusted);
+        return status(hub, files, untrusted, launch);
       }),
     );
     store.add(
@@ -725,35 +707,9 @@ export const hubModule: HostModule = {
             },
           ];
         }
-        const sandbox: HealthItem[] = [];
-        const stdio = list.filter((s) => s.transport === 'stdio' && s.state !== 'disabled');
-        const asked = stdio.filter((s) => sandboxWanted.get(s.name));
-        if (asked.length) {
-          const bwrap = detectBwrap();
-          const bare = asked.filter((s) => !s.sandboxed).map((s) => s.name);
-          sandbox.push(
-            bare.length === 0
-              ? {
-                  level: 'ok',
-                  message: `stdio servers run sandboxed (bwrap at ${bwrap.path ?? '?'}): ${asked.map((s) => s.name).join(', ')}`,
-                }
-              : {
-                  level: 'warn',
-                  message: `the sandbox is asked for but these stdio servers run without it: ${bare.join(', ')} (${bwrap.reason ?? 'not started yet'})`,
-                  advice: [
-                    'Install bubblewrap (e.g. apt-get install bubblewrap) and allow unprivileged user namespaces, then restart the servers.',
-                  ],
-                },
-          );
-        } else if (stdio.length) {
-          sandbox.push({
-            level: 'info',
-            message:
-              'stdio servers run without the sandbox (set mcp.hub.sandbox = true, or "sandbox": true per server)',
-          });
-        }
+        const sandbox = sandboxReport(list, launch);
         return [
-          ...sandbox,
+          ...(sandbox ? [sandbox] : []),
           ...skipped,
           ...list.map((s): HealthItem => ({
             level:
@@ -796,12 +752,22 @@ function connectedServers(hub: McpHub): string[] {
     .map((s) => s.name);
 }
 
-function status(hub: McpHub, files: string[], untrusted: Map<string, string>) {
+function status(
+  hub: McpHub,
+  files: string[],
+  untrusted: Map<string, string>,
+  launch: Parameters<typeof sandboxReport>[1],
+) {
+  const servers = hub.status();
+  const sandbox = sandboxReport(servers, launch);
   return {
     files,
+    /** Said at the top of :RuneMcp when stdio servers go without the sandbox they asked for. */
+    sandbox_warning:
+      sandbox && (sandbox.level === 'warn' || sandbox.level === 'error') ? sandbox.message : null,
     /** Project files skipped because their content is not trusted (or denied). */
     untrusted: [...untrusted].map(([file, state]) => ({ file, state })),
-    servers: hub.status().map((s) => ({
+    servers: servers.map((s) => ({
       name: s.name,
       state: s.state,
       transport: s.transport,
