@@ -44,17 +44,26 @@ export const pluginsConfigSchema = z.object({
   watch: z.boolean().default(true).describe('Reload a plugin when its file changes'),
   limits: z
     .object({
-      memory_mb: z.number().int().min(16).default(128).describe('Heap limit of a plugin, MiB'),
-      tool_timeout_ms: ms.default(30_000).describe("Deadline of a plugin's tool call, ms"),
-      call_timeout_ms: ms.default(120_000).describe('Deadline of any other call into a plugin, ms'),
-      init_timeout_ms: ms.default(10_000).describe("Deadline of a plugin's activation, ms"),
-      exec_timeout_ms: ms.default(60_000).describe('Deadline of a command a plugin runs, ms'),
+      memory_mb: z
+        .number()
+        .int()
+        .min(16)
+        .default(128)
+        .describe("V8 heap limit of each plugin's process or thread, MiB"),
+      tool_timeout_ms: ms
+        .default(30_000)
+        .describe('Default time limit of a tool call, ms (a tool may set its own `timeoutMs`)'),
+      call_timeout_ms: ms.default(120_000).describe('Time limit of command and provider calls, ms'),
+      init_timeout_ms: ms
+        .default(10_000)
+        .describe('Time limit of importing and `initialize()`, ms'),
+      exec_timeout_ms: ms.default(60_000).describe('Time limit of a `ctx.exec` command, ms'),
       exec_memory_mb: z
         .number()
         .int()
         .min(64)
         .default(2048)
-        .describe('Memory limit of a command a plugin runs, MiB'),
+        .describe('Address-space limit of a `ctx.exec` command, MiB'),
     })
     .prefault({})
     .describe('Limits of each plugin'),

@@ -25,15 +25,15 @@ export const completionConfigSchema = z.object({
     .int()
     .min(0)
     .default(2_000_000)
-    .describe('No completion in buffers larger than this, bytes'),
-  prefix_lines: count(10000).default(120).describe('Lines before the cursor sent'),
-  suffix_lines: count(10000).default(40).describe('Lines after the cursor sent'),
+    .describe('Off for files bigger than this, bytes'),
+  prefix_lines: count(10000).default(120).describe('Lines before the cursor sent along'),
+  suffix_lines: count(10000).default(40).describe('Lines after the cursor sent along'),
   max_prefix_chars: count(1_000_000)
     .default(6000)
-    .describe('The text before the cursor is cut to this many characters'),
+    .describe('Characters before the cursor sent at most'),
   max_suffix_chars: count(1_000_000)
     .default(2000)
-    .describe('The text after the cursor is cut to this many characters'),
+    .describe('Characters after the cursor sent at most'),
   max_tokens: z
     .number()
     .int()
@@ -61,11 +61,13 @@ export const completionConfigSchema = z.object({
       enabled: z
         .boolean()
         .default(false)
-        .describe('Send snippets of other open buffers and recent yanks'),
-      max_buffers: count(20).default(3).describe('Other buffers sent'),
-      lines: count(1000).default(40).describe('Lines around the cursor of each buffer'),
-      max_chars: count(100_000).default(2000).describe('Characters sent in all'),
-      yanks: count(20).default(3).describe('Recent yanks sent'),
+        .describe('Send snippets of other open buffers of the same filetype and your last yanks'),
+      max_buffers: count(20).default(3).describe('Other buffers sent at most'),
+      lines: count(1000)
+        .default(40)
+        .describe("Lines around each buffer's last cursor position (and of each yank)"),
+      max_chars: count(100_000).default(2000).describe('Characters sent in all, at most'),
+      yanks: count(20).default(3).describe('Last yanks sent'),
     })
     .prefault({})
     .describe('Snippets of other buffers sent with the code around the cursor'),
