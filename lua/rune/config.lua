@@ -9,8 +9,6 @@
 --- mcp.servers, …) are checked in depth when the host starts.
 local M, H = {}, {}
 
----@alias rune.Config table<string, any> The options of `:help rune-options.txt`.
-
 H.schema = require('rune.config_schema')
 
 M.defaults = H.schema.defaults

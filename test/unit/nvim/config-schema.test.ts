@@ -83,6 +83,16 @@ describe('files generated from the config schema', () => {
     }
   });
 
+  it('declare every option as a LuaCATS field for lua-language-server', () => {
+    const lua = read('lua/rune/config_schema.lua');
+    expect(lua).toContain('---@field debounce_ms? integer Quiet time after a keystroke');
+    expect(lua).toContain("---@field log_level? 'debug'|'info'|'warn'|'error'");
+    for (const o of configOptions()) {
+      const name = o.path.split('.').pop()!;
+      expect(lua, o.path).toMatch(new RegExp(`^---@field ${name}\\? `, 'm'));
+    }
+  });
+
   it('describe every option, and give the options without a default as "none"', () => {
     const doc = read('doc/rune-options.txt');
     for (const o of configOptions()) {
