@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { NotFoundError, StateError } from '../../core/errors.js';
 import { parseSection } from '../../core/config.js';
 import { nil } from '../../core/nil.js';
-import { parseMcpConfig } from '../mcp.js';
+import { mcpConfigSchema } from '../mcp.js';
 import { DisposableStore, toAsyncDisposable, type Disposable } from '../../core/disposable.js';
 import type { HostModule, ReadyHost } from '../host.js';
 import { autoChoice, getProviderRegistry } from '../providers.js';
@@ -59,7 +59,9 @@ export function chatModule(): HostModule {
           .catch(() => undefined);
       };
       const history = new HistoryStore(path.join(state, 'rune', 'chats'), logger, warn);
-      const rules = parseMcpConfig(host.config.mcp).approval.rules;
+      // mcp.approval.rules apply to chat tool calls too; the rest of `mcp` is the MCP server's.
+      const approvalSchema = mcpConfigSchema.pick({ approval: true });
+      const { rules } = parseSection('mcp', approvalSchema, host.config.mcp).approval;
       const cwd = (await host.nvim.call('getcwd', [])) as string;
       const library = promptLibrary(host.config.prompts);
       const ui = new NvimChatApprovalUi(host.nvim, logger);
