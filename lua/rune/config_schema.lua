@@ -22,7 +22,7 @@
 ---@field log_level? 'debug'|'info'|'warn'|'error' Least level logged
 ---@field log_file? string Log file (default: `stdpath('log')/rune.log`)
 ---@field restart_backoff_ms? integer First delay before restarting a crashed host, ms; doubles per crash
----@field shutdown_grace_ms? integer How long work in flight may finish when Neovim exits, ms
+---@field shutdown_grace_ms? integer When the host gets SIGTERM or SIGINT, how long work in flight may finish, ms
 ---@field max_restarts? integer Crashes in a row after which Rune stops restarting the host
 ---@field restart_window_ms? integer A host that stayed ready this long before it crashed starts a new row of crashes, ms
 ---@field autostart? boolean|integer Start the host shortly after startup (true, or a delay in ms)

@@ -25,7 +25,7 @@ export const hostConfigSchema = z.object({
     .describe('First delay before restarting a crashed host, ms; doubles per crash'),
   shutdown_grace_ms: ms
     .default(3000)
-    .describe('How long work in flight may finish when Neovim exits, ms'),
+    .describe('When the host gets SIGTERM or SIGINT, how long work in flight may finish, ms'),
   max_restarts: ms
     .default(5)
     .describe('Crashes in a row after which Rune stops restarting the host'),
