@@ -4,7 +4,10 @@
  */
 import * as path from 'node:path';
 import { z } from 'zod';
-import { ConfigError, NotFoundError, StateError } from '../../core/errors.js';
+import { NotFoundError, StateError } from '../../core/errors.js';
+import { parseSection } from '../../core/config.js';
+import { nil } from '../../core/nil.js';
+import { mcpConfigSchema } from '../mcp.js';
 import { DisposableStore, toAsyncDisposable, type Disposable } from '../../core/disposable.js';
 import type { HostModule, ReadyHost } from '../host.js';
 import { autoChoice, getProviderRegistry } from '../providers.js';
@@ -21,20 +24,6 @@ import { nvimChatUi } from './ui.js';
 import { expandPrompt, findPrompt, promptFacts, promptLibrary } from '../prompts.js';
 import { contextWordItems } from './context.js';
 import { projectInstructions } from '../instructions.js';
-
-/** The approval rules of `mcp.approval.rules`, which apply to chat tool calls too. */
-const rulesSchema = z
-  .array(
-    z.object({
-      tool: z.string().min(1),
-      args: z.record(z.string(), z.string()).optional(),
-      action: z.enum(['allow', 'deny', 'ask']),
-    }),
-  )
-  .default([]);
-
-const nil = <T extends z.ZodType>(t: T) =>
-  z.preprocess((v) => (v === null ? undefined : v), t.optional());
 
 const selectionSchema = z.object({
   buf: z.number(),
@@ -61,15 +50,7 @@ export function chatModule(): HostModule {
   return {
     name: 'chat',
     async activate(host: ReadyHost): Promise<Disposable> {
-      // Lua sends unset options (vim.NIL) as null.
-      const raw = Object.entries((host.config.chat ?? {}) as Record<string, unknown>).filter(
-        ([, v]) => v !== null,
-      );
-      const parsed = chatConfigSchema.safeParse(Object.fromEntries(raw));
-      if (!parsed.success) {
-        const issue = parsed.error.issues[0];
-        throw new ConfigError(`chat.${issue?.path.join('.') ?? ''}`, issue?.message ?? 'invalid');
-      }
+      const chatConfig = parseSection('chat', chatConfigSchema, host.config.chat);
       const state = (await host.nvim.call('stdpath', ['state'])) as string;
       const logger = host.logger.child({ module: 'chat' });
       const warn = (message: string) => {
@@ -78,15 +59,9 @@ export function chatModule(): HostModule {
           .catch(() => undefined);
       };
       const history = new HistoryStore(path.join(state, 'rune', 'chats'), logger, warn);
-      const mcp = (host.config.mcp ?? {}) as { approval?: { rules?: unknown } };
-      const rules = rulesSchema.safeParse(mcp.approval?.rules ?? undefined);
-      if (!rules.success) {
-        const issue = rules.error.issues[0];
-        throw new ConfigError(
-          `mcp.approval.rules.${issue?.path.join('.') ?? ''}`,
-          issue?.message ?? 'invalid',
-        );
-      }
+      // mcp.approval.rules apply to chat tool calls too; the rest of `mcp` is the MCP server's.
+      const approvalSchema = mcpConfigSchema.pick({ approval: true });
+      const { rules } = parseSection('mcp', approvalSchema, host.config.mcp).approval;
       const cwd = (await host.nvim.call('getcwd', [])) as string;
       const library = promptLibrary(host.config.prompts);
       const ui = new NvimChatApprovalUi(host.nvim, logger);
@@ -98,7 +73,7 @@ export function chatModule(): HostModule {
       answers.open();
       argsStore.open();
       const policy = new ArgsApprovalPolicy({
-        rules: rules.data,
+        rules,
         store: answers,
         argsStore,
         project: () => cwd,
@@ -114,7 +89,7 @@ export function chatModule(): HostModule {
         registry: () => getProviderRegistry(host),
         why: (id) => (id ? autoChoice(host)?.why[id] : undefined),
         history,
-        config: parsed.data,
+        config: chatConfig,
         tools: new RegistryChatTools(registries, policy.gate),
         instructions: (root) => projectInstructions(host.nvim, root),
         expand: async (text, where) => {

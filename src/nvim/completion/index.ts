@@ -95,7 +95,7 @@ export const completionModule: HostModule = {
     const engine = new CompletionEngine(
       cfg,
       nvimUi(host, cfg),
-      () => getProviderRegistry(host).get('completion', cfg.provider ?? undefined),
+      () => getProviderRegistry(host).get('completion', cfg.provider),
       log,
     );
     const store = new DisposableStore();
@@ -137,7 +137,7 @@ export const completionModule: HostModule = {
         const s = engine.stats;
         const items: HealthItem[] = [];
         try {
-          const p = getProviderRegistry(host).get('completion', cfg.provider ?? undefined);
+          const p = getProviderRegistry(host).get('completion', cfg.provider);
           items.push({ level: 'ok', message: `provider: ${p.id} (${p.kind})` });
         } catch (err) {
           items.push({

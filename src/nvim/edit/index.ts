@@ -3,7 +3,8 @@
  * `rune.edit.*` requests made by lua/rune/edit.lua, and `rune.prompts.list`.
  */
 import { z } from 'zod';
-import { ConfigError } from '../../core/errors.js';
+import { parseSection } from '../../core/config.js';
+import { nil } from '../../core/nil.js';
 import { DisposableStore, toDisposable, type Disposable } from '../../core/disposable.js';
 import type { HostModule, ReadyHost } from '../host.js';
 import { getProviderRegistry } from '../providers.js';
@@ -12,33 +13,26 @@ import { promptLibrary } from '../prompts.js';
 import { projectInstructions } from '../instructions.js';
 import { EditController, applySchema, startSchema } from './controller.js';
 
-const optId = z.preprocess((v) => (v === null ? undefined : v), z.number().int().optional());
+const optId = nil(z.number().int());
 
 export function editModule(): HostModule {
   return {
     name: 'edit',
     activate(host: ReadyHost): Disposable {
-      const raw = Object.entries((host.config.chat ?? {}) as Record<string, unknown>).filter(
-        ([, v]) => v !== null,
-      );
-      const chat = chatConfigSchema.safeParse(Object.fromEntries(raw));
-      if (!chat.success) {
-        const issue = chat.error.issues[0];
-        throw new ConfigError(`chat.${issue?.path.join('.') ?? ''}`, issue?.message ?? 'invalid');
-      }
+      const chat = parseSection('chat', chatConfigSchema, host.config.chat);
       const library = promptLibrary(host.config.prompts);
       const edit = new EditController({
         nvim: host.nvim,
         logger: host.logger.child({ module: 'edit' }),
         registry: () => getProviderRegistry(host),
         prompts: () => library,
-        ...(chat.data.instructions === false
+        ...(chat.instructions === false
           ? {}
           : {
               instructions: async (root: string) =>
                 (await projectInstructions(host.nvim, root))?.system,
             }),
-        config: chat.data,
+        config: chat,
       });
       const store = new DisposableStore();
       store.add(host.onRequest('rune.edit.start', ([a]) => edit.start(startSchema.parse(a))));
