@@ -24,10 +24,10 @@ function H.providers()
   local ok, cfg = pcall(require('rune').config)
   local names = { copilot = true }
   if ok then
-    for name in pairs(cfg.providers or {}) do
+    for name in pairs(cfg.providers) do
       names[name] = true
     end
-    for name in pairs((cfg.auth or {}).oauth or {}) do
+    for name in pairs(cfg.auth.oauth) do
       names[name] = true
     end
   end

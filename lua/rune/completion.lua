@@ -125,7 +125,7 @@ end
 --- `completion.context_buffers` is enabled with `yanks` > 0.
 function M.on_yank()
   local cb = cfg().context_buffers
-  if not (cb and cb.enabled and (cb.yanks or 0) > 0) then
+  if not (cb.enabled and cb.yanks > 0) then
     return
   end
   local ev = vim.v.event

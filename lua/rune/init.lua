@@ -9,7 +9,7 @@ local M, H = {}, {}
 H.config = nil
 
 --- Configures Rune. Raises an error naming the bad key on invalid options.
----@param opts table|nil
+---@param opts rune.Config|nil The options of `:help rune-options.txt`.
 function M.setup(opts)
   local config = require('rune.config').resolve(opts)
   H.config = config

@@ -1,13 +1,10 @@
 import { z } from 'zod';
-import { ConfigError } from '../core/errors.js';
+import { luaMap, parseSection } from '../core/config.js';
 import type { OAuthServerConfig } from './oauth.js';
-import { stripNil } from '../core/nil.js';
 
 const url = z.string().url();
 
-/** An empty Lua table arrives as an empty array; as a map it means "nothing". */
-const map = <T extends z.ZodType>(value: T) =>
-  z.preprocess((v) => (Array.isArray(v) && v.length === 0 ? {} : v), z.record(z.string(), value));
+const map = luaMap;
 
 const OAuthEntry = z.strictObject({
   authorization_url: url,
@@ -20,20 +17,45 @@ const OAuthEntry = z.strictObject({
   timeout_ms: z.number().int().positive().optional(),
 });
 
-const Schema = z.strictObject({
-  store: z.enum(['auto', 'keyring', 'file']).default('auto'),
-  file: z.string().min(1).optional(),
+/** The `auth` section of setup() (`:help rune-auth`). */
+export const authConfigSchema = z.strictObject({
+  store: z
+    .enum(['auto', 'keyring', 'file'])
+    .default('auto')
+    .describe('Where secrets live: the OS keyring when it answers, else a 0600 secrets file'),
+  file: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('The secrets file (default: `$XDG_DATA_HOME/rune/secrets.enc`)'),
   copilot: z
     .strictObject({
-      server: z.string().min(1).optional(),
-      min_interval_ms: z.number().int().min(0).default(500),
-      github_url: url.default('https://github.com'),
-      api_url: url.default('https://api.github.com'),
-      settings: map(z.unknown()).default({}),
-      timeout_ms: z.number().int().positive().default(30_000),
+      server: z
+        .string()
+        .min(1)
+        .optional()
+        .describe('The Copilot language server to run (default: the one found)'),
+      min_interval_ms: z
+        .number()
+        .int()
+        .min(0)
+        .default(500)
+        .describe('Least time between two automatic completion requests, ms'),
+      github_url: url.default('https://github.com').describe('GitHub (Enterprise) address'),
+      api_url: url.default('https://api.github.com').describe("GitHub's API address"),
+      settings: map(z.unknown()).default({}).describe('Settings sent to the language server'),
+      timeout_ms: z
+        .number()
+        .int()
+        .positive()
+        .default(30_000)
+        .describe('Deadline of a request to the language server, ms'),
     })
-    .prefault({}),
-  oauth: map(OAuthEntry).default({}),
+    .prefault({})
+    .describe('The Copilot language server and the GitHub endpoints'),
+  oauth: map(OAuthEntry)
+    .default({})
+    .describe('OAuth 2 sign-ins by name (`:RuneAuth <name> login`)'),
 });
 
 /** Options for the Copilot language server and the GitHub endpoints. */
@@ -57,13 +79,7 @@ export interface AuthConfig {
 
 /** Parses `config.auth`; throws ConfigError naming the key, e.g. `auth.copilot.api_url`. */
 export function parseAuthConfig(config: Readonly<Record<string, unknown>>): AuthConfig {
-  const raw = (config.auth ?? {}) as unknown;
-  const r = Schema.safeParse(stripNil(raw));
-  if (!r.success) {
-    const issue = r.error.issues[0]!;
-    throw new ConfigError(['auth', ...issue.path.map(String)].join('.'), issue.message);
-  }
-  const c = r.data;
+  const c = parseSection('auth', authConfigSchema, config.auth);
   return {
     store: c.store,
     ...(c.file ? { file: c.file } : {}),

@@ -1,3 +1,5 @@
+import { z } from 'zod';
+
 /**
  * msgpack's nil arrives as `null` inside tables sent from Lua (a `vim.NIL`
  * default, or a key set to nil): treat it as "not set", so schemas apply
@@ -11,4 +13,12 @@ export function stripNil(v: unknown): unknown {
     return out;
   }
   return v;
+}
+
+/**
+ * An optional value that Lua may send as msgpack nil (`null`), for request
+ * arguments; config sections go through `parseSection`, which drops nulls.
+ */
+export function nil<T extends z.ZodType>(t: T) {
+  return z.preprocess((v) => (v === null ? undefined : v), t.optional());
 }

@@ -1,3 +1,5 @@
+import { parseSection } from '../core/config.js';
+import { hostConfigSchema } from './host-config.js';
 import type { NeovimClient } from 'neovim';
 import type { InState } from '../core/lifecycle.js';
 import type { Disposable } from '../core/disposable.js';
@@ -398,16 +400,10 @@ export class StoppedHost implements InState<'stopped'> {
   }
 }
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 /** How long modules may take to stop (servers closed, processes reaped) before the host exits anyway. */
 const DISPOSE_DEADLINE_MS = 2000;
 
-/** `host.shutdown_grace_ms` from the config (default 3000 ms). */
+/** `host.shutdown_grace_ms` from the config. */
 function shutdownGrace(config: Record<string, unknown>): number {
-  const host = config.host;
-  const v = isRecord(host) ? host.shutdown_grace_ms : undefined;
-  return typeof v === 'number' && v >= 0 ? v : 3000;
+  return parseSection('host', hostConfigSchema, config.host).shutdown_grace_ms;
 }

@@ -34,7 +34,7 @@ import type { ReadyHost } from './host.js';
 import { defineModule, provide } from './module.js';
 import { NvimEditor } from './editor.js';
 import { providersModule } from './providers.js';
-import { stripNil } from '../core/nil.js';
+import { parseSection } from '../core/config.js';
 import { runeCommand, runeShellLine } from './launcher.js';
 
 const execFileP = promisify(execFile);
@@ -45,76 +45,97 @@ const ruleSchema = z.object({
   action: z.enum(['allow', 'deny', 'ask']),
 });
 
-/** The `mcp` section of setup(). */
-export const mcpConfigSchema = z
-  .object({
-    enabled: z.boolean().default(true),
-    port: z.number().int().min(0).max(65535).default(0),
-    zeke: z
-      .object({ enabled: z.boolean().default(false), lock_dir: z.string().nullish() })
-      .prefault({}),
-    tools: z
-      .object({
-        unsafe: z.boolean().default(false),
-        zeke_aliases: z.boolean().default(true),
-        reexport_hub: z.boolean().default(false),
-        ai: z.boolean().default(true),
-      })
-      .prefault({}),
-    approval: z.object({ rules: z.array(ruleSchema).default([]) }).prefault({}),
-    limits: z
-      .object({
-        max_sessions: z.number().int().min(1).default(1024),
-        max_concurrent: z.number().int().min(1).default(16),
-        max_body_bytes: z
-          .number()
-          .int()
-          .min(1024)
-          .default(4 * 1024 * 1024),
-        idle_timeout_ms: z
-          .number()
-          .int()
-          .min(1000)
-          .default(30 * 60 * 1000),
-      })
-      .prefault({}),
-    audit_log: z.union([z.boolean(), z.string()]).default(true),
-    tls: z
-      .object({
-        enabled: z.boolean().default(false),
-        cert: z.string().nullish(),
-        key: z.string().nullish(),
-        host: z.string().default('127.0.0.1'),
-        port: z.number().int().min(0).max(65535).default(0),
-        // An empty Lua table arrives as [] or {} over msgpack.
-        allowed_hosts: z
-          .union([z.array(z.string()), z.record(z.string(), z.never())])
-          .transform((v) => (Array.isArray(v) ? v : []))
-          .default([]),
-      })
-      .prefault({})
-      .superRefine((t, ctx) => {
-        if (t.enabled && (!t.cert || !t.key)) {
-          ctx.addIssue({
-            code: 'custom',
-            path: [t.cert ? 'key' : 'cert'],
-            message: 'is required when mcp.tls.enabled is true (a PEM file path)',
-          });
-        }
-      }),
-  })
-  .prefault({});
+const port = z.number().int().min(0).max(65535);
+
+/** The `mcp` section of setup() (`:help rune-mcp`); `mcp.servers` and `mcp.hub` are the hub's. */
+export const mcpConfigSchema = z.object({
+  enabled: z.boolean().default(true).describe('Run the MCP server when the host runs'),
+  port: port.default(0).describe('Port on 127.0.0.1; 0 picks a free one'),
+  zeke: z
+    .object({
+      enabled: z.boolean().default(false).describe('No effect (kept for old configs)'),
+      lock_dir: z.string().optional().describe('No effect (kept for old configs)'),
+    })
+    .prefault({})
+    .describe('No effect (kept for old configs): zeke reads no lock file'),
+  tools: z
+    .object({
+      unsafe: z
+        .boolean()
+        .default(false)
+        .describe('Offer the raw nvim_command and nvim_lua tools (each call asks)'),
+      zeke_aliases: z.boolean().default(true).describe("Also offer the tools under zeke's names"),
+      reexport_hub: z
+        .boolean()
+        .default(false)
+        .describe("Offer the hub's servers' tools to agents too"),
+      ai: z.boolean().default(true).describe('Offer the AI tools (ask a configured provider)'),
+    })
+    .prefault({})
+    .describe('Which tools agents are offered'),
+  approval: z
+    .object({
+      rules: z
+        .array(ruleSchema)
+        .default([])
+        .describe('Approval rules `{ tool, args?, action }` for agent and chat tool calls'),
+    })
+    .prefault({})
+    .describe("How agents' tool calls are approved"),
+  limits: z
+    .object({
+      max_sessions: z.number().int().min(1).default(1024).describe('Open MCP sessions at most'),
+      max_concurrent: z.number().int().min(1).default(16).describe('Requests served at once'),
+      max_body_bytes: z
+        .number()
+        .int()
+        .min(1024)
+        .default(4 * 1024 * 1024)
+        .describe('Largest request body, bytes'),
+      idle_timeout_ms: z
+        .number()
+        .int()
+        .min(1000)
+        .default(30 * 60 * 1000)
+        .describe('An idle session is closed after this long, ms'),
+    })
+    .prefault({})
+    .describe('Limits of the MCP server'),
+  audit_log: z
+    .union([z.boolean(), z.string()])
+    .default(true)
+    .describe("true for `stdpath('state')/rune/mcp-audit.log`, a path, or false"),
+  tls: z
+    .object({
+      enabled: z.boolean().default(false).describe('Also listen with TLS'),
+      cert: z.string().optional().describe('Certificate (PEM file path)'),
+      key: z.string().optional().describe('Private key (PEM file path)'),
+      host: z.string().default('127.0.0.1').describe('Address of the TLS listener'),
+      port: port.default(0).describe('Port of the TLS listener; 0 picks a free one'),
+      // An empty Lua table arrives as [] or {} over msgpack.
+      allowed_hosts: z
+        .union([z.array(z.string()), z.record(z.string(), z.never())])
+        .transform((v) => (Array.isArray(v) ? v : []))
+        .default([])
+        .describe('Host names the TLS listener accepts besides its address'),
+    })
+    .prefault({})
+    .describe('An optional TLS listener beside the loopback one')
+    .superRefine((t, ctx) => {
+      if (t.enabled && (!t.cert || !t.key)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [t.cert ? 'key' : 'cert'],
+          message: 'is required when mcp.tls.enabled is true (a PEM file path)',
+        });
+      }
+    }),
+});
 
 export type McpConfig = z.infer<typeof mcpConfigSchema>;
 
 export function parseMcpConfig(raw: unknown): McpConfig {
-  const cleaned = stripNil(raw ?? {});
-  const r = mcpConfigSchema.safeParse(cleaned);
-  if (!r.success) {
-    const issue = r.error.issues[0]!;
-    throw new ConfigError(['mcp', ...issue.path.map(String)].join('.'), issue.message);
-  }
-  return r.data;
+  return parseSection('mcp', mcpConfigSchema, raw);
 }
 
 /** Approval prompts drawn by lua/rune/approval.lua; answers come back as notifications. */

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { z } from 'zod';
 import { DisposableStore, toAsyncDisposable, type Disposable } from '../core/disposable.js';
 import type { ToolDefinition } from '../tools/registry.js';
-import { ConfigError } from '../core/errors.js';
+import { luaMap, parseSection } from '../core/config.js';
 import {
   PluginManager,
   type PluginInfo,
@@ -27,60 +27,65 @@ import { providersModule } from './providers.js';
 import { defineModule, provide } from './module.js';
 import { readTrust } from './facts.js';
 
-/** Lua sends unset options as null and empty tables as lists. */
-const nil = <T extends z.ZodType>(t: T) => z.preprocess((v) => (v === null ? undefined : v), t);
-const table = <T extends z.ZodType>(t: T) =>
-  z.preprocess((v) => (v === null || (Array.isArray(v) && v.length === 0) ? {} : v), t);
-const list = z.preprocess((v) => (v === null ? [] : v), z.array(z.string()));
+const list = z.array(z.string());
 const ms = z.number().int().min(1);
 
-const schema = z
-  .object({
-    enabled: nil(z.boolean().default(true)),
-    user_dir: nil(z.boolean().default(true)),
-    project_dir: nil(z.boolean().default(false)),
-    paths: list.default([]),
-    disabled: list.default([]),
-    config: table(z.record(z.string(), table(z.record(z.string(), z.unknown())))).default({}),
-    watch: nil(z.boolean().default(true)),
-    limits: table(
-      z
-        .object({
-          memory_mb: nil(z.number().int().min(16).default(128)),
-          tool_timeout_ms: nil(ms.default(30_000)),
-          call_timeout_ms: nil(ms.default(120_000)),
-          init_timeout_ms: nil(ms.default(10_000)),
-          exec_timeout_ms: nil(ms.default(60_000)),
-          exec_memory_mb: nil(z.number().int().min(64).default(2048)),
-        })
-        .loose(),
-    ).default({
-      memory_mb: 128,
-      tool_timeout_ms: 30_000,
-      call_timeout_ms: 120_000,
-      init_timeout_ms: 10_000,
-      exec_timeout_ms: 60_000,
-      exec_memory_mb: 2048,
-    }),
-    sandbox: table(
-      z
-        .object({
-          bwrap: nil(z.boolean().default(true)),
-          allow_unsandboxed: nil(z.boolean().default(false)),
-        })
-        .loose(),
-    ).default({ bwrap: true, allow_unsandboxed: false }),
-  })
-  .loose();
+/** The `plugins` section of setup() (`:help rune-plugins`). */
+export const pluginsConfigSchema = z.object({
+  enabled: z.boolean().default(true).describe('Load plugins'),
+  user_dir: z.boolean().default(true).describe('Load `$XDG_CONFIG_HOME/rune/plugins/`'),
+  project_dir: z
+    .boolean()
+    .default(false)
+    .describe("Load `<cwd>/.rune/plugins/` (runs the project's code: trusted projects only)"),
+  paths: list.default([]).describe('More plugin files or directories'),
+  disabled: list.default([]).describe('Plugin ids not to load'),
+  config: luaMap(luaMap(z.unknown()))
+    .default({})
+    .describe('Options per plugin id, given to the plugin as `ctx.config`'),
+  watch: z.boolean().default(true).describe('Reload a plugin when its file changes'),
+  limits: z
+    .object({
+      memory_mb: z
+        .number()
+        .int()
+        .min(16)
+        .default(128)
+        .describe("V8 heap limit of each plugin's process or thread, MiB"),
+      tool_timeout_ms: ms
+        .default(30_000)
+        .describe('Default time limit of a tool call, ms (a tool may set its own `timeoutMs`)'),
+      call_timeout_ms: ms.default(120_000).describe('Time limit of command and provider calls, ms'),
+      init_timeout_ms: ms
+        .default(10_000)
+        .describe('Time limit of importing and `initialize()`, ms'),
+      exec_timeout_ms: ms.default(60_000).describe('Time limit of a `ctx.exec` command, ms'),
+      exec_memory_mb: z
+        .number()
+        .int()
+        .min(64)
+        .default(2048)
+        .describe('Address-space limit of a `ctx.exec` command, MiB'),
+    })
+    .prefault({})
+    .describe('Limits of each plugin'),
+  sandbox: z
+    .object({
+      bwrap: z.boolean().default(true).describe('Run plugins in bubblewrap'),
+      allow_unsandboxed: z
+        .boolean()
+        .default(false)
+        .describe('Without bubblewrap, run plugins anyway (with your rights)'),
+    })
+    .prefault({})
+    .describe('How plugins are isolated'),
+});
 
-export type PluginsConfig = z.infer<typeof schema>;
+export type PluginsConfig = z.output<typeof pluginsConfigSchema>;
 
 /** Parses the `plugins` section; throws ConfigError naming the bad key. */
 export function parsePluginsConfig(raw: unknown): PluginsConfig {
-  const r = schema.safeParse(raw ?? {});
-  if (r.success) return r.data;
-  const issue = r.error.issues[0];
-  throw new ConfigError(`plugins.${issue?.path.join('.') ?? ''}`, issue?.message ?? 'invalid');
+  return parseSection('plugins', pluginsConfigSchema, raw);
 }
 
 /** The running plugin manager (tests and benchmarks use it). */

@@ -11,7 +11,8 @@
 import * as path from 'node:path';
 import { z } from 'zod';
 import type { NeovimClient } from 'neovim';
-import { ConfigError, NotFoundError } from '../core/errors.js';
+import { NotFoundError } from '../core/errors.js';
+import { luaMap, parseSection } from '../core/config.js';
 import { execLua } from './chat/lua.js';
 import { formatDiagnostics, type Diagnostic } from './chat/context.js';
 
@@ -75,28 +76,22 @@ export const BUILTIN_PROMPTS: readonly Prompt[] = [
 const NAME = /^[a-z][a-z0-9_-]*$/;
 
 /** The `prompts` section of setup(): `{ name = { text, description?, edit? } }`. */
-export const promptsConfigSchema = z.record(
-  z.string().regex(NAME, 'prompt names are lower-case letters, digits, - and _'),
+export const promptsConfigSchema = luaMap(
   z.object({
     text: z.string().min(1),
     description: z.string().optional(),
     edit: z.enum(['rewrite', 'insert', 'none']).optional(),
   }),
-);
+  z.string().regex(NAME, 'prompt names are lower-case letters, digits, - and _'),
+)
+  .default({})
+  .describe('Your prompts for `/name` in the chat and :RuneEdit, by name');
 
 /** The built-in prompts with the user's merged over them (a user prompt replaces a built-in one of its name). */
 export function promptLibrary(config: unknown): Prompt[] {
-  const raw =
-    config && typeof config === 'object' && !Array.isArray(config)
-      ? Object.fromEntries(Object.entries(config).filter(([, v]) => v !== null))
-      : {};
-  const parsed = promptsConfigSchema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new ConfigError(`prompts.${issue?.path.join('.') ?? ''}`, issue?.message ?? 'invalid');
-  }
+  const parsed = parseSection('prompts', promptsConfigSchema, config);
   const out = new Map(BUILTIN_PROMPTS.map((p) => [p.name, p]));
-  for (const [name, p] of Object.entries(parsed.data)) {
+  for (const [name, p] of Object.entries(parsed)) {
     out.set(name, {
       name,
       description: p.description ?? 'your prompt',

@@ -5,33 +5,32 @@
  */
 import { z } from 'zod';
 import { DisposableStore, toDisposable, type Disposable } from '../core/disposable.js';
-import { ConfigError } from '../core/errors.js';
+import { luaMap, parseSection } from '../core/config.js';
 import { metrics, METRICS, statsReport, type StatsReport } from '../core/metrics.js';
 import { OtlpExporter } from '../core/otel.js';
 import { defineModule } from './module.js';
 
-const nil = <T extends z.ZodType>(t: T) => z.preprocess((v) => (v === null ? undefined : v), t);
+/** The `telemetry` section of setup() (`:help rune-telemetry`). */
+export const telemetryConfigSchema = z.object({
+  otlp_endpoint: z
+    .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
+    .optional()
+    .describe('OTLP/HTTP collector URL; metrics are exported when set'),
+  otlp_headers: luaMap(z.string())
+    .default({})
+    .describe('Extra headers for the collector (e.g. authorization)'),
+  export_interval_ms: z
+    .number()
+    .int()
+    .min(1000)
+    .default(60_000)
+    .describe('How often to export, ms'),
+});
 
-const schema = z
-  .object({
-    otlp_endpoint: nil(z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional()),
-    otlp_headers: z
-      .preprocess(
-        (v) => (v === null || (Array.isArray(v) && v.length === 0) ? {} : v),
-        z.record(z.string(), z.string()),
-      )
-      .default({}),
-    export_interval_ms: nil(z.number().int().min(1000).default(60_000)),
-  })
-  .loose();
-
-export type TelemetryConfig = z.infer<typeof schema>;
+export type TelemetryConfig = z.output<typeof telemetryConfigSchema>;
 
 export function parseTelemetryConfig(raw: unknown): TelemetryConfig {
-  const r = schema.safeParse(raw ?? {});
-  if (r.success) return r.data;
-  const issue = r.error.issues[0];
-  throw new ConfigError(`telemetry.${issue?.path.join('.') ?? ''}`, issue?.message ?? 'invalid');
+  return parseSection('telemetry', telemetryConfigSchema, raw);
 }
 
 const ms = (v: number): string =>

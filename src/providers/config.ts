@@ -18,6 +18,7 @@
  */
 import { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
+import { configError } from '../core/config.js';
 import type { ManagedSettings } from './managed.js';
 import type { Feature } from './types.js';
 
@@ -34,14 +35,13 @@ export type Kind = (typeof KINDS)[number];
 
 const ms = z.number().int().nonnegative();
 const Timeouts = z.strictObject({ connect_ms: ms, first_token_ms: ms, idle_ms: ms }).partial();
-const Retry = z
-  .strictObject({
-    max_attempts: z.number().int().min(1).max(10),
-    base_delay_ms: ms,
-    max_delay_ms: ms,
-    max_retry_after_ms: ms,
-  })
-  .partial();
+const Retry = z.strictObject({
+  /** Default 3, or 1 for a provider supplied by a plugin (see normalise()). */
+  max_attempts: z.number().int().min(1).max(10).optional(),
+  base_delay_ms: ms.default(250),
+  max_delay_ms: ms.default(8_000),
+  max_retry_after_ms: ms.default(60_000),
+});
 const RateLimit = z.strictObject({ rps: z.number().positive(), burst: z.number().int().min(1) });
 const Concurrency = z
   .strictObject({ chat: z.number().int().min(1), completion: z.number().int().min(1) })
@@ -72,7 +72,7 @@ const Provider = z.strictObject({
   headers: z.record(z.string(), z.string()).optional(),
   max_tokens: z.number().int().positive().optional(),
   timeouts: Timeouts.optional(),
-  retry: Retry.optional(),
+  retry: Retry.prefault({}),
   rate_limit: z.union([z.literal(false), RateLimit]).optional(),
   concurrency: Concurrency.optional(),
   breaker: z.union([z.literal(false), Breaker]).optional(),
@@ -204,9 +204,7 @@ function clean(v: unknown): unknown {
 }
 
 function fail(prefix: string, err: z.ZodError): never {
-  const issue = err.issues[0]!;
-  const path = [prefix, ...issue.path.map(String)].filter(Boolean).join('.');
-  throw new ConfigError(path, issue.message);
+  throw configError(prefix, err);
 }
 
 function inferKind(id: string): Kind | undefined {
@@ -321,10 +319,10 @@ function normalise(id: string, p: ProviderInput): ProviderConfig {
         idleMs: p.timeouts?.idle_ms ?? d.timeouts.idleMs,
       },
       retry: {
-        maxAttempts: p.retry?.max_attempts ?? (kind === 'plugin' ? 1 : 3),
-        baseDelayMs: p.retry?.base_delay_ms ?? 250,
-        maxDelayMs: p.retry?.max_delay_ms ?? 8_000,
-        maxRetryAfterMs: p.retry?.max_retry_after_ms ?? 60_000,
+        maxAttempts: p.retry.max_attempts ?? (kind === 'plugin' ? 1 : 3),
+        baseDelayMs: p.retry.base_delay_ms,
+        maxDelayMs: p.retry.max_delay_ms,
+        maxRetryAfterMs: p.retry.max_retry_after_ms,
       },
       ...(p.rate_limit ? { rateLimit: { rps: p.rate_limit.rps, burst: p.rate_limit.burst } } : {}),
       concurrency: {
@@ -346,7 +344,7 @@ function normalise(id: string, p: ProviderInput): ProviderConfig {
 export function pluginProviderConfig(id: string, cfg?: ProvidersConfig): ProviderConfig {
   return (
     cfg?.providers.find((p) => p.id === id && p.kind === 'plugin') ??
-    normalise(id, { kind: 'plugin' })
+    normalise(id, Provider.parse({ kind: 'plugin' }))
   );
 }
 

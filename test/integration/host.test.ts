@@ -328,6 +328,53 @@ describe('configuration', () => {
     );
     expect(await bad('{ providers = 3 }')).toContain('providers must be a table, got number');
   });
+
+  it('checks every option of the schema at setup(): types, ranges, keys and nested names', async () => {
+    const t = await startNvim();
+    const bad = async (opts: string) =>
+      t.lua(`require("rune").setup(${opts})`).then(
+        () => '',
+        (e: Error) => e.message,
+      );
+    expect(await bad('{ completion = { debounce_ms = "x" } }')).toContain(
+      '(rune) config: completion.debounce_ms must be a number, got string',
+    );
+    expect(await bad('{ completion = { debounce_ms = -1 } }')).toContain(
+      'completion.debounce_ms must be a number ≥ 0, got -1',
+    );
+    expect(await bad('{ mcp = { port = 70000 } }')).toContain(
+      'mcp.port must be a number ≤ 65535, got 70000',
+    );
+    expect(await bad('{ chat = { max_tool_steps = 2.5 } }')).toContain(
+      'chat.max_tool_steps must be a whole number, got 2.5',
+    );
+    expect(await bad('{ chat = { width = 0 } }')).toContain(
+      'chat.width must be a number > 0, got 0',
+    );
+    expect(await bad('{ chat = { keys = { submit = 1 } } }')).toContain(
+      'chat.keys.submit must be a string or false, got number',
+    );
+    expect(await bad('{ mcp = { hub = { sandbox = "yes" } } }')).toContain(
+      'mcp.hub.sandbox must be a boolean, got string',
+    );
+    expect(await bad('{ plugins = { limits = { memory = 64 } } }')).toContain(
+      'plugins.limits.memory is not an option (known here: call_timeout_ms, exec_memory_mb',
+    );
+    expect(await bad('{ auth = { store = "vault" } }')).toContain(
+      'auth.store must be one of auto, keyring, file, got "vault"',
+    );
+    // Nothing was kept from the rejected calls; valid options are merged over the defaults.
+    expect(
+      await bad('{ chat = { keys = { submit = false } }, completion = { temperature = 0.2 } }'),
+    ).toBe('');
+    const config = await t.lua<{
+      chat: { keys: Record<string, unknown>; layout: string };
+      completion: { temperature: number; debounce_ms: number };
+    }>('return require("rune").config()');
+    expect(config.chat.keys).toMatchObject({ submit: false, close: 'q' });
+    expect(config.chat.layout).toBe('vsplit');
+    expect(config.completion).toMatchObject({ temperature: 0.2, debounce_ms: 150 });
+  });
 });
 
 describe(':checkhealth rune', () => {

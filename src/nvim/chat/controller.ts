@@ -46,26 +46,87 @@ import { ChatRunner } from '../../chat/runner.js';
 import type { ChatTools } from '../../chat/tools.js';
 import { StreamWriter } from './stream-writer.js';
 
-/** The host's part of the `chat` config section (Lua uses the rest). */
-export const chatConfigSchema = z.looseObject({
-  /** Provider id for chats (default: the registry's default for `chat`). */
-  provider: z.string().optional(),
-  model: z.string().optional(),
-  system: z.string().optional(),
-  /** Each #context item is cut to this many characters. */
-  max_context_chars: z.number().int().positive().optional(),
-  /** How often a streaming answer is saved, ms. */
-  save_interval_ms: z.number().int().positive().optional(),
-  /** Minimum time between two buffer writes while streaming, ms. */
-  frame_ms: z.number().int().positive().optional(),
-  /** Offer tools (Rune's editor tools, the MCP hub's) to the model. */
-  tools: z.boolean().optional(),
-  /** Add the project's trusted AGENTS.md / CLAUDE.md / .rune/instructions.md to the system prompt. */
-  instructions: z.boolean().optional(),
-  /** Rounds of tool calls one answer may make before the loop stops. */
-  max_tool_steps: z.number().int().min(0).optional(),
+/** A key of a buffer-local mapping (lua/rune/chat.lua, edit.lua, completion.lua): false turns it off. */
+export const keySchema = (lhs: string, does: string) =>
+  z
+    .union([z.string().min(1), z.literal(false)])
+    .default(lhs)
+    .describe(`${does} (false: no key)`);
+
+/** The `chat` section of setup(): the window (drawn by lua/rune/chat.lua) and the requests. */
+export const chatConfigSchema = z.object({
+  layout: z
+    .enum(['vsplit', 'split', 'float', 'tab'])
+    .default('vsplit')
+    .describe('Where the chat window opens'),
+  width: z
+    .number()
+    .positive()
+    .default(0.4)
+    .describe('Width of a vsplit or float: a fraction of the editor (≤ 1) or columns'),
+  height: z
+    .number()
+    .positive()
+    .default(0.4)
+    .describe('Height of a split or float: a fraction of the editor (≤ 1) or lines'),
+  border: z
+    .union([z.string(), z.array(z.unknown())])
+    .default('rounded')
+    .describe('Border of the float layout, as in nvim_open_win()'),
+  start_insert: z.boolean().default(true).describe('Start in Insert mode in the prompt'),
+  provider: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('Provider for chats (default: default_provider, or the first configured)'),
+  model: z.string().min(1).optional().describe("Model for chats (default: the provider's model)"),
+  system: z.string().optional().describe('System prompt that replaces the built-in one'),
+  max_context_chars: z
+    .number()
+    .int()
+    .positive()
+    .default(200_000)
+    .describe('Each #context item is cut to this many characters'),
+  save_interval_ms: z
+    .number()
+    .int()
+    .positive()
+    .default(1000)
+    .describe('How often a streaming answer is saved to the chat history, ms'),
+  frame_ms: z
+    .number()
+    .int()
+    .positive()
+    .default(16)
+    .describe('Least time between two buffer writes while an answer streams, ms'),
+  tools: z
+    .boolean()
+    .default(true)
+    .describe("Offer tools (Rune's editor tools, the MCP hub's) to the model"),
+  max_tool_steps: z
+    .number()
+    .int()
+    .min(0)
+    .default(10)
+    .describe('Rounds of tool calls one answer may make before the loop stops'),
+  instructions: z
+    .boolean()
+    .default(true)
+    .describe(
+      "Add the trusted project's AGENTS.md / CLAUDE.md / .rune/instructions.md to the system prompt",
+    ),
+  keys: z
+    .object({
+      submit: keySchema('<CR>', 'Send the prompt (Normal mode)'),
+      submit_insert: keySchema('<C-s>', 'Send the prompt (Insert mode)'),
+      stop: keySchema('<C-c>', 'Stop the answer'),
+      close: keySchema('q', 'Close the chat window'),
+      apply: keySchema('ga', 'Apply the code block under the cursor to its file'),
+    })
+    .prefault({})
+    .describe('Keys of the chat buffer'),
 });
-export type ChatConfig = z.infer<typeof chatConfigSchema>;
+export type ChatConfig = z.output<typeof chatConfigSchema>;
 
 export const DEFAULT_SYSTEM =
   'You are Rune, a coding assistant inside the Neovim editor. Answer concisely in Markdown; ' +
@@ -222,7 +283,7 @@ export class ChatController {
           selection: s.selection,
         })
       : pending.text;
-    const budget = this.opts.config.max_context_chars ?? 200_000;
+    const budget = this.opts.config.max_context_chars;
     const context = await this.ui.context(parseContextRefs(text), {
       root: s.chat.project,
       sourceBuf: s.sourceBuf,
@@ -281,7 +342,7 @@ export class ChatController {
 
     const abort = new AbortController();
     const writer = new StreamWriter((delta) => this.ui.append(buf, delta), {
-      frameMs: this.opts.config.frame_ms ?? 16,
+      frameMs: this.opts.config.frame_ms,
       onGone: (err) => {
         if (err) this.logger.warn('chat buffer write failed', { err });
         abort.abort(new StateError('The chat buffer was closed.'));
@@ -330,7 +391,7 @@ export class ChatController {
             case 'text':
               firstAt ??= performance.now();
               emit(ev.delta);
-              if (performance.now() - lastSave > (this.opts.config.save_interval_ms ?? 1000)) {
+              if (performance.now() - lastSave > this.opts.config.save_interval_ms) {
                 lastSave = performance.now();
                 void this.save(s);
               }

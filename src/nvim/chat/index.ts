@@ -4,7 +4,10 @@
  */
 import * as path from 'node:path';
 import { z } from 'zod';
-import { ConfigError, NotFoundError, StateError } from '../../core/errors.js';
+import { NotFoundError, StateError } from '../../core/errors.js';
+import { parseSection } from '../../core/config.js';
+import { nil } from '../../core/nil.js';
+import { mcpConfigSchema } from '../mcp.js';
 import { DisposableStore, toAsyncDisposable, type Disposable } from '../../core/disposable.js';
 import { defineModule } from '../module.js';
 import { providersModule } from '../providers.js';
@@ -21,20 +24,6 @@ import { nvimChatUi } from './ui.js';
 import { expandPrompt, findPrompt, promptFacts, promptLibrary } from '../prompts.js';
 import { contextWordItems } from './context.js';
 import { projectInstructions } from '../instructions.js';
-
-/** The approval rules of `mcp.approval.rules`, which apply to chat tool calls too. */
-const rulesSchema = z
-  .array(
-    z.object({
-      tool: z.string().min(1),
-      args: z.record(z.string(), z.string()).optional(),
-      action: z.enum(['allow', 'deny', 'ask']),
-    }),
-  )
-  .default([]);
-
-const nil = <T extends z.ZodType>(t: T) =>
-  z.preprocess((v) => (v === null ? undefined : v), t.optional());
 
 const selectionSchema = z.object({
   buf: z.number(),
@@ -59,16 +48,7 @@ const optBuf = nil(z.number().int());
 
 /** The `chat` section of setup(), parsed (also read by :RuneEdit). */
 export function parseChatSection(all: Readonly<Record<string, unknown>>) {
-  // Lua sends unset options (vim.NIL) as null.
-  const raw = Object.entries((all.chat ?? {}) as Record<string, unknown>).filter(
-    ([, v]) => v !== null,
-  );
-  const parsed = chatConfigSchema.safeParse(Object.fromEntries(raw));
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new ConfigError(`chat.${issue?.path.join('.') ?? ''}`, issue?.message ?? 'invalid');
-  }
-  return parsed.data;
+  return parseSection('chat', chatConfigSchema, all.chat);
 }
 
 export function chatModule() {
@@ -85,15 +65,9 @@ export function chatModule() {
           .catch(() => undefined);
       };
       const history = new HistoryStore(path.join(state, 'rune', 'chats'), logger, warn);
-      const mcp = (host.config.mcp ?? {}) as { approval?: { rules?: unknown } };
-      const rules = rulesSchema.safeParse(mcp.approval?.rules ?? undefined);
-      if (!rules.success) {
-        const issue = rules.error.issues[0];
-        throw new ConfigError(
-          `mcp.approval.rules.${issue?.path.join('.') ?? ''}`,
-          issue?.message ?? 'invalid',
-        );
-      }
+      // mcp.approval.rules apply to chat tool calls too; the rest of `mcp` is the MCP server's.
+      const approvalSchema = mcpConfigSchema.pick({ approval: true });
+      const { rules } = parseSection('mcp', approvalSchema, host.config.mcp).approval;
       const library = promptLibrary(host.config.prompts);
       const ui = new NvimChatApprovalUi(host.nvim, logger);
       const answers = new ApprovalStore(path.join(state, 'rune', 'chat-approvals.json'), warn);
@@ -104,7 +78,7 @@ export function chatModule() {
       answers.open();
       argsStore.open();
       const policy = new ArgsApprovalPolicy({
-        rules: rules.data,
+        rules,
         store: answers,
         argsStore,
         project: () => facts.cwd,

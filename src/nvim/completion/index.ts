@@ -98,7 +98,7 @@ export const completionModule = defineModule({
     const engine = new CompletionEngine(
       cfg,
       nvimUi(host, cfg),
-      () => providers.registry().get('completion', cfg.provider ?? undefined),
+      () => providers.registry().get('completion', cfg.provider),
       log,
     );
     const store = new DisposableStore();
@@ -140,7 +140,7 @@ export const completionModule = defineModule({
         const s = engine.stats;
         const items: HealthItem[] = [];
         try {
-          const p = providers.registry().get('completion', cfg.provider ?? undefined);
+          const p = providers.registry().get('completion', cfg.provider);
           items.push({ level: 'ok', message: `provider: ${p.id} (${p.kind})` });
         } catch (err) {
           items.push({

@@ -18,6 +18,7 @@ import {
   toRuneError,
 } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
+import type { ChatConfig } from '../chat/controller.js';
 import { metrics, METRICS } from '../../core/metrics.js';
 import type { ProviderRegistry, Usage } from '../../providers/types.js';
 import { execLua } from '../chat/lua.js';
@@ -61,12 +62,8 @@ export const applySchema = z.object({
 });
 export type ApplyArgs = z.infer<typeof applySchema>;
 
-export interface EditConfig {
-  provider?: string | undefined;
-  model?: string | undefined;
-  frame_ms?: number | undefined;
-  max_context_chars?: number | undefined;
-}
+/** What :RuneEdit reads of the `chat` section. */
+export type EditConfig = Pick<ChatConfig, 'provider' | 'model' | 'frame_ms' | 'max_context_chars'>;
 
 export interface EditControllerOptions {
   nvim: NeovimClient;
@@ -150,7 +147,7 @@ export class EditController {
             lines: [...original],
           }
         : undefined,
-      maxChars: this.opts.config.max_context_chars ?? 200_000,
+      maxChars: this.opts.config.max_context_chars,
     });
     const provider = this.opts.registry().get('chat', this.opts.config.provider);
     const model =
@@ -200,7 +197,7 @@ export class EditController {
         ]);
       },
       {
-        frameMs: this.opts.config.frame_ms ?? 16,
+        frameMs: this.opts.config.frame_ms,
         onGone: (err) => {
           if (err) this.opts.logger.warn('edit buffer write failed', { err });
           abort.abort(new StateError('The buffer was closed.'));

@@ -3,6 +3,7 @@
  * `rune.edit.*` requests made by lua/rune/edit.lua, and `rune.prompts.list`.
  */
 import { z } from 'zod';
+import { nil } from '../../core/nil.js';
 import { DisposableStore, toDisposable, type Disposable } from '../../core/disposable.js';
 import { defineModule } from '../module.js';
 import { providersModule } from '../providers.js';
@@ -11,7 +12,7 @@ import { promptLibrary } from '../prompts.js';
 import { projectInstructions } from '../instructions.js';
 import { EditController, applySchema, startSchema } from './controller.js';
 
-const optId = z.preprocess((v) => (v === null ? undefined : v), z.number().int().optional());
+const optId = nil(z.number().int());
 
 export function editModule() {
   return defineModule({
