@@ -4,7 +4,7 @@
 import * as path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { McpHub } from '../dist/mcp/hub/hub.js';
+import { McpHub } from '../dist/mcp/hub/clients.js';
 import { parseServer } from '../dist/mcp/hub/config.js';
 import { nullLogger } from '../dist/core/log.js';
 import { ToolRegistry } from '../dist/tools/registry.js';

@@ -42,7 +42,7 @@ import type { Logger } from '../core/log.js';
 import { openBrowser } from '../auth/browser.js';
 import { McpOAuthProvider } from '../auth/mcp-oauth.js';
 import { mergeServers, parseConfigText, type ServerConfig } from '../mcp/hub/config.js';
-import { McpHub, type HubAuthProvider, type HubTool, type HubUi } from '../mcp/hub/hub.js';
+import { McpHub, type HubAuthProvider, type HubTool, type HubUi } from '../mcp/hub/clients.js';
 import { detectBwrap, sandboxCommand } from '../plugins/sandbox.js';
 import { HubConfigWatcher, defaultHubFiles, loadServers } from '../mcp/hub/loader.js';
 import type { ChatMessage } from '../providers/types.js';

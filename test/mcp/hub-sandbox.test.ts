@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createMemoryLogger } from '../../src/core/log.js';
 import { parseServer, type ServerConfig } from '../../src/mcp/hub/config.js';
-import { McpHub } from '../../src/mcp/hub/hub.js';
+import { McpHub } from '../../src/mcp/hub/clients.js';
 import { stdioLauncher } from '../../src/nvim/hub.js';
 import { detectBwrap } from '../../src/plugins/sandbox.js';
 
