@@ -14,7 +14,7 @@ import { ApprovalStore } from '../../tools/approval.js';
 import { ArgsApprovalPolicy, ArgsApprovalStore } from '../../tools/approval-args.js';
 import type { ToolRegistry } from '../../tools/registry.js';
 import { getToolRegistry } from '../tools.js';
-import { getHub } from '../hub.js';
+import { getHub } from '../hub/index.js';
 import { NvimChatApprovalUi, RegistryChatTools } from './tools.js';
 import { expandPrompt, findPrompt, promptFacts, promptLibrary } from '../prompts.js';
 import { contextWordItems } from './context.js';

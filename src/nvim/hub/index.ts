@@ -35,24 +35,24 @@ import {
   toAsyncDisposable,
   toDisposable,
   type Disposable,
-} from '../core/disposable.js';
-import { ConfigError, NotFoundError, toRuneError } from '../core/errors.js';
-import { PendingAnswers } from '../core/pending.js';
-import type { Logger } from '../core/log.js';
-import { openBrowser } from '../auth/browser.js';
-import { McpOAuthProvider } from '../auth/mcp-oauth.js';
-import { mergeServers, parseConfigText, type ServerConfig } from '../mcp/hub/config.js';
-import { McpHub, type HubAuthProvider, type HubTool, type HubUi } from '../mcp/hub/clients.js';
-import { detectBwrap, sandboxCommand } from '../plugins/sandbox.js';
-import { HubConfigWatcher, defaultHubFiles, loadServers } from '../mcp/hub/loader.js';
-import type { ChatMessage } from '../providers/types.js';
-import type { ToolRegistry, ToolShape } from '../tools/registry.js';
-import { hostSecretStore } from './auth.js';
-import type { HealthItem, HostModule, ReadyHost } from './host.js';
-import { getProviderRegistry } from './providers.js';
-import { getToolRegistry } from './tools.js';
-import { execLua } from './chat/lua.js';
-import { stripNil } from '../core/nil.js';
+} from '../../core/disposable.js';
+import { ConfigError, NotFoundError, toRuneError } from '../../core/errors.js';
+import { PendingAnswers } from '../../core/pending.js';
+import type { Logger } from '../../core/log.js';
+import { openBrowser } from '../../auth/browser.js';
+import { McpOAuthProvider } from '../../auth/mcp-oauth.js';
+import { mergeServers, parseConfigText, type ServerConfig } from '../../mcp/hub/config.js';
+import { McpHub, type HubAuthProvider, type HubTool, type HubUi } from '../../mcp/hub/clients.js';
+import { detectBwrap, sandboxCommand } from '../../plugins/sandbox.js';
+import { HubConfigWatcher, defaultHubFiles, loadServers } from '../../mcp/hub/loader.js';
+import type { ChatMessage } from '../../providers/types.js';
+import type { ToolRegistry, ToolShape } from '../../tools/registry.js';
+import { hostSecretStore } from '../auth.js';
+import type { HealthItem, HostModule, ReadyHost } from '../host.js';
+import { getProviderRegistry } from '../providers.js';
+import { getToolRegistry } from '../tools.js';
+import { execLua } from '../chat/lua.js';
+import { stripNil } from '../../core/nil.js';
 
 /** The hub's options: `mcp.servers` and `mcp.hub` of setup(). */
 export const hubConfigSchema = z.object({
