@@ -12,7 +12,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createMemoryLogger } from '../../src/core/log.js';
 import { parseServer, type ServerConfig } from '../../src/mcp/hub/config.js';
 import { McpHub } from '../../src/mcp/hub/clients.js';
-import { stdioLauncher } from '../../src/nvim/hub/index.js';
+import { stdioLauncher } from '../../src/nvim/hub/stdio.js';
 import { detectBwrap } from '../../src/plugins/sandbox.js';
 
 const bwrap = detectBwrap(true);

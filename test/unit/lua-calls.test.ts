@@ -25,7 +25,6 @@ const EXCEPTIONS = new Map<string, string>([
     'src/nvim/providers.ts',
   ],
   ['require("rune.util").notify(..., vim.log.levels.${level})', 'src/nvim/hub/index.ts'],
-  ['require("rune.hub").${fn}(...)', 'src/nvim/hub/index.ts'],
   // The Editor port calls the functions of its Lua side (lua/rune/mcp.lua) by name.
   ['return ${API}.${fn}(...)', 'src/nvim/editor.ts'],
   // Neovim's own version, for the Copilot sign-in's editor info.

@@ -18,250 +18,28 @@
  * secret store); stdio servers run in the bubblewrap sandbox when
  * `mcp.hub.sandbox` (or their own `sandbox` key) asks for it.
  */
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { z } from 'zod';
-import { McpError } from '@modelcontextprotocol/sdk/types.js';
-import type {
-  CreateMessageRequest,
-  CreateMessageResult,
-  ElicitRequest,
-  ElicitResult,
-  GetPromptResult,
-  ReadResourceResult,
-} from '@modelcontextprotocol/sdk/types.js';
 import {
   DisposableStore,
   toAsyncDisposable,
   toDisposable,
   type Disposable,
 } from '../../core/disposable.js';
-import { ConfigError, NotFoundError, toRuneError } from '../../core/errors.js';
-import { PendingAnswers } from '../../core/pending.js';
 import type { Logger } from '../../core/log.js';
-import { openBrowser } from '../../auth/browser.js';
-import { McpOAuthProvider } from '../../auth/mcp-oauth.js';
-import { mergeServers, parseConfigText, type ServerConfig } from '../../mcp/hub/config.js';
-import { McpHub, type HubAuthProvider, type HubTool, type HubUi } from '../../mcp/hub/clients.js';
-import { detectBwrap, sandboxCommand } from '../../plugins/sandbox.js';
-import { HubConfigWatcher, defaultHubFiles, loadServers } from '../../mcp/hub/loader.js';
-import type { ChatMessage } from '../../providers/types.js';
-import type { ToolRegistry, ToolShape } from '../../tools/registry.js';
-import { hostSecretStore } from '../auth.js';
-import type { HealthItem, HostModule, ReadyHost } from '../host.js';
-import { getProviderRegistry } from '../providers.js';
+import type { ReadResourceResult } from '@modelcontextprotocol/sdk/types.js';
+import { McpHub } from '../../mcp/hub/clients.js';
+import { HubConfigWatcher, defaultHubFiles } from '../../mcp/hub/loader.js';
+import type { HostModule, ReadyHost } from '../host.js';
 import { getToolRegistry } from '../tools.js';
 import { execLua } from '../chat/lua.js';
-import { stripNil } from '../../core/nil.js';
-
-/** The hub's options: `mcp.servers` and `mcp.hub` of setup(). */
-export const hubConfigSchema = z.object({
-  servers: z.record(z.string(), z.unknown()).default({}),
-  hub: z
-    .object({
-      enabled: z.boolean().default(true),
-      /** Config files to read instead of the default ones. */
-      files: z.array(z.string()).optional(),
-      connect_timeout_ms: z.number().int().min(100).default(30_000),
-      /** Per tool call, ms; progress notifications restart it. */
-      tool_timeout_ms: z.number().int().min(100).default(120_000),
-      /** Run stdio servers in the bubblewrap sandbox (a server's own `sandbox` key wins). */
-      sandbox: z.boolean().default(false),
-      /** How long a browser sign-in (`oauth`) may take, ms. */
-      auth_timeout_ms: z.number().int().min(1000).default(300_000),
-    })
-    .prefault({}),
-});
-export type HubConfig = z.infer<typeof hubConfigSchema>;
-
-export function parseHubConfig(raw: unknown): HubConfig {
-  const mcp = (stripNil(raw ?? {}) ?? {}) as Record<string, unknown>;
-  // An empty Lua table arrives as an empty array.
-  const servers = Array.isArray(mcp.servers) && mcp.servers.length === 0 ? {} : mcp.servers;
-  const r = hubConfigSchema.safeParse({ servers, hub: mcp.hub });
-  if (!r.success) {
-    const issue = r.error.issues[0]!;
-    throw new ConfigError(['mcp', ...issue.path.map(String)].join('.'), issue.message);
-  }
-  return r.data;
-}
-
-/**
- * A tool's JSON Schema as a zod shape for the registry. A schema zod cannot
- * express becomes a permissive shape: the server still validates its input.
- */
-export function shapeFromJsonSchema(schema: Record<string, unknown>): z.ZodObject<ToolShape> {
-  try {
-    const s = z.fromJSONSchema(schema as Parameters<typeof z.fromJSONSchema>[0]);
-    if (s instanceof z.ZodObject) {
-      z.toJSONSchema(s, { io: 'input' });
-      return s as z.ZodObject<ToolShape>;
-    }
-  } catch {
-    // fall through to the permissive shape
-  }
-  return z.looseObject({});
-}
-
-/** Answers from Lua prompts (lua/rune/approval.lua), matched by id; a prompt withdrawn on abort. */
-class Prompts {
-  private readonly waiting = new PendingAnswers<unknown>();
-  private n = 0;
-
-  constructor(
-    private readonly host: ReadyHost,
-    private readonly logger: Logger,
-  ) {}
-
-  answer(id: string, value: unknown): void {
-    this.waiting.answer(id, value);
-  }
-
-  pending(): number {
-    return this.waiting.ids().length;
-  }
-
-  /** Shows a prompt of `kind` through `require("rune.approval").ask` and waits for its answer. */
-  ask(
-    kind: 'sample' | 'elicit',
-    req: Record<string, unknown>,
-    signal: AbortSignal,
-  ): Promise<unknown> {
-    const id = `h${++this.n}`;
-    return this.waiting.ask(id, signal, {
-      show: () =>
-        execLua(this.host.nvim, 'require("rune.approval").ask(...)', [{ ...req, kind, id }]).catch(
-          (err: unknown) => {
-            this.logger.error('could not show the prompt', { err });
-            throw err;
-          },
-        ),
-      withdraw: () => execLua(this.host.nvim, 'require("rune.approval").cancel(...)', [id]),
-      cancelled: 'The request was cancelled while waiting for an answer.',
-    });
-  }
-}
-
-function contentText(c: unknown): string {
-  const one = (x: unknown): string => {
-    const b = x as { type?: string; text?: string; mimeType?: string };
-    if (b?.type === 'text') return b.text ?? '';
-    return b?.type ? `[${b.type}${b.mimeType ? ` ${b.mimeType}` : ''}]` : '';
-  };
-  return Array.isArray(c) ? c.map(one).join('\n') : one(c);
-}
-
-/** Sampling and elicitation, answered by the user in Neovim. */
-class NvimHubUi implements HubUi {
-  constructor(
-    private readonly host: ReadyHost,
-    private readonly prompts: Prompts,
-    private readonly logger: Logger,
-  ) {}
-
-  async sample(
-    server: string,
-    params: CreateMessageRequest['params'],
-    signal: AbortSignal,
-  ): Promise<CreateMessageResult> {
-    const messages = params.messages.map((m) => ({ role: m.role, text: contentText(m.content) }));
-    const ok = await this.prompts.ask(
-      'sample',
-      {
-        server,
-        messages: messages as never,
-        system: params.systemPrompt ?? '',
-        max_tokens: params.maxTokens,
-      },
-      signal,
-    );
-    if (ok !== true) {
-      throw new McpError(-1, `The user declined the sampling request of "${server}".`);
-    }
-    const provider = getProviderRegistry(this.host).get('chat');
-    const req: ChatMessage[] = messages.map((m) => ({ role: m.role, content: m.text }));
-    let text = '';
-    let model = provider.id;
-    let stopReason = 'endTurn';
-    for await (const ev of provider.chat(
-      {
-        messages: req,
-        ...(params.systemPrompt ? { system: params.systemPrompt } : {}),
-        maxTokens: params.maxTokens,
-        ...(params.temperature !== undefined ? { temperature: params.temperature } : {}),
-      },
-      { signal },
-    )) {
-      if (ev.type === 'text') text += ev.delta;
-      else if (ev.type === 'done') {
-        model = ev.model || model;
-        stopReason = ev.stopReason === 'max_tokens' ? 'maxTokens' : 'endTurn';
-      }
-    }
-    this.logger.info('sampling request answered', { server, model, chars: text.length });
-    return { model, role: 'assistant', content: { type: 'text', text }, stopReason };
-  }
-
-  async elicit(
-    server: string,
-    params: ElicitRequest['params'],
-    signal: AbortSignal,
-  ): Promise<ElicitResult> {
-    if (!('requestedSchema' in params)) {
-      // URL mode is not offered in the capabilities; refuse politely.
-      return { action: 'decline' };
-    }
-    const schema = params.requestedSchema;
-    const fields = Object.entries(schema.properties).map(([name, p]) => {
-      const prop = p as Record<string, unknown>;
-      const values = Array.isArray(prop.enum)
-        ? (prop.enum as unknown[]).map(String)
-        : Array.isArray(prop.oneOf)
-          ? (prop.oneOf as { const: unknown }[]).map((o) => String(o.const))
-          : undefined;
-      const items = (prop.items ?? {}) as { enum?: unknown[]; anyOf?: { const: unknown }[] };
-      const choices = items.enum ?? items.anyOf?.map((o) => o.const);
-      const hint = choices ? ` (comma-separated: ${choices.map(String).join(', ')})` : '';
-      return {
-        name,
-        type: String(prop.type ?? 'string'),
-        title: typeof prop.title === 'string' ? prop.title : name,
-        description: (typeof prop.description === 'string' ? prop.description : '') + hint,
-        required: schema.required?.includes(name) === true,
-        ...(prop.default !== undefined ? { default: String(prop.default) } : {}),
-        ...(values ? { values } : {}),
-      };
-    });
-    const answer = (await this.prompts.ask(
-      'elicit',
-      { server, message: params.message, fields: fields as never },
-      signal,
-    )) as { action?: string; content?: Record<string, unknown> } | null;
-    const action =
-      answer?.action === 'accept' || answer?.action === 'decline' ? answer.action : 'cancel';
-    if (action !== 'accept') return { action };
-    const content: Record<string, string | number | boolean | string[]> = {};
-    for (const f of fields) {
-      const raw = answer?.content?.[f.name];
-      const text = raw === undefined || raw === null || raw === '' ? f.default : String(raw);
-      if (text === undefined) continue;
-      if (f.type === 'number' || f.type === 'integer') {
-        const n = Number(text);
-        if (!Number.isNaN(n)) content[f.name] = f.type === 'integer' ? Math.trunc(n) : n;
-      } else if (f.type === 'boolean') {
-        content[f.name] = text === 'true' || text === 'yes' || text === '1';
-      } else if (f.type === 'array') {
-        content[f.name] = text
-          .split(',')
-          .map((s) => s.trim())
-          .filter(Boolean);
-      } else {
-        content[f.name] = text;
-      }
-    }
-    return { action, content };
-  }
-}
+import { parseHubConfig, type HubConfig } from './config.js';
+import { hubHealth } from './health.js';
+import { HubSignIns } from './oauth.js';
+import { NvimHubUi, Prompts } from './questions.js';
+import { registerRequests } from './requests.js';
+import { ServerSources, type Notify } from './sources.js';
+import { stdioLauncher } from './stdio.js';
+import { ToolSync } from './tools.js';
 
 /** The hub module's parts, for other modules (chat context) and tests. */
 export interface HubService {
@@ -279,150 +57,62 @@ export function getHub(host: ReadyHost): HubService | undefined {
   return services.get(host);
 }
 
-/** Keeps the registry's `server__tool` entries equal to the hub's connected tools. */
-class ToolSync {
-  private readonly registered = new Map<string, { key: string; d: Disposable }>();
-
-  constructor(
-    private readonly registry: ToolRegistry,
-    private readonly hub: McpHub,
-    private readonly cfg: HubConfig,
-    private readonly logger: Logger,
-  ) {}
-
-  sync(): void {
-    const tools = new Map(this.hub.tools().map((t) => [t.qualifiedName, t]));
-    for (const [name, r] of this.registered) {
-      const t = tools.get(name);
-      if (!t || keyOf(t) !== r.key) {
-        r.d.dispose();
-        this.registered.delete(name);
-      }
-    }
-    for (const t of tools.values()) {
-      if (this.registered.has(t.qualifiedName)) continue;
-      try {
-        this.registered.set(t.qualifiedName, { key: keyOf(t), d: this.register(t) });
-      } catch (err) {
-        this.logger.warn('could not register a hub tool', { tool: t.qualifiedName, err });
-      }
-    }
-  }
-
-  private register(t: HubTool): Disposable {
-    const hub = this.hub;
-    const timeoutMs = this.cfg.hub.tool_timeout_ms;
-    return this.registry.register({
-      name: t.qualifiedName,
-      ...(t.annotations?.title ? { title: `${t.server}: ${t.annotations.title}` } : {}),
-      description: t.description,
-      inputSchema: shapeFromJsonSchema(t.inputSchema),
-      ...(t.annotations ? { annotations: t.annotations } : {}),
-      // A remote server's read-only hint is not a reason to skip asking; its autoApprove is.
-      approval: t.autoApprove ? 'auto' : 'ask',
-      origin: 'hub',
-      handler: async (args, ctx) => {
-        // A signal per call: the SDK leaves its abort listener on the signal it is given,
-        // and one chat answer passes the same signal to every call it makes.
-        const own = new AbortController();
-        const forward = () => own.abort(ctx.signal.reason);
-        if (ctx.signal.aborted) forward();
-        else ctx.signal.addEventListener('abort', forward, { once: true });
-        try {
-          return await hub.callTool(t.qualifiedName, args as Record<string, unknown>, {
-            signal: own.signal,
-            onprogress: (p) => ctx.progress(p),
-            timeoutMs,
-          });
-        } finally {
-          ctx.signal.removeEventListener('abort', forward);
-        }
-      },
-    });
-  }
-
-  dispose(): void {
-    for (const r of this.registered.values()) r.d.dispose();
-    this.registered.clear();
-  }
+/** What the hub needs to know of the editor: its folder, config home, environment, trust db. */
+interface EditorFacts {
+  cwd: string;
+  config_home: string;
+  env: Record<string, string>;
+  trust_db: string;
 }
 
-function keyOf(t: HubTool): string {
-  return JSON.stringify([t.description, t.inputSchema, t.autoApprove, t.annotations]);
+function editorFacts(host: ReadyHost): Promise<EditorFacts> {
+  return execLua<EditorFacts>(host.nvim, 'return require("rune.context").editor(...)', [
+    { environ: true, trust_db: true },
+  ]);
 }
 
-function promptText(p: GetPromptResult): string {
-  return p.messages
-    .map((m) => {
-      const c = m.content as { type: string; text?: string; resource?: { text?: string } };
-      if (c.type === 'text') return c.text ?? '';
-      if (c.type === 'resource') return c.resource?.text ?? '';
-      return `[${c.type}]`;
-    })
-    .filter(Boolean)
-    .join('\n\n');
+function notifier(host: ReadyHost): Notify {
+  return (msg, level = 'INFO') =>
+    execLua(host.nvim, `require("rune.util").notify(..., vim.log.levels.${level})`, [msg]).catch(
+      () => undefined,
+    );
 }
 
-const name = z.string().min(1);
-
-function expandHome(p: string): string {
-  return p === '~' || p.startsWith('~/') ? path.join(os.homedir(), p.slice(1)) : p;
-}
-
-/**
- * Starts stdio servers in the bubblewrap sandbox when asked for (`sandbox` of
- * the server, else `mcp.hub.sandbox`) and bwrap is usable: the filesystem
- * read-only except the workspace (the server's `cwd`, else Neovim's) and the
- * server's `writable` folders, a private /tmp, network allowed unless
- * `network = false`. `wanted` records per server whether it was asked for.
- */
-export function stdioLauncher(
-  sandboxAll: boolean,
-  workspace: string,
-  wanted: Map<string, boolean> = new Map(),
-): (s: ServerConfig) => { command: string; args: string[]; sandboxed: boolean } {
-  return (s) => {
-    const want = s.sandbox ?? sandboxAll;
-    wanted.set(s.name, want !== false);
-    if (want === false) return { command: s.command!, args: s.args, sandboxed: false };
-    const opts = typeof want === 'object' ? want : {};
-    return sandboxCommand(s.command!, s.args, {
-      workspace: s.cwd ? path.resolve(workspace, s.cwd) : workspace,
-      network: opts.network ?? true,
-      writable: (opts.writable ?? []).map((w) => path.resolve(workspace, expandHome(w))),
-    });
+/** Applies `read()`'s servers to the hub, one application at a time, never throwing. */
+function serialize(fn: () => Promise<void>, logger: Logger): () => Promise<void> {
+  let applying: Promise<void> = Promise.resolve();
+  return () => {
+    applying = applying
+      .then(fn)
+      .catch((err: unknown) => logger.error('applying the mcp server config failed', { err }));
+    return applying;
   };
 }
 
-/**
- * A file from the working tree (any file under Neovim's folder except the
- * user's global one): used only once trusted, and it can never weaken a
- * user setting. A file the user named outside the working tree is theirs.
- */
-export function isProjectFile(file: string, cwd: string, configHome: string): boolean {
-  const rel = path.relative(cwd, file);
-  const inTree = rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
-  return inTree && path.resolve(file) !== path.join(configHome, 'rune', 'mcp.json');
+/** Waits for the config watcher, but never holds up the host for it more than 2 s. */
+async function watcherReady(watcher: HubConfigWatcher | undefined): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    watcher?.ready.catch(() => undefined),
+    new Promise<void>((resolve) => (timer = setTimeout(resolve, 2000))),
+  ]);
+  clearTimeout(timer);
 }
 
-/** The trust state and (when trusted) the content of a project file, from lua/rune/trust.lua. */
-async function readTrusted(
+/** The hub with its sign-ins, sampling and elicitation prompts, and the sandbox launcher. */
+function createHub(
   host: ReadyHost,
-  file: string,
-): Promise<{ state: 'trusted' | 'untrusted' | 'denied' | 'missing'; text?: string }> {
-  const r = await execLua<{ state: string; text?: string | null }>(
-    host.nvim,
-    'return require("rune.trust").read(...)',
-    [file],
-  );
-  const state =
-    r.state === 'trusted' || r.state === 'denied' || r.state === 'missing' ? r.state : 'untrusted';
-  return typeof r.text === 'string' ? { state, text: r.text } : { state };
-}
-
-/** McpOAuthProvider that also tells the hub the sign-in URL it sent the user to. */
-class HubOAuthProvider extends McpOAuthProvider implements HubAuthProvider {
-  pendingUrl: string | undefined;
+  cfg: HubConfig,
+  facts: EditorFacts,
+  d: { logger: Logger; prompts: Prompts; signIns: HubSignIns; sandboxWanted: Map<string, boolean> },
+): McpHub {
+  return new McpHub({
+    logger: d.logger,
+    ui: new NvimHubUi(host, d.prompts, d.logger),
+    connectTimeoutMs: cfg.hub.connect_timeout_ms,
+    authProvider: d.signIns.provider,
+    wrapStdio: stdioLauncher(cfg.hub.sandbox, facts.cwd, d.sandboxWanted),
+  });
 }
 
 export const hubModule: HostModule = {
@@ -432,373 +122,60 @@ export const hubModule: HostModule = {
     const store = new DisposableStore();
     if (!cfg.hub.enabled) return store;
     const logger = host.logger.child({ module: 'hub' });
-    const env = await execLua<{
-      cwd: string;
-      config_home: string;
-      env: Record<string, string>;
-      trust_db: string;
-    }>(host.nvim, 'return require("rune.context").editor(...)', [
-      { environ: true, trust_db: true },
-    ]);
+    const facts = await editorFacts(host);
     // `${env:VAR}` placeholders see Neovim's environment, which the user controls.
-    const vars = { ...process.env, ...env.env };
-    const files = (cfg.hub.files ?? defaultHubFiles(env.cwd, env.config_home)).map((f) =>
-      path.resolve(env.cwd, f),
+    const vars = { ...process.env, ...facts.env };
+    const files = (cfg.hub.files ?? defaultHubFiles(facts.cwd, facts.config_home)).map((f) =>
+      path.resolve(facts.cwd, f),
     );
+    const notify = notifier(host);
     const prompts = new Prompts(host, logger);
-    const notify = (msg: string, level: 'INFO' | 'WARN' | 'ERROR' = 'INFO') =>
-      execLua(host.nvim, `require("rune.util").notify(..., vim.log.levels.${level})`, [msg]).catch(
-        () => undefined,
-      );
-    // One sign-in helper per remote server with `oauth`, kept while its settings stay.
-    const auths = new Map<string, { key: string; provider: HubOAuthProvider }>();
-    const authProvider = async (s: ServerConfig): Promise<HubAuthProvider | undefined> => {
-      if (!s.oauth || !s.url) return undefined;
-      const key = JSON.stringify([s.url, s.oauth]);
-      const known = auths.get(s.name);
-      if (known?.key === key) return known.provider;
-      auths.delete(s.name);
-      void known?.provider.dispose();
-      const provider: HubOAuthProvider = new HubOAuthProvider({
-        store: await hostSecretStore(host),
-        server: s.name,
-        ...(s.oauth.clientId
-          ? {
-              client: {
-                clientId: s.oauth.clientId,
-                ...(s.oauth.clientSecret ? { clientSecret: s.oauth.clientSecret } : {}),
-              },
-            }
-          : {}),
-        ...(s.oauth.scope ? { scope: s.oauth.scope } : {}),
-        timeoutMs: cfg.hub.auth_timeout_ms,
-        openBrowser: (url) => openBrowser(url, vars),
-        onPrompt: (url, opened) => {
-          provider.pendingUrl = url;
-          logger.info('mcp server sign-in started', { server: s.name, opened });
-          void notify(
-            opened
-              ? `MCP server "${s.name}" needs you to sign in: finish it in the browser window that opened (:RuneMcp servers shows its state).`
-              : `MCP server "${s.name}" needs you to sign in: open ${url} in a browser (the link is also in :RuneMcp servers).`,
-            'WARN',
-          );
-        },
-      });
-      if (s.oauth.clientSecret) logger.addSecret(s.oauth.clientSecret);
-      auths.set(s.name, { key, provider });
-      return provider;
-    };
-    store.add(
-      toDisposable(() => {
-        for (const a of auths.values()) void a.provider.dispose();
-        auths.clear();
-      }),
+    const signIns = store.add(
+      new HubSignIns(host, { timeoutMs: cfg.hub.auth_timeout_ms, vars, logger, notify }),
     );
     const sandboxWanted = new Map<string, boolean>();
-    const hub = new McpHub({
-      logger,
-      ui: new NvimHubUi(host, prompts, logger),
-      connectTimeoutMs: cfg.hub.connect_timeout_ms,
-      authProvider,
-      wrapStdio: stdioLauncher(cfg.hub.sandbox, env.cwd, sandboxWanted),
-    });
+    const hub = createHub(host, cfg, facts, { logger, prompts, signIns, sandboxWanted });
     const sync = new ToolSync(getToolRegistry(host), hub, cfg, logger);
     store.add(hub.onDidChange(() => sync.sync()));
     store.add(toDisposable(() => sync.dispose()));
 
-    const reported = new Set<string>();
-    // A file saved with a mistake keeps its last good servers running until it is fixed.
-    const lastGood = new Map<string, ServerConfig[]>();
-    const untrusted = new Map<string, string>();
-    const reload = async () => {
-      const lists: ServerConfig[][] = [];
-      const errors: ConfigError[] = [];
-      const notices: { msg: string; level: 'WARN' | 'ERROR' }[] = [];
-      for (const file of files) {
-        if (isProjectFile(file, env.cwd, env.config_home)) {
-          // Used only as trusted: an edited file stops its servers until trusted again.
-          const t = await readTrusted(host, file);
-          lastGood.delete(file);
-          untrusted.delete(file);
-          if (t.state === 'trusted') {
-            try {
-              lists.push(parseConfigText(t.text ?? '', file, {}, 'project'));
-            } catch (err) {
-              notices.push({
-                msg: `MCP hub: ${toRuneError(err).message}. Its servers are stopped; fix it, save, and :trust it again.`,
-                level: 'ERROR',
-              });
-            }
-          } else if (t.state !== 'missing') {
-            untrusted.set(file, t.state);
-            notices.push({
-              msg:
-                t.state === 'denied'
-                  ? `MCP hub: skipped ${file}: you denied this project file (:trust ++remove ${file} to forget that).`
-                  : `MCP hub: skipped ${file}: a project's file is used only once you trust its content. Read it (:edit ${file}) and run :trust; it is picked up at once.`,
-              level: 'WARN',
-            });
-          }
-          continue;
-        }
-        const r = loadServers([file], {}, vars);
-        if (r.errors.length) {
-          errors.push(...r.errors);
-          lists.push(lastGood.get(file) ?? []);
-        } else {
-          lastGood.set(file, r.servers);
-          lists.push(r.servers);
-        }
-      }
-      const own = loadServers([], cfg.servers, vars);
-      errors.push(...own.errors);
-      lists.push(own.servers);
-      for (const e of errors) {
-        if (reported.has(e.message)) continue;
-        reported.add(e.message);
-        logger.warn('bad mcp server config', { error: e.message });
-        await notify(
-          `MCP hub: ${e.message}. Fix it and save: the file is read again on change (its servers keep running meanwhile).`,
-          'ERROR',
-        );
-      }
-      for (const n of notices) {
-        if (reported.has(n.msg)) continue;
-        reported.add(n.msg);
-        logger.warn('project mcp server file not used', { notice: n.msg });
-        await notify(n.msg, n.level);
-      }
-      // A file that was fixed may break again later: report that again too.
-      for (const m of [...reported]) {
-        if (!errors.some((e) => e.message === m) && !notices.some((n) => n.msg === m)) {
-          reported.delete(m);
-        }
-      }
-      await hub.setServers(mergeServers(...lists));
-    };
-    let applying: Promise<void> = Promise.resolve();
-    const apply = () => {
-      applying = applying
-        .then(reload)
-        .catch((err: unknown) => logger.error('applying the mcp server config failed', { err }));
-      return applying;
-    };
+    const sources = new ServerSources(host, {
+      files,
+      cwd: facts.cwd,
+      configHome: facts.config_home,
+      servers: cfg.servers,
+      vars,
+      logger,
+      notify,
+    });
+    const apply = serialize(async () => hub.setServers(await sources.read()), logger);
     // The trust database too: `:trust` on a project file applies it at once.
     const watcher = files.length
-      ? new HubConfigWatcher([...files, env.trust_db], () => void apply())
+      ? new HubConfigWatcher([...files, facts.trust_db], () => void apply())
       : undefined;
     store.add(toDisposable(() => void watcher?.close()));
     // Awaited on shutdown: every server's process is gone before the host exits.
     store.add(toAsyncDisposable(() => hub.dispose()));
 
-    const service: HubService = {
+    services.set(host, {
       hub,
       files,
       reload: apply,
       readResource: (server, uri, signal) => hub.readResource(server, uri, signal),
-    };
-    services.set(host, service);
+    });
     store.add(toDisposable(() => services.delete(host)));
 
     store.add(
       host.onNotification('rune.hub.answer', ([id, answer]) => prompts.answer(String(id), answer)),
     );
-    store.add(host.onRequest('rune.hub.status', () => status(hub, files, untrusted)));
-    for (const verb of ['enable', 'disable', 'restart'] as const) {
-      // Answers at once: connecting can take seconds, and Neovim waits for the answer.
-      store.add(
-        host.onRequest(`rune.hub.${verb}`, ([n]) => {
-          const server = name.parse(n);
-          if (!hub.status().some((s) => s.name === server)) {
-            throw new NotFoundError(`No MCP server named "${server}" is configured.`);
-          }
-          hub[verb](server).catch((err: unknown) =>
-            logger.warn(`mcp server ${verb} failed`, { server, err }),
-          );
-          return status(hub, files, untrusted);
-        }),
-      );
-    }
-    store.add(
-      host.onRequest('rune.hub.signout', async ([n]) => {
-        const server = name.parse(n);
-        if (!hub.status().some((s) => s.name === server)) {
-          throw new NotFoundError(`No MCP server named "${server}" is configured.`);
-        }
-        const known = auths.get(server);
-        auths.delete(server);
-        await known?.provider.dispose();
-        const forget = new McpOAuthProvider({ store: await hostSecretStore(host), server });
-        await forget.forget();
-        logger.info('mcp server signed out', { server });
-        // Connected again without tokens: a server that needs them asks for a sign-in.
-        hub
-          .restart(server)
-          .catch((err: unknown) => logger.warn('mcp server restart failed', { server, err }));
-        return status(hub, files, untrusted);
-      }),
-    );
-    // An open server list follows state changes.
-    let pushing: NodeJS.Timeout | undefined;
-    store.add(
-      hub.onDidChange(() => {
-        if (pushing) return;
-        pushing = setTimeout(() => {
-          pushing = undefined;
-          void execLua(host.nvim, 'require("rune.hub")._changed(...)', [
-            status(hub, files, untrusted) as never,
-          ]).catch(() => undefined);
-        }, 50);
-      }),
-    );
-    store.add(toDisposable(() => clearTimeout(pushing)));
-    store.add(
-      host.onRequest('rune.hub.reload', async () => {
-        await apply();
-        return status(hub, files, untrusted);
-      }),
-    );
-    store.add(
-      host.onRequest('rune.hub.resources', () =>
-        connectedServers(hub).map((s) => ({
-          server: s,
-          resources: hub
-            .resources(s)
-            .map((r) => ({ uri: r.uri, name: r.name, mimeType: r.mimeType })),
-        })),
-      ),
-    );
-    store.add(
-      host.onRequest('rune.hub.prompts', () =>
-        connectedServers(hub).map((s) => ({
-          server: s,
-          prompts: hub.prompts(s).map((p) => ({
-            name: p.name,
-            description: p.description ?? '',
-            arguments: (p.arguments ?? []).map((a) => ({
-              name: a.name,
-              description: a.description ?? '',
-              required: a.required === true,
-            })),
-          })),
-        })),
-      ),
-    );
-    store.add(
-      host.onRequest('rune.hub.get_prompt', async ([server, prompt, args]) => {
-        const a = z
-          .record(z.string(), z.string())
-          .optional()
-          .parse(stripNil(args) ?? undefined);
-        return promptText(await hub.getPrompt(name.parse(server), name.parse(prompt), a ?? {}));
-      }),
-    );
-    store.add(
-      host.addHealth('hub', () => {
-        const list = hub.status();
-        const skipped: HealthItem[] = [...untrusted].map(([file, state]) => ({
-          level: 'warn',
-          message: `${file} skipped: ${state === 'denied' ? 'you denied it (:trust ++deny)' : 'this project file is not trusted'}`,
-          advice: ['Read it, then run :trust in its buffer (:help rune-hub-trust)'],
-        }));
-        if (list.length === 0) {
-          return [
-            ...skipped,
-            {
-              level: 'info',
-              message: `no MCP servers configured (files read: ${files.join(', ')})`,
-            },
-          ];
-        }
-        const sandbox: HealthItem[] = [];
-        const stdio = list.filter((s) => s.transport === 'stdio' && s.state !== 'disabled');
-        const asked = stdio.filter((s) => sandboxWanted.get(s.name));
-        if (asked.length) {
-          const bwrap = detectBwrap();
-          const bare = asked.filter((s) => !s.sandboxed).map((s) => s.name);
-          sandbox.push(
-            bare.length === 0
-              ? {
-                  level: 'ok',
-                  message: `stdio servers run sandboxed (bwrap at ${bwrap.path ?? '?'}): ${asked.map((s) => s.name).join(', ')}`,
-                }
-              : {
-                  level: 'warn',
-                  message: `the sandbox is asked for but these stdio servers run without it: ${bare.join(', ')} (${bwrap.reason ?? 'not started yet'})`,
-                  advice: [
-                    'Install bubblewrap (e.g. apt-get install bubblewrap) and allow unprivileged user namespaces, then restart the servers.',
-                  ],
-                },
-          );
-        } else if (stdio.length) {
-          sandbox.push({
-            level: 'info',
-            message:
-              'stdio servers run without the sandbox (set mcp.hub.sandbox = true, or "sandbox": true per server)',
-          });
-        }
-        return [
-          ...sandbox,
-          ...skipped,
-          ...list.map((s): HealthItem => ({
-            level:
-              s.state === 'connected' || s.state === 'disabled'
-                ? 'ok'
-                : s.state === 'failed'
-                  ? 'error'
-                  : 'warn',
-            message: `${s.name} (${s.transport}${s.sandboxed ? ', sandboxed' : ''}): ${s.state}, ${s.tools.length} tool(s)${s.lastError ? `: ${s.lastError}` : ''}${s.authUrl ? `; sign in at ${s.authUrl}` : ''}`,
-            ...(s.state === 'failed'
-              ? {
-                  advice: [
-                    `Check its entry in ${s.source}; restart it from :RuneMcp servers (key r).`,
-                  ],
-                }
-              : {}),
-          })),
-        ];
-      }),
-    );
+    const untrusted = sources.untrusted;
+    store.add(registerRequests(host, { hub, files, untrusted, signIns, reload: apply, logger }));
+    store.add(host.addHealth('hub', hubHealth({ hub, files, untrusted, sandboxWanted })));
 
-    // Never hold up the host for the watcher: at worst an early edit is seen on the next one.
-    let readyTimer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      watcher?.ready.catch(() => undefined),
-      new Promise<void>((resolve) => (readyTimer = setTimeout(resolve, 2000))),
-    ]);
-    clearTimeout(readyTimer);
+    await watcherReady(watcher);
     // Servers connect in the background: a slow server never delays the editor.
     void apply();
     logger.info('mcp hub started', { files });
     return store;
   },
 };
-
-function connectedServers(hub: McpHub): string[] {
-  return hub
-    .status()
-    .filter((s) => s.state === 'connected')
-    .map((s) => s.name);
-}
-
-function status(hub: McpHub, files: string[], untrusted: Map<string, string>) {
-  return {
-    files,
-    /** Project files skipped because their content is not trusted (or denied). */
-    untrusted: [...untrusted].map(([file, state]) => ({ file, state })),
-    servers: hub.status().map((s) => ({
-      name: s.name,
-      state: s.state,
-      transport: s.transport,
-      tools: s.tools,
-      resources: s.resources,
-      prompts: s.prompts,
-      last_error: s.lastError ?? null,
-      reconnects: s.reconnects,
-      source: s.source,
-      stderr: s.stderr.slice(-5),
-      sandboxed: s.sandboxed,
-      auth_url: s.authUrl ?? null,
-    })),
-  };
-}
