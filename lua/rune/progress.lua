@@ -1,4 +1,4 @@
---- Progress of long work the host runs (model pulls), updated in place: Neovim's progress
+--- Progress of long work the host runs (model pulls, MCP servers starting), updated in place: Neovim's progress
 --- messages where the running version has them (0.12: nvim_echo with kind='progress'),
 --- else one echo line that each update overwrites (not kept in :messages until the end).
 local M = {}
@@ -33,7 +33,21 @@ function M.update(key, p)
   end
 end
 
---- Cancels a pull when the user cancels its progress message (0.12's Progress event).
+--- What cancelling the progress of a key does, by the key's first word.
+---@type table<string, fun(rest: string)>
+M.cancel = {
+  pull = function(model)
+    require('rune.host').notify('rune.ollama.pull_cancel', model)
+  end,
+  hub = function()
+    -- Scheduled: the event may fire inside the host's own update of this progress.
+    vim.schedule(function()
+      require('rune.hub').cancel({ quiet = true })
+    end)
+  end,
+}
+
+--- Cancels the work when the user cancels its progress message (0.12's Progress event).
 if has_progress then
   vim.api.nvim_create_autocmd('Progress', {
     group = vim.api.nvim_create_augroup('rune.progress', { clear = true }),
@@ -41,8 +55,13 @@ if has_progress then
     callback = function(ev)
       local data = ev.data or {}
       local key = type(data.data) == 'table' and data.data.rune or nil
-      if data.status == 'cancel' and type(key) == 'string' and key:match('^pull%.') then
-        require('rune.host').notify('rune.ollama.pull_cancel', key:sub(6))
+      if data.status ~= 'cancel' or type(key) ~= 'string' then
+        return
+      end
+      local word, rest = key:match('^([^.]+)%.?(.*)$')
+      local fn = word and M.cancel[word]
+      if fn then
+        fn(rest)
       end
     end,
   })

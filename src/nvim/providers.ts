@@ -11,6 +11,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { HealthItem, HostModule, ReadyHost } from './host.js';
+import { showProgress } from './progress.js';
 import { writeFileAtomic } from '../core/atomic-file.js';
 import { pullOllamaModel } from '../providers/ollama-pull.js';
 import { whoFor } from '../providers/errors.js';
@@ -256,18 +257,6 @@ async function ollamaModels(provider: ManagedProvider, id: string): Promise<Heal
     }));
 }
 
-/** Shows a pull's progress in Neovim (lua/rune/progress.lua draws it). */
-function progress(
-  host: ReadyHost,
-  key: string,
-  p: { title: string; text: string; percent?: number; status: string },
-): Promise<void> {
-  return host.nvim
-    .lua('require("rune.progress").update(...)', [key, p])
-    .then(() => undefined)
-    .catch((err: unknown) => host.logger.debug('progress update failed', { err }));
-}
-
 /** `:RunePull {model}`: pulls into the configured (or detected) Ollama with progress. */
 async function pull(
   host: ReadyHost,
@@ -282,7 +271,7 @@ async function pull(
     .list()
     .find((p) => (providerId ? p.id === providerId : p.kind === 'ollama')) as
     { id: string; kind: string; url?: string } | undefined;
-  const fail = (text: string) => progress(host, key, { title, text, status: 'failed' });
+  const fail = (text: string) => showProgress(host, key, { title, text, status: 'failed' });
   if (!model) return void (await fail('say which model: :RunePull llama3.2'));
   if (!target || target.kind !== 'ollama' || !target.url) {
     return void (await fail(
@@ -296,7 +285,7 @@ async function pull(
   pulls.set(model, ac);
   let last = '';
   try {
-    await progress(host, key, { title, text: 'starting', percent: 0, status: 'running' });
+    await showProgress(host, key, { title, text: 'starting', percent: 0, status: 'running' });
     await pullOllamaModel(target.url, model, {
       who: whoFor('ollama', target.id, target.url),
       signal: ac.signal,
@@ -304,7 +293,7 @@ async function pull(
         const text = p.percent !== undefined ? `${p.status} ${p.percent}%` : p.status;
         if (text === last) return;
         last = text;
-        void progress(host, key, {
+        void showProgress(host, key, {
           title,
           text,
           ...(p.percent !== undefined ? { percent: p.percent } : {}),
@@ -312,12 +301,12 @@ async function pull(
         });
       },
     });
-    await progress(host, key, { title, text: 'done', percent: 100, status: 'success' });
+    await showProgress(host, key, { title, text: 'done', percent: 100, status: 'success' });
     host.logger.info('model pulled', { provider: target.id, model });
   } catch (err) {
     const e = toRuneError(err);
     host.logger.warn('model pull failed', { provider: target.id, model, err });
-    await progress(host, key, {
+    await showProgress(host, key, {
       title,
       text: ac.signal.aborted ? 'cancelled' : e.message,
       status: ac.signal.aborted ? 'cancel' : 'failed',

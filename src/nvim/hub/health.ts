@@ -69,7 +69,13 @@ export function hubHealth(d: {
           ? {
               advice: [`Check its entry in ${s.source}; restart it from :RuneMcp servers (key r).`],
             }
-          : {}),
+          : s.state === 'cancelled'
+            ? {
+                advice: [
+                  `Its start was cancelled; start it with :RuneMcp restart ${s.name} (or key r in :RuneMcp servers).`,
+                ],
+              }
+            : {}),
       })),
     ];
   };

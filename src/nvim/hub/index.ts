@@ -11,7 +11,9 @@
  * resources per server; `rune.hub.prompts` → prompts per server;
  * `rune.hub.get_prompt` (server, name, args) → the prompt as text;
  * `rune.hub.signout` (name) forgets a server's OAuth tokens and reconnects it;
- * `rune.hub.reload` → re-reads the files. Notification `rune.hub.answer`
+ * `rune.hub.cancel` stops the servers still starting (their start shows as progress,
+ * `hub.start`, whose cancel does the same); `rune.hub.reload` → re-reads the files.
+ * Notification `rune.hub.answer`
  * (id, answer) carries the user's answer to a sampling or elicitation prompt.
  *
  * Remote servers with `oauth` sign in through the browser (tokens kept in the
@@ -35,6 +37,8 @@ import { execLua } from '../chat/lua.js';
 import { parseHubConfig, type HubConfig } from './config.js';
 import { hubHealth } from './health.js';
 import { HubSignIns } from './oauth.js';
+import { showProgress } from '../progress.js';
+import { START_KEY, StartProgress } from './progress.js';
 import { NvimHubUi, Prompts } from './questions.js';
 import { registerRequests } from './requests.js';
 import { ServerSources, type Notify } from './sources.js';
@@ -138,6 +142,8 @@ export const hubModule: HostModule = {
     const sync = new ToolSync(getToolRegistry(host), hub, cfg, logger);
     store.add(hub.onDidChange(() => sync.sync()));
     store.add(toDisposable(() => sync.dispose()));
+    const progress = new StartProgress((p) => void showProgress(host, START_KEY, p));
+    store.add(hub.onDidChange(() => progress.observe(hub.status())));
 
     const sources = new ServerSources(host, {
       files,

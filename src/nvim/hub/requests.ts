@@ -1,6 +1,6 @@
 /**
  * The hub's requests from Lua (lua/rune/hub.lua, lua/rune/mcp.lua, lua/rune/chat.lua):
- * `rune.hub.status|enable|disable|restart|signout|reload|resources|prompts|get_prompt`,
+ * `rune.hub.status|enable|disable|restart|signout|cancel|reload|resources|prompts|get_prompt`,
  * and the status pushed to an open server list when it changes.
  */
 import { z } from 'zod';
@@ -60,6 +60,21 @@ export function registerRequests(
         .restart(server)
         .catch((err: unknown) => logger.warn('mcp server restart failed', { server, err }));
       return current();
+    }),
+  );
+  // Answers at once (the states are set before the processes are gone).
+  store.add(
+    host.onRequest('rune.hub.cancel', () => {
+      const names = hub
+        .status()
+        .filter((s) => s.state === 'connecting' || s.state === 'authorizing')
+        .map((s) => s.name)
+        .sort();
+      hub.cancelStarting().then(
+        (done) => done.length && logger.info('mcp server start cancelled', { servers: done }),
+        (err: unknown) => logger.warn('cancelling mcp servers failed', { err }),
+      );
+      return { ...current(), cancelled: names };
     }),
   );
   // An open server list follows state changes.
