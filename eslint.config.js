@@ -6,11 +6,24 @@ import tseslint from 'typescript-eslint';
 // room lists the rooms it must NOT import; anything not listed is allowed.
 //   core/                     imports nothing of ours
 //   providers/, tools/, auth/ import core/ only (exceptions below, each with its reason)
-//   plugins/, mcp/            import tools/, providers/, auth/, core/
-//   cli/                      imports mcp/ (the `rune mcp` proxy, Neovim discovery) and the above
+//   sandbox/                  imports core/ only (bubblewrap and seccomp, for plugins and the hub)
+//   chat/                     the chat tool loop, apart from Neovim: imports tools/, providers/, core/
+//   plugins/, mcp/            import sandbox/, tools/, providers/, auth/, core/
+//   cli/                      imports mcp/ (the `rune mcp` proxy, Neovim discovery), chat/ and the above
 //   nvim/                     the host: wires every room; nothing imports nvim/ except the host
 //                             entry (src/nvim/main.ts) and the rplugin entry (rplugin/, plain JS)
-const ROOMS = ['core', 'auth', 'providers', 'tools', 'plugins', 'mcp', 'cli', 'nvim'];
+const ROOMS = [
+  'core',
+  'auth',
+  'providers',
+  'tools',
+  'sandbox',
+  'chat',
+  'plugins',
+  'mcp',
+  'cli',
+  'nvim',
+];
 
 /** A no-restricted-imports pattern for a room (optionally all of it but `except`). */
 function room(name, except) {
@@ -100,8 +113,10 @@ export default tseslint.config(
     except: { providers: 'types.js' },
     neovim: true,
   }),
-  boundary(['src/plugins/**/*.ts'], ['auth', 'mcp', 'cli', 'nvim'], { neovim: true }),
-  boundary(['src/mcp/**/*.ts'], ['plugins', 'cli', 'nvim']),
+  boundary(['src/sandbox/**/*.ts'], others('sandbox', 'core'), { neovim: true }),
+  boundary(['src/chat/**/*.ts'], others('chat', 'tools', 'providers', 'core'), { neovim: true }),
+  boundary(['src/plugins/**/*.ts'], ['auth', 'chat', 'mcp', 'cli', 'nvim'], { neovim: true }),
+  boundary(['src/mcp/**/*.ts'], ['chat', 'plugins', 'cli', 'nvim']),
   boundary(['src/cli/**/*.ts'], ['plugins', 'nvim']),
   boundary(['src/nvim/**/*.ts'], ['cli']),
 );

@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { PluginManager } from '../dist/plugins/manager.js';
 import { ToolRegistry } from '../dist/tools/registry.js';
 import { nullLogger } from '../dist/core/log.js';
-import { detectBwrap } from '../dist/plugins/sandbox.js';
+import { detectBwrap } from '../dist/sandbox/sandbox.js';
 import { fmt, median, p99, table } from './lib.mjs';
 
 const RUNS = Number(process.env.RUNS ?? 10);

@@ -24,7 +24,7 @@ local M, H = {}, {}
 ---@field limits { max_sessions: integer, max_concurrent: integer, max_body_bytes: integer, idle_timeout_ms: integer }
 ---@field audit_log boolean|string true for `stdpath('state')/rune/mcp-audit.log`, or a path.
 ---@field servers table<string, table> MCP servers for the hub, in the `mcpServers` entry format.
----@field hub { enabled: boolean, files: string[]|nil, connect_timeout_ms: integer, tool_timeout_ms: integer, sandbox: boolean, auth_timeout_ms: integer }
+---@field hub { enabled: boolean, files: string[]|nil, connect_timeout_ms: integer, tool_timeout_ms: integer, sandbox: boolean, allow_unsandboxed: boolean, auth_timeout_ms: integer }
 
 ---@class rune.Config
 ---@field host rune.HostConfig
@@ -166,6 +166,7 @@ M.defaults = {
       connect_timeout_ms = 30000,
       tool_timeout_ms = 120000,
       sandbox = false,
+      allow_unsandboxed = false,
       auth_timeout_ms = 300000,
     },
   },
@@ -328,6 +329,7 @@ H.schema = {
       connect_timeout_ms = 'number',
       tool_timeout_ms = 'number',
       sandbox = 'boolean',
+      allow_unsandboxed = 'boolean',
       auth_timeout_ms = 'number',
     },
   },

@@ -52,13 +52,25 @@ function M.server_details(s)
   return out
 end
 
----@param status { files: string[], servers: table[], untrusted: { file: string, state: string }[]|nil }
+--- The warning about stdio servers that go without the sandbox they asked for.
+---@param status table the host's `rune.hub.status` answer
+---@return string|nil
+function M.sandbox_line(status)
+  local warning = util.val(status.sandbox_warning)
+  return warning and ('! ' .. warning) or nil
+end
+
+---@param status { files: string[], servers: table[], untrusted: { file: string, state: string }[]|nil, sandbox_warning: string|nil }
 ---@return string[] lines
 ---@return table<integer, string> server name per line
 function H.render(status)
   local lines =
     { 'MCP servers  (e enable · d disable · r restart · R reload files · q close)', '' }
   local at = {}
+  local warning = M.sandbox_line(status)
+  if warning then
+    lines[#lines + 1] = warning
+  end
   for _, u in ipairs(status.untrusted or {}) do
     lines[#lines + 1] = u.state == 'denied'
         and ('! skipped %s: denied (:trust ++remove to forget)'):format(u.file)

@@ -127,10 +127,14 @@ function M.format_hub(hub)
   lines[#lines + 1] = ('MCP hub servers (%d)  e enable · d disable · r restart · :RuneMcp servers'):format(
     #hub.servers
   )
+  local hubui = require('rune.hub')
+  local warning = hubui.sandbox_line(hub)
+  if warning then
+    lines[#lines + 1] = '  ' .. warning
+  end
   if #hub.servers == 0 then
     lines[#lines + 1] = '  none configured (:help rune-hub)'
   end
-  local hubui = require('rune.hub')
   for _, s in ipairs(hub.servers) do
     lines[#lines + 1] = '  ' .. hubui.server_line(s)
     at[#lines] = s.name

@@ -18,10 +18,8 @@
  */
 import * as fs from 'node:fs';
 import * as http from 'node:http';
-import * as https from 'node:https';
 import * as net from 'node:net';
-import * as path from 'node:path';
-import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import {
@@ -35,6 +33,7 @@ import {
   UnsubscribeRequestSchema,
   isInitializeRequest,
   isJSONRPCRequest,
+  type JSONRPCRequest,
   type ServerNotification,
   type ServerRequest,
   type Tool,
@@ -43,6 +42,18 @@ import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/proto
 import type { Disposable } from '../core/disposable.js';
 import { AbortError } from '../core/errors.js';
 import { BoundedEventStore } from './event-store.js';
+import { JsonResponseTransport } from './json-response.js';
+import { bearerMatches, checkHostAndOrigin, digest } from './guard.js';
+import { TlsListener, type TlsOptions } from './tls.js';
+import {
+  SessionTable,
+  clientName,
+  newSession,
+  type Session,
+  type SessionSummary,
+} from './sessions.js';
+export type { Session, SessionSummary } from './sessions.js';
+export type { TlsOptions } from './tls.js';
 import { SocketServerTransport, readAuthLine } from './socket.js';
 import { nullLogger, type Logger } from '../core/log.js';
 import { VERSION } from '../core/version.js';
@@ -88,62 +99,16 @@ export interface McpHttpServerOptions {
   tls?: TlsOptions;
 }
 
-export interface TlsOptions {
-  cert: string;
-  key: string;
-  /** Address to bind (default 127.0.0.1; e.g. 0.0.0.0 to expose it). */
-  host?: string;
-  /** 0 (default) picks a free port. */
-  port?: number;
-  /** Host names (without port) clients use to reach it, e.g. `devbox.lan`. */
-  allowedHosts?: string[];
-}
-
 /** A connected client, as `:RuneMcp` lists it. */
-export interface SessionSummary {
-  id: string;
-  client: string;
-  since: string;
-  lastSeenMs: number;
-  inFlight: number;
-  /** How the client is connected: Streamable HTTP, or the Unix socket `rune mcp` uses. */
-  transport: 'http' | 'socket';
-}
-
-export interface Session {
-  /** Empty until the SDK assigns it during `initialize`. */
-  id: string;
-  readonly server: McpServer;
-  /** Undefined for a session on the Unix socket. */
-  readonly transport: StreamableHTTPServerTransport | undefined;
-  readonly subscriptions: Set<string>;
-  readonly since: number;
-  lastSeen: number;
-  inFlight: number;
-  streams: number;
-  /**
-   * Requests whose HTTP connection is still open, by JSON-RPC id. A request
-   * whose connection closes before its answer (the client dropped it, or the
-   * `rune mcp` proxy carrying it died) is aborted: its prompt is withdrawn
-   * and nothing runs for nobody. `detached` marks a stream closed on purpose.
-   */
-  readonly open: Map<string | number, { ctrl: AbortController; detached: boolean }>;
-  /** A socket session's connection closed: its calls are aborted. */
-  readonly gone?: AbortController;
-}
-
 type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 
 /** After a drain's grace, how long cancelled calls get to send their result. */
 const CANCEL_GRACE_MS = 1000;
 
-const LOOPBACK_HOST = /^(127\.0\.0\.1|localhost|\[::1\])(:\d{1,5})?$/i;
-const LOOPBACK_ORIGIN = /^http:\/\/(127\.0\.0\.1|localhost|\[::1\])(:\d{1,5})?$/i;
-
 export class McpHttpServer implements Disposable {
   readonly token: string;
   private readonly http: http.Server;
-  private readonly sessions = new Map<string, Session>();
+  private readonly sessions = new SessionTable();
   private readonly logger: Logger;
   private readonly maxSessions: number;
   private readonly maxConcurrent: number;
@@ -156,15 +121,11 @@ export class McpHttpServer implements Disposable {
   private toolList: Tool[] | undefined;
   private oneShots = 0;
   private readonly startedAt = Date.now();
-  private tlsServer: https.Server | undefined;
-  private tlsPort = 0;
-  private certWatchers: fs.FSWatcher[] = [];
+  private tlsListener: TlsListener | undefined;
   private draining = false;
   /** Aborted when a drain runs out of grace: tool calls still running are cancelled. */
   private readonly stopping = new AbortController();
   private socketServer: net.Server | undefined;
-  /** Sessions on the Unix socket (they have no HTTP session id to be found by). */
-  private readonly socketSessions = new Set<Session>();
 
   constructor(private readonly opts: McpHttpServerOptions) {
     this.token = opts.token ?? randomBytes(16).toString('hex');
@@ -191,10 +152,13 @@ export class McpHttpServer implements Disposable {
     });
     const addr = this.http.address();
     this.boundPort = typeof addr === 'object' && addr ? addr.port : 0;
-    if (this.opts.tls) await this.listenTls(this.opts.tls);
+    if (this.opts.tls) {
+      this.tlsListener = new TlsListener(this.opts.tls, this.listener, this.logger);
+      await this.tlsListener.listen();
+    }
     this.registryWatch = this.opts.registry.onDidChange(() => {
       this.toolList = undefined;
-      for (const s of this.all()) {
+      for (const s of this.sessions.all()) {
         void s.server.server.sendToolListChanged().catch(() => undefined);
       }
     });
@@ -236,15 +200,12 @@ export class McpHttpServer implements Disposable {
 
   private async acceptSocket(sock: net.Socket): Promise<void> {
     sock.setNoDelay(true);
-    const head = await readAuthLine(sock, (line) => {
-      const m = /^Bearer\s+(\S+)\s*$/i.exec(line);
-      return !!m && timingSafeEqual(digest(m[1]!), this.tokenDigest);
-    });
+    const head = await readAuthLine(sock, (line) => bearerMatches(line, this.tokenDigest));
     if (head === null) {
       this.logger.warn('refused socket connection', { reason: 'no or wrong token' });
       return;
     }
-    if (this.draining || this.sessionCount() >= this.maxSessions) {
+    if (this.draining || this.sessions.size >= this.maxSessions) {
       sock.end(
         JSON.stringify({
           jsonrpc: '2.0',
@@ -256,28 +217,17 @@ export class McpHttpServer implements Disposable {
     }
     const server = this.newServer();
     const gone = new AbortController();
-    const s: Session = {
-      id: randomUUID(),
-      server,
-      transport: undefined,
-      subscriptions: new Set(),
-      since: Date.now(),
-      lastSeen: Date.now(),
-      inFlight: 0,
-      streams: 1,
-      open: new Map(),
-      gone,
-    };
+    const s = newSession(server, undefined, { id: randomUUID(), streams: 1, gone });
     const transport = new SocketServerTransport(sock, head, this.maxBody);
     transport.onbusy = (n) => {
       s.inFlight = n;
       s.lastSeen = Date.now();
     };
     this.populate(s);
-    this.socketSessions.add(s);
+    this.sessions.add(s);
     transport.onclose = () => {
       gone.abort(new AbortError('The client closed the connection of this request.'));
-      if (this.socketSessions.delete(s)) {
+      if (this.sessions.delete(s)) {
         void server.close().catch(() => undefined);
         this.logger.info('session closed', { session: s.id });
         this.opts.onSessionsChanged?.();
@@ -294,17 +244,9 @@ export class McpHttpServer implements Disposable {
     };
   }
 
-  private sessionCount(): number {
-    return this.sessions.size + this.socketSessions.size;
-  }
-
-  private all(): Session[] {
-    return [...this.sessions.values(), ...this.socketSessions];
-  }
-
   /** The TLS listener's port (0 when there is none). */
   get securePort(): number {
-    return this.tlsPort;
+    return this.tlsListener?.port ?? 0;
   }
 
   private readonly listener = (req: http.IncomingMessage, res: http.ServerResponse): void => {
@@ -315,63 +257,13 @@ export class McpHttpServer implements Disposable {
     });
   };
 
-  private readCerts(tls: TlsOptions): { cert: Buffer; key: Buffer } {
-    try {
-      return { cert: fs.readFileSync(tls.cert), key: fs.readFileSync(tls.key) };
-    } catch (err) {
-      throw new Error(
-        `mcp.tls: cannot read the certificate or key (${(err as Error).message}); check mcp.tls.cert and mcp.tls.key`,
-      );
-    }
-  }
-
-  private async listenTls(tls: TlsOptions): Promise<void> {
-    this.tlsServer = https.createServer(this.readCerts(tls), this.listener);
-    this.tlsServer.keepAliveTimeout = 65_000;
-    await new Promise<void>((resolve, reject) => {
-      this.tlsServer!.once('error', reject);
-      this.tlsServer!.listen(tls.port ?? 0, tls.host ?? '127.0.0.1', () => {
-        this.tlsServer!.off('error', reject);
-        resolve();
-      });
-    });
-    const addr = this.tlsServer.address();
-    this.tlsPort = typeof addr === 'object' && addr ? addr.port : 0;
-    // Renewed certificates (e.g. by an ACME client) take effect without a restart.
-    let timer: NodeJS.Timeout | undefined;
-    const reload = () => {
-      clearTimeout(timer);
-      timer = setTimeout(() => {
-        try {
-          this.tlsServer?.setSecureContext(this.readCerts(tls));
-          this.logger.info('tls certificate reloaded');
-        } catch (err) {
-          this.logger.warn('tls certificate reload failed; keeping the old one', { err });
-        }
-      }, 100);
-    };
-    for (const file of [tls.cert, tls.key]) {
-      try {
-        // Watch the folder: renewals often replace the file (rename), which ends a file watch.
-        const w = fs.watch(path.dirname(file), (_e, name) => {
-          if (!name || name === path.basename(file)) reload();
-        });
-        w.unref();
-        this.certWatchers.push(w);
-      } catch (err) {
-        this.logger.warn('cannot watch the tls certificate; changes need a restart', { err });
-      }
-    }
-    this.logger.info('mcp tls listener', { host: tls.host ?? '127.0.0.1', port: this.tlsPort });
-  }
-
   /**
    * Stops taking requests and waits (at most `graceMs`) for those in flight
    * to finish; `close()` then ends whatever is left.
    */
   async drain(graceMs: number): Promise<void> {
     this.draining = true;
-    const busy = () => this.all().some((s) => s.inFlight > 0) || this.oneShots > 0;
+    const busy = () => this.sessions.all().some((s) => s.inFlight > 0) || this.oneShots > 0;
     const until = async (end: number) => {
       while (busy() && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
     };
@@ -390,28 +282,20 @@ export class McpHttpServer implements Disposable {
       status: this.draining ? 'draining' : 'ok',
       version: VERSION,
       uptime_s: Math.round((Date.now() - this.startedAt) / 1000),
-      sessions: this.sessionCount(),
-      in_flight: this.all().reduce((n, s) => n + s.inFlight, 0) + this.oneShots,
+      sessions: this.sessions.size,
+      in_flight: this.sessions.all().reduce((n, s) => n + s.inFlight, 0) + this.oneShots,
       tools: this.tools().length,
-      tls: this.tlsPort || null,
+      tls: (this.tlsListener?.port ?? 0) || null,
     };
   }
 
   sessionList(): SessionSummary[] {
-    const now = Date.now();
-    return this.all().map((s) => ({
-      id: s.id,
-      client: clientName(s.server),
-      since: new Date(s.since).toISOString(),
-      lastSeenMs: now - s.lastSeen,
-      inFlight: s.inFlight,
-      transport: s.transport ? 'http' : 'socket',
-    }));
+    return this.sessions.summaries();
   }
 
   /** Ends a session (its client must initialize again). False when there is none. */
   closeSession(id: string): boolean {
-    const s = this.sessions.get(id) ?? [...this.socketSessions].find((x) => x.id === id);
+    const s = this.sessions.find(id);
     if (!s) return false;
     if (!s.transport) void s.server.close().catch(() => undefined);
     else this.drop(s);
@@ -420,7 +304,7 @@ export class McpHttpServer implements Disposable {
 
   /** Tells the sessions subscribed to `uri` that it changed. */
   resourceUpdated(uri: string): void {
-    for (const s of this.all()) {
+    for (const s of this.sessions.all()) {
       if (s.subscriptions.has(uri)) {
         void s.server.server.sendResourceUpdated({ uri }).catch(() => undefined);
       }
@@ -429,27 +313,21 @@ export class McpHttpServer implements Disposable {
 
   /** Tells every session the list of resources changed. */
   resourceListChanged(): void {
-    for (const s of this.all()) s.server.sendResourceListChanged();
+    for (const s of this.sessions.all()) s.server.sendResourceListChanged();
   }
 
   async close(): Promise<void> {
     clearInterval(this.sweeper);
     this.registryWatch?.dispose();
-    const all = this.all();
-    this.sessions.clear();
-    this.socketSessions.clear();
+    const all = this.sessions.clear();
     if (this.socketServer) {
       this.socketServer.close();
       if (this.socketFile) fs.rmSync(this.socketFile, { force: true });
     }
     await Promise.all(all.map((s) => s.server.close().catch(() => undefined)));
-    for (const w of this.certWatchers.splice(0)) w.close();
     this.http.closeAllConnections();
     await new Promise<void>((resolve) => this.http.close(() => resolve()));
-    if (this.tlsServer) {
-      this.tlsServer.closeAllConnections();
-      await new Promise<void>((resolve) => this.tlsServer!.close(() => resolve()));
-    }
+    await this.tlsListener?.close();
   }
 
   dispose(): void {
@@ -457,25 +335,25 @@ export class McpHttpServer implements Disposable {
   }
 
   private sweep(): void {
-    const now = Date.now();
-    for (const s of this.sessions.values()) {
-      if (s.inFlight === 0 && s.streams === 0 && now - s.lastSeen > this.idleMs) {
-        this.logger.info('session expired', { session: s.id });
-        this.drop(s);
-      }
+    for (const s of this.sessions.idle(Date.now(), this.idleMs)) {
+      this.logger.info('session expired', { session: s.id });
+      this.drop(s);
     }
   }
 
   private drop(s: Session): void {
-    if (this.sessions.get(s.id) !== s) return;
-    this.sessions.delete(s.id);
+    if (!this.sessions.delete(s)) return;
     void s.server.close().catch(() => undefined);
     this.opts.onSessionsChanged?.();
   }
 
   /** The guard, then routing to a session. */
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const forbidden = this.checkHostAndOrigin(req);
+    const forbidden = checkHostAndOrigin(
+      req.headers,
+      (req.socket as { encrypted?: boolean }).encrypted === true,
+      this.opts.tls?.allowedHosts,
+    );
     if (forbidden) {
       this.logger.warn('refused request', { reason: forbidden });
       sendJsonError(res, 403, -32000, forbidden);
@@ -487,7 +365,7 @@ export class McpHttpServer implements Disposable {
     }
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     if (url.pathname === '/health') {
-      if (!this.authorized(req)) {
+      if (!bearerMatches(req.headers.authorization, this.tokenDigest)) {
         res.setHeader('WWW-Authenticate', 'Bearer realm="rune"');
         sendJsonError(res, 401, -32001, 'Unauthorized: /health needs the bearer token too.');
         return;
@@ -505,7 +383,7 @@ export class McpHttpServer implements Disposable {
       sendJsonError(res, 404, -32000, 'Not found: the MCP endpoint is /mcp.');
       return;
     }
-    if (!this.authorized(req)) {
+    if (!bearerMatches(req.headers.authorization, this.tokenDigest)) {
       res.setHeader('WWW-Authenticate', 'Bearer realm="rune"');
       sendJsonError(
         res,
@@ -585,45 +463,9 @@ export class McpHttpServer implements Disposable {
       s.lastSeen = Date.now();
     });
     if (req.method === 'POST') this.trackConnection(s, res, body);
-    await s.transport!.handleRequest(req, res, body);
-  }
-
-  private checkHostAndOrigin(req: http.IncomingMessage): string | undefined {
-    // Any port is accepted: DNS rebinding puts the attacker's name in Host, never
-    // a loopback one, and local proxies (the conformance suite's) keep their own port.
-    const host = req.headers.host;
-    const tlsName = this.allowedTlsHost(req, host);
-    if (tlsName) {
-      const origin = req.headers.origin;
-      if (origin !== undefined && origin !== `https://${host}` && !LOOPBACK_ORIGIN.test(origin)) {
-        return `Forbidden: Origin "${origin}" may not call this server.`;
-      }
-      return undefined;
-    }
-    if (!host || !LOOPBACK_HOST.test(host)) {
-      return `Forbidden: Host "${host ?? ''}" is not a loopback address.`;
-    }
-    const origin = req.headers.origin;
-    if (origin !== undefined && !LOOPBACK_ORIGIN.test(origin)) {
-      return `Forbidden: Origin "${origin}" may not call this server.`;
-    }
-    return undefined;
-  }
-
-  /** True for a request on the TLS listener whose Host is one the user allowed. */
-  private allowedTlsHost(req: http.IncomingMessage, host: string | undefined): boolean {
-    if (!host || !this.opts.tls?.allowedHosts?.length) return false;
-    if (!(req.socket as { encrypted?: boolean }).encrypted) return false;
-    const name = host.replace(/:\d{1,5}$/, '').toLowerCase();
-    return this.opts.tls.allowedHosts.some((h) => h.toLowerCase() === name);
-  }
-
-  private authorized(req: http.IncomingMessage): boolean {
-    const h = req.headers.authorization;
-    const m = h ? /^Bearer\s+(\S+)\s*$/i.exec(h) : null;
-    if (!m) return false;
-    // Digests have equal lengths, so timingSafeEqual never leaks the token's length.
-    return timingSafeEqual(digest(m[1]!), this.tokenDigest);
+    const plain = req.method === 'POST' ? s.transport!.takes(req, body) : undefined;
+    if (plain && !this.streams(plain)) s.transport!.handle(req, res, plain);
+    else await s.transport!.handleRequest(req, res, body);
   }
 
   private newServer(): McpServer {
@@ -646,7 +488,7 @@ export class McpHttpServer implements Disposable {
     res: http.ServerResponse,
     body: unknown,
   ): Promise<void> {
-    if (this.sessions.size >= this.maxSessions) {
+    if (this.sessions.httpCount >= this.maxSessions) {
       res.setHeader('Retry-After', '5');
       sendJsonError(
         res,
@@ -658,7 +500,7 @@ export class McpHttpServer implements Disposable {
     }
     const server = this.newServer();
     const ref: { session?: Session } = {};
-    const transport = new StreamableHTTPServerTransport({
+    const sdk = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       eventStore: new BoundedEventStore(),
       retryInterval: 1000,
@@ -666,22 +508,13 @@ export class McpHttpServer implements Disposable {
         const session = ref.session;
         if (!session) return;
         session.id = id;
-        this.sessions.set(id, session);
+        this.sessions.add(session);
         this.logger.info('session opened', { session: id, client: clientName(server) });
         this.opts.onSessionsChanged?.();
       },
     });
-    const s: Session = {
-      id: '',
-      server,
-      transport,
-      subscriptions: new Set(),
-      since: Date.now(),
-      lastSeen: Date.now(),
-      inFlight: 0,
-      streams: 0,
-      open: new Map(),
-    };
+    const transport = new JsonResponseTransport(sdk);
+    const s = newSession(server, transport);
     ref.session = s;
     transport.onclose = () => {
       if (s.id) this.drop(s);
@@ -711,18 +544,10 @@ export class McpHttpServer implements Disposable {
     this.oneShots++;
     res.once('close', () => this.oneShots--);
     const server = this.newServer();
-    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
-    const s: Session = {
-      id: '',
-      server,
-      transport,
-      subscriptions: new Set(),
-      since: Date.now(),
-      lastSeen: Date.now(),
-      inFlight: 1,
-      streams: 0,
-      open: new Map(),
-    };
+    const transport = new JsonResponseTransport(
+      new StreamableHTTPServerTransport({ sessionIdGenerator: undefined }),
+    );
+    const s = newSession(server, transport, { inFlight: 1 });
     this.populate(s);
     await server.connect(transport);
     res.once('close', () => void server.close().catch(() => undefined));
@@ -745,6 +570,19 @@ export class McpHttpServer implements Disposable {
         }
       }
     });
+  }
+
+  /**
+   * True when a request should be answered on an SSE stream even though it
+   * could be answered as JSON: the client asked for progress, or the call may
+   * wait for a person (approval) or run someone else's code (hub and plugin
+   * tools), which may close its stream for polling (`ctx.closeStream`).
+   */
+  private streams(m: JSONRPCRequest): boolean {
+    if (m.params?._meta?.progressToken !== undefined) return true;
+    if (m.method !== 'tools/call') return false;
+    const tool = this.opts.registry.get(String(m.params?.name));
+    return !!tool && (tool.approval !== 'auto' || tool.def.origin !== undefined);
   }
 
   private tools(): Tool[] {
@@ -832,15 +670,6 @@ export class McpHttpServer implements Disposable {
         extra.sendRequest({ method: 'elicitation/create', params }, ElicitResultSchema),
     };
   }
-}
-
-function clientName(server: McpServer): string {
-  const v = server.server.getClientVersion();
-  return v ? `${v.name} ${v.version}` : 'unknown client';
-}
-
-function digest(s: string): Buffer {
-  return createHash('sha256').update(s).digest();
 }
 
 function headerOf(req: http.IncomingMessage, name: string): string | undefined {

@@ -24,7 +24,7 @@ import {
 } from '../tools/approval.js';
 import { AuditLog } from '../tools/audit.js';
 import { registerAiTools } from '../tools/ai-tools.js';
-import { registerEditorTools } from '../tools/editor-tools.js';
+import { registerEditorTools } from '../tools/editor/index.js';
 import { visibleInRoots } from '../tools/paths.js';
 import type { ToolRegistry } from '../tools/registry.js';
 import { getToolRegistry } from './tools.js';

@@ -19,7 +19,7 @@ import {
   type ProviderPort,
   UNSANDBOXED_OPTION,
 } from '../plugins/manager.js';
-import { detectBwrap } from '../plugins/sandbox.js';
+import { detectBwrap } from '../sandbox/sandbox.js';
 import type { HealthItem, HostModule, ReadyHost } from './host.js';
 import { getMcpToolRegistry } from './mcp.js';
 import { getToolRegistry } from './tools.js';

@@ -26,7 +26,7 @@ import type {
 import type { ToolDefinition, ToolOutput, ToolShape } from '../tools/registry.js';
 import { PluginError, type Manifest, type ProviderSpec, type ToolSpec } from './manifest.js';
 import { orderPlugins } from './order.js';
-import { detectBwrap, runSandboxed } from './sandbox.js';
+import { detectBwrap, runSandboxed } from '../sandbox/sandbox.js';
 import {
   NO_GRANTS,
   grantsCover,

@@ -1,6 +1,6 @@
 /**
  * One plugin running in its own worker thread or, where bubblewrap works, its
- * own child Node process inside the sandbox (sandbox.ts). The host keeps the
+ * own child Node process inside the sandbox (src/sandbox/sandbox.ts). The host keeps the
  * plugin's registrations and proxies calls to it as messages; the plugin has
  * a V8 heap limit (a plugin that runs out of memory dies alone) and every call
  * a deadline (on overrun the thread or process is ended: a busy loop cannot be
@@ -15,7 +15,7 @@ import { pathToFileURL } from 'node:url';
 import { AbortError, RuneError, TimeoutError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { WORKER_SOURCE } from './worker-source.js';
-import { killTree, sandboxCommand, unixSocketFilter } from './sandbox.js';
+import { killTree, sandboxCommand, unixSocketFilter } from '../sandbox/sandbox.js';
 import {
   PluginError,
   commandSpecSchema,

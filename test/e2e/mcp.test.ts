@@ -147,6 +147,54 @@ describe('MCP server (built host) with the official SDK client', () => {
     }
   });
 
+  it('answers a plain call as one JSON response and streams a call that reports progress', async () => {
+    const types: string[] = [];
+    const client = new Client({ name: 'e2e-json', version: '1.0.0' });
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(lock.url), {
+        requestInit: { headers: { Authorization: `Bearer ${lock.token}` } },
+        fetch: async (url, init) => {
+          const res = await fetch(url, init);
+          types.push(res.headers.get('content-type') ?? '');
+          return res;
+        },
+      }),
+    );
+    try {
+      await explained(t, async () => {
+        const read = await client.callTool({ name: 'read_file', arguments: { path: 'notes.txt' } });
+        expect(textOf(read)).toMatch(/^alpha\n/);
+        expect(types.at(-1)).toBe('application/json');
+        const seen: string[] = [];
+        const tail = await client.callTool(
+          { name: 'tail_file', arguments: { path: 'notes.txt', lines: 2, max_seconds: 0 } },
+          undefined,
+          { onprogress: (p) => seen.push(p.message ?? '') },
+        );
+        expect((tail as { isError?: boolean }).isError).toBeFalsy();
+        expect(seen[0]).toMatch(/^alpha\n/);
+        expect(types.at(-1)).toBe('text/event-stream');
+        // A protocol version the server does not speak is refused, as the SDK refuses it.
+        const sid = client.transport?.sessionId ?? '';
+        const bad = await fetch(lock.url, {
+          method: 'POST',
+          headers: {
+            authorization: `Bearer ${lock.token}`,
+            'content-type': 'application/json',
+            accept: 'application/json, text/event-stream',
+            'mcp-session-id': sid,
+            'mcp-protocol-version': '1999-01-01',
+          },
+          body: JSON.stringify({ jsonrpc: '2.0', id: 99, method: 'tools/list' }),
+        });
+        expect(bad.status).toBe(400);
+        expect(await bad.text()).toContain('Unsupported protocol version: 1999-01-01');
+      });
+    } finally {
+      await client.close();
+    }
+  });
+
   it('`rune mcp` finds this Neovim from its folder and serves the same tools over stdio', async () => {
     const client = new Client({ name: 'e2e-stdio', version: '2.0.0' });
     const transport = new StdioClientTransport({

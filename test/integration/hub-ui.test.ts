@@ -12,7 +12,7 @@ import { startInProcessHost } from '../helpers/host.js';
 import { startNvim, waitFor, type TestNvim } from '../helpers/nvim.js';
 import { hubModule } from '../../src/nvim/hub/index.js';
 import { mcpModule } from '../../src/nvim/mcp.js';
-import { detectBwrap } from '../../src/plugins/sandbox.js';
+import { detectBwrap } from '../../src/sandbox/sandbox.js';
 
 const bwrap = detectBwrap(true);
 if (process.env.RUNE_TEST_BWRAP === '1' && !bwrap.usable) {

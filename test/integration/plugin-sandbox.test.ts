@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ROOT, startNvim, waitFor, type TestNvim } from '../helpers/nvim.js';
-import { detectBwrap } from '../../src/plugins/sandbox.js';
+import { detectBwrap } from '../../src/sandbox/sandbox.js';
 import { NO_GRANTS, spawnPluginProcess } from '../../src/plugins/worker.js';
 
 const INTRUDER = path.join(ROOT, 'test', 'fixtures', 'plugins', 'intruder.mjs');

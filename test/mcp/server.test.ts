@@ -289,6 +289,8 @@ describe('McpHttpServer', () => {
       description: 'closes its stream, then answers',
       inputSchema: {},
       annotations: { readOnlyHint: true },
+      // A call that may wait for a person is answered on a stream it may close.
+      approval: 'ask',
       handler: async (_a, ctx) => {
         expect(ctx.closeStream).toBeTypeOf('function');
         await new Promise((r) => setTimeout(r, 50));

@@ -35,7 +35,14 @@ describe('the architecture lint rule', () => {
     ['src/mcp/new.ts', '../cli/main.js', 'cli/'],
     ['src/cli/commands/new.ts', '../../nvim/editor.js', 'nvim/'],
     ['src/plugins/new.ts', '../mcp/server.js', 'mcp/'],
+    ['src/sandbox/new.ts', '../plugins/worker.js', 'plugins/'],
+    ['src/sandbox/new.ts', '../tools/registry.js', 'tools/'],
+    ['src/tools/new.ts', '../sandbox/sandbox.js', 'sandbox/'],
+    ['src/core/new.ts', '../sandbox/sandbox.js', 'sandbox/'],
     ['src/nvim/chat/new.ts', '../../cli/main.js', 'cli/'],
+    ['src/chat/new.ts', '../nvim/host.js', 'nvim/'],
+    ['src/chat/new.ts', '../mcp/server.js', 'mcp/'],
+    ['src/tools/new.ts', '../chat/runner.js', 'chat/'],
   ])('refuses %s importing %s', async (file, spec, target) => {
     const found = await violations(file, use(spec));
     expect(found).toHaveLength(1);
@@ -43,7 +50,13 @@ describe('the architecture lint rule', () => {
   });
 
   it('keeps the neovim client out of the rooms that use the Editor port', async () => {
-    for (const file of ['src/core/new.ts', 'src/tools/new.ts', 'src/providers/new.ts']) {
+    for (const file of [
+      'src/core/new.ts',
+      'src/tools/new.ts',
+      'src/providers/new.ts',
+      'src/sandbox/new.ts',
+      'src/chat/new.ts',
+    ]) {
       const found = await violations(file, use('neovim'));
       expect(found, file).toHaveLength(1);
       expect(found[0]).toContain('Only nvim/ speaks to Neovim');
@@ -58,6 +71,14 @@ describe('the architecture lint rule', () => {
     ['src/cli/commands/new.ts', '../../mcp/proxy.js'],
     ['src/providers/new.ts', '../core/errors.js'],
     ['src/nvim/chat/new.ts', '../tools.js'],
+    ['src/sandbox/new.ts', '../core/which.js'],
+    ['src/plugins/new.ts', '../sandbox/sandbox.js'],
+    ['src/mcp/hub/new.ts', '../../sandbox/sandbox.js'],
+    ['src/nvim/new.ts', '../sandbox/sandbox.js'],
+    ['src/chat/new.ts', '../tools/registry.js'],
+    ['src/chat/new.ts', '../providers/types.js'],
+    ['src/cli/commands/new.ts', '../../chat/runner.js'],
+    ['src/nvim/chat/new.ts', '../../chat/runner.js'],
     // The documented exceptions.
     ['src/providers/copilot.ts', '../auth/github.js'],
     ['src/tools/ai-tools.ts', '../providers/types.js'],

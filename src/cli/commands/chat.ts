@@ -1,5 +1,6 @@
 /** `rune chat "<prompt>"`: asks a model and streams the answer to stdout. */
 import { Command } from 'commander';
+import { ChatRunner } from '../../chat/runner.js';
 import { standaloneProviders } from '../standalone.js';
 import { interruptSignal } from '../output.js';
 
@@ -39,15 +40,18 @@ export function chatCommand(): Command {
           const provider = registry.get('chat', opts.provider);
           const signal = interruptSignal();
           let ended = false;
-          for await (const ev of provider.chat(
-            {
-              model: opts.model,
-              system: opts.system,
-              messages: [{ role: 'user', content: prompt }],
-            },
-            { signal },
-          )) {
-            if (opts.json) {
+          // The chat's own loop, with no tools offered: the CLI has no editor to act on.
+          const runner = new ChatRunner({
+            provider,
+            model: opts.model,
+            system: opts.system,
+            messages: [{ role: 'user', content: prompt }],
+            signal,
+          });
+          for await (const ev of runner) {
+            if (ev.type === 'end') {
+              break;
+            } else if (opts.json) {
               process.stdout.write(`${JSON.stringify(ev)}\n`);
             } else if (ev.type === 'text') {
               process.stdout.write(ev.delta);

@@ -10,7 +10,6 @@
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
-import type { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import {
@@ -36,6 +35,7 @@ import { lazy } from '../../core/lazy.js';
 import { toDisposable } from '../../core/disposable.js';
 import {
   AuthError,
+  DeniedError,
   NotFoundError,
   ProviderUnavailableError,
   RuneError,
@@ -44,21 +44,24 @@ import {
 import type { Logger } from '../../core/log.js';
 import { VERSION } from '../../core/version.js';
 import { connectionKey, type ServerConfig } from './config.js';
+import type { StdioRun } from './launcher.js';
+import type { HubStdioTransport } from './stdio.js';
 
 /** Separates server and tool in qualified names: `github__create_issue`. */
 
 /** The SDK's client side, loaded when the first server connects (not at host start). */
 const clientSdk = lazy(async () => {
-  const [index, stdio, http, sse, auth] = await Promise.all([
+  const [index, stdio, ownStdio, http, sse, auth] = await Promise.all([
     import('@modelcontextprotocol/sdk/client/index.js'),
     import('@modelcontextprotocol/sdk/client/stdio.js'),
+    import('./stdio.js'),
     import('@modelcontextprotocol/sdk/client/streamableHttp.js'),
     import('@modelcontextprotocol/sdk/client/sse.js'),
     import('@modelcontextprotocol/sdk/client/auth.js'),
   ]);
   return {
     Client: index.Client,
-    StdioClientTransport: stdio.StdioClientTransport,
+    HubStdioTransport: ownStdio.HubStdioTransport,
     getDefaultEnvironment: stdio.getDefaultEnvironment,
     StreamableHTTPClientTransport: http.StreamableHTTPClientTransport,
     SSEClientTransport: sse.SSEClientTransport,
@@ -143,10 +146,12 @@ export interface HubOptions {
     server: ServerConfig,
   ) => HubAuthProvider | undefined | Promise<HubAuthProvider | undefined>;
   /**
-   * Rewrites a stdio server's command before it is spawned (the sandbox):
-   * returns the command to run and whether it is sandboxed.
+   * Rewrites a stdio server's command before it is spawned (the sandbox,
+   * `stdioLauncher` of launcher.ts): returns the command to run, whether it is
+   * sandboxed, and what to feed its fd 3. A `DeniedError` thrown here fails
+   * the server without retrying (the sandbox is asked for but unusable).
    */
-  wrapStdio?: (server: ServerConfig) => { command: string; args: string[]; sandboxed: boolean };
+  wrapStdio?: (server: ServerConfig) => StdioRun;
 }
 
 /** An `OAuthClientProvider` that can also wait for the sign-in it started. */
@@ -211,7 +216,7 @@ class ServerConnection {
   auth: HubAuthProvider | undefined;
   /** The remote transport tried last: the one that learnt where the server's auth lives. */
   private remote: StreamableHTTPClientTransport | SSEClientTransport | undefined;
-  private stdio: StdioClientTransport | undefined;
+  private stdio: HubStdioTransport | undefined;
   timer: NodeJS.Timeout | undefined;
   /** Bumped on every (re)start so late events of an old connection are ignored. */
   generation = 0;
@@ -274,8 +279,12 @@ class ServerConnection {
       this.client = undefined;
       void client?.close().catch(() => undefined);
       // A refused or abandoned sign-in is not retried by itself: every retry would open
-      // the browser again. The user restarts the server (:RuneMcp) when ready.
-      this.fail(err, !(isUnauthorized(err) || err instanceof AuthError));
+      // the browser again. Nor is a server refused its sandbox: retrying changes nothing.
+      // The user restarts the server (:RuneMcp) when ready.
+      this.fail(
+        err,
+        !(isUnauthorized(err) || err instanceof AuthError || err instanceof DeniedError),
+      );
     }
   }
 
@@ -399,17 +408,17 @@ class ServerConnection {
         sandboxed: false,
       };
       this.sandboxed = run.sandboxed;
-      const transport = new sdk.StdioClientTransport({
+      const transport = new sdk.HubStdioTransport({
         command: run.command,
         args: run.args,
         env: { ...sdk.getDefaultEnvironment(), ...c.env },
-        cwd: c.cwd,
-        stderr: 'pipe',
+        ...(c.cwd ? { cwd: c.cwd } : {}),
+        ...(run.fd3 ? { fd3: run.fd3 } : {}),
       });
       this.stdio = transport;
       this.stderr = [];
       let partial = '';
-      transport.stderr?.on('data', (chunk: Buffer) => {
+      transport.stderr.on('data', (chunk: Buffer) => {
         const lines = (partial + chunk.toString('utf8')).split('\n');
         partial = lines.pop() ?? '';
         for (const line of lines) {

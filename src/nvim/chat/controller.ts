@@ -1,24 +1,24 @@
 /**
  * The chat controller: one session per chat buffer. It reads the question
- * from the buffer, resolves its #context words, streams the answer from the
- * chat provider into the buffer through a StreamWriter, and saves the chat
- * after every step. Lua only draws (lua/rune/chat.lua); the decisions are here.
+ * from the buffer, resolves its #context words, runs the answer's tool loop
+ * (src/chat/runner.ts), streams it into the buffer through a StreamWriter, and
+ * saves the chat after every step. It reaches the editor only through the
+ * `ChatUi` port (src/nvim/chat/ui.ts draws with lua/rune/chat.lua); the
+ * decisions are here.
  */
-import type { NeovimClient } from 'neovim';
-import { execLua } from './lua.js';
 import { z } from 'zod';
 import { ConfigError, StateError, isAbort, toRuneError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import { metrics, METRICS } from '../../core/metrics.js';
-import type {
-  ChatMessage,
-  ContentPart,
-  ModelInfo,
-  Provider,
-  ProviderRegistry,
-  Usage,
-} from '../../providers/types.js';
-import { collectContext, parseContextRefs, promptWithContext, type Selection } from './context.js';
+import type { ChatMessage, ModelInfo, Provider, ProviderRegistry } from '../../providers/types.js';
+import {
+  parseContextRefs,
+  promptWithContext,
+  type CollectOptions,
+  type ContextItem,
+  type ContextRef,
+  type Selection,
+} from './context.js';
 import {
   HistoryStore,
   titleFrom,
@@ -27,7 +27,6 @@ import {
   type StoredMessage,
   type StoredTurn,
 } from './history.js';
-import { fitToContext } from './budget.js';
 import {
   answerHeader,
   answerTrailer,
@@ -43,7 +42,8 @@ import {
   toolStoppedBlock,
   USER_HEADER,
 } from './render.js';
-import type { ChatTools, ToolRun } from './tools.js';
+import { ChatRunner } from '../../chat/runner.js';
+import type { ChatTools } from '../../chat/tools.js';
 import { StreamWriter } from './stream-writer.js';
 
 /** The host's part of the `chat` config section (Lua uses the rest). */
@@ -66,21 +66,6 @@ export const chatConfigSchema = z.looseObject({
   max_tool_steps: z.number().int().min(0).optional(),
 });
 export type ChatConfig = z.infer<typeof chatConfigSchema>;
-
-export const DEFAULT_MAX_TOOL_STEPS = 10;
-/** Each tool result sent to the model is cut to this many characters. */
-const MAX_RESULT_CHARS = 100_000;
-const DENIED_HINT =
-  'The user denied this tool call, so it did not run. Do not call it again with the same arguments; continue without it or ask the user.';
-
-function clip(text: string, max: number): string {
-  return text.length > max
-    ? `${text.slice(0, max)}\n… (cut: ${text.length} characters in all)`
-    : text;
-}
-
-/** Tokens kept free for the answer when a request is fitted to a small context window. */
-const ANSWER_RESERVE = 1024;
 
 export const DEFAULT_SYSTEM =
   'You are Rune, a coding assistant inside the Neovim editor. Answer concisely in Markdown; ' +
@@ -129,8 +114,35 @@ export interface ChatStatus {
   ttft_ms?: number | undefined;
 }
 
+/**
+ * What the chat needs from the editor (the Neovim side is src/nvim/chat/ui.ts). Buffers
+ * are the editor's ids; rows are 0-based.
+ */
+export interface ChatUi {
+  /** Opens a chat buffer showing `lines`; returns its id. */
+  create(id: string, project: string, lines: string[]): Promise<number>;
+  /** Whether the buffer still exists. */
+  exists(buf: number): Promise<boolean>;
+  /** The buffer's lines. */
+  lines(buf: number): Promise<string[]>;
+  /** Adds text to the prompt under the last question header. */
+  addToPrompt(buf: number, text: string): Promise<void>;
+  /** Replaces the buffer from `row` on with `text` (question and answer header); false when the buffer is gone. */
+  begin(buf: number, row: number, text: string): Promise<boolean>;
+  /** Appends to the answer; `last` ends it (the buffer becomes editable again). False when gone. */
+  append(buf: number, text: string, last?: boolean): Promise<boolean>;
+  /** Shows the chat's state (statuslines). */
+  status(buf: number, status: ChatStatus): Promise<void>;
+  /** The chat id and project root of a chat buffer, or null when it is not one. */
+  chatIds(buf: number): Promise<[string, string] | null>;
+  /** Reads what the question's `#context` words name. */
+  context(refs: ContextRef[], where: Omit<CollectOptions, 'nvim'>): Promise<ContextItem[]>;
+  warn(message: string): Promise<void>;
+  error(message: string): Promise<void>;
+}
+
 export interface ChatControllerOptions {
-  nvim: NeovimClient;
+  ui: ChatUi;
   logger: Logger;
   registry: () => ProviderRegistry;
   /** Why a provider was picked when the user configured none (shown in the answer header). */
@@ -155,11 +167,11 @@ export class ChatController {
   private readonly byId = new Map<string, Session>();
   /** The chat `:RuneChat` returns to, per project. */
   private readonly current = new Map<string, Session>();
-  private readonly nvim: NeovimClient;
+  private readonly ui: ChatUi;
   private readonly logger: Logger;
 
   constructor(private readonly opts: ChatControllerOptions) {
-    this.nvim = opts.nvim;
+    this.ui = opts.ui;
     this.logger = opts.logger;
   }
 
@@ -176,11 +188,7 @@ export class ChatController {
     this.current.set(args.root, s);
     if (args.source !== undefined) s.sourceBuf = args.source;
     if (s.buf === undefined) {
-      s.buf = (await execLua(this.nvim, 'return require("rune.chat")._create(...)', [
-        s.chat.id,
-        s.chat.project,
-        renderChat(s.chat),
-      ])) as number;
+      s.buf = await this.ui.create(s.chat.id, s.chat.project, renderChat(s.chat));
       this.byBuf.set(s.buf, s);
     }
     if (args.selection) {
@@ -201,7 +209,7 @@ export class ChatController {
       throw new StateError('An answer is still streaming; stop it with <C-c> or :RuneStop first.');
     }
     if (sourceBuf !== undefined && sourceBuf > 0) s.sourceBuf = sourceBuf;
-    const lines = (await this.nvim.request('nvim_buf_get_lines', [buf, 0, -1, false])) as string[];
+    const lines = await this.ui.lines(buf);
     const pending = pendingPrompt(lines);
     const headerRow = pending.headerRow;
     if (!pending.text) {
@@ -215,8 +223,7 @@ export class ChatController {
         })
       : pending.text;
     const budget = this.opts.config.max_context_chars ?? 200_000;
-    const context = await collectContext(parseContextRefs(text), {
-      nvim: this.nvim,
+    const context = await this.ui.context(parseContextRefs(text), {
       root: s.chat.project,
       sourceBuf: s.sourceBuf,
       selection: s.selection,
@@ -225,9 +232,11 @@ export class ChatController {
     });
     const cut = context.filter((c) => c.cut);
     if (cut.length) {
-      void execLua(this.nvim, 'require("rune.util").notify(..., vim.log.levels.WARN)', [
-        `context over chat.max_context_chars (${budget}): ${cut.map((c) => `${c.label}: ${c.cut}`).join('; ')}`,
-      ]).catch(() => undefined);
+      void this.ui
+        .warn(
+          `context over chat.max_context_chars (${budget}): ${cut.map((c) => `${c.label}: ${c.cut}`).join('; ')}`,
+        )
+        .catch(() => undefined);
     }
     const question: StoredMessage = { role: 'user', content: text };
     if (context.length) question.context = context;
@@ -267,25 +276,17 @@ export class ChatController {
       project?.name,
       (s.chat.provider ?? this.opts.config.provider) ? undefined : this.opts.why?.(providerId),
     );
-    const ok = (await execLua(this.nvim, 'return require("rune.chat")._begin(...)', [
-      buf,
-      headerRow + 1,
-      text + contextBlock(context) + header,
-    ])) as boolean;
+    const ok = await this.ui.begin(buf, headerRow + 1, text + contextBlock(context) + header);
     if (!ok) throw new StateError('The chat buffer is gone.');
 
     const abort = new AbortController();
-    const writer = new StreamWriter(
-      (delta) =>
-        execLua<boolean>(this.nvim, 'return require("rune.chat")._append(...)', [buf, delta]),
-      {
-        frameMs: this.opts.config.frame_ms ?? 16,
-        onGone: (err) => {
-          if (err) this.logger.warn('chat buffer write failed', { err });
-          abort.abort(new StateError('The chat buffer was closed.'));
-        },
+    const writer = new StreamWriter((delta) => this.ui.append(buf, delta), {
+      frameMs: this.opts.config.frame_ms ?? 16,
+      onGone: (err) => {
+        if (err) this.logger.warn('chat buffer write failed', { err });
+        abort.abort(new StateError('The chat buffer was closed.'));
       },
-    );
+    });
     const active: Active = { abort, writer, done: Promise.resolve() };
     s.active = active;
     void this.pushStatus(buf, { state: 'streaming', provider: providerId, model });
@@ -295,155 +296,105 @@ export class ChatController {
       const started = performance.now();
       let lastSave = started;
       let firstAt: number | undefined;
-      let usage: Usage | undefined;
-      let ttft: number | undefined;
       let servedBy: string | undefined;
-      let thought = 0;
+      // A tool call being shown or run; a stop in the middle closes its fold.
+      let toolOpen = false;
       try {
         if (setupError !== undefined || !provider) throw setupError;
-        const messages: ChatMessage[] = [
-          ...history,
-          { role: 'user', content: promptWithContext(text, context) },
-        ];
         const info = await this.modelInfo(provider, model, abort.signal);
-        const contextTokens = info?.contextLength;
         if (info?.tools === false && this.opts.config.tools !== false) {
           this.logger.info('chat tools not offered: the model cannot call tools', {
             chat: s.chat.id,
             model: info.id,
           });
         }
-        const tools =
-          this.opts.config.tools === false || info?.tools === false ? undefined : this.opts.tools;
-        // What the loop adds after the question is kept with the answer (StoredMessage.turns).
-        const asked = messages.length;
-        const keepTurns = (final?: string) => {
-          const turns = messages.slice(asked) as StoredTurn[];
-          answer.turns = final ? [...turns, { role: 'assistant', content: final }] : turns;
-        };
-        const specs = tools?.specs() ?? [];
-        const system = [this.opts.config.system ?? DEFAULT_SYSTEM, project?.system]
-          .filter(Boolean)
-          .join('\n\n');
-        const maxSteps = this.opts.config.max_tool_steps ?? DEFAULT_MAX_TOOL_STEPS;
         const emit = (piece: string) => {
           answer.content += piece;
           writer.push(piece);
         };
-        for (let step = 0; ; step++) {
-          const calls: { id: string; name: string; input: unknown }[] = [];
-          let stepText = '';
-          const fit = fitToContext(
-            { system, messages, tools: specs },
-            contextTokens,
-            ANSWER_RESERVE,
-          );
-          if (fit.droppedMessages || fit.droppedTools) {
-            this.logger.info('chat request fitted to the context window', {
-              chat: s.chat.id,
-              contextTokens,
-              droppedMessages: fit.droppedMessages,
-              droppedTools: fit.droppedTools,
-            });
-          }
-          const stream = provider.chat(
-            {
-              messages: fit.messages,
-              system,
-              ...(model ? { model } : {}),
-              ...(fit.tools.length ? { tools: fit.tools } : {}),
-            },
-            { signal: abort.signal },
-          );
-          for await (const ev of stream) {
-            if (ev.type === 'text') {
+        const runner = new ChatRunner({
+          provider,
+          model,
+          system: [this.opts.config.system ?? DEFAULT_SYSTEM, project?.system]
+            .filter(Boolean)
+            .join('\n\n'),
+          messages: [...history, { role: 'user', content: promptWithContext(text, context) }],
+          tools:
+            this.opts.config.tools === false || info?.tools === false ? undefined : this.opts.tools,
+          contextTokens: info?.contextLength,
+          maxSteps: this.opts.config.max_tool_steps,
+          signal: abort.signal,
+        });
+        for await (const ev of runner) {
+          switch (ev.type) {
+            case 'text':
               firstAt ??= performance.now();
-              stepText += ev.delta;
               emit(ev.delta);
               if (performance.now() - lastSave > (this.opts.config.save_interval_ms ?? 1000)) {
                 lastSave = performance.now();
                 void this.save(s);
               }
-            } else if (ev.type === 'thinking') {
+              break;
+            case 'thinking':
+            case 'tool_call':
               firstAt ??= performance.now();
-              thought += ev.delta.length;
-            } else if (ev.type === 'notice') {
+              break;
+            case 'notice':
               this.logger.warn('chat provider notice', { chat: s.chat.id, message: ev.message });
-              void execLua(this.nvim, 'require("rune.util").notify(..., vim.log.levels.WARN)', [
-                ev.message,
-              ]).catch(() => undefined);
-            } else if (ev.type === 'tool_call') {
-              firstAt ??= performance.now();
-              calls.push({ id: ev.id, name: ev.name, input: ev.input });
-            } else if (ev.type === 'done') {
-              usage = usage
-                ? {
-                    inputTokens: usage.inputTokens + ev.usage.inputTokens,
-                    outputTokens: usage.outputTokens + ev.usage.outputTokens,
-                  }
-                : ev.usage;
-              ttft ??= ev.ttftMs;
+              void this.ui.warn(ev.message).catch(() => undefined);
+              break;
+            case 'fitted':
+              this.logger.info('chat request fitted to the context window', {
+                chat: s.chat.id,
+                contextTokens: ev.contextTokens,
+                droppedMessages: ev.droppedMessages,
+                droppedTools: ev.droppedTools,
+              });
+              break;
+            case 'tool_run':
+              toolOpen = true;
+              emit(toolCallBlock(ev.name, ev.input));
+              await writer.flush();
+              break;
+            case 'tool_result':
+              toolOpen = false;
+              this.logger.info('chat tool call', {
+                chat: s.chat.id,
+                tool: ev.name,
+                isError: ev.run.isError,
+                denied: ev.run.denied,
+              });
+              emit(toolResultBlock(ev.run));
+              break;
+            case 'step':
+              // What the loop adds after the question is kept with the answer (StoredMessage.turns).
+              answer.turns = ev.turns as StoredTurn[];
+              void this.save(s);
+              break;
+            case 'step_limit':
+              emit(stepLimitNote(ev.maxSteps));
+              this.logger.info('chat tool loop stopped at the step limit', {
+                chat: s.chat.id,
+                maxSteps: ev.maxSteps,
+              });
+              break;
+            case 'end':
+              if (ev.turns) answer.turns = ev.turns as StoredTurn[];
+              answer.status = 'done';
+              if (ev.usage) answer.usage = ev.usage;
               servedBy = ev.model;
-            }
-            if (abort.signal.aborted) break;
+              answer.ttftMs = ev.ttftMs ?? (firstAt !== undefined ? firstAt - started : undefined);
+              answer.elapsedMs = performance.now() - started;
+              if (ev.thinkingChars) answer.thinkingChars = ev.thinkingChars;
+              break;
           }
-          if (abort.signal.aborted) throw abort.signal.reason;
-          if (calls.length === 0 || !tools) {
-            if (step > 0) keepTurns(stepText);
-            break;
-          }
-          if (step >= maxSteps) {
-            emit(stepLimitNote(maxSteps));
-            this.logger.info('chat tool loop stopped at the step limit', {
-              chat: s.chat.id,
-              maxSteps,
-            });
-            break;
-          }
-          messages.push({
-            role: 'assistant',
-            content: [
-              ...(stepText ? [{ type: 'text' as const, text: stepText }] : []),
-              ...calls.map((c) => ({ type: 'tool_call' as const, ...c })),
-            ],
-          });
-          const results: ContentPart[] = [];
-          for (const c of calls) {
-            emit(toolCallBlock(c.name, c.input));
-            await writer.flush();
-            let run: ToolRun;
-            try {
-              run = await tools.call(c.name, c.input, abort.signal);
-            } catch (err) {
-              // Close the fold, so the rest of the chat does not fall into it.
-              emit(toolStoppedBlock());
-              throw err;
-            }
-            this.logger.info('chat tool call', {
-              chat: s.chat.id,
-              tool: c.name,
-              isError: run.isError,
-              denied: run.denied,
-            });
-            emit(toolResultBlock(run));
-            results.push({
-              type: 'tool_result',
-              id: c.id,
-              content: run.denied ? `${run.text} ${DENIED_HINT}` : clip(run.text, MAX_RESULT_CHARS),
-              ...(run.isError ? { isError: true } : {}),
-            });
-          }
-          messages.push({ role: 'tool', content: results });
-          keepTurns();
-          void this.save(s);
         }
-        if (abort.signal.aborted) throw abort.signal.reason;
-        answer.status = 'done';
-        if (usage) answer.usage = usage;
-        answer.ttftMs = ttft ?? (firstAt !== undefined ? firstAt - started : undefined);
-        answer.elapsedMs = performance.now() - started;
-        if (thought) answer.thinkingChars = thought;
       } catch (err) {
+        // Close the fold, so the rest of the chat does not fall into it.
+        if (toolOpen) {
+          answer.content += toolStoppedBlock();
+          writer.push(toolStoppedBlock());
+        }
         if (isAbort(err) || abort.signal.aborted) {
           answer.status = 'cancelled';
           this.logger.info('chat answer cancelled', {
@@ -462,11 +413,9 @@ export class ChatController {
       await writer.flush();
       writer.close();
       s.active = undefined;
-      await execLua(this.nvim, 'return require("rune.chat")._append(...)', [
-        buf,
-        answerTrailer(answer) + nextPrompt(),
-        true,
-      ]).catch((err: unknown) => this.logger.warn('chat buffer write failed', { err }));
+      await this.ui
+        .append(buf, answerTrailer(answer) + nextPrompt(), true)
+        .catch((err: unknown) => this.logger.warn('chat buffer write failed', { err }));
       this.logger.info('chat answer written', {
         chat: s.chat.id,
         status: answer.status,
@@ -621,9 +570,7 @@ export class ChatController {
   private async sessionFor(buf: number): Promise<Session> {
     const known = this.byBuf.get(buf);
     if (known) return known;
-    const ids = (await execLua(this.nvim, 'return require("rune.context").chat_ids(...)', [
-      buf,
-    ])) as [string, string] | null;
+    const ids = await this.ui.chatIds(buf);
     if (!ids || typeof ids[0] !== 'string') {
       throw new StateError('This is not a chat buffer; open one with :RuneChat.');
     }
@@ -663,19 +610,18 @@ export class ChatController {
   }
 
   private async addToPrompt(buf: number, text: string): Promise<void> {
-    await execLua(this.nvim, 'require("rune.chat")._add_to_prompt(...)', [buf, text]);
+    await this.ui.addToPrompt(buf, text);
   }
 
   private async bufValid(buf: number): Promise<boolean> {
-    return (await this.nvim.request('nvim_buf_is_valid', [buf])) as boolean;
+    return this.ui.exists(buf);
   }
 
   private async pushStatus(buf: number, status: ChatStatus): Promise<void> {
     const clean = Object.fromEntries(Object.entries(status).filter(([, v]) => v !== undefined));
-    await execLua(this.nvim, 'require("rune.chat")._status(...)', [
-      buf,
-      clean as Record<string, string | number>,
-    ]).catch((err: unknown) => this.logger.debug('chat status push failed', { err }));
+    await this.ui
+      .status(buf, clean as ChatStatus)
+      .catch((err: unknown) => this.logger.debug('chat status push failed', { err }));
   }
 
   private readonly saving = new WeakMap<Session, Promise<void>>();
@@ -693,9 +639,11 @@ export class ChatController {
         metrics.counter(METRICS.errors).inc({ type: toRuneError(err).code, area: 'chat' });
         if (this.saveWarned.has(s)) return;
         this.saveWarned.add(s);
-        await execLua(this.nvim, 'require("rune.util").notify(..., vim.log.levels.ERROR)', [
-          `could not save the chat (${toRuneError(err).message}); it stays open in its buffer. See :RuneLog.`,
-        ]).catch(() => undefined);
+        await this.ui
+          .error(
+            `could not save the chat (${toRuneError(err).message}); it stays open in its buffer. See :RuneLog.`,
+          )
+          .catch(() => undefined);
       }
     });
     this.saving.set(s, next);

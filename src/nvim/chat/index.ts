@@ -15,7 +15,9 @@ import { ArgsApprovalPolicy, ArgsApprovalStore } from '../../tools/approval-args
 import type { ToolRegistry } from '../../tools/registry.js';
 import { getToolRegistry } from '../tools.js';
 import { getHub } from '../hub/index.js';
-import { NvimChatApprovalUi, RegistryChatTools } from './tools.js';
+import { RegistryChatTools } from '../../chat/tools.js';
+import { NvimChatApprovalUi } from './approval-ui.js';
+import { nvimChatUi } from './ui.js';
 import { expandPrompt, findPrompt, promptFacts, promptLibrary } from '../prompts.js';
 import { contextWordItems } from './context.js';
 import { projectInstructions } from '../instructions.js';
@@ -100,7 +102,7 @@ export function chatModule(): HostModule {
         return [getToolRegistry(host)];
       };
       const chat = new ChatController({
-        nvim: host.nvim,
+        ui: nvimChatUi(host.nvim),
         logger,
         registry: () => getProviderRegistry(host),
         why: (id) => (id ? autoChoice(host)?.why[id] : undefined),

@@ -16,6 +16,8 @@ export const hubConfigSchema = z.object({
       tool_timeout_ms: z.number().int().min(100).default(120_000),
       /** Run stdio servers in the bubblewrap sandbox (a server's own `sandbox` key wins). */
       sandbox: z.boolean().default(false),
+      /** Where bubblewrap is unusable, run servers that ask for the sandbox with your rights. */
+      allow_unsandboxed: z.boolean().default(false),
       /** How long a browser sign-in (`oauth`) may take, ms. */
       auth_timeout_ms: z.number().int().min(1000).default(300_000),
     })

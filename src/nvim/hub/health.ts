@@ -1,16 +1,16 @@
 /** The hub's section of :checkhealth rune: each server's state, the sandbox, skipped files. */
-import { detectBwrap } from '../../plugins/sandbox.js';
 import type { McpHub } from '../../mcp/hub/clients.js';
+import { sandboxReport, type LauncherOptions } from '../../mcp/hub/launcher.js';
 import type { HealthItem } from '../host.js';
 
 export function hubHealth(d: {
   hub: McpHub;
   files: string[];
   untrusted: Map<string, string>;
-  /** Per stdio server: whether the sandbox was asked for. */
-  sandboxWanted: Map<string, boolean>;
+  /** How stdio servers are started (the sandbox they asked for). */
+  launch: LauncherOptions;
 }): () => HealthItem[] {
-  const { hub, files, untrusted, sandboxWanted } = d;
+  const { hub, files, untrusted, launch } = d;
   return () => {
     const list = hub.status();
     const skipped: HealthItem[] = [...untrusted].map(([file, state]) => ({
@@ -27,35 +27,9 @@ export function hubHealth(d: {
         },
       ];
     }
-    const sandbox: HealthItem[] = [];
-    const stdio = list.filter((s) => s.transport === 'stdio' && s.state !== 'disabled');
-    const asked = stdio.filter((s) => sandboxWanted.get(s.name));
-    if (asked.length) {
-      const bwrap = detectBwrap();
-      const bare = asked.filter((s) => !s.sandboxed).map((s) => s.name);
-      sandbox.push(
-        bare.length === 0
-          ? {
-              level: 'ok',
-              message: `stdio servers run sandboxed (bwrap at ${bwrap.path ?? '?'}): ${asked.map((s) => s.name).join(', ')}`,
-            }
-          : {
-              level: 'warn',
-              message: `the sandbox is asked for but these stdio servers run without it: ${bare.join(', ')} (${bwrap.reason ?? 'not started yet'})`,
-              advice: [
-                'Install bubblewrap (e.g. apt-get install bubblewrap) and allow unprivileged user namespaces, then restart the servers.',
-              ],
-            },
-      );
-    } else if (stdio.length) {
-      sandbox.push({
-        level: 'info',
-        message:
-          'stdio servers run without the sandbox (set mcp.hub.sandbox = true, or "sandbox": true per server)',
-      });
-    }
+    const sandbox = sandboxReport(list, launch);
     return [
-      ...sandbox,
+      ...(sandbox ? [sandbox] : []),
       ...skipped,
       ...list.map((s): HealthItem => ({
         level:

@@ -31,6 +31,7 @@ import type { Logger } from '../../core/log.js';
 import type { ReadResourceResult } from '@modelcontextprotocol/sdk/types.js';
 import { McpHub } from '../../mcp/hub/clients.js';
 import { HubConfigWatcher, defaultHubFiles } from '../../mcp/hub/loader.js';
+import { stdioLauncher, type LauncherOptions } from '../../mcp/hub/launcher.js';
 import type { HostModule, ReadyHost } from '../host.js';
 import { getToolRegistry } from '../tools.js';
 import { execLua } from '../chat/lua.js';
@@ -42,7 +43,6 @@ import { START_KEY, StartProgress } from './progress.js';
 import { NvimHubUi, Prompts } from './questions.js';
 import { registerRequests } from './requests.js';
 import { ServerSources, type Notify } from './sources.js';
-import { stdioLauncher } from './stdio.js';
 import { ToolSync } from './tools.js';
 
 /** The hub module's parts, for other modules (chat context) and tests. */
@@ -107,15 +107,14 @@ async function watcherReady(watcher: HubConfigWatcher | undefined): Promise<void
 function createHub(
   host: ReadyHost,
   cfg: HubConfig,
-  facts: EditorFacts,
-  d: { logger: Logger; prompts: Prompts; signIns: HubSignIns; sandboxWanted: Map<string, boolean> },
+  d: { logger: Logger; prompts: Prompts; signIns: HubSignIns; launch: LauncherOptions },
 ): McpHub {
   return new McpHub({
     logger: d.logger,
     ui: new NvimHubUi(host, d.prompts, d.logger),
     connectTimeoutMs: cfg.hub.connect_timeout_ms,
     authProvider: d.signIns.provider,
-    wrapStdio: stdioLauncher(cfg.hub.sandbox, facts.cwd, d.sandboxWanted),
+    wrapStdio: stdioLauncher(d.launch),
   });
 }
 
@@ -137,8 +136,13 @@ export const hubModule: HostModule = {
     const signIns = store.add(
       new HubSignIns(host, { timeoutMs: cfg.hub.auth_timeout_ms, vars, logger, notify }),
     );
-    const sandboxWanted = new Map<string, boolean>();
-    const hub = createHub(host, cfg, facts, { logger, prompts, signIns, sandboxWanted });
+    const launch: LauncherOptions = {
+      sandbox: cfg.hub.sandbox,
+      workspace: facts.cwd,
+      allowUnsandboxed: cfg.hub.allow_unsandboxed,
+      wanted: new Map<string, boolean>(),
+    };
+    const hub = createHub(host, cfg, { logger, prompts, signIns, launch });
     const sync = new ToolSync(getToolRegistry(host), hub, cfg, logger);
     store.add(hub.onDidChange(() => sync.sync()));
     store.add(toDisposable(() => sync.dispose()));
@@ -175,8 +179,10 @@ export const hubModule: HostModule = {
       host.onNotification('rune.hub.answer', ([id, answer]) => prompts.answer(String(id), answer)),
     );
     const untrusted = sources.untrusted;
-    store.add(registerRequests(host, { hub, files, untrusted, signIns, reload: apply, logger }));
-    store.add(host.addHealth('hub', hubHealth({ hub, files, untrusted, sandboxWanted })));
+    store.add(
+      registerRequests(host, { hub, files, untrusted, launch, signIns, reload: apply, logger }),
+    );
+    store.add(host.addHealth('hub', hubHealth({ hub, files, untrusted, launch })));
 
     await watcherReady(watcher);
     // Servers connect in the background: a slow server never delays the editor.

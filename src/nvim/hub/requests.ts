@@ -10,6 +10,7 @@ import { NotFoundError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import { stripNil } from '../../core/nil.js';
 import type { McpHub } from '../../mcp/hub/clients.js';
+import { sandboxReport, type LauncherOptions } from '../../mcp/hub/launcher.js';
 import type { ReadyHost } from '../host.js';
 import { execLua } from '../chat/lua.js';
 import type { HubSignIns } from './oauth.js';
@@ -22,6 +23,7 @@ export function registerRequests(
     hub: McpHub;
     files: string[];
     untrusted: Map<string, string>;
+    launch: LauncherOptions;
     signIns: HubSignIns;
     /** Re-reads the config files and applies them. */
     reload: () => Promise<void>;
@@ -30,7 +32,7 @@ export function registerRequests(
 ): Disposable {
   const { hub, files, untrusted, logger } = d;
   const store = new DisposableStore();
-  const current = () => status(hub, files, untrusted);
+  const current = () => status(hub, files, untrusted, d.launch);
   const configured = (n: unknown): string => {
     const server = name.parse(n);
     if (!hub.status().some((s) => s.name === server)) {
@@ -154,12 +156,22 @@ function connectedServers(hub: McpHub): string[] {
     .map((s) => s.name);
 }
 
-export function status(hub: McpHub, files: string[], untrusted: Map<string, string>) {
+export function status(
+  hub: McpHub,
+  files: string[],
+  untrusted: Map<string, string>,
+  launch: LauncherOptions,
+) {
+  const servers = hub.status();
+  const sandbox = sandboxReport(servers, launch);
   return {
     files,
+    /** Said at the top of :RuneMcp when stdio servers go without the sandbox they asked for. */
+    sandbox_warning:
+      sandbox && (sandbox.level === 'warn' || sandbox.level === 'error') ? sandbox.message : null,
     /** Project files skipped because their content is not trusted (or denied). */
     untrusted: [...untrusted].map(([file, state]) => ({ file, state })),
-    servers: hub.status().map((s) => ({
+    servers: servers.map((s) => ({
       name: s.name,
       state: s.state,
       transport: s.transport,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fitToContext, messageSize, toolSize } from '../../../src/nvim/chat/budget.js';
+import { fitToContext, messageSize, toolSize } from '../../../src/chat/budget.js';
 import type { ChatMessage, ToolSpec } from '../../../src/providers/types.js';
 
 const tool = (name: string, pad: number): ToolSpec => ({

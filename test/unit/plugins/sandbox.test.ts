@@ -8,7 +8,7 @@ import {
   runSandboxed,
   sandboxCommand,
   unixSocketFilter,
-} from '../../../src/plugins/sandbox.js';
+} from '../../../src/sandbox/sandbox.js';
 import { orderPlugins } from '../../../src/plugins/order.js';
 import { NO_GRANTS, PluginInstance, spawnPluginProcess } from '../../../src/plugins/worker.js';
 import { createMemoryLogger } from '../../../src/core/log.js';

@@ -9,7 +9,7 @@
  * token covers at least one byte), so the estimate never underestimates, whatever the
  * model. It is generous for large models, which have room to spare.
  */
-import type { ChatMessage, ToolSpec } from '../../providers/types.js';
+import type { ChatMessage, ToolSpec } from '../providers/types.js';
 
 /** Per message / per tool: role markers, separators and the template's JSON framing. */
 const MESSAGE_OVERHEAD = 16;
