@@ -67,6 +67,26 @@ if has_progress then
   })
 end
 
+--- The host found that a chat or completion model is not pulled: asks whether to pull it,
+--- without blocking the host's call (scheduled); yes starts the pull, with progress.
+---@param o {model: string, provider: string|nil, server: string}
+function M.offer_pull(o)
+  o = vim.tbl_map(require('rune.util').val, o)
+  vim.schedule(function()
+    vim.ui.select({ 'Yes', 'No' }, {
+      prompt = ('Ollama at %s has no model "%s". Pull it now?'):format(o.server, o.model),
+    }, function(choice)
+      if choice == 'Yes' then
+        require('rune.host').notify('rune.ollama.pull', o.model, o.provider or vim.NIL)
+      elseif choice == 'No' then
+        require('rune.util').notify(
+          ('not pulled; :RunePull %s pulls it later, :RuneChatModel picks another'):format(o.model)
+        )
+      end
+    end)
+  end)
+end
+
 --- :RunePull[!] {model}: pull an Ollama model with progress; with ! cancel the pull.
 ---@param o {args: string, bang: boolean}
 function M.pull(o)

@@ -14,7 +14,7 @@ import type { HealthItem, HostModule, ReadyHost } from './host.js';
 import { showProgress } from './progress.js';
 import { writeFileAtomic } from '../core/atomic-file.js';
 import { pullOllamaModel } from '../providers/ollama-pull.js';
-import { whoFor } from '../providers/errors.js';
+import { modelNotPulled, whoFor } from '../providers/errors.js';
 import type { ModelInfo, ProviderRegistry } from '../providers/types.js';
 import { DisposableStore, toDisposable } from '../core/disposable.js';
 import { AuthError, ConfigError, RuneError, toRuneError } from '../core/errors.js';
@@ -255,6 +255,32 @@ async function ollamaModels(provider: ManagedProvider, id: string): Promise<Heal
         `or set providers.${id}.model / fim_model to an installed model`,
       ],
     }));
+}
+
+const offered = new WeakMap<ReadyHost, Set<string>>();
+
+/**
+ * When `err` says an Ollama model is not pulled, asks the user once per model and server
+ * whether to pull it (lua/rune/progress.lua asks without blocking; "yes" sends
+ * `rune.ollama.pull`, which runs with progress). Chat and completion call it on failure.
+ */
+export function offerPull(host: ReadyHost, err: unknown): void {
+  const e = modelNotPulled(err);
+  if (!e) return;
+  // The managed registry's listing carries each provider's URL (src/providers/registry.ts).
+  const listing = registries.get(host)?.list() as { id: string; kind: string; url?: string }[];
+  const provider = listing?.find((p) => p.kind === 'ollama' && p.url === e.url);
+  const key = `${e.url} ${e.model}`;
+  let seen = offered.get(host);
+  if (!seen) offered.set(host, (seen = new Set()));
+  if (seen.has(key)) return;
+  seen.add(key);
+  host.logger.info('offering to pull a missing model', { model: e.model, provider: provider?.id });
+  void host.nvim
+    .lua('require("rune.progress").offer_pull(...)', [
+      { model: e.model, provider: provider?.id ?? null, server: e.url },
+    ])
+    .catch((err2: unknown) => host.logger.debug('could not offer the pull', { err: err2 }));
 }
 
 /** `:RunePull {model}`: pulls into the configured (or detected) Ollama with progress. */

@@ -160,6 +160,8 @@ export interface ChatControllerOptions {
   ) => Promise<string>;
   /** Reads an MCP hub resource for `#mcp:server:uri`. */
   readResource?: (server: string, uri: string) => Promise<{ text: string; mimeType?: string }>;
+  /** Told each failed answer's error (after it is shown): offers such as pulling a model. */
+  onError?: (err: unknown) => void;
 }
 
 export class ChatController {
@@ -406,6 +408,7 @@ export class ChatController {
           answer.error = errorLine(err, providerId);
           metrics.counter(METRICS.errors).inc({ type: toRuneError(err).code, area: 'chat' });
           this.logger.error('chat answer failed', { chat: s.chat.id, provider: providerId, err });
+          this.opts.onError?.(err);
         }
       }
       // Saved before anything else touches Neovim: it may be gone (host shutting down).

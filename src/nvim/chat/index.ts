@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { ConfigError, NotFoundError, StateError } from '../../core/errors.js';
 import { DisposableStore, toAsyncDisposable, type Disposable } from '../../core/disposable.js';
 import type { HostModule, ReadyHost } from '../host.js';
-import { autoChoice, getProviderRegistry } from '../providers.js';
+import { autoChoice, getProviderRegistry, offerPull } from '../providers.js';
 import { ChatController, chatConfigSchema, type OpenArgs } from './controller.js';
 import { HistoryStore } from './history.js';
 import { ApprovalStore } from '../../tools/approval.js';
@@ -106,6 +106,7 @@ export function chatModule(): HostModule {
         logger,
         registry: () => getProviderRegistry(host),
         why: (id) => (id ? autoChoice(host)?.why[id] : undefined),
+        onError: (err) => offerPull(host, err),
         history,
         config: parsed.data,
         tools: new RegistryChatTools(registries, policy.gate),
