@@ -132,7 +132,7 @@ function M.stats(o)
 end
 
 function M.plugins(o)
-  require('rune.stats').plugins(o)
+  require('rune.plugins').run(o)
 end
 
 --- :RuneSetup (lua/rune/setup.lua): pick the model provider when none is configured.

@@ -1,5 +1,5 @@
---- :RuneStats and :RunePlugins, the Lua side: ask the host for lines and show them.
---- The host computes everything (metrics, plugin state); Lua only draws.
+--- :RuneStats, the Lua side: ask the host for lines and show them.
+--- The host computes everything (metrics); Lua only draws.
 local M, H = {}, {}
 local util = require('rune.util')
 
@@ -33,24 +33,10 @@ function H.scratch(name, lines)
   return buf
 end
 
----@param lines string[]
-function H.echo(lines)
-  vim.api.nvim_echo({ { table.concat(lines, '\n') } }, true, {})
-end
-
---- Runs `fn`, showing a failure as an error message instead of a stack trace.
----@param fn fun()
-function H.guard(fn)
-  local ok, err = pcall(fn)
-  if not ok then
-    vim.notify(tostring(err), vim.log.levels.ERROR)
-  end
-end
-
 --- :RuneStats [reset]
 ---@param o { args: string }|nil
 function M.stats(o)
-  H.guard(function()
+  util.guard(function()
     local host = require('rune.host')
     if vim.trim(o and o.args or '') == 'reset' then
       host.request('rune.stats.reset')
@@ -69,42 +55,6 @@ end
 ---@param kind 'all'|'word'|'line'
 function M.accepted(provider, kind)
   require('rune.host').notify('rune.stats.accepted', provider, kind)
-end
-
---- :RunePlugins [reload [id] | <id> <command> [args…]]
----@param o { args: string }|nil
-function M.plugins(o)
-  H.guard(function()
-    local host = require('rune.host')
-    local words = vim.split(vim.trim(o and o.args or ''), '%s+', { trimempty = true })
-    if #words == 0 then
-      H.echo(host.request('rune.plugins.lines'))
-    elseif words[1] == 'reload' then
-      H.echo(host.request('rune.plugins.reload', words[2] or ''))
-    elseif #words == 1 then
-      error('(rune) :RunePlugins ' .. words[1] .. ' needs a command name (see :RunePlugins)', 0)
-    else
-      local lines = host.request('rune.plugins.run', words[1], words[2], { unpack(words, 3) })
-      if #lines > 0 then
-        H.echo(lines)
-      end
-    end
-  end)
-end
-
---- Completion for :RunePlugins.
----@param arglead string
----@param cmdline string
----@return string[]
-function M.complete_plugins(arglead, cmdline)
-  local before = cmdline:sub(1, #cmdline - #arglead)
-  local ok, items = pcall(require('rune.host').request, 'rune.plugins.complete', before)
-  if not ok then
-    return {}
-  end
-  return vim.tbl_filter(function(s)
-    return vim.startswith(s, arglead)
-  end, items)
 end
 
 return M

@@ -7,6 +7,15 @@ M.notify = vim.schedule_wrap(function(msg, level)
   vim.notify('(rune) ' .. msg, level or vim.log.levels.INFO)
 end)
 
+--- Runs `fn`, showing a failure as an error message instead of a stack trace.
+---@param fn fun()
+function M.guard(fn)
+  local ok, err = pcall(fn)
+  if not ok then
+    vim.notify(tostring(err), vim.log.levels.ERROR)
+  end
+end
+
 --- The plugin's root folder (holding lua/, dist/, package.json).
 ---@return string
 function M.root()

@@ -1,7 +1,7 @@
 /**
  * The Editor port implemented with the `neovim` client. Every call passes
  * user input as API arguments (or as arguments to fixed Lua functions in
- * lua/rune/mcp.lua); no Ex command or Lua chunk is ever built from input,
+ * lua/rune/editor.lua); no Ex command or Lua chunk is ever built from input,
  * except by the opt-in raw tools whose whole point is to run one.
  */
 import type { NeovimClient } from 'neovim';
@@ -18,7 +18,7 @@ import type {
   SymbolInfo,
 } from '../tools/editor.js';
 
-const API = 'require("rune.mcp").api';
+const API = 'require("rune.editor")';
 
 export class NvimEditor implements Editor {
   constructor(private readonly nvim: NeovimClient) {}

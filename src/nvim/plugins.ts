@@ -15,10 +15,10 @@ import {
   PluginManager,
   type PluginInfo,
   type PluginIsolation,
-  type PluginSource,
   type ProviderPort,
   UNSANDBOXED_OPTION,
 } from '../plugins/manager.js';
+import type { PluginSource } from '../plugins/discovery.js';
 import { detectBwrap } from '../sandbox/sandbox.js';
 import type { HealthItem, HostModule, ReadyHost } from './host.js';
 import { getMcpToolRegistry } from './mcp.js';

@@ -1,31 +1,25 @@
 /**
- * The plugin manager: finds plugin files, loads each in its own worker,
- * validates it, initializes plugins in dependency order, routes their tools,
- * providers and commands into Rune, reloads them when their files change,
- * and keeps the host running whatever a plugin does.
+ * The plugin manager: loads each plugin found (discovery.ts) in its own worker,
+ * validates it, initializes plugins in dependency order (order.ts), routes their
+ * tools, providers (provider-proxy.ts) and commands into Rune, reloads them when
+ * their files change (watch.ts), and keeps the host running whatever a plugin does.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { watch, type FSWatcher } from 'chokidar';
 import { z } from 'zod';
 import type { Disposable } from '../core/disposable.js';
 import { toDisposable } from '../core/disposable.js';
 import { NotFoundError, RuneError, toRuneError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { metrics, METRICS } from '../core/metrics.js';
-import type {
-  CallOptions,
-  ChatEvent,
-  ChatRequest,
-  Completion,
-  FimRequest,
-  ModelInfo,
-  Provider,
-} from '../providers/types.js';
+import type { Provider } from '../providers/types.js';
 import type { ToolDefinition, ToolOutput, ToolShape } from '../tools/registry.js';
-import { PluginError, type Manifest, type ProviderSpec, type ToolSpec } from './manifest.js';
+import { PluginError, type Manifest, type ToolSpec } from './manifest.js';
+import { discoverPlugins, isFile, type PluginEntry, type PluginSource } from './discovery.js';
 import { orderPlugins } from './order.js';
+import { isRecord, PluginProviderProxy } from './provider-proxy.js';
+import { PluginWatcher, reloadSet } from './watch.js';
 import { detectBwrap, runSandboxed } from '../sandbox/sandbox.js';
 import {
   NO_GRANTS,
@@ -38,12 +32,6 @@ import {
   type Registration,
   type SandboxGrants,
 } from './worker.js';
-
-/** Where plugins come from: a directory of plugins or one plugin file. */
-export interface PluginSource {
-  path: string;
-  origin: 'user' | 'project' | 'config';
-}
 
 /** Where plugin tools go (the ToolRegistry's `register`). */
 export interface ToolPort {
@@ -129,11 +117,6 @@ export interface PluginInfo {
   errors: number;
 }
 
-interface Entry {
-  file: string;
-  origin: PluginSource['origin'];
-}
-
 interface Plugin extends PluginInfo {
   instance?: PluginInstance;
   manifest?: Manifest;
@@ -174,62 +157,6 @@ function grantsOf(m: Manifest): SandboxGrants {
   };
 }
 
-const PLUGIN_FILE = /\.(m?js)$/;
-
-/** The plugin entry files under `sources`: `*.js`/`*.mjs` files, and directories with an index. */
-export function discoverPlugins(sources: readonly PluginSource[]): Entry[] {
-  const out: Entry[] = [];
-  const seen = new Set<string>();
-  const add = (file: string, origin: Entry['origin']): void => {
-    const abs = path.resolve(file);
-    if (!seen.has(abs)) {
-      seen.add(abs);
-      out.push({ file: abs, origin });
-    }
-  };
-  for (const s of sources) {
-    let st: fs.Stats;
-    try {
-      st = fs.statSync(s.path);
-    } catch {
-      if (s.origin === 'config') add(s.path, s.origin); // reported as "not found"
-      continue;
-    }
-    if (st.isFile()) {
-      add(s.path, s.origin);
-      continue;
-    }
-    for (const name of fs.readdirSync(s.path).sort()) {
-      if (name.startsWith('.') || name.startsWith('_')) continue;
-      const p = path.join(s.path, name);
-      const index = indexOf(p);
-      if (index) add(index, s.origin);
-      else if (PLUGIN_FILE.test(name) && isFile(p)) add(p, s.origin);
-    }
-  }
-  return out;
-}
-
-function isFile(p: string): boolean {
-  try {
-    return fs.statSync(p).isFile();
-  } catch {
-    return false;
-  }
-}
-
-function indexOf(dir: string): string | undefined {
-  try {
-    if (!fs.statSync(dir).isDirectory()) return undefined;
-  } catch {
-    return undefined;
-  }
-  for (const n of ['index.mjs', 'index.js']) {
-    if (isFile(path.join(dir, n))) return path.join(dir, n);
-  }
-  return undefined;
-}
-
 /** JSON Schema properties as the zod shape the ToolRegistry validates with. */
 function toZodShape(schema: ToolSpec['inputSchema']): ToolShape {
   const shape: ToolShape = {};
@@ -254,12 +181,10 @@ function toToolOutput(v: unknown): ToolOutput {
 
 export class PluginManager {
   private readonly plugins = new Map<string, Plugin>();
-  private watcher: FSWatcher | undefined;
+  private watcher: PluginWatcher | undefined;
   private readonly listeners = new Set<(p: PluginInfo) => void>();
   private queue: Promise<void> = Promise.resolve();
   private disposed = false;
-  private pendingFiles = new Set<string>();
-  private reloadTimer: NodeJS.Timeout | undefined;
   private spare: PluginRunner | undefined;
   /** The mtime of each plugin file when it was last imported. */
   private readonly loadedMtime = new Map<string, number>();
@@ -282,7 +207,19 @@ export class PluginManager {
   /** Loads every plugin found, then starts watching (when enabled). */
   async start(): Promise<void> {
     await this.serial(() => this.load(discoverPlugins(this.opts.sources)));
-    if (this.opts.watch !== false) await this.startWatching();
+    if (this.opts.watch !== false) {
+      this.watcher = new PluginWatcher({
+        sources: this.opts.sources,
+        logger: this.opts.logger,
+        loaded: () => [...this.plugins.values()].map((p) => p.file),
+        loadedMtime: (entry) => this.loadedMtime.get(entry),
+        reload: (files) => {
+          if (!this.disposed)
+            void this.serial(() => this.reloadFiles(files)).catch(() => undefined);
+        },
+      });
+      await this.watcher.start();
+    }
     this.refillSpare();
   }
 
@@ -378,7 +315,6 @@ export class PluginManager {
   /** Shuts every plugin down and stops watching. */
   async dispose(): Promise<void> {
     this.disposed = true;
-    clearTimeout(this.reloadTimer);
     this.spare?.terminate();
     this.spare = undefined;
     await this.watcher?.close();
@@ -394,10 +330,11 @@ export class PluginManager {
     return run;
   }
 
-  private async load(entries: Entry[]): Promise<void> {
+  private async load(entries: PluginEntry[]): Promise<void> {
     const started = new Map<string, number>();
     type Outcome =
-      { e: Entry; err: RuneError } | { e: Entry; instance: PluginInstance; manifest: Manifest };
+      | { e: PluginEntry; err: RuneError }
+      | { e: PluginEntry; instance: PluginInstance; manifest: Manifest };
     const loaded = await Promise.all(
       entries.map(async (e): Promise<Outcome> => {
         started.set(e.file, performance.now());
@@ -427,7 +364,7 @@ export class PluginManager {
       }),
     );
 
-    const candidates: { e: Entry; instance: PluginInstance; manifest: Manifest }[] = [];
+    const candidates: { e: PluginEntry; instance: PluginInstance; manifest: Manifest }[] = [];
     for (const r of loaded) {
       if ('err' in r) {
         this.record(this.failedPlugin(r.e, r.err.message, path.basename(r.e.file)));
@@ -532,7 +469,7 @@ export class PluginManager {
     return instance;
   }
 
-  private blank(e: Entry, m: Manifest): Plugin {
+  private blank(e: PluginEntry, m: Manifest): Plugin {
     return {
       id: m.id,
       version: m.version,
@@ -551,7 +488,7 @@ export class PluginManager {
     };
   }
 
-  private failedPlugin(e: Entry, error: string, id: string): Plugin {
+  private failedPlugin(e: PluginEntry, error: string, id: string): Plugin {
     return {
       id,
       version: '?',
@@ -605,86 +542,16 @@ export class PluginManager {
 
   // --- hot reload --------------------------------------------------------------
 
-  private async startWatching(): Promise<void> {
-    const paths = this.opts.sources.map((s) => s.path).filter((p) => fs.existsSync(p));
-    if (!paths.length) return;
-    // No awaitWriteFinish (it adds its polling delay to every reload): the
-    // debounce below merges the events of one save, and a file caught half
-    // written fails to import and is loaded again on the write that completes it.
-    this.watcher = watch(paths, { ignoreInitial: true, depth: 2 });
-    const schedule = (entry: string): void => {
-      this.pendingFiles.add(entry);
-      clearTimeout(this.reloadTimer);
-      this.reloadTimer = setTimeout(() => {
-        const files = this.pendingFiles;
-        this.pendingFiles = new Set();
-        if (!this.disposed) void this.serial(() => this.reloadFiles(files)).catch(() => undefined);
-      }, 10);
-    };
-    const onEvent = (file: string): void => {
-      const entry = this.entryFor(file);
-      if (!entry) return;
-      schedule(entry);
-      // chokidar drops a second change of the same path within 50 ms; look again after that.
-      setTimeout(() => {
-        if (this.disposed) return;
-        let mtime: number | undefined;
-        try {
-          mtime = fs.statSync(entry).mtimeMs;
-        } catch {
-          mtime = undefined;
-        }
-        if (mtime !== undefined && mtime !== this.loadedMtime.get(entry)) schedule(entry);
-      }, 80).unref();
-    };
-    this.watcher.on('add', onEvent).on('change', onEvent).on('unlink', onEvent);
-    this.watcher.on('error', (err) => this.opts.logger.warn('plugin watcher error', { err }));
-    await new Promise<void>((r) => this.watcher!.once('ready', () => r()));
-  }
-
-  /** The plugin entry file a changed path belongs to. */
-  private entryFor(file: string): string | undefined {
-    const abs = path.resolve(file);
-    for (const s of this.opts.sources) {
-      const root = path.resolve(s.path);
-      if (abs === root) return abs;
-      if (!abs.startsWith(root + path.sep)) continue;
-      const first = abs.slice(root.length + 1).split(path.sep)[0]!;
-      if (first.startsWith('.') || first.startsWith('_')) return undefined;
-      const top = path.join(root, first);
-      if (top === abs) return PLUGIN_FILE.test(first) ? abs : indexOf(abs);
-      return (
-        indexOf(top) ??
-        [...this.plugins.values()].find((p) => p.file.startsWith(top + path.sep))?.file
-      );
-    }
-    return undefined;
-  }
-
   /** Stops the plugins of `files` and their dependents, then loads them again. */
   private async reloadFiles(files: Set<string>): Promise<void> {
-    const affected = new Set<Plugin>();
-    for (const p of this.plugins.values()) {
-      if (files.has(p.file) || p.dependencyProblem) affected.add(p);
-    }
-    let grew = true;
-    while (grew) {
-      grew = false;
-      for (const p of this.plugins.values()) {
-        if (affected.has(p)) continue;
-        if (p.dependsOn.some((d) => [...affected].some((a) => a.id === d))) {
-          affected.add(p);
-          grew = true;
-        }
-      }
-    }
+    const affected = reloadSet(this.plugins.values(), files);
     for (const p of affected) {
       await p.instance?.stop();
       this.plugins.delete(p.id);
     }
     const existing = new Set(discoverPlugins(this.opts.sources).map((e) => e.file));
-    const entries: Entry[] = [];
-    const origin = (f: string): Entry['origin'] =>
+    const entries: PluginEntry[] = [];
+    const origin = (f: string): PluginEntry['origin'] =>
       [...affected].find((p) => p.file === f)?.origin ??
       discoverPlugins(this.opts.sources).find((e) => e.file === f)?.origin ??
       'config';
@@ -832,121 +699,4 @@ export class PluginManager {
     });
     return { code: r.code, stdout: r.stdout, stderr: r.stderr, sandboxed: r.sandboxed };
   }
-}
-
-/** A plugin's provider as a Rune Provider: calls cross to the plugin's worker. */
-class PluginProviderProxy implements Provider {
-  readonly kind = 'plugin';
-  readonly id: string;
-
-  constructor(
-    private readonly spec: ProviderSpec,
-    private readonly instance: PluginInstance,
-    private readonly plugin: Plugin,
-    private readonly limits: PluginLimits,
-  ) {
-    this.id = spec.id;
-  }
-
-  async *chat(req: ChatRequest, opts?: CallOptions): AsyncIterable<ChatEvent> {
-    if (!this.spec.chat) throw new RuneError('unsupported', `Provider "${this.id}" has no chat().`);
-    const queue: unknown[] = [];
-    let wake: (() => void) | undefined;
-    let finished = false;
-    let failure: unknown;
-    const ac = new AbortController();
-    const onAbort = (): void => ac.abort();
-    opts?.signal?.addEventListener('abort', onAbort, { once: true });
-    const t0 = performance.now();
-    let ttft: number | undefined;
-    this.plugin.calls++;
-    this.instance
-      .call('chat', this.id, req, {
-        signal: ac.signal,
-        timeoutMs: this.limits.callTimeoutMs,
-        onChunk: (ev) => {
-          queue.push(ev);
-          wake?.();
-        },
-      })
-      .then(
-        () => (finished = true),
-        (err: unknown) => {
-          failure = err;
-          finished = true;
-        },
-      )
-      .finally(() => wake?.());
-    let sawDone = false;
-    try {
-      for (;;) {
-        while (queue.length) {
-          const ev = queue.shift() as ChatEvent | undefined;
-          if (!ev || typeof ev !== 'object') continue;
-          if (ev.type === 'text' && ttft === undefined) ttft = performance.now() - t0;
-          if (ev.type === 'done') {
-            sawDone = true;
-            yield {
-              type: 'done',
-              usage: ev.usage ?? { inputTokens: 0, outputTokens: 0 },
-              stopReason: ev.stopReason ?? 'end',
-              model: ev.model ?? req.model ?? this.id,
-              ...(ttft !== undefined ? { ttftMs: ttft } : {}),
-            };
-          } else yield ev;
-        }
-        if (finished) break;
-        await new Promise<void>((r) => (wake = r));
-        wake = undefined;
-      }
-      if (failure) {
-        this.plugin.errors++;
-        throw failure;
-      }
-      if (!sawDone) {
-        yield {
-          type: 'done',
-          usage: { inputTokens: 0, outputTokens: 0 },
-          stopReason: 'end',
-          model: req.model ?? this.id,
-          ...(ttft !== undefined ? { ttftMs: ttft } : {}),
-        };
-      }
-    } finally {
-      opts?.signal?.removeEventListener('abort', onAbort);
-      if (!finished) ac.abort();
-    }
-  }
-
-  async complete(req: FimRequest, opts?: CallOptions): Promise<Completion[]> {
-    if (!this.spec.complete) {
-      throw new RuneError('unsupported', `Provider "${this.id}" has no complete().`);
-    }
-    this.plugin.calls++;
-    const v = await this.instance.call('complete', this.id, req, {
-      signal: opts?.signal,
-      timeoutMs: this.limits.callTimeoutMs,
-    });
-    return (Array.isArray(v) ? v : [v])
-      .map((c) =>
-        typeof c === 'string' ? { text: c } : isRecord(c) ? { text: String(c.text ?? '') } : null,
-      )
-      .filter((c): c is Completion => c !== null);
-  }
-
-  async models(opts?: CallOptions): Promise<ModelInfo[]> {
-    if (!this.spec.models) return [];
-    const v = await this.instance.call('models', this.id, null, {
-      signal: opts?.signal,
-      timeoutMs: this.limits.callTimeoutMs,
-    });
-    return (Array.isArray(v) ? v : []).map((m) => ({
-      id: typeof m === 'string' ? m : String((m as { id?: unknown }).id ?? ''),
-      provider: this.id,
-    }));
-  }
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }

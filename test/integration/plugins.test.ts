@@ -69,9 +69,7 @@ describe('plugins in a real Neovim', () => {
       await t.lua<string>('return vim.fn.execute("RunePlugins greeter hello nvim")'),
     ).toContain('Ahoy nvim');
     expect(
-      await t.lua<string[]>(
-        'return require("rune.stats").complete_plugins("", "RunePlugins greeter ")',
-      ),
+      await t.lua<string[]>('return require("rune.plugins").complete("", "RunePlugins greeter ")'),
     ).toEqual(['hello']);
 
     const client = new Client({ name: 'plugin-test', version: '1.0.0' });

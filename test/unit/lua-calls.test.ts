@@ -25,7 +25,7 @@ const EXCEPTIONS = new Map<string, string>([
     'src/nvim/providers.ts',
   ],
   ['require("rune.util").notify(..., vim.log.levels.${level})', 'src/nvim/hub/index.ts'],
-  // The Editor port calls the functions of its Lua side (lua/rune/mcp.lua) by name.
+  // The Editor port calls the functions of its Lua side (lua/rune/editor.lua) by name.
   ['return ${API}.${fn}(...)', 'src/nvim/editor.ts'],
   // Neovim's own version, for the Copilot sign-in's editor info.
   ['return tostring(vim.version())', 'src/nvim/auth.ts'],

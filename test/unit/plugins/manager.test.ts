@@ -2,7 +2,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { definePlugin } from '../../../src/plugins/api.js';
-import { discoverPlugins, type PluginManager } from '../../../src/plugins/manager.js';
+import { discoverPlugins } from '../../../src/plugins/discovery.js';
+import type { PluginManager } from '../../../src/plugins/manager.js';
 import type { ChatEvent } from '../../../src/providers/types.js';
 import {
   harness,
