@@ -217,4 +217,49 @@ describe(':RunePull (built host, Ollama double)', () => {
     });
     await t.close();
   });
+
+  it('inline completion with a fill-in-the-middle model that is not pulled asks; yes pulls it, then ghost text shows', async () => {
+    const server = await startOllamaServer({ strictModels: true });
+    servers.push(server);
+    server.enqueue('pull', { pull: { total: 4000, steps: 4 } });
+    server.script('generate', () => ({ text: 'intf("hi");' }));
+    const t = await startRune({
+      config: {
+        providers: {
+          ollama: { url: server.url, fim_model: 'qwen3:4b', retry: { max_attempts: 1 } },
+        },
+      },
+    });
+    await t.lua(`_G.asked, _G.done = {}, false
+      local select = vim.ui.select
+      vim.ui.select = function(items, opts, cb) table.insert(_G.asked, opts.prompt); return select(items, opts, cb) end
+      local p = require('rune.progress'); local orig = p.update
+      p.update = function(k, x) if x.status == 'success' then _G.done = true end; orig(k, x) end`);
+    await explained(t, async () => {
+      await t.nvim.input('ipr');
+      await promptWaiting(t, 'the question whether to pull');
+      await t.nvim.input('1<CR>');
+      await waitFor(async () => t.lua<boolean>('return _G.done'), 20000, 'the pull');
+      expect(await t.lua<string[]>('return _G.asked')).toEqual([
+        `Ollama at ${server.url} has no model "qwen3:4b". Pull it now?`,
+      ]);
+      expect(server.requestsTo('pull').map((r) => r.body)).toEqual([
+        { model: 'qwen3:4b', stream: true },
+      ]);
+      // Typing on asks again, now with the pulled model.
+      await t.nvim.input('i');
+      await waitFor(
+        async () =>
+          (
+            await t.lua<unknown[]>(
+              `local ns = vim.api.nvim_get_namespaces()['rune.ghost']
+               return ns and vim.api.nvim_buf_get_extmarks(0, ns, 0, -1, {}) or {}`,
+            )
+          ).length > 0,
+        20000,
+        'the ghost text',
+      );
+    });
+    await t.close();
+  });
 });
