@@ -259,15 +259,17 @@ export class McpHttpServer implements Disposable {
 
   /**
    * Stops taking requests and waits (at most `graceMs`) for those in flight
-   * to finish; `close()` then ends whatever is left.
+   * to finish, or until `hurry` aborts (Neovim is gone); `close()` then ends whatever is left.
    */
-  async drain(graceMs: number): Promise<void> {
+  async drain(graceMs: number, hurry?: AbortSignal): Promise<void> {
     this.draining = true;
     const busy = () => this.sessions.all().some((s) => s.inFlight > 0) || this.oneShots > 0;
-    const until = async (end: number) => {
-      while (busy() && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    const until = async (end: number, signal?: AbortSignal) => {
+      while (busy() && Date.now() < end && !signal?.aborted) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
     };
-    await until(Date.now() + graceMs);
+    await until(Date.now() + graceMs, hurry);
     if (!busy()) return;
     // Out of grace: cancel what still runs, so each caller gets a result saying so.
     this.stopping.abort(

@@ -221,7 +221,13 @@ export const mcpModule: HostModule = {
 
     const ui = new NvimApprovalUi(nvim, logger);
     let project = env.cwd;
-    const approvals = new ApprovalStore(path.join(stateDir, 'approvals.json'));
+    const approvals = new ApprovalStore(path.join(stateDir, 'approvals.json'), (message) => {
+      logger.warn('damaged state file', { message });
+      void nvim
+        .lua('require("rune.util").notify(..., vim.log.levels.WARN)', [message])
+        .catch(() => undefined);
+    });
+    approvals.open();
     const policy = new ApprovalPolicy({
       rules: cfg.approval.rules,
       store: approvals,
@@ -270,7 +276,7 @@ export const mcpModule: HostModule = {
     }
     // Host shutdown drains it (calls in flight finish or are cancelled with a result), then closes it.
     store.add({
-      drain: (graceMs: number) => server.drain(graceMs),
+      drain: (graceMs: number, hurry?: AbortSignal) => server.drain(graceMs, hurry),
       dispose: () => void server.close(),
       disposeAsync: () => server.close(),
     });

@@ -8,11 +8,10 @@
  * usage per provider and model. Adds the "providers" section to :checkhealth rune.
  * Plugins add their providers through the registry's `register()` (src/nvim/plugins.ts).
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { HealthItem, HostModule, ReadyHost } from './host.js';
 import { showProgress } from './progress.js';
-import { writeFileAtomic } from '../core/atomic-file.js';
+import { readJsonObject, writeFileAtomic } from '../core/atomic-file.js';
 import { pullOllamaModel } from '../providers/ollama-pull.js';
 import { modelNotPulled, whoFor } from '../providers/errors.js';
 import type { ModelInfo, ProviderRegistry } from '../providers/types.js';
@@ -109,15 +108,15 @@ async function setupFile(host: ReadyHost): Promise<string> {
 
 async function savedPick(host: ReadyHost): Promise<string | undefined> {
   const file = await setupFile(host);
-  try {
-    const data = JSON.parse(await fs.promises.readFile(file, 'utf8')) as { provider?: unknown };
-    return typeof data.provider === 'string' ? data.provider : undefined;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-      host.logger.warn('the :RuneSetup pick is unreadable; detecting again', { file, err });
-    }
-    return undefined;
-  }
+  const data = readJsonObject(file, (message) => {
+    host.logger.warn('the :RuneSetup pick is unreadable; detecting again', { message });
+    void host.nvim
+      .lua('require("rune.util").notify(..., vim.log.levels.WARN)', [
+        `The :RuneSetup pick: ${message} Providers are detected again.`,
+      ])
+      .catch(() => undefined);
+  });
+  return typeof data.provider === 'string' ? data.provider : undefined;
 }
 
 function buildDetected(

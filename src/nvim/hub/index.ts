@@ -165,7 +165,7 @@ export const hubModule: HostModule = {
       : undefined;
     store.add(toDisposable(() => void watcher?.close()));
     // Awaited on shutdown: every server's process is gone before the host exits.
-    store.add(toAsyncDisposable(() => hub.dispose()));
+    store.add(toAsyncDisposable(() => hub.dispose({ hurry: host.editorGone.aborted })));
 
     services.set(host, {
       hub,

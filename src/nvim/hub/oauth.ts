@@ -43,6 +43,7 @@ export class HubSignIns implements Disposable {
     const provider: HubOAuthProvider = new HubOAuthProvider({
       store: await hostSecretStore(this.host),
       server: s.name,
+      renewUrl: s.url,
       ...(s.oauth.clientId
         ? {
             client: {
@@ -56,11 +57,16 @@ export class HubSignIns implements Disposable {
       openBrowser: (url) => openBrowser(url, vars),
       onPrompt: (url, opened) => {
         provider.pendingUrl = url;
-        logger.info('mcp server sign-in started', { server: s.name, opened });
+        const refused = provider.renewalRefused;
+        provider.renewalRefused = undefined;
+        logger.info('mcp server sign-in started', { server: s.name, opened, refused });
+        const needs = refused
+          ? `MCP server "${s.name}" needs you to sign in again (its sign-in could not be renewed: ${refused})`
+          : `MCP server "${s.name}" needs you to sign in`;
         void notify(
           opened
-            ? `MCP server "${s.name}" needs you to sign in: finish it in the browser window that opened (:RuneMcp servers shows its state).`
-            : `MCP server "${s.name}" needs you to sign in: open ${url} in a browser (the link is also in :RuneMcp servers).`,
+            ? `${needs}: finish it in the browser window that opened (:RuneMcp servers shows its state).`
+            : `${needs}: open ${url} in a browser (the link is also in :RuneMcp servers).`,
           'WARN',
         );
       },
