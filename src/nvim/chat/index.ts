@@ -10,14 +10,14 @@ import { nil } from '../../core/nil.js';
 import { mcpConfigSchema } from '../mcp.js';
 import { DisposableStore, toAsyncDisposable, type Disposable } from '../../core/disposable.js';
 import type { HostModule, ReadyHost } from '../host.js';
-import { autoChoice, getProviderRegistry } from '../providers.js';
+import { autoChoice, getProviderRegistry, offerPull } from '../providers.js';
 import { ChatController, chatConfigSchema, type OpenArgs } from './controller.js';
 import { HistoryStore } from './history.js';
 import { ApprovalStore } from '../../tools/approval.js';
 import { ArgsApprovalPolicy, ArgsApprovalStore } from '../../tools/approval-args.js';
 import type { ToolRegistry } from '../../tools/registry.js';
 import { getToolRegistry } from '../tools.js';
-import { getHub } from '../hub.js';
+import { getHub } from '../hub/index.js';
 import { RegistryChatTools } from '../../chat/tools.js';
 import { NvimChatApprovalUi } from './approval-ui.js';
 import { nvimChatUi } from './ui.js';
@@ -88,6 +88,7 @@ export function chatModule(): HostModule {
         logger,
         registry: () => getProviderRegistry(host),
         why: (id) => (id ? autoChoice(host)?.why[id] : undefined),
+        onError: (err) => offerPull(host, err),
         history,
         config: chatConfig,
         tools: new RegistryChatTools(registries, policy.gate),

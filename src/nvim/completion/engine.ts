@@ -110,6 +110,8 @@ export class CompletionEngine implements Disposable {
     private readonly ui: CompletionUi,
     private readonly provider: () => Provider,
     private readonly logger: Logger,
+    /** Told each failed request's error: offers such as pulling a missing model. */
+    private readonly onError: (err: unknown) => void = () => undefined,
   ) {
     this.cache = new AnswerCache(cfg.cache_entries);
   }
@@ -395,6 +397,7 @@ export class CompletionEngine implements Disposable {
     const e = toRuneError(err);
     this.countError(e);
     this.logger.warn('inline completion failed', { err });
+    this.onError(err);
     if (this.warned === e.message) return;
     this.warned = e.message;
     const hint =

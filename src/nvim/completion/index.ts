@@ -14,7 +14,7 @@
 import { DisposableStore, toDisposable } from '../../core/disposable.js';
 import { BadRequestError, toRuneError } from '../../core/errors.js';
 import type { HealthItem, HostModule, ReadyHost } from '../host.js';
-import { getProviderRegistry } from '../providers.js';
+import { getProviderRegistry, offerPull } from '../providers.js';
 import { parseCompletionConfig, type CompletionConfig } from './config.js';
 import {
   CompletionEngine,
@@ -97,6 +97,7 @@ export const completionModule: HostModule = {
       nvimUi(host, cfg),
       () => getProviderRegistry(host).get('completion', cfg.provider),
       log,
+      (err) => offerPull(host, err),
     );
     const store = new DisposableStore();
     store.add(engine);
