@@ -162,6 +162,47 @@ describe('inline completion answers already computed (built host, typed keys)', 
     });
   });
 
+  it('costs one notification per key and no call back to the editor where an answer is already computed', async () => {
+    const { t, prompts, ghostIs } = await setup();
+    await explained(t, async () => {
+      await t.nvim.input(':edit main.c<CR>2GApr');
+      await ghostIs('intf("hi");', 'the first ghost text');
+      await waitFor(async () => prompts().includes(ACCEPTED), 20000, 'the speculative request');
+      const before = prompts().length;
+      // Every message from the editor to the host, and every context read the host asks for.
+      await t.lua(`_G.sent, _G.reads = {}, 0
+        local host = require('rune.host')
+        local notify = host.notify
+        host.notify = function(method, ...)
+          table.insert(_G.sent, { method = method, ctx = type(select(5, ...)) == 'table' })
+          return notify(method, ...)
+        end
+        local c = require('rune.completion')
+        local read = c._context
+        c._context = function(...)
+          _G.reads = _G.reads + 1
+          return read(...)
+        end`);
+      // Typed through (no message), a slip (one), taken back (one): the rest is drawn.
+      await t.nvim.input('ix');
+      await t.nvim.input('<BS>');
+      await ghostIs('ntf("hi");', 'the rest of the suggestion');
+      // Accepted: the answer asked ahead is drawn, again with one message and no read.
+      await t.nvim.input('<Tab>');
+      await ghostIs(NEXT, 'the next suggestion');
+      // One message per key that left the ghost text, each with its context; besides
+      // them at most the acceptance, told once for :RuneStats.
+      const sent = await t.lua<{ method: string; ctx: boolean }[]>('return _G.sent');
+      expect(sent.filter((m) => m.method !== 'rune.completion.accepted')).toEqual([
+        { method: 'rune.completion.changed', ctx: true },
+        { method: 'rune.completion.changed', ctx: true },
+        { method: 'rune.completion.changed', ctx: true },
+      ]);
+      expect(await t.lua('return _G.reads')).toBe(0);
+      expect(prompts().length).toBe(before);
+    });
+  });
+
   it('asks ahead for the suggestion after the shown one and shows it on accept without a new request', async () => {
     const { t, prompts, ghostIs } = await setup();
     await explained(t, async () => {
