@@ -7,10 +7,12 @@
  * live (/run with $XDG_RUNTIME_DIR — Neovim's own RPC socket, the D-Bus
  * session bus and its keyring —, /tmp, /var/tmp) are replaced by empty ones:
  * a socket on a read-only mount still accepts connections. Abstract sockets
- * belong to the network namespace, so only "no network" shuts them out.
- * Where bwrap is missing or cannot create namespaces, commands run unwrapped
- * and :checkhealth says so. Time and memory limits apply either way
- * (`runSandboxed`).
+ * belong to the network namespace; for a process that keeps the network,
+ * `unixSocketFilter()` (bwrap's `--seccomp`) refuses every Unix socket.
+ * Where bwrap is missing or cannot create namespaces, `sandboxCommand`
+ * returns the command unwrapped; its callers decide whether to run it then
+ * (plugins and hub servers only with the user's opt-in) and :checkhealth says
+ * so. Time and memory limits apply either way (`runSandboxed`).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -160,10 +162,10 @@ export function unixSocketFilter(arch: NodeJS.Architecture = process.arch): Buff
  * and UTS namespaces, no network unless `network`, and the sandbox dies with
  * Rune. Returns the command unchanged (sandboxed: false) when bwrap is not usable.
  *
- * The MCP hub spawns a stdio server through it like this:
+ * The MCP hub spawns a stdio server through it (src/mcp/hub/launcher.ts) like this:
  * ```ts
- * const w = sandboxCommand(cfg.command, cfg.args, { workspace: root, network: true });
- * new StdioClientTransport({ command: w.command, args: w.args, env, cwd: root });
+ * const w = sandboxCommand(cfg.command, cfg.args, { workspace: root, network: true, seccompFd: 3 });
+ * new HubStdioTransport({ command: w.command, args: w.args, env, fd3: unixSocketFilter() });
  * ```
  */
 export function sandboxCommand(

@@ -62,3 +62,48 @@ describe('rune doctor on the Neovim version', () => {
     expect(check!.message).toContain('could not read the version');
   });
 });
+
+describe('rune doctor on the sandbox', () => {
+  /** The doctor's `sandbox` check with `bwrapScript` as the first bwrap on PATH. */
+  async function sandboxCheck(name: string, bwrapScript: string) {
+    const bin = path.join(home, name);
+    fs.mkdirSync(bin);
+    fs.writeFileSync(path.join(bin, 'bwrap'), bwrapScript, { mode: 0o755 });
+    const out = await run(
+      process.execPath,
+      [path.join(ROOT, 'dist/cli/main.js'), 'doctor', '--json'],
+      {
+        env: {
+          PATH: `${bin}:${process.env.PATH ?? ''}`,
+          HOME: home,
+          XDG_CONFIG_HOME: path.join(home, 'config'),
+          XDG_STATE_HOME: path.join(home, 'state'),
+          XDG_DATA_HOME: path.join(home, 'data'),
+        },
+      },
+    ).catch((e: { stdout: string }) => e);
+    const checks = JSON.parse(out.stdout) as { section: string; level: string; message: string }[];
+    return checks.find((c) => c.section === 'sandbox');
+  }
+
+  it('warns when bubblewrap is installed but cannot create namespaces, as in many containers', async () => {
+    const check = await sandboxCheck(
+      'nons',
+      '#!/bin/sh\necho "bwrap: No permissions to create a new namespace" >&2\nexit 1\n',
+    );
+    expect(check).toMatchObject({ level: 'warn' });
+    expect(check!.message).toContain('No permissions to create a new namespace');
+    expect(check!.message).toContain('not run unless you allow them');
+  });
+
+  it('says the sandbox is available when bubblewrap works', async () => {
+    // The real bwrap (the test command requires a working one) behind a forwarding script.
+    const real = (process.env.PATH ?? '')
+      .split(':')
+      .map((d) => path.join(d, 'bwrap'))
+      .find((p) => fs.existsSync(p));
+    expect(real, 'bubblewrap must be installed for the tests').toBeTruthy();
+    const check = await sandboxCheck('works', `#!/bin/sh\nexec ${real} "$@"\n`);
+    expect(check).toMatchObject({ level: 'ok' });
+  });
+});

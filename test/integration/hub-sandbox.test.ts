@@ -139,7 +139,7 @@ function brokenBwrapPath(): string {
 const NO_NS = 'bwrap: No permissions to create a new namespace';
 
 describe('the MCP hub sandbox under attack', () => {
-  it('keeps a sandboxed server that has the network from abstract and path Unix sockets, while its TCP to loopback works', async () => {
+  it("keeps a sandboxed server that has the network from abstract and path Unix sockets and from Rune's environment, while its TCP to loopback works", async () => {
     // A socket by path outside every folder the sandbox empties (.rune-test/ is the
     // git-ignored scratch folder of the checkout), an abstract one, and a TCP port.
     const sock = path.join(scratch('hub-sock-', path.join(ROOT, '.rune-test')), 'agent.sock');
@@ -148,7 +148,9 @@ describe('the MCP hub sandbox under attack', () => {
     const hidden = await listener(`\0${abstract}`);
     const tcp = await listener(0);
 
-    const t = await withProber(scratch('rune-hub-ws-'));
+    const t = await withProber(scratch('rune-hub-ws-'), {
+      env: { ANTHROPIC_API_KEY: 'sk-ant-attack-0123456789' },
+    });
     const s = (await waitFor(
       async () => {
         const p = await prober(t);
@@ -166,7 +168,7 @@ describe('the MCP hub sandbox under attack', () => {
     }
     expect(s, s.last_error ?? '').toMatchObject({ state: 'connected', sandboxed: true });
 
-    const targets = `unix:${sock} abstract:${abstract} tcp:${tcp.port}`;
+    const targets = `unix:${sock} abstract:${abstract} tcp:${tcp.port} env:`;
     const text = await t.lua<string>(
       'return require("rune.host").request("rune.hub.get_prompt", "prober", "probe", { targets = ... })',
       [targets],
@@ -185,6 +187,11 @@ describe('the MCP hub sandbox under attack', () => {
     expect(got[`abstract:${abstract}`], text).toBe('refused:EACCES');
     expect(byPath.accepted()).toBe(0);
     expect(hidden.accepted()).toBe(0);
+    // Only the variables a stdio server is given: never Rune's keys.
+    expect(got['env:']!.split(',')).toEqual(expect.arrayContaining(['HOME', 'PATH']));
+    for (const name of got['env:']!.split(',')) {
+      expect(['HOME', 'LOGNAME', 'PATH', 'PWD', 'SHELL', 'TERM', 'USER']).toContain(name);
+    }
 
     expect(await health(t)).toMatch(
       /stdio servers run sandboxed \(bwrap at \S+\): prober; Unix sockets \(by path or abstract\) are refused to them \(seccomp\)/,
@@ -192,7 +199,7 @@ describe('the MCP hub sandbox under attack', () => {
     await t.close();
   });
 
-  it('does not start a server that asks for the sandbox where bubblewrap is unusable, and says why in :RuneMcp and :checkhealth', async () => {
+  it('does not start a server that asks for the sandbox where bubblewrap is unusable, says why in :RuneMcp and :checkhealth, and starts it sandboxed once bubblewrap works', async () => {
     const ws = scratch('rune-hub-ws-');
     const marker = path.join(ws, 'RAN');
     const t = await withProber(ws, { env: { PATH: brokenBwrapPath() }, marker });
@@ -221,6 +228,24 @@ describe('the MCP hub sandbox under attack', () => {
     );
     expect(h).toContain('mcp.hub.allow_unsandboxed = true');
     expect(fs.existsSync(marker)).toBe(false);
+    if (bwrap.usable) {
+      // bubblewrap installed meanwhile (here: the broken one replaced by the real one):
+      // restarting the server, as the advice says, runs it in the sandbox.
+      const fake = path.join(t.env.PATH!.split(':')[0]!, 'bwrap');
+      fs.rmSync(fake);
+      fs.symlinkSync(bwrap.path!, fake);
+      await t.nvim.command('RuneMcp restart prober');
+      const again = (await waitFor(
+        async () => {
+          const p = await prober(t);
+          return p?.state === 'connected' ? p : undefined;
+        },
+        30000,
+        'the prober to start in the sandbox',
+      ))!;
+      expect(again.sandboxed).toBe(true);
+      expect(fs.readFileSync(marker, 'utf8')).toBe('ran');
+    }
     await t.close();
   });
 

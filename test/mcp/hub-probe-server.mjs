@@ -2,13 +2,15 @@
 // programs' sockets. Its prompt "probe" takes `targets`, a space-separated list
 // of `unix:<path>`, `abstract:<name>` and `tcp:<port>` (127.0.0.1), connects
 // to each, and answers one line per target: `<target>=connected` or
-// `<target>=refused:<error code>`.
+// `<target>=refused:<error code>`; the target `env:` answers the names of
+// the variables in its environment, comma-separated.
 import * as net from 'node:net';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { z } from 'zod';
 
 function attempt(target) {
+  if (target === 'env:') return `env:=${Object.keys(process.env).sort().join(',')}`;
   const i = target.indexOf(':');
   const kind = target.slice(0, i);
   const where = target.slice(i + 1);

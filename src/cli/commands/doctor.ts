@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PACKAGE_ROOT, VERSION } from '../../core/version.js';
 import { which } from '../../core/which.js';
+import { detectBwrap } from '../../sandbox/sandbox.js';
 import { toRuneError } from '../../core/errors.js';
 import { chooseSecretStore } from '../../auth/choose.js';
 import { COPILOT_INSTALL_HINT, locateCopilotServer } from '../../auth/copilot-ls.js';
@@ -124,15 +125,18 @@ export async function runChecks(): Promise<Check[]> {
       COPILOT_INSTALL_HINT,
     );
 
-  const bwrap = which('bwrap');
-  if (bwrap)
-    add('sandbox', 'ok', `bubblewrap: ${bwrap} (filesystem and network isolation available)`);
+  // Installed is not enough: many containers refuse the namespaces bwrap needs.
+  const bwrap = detectBwrap();
+  if (bwrap.usable)
+    add('sandbox', 'ok', `bubblewrap: ${bwrap.path} (filesystem and network isolation available)`);
   else
     add(
       'sandbox',
-      'info',
-      'bubblewrap not found: plugin tools get memory and time limits only',
-      'Install bubblewrap (Debian: apt install bubblewrap)',
+      'warn',
+      `no usable sandbox (${bwrap.reason ?? 'bwrap failed'}): plugins and hub servers that ask for the sandbox are not run unless you allow them to run with your rights`,
+      bwrap.path
+        ? 'Allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1, or the AppArmor userns rule), or set plugins.sandbox.allow_unsandboxed / mcp.hub.allow_unsandboxed'
+        : 'Install bubblewrap (Debian: apt install bubblewrap)',
     );
   return out;
 }

@@ -69,7 +69,9 @@ export function stdioLauncher(o: LauncherOptions): (s: ServerConfig) => StdioRun
     const want = s.sandbox ?? o.sandbox;
     o.wanted?.set(s.name, want !== false);
     if (want === false) return { command: s.command!, args: s.args, sandboxed: false };
-    const bwrap = o.bwrap ?? detectBwrap();
+    // Checked again while unusable, so that bubblewrap installed meanwhile counts from
+    // the next restart of the server on.
+    const bwrap = o.bwrap ?? (detectBwrap().usable ? detectBwrap() : detectBwrap(true));
     if (!bwrap.usable || !bwrap.path) {
       if (!o.allowUnsandboxed) {
         throw new DeniedError(notStartedMessage(bwrap.reason ?? 'bubblewrap is not usable'));
