@@ -22,6 +22,7 @@
 // that notes when each response's last byte leaves it. Run after `npm run build`:
 //   node bench/completion.mjs        (KEYS, MODEL_MS, DEBOUNCES="0,25,50" override the sizes;
 //                                     SECTIONS="5" runs only some sections)
+// The host runs in this process, so `node --cpu-prof bench/completion.mjs` profiles it.
 import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
@@ -477,7 +478,13 @@ if (SECTIONS.has(5)) {
   if (!llama)
     console.error('llama-server is not provisioned (scripts/setup.sh): its rows are skipped');
   const peers = [
-    { name: 'zero-latency Ollama', srv: server, suggestion: '_suggestion()', provider: undefined },
+    {
+      name: 'zero-latency Ollama',
+      srv: server,
+      suggestion: '_suggestion()',
+      provider: undefined,
+      bare: ['/api/generate', { model: 'bench', prompt: 'int x', suffix: ';', stream: true }],
+    },
   ];
   if (llama) {
     peers.push({
@@ -486,9 +493,48 @@ if (SECTIONS.has(5)) {
       // The tiny model fills in "4242…" (test/helpers/llama.ts), one token per byte.
       suggestion: '42424242',
       provider: { llamacpp: { url: llama.url, retry: { max_attempts: 1 } } },
+      bare: ['/infill', { input_prefix: 'int x', input_suffix: ';', n_predict: 8 }],
     });
   }
   for (const peer of peers) {
+    // The floor: the bare HTTP request from this process, then one call that draws an
+    // extmark in the same Neovim (no Rune in between), timed the same way.
+    {
+      const ed = await startEditor(peer.srv.url, DEBOUNCE, false, {}, peer.provider);
+      await freshLine(ed);
+      const afterByte = [];
+      for (let i = 0; i < ROUNDS + WARM; i++) {
+        const n = ed.events.shown.length;
+        const res = await fetch(peer.srv.url + peer.bare[0], {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(peer.bare[1]),
+        });
+        const text = await res.text();
+        await ed.nvim.lua(
+          `local ns = vim.api.nvim_create_namespace('bench.floor')
+           vim.api.nvim_buf_clear_namespace(0, ns, 0, -1)
+           local c = vim.api.nvim_win_get_cursor(0)
+           vim.api.nvim_buf_set_extmark(0, ns, c[1] - 1, c[2], {
+             virt_text = { { ..., 'Comment' } }, virt_text_pos = 'inline' })
+           vim.api.nvim_exec_autocmds('User', { pattern = 'RuneGhostShown', modeline = false })`,
+          [text.slice(0, 16)],
+        );
+        await ed.until(() => ed.events.shown.length > n);
+        const got = ed.events.shown.at(-1);
+        const end = peer.srv.stats.ends.filter((e) => e <= got?.drawnAt).at(-1);
+        if (i >= WARM && got && end !== undefined) afterByte.push(got.drawnAt - end);
+      }
+      rows.push([
+        peer.name,
+        'floor: bare HTTP request, then one extmark call',
+        `${fmt(median(afterByte), 2)} / ${fmt(p99(afterByte), 2)} ms`,
+        '',
+        '',
+        '',
+      ]);
+      await ed.close();
+    }
     for (const [name, entries] of [
       ['answer cache and requests ahead (default)', 64],
       ['uncached (cache_entries = 0)', 0],
