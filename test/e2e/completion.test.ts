@@ -209,6 +209,18 @@ describe('inline completion answers already computed (built host, typed keys)', 
           .every((p) => p.endsWith(NEXT)),
       ).toBe(true);
       expect(prompts().filter((p) => p === ACCEPTED)).toHaveLength(1);
+
+      // A row without answers: the key's notification carries no context (nothing read).
+      await t.nvim.input('<Down>');
+      await waitFor(
+        async () => (await t.lua<unknown[]>('return _G.sent')).length === 5,
+        10000,
+        'the notification for the move',
+      );
+      expect(await t.lua('return _G.sent[5]')).toEqual({
+        method: 'rune.completion.changed',
+        ctx: false,
+      });
     });
   });
 
