@@ -2,7 +2,7 @@
 // process so its memory is measured alone): errors, tool-call latency p50/p99,
 // and resident memory per session. Each client is the official SDK client
 // (initialize, initialized, its standalone SSE stream, then one tools/call).
-// Run after `npm run build`: node bench/mcp-sessions.mjs   (SESSIONS=1000)
+// Run after `npm run build`: node bench/mcp-sessions.mjs   (SESSIONS=1000, PROF=<dir>)
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -62,6 +62,8 @@ if (process.argv[2] === 'server') {
   });
   const server = new McpHttpServer({ registry, maxSessions: SESSIONS + 10 });
   await server.listen();
+  // Exits (writing the profile, if any) when the bench is done.
+  process.on('SIGINT', () => process.exit(0));
   process.on('message', (m) => {
     if (m === 'rss') {
       globalThis.gc?.();
@@ -80,7 +82,11 @@ if (process.argv[2] === 'server') {
   process.send({ port: server.port, token: server.token, url: server.url });
 } else {
   const child = fork(fileURLToPath(import.meta.url), ['server'], {
-    execArgv: ['--expose-gc'],
+    // PROF=<dir> writes a CPU profile of the server process there.
+    execArgv: [
+      '--expose-gc',
+      ...(process.env.PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.PROF}`] : []),
+    ],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const next = () => new Promise((r) => child.once('message', r));
@@ -167,6 +173,7 @@ if (process.argv[2] === 'server') {
     ],
   );
   await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
-  child.kill();
+  child.kill('SIGINT');
+  await new Promise((r) => child.once('exit', r));
   process.exit(0);
 }

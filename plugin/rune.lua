@@ -13,12 +13,22 @@ vim.api.nvim_create_autocmd('InsertEnter', {
     end
   end,
 })
--- Yanks count as context for completion (completion.context_buffers.yanks).
+-- Yanks and edits count as context for completion (completion.context_buffers), before
+-- and after completion boots.
+local context = vim.api.nvim_create_augroup('rune.completion.context', { clear = true })
 vim.api.nvim_create_autocmd('TextYankPost', {
-  group = 'rune.completion.boot',
+  group = context,
   callback = function()
     if package.loaded['rune'] then
       require('rune.completion').on_yank()
+    end
+  end,
+})
+vim.api.nvim_create_autocmd({ 'TextChanged', 'InsertLeave' }, {
+  group = context,
+  callback = function(ev)
+    if package.loaded['rune'] then
+      require('rune.completion').on_edit(ev.buf)
     end
   end,
 })

@@ -24,6 +24,12 @@ H.hot = nil
 --- Recent yanks, newest first (completion.context_buffers.yanks).
 ---@type { filename: string, lines: string[] }[]
 H.yanks = {}
+--- Chunks around recently edited lines, newest first (completion.context_buffers.edits).
+---@type { buf: integer, start: integer, filename: string, lines: string[] }[]
+H.edits = {}
+--- Per buffer, the changedtick of its last remembered edit.
+---@type table<integer, integer>
+H.edit_tick = {}
 
 local function cfg()
   return require('rune').config().completion
@@ -153,6 +159,44 @@ function M.on_yank()
   end
 end
 
+--- Remembers the lines around the cursor as a recent edit (TextChanged, InsertLeave),
+--- when `completion.context_buffers` is enabled with `edits` > 0: a newer edit of the
+--- same region replaces the older one, and at most `edits` are kept.
+---@param buf integer
+function M.on_edit(buf)
+  local cb = cfg().context_buffers
+  if not (cb and cb.enabled and (cb.edits or 0) > 0) then
+    return
+  end
+  if buf ~= vim.api.nvim_get_current_buf() or vim.bo[buf].buftype ~= '' then
+    return
+  end
+  local tick = vim.api.nvim_buf_get_changedtick(buf)
+  if H.edit_tick[buf] == tick then
+    return
+  end
+  H.edit_tick[buf] = tick
+  local row = vim.api.nvim_win_get_cursor(0)[1] - 1
+  local start = math.max(0, row - math.floor(cb.lines / 2))
+  local lines = vim.api.nvim_buf_get_lines(buf, start, start + cb.lines, false)
+  for i = #H.edits, 1, -1 do
+    local e = H.edits[i]
+    local overlaps = e.buf == buf and e.start < start + #lines and start < e.start + #e.lines
+    if overlaps or vim.deep_equal(e.lines, lines) then
+      table.remove(H.edits, i)
+    end
+  end
+  table.insert(H.edits, 1, {
+    buf = buf,
+    start = start,
+    filename = vim.fn.fnamemodify(vim.api.nvim_buf_get_name(buf), ':~:.'),
+    lines = lines,
+  })
+  while #H.edits > cb.edits do
+    table.remove(H.edits)
+  end
+end
+
 --- Installs the autocommands and keys. Runs once, on the first InsertEnter
 --- after `setup()` (plugin/rune.lua) or the first :RuneComplete.
 ---@param ev table|nil the InsertEnter event that booted it
@@ -239,6 +283,17 @@ function H.context(buf, row, col, lim)
     -- What you yanked last comes first.
     for i = 1, math.min(#H.yanks, cb.yanks or 0) do
       ctx.snippets[#ctx.snippets + 1] = H.yanks[i]
+    end
+  end
+  if cb and cb.enabled then
+    -- Then what you edited lately, unless the lines sent around the cursor hold it.
+    local last = first + #lines
+    for i = 1, math.min(#H.edits, cb.edits or 0) do
+      local e = H.edits[i]
+      local near = e.buf == buf and e.start < last and first < e.start + #e.lines
+      if not near and vim.api.nvim_buf_is_valid(e.buf) then
+        ctx.snippets[#ctx.snippets + 1] = { filename = e.filename, lines = e.lines }
+      end
     end
   end
   local yanked = #ctx.snippets

@@ -125,7 +125,14 @@ M.defaults = {
     stop = vim.NIL,
     suggestions = 1,
     cache_entries = 64,
-    context_buffers = { enabled = false, max_buffers = 3, lines = 40, max_chars = 2000, yanks = 3 },
+    context_buffers = {
+      enabled = false,
+      max_buffers = 3,
+      lines = 40,
+      max_chars = 2000,
+      yanks = 3,
+      edits = 3,
+    },
     keys = {
       accept = '<Tab>',
       accept_word = '<M-w>',
@@ -285,6 +292,7 @@ H.schema = {
       lines = 'number',
       max_chars = 'number',
       yanks = 'number',
+      edits = 'number',
     },
     keys = {
       accept = { oneof = { 'string', 'boolean' } },

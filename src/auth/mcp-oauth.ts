@@ -7,7 +7,12 @@ import type {
 } from '@modelcontextprotocol/sdk/shared/auth.js';
 import { StateError } from '../core/errors.js';
 import { openBrowser as defaultOpenBrowser } from './browser.js';
-import { startCallbackServer, type CallbackServer, type InteractionOptions } from './oauth.js';
+import {
+  REFRESH_SKEW_MS,
+  startCallbackServer,
+  type CallbackServer,
+  type InteractionOptions,
+} from './oauth.js';
 import { oauthAccount, type SecretStore } from './secret-store.js';
 
 /** What is kept per MCP server in the secret store (one JSON secret). */
@@ -18,6 +23,8 @@ interface McpAuthRecord {
   registered?: boolean;
   port?: number;
   verifier?: string;
+  /** When `tokens.access_token` expires (epoch ms), from the `expires_in` it came with. */
+  expiresAt?: number;
 }
 
 export interface McpOAuthProviderOptions extends Omit<InteractionOptions, 'port' | 'signal'> {
@@ -33,6 +40,14 @@ export interface McpOAuthProviderOptions extends Omit<InteractionOptions, 'port'
    * the browser comes back (it runs the SDK's code exchange); `authorized()` resolves then.
    */
   serverUrl?: string | URL;
+  /**
+   * The MCP server's URL for renewing an access token shortly before it expires, when
+   * the caller finishes sign-ins itself (`finishAuth`); defaults to `serverUrl`.
+   */
+  renewUrl?: string | URL;
+  /** Renew this long before the access token expires (default 60 s). */
+  refreshSkewMs?: number;
+  now?: () => number;
 }
 
 /**
@@ -64,7 +79,13 @@ export class McpOAuthProvider implements OAuthClientProvider {
   private pendingCode: Promise<string> | undefined;
   private pendingAuth: Promise<void> | undefined;
   private loaded: Promise<void> | undefined;
+  private renewing: Promise<void> | undefined;
   private readonly account: string;
+  /**
+   * Why the stored sign-in could not be renewed (its refresh token was refused), until
+   * the sign-in that replaces it is asked for; the tokens are forgotten by then.
+   */
+  renewalRefused: string | undefined;
 
   constructor(private readonly opts: McpOAuthProviderOptions) {
     this.account = oauthAccount(`mcp:${opts.server}`);
@@ -146,13 +167,69 @@ export class McpOAuthProvider implements OAuthClientProvider {
     await this.persist();
   }
 
+  /**
+   * The stored tokens; an access token that expires within the refresh skew is
+   * renewed first (one renewal at a time), so requests never carry a stale one.
+   * A 401 is handled by the SDK, which refreshes through the same record.
+   */
   async tokens(): Promise<OAuthTokens | undefined> {
     await this.load();
+    const { tokens, expiresAt } = this.record;
+    const now = (this.opts.now ?? Date.now)();
+    const skew = this.opts.refreshSkewMs ?? REFRESH_SKEW_MS;
+    const url = this.opts.renewUrl ?? this.opts.serverUrl;
+    if (tokens?.refresh_token && url && expiresAt && expiresAt - skew <= now) {
+      this.renewing ??= this.renew(url, tokens.refresh_token).finally(() => {
+        this.renewing = undefined;
+      });
+      await this.renewing;
+    }
     return this.record.tokens;
   }
 
   async saveTokens(tokens: OAuthTokens): Promise<void> {
+    // Kept as given (the SDK stamps its own fields on them); the expiry beside them.
     this.record.tokens = tokens;
+    const ttl = Number(tokens.expires_in);
+    this.record.expiresAt =
+      Number.isFinite(ttl) && ttl > 0 ? (this.opts.now ?? Date.now)() + ttl * 1000 : undefined;
+    await this.persist();
+  }
+
+  /**
+   * Refreshes the access token with the SDK's own discovery and token request. A
+   * refusal forgets the tokens (the next request then starts a browser sign-in) and
+   * is kept for the sign-in prompt; a network failure keeps them (the request may still pass, or
+   * its 401 leads the SDK to refresh again).
+   */
+  private async renew(serverUrl: string | URL, refreshToken: string): Promise<void> {
+    const sdk = await import('@modelcontextprotocol/sdk/client/auth.js');
+    const { OAuthError, ServerError } =
+      await import('@modelcontextprotocol/sdk/server/auth/errors.js');
+    const client = await this.clientInformation();
+    if (!client) return;
+    try {
+      const info = await sdk.discoverOAuthServerInfo(serverUrl);
+      const resource = await sdk.selectResourceURL(serverUrl, this, info.resourceMetadata);
+      const next = await sdk.refreshAuthorization(info.authorizationServerUrl, {
+        metadata: info.authorizationServerMetadata,
+        clientInformation: client,
+        refreshToken,
+        ...(resource ? { resource } : {}),
+      });
+      await this.saveTokens({ ...next, issuer: String(info.authorizationServerUrl) });
+    } catch (err) {
+      if (!(err instanceof OAuthError) || err instanceof ServerError) return;
+      await this.refused(err.message);
+    }
+  }
+
+  /** The refresh token was refused: forget the tokens and keep the reason for the prompt. */
+  private async refused(reason: string): Promise<void> {
+    if (!this.record.tokens) return;
+    this.record.tokens = undefined;
+    this.record.expiresAt = undefined;
+    this.renewalRefused = reason;
     await this.persist();
   }
 
@@ -219,7 +296,14 @@ export class McpOAuthProvider implements OAuthClientProvider {
   async invalidateCredentials(
     scope: 'all' | 'client' | 'tokens' | 'verifier' | 'discovery',
   ): Promise<void> {
-    if (scope === 'all' || scope === 'tokens') this.record.tokens = undefined;
+    // The SDK drops the tokens when the server refuses their refresh (invalid_grant).
+    if (scope === 'tokens' && this.record.tokens?.refresh_token) {
+      await this.refused('the authorization server refused the refresh token');
+    }
+    if (scope === 'all' || scope === 'tokens') {
+      this.record.tokens = undefined;
+      this.record.expiresAt = undefined;
+    }
     if (scope === 'all' || scope === 'client') {
       this.record.client = undefined;
       this.record.registered = false;

@@ -386,6 +386,9 @@ export async function authorize(
   }
 }
 
+/** How long before an access token expires it is renewed. */
+export const REFRESH_SKEW_MS = 60_000;
+
 export interface OAuthSessionOptions {
   config: OAuthServerConfig;
   store: SecretStore;
@@ -439,7 +442,7 @@ export class OAuthSession {
   async accessToken(opts: { signal?: AbortSignal; force?: boolean } = {}): Promise<string> {
     const tokens = await this.tokens();
     if (!tokens) throw new AuthError('Not signed in. Sign in first with `rune auth login`.');
-    const skew = this.opts.refreshSkewMs ?? 60_000;
+    const skew = this.opts.refreshSkewMs ?? REFRESH_SKEW_MS;
     if (!opts.force && (tokens.expiresAt === undefined || tokens.expiresAt - skew > this.now())) {
       return tokens.accessToken;
     }

@@ -5,8 +5,11 @@ export interface Disposable {
 
 /** Something that can finish its in-flight work before it is disposed. */
 export interface Drainable {
-  /** Stops taking new work and waits, at most `graceMs`, for what is running. */
-  drain(graceMs: number): Promise<void>;
+  /**
+   * Stops taking new work and waits, at most `graceMs`, for what is running.
+   * An aborted `hurry` ends the grace at once (nothing running can finish any more).
+   */
+  drain(graceMs: number, hurry?: AbortSignal): Promise<void>;
 }
 
 /**
@@ -40,11 +43,11 @@ export class DisposableStore implements AsyncDisposable, Drainable {
   }
 
   /** Drains every member that can (in parallel), within `graceMs`. */
-  async drain(graceMs: number): Promise<void> {
+  async drain(graceMs: number, hurry?: AbortSignal): Promise<void> {
     const deadline = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
     const work = this.items
       .filter((d): d is Disposable & Drainable => isDrainable(d))
-      .map((d) => d.drain(graceMs).catch(() => undefined));
+      .map((d) => d.drain(graceMs, hurry).catch(() => undefined));
     await Promise.race([Promise.all(work), deadline]);
   }
 

@@ -34,10 +34,10 @@ import type {
 import {
   SUPPORTED_PROTOCOL_VERSIONS,
   isJSONRPCErrorResponse,
+  isJSONRPCNotification,
   isJSONRPCRequest,
   isJSONRPCResultResponse,
   type JSONRPCMessage,
-  type JSONRPCRequest,
   type MessageExtraInfo,
   type RequestId,
 } from '@modelcontextprotocol/sdk/types.js';
@@ -90,16 +90,16 @@ export class JsonResponseTransport implements Transport {
   }
 
   /**
-   * The request in `body` when this path may answer it: one JSON-RPC request
-   * (not a batch, not `initialize`) on this initialized session, with the
-   * headers the SDK transport demands. Otherwise undefined.
+   * The message in `body` when this path may take it: one JSON-RPC request
+   * (not `initialize`), notification or response, not a batch, on this
+   * initialized session, with the headers the SDK transport demands.
+   * Otherwise undefined.
    */
-  takes(req: http.IncomingMessage, body: unknown): JSONRPCRequest | undefined {
+  takes(req: http.IncomingMessage, body: unknown): JSONRPCMessage | undefined {
     const sid = this.inner.sessionId;
-    if (!sid || req.headers['mcp-session-id'] !== sid) return undefined;
-    if (Array.isArray(body) || !isJSONRPCRequest(body) || body.method === 'initialize') {
-      return undefined;
-    }
+    if (!sid || req.headers['mcp-session-id'] !== sid || Array.isArray(body)) return undefined;
+    const request = isJSONRPCRequest(body);
+    if (request ? body.method === 'initialize' : !isOther(body)) return undefined;
     const accept = req.headers.accept;
     if (!accept?.includes('application/json') || !accept.includes('text/event-stream')) {
       return undefined;
@@ -111,21 +111,29 @@ export class JsonResponseTransport implements Transport {
     if (version !== undefined && !SUPPORTED_PROTOCOL_VERSIONS.includes(String(version))) {
       return undefined;
     }
-    if (this.pending.has(body.id)) return undefined;
-    return body;
+    if (request && this.pending.has(body.id)) return undefined;
+    return body as JSONRPCMessage;
   }
 
-  /** Hands `message` (accepted by `takes`) to the server; its answer goes to `res`. */
-  handle(req: http.IncomingMessage, res: http.ServerResponse, message: JSONRPCRequest): void {
+  /**
+   * Hands `message` (taken by `takes`) to the server. A request's answer goes
+   * to `res`; anything else is acknowledged at once with 202, as the SDK does.
+   */
+  handle(req: http.IncomingMessage, res: http.ServerResponse, message: JSONRPCMessage): void {
+    const extra: MessageExtraInfo = {
+      requestInfo: { headers: req.headers, url: new URL(req.url ?? '/mcp', 'http://127.0.0.1') },
+    };
+    if (!isJSONRPCRequest(message)) {
+      this.inner.onmessage?.(message, extra);
+      res.writeHead(202).end();
+      return;
+    }
     const id = message.id;
     const entry: Pending = { res, streaming: false };
     this.pending.set(id, entry);
     res.once('close', () => {
       if (this.pending.get(id) === entry) this.pending.delete(id);
     });
-    const extra: MessageExtraInfo = {
-      requestInfo: { headers: req.headers, url: new URL(req.url ?? '/mcp', 'http://127.0.0.1') },
-    };
     this.inner.onmessage?.(message, extra);
   }
 
@@ -140,13 +148,15 @@ export class JsonResponseTransport implements Transport {
       if (entry.streaming) {
         res.end(sseEvent(message));
       } else {
-        const text = JSON.stringify(message);
+        // Encoded once: its length is the header, its bytes the body (a large read is
+        // one long string; measuring it apart would walk it twice).
+        const body = Buffer.from(JSON.stringify(message));
         res.writeHead(200, {
           'Content-Type': 'application/json',
-          'Content-Length': Buffer.byteLength(text),
+          'Content-Length': body.length,
           'mcp-session-id': this.inner.sessionId ?? '',
         });
-        res.end(text);
+        res.end(body);
       }
       return Promise.resolve();
     }
@@ -164,6 +174,11 @@ export class JsonResponseTransport implements Transport {
     res.write(sseEvent(message));
     return Promise.resolve();
   }
+}
+
+/** A notification or a response (to a request the server sent). */
+function isOther(m: unknown): boolean {
+  return isJSONRPCNotification(m) || isJSONRPCResultResponse(m) || isJSONRPCErrorResponse(m);
 }
 
 function sseEvent(message: JSONRPCMessage): string {

@@ -20,8 +20,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import {
   CallToolRequestSchema,
   CreateMessageResultSchema,
@@ -39,6 +38,7 @@ import {
   type Tool,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
+import type { jsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/types.js';
 import type { Disposable } from '../core/disposable.js';
 import { AbortError } from '../core/errors.js';
 import { BoundedEventStore } from './event-store.js';
@@ -85,7 +85,7 @@ export interface McpHttpServerOptions {
   /** A session unused this long is closed (default 30 min). */
   idleTimeoutMs?: number;
   /** Adds resources and prompts to each session's server. */
-  setup?: (server: McpServer, session: Session) => void;
+  setup?: (server: McpServer, session: Session, sdk: SdkServer) => void;
   logger?: Logger;
   name?: string;
   /** Called when sessions open or close (for `:RuneMcp`). */
@@ -101,6 +101,51 @@ export interface McpHttpServerOptions {
 
 /** A connected client, as `:RuneMcp` lists it. */
 type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
+
+/**
+ * Checks the answers to elicitation requests (the only use a server makes of
+ * it). The SDK builds an Ajv instance per server when none is given: about
+ * 3 ms and 30 KB for every session, for a check most sessions never make.
+ * One Ajv per check instead: elicitation waits for a person anyway, and a
+ * shared Ajv would keep every schema it ever compiled.
+ */
+const ELICIT_VALIDATOR: jsonSchemaValidator = {
+  getValidator: (schema) => new loaded!.AjvJsonSchemaValidator().getValidator(schema),
+};
+
+/** The SDK's server module (`McpServer`, `ResourceTemplate`, …). */
+export type SdkServer = typeof import('@modelcontextprotocol/sdk/server/mcp.js');
+
+interface Sdk {
+  server: SdkServer;
+  StreamableHTTPServerTransport: typeof import('@modelcontextprotocol/sdk/server/streamableHttp.js').StreamableHTTPServerTransport;
+  AjvJsonSchemaValidator: typeof import('@modelcontextprotocol/sdk/validation/ajv-provider.js').AjvJsonSchemaValidator;
+}
+
+let loaded: Sdk | undefined;
+let loading: Promise<Sdk> | undefined;
+
+/**
+ * The SDK's server side (with its HTTP adapter and Ajv), imported when the
+ * first client connects rather than when the host starts: a host most often
+ * serves no agent at all.
+ */
+function loadSdk(): Promise<Sdk> {
+  loading ??= Promise.all([
+    import('@modelcontextprotocol/sdk/server/mcp.js'),
+    import('@modelcontextprotocol/sdk/server/streamableHttp.js'),
+    import('@modelcontextprotocol/sdk/validation/ajv-provider.js'),
+  ]).then(([server, http, ajv]) => {
+    loaded = {
+      server,
+      StreamableHTTPServerTransport: http.StreamableHTTPServerTransport,
+      AjvJsonSchemaValidator: ajv.AjvJsonSchemaValidator,
+    };
+    return loaded;
+  });
+  loading.catch(() => (loading = undefined));
+  return loading;
+}
 
 /** After a drain's grace, how long cancelled calls get to send their result. */
 const CANCEL_GRACE_MS = 1000;
@@ -182,7 +227,12 @@ export class McpHttpServer implements Disposable {
    */
   async listenSocket(file: string): Promise<void> {
     fs.rmSync(file, { force: true });
-    const srv = net.createServer((sock) => void this.acceptSocket(sock));
+    const srv = net.createServer((sock) => {
+      this.acceptSocket(sock).catch((err: unknown) => {
+        this.logger.error('socket connection failed', { err });
+        sock.destroy();
+      });
+    });
     await new Promise<void>((resolve, reject) => {
       srv.once('error', reject);
       srv.listen(file, () => {
@@ -200,6 +250,12 @@ export class McpHttpServer implements Disposable {
 
   private async acceptSocket(sock: net.Socket): Promise<void> {
     sock.setNoDelay(true);
+    // Before the first read: once the auth line is read, nothing may wait until
+    // the transport listens, or data would be lost. A client gone meanwhile is dropped.
+    const dropped = () => sock.destroy();
+    sock.once('error', dropped);
+    const sdk = await loadSdk();
+    sock.off('error', dropped);
     const head = await readAuthLine(sock, (line) => bearerMatches(line, this.tokenDigest));
     if (head === null) {
       this.logger.warn('refused socket connection', { reason: 'no or wrong token' });
@@ -215,7 +271,7 @@ export class McpHttpServer implements Disposable {
       );
       return;
     }
-    const server = this.newServer();
+    const server = this.newServer(sdk);
     const gone = new AbortController();
     const s = newSession(server, undefined, { id: randomUUID(), streams: 1, gone });
     const transport = new SocketServerTransport(sock, head, this.maxBody);
@@ -259,15 +315,17 @@ export class McpHttpServer implements Disposable {
 
   /**
    * Stops taking requests and waits (at most `graceMs`) for those in flight
-   * to finish; `close()` then ends whatever is left.
+   * to finish, or until `hurry` aborts (Neovim is gone); `close()` then ends whatever is left.
    */
-  async drain(graceMs: number): Promise<void> {
+  async drain(graceMs: number, hurry?: AbortSignal): Promise<void> {
     this.draining = true;
     const busy = () => this.sessions.all().some((s) => s.inFlight > 0) || this.oneShots > 0;
-    const until = async (end: number) => {
-      while (busy() && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    const until = async (end: number, signal?: AbortSignal) => {
+      while (busy() && Date.now() < end && !signal?.aborted) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
     };
-    await until(Date.now() + graceMs);
+    await until(Date.now() + graceMs, hurry);
     if (!busy()) return;
     // Out of grace: cancel what still runs, so each caller gets a result saying so.
     this.stopping.abort(
@@ -464,12 +522,13 @@ export class McpHttpServer implements Disposable {
     });
     if (req.method === 'POST') this.trackConnection(s, res, body);
     const plain = req.method === 'POST' ? s.transport!.takes(req, body) : undefined;
-    if (plain && !this.streams(plain)) s.transport!.handle(req, res, plain);
-    else await s.transport!.handleRequest(req, res, body);
+    if (plain && !(isJSONRPCRequest(plain) && this.streams(plain))) {
+      s.transport!.handle(req, res, plain);
+    } else await s.transport!.handleRequest(req, res, body);
   }
 
-  private newServer(): McpServer {
-    const server = new McpServer(
+  private newServer(sdk: Sdk): McpServer {
+    const server = new sdk.server.McpServer(
       { name: this.opts.name ?? 'rune', version: VERSION },
       {
         capabilities: {
@@ -478,6 +537,7 @@ export class McpHttpServer implements Disposable {
           prompts: { listChanged: true },
           logging: {},
         },
+        jsonSchemaValidator: ELICIT_VALIDATOR,
       },
     );
     return server;
@@ -498,9 +558,10 @@ export class McpHttpServer implements Disposable {
       );
       return;
     }
-    const server = this.newServer();
+    const sdk = await loadSdk();
+    const server = this.newServer(sdk);
     const ref: { session?: Session } = {};
-    const sdk = new StreamableHTTPServerTransport({
+    const inner = new sdk.StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       eventStore: new BoundedEventStore(),
       retryInterval: 1000,
@@ -513,7 +574,7 @@ export class McpHttpServer implements Disposable {
         this.opts.onSessionsChanged?.();
       },
     });
-    const transport = new JsonResponseTransport(sdk);
+    const transport = new JsonResponseTransport(inner);
     const s = newSession(server, transport);
     ref.session = s;
     transport.onclose = () => {
@@ -543,9 +604,10 @@ export class McpHttpServer implements Disposable {
     }
     this.oneShots++;
     res.once('close', () => this.oneShots--);
-    const server = this.newServer();
+    const sdk = await loadSdk();
+    const server = this.newServer(sdk);
     const transport = new JsonResponseTransport(
-      new StreamableHTTPServerTransport({ sessionIdGenerator: undefined }),
+      new sdk.StreamableHTTPServerTransport({ sessionIdGenerator: undefined }),
     );
     const s = newSession(server, transport, { inFlight: 1 });
     this.populate(s);
@@ -623,7 +685,7 @@ export class McpHttpServer implements Disposable {
       s.subscriptions.delete(r.params.uri);
       return {};
     });
-    this.opts.setup?.(s.server, s);
+    this.opts.setup?.(s.server, s, loaded!.server);
   }
 
   private context(s: Session, extra: Extra): ToolContext {

@@ -111,6 +111,8 @@ class HostCore {
   readonly health = new Map<string, () => Promise<HealthItem[]> | HealthItem[]>();
   config: Record<string, unknown> = {};
   shutdown: Promise<void> | undefined;
+  /** Aborted once Neovim is gone: nothing can finish against it, so the grace period ends. */
+  readonly editorGone = new AbortController();
 
   constructor(readonly opts: HostOptions) {
     this.dispatcher = new Dispatcher(opts.logger, () => this.state);
@@ -217,6 +219,11 @@ export class ReadyHost implements InState<'ready'> {
     return this.core.opts.logger;
   }
 
+  /** Aborted once Neovim has exited or was killed: a module's disposal then hurries. */
+  get editorGone(): AbortSignal {
+    return this.core.editorGone.signal;
+  }
+
   /** The user's `setup()` options as the Lua layer validated them; each module parses its part. */
   get config(): Readonly<Record<string, unknown>> {
     return this.core.config;
@@ -272,15 +279,23 @@ export class ReadyHost implements InState<'ready'> {
    * reverse order of activation and waited for (chats saved, hub servers and
    * plugins stopped, lock files removed), within a deadline; then the host
    * reports itself stopped. Calling it twice returns the same shutdown.
+   *
+   * `editorGone` says Neovim has exited or was killed: there is no grace then
+   * (calls in flight are cancelled at once), even for a shutdown already
+   * under way, so the host leaves within a second.
    */
-  shutdown(reason: string): ShuttingDownHost {
+  shutdown(reason: string, opts: { editorGone?: boolean } = {}): ShuttingDownHost {
+    const { logger } = this.core.opts;
+    if (opts.editorGone && !this.core.editorGone.signal.aborted) {
+      if (this.core.shutdown) logger.info('neovim gone; ending the grace period', { reason });
+      this.core.editorGone.abort();
+    }
     if (this.core.shutdown) return new ShuttingDownHost(this.core, this.core.shutdown);
     this.core.state = 'shutting_down';
-    const { logger } = this.core.opts;
-    logger.info('host shutting down', { reason });
+    logger.info('host shutting down', { reason, editor_gone: opts.editorGone === true });
     const grace = shutdownGrace(this.core.config);
     this.core.shutdown = (async () => {
-      await this.core.modules.drain(grace);
+      await this.core.modules.drain(grace, this.core.editorGone.signal);
       let timer: NodeJS.Timeout | undefined;
       const late = new Promise<'late'>((resolve) => {
         timer = setTimeout(() => resolve('late'), DISPOSE_DEADLINE_MS);

@@ -434,6 +434,7 @@ export const hubModule: HostModule = {
       const provider: HubOAuthProvider = new HubOAuthProvider({
         store: await hostSecretStore(host),
         server: s.name,
+        renewUrl: s.url,
         ...(s.oauth.clientId
           ? {
               client: {
@@ -447,11 +448,16 @@ export const hubModule: HostModule = {
         openBrowser: (url) => openBrowser(url, vars),
         onPrompt: (url, opened) => {
           provider.pendingUrl = url;
-          logger.info('mcp server sign-in started', { server: s.name, opened });
+          const refused = provider.renewalRefused;
+          provider.renewalRefused = undefined;
+          logger.info('mcp server sign-in started', { server: s.name, opened, refused });
+          const needs = refused
+            ? `MCP server "${s.name}" needs you to sign in again (its sign-in could not be renewed: ${refused})`
+            : `MCP server "${s.name}" needs you to sign in`;
           void notify(
             opened
-              ? `MCP server "${s.name}" needs you to sign in: finish it in the browser window that opened (:RuneMcp servers shows its state).`
-              : `MCP server "${s.name}" needs you to sign in: open ${url} in a browser (the link is also in :RuneMcp servers).`,
+              ? `${needs}: finish it in the browser window that opened (:RuneMcp servers shows its state).`
+              : `${needs}: open ${url} in a browser (the link is also in :RuneMcp servers).`,
             'WARN',
           );
         },
@@ -567,7 +573,7 @@ export const hubModule: HostModule = {
       : undefined;
     store.add(toDisposable(() => void watcher?.close()));
     // Awaited on shutdown: every server's process is gone before the host exits.
-    store.add(toAsyncDisposable(() => hub.dispose()));
+    store.add(toAsyncDisposable(() => hub.dispose({ hurry: host.editorGone.aborted })));
 
     const service: HubService = {
       hub,

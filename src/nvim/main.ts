@@ -39,7 +39,7 @@ function isChannelGone(err: unknown): boolean {
 
 process.on('uncaughtException', (err) => {
   if (isChannelGone(err)) {
-    stop('neovim gone');
+    editorGone('neovim gone');
     return;
   }
   logger.error('uncaught exception', { err });
@@ -67,19 +67,25 @@ const starting = new StartingHost({
 });
 
 let host: ReadyHost | undefined;
+/** A stop asked for while Neovim runs (`jobstop`, :RuneStop): work in flight gets its grace. */
 function stop(reason: string): void {
   if (host) void host.shutdown(reason).done;
+  else process.exit(0);
+}
+/** Neovim exited or was killed: nothing can finish against it, so no grace. */
+function editorGone(reason: string): void {
+  if (host) void host.shutdown(reason, { editorGone: true }).done;
   else process.exit(0);
 }
 for (const stream of [process.stdout, process.stdin]) {
   stream.on('error', (err) => {
     logger.info('channel to neovim closed', { code: (err as NodeJS.ErrnoException).code });
-    stop('neovim gone');
+    editorGone('neovim gone');
   });
 }
-process.stdin.on('end', () => stop('stdin closed'));
-process.stdin.on('close', () => stop('stdin closed'));
-nvim.on('disconnect', () => stop('neovim disconnected'));
+process.stdin.on('end', () => editorGone('stdin closed'));
+process.stdin.on('close', () => editorGone('stdin closed'));
+nvim.on('disconnect', () => editorGone('neovim disconnected'));
 process.on('SIGTERM', () => stop('SIGTERM'));
 process.on('SIGINT', () => stop('SIGINT'));
 

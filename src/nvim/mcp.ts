@@ -10,7 +10,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { z } from 'zod';
 import type { NeovimClient } from 'neovim';
-import { ResourceTemplate, type McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { DisposableStore, toDisposable, type Disposable } from '../core/disposable.js';
 import { ConfigError } from '../core/errors.js';
 import { PendingAnswers } from '../core/pending.js';
@@ -28,7 +28,7 @@ import { registerEditorTools } from '../tools/editor/index.js';
 import { visibleInRoots } from '../tools/paths.js';
 import type { ToolRegistry } from '../tools/registry.js';
 import { getToolRegistry } from './tools.js';
-import { McpHttpServer } from '../mcp/server.js';
+import { McpHttpServer, type SdkServer } from '../mcp/server.js';
 import { cleanStale, ensureDir, removeLock, writeLock, type RuneLock } from '../mcp/lockfile.js';
 import type { HostModule, ReadyHost } from './host.js';
 import { NvimEditor } from './editor.js';
@@ -221,7 +221,13 @@ export const mcpModule: HostModule = {
 
     const ui = new NvimApprovalUi(nvim, logger);
     let project = env.cwd;
-    const approvals = new ApprovalStore(path.join(stateDir, 'approvals.json'));
+    const approvals = new ApprovalStore(path.join(stateDir, 'approvals.json'), (message) => {
+      logger.warn('damaged state file', { message });
+      void nvim
+        .lua('require("rune.util").notify(..., vim.log.levels.WARN)', [message])
+        .catch(() => undefined);
+    });
+    approvals.open();
     const policy = new ApprovalPolicy({
       rules: cfg.approval.rules,
       store: approvals,
@@ -258,7 +264,7 @@ export const mcpModule: HostModule = {
       maxConcurrent: cfg.limits.max_concurrent,
       maxBodyBytes: cfg.limits.max_body_bytes,
       idleTimeoutMs: cfg.limits.idle_timeout_ms,
-      setup: (mcp) => addResourcesAndPrompts(mcp, editor),
+      setup: (mcp, _session, sdk) => addResourcesAndPrompts(mcp, editor, sdk),
     });
     try {
       await server.listen();
@@ -270,7 +276,7 @@ export const mcpModule: HostModule = {
     }
     // Host shutdown drains it (calls in flight finish or are cancelled with a result), then closes it.
     store.add({
-      drain: (graceMs: number) => server.drain(graceMs),
+      drain: (graceMs: number, hurry?: AbortSignal) => server.drain(graceMs, hurry),
       dispose: () => void server.close(),
       disposeAsync: () => server.close(),
     });
@@ -442,10 +448,10 @@ export function zekeSnippet(): string {
   ].join('\n');
 }
 
-function addResourcesAndPrompts(mcp: McpServer, editor: NvimEditor): void {
+function addResourcesAndPrompts(mcp: McpServer, editor: NvimEditor, sdk: SdkServer): void {
   mcp.registerResource(
     'buffer',
-    new ResourceTemplate('nvim://buffer/{id}', {
+    new sdk.ResourceTemplate('nvim://buffer/{id}', {
       list: async () => {
         const roots = await editor.roots();
         return {

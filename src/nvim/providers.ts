@@ -8,10 +8,9 @@
  * usage per provider and model. Adds the "providers" section to :checkhealth rune.
  * Plugins add their providers through the registry's `register()` (src/nvim/plugins.ts).
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { HealthItem, HostModule, ReadyHost } from './host.js';
-import { writeFileAtomic } from '../core/atomic-file.js';
+import { readJsonObject, writeFileAtomic } from '../core/atomic-file.js';
 import { pullOllamaModel } from '../providers/ollama-pull.js';
 import { whoFor } from '../providers/errors.js';
 import type { ModelInfo, ProviderRegistry } from '../providers/types.js';
@@ -54,6 +53,15 @@ export function autoChoice(host: ReadyHost): AutoChoice | undefined {
   return autos.get(host);
 }
 
+/** Per host: how to cancel each long piece of work whose progress is showing, by key. */
+const cancellers = new WeakMap<ReadyHost, Map<string, () => void>>();
+
+function cancellersOf(host: ReadyHost): Map<string, () => void> {
+  let m = cancellers.get(host);
+  if (!m) cancellers.set(host, (m = new Map()));
+  return m;
+}
+
 function build(host: ReadyHost, config = host.config): ManagedRegistry {
   return createProviderRegistry(parseProvidersConfig(config), {
     logger: host.logger,
@@ -68,6 +76,12 @@ function build(host: ReadyHost, config = host.config): ManagedRegistry {
           [message],
         )
         .catch(() => undefined);
+    },
+    progress: (key, p, cancel) => {
+      const m = cancellersOf(host);
+      if (p.status === 'running') m.set(key, cancel);
+      else m.delete(key);
+      void progress(host, key, p);
     },
   });
 }
@@ -108,15 +122,15 @@ async function setupFile(host: ReadyHost): Promise<string> {
 
 async function savedPick(host: ReadyHost): Promise<string | undefined> {
   const file = await setupFile(host);
-  try {
-    const data = JSON.parse(await fs.promises.readFile(file, 'utf8')) as { provider?: unknown };
-    return typeof data.provider === 'string' ? data.provider : undefined;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-      host.logger.warn('the :RuneSetup pick is unreadable; detecting again', { file, err });
-    }
-    return undefined;
-  }
+  const data = readJsonObject(file, (message) => {
+    host.logger.warn('the :RuneSetup pick is unreadable; detecting again', { message });
+    void host.nvim
+      .lua('require("rune.util").notify(..., vim.log.levels.WARN)', [
+        `The :RuneSetup pick: ${message} Providers are detected again.`,
+      ])
+      .catch(() => undefined);
+  });
+  return typeof data.provider === 'string' ? data.provider : undefined;
 }
 
 function buildDetected(
@@ -454,6 +468,12 @@ export const providersModule: HostModule = {
       }),
     );
     store.add(toDisposable(() => pulls.forEach((ac) => ac.abort())));
+    // A cancelled progress message (0.12's Progress event, or require('rune.progress').cancel).
+    store.add(
+      host.onNotification('rune.progress.cancel', ([key]) => {
+        if (typeof key === 'string') cancellersOf(host).get(key)?.();
+      }),
+    );
     store.add(
       host.onRequest('rune.setup.pick', async (args) => {
         const id = optionalString(args[0], 'The provider id');

@@ -52,7 +52,12 @@ const Infill = z.strictObject({ t_max_predict_ms: ms, cache_prompt: z.boolean() 
 // An empty Lua list arrives as {} (see clean()).
 const Args = z.union([z.array(z.string()), z.strictObject({}).transform(() => [] as string[])]);
 const Serve = z.strictObject({
-  model: z.string().min(1),
+  model: z.string().min(1).optional(),
+  // llama.cpp's -hf: `org/name` with an optional `:quant` tag (common/arg.cpp).
+  hf_repo: z
+    .string()
+    .regex(/^[\w.-]+\/[\w.-]+(:[\w.-]+)?$/, "expected 'org/name' or 'org/name:quant'")
+    .optional(),
   args: Args.optional(),
   bin: z.string().min(1).optional(),
 });
@@ -95,7 +100,7 @@ export interface ProviderConfig {
   /** llama.cpp's /infill options (kinds `llamacpp`, and `openai` when the server is llama.cpp). */
   infill?: { tMaxPredictMs?: number; cachePrompt?: boolean };
   /** llamacpp: a llama-server Rune runs itself (`serve`). */
-  serve?: { model: string; args: string[]; bin?: string };
+  serve?: { model?: string; hfRepo?: string; args: string[]; bin?: string };
   settings: ManagedSettings;
 }
 
@@ -239,6 +244,12 @@ function normalise(id: string, p: ProviderInput): ProviderConfig {
       "only a provider of kind 'llamacpp' can run its server; set kind = 'llamacpp'",
     );
   }
+  if (p.serve && (p.serve.model === undefined) === (p.serve.hf_repo === undefined)) {
+    throw new ConfigError(
+      `providers.${id}.serve`,
+      "set either model (a .gguf file) or hf_repo ('org/name:quant', downloaded by llama-server)",
+    );
+  }
   if (p.serve && p.url) {
     throw new ConfigError(
       `providers.${id}.url`,
@@ -282,7 +293,8 @@ function normalise(id: string, p: ProviderInput): ProviderConfig {
     ...(p.serve
       ? {
           serve: {
-            model: p.serve.model,
+            ...(p.serve.model !== undefined ? { model: p.serve.model } : {}),
+            ...(p.serve.hf_repo !== undefined ? { hfRepo: p.serve.hf_repo } : {}),
             args: p.serve.args ?? [],
             ...(p.serve.bin ? { bin: p.serve.bin } : {}),
           },

@@ -6,18 +6,34 @@
  * The child gets the host's environment without anything that looks like a secret
  * (names with KEY, TOKEN, SECRET, PASSWORD, CREDENTIAL or AUTH): API keys stay with Rune.
  * Its output goes to the log, never to the host's stdout (the RPC channel).
+ *
+ * While it starts, `progress` hears where it is: `starting`, then `loading the model` once
+ * the server says so — its log line `load_model: loading model '…'`, or /health answering
+ * 503 "Loading model" (llama.cpp tools/server/server.cpp: the HTTP server listens before
+ * the model loads) — then `ready`, `failed` or `cancel`. `cancel()` kills a server that is
+ * still starting; the requests waiting for it fail with a StateError saying so.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import * as fs from 'node:fs';
 import * as net from 'node:net';
-import { ProviderUnavailableError, StateError, throwIfAborted } from '../core/errors.js';
+import * as path from 'node:path';
+import {
+  ConfigError,
+  ProviderUnavailableError,
+  StateError,
+  throwIfAborted,
+} from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 
 export interface LlamaServeOptions {
   /** The provider id, for messages. */
   id: string;
-  /** A .gguf file, or a Hugging Face repo (`user/repo[:quant]`, downloaded by the server). */
-  model: string;
+  /** A .gguf file (`-m`). */
+  model?: string;
+  /**
+   * A Hugging Face repo (`org/name[:quant]`, `-hf`): the server downloads it into its cache
+   * (from `HF_ENDPOINT`, default huggingface.co) unless it is there already.
+   */
+  hfRepo?: string;
   /** More arguments for llama-server, e.g. `{ '-c', '8192' }`. */
   args?: string[];
   /** The executable (default `llama-server`, found on PATH). */
@@ -26,9 +42,23 @@ export interface LlamaServeOptions {
   env?: NodeJS.ProcessEnv;
   /** How long the model may take to load (default 10 minutes: a download may come first). */
   startTimeoutMs?: number;
-  /** Progress for the user: starting, still loading (every 10 s), ready, exited. */
+  /** Tells the user the server exited (it starts again on the next request). */
   notify?: (message: string, level?: 'info' | 'warn') => void;
+  /** Where a start is, updated in place for the user; `cancel` stops that start. */
+  progress?: (p: ServeProgress, cancel: () => void) => void;
 }
+
+/** One update of a start's progress (lua/rune/progress.lua draws it). */
+export interface ServeProgress {
+  title: string;
+  text: string;
+  status: 'running' | 'success' | 'failed' | 'cancel';
+}
+
+/** What llama-server prints when it begins to read the model file (server-context.cpp). */
+const LOADING_LINE = /load_model: loading model/;
+/** Every this long, a start still loading says for how long. */
+const STILL_LOADING_MS = 10_000;
 
 const SECRET_NAME = /KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH/i;
 const KEEP_LINES = 20;
@@ -56,6 +86,8 @@ export class LlamaServe {
   private disposed = false;
   private readonly tail: string[] = [];
   private readonly onExit = () => this.proc?.kill('SIGTERM');
+  /** The start under way, if one is. */
+  private starting: { proc: ChildProcess; cancelled: boolean } | undefined;
   /** How many times the server was started (for :checkhealth and tests). */
   starts = 0;
 
@@ -77,6 +109,19 @@ export class LlamaServe {
     return this.ready;
   }
 
+  /**
+   * Stops a start under way: kills the server (it has nothing to save yet) and fails the
+   * requests waiting for it. Returns whether a start was under way.
+   */
+  cancel(): boolean {
+    const s = this.starting;
+    if (!s || s.cancelled) return false;
+    s.cancelled = true;
+    if (this.proc === s.proc) this.proc = undefined;
+    s.proc.kill('SIGKILL');
+    return true;
+  }
+
   /** Stops the server. */
   dispose(): void {
     this.disposed = true;
@@ -93,10 +138,10 @@ export class LlamaServe {
   private async start(): Promise<string> {
     this.port ??= await freePort();
     const bin = this.opts.bin ?? 'llama-server';
-    const model = this.opts.model;
-    const local = model.endsWith('.gguf') || fs.existsSync(model);
+    const { hfRepo } = this.opts;
+    const { model } = this.opts;
     const args = [
-      ...(local ? ['-m', model] : ['-hf', model]),
+      ...(model !== undefined ? ['-m', model] : ['-hf', hfRepo ?? '']),
       '--host',
       '127.0.0.1',
       '--port',
@@ -107,12 +152,57 @@ export class LlamaServe {
     log.info('starting llama-server', { provider: this.opts.id, bin, args });
     const t0 = Date.now();
     let told = t0;
-    this.opts.notify?.(`starting the ${this.name} (${model})…`);
+    const title = `llama-server (${this.opts.id})`;
+    let shown = '';
+    const show = (text: string, status: ServeProgress['status'] = 'running') => {
+      if (text === shown) return;
+      shown = text;
+      this.opts.progress?.({ title, text, status }, () => this.cancel());
+    };
+    let loading = false;
+    const loadingNow = () => {
+      if (loading) return;
+      loading = true;
+      told = Date.now();
+      show('loading the model');
+    };
     const proc = spawn(bin, args, {
       env: serverEnv(this.opts.env ?? process.env),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    const start = { proc, cancelled: false };
+    this.starting = start;
     this.proc = proc;
+    show(`starting (${model !== undefined ? path.basename(model) : hfRepo})`);
+    try {
+      const url = await this.waitReady(proc, start, bin, t0, {
+        loadingNow,
+        still: () => {
+          if (!loading || Date.now() - told < STILL_LOADING_MS) return;
+          told = Date.now();
+          show(`loading the model (${Math.round((told - t0) / 1000)} s)`);
+        },
+      });
+      show(`ready (${((Date.now() - t0) / 1000).toFixed(1)} s)`, 'success');
+      return url;
+    } catch (err) {
+      if (start.cancelled) show('cancelled', 'cancel');
+      else show(err instanceof Error ? err.message : String(err), 'failed');
+      throw err;
+    } finally {
+      if (this.starting === start) this.starting = undefined;
+    }
+  }
+
+  /** Spawned: keeps its output, and resolves with its url once /health says it is ready. */
+  private async waitReady(
+    proc: ChildProcess,
+    start: { cancelled: boolean },
+    bin: string,
+    t0: number,
+    on: { loadingNow: () => void; still: () => void },
+  ): Promise<string> {
+    const log = this.opts.logger;
     this.starts++;
     this.tail.length = 0;
     process.on('exit', this.onExit);
@@ -121,6 +211,7 @@ export class LlamaServe {
         if (!line.trim()) continue;
         this.tail.push(line);
         if (this.tail.length > KEEP_LINES) this.tail.shift();
+        if (LOADING_LINE.test(line)) on.loadingNow();
         log.debug('llama-server', { provider: this.opts.id, line });
       }
     };
@@ -151,19 +242,32 @@ export class LlamaServe {
     const url = `http://127.0.0.1:${this.port}`;
     const deadline = Date.now() + (this.opts.startTimeoutMs ?? 600_000);
     for (;;) {
+      if (start.cancelled) {
+        throw new StateError(
+          `The start of the ${this.name} was cancelled; the next request starts it again.`,
+        );
+      }
+      if ((failure as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') {
+        // Not worth a retry: it will not be there in a moment either.
+        throw new ConfigError(
+          `providers.${this.opts.id}.serve.bin`,
+          `${bin} was not found, so Rune cannot start the ${this.name}. Install llama.cpp (llama-server) or set serve.bin to its path.`,
+        );
+      }
       if (failure || proc.exitCode !== null || proc.signalCode !== null) {
-        const why =
-          (failure as NodeJS.ErrnoException | undefined)?.code === 'ENOENT'
-            ? `${bin} was not found. Install llama.cpp (llama-server) or set serve.bin to its path.`
-            : `it exited${proc.exitCode !== null ? ` with code ${proc.exitCode}` : ''}: ${this.tail.slice(-5).join(' | ') || failure?.message || 'no output'}`;
+        const why = `it exited${proc.exitCode !== null ? ` with code ${proc.exitCode}` : ''}: ${this.tail.slice(-5).join(' | ') || failure?.message || 'no output'}`;
         throw new ProviderUnavailableError(`Could not start the ${this.name}: ${why}`, url);
       }
       if (this.disposed) throw new StateError('The llama-server was stopped.');
-      const ok = await fetch(`${url}/health`).then(
-        (r) => r.ok,
-        () => false,
+      const status = await fetch(`${url}/health`).then(
+        async (r) => {
+          await r.body?.cancel();
+          return r.status;
+        },
+        () => 0,
       );
-      if (ok) break;
+      if (status === 200) break;
+      if (status === 503) on.loadingNow();
       if (Date.now() > deadline) {
         proc.kill('SIGTERM');
         throw new ProviderUnavailableError(
@@ -171,15 +275,9 @@ export class LlamaServe {
           url,
         );
       }
-      if (Date.now() - told >= 10_000) {
-        told = Date.now();
-        this.opts.notify?.(
-          `the ${this.name} is still loading the model (${Math.round((told - t0) / 1000)} s): ${this.tail.at(-1) ?? ''}`,
-        );
-      }
+      on.still();
       await new Promise((r) => setTimeout(r, 100));
     }
-    this.opts.notify?.(`the ${this.name} is ready (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
     log.info('llama-server ready', { provider: this.opts.id, url, pid: proc.pid });
     return url;
   }

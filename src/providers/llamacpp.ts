@@ -148,7 +148,7 @@ export class LlamaCppAdapter implements Adapter {
       if (typeof chunk.content === 'string') text += chunk.content;
       if (chunk.stop === true) {
         return {
-          completions: [{ text }],
+          completions: [{ text: cutAtIndent(text, body.n_indent) }],
           usage: {
             inputTokens: num(chunk.tokens_evaluated),
             outputTokens: num(chunk.tokens_predicted),
@@ -284,6 +284,23 @@ interface InfillChunk {
   tokens_evaluated?: unknown;
   tokens_predicted?: unknown;
   error?: { code?: unknown; message?: unknown };
+}
+
+/**
+ * The answer as llama-server keeps it when `n_indent` stops it (server-context.cpp,
+ * process_token): at the first line after a newline that is indented less than
+ * `nIndent` and has more than its indentation, the text ends after that indentation.
+ * The server cuts only its own copy; a streamed answer has already sent the token that
+ * crossed the limit.
+ */
+export function cutAtIndent(text: string, nIndent: number): string {
+  if (nIndent <= 0) return text;
+  for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', nl + 1)) {
+    let pos = nl + 1;
+    while (text[pos] === ' ' || text[pos] === '\t') pos++;
+    if (pos < text.length && pos - nl - 1 < nIndent) return text.slice(0, pos);
+  }
+  return text;
 }
 
 function num(v: unknown): number {

@@ -21,7 +21,7 @@ import { describeSecretRef, resolveSecret, type SecretStore } from '../core/secr
 import type { Adapter, AdapterHooks, CompleteResult } from './adapter.js';
 import { AnthropicAdapter } from './anthropic.js';
 import { pluginProviderConfig, type ProviderConfig, type ProvidersConfig } from './config.js';
-import { LlamaServe } from './llama-serve.js';
+import { LlamaServe, type ServeProgress } from './llama-serve.js';
 import { LlamaCppAdapter } from './llamacpp.js';
 import { ManagedProvider, type ProviderState } from './managed.js';
 import { OllamaAdapter } from './ollama.js';
@@ -49,6 +49,7 @@ export interface AdapterContext {
   secrets?: SecretStore;
   fetch?: typeof fetch;
   notify?: RegistryDeps['notify'];
+  progress?: RegistryDeps['progress'];
 }
 
 /** Builds the adapter of one configured provider of a kind. */
@@ -79,6 +80,11 @@ export interface RegistryDeps {
   kinds?: Partial<Record<string, AdapterFactory>>;
   /** Tells the user something worth a message (a server Rune starts for them is loading). */
   notify?: (message: string, level?: 'info' | 'warn') => void;
+  /**
+   * Shows long work in place under `key` (`serve.<id>`: a server Rune starts loading its
+   * model); `cancel` stops that work.
+   */
+  progress?: (key: string, p: ServeProgress, cancel: () => void) => void;
 }
 
 /** One line of `rune.providers.list`. */
@@ -210,6 +216,7 @@ const BUILTIN: Partial<Record<string, AdapterFactory>> = {
               logger: c.logger,
               ...(c.env ? { env: c.env } : {}),
               ...(c.notify ? { notify: c.notify } : {}),
+              ...(c.progress ? { progress: progressOf(c.progress, `serve.${p.id}`) } : {}),
             }),
           }
         : {}),
@@ -217,6 +224,13 @@ const BUILTIN: Partial<Record<string, AdapterFactory>> = {
   zeke: (p, c) =>
     new ZekeAdapter({ ...common(p, c), model: p.settings.model, ...(c.env ? { env: c.env } : {}) }),
 };
+
+function progressOf(
+  progress: NonNullable<RegistryDeps['progress']>,
+  key: string,
+): (p: ServeProgress, cancel: () => void) => void {
+  return (p, cancel) => progress(key, p, cancel);
+}
 
 function infillOf(p: ProviderConfig) {
   return p.infill ? { infill: p.infill } : {};
@@ -268,6 +282,7 @@ function adapterFor(
     ...(deps.secrets ? { secrets: deps.secrets } : {}),
     ...(deps.fetch ? { fetch: deps.fetch } : {}),
     ...(deps.notify ? { notify: deps.notify } : {}),
+    ...(deps.progress ? { progress: deps.progress } : {}),
   });
 }
 

@@ -6,8 +6,7 @@
  * "always" answers and prompts are the policy's own; this adds one store and
  * one answer on top.
  */
-import * as fs from 'node:fs';
-import { writeFileAtomic } from '../core/atomic-file.js';
+import { readJsonObject, writeJsonObject } from '../core/atomic-file.js';
 import type { Logger } from '../core/log.js';
 import {
   ApprovalPolicy,
@@ -52,19 +51,35 @@ export function canonicalArgs(v: unknown): string {
 export class ArgsApprovalStore {
   private data: Record<string, Record<string, string[]>> | undefined;
 
-  constructor(readonly file: string) {}
+  /**
+   * `onDamaged` hears about a file that does not parse (it is moved aside, never
+   * deleted or overwritten, and the answers start empty) or cannot be written.
+   */
+  constructor(
+    readonly file: string,
+    private readonly onDamaged: (message: string) => void = () => undefined,
+  ) {}
+
+  private unsaved = false;
+
+  /** Writes the answers; a failure is told once (they still hold in memory for the session). */
+  private async save(data: unknown): Promise<void> {
+    await writeJsonObject(this.file, data, (m) => {
+      if (this.unsaved) return;
+      this.unsaved = true;
+      this.onDamaged(`Saved approvals: ${m} Your answers hold until Rune stops.`);
+    });
+  }
+
+  /** Reads the file now (at start), so a damaged one is reported then. */
+  open(): void {
+    this.load();
+  }
 
   private load(): Record<string, Record<string, string[]>> {
-    if (this.data) return this.data;
-    try {
-      const parsed: unknown = JSON.parse(fs.readFileSync(this.file, 'utf8'));
-      this.data =
-        parsed && typeof parsed === 'object' && !Array.isArray(parsed)
-          ? (parsed as Record<string, Record<string, string[]>>)
-          : {};
-    } catch {
-      this.data = {};
-    }
+    this.data ??= readJsonObject(this.file, (m) =>
+      this.onDamaged(`Saved approvals: ${m}`),
+    ) as Record<string, Record<string, string[]>>;
     return this.data;
   }
 
@@ -77,13 +92,13 @@ export class ArgsApprovalStore {
     const list = ((data[project] ??= {})[tool] ??= []);
     const key = canonicalArgs(args);
     if (!list.includes(key)) list.push(key);
-    await writeFileAtomic(this.file, JSON.stringify(data, null, 2) + '\n');
+    await this.save(data);
   }
 
   async reset(project: string): Promise<void> {
     const data = this.load();
     delete data[project];
-    await writeFileAtomic(this.file, JSON.stringify(data, null, 2) + '\n');
+    await this.save(data);
   }
 }
 

@@ -8,8 +8,7 @@
  *
  * Shared by the MCP server and, later, the MCP hub (tools models call).
  */
-import * as fs from 'node:fs';
-import { writeFileAtomic } from '../core/atomic-file.js';
+import { readJsonObject, writeJsonObject } from '../core/atomic-file.js';
 import { AbortError, DeniedError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type {
@@ -59,19 +58,35 @@ export interface ApprovalUi {
 export class ApprovalStore {
   private data: Record<string, string[]> | undefined;
 
-  constructor(readonly file: string) {}
+  /**
+   * `onDamaged` hears about a file that does not parse (it is moved aside, never
+   * deleted or overwritten, and the answers start empty) or cannot be written.
+   */
+  constructor(
+    readonly file: string,
+    private readonly onDamaged: (message: string) => void = () => undefined,
+  ) {}
+
+  private unsaved = false;
+
+  /** Writes the answers; a failure is told once (they still hold in memory for the session). */
+  private async save(data: unknown): Promise<void> {
+    await writeJsonObject(this.file, data, (m) => {
+      if (this.unsaved) return;
+      this.unsaved = true;
+      this.onDamaged(`Saved approvals: ${m} Your answers hold until Rune stops.`);
+    });
+  }
+
+  /** Reads the file now (at start), so a damaged one is reported then. */
+  open(): void {
+    this.load();
+  }
 
   private load(): Record<string, string[]> {
-    if (this.data) return this.data;
-    try {
-      const parsed: unknown = JSON.parse(fs.readFileSync(this.file, 'utf8'));
-      this.data =
-        parsed && typeof parsed === 'object' && !Array.isArray(parsed)
-          ? (parsed as Record<string, string[]>)
-          : {};
-    } catch {
-      this.data = {};
-    }
+    this.data ??= readJsonObject(this.file, (m) =>
+      this.onDamaged(`Saved approvals: ${m}`),
+    ) as Record<string, string[]>;
     return this.data;
   }
 
@@ -83,14 +98,14 @@ export class ApprovalStore {
     const data = this.load();
     const list = (data[project] ??= []);
     if (!list.includes(tool)) list.push(tool);
-    await writeFileAtomic(this.file, JSON.stringify(data, null, 2) + '\n');
+    await this.save(data);
   }
 
   /** Forgets every answer for `project`. */
   async reset(project: string): Promise<void> {
     const data = this.load();
     delete data[project];
-    await writeFileAtomic(this.file, JSON.stringify(data, null, 2) + '\n');
+    await this.save(data);
   }
 }
 

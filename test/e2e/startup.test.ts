@@ -9,6 +9,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { startOllamaServer, type OllamaServer } from '../helpers/servers/index.js';
 import { waitFor } from '../helpers/nvim.js';
 import { explained, startRune } from '../helpers/e2e.js';
@@ -85,5 +87,43 @@ describe('host start (built host spawned by the Lua layer)', () => {
       expect(client()).toEqual([]);
     });
     await t.close();
+  });
+
+  it("loads the MCP SDK's server side when the first agent connects, not at start", async () => {
+    const out = path.join(dir, 'imported-mcp.txt');
+    const register = importRecorder(out);
+    const t = await startRune({ env: { NODE_OPTIONS: `--import=${register}` } });
+    try {
+      await explained(t, async () => {
+        await t.lua('require("rune.host").wait()');
+        const info = await t.lua<{ url: string; token: string }>(
+          'return require("rune.host").request("rune.mcp.info")',
+        );
+        const server = () =>
+          fs
+            .readFileSync(out, 'utf8')
+            .trim()
+            .split('\n')
+            .filter((s) => s.startsWith('@modelcontextprotocol/sdk/server/'));
+        // The server listens (its address is known) without the SDK's server side.
+        expect(info.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/mcp$/);
+        expect(server()).toEqual([]);
+        const client = new Client({ name: 'e2e-lazy', version: '1' });
+        await client.connect(
+          new StreamableHTTPClientTransport(new URL(info.url), {
+            requestInit: { headers: { Authorization: `Bearer ${info.token}` } },
+          }),
+        );
+        try {
+          const { tools } = await client.listTools();
+          expect(tools.map((x) => x.name)).toContain('read_buffer');
+        } finally {
+          await client.close();
+        }
+        expect(server()).toContain('@modelcontextprotocol/sdk/server/mcp.js');
+      });
+    } finally {
+      await t.close();
+    }
   });
 });

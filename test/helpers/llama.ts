@@ -22,10 +22,13 @@ const PREFIX = path.join(ROOT, '.cache', 'llama');
 export const LLAMA_SERVER = path.join(PREFIX, 'bin', 'llama-server');
 const SCRIPT = path.join(ROOT, 'test', 'fixtures', 'llama', 'make-model.py');
 
-/** The model file, made on first use (named by the generator's hash, written atomically). */
-export function tinyModel(): string {
+/**
+ * The model file, made on first use (named by the generator's hash, written atomically).
+ * `lines`: the variant whose /infill answer is "x\n y\n y…" (one-space-indented lines).
+ */
+export function tinyModel(variant: '' | 'lines' = ''): string {
   const hash = createHash('sha256').update(fs.readFileSync(SCRIPT)).digest('hex').slice(0, 12);
-  const out = path.join(PREFIX, 'models', `rune-tiny-${hash}.gguf`);
+  const out = path.join(PREFIX, 'models', `rune-tiny${variant ? `-${variant}` : ''}-${hash}.gguf`);
   if (fs.existsSync(out)) return out;
   if (!fs.existsSync(LLAMA_SERVER)) {
     throw new Error(
@@ -34,7 +37,9 @@ export function tinyModel(): string {
   }
   fs.mkdirSync(path.dirname(out), { recursive: true });
   const tmp = `${out}.${process.pid}.tmp`;
-  execFileSync(path.join(PREFIX, 'bin', 'python3'), [SCRIPT, tmp], { stdio: 'pipe' });
+  execFileSync(path.join(PREFIX, 'bin', 'python3'), [SCRIPT, tmp, ...(variant ? [variant] : [])], {
+    stdio: 'pipe',
+  });
   fs.renameSync(tmp, out);
   return out;
 }
@@ -52,6 +57,8 @@ export interface LlamaServer {
 }
 
 export interface LlamaOptions {
+  /** The model variant (tinyModel()). */
+  model?: '' | 'lines';
   /** Context size (`-c`); default 4096. */
   ctx?: number;
   /** Parallel slots (`-np`); default 1. */
@@ -72,7 +79,7 @@ async function freePort(): Promise<number> {
 }
 
 export async function startLlama(opts: LlamaOptions = {}): Promise<LlamaServer> {
-  const model = tinyModel();
+  const model = tinyModel(opts.model);
   const port = await freePort();
   const args = [
     '-m',

@@ -25,13 +25,13 @@ interface Started {
   exited: Promise<void>;
 }
 
-async function start(): Promise<Started> {
+async function start(graceMs = 300): Promise<Started> {
   const ws = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'rune-ws-')));
   const pidFile = path.join(ws, 'server.pid');
   const t = await startNvim({
     setup: `vim.fn.chdir(${JSON.stringify(ws)})
       require('rune').setup({
-        host = { shutdown_grace_ms = 300 },
+        host = { shutdown_grace_ms = ${graceMs} },
         mcp = { servers = { stubborn = { command = ${JSON.stringify(process.execPath)}, args = { ${JSON.stringify(STUBBORN)} }, env = { PID_FILE = ${JSON.stringify(pidFile)} } } } },
       })`,
   });
@@ -63,6 +63,45 @@ async function start(): Promise<Started> {
     serverPid,
     exited,
   };
+}
+
+/** Connects an agent and starts a write that waits for the user's approval: a call in flight. */
+async function callInFlight(s: Started): Promise<{
+  client: Client;
+  result: Promise<{ isError: boolean; text: string }>;
+}> {
+  const client = new Client({ name: 'agent', version: '1' });
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(s.url), {
+      requestInit: { headers: { Authorization: `Bearer ${s.token}` } },
+    }),
+  );
+  const result = client
+    .callTool({ name: 'write_file', arguments: { path: 'new.txt', content: 'x' } })
+    .then(
+      (r) => ({ isError: r.isError === true, text: textOf(r) }),
+      (e: Error) => ({ isError: true, text: `no result: ${e.message}` }),
+    );
+  await waitFor(
+    async () => (await s.t.lua<string[]>('return require("rune.approval").pending()')).length > 0,
+    10000,
+    'the approval prompt',
+  );
+  return { client, result };
+}
+
+/**
+ * Alive and not a zombie: a host whose Neovim was killed is reparented, and its exit is
+ * reaped whenever the new parent gets to it; the process itself is gone before that.
+ */
+function running(pid: number): boolean {
+  if (!alive(pid)) return false;
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return alive(pid);
+  }
 }
 
 function logOf(file: string): { msg: string; code?: number }[] {
@@ -126,6 +165,41 @@ describe('host shutdown (real Neovim, host from dist/)', () => {
     expect(log.find((l) => l.msg === 'host stopped')?.code).toBe(0);
     await s.t.close();
   }, 60000);
+
+  // The grace period is for a stop while Neovim runs (:RuneStop); once Neovim is gone nothing
+  // can finish against it. A grace far longer than the deadline below proves it is skipped.
+  for (const how of ['quits', 'is killed'] as const) {
+    it(`skips the grace period when Neovim ${how} with a call in flight: the agent is answered, nothing is left behind`, async () => {
+      const s = await start(60000);
+      const socket = (JSON.parse(fs.readFileSync(s.lock, 'utf8')) as { socket?: string }).socket;
+      expect(socket && fs.existsSync(socket)).toBe(true);
+      const { client, result } = await callInFlight(s);
+      const t0 = Date.now();
+      if (how === 'quits') {
+        void s.t.nvim.command('qa!').catch(() => undefined);
+      } else {
+        s.t.proc.stdin?.on('error', () => undefined);
+        s.t.proc.kill('SIGKILL');
+      }
+      await s.exited;
+      await waitFor(() => !running(s.hostPid), 15000, 'the host to exit');
+      const hostMs = Date.now() - t0;
+      const answer = await result;
+      // An answer saying the call was cancelled, or a closed connection: never a hang.
+      expect(answer.isError).toBe(true);
+      expect(answer.text).toMatch(/cancel|no result/);
+      await waitFor(() => !alive(s.serverPid), 5000, 'the hub server to be stopped');
+      expect(fs.existsSync(s.lock)).toBe(false);
+      expect(fs.existsSync(socket!)).toBe(false);
+      const log = logOf(s.logFile);
+      expect(log.filter((l) => l.msg === 'uncaught exception')).toEqual([]);
+      expect(log.find((l) => l.msg === 'host stopped')?.code).toBe(0);
+      // A figure for the reader, not an assertion: the machine may be busy.
+      console.log(`host gone ${hostMs} ms after Neovim ${how} (answer: ${answer.text})`);
+      await client.close().catch(() => undefined);
+      await s.t.close();
+    }, 60000);
+  }
 
   it('withdraws an approval prompt when the host is killed while it waits', async () => {
     const s = await start();

@@ -8,6 +8,7 @@ import * as http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { CreateMessageRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { McpHttpServer } from '../../src/mcp/server.js';
 import { ToolRegistry } from '../../src/tools/registry.js';
 
@@ -92,6 +93,19 @@ async function session() {
     },
   });
   registry.register({
+    name: 'samples',
+    description: "asks the client's model",
+    inputSchema: {},
+    annotations: { readOnlyHint: true },
+    handler: async (_a, ctx) => {
+      const r = await ctx.sample!({
+        messages: [{ role: 'user', content: { type: 'text', text: 'hi' } }],
+        maxTokens: 10,
+      });
+      return r.content.type === 'text' ? r.content.text : '?';
+    },
+  });
+  registry.register({
     name: 'asks',
     description: 'waits for a person',
     inputSchema: {},
@@ -145,9 +159,8 @@ describe('JSON responses for plain requests', () => {
     const { server, h } = await session();
     const list = await post(server, { jsonrpc: '2.0', id: 'a', method: 'tools/list' }, h);
     expect(list.headers['content-type']).toBe('application/json');
-    expect((JSON.parse(list.body) as { result: { tools: unknown[] } }).result.tools).toHaveLength(
-      4,
-    );
+    const { tools } = (JSON.parse(list.body) as { result: { tools: { name: string }[] } }).result;
+    expect(tools.map((x) => x.name)).toContain('echo');
     const unknown = await post(server, { jsonrpc: '2.0', id: 2, method: 'no/such' }, h);
     expect(unknown.status).toBe(200);
     expect(JSON.parse(unknown.body)).toMatchObject({ id: 2, error: { code: -32601 } });
@@ -230,7 +243,12 @@ describe('JSON responses for plain requests', () => {
 
   it('serves the official SDK client over JSON answers', async () => {
     const { server } = await session();
-    const client = new Client({ name: 'sdk', version: '1' });
+    const client = new Client({ name: 'sdk', version: '1' }, { capabilities: { sampling: {} } });
+    client.setRequestHandler(CreateMessageRequestSchema, () => ({
+      model: 'm',
+      role: 'assistant',
+      content: { type: 'text', text: 'sampled' },
+    }));
     const types: string[] = [];
     await client.connect(
       new StreamableHTTPClientTransport(new URL(server.url), {
@@ -252,6 +270,10 @@ describe('JSON responses for plain requests', () => {
       });
       expect(seen).toEqual([1, 2]);
       expect(types.at(-1)).toBe('text/event-stream');
+      // The sampling request turns the call's answer into a stream; the client's
+      // answer to it comes back in a POST of its own.
+      const sampled = await client.callTool({ name: 'samples', arguments: {} });
+      expect(sampled).toMatchObject({ content: [{ text: 'sampled' }] });
     } finally {
       await client.close();
     }

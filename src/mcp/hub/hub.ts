@@ -164,6 +164,8 @@ export interface HubAuthProvider extends OAuthClientProvider {
 const STDERR_LINES = 50;
 /** How long a stdio server gets to exit after its stdin closes, and again after SIGTERM. */
 const STOP_GRACE_MS = 500;
+/** The same when Neovim is gone and the host must leave within a second. */
+const HURRIED_STOP_GRACE_MS = 150;
 
 function running(pid: number): boolean {
   try {
@@ -175,26 +177,26 @@ function running(pid: number): boolean {
 }
 
 /** Waits for `pid` to exit: stdin was closed; then SIGTERM; then SIGKILL. */
-async function stopProcess(pid: number, log: Logger): Promise<void> {
+async function stopProcess(pid: number, log: Logger, graceMs: number): Promise<void> {
   const exited = async (ms: number) => {
     const end = Date.now() + ms;
     while (running(pid) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
     return !running(pid);
   };
-  if (await exited(STOP_GRACE_MS)) return;
+  if (await exited(graceMs)) return;
   try {
     process.kill(pid, 'SIGTERM');
   } catch {
     return;
   }
-  if (await exited(STOP_GRACE_MS)) return;
+  if (await exited(graceMs)) return;
   log.warn('mcp server ignored SIGTERM; killing it', { pid });
   try {
     process.kill(pid, 'SIGKILL');
   } catch {
     // gone meanwhile
   }
-  await exited(STOP_GRACE_MS);
+  await exited(graceMs);
 }
 /** Sign-ins in a row before giving up (a server that keeps refusing the new token). */
 const MAX_SIGN_INS = 2;
@@ -541,7 +543,7 @@ class ServerConnection {
     this.prompts = caps.prompts ? (await client.listPrompts()).prompts : [];
   }
 
-  async stop(state: 'stopped' | 'disabled' = 'stopped'): Promise<void> {
+  async stop(state: 'stopped' | 'disabled' = 'stopped', graceMs = STOP_GRACE_MS): Promise<void> {
     this.generation++;
     clearTimeout(this.timer);
     const client = this.client;
@@ -556,7 +558,7 @@ class ServerConnection {
     const closing = client?.close().catch(() => undefined);
     // The SDK ends stdin and waits 2 s before each signal; a server that ignores
     // both would outlive the host. Insist sooner.
-    if (pid !== null) await stopProcess(pid, this.log);
+    if (pid !== null) await stopProcess(pid, this.log, graceMs);
     await closing;
   }
 
@@ -783,10 +785,12 @@ export class McpHub {
     }
   }
 
-  async dispose(): Promise<void> {
+  /** Stops every server; `hurry` (Neovim is gone) gives stubborn ones less time before SIGKILL. */
+  async dispose(opts: { hurry?: boolean } = {}): Promise<void> {
     const all = [...this.servers.values()];
     this.servers.clear();
     this.listeners.clear();
-    await Promise.all(all.map((s) => s.stop()));
+    const grace = opts.hurry ? HURRIED_STOP_GRACE_MS : STOP_GRACE_MS;
+    await Promise.all(all.map((s) => s.stop('stopped', grace)));
   }
 }

@@ -560,7 +560,9 @@ export class ChatController {
       const models = await provider.models({ signal });
       return models.find((x) => x.id === model) ?? (models.length === 1 ? models[0] : undefined);
     } catch (err) {
-      if (signal.aborted) throw err;
+      // A provider that cannot answer now (e.g. the start of its server was cancelled)
+      // fails the turn with its reason rather than being asked again for the answer.
+      if (signal.aborted || err instanceof StateError) throw err;
       this.logger.debug('no context length from the provider', { provider: provider.id, err });
       return undefined;
     }

@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { moveAside, writeFileAtomic } from '../../core/atomic-file.js';
+import { isAtomicTemp, moveAside, removeIfStale, writeFileAtomic } from '../../core/atomic-file.js';
 import { NotFoundError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import { CONTEXT_KINDS } from './context.js';
@@ -182,8 +182,7 @@ export class HistoryStore {
     }
     const out: ChatSummary[] = [];
     for (const name of names) {
-      if (name.startsWith('.') && name.endsWith('.tmp'))
-        await this.removeStale(path.join(dir, name));
+      if (isAtomicTemp(name)) await removeIfStale(path.join(dir, name));
       if (!name.endsWith('.json') || !ID.test(name.slice(0, -5))) continue;
       try {
         const chat = await this.load(project, name.slice(0, -5));
@@ -198,16 +197,6 @@ export class HistoryStore {
       }
     }
     return out.sort((a, b) => b.updatedAt.localeCompare(a.updatedAt));
-  }
-
-  /** Removes a temporary file a crash left behind mid-write (old enough that no writer owns it). */
-  private async removeStale(file: string): Promise<void> {
-    try {
-      const st = await fs.promises.stat(file);
-      if (Date.now() - st.mtimeMs > 60_000) await fs.promises.rm(file, { force: true });
-    } catch {
-      // gone already
-    }
   }
 }
 

@@ -90,10 +90,17 @@ export function chatModule(): HostModule {
       const cwd = (await host.nvim.call('getcwd', [])) as string;
       const library = promptLibrary(host.config.prompts);
       const ui = new NvimChatApprovalUi(host.nvim, logger);
+      const answers = new ApprovalStore(path.join(state, 'rune', 'chat-approvals.json'), warn);
+      const argsStore = new ArgsApprovalStore(
+        path.join(state, 'rune', 'chat-approvals-args.json'),
+        warn,
+      );
+      answers.open();
+      argsStore.open();
       const policy = new ArgsApprovalPolicy({
         rules: rules.data,
-        store: new ApprovalStore(path.join(state, 'rune', 'chat-approvals.json')),
-        argsStore: new ArgsApprovalStore(path.join(state, 'rune', 'chat-approvals-args.json')),
+        store: answers,
+        argsStore,
         project: () => cwd,
         ui,
         logger,

@@ -30,9 +30,17 @@ const schema = z
         lines: count(1000).default(40),
         max_chars: count(100_000).default(2000),
         yanks: count(20).default(3),
+        edits: count(20).default(3),
       })
       .loose()
-      .default({ enabled: false, max_buffers: 3, lines: 40, max_chars: 2000, yanks: 3 }),
+      .default({
+        enabled: false,
+        max_buffers: 3,
+        lines: 40,
+        max_chars: 2000,
+        yanks: 3,
+        edits: 3,
+      }),
   })
   .loose();
 

@@ -246,6 +246,48 @@ describe('MCP SDK OAuthClientProvider', () => {
     await again.dispose();
   });
 
+  it('renews a token about to expire before handing it out, and keeps why a renewal was refused', async () => {
+    const { as, store } = await setup();
+    const serverUrl = `${as.url}/mcp`;
+    let now = 1_000_000;
+    const provider = new McpOAuthProvider({
+      store,
+      server: 'renew',
+      renewUrl: serverUrl,
+      openBrowser: browse,
+      now: () => now,
+    });
+    await provider.prepare();
+    as.accessTtl = 600;
+    expect(await auth(provider, { serverUrl })).toBe('REDIRECT');
+    const code = await provider.waitForAuthorizationCode();
+    expect(await auth(provider, { serverUrl, authorizationCode: code })).toBe('AUTHORIZED');
+    const first = (await provider.tokens())!.access_token;
+    const refreshes = () => as.tokenRequests.filter((r) => r.grant_type === 'refresh_token');
+    // Valid for longer than the margin: handed out as is.
+    now += 500_000;
+    expect((await provider.tokens())!.access_token).toBe(first);
+    expect(refreshes()).toHaveLength(0);
+    // Within a minute of expiry: renewed first, once even when asked twice at a time.
+    now += 50_000;
+    const [a, b] = await Promise.all([provider.tokens(), provider.tokens()]);
+    expect(refreshes()).toHaveLength(1);
+    expect(a!.access_token).toBe(b!.access_token);
+    expect(a!.access_token).not.toBe(first);
+    expect(as.isValidAccess(a!.access_token)).toBe(true);
+    // The refresh token is revoked: the renewal is refused, the tokens are forgotten
+    // (the next request starts a sign-in) and the reason is kept for its prompt.
+    await fetch(`${as.url}/revoke`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ token: a!.refresh_token! }),
+    });
+    now += 600_000;
+    expect(await provider.tokens()).toBeUndefined();
+    expect(provider.renewalRefused).toMatch(/refresh token/);
+    await provider.dispose();
+  });
+
   it('signs an SDK client in to a protected MCP server, finishing the sign-in by itself', async () => {
     const { as, store } = await setup();
     as.onMcp = (req, res) => {

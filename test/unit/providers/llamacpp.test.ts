@@ -277,8 +277,6 @@ describe('llamacpp provider with serve: Rune runs llama-server', () => {
     process.kill(first, 'SIGKILL');
     await waitFor(() => !alive(first) && server.pid === undefined, 10_000, 'the server to die');
     expect(notes).toEqual([
-      expect.stringMatching(/^info: starting the llama-server of provider "local"/),
-      expect.stringMatching(/^info: the llama-server of provider "local" is ready/),
       'warn: the llama-server of provider "local" exited; it starts again on the next request',
     ]);
     expect(await ask()).toBe('OK');
@@ -290,16 +288,26 @@ describe('llamacpp provider with serve: Rune runs llama-server', () => {
   });
 
   it('says how to fix a llama-server that is not installed', async () => {
+    const shown: { key: string; text: string; status: string }[] = [];
     const r = createProviderRegistry(
       parseProvidersConfig({
         providers: {
           local: { kind: 'llamacpp', serve: { model: 'm.gguf', bin: '/nonexistent/llama-server' } },
         },
       }),
-      { logger: createMemoryLogger(), env: {} },
+      {
+        logger: createMemoryLogger(),
+        env: {},
+        progress: (key, p) => shown.push({ key, text: p.text, status: p.status }),
+      },
     );
     const err = await rejection(r.get('completion').complete({ prefix: 'a', suffix: '' }));
     expect(err.message).toMatch(/\/nonexistent\/llama-server was not found.*serve\.bin/);
+    // The progress message ends saying so.
+    expect(shown).toEqual([
+      { key: 'serve.local', text: 'starting (m.gguf)', status: 'running' },
+      { key: 'serve.local', text: err.message, status: 'failed' },
+    ]);
     r.dispose();
   });
 
@@ -312,5 +320,143 @@ describe('llamacpp provider with serve: Rune runs llama-server', () => {
     expect(() =>
       parseProvidersConfig({ providers: { o: { kind: 'openai', serve: { model: 'm' } } } }),
     ).toThrow(/providers\.o\.serve/);
+    // A file or a Hugging Face repo, exactly one.
+    expect(() =>
+      parseProvidersConfig({
+        providers: { l: { kind: 'llamacpp', serve: { model: 'm.gguf', hf_repo: 'a/b' } } },
+      }),
+    ).toThrow(/providers\.l\.serve: set either model .* or hf_repo/);
+    expect(() =>
+      parseProvidersConfig({
+        providers: { l: { kind: 'llamacpp', serve: { args: ['-c', '8'] } } },
+      }),
+    ).toThrow(/providers\.l\.serve: set either model/);
+    expect(() =>
+      parseProvidersConfig({
+        providers: { l: { kind: 'llamacpp', serve: { hf_repo: 'not a repo' } } },
+      }),
+    ).toThrow(/hf_repo/);
+    expect(
+      parseProvidersConfig({
+        providers: { l: { kind: 'llamacpp', serve: { hf_repo: 'org/name-GGUF:Q4_K_M' } } },
+      }).providers[0]!.serve,
+    ).toEqual({ hfRepo: 'org/name-GGUF:Q4_K_M', args: [] });
+  });
+});
+
+/**
+ * The documented /infill knobs, each shown by its effect on the real server's answer. The
+ * "lines" model answers "x\n y\n y…" (lines indented by one space) to any /infill; the
+ * server's stats come from the last event of its answer, kept by the fetch Rune is given.
+ */
+describe('llamacpp /infill knobs against llama-server', () => {
+  let lines: LlamaServer;
+  beforeAll(async () => {
+    lines = await startLlama({ model: 'lines' });
+  });
+  afterAll(async () => {
+    await lines.stop();
+  });
+
+  interface Final {
+    stop_type?: string;
+    tokens_predicted?: number;
+    timings?: { prompt_n?: number; cache_n?: number };
+  }
+
+  function recording(infill?: Record<string, unknown>): { r: ManagedRegistry; finals: Final[] } {
+    const finals: Final[] = [];
+    const keep: typeof fetch = async (input, init) => {
+      const res = await fetch(input, init);
+      const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+      if (!url.endsWith('/infill') || !res.body) return res;
+      const [mine, theirs] = res.body.tee();
+      void new Response(theirs).text().then((t) => {
+        const last = t
+          .split('\n')
+          .filter((l) => l.startsWith('data:'))
+          .at(-1);
+        if (last) finals.push(JSON.parse(last.slice(5)) as Final);
+      });
+      return new Response(mine, { status: res.status, headers: res.headers });
+    };
+    const r = createProviderRegistry(
+      parseProvidersConfig({
+        providers: {
+          local: {
+            kind: 'llamacpp',
+            url: lines.url,
+            // Every request reaches the server (no answer cache in Rune).
+            cache: false,
+            ...(infill ? { infill } : {}),
+            ...FAST,
+          },
+        },
+      }),
+      { logger: createMemoryLogger(), env: {}, fetch: keep },
+    ) as ManagedRegistry;
+    reg = r;
+    return { r, finals };
+  }
+
+  const answered = (finals: Final[], n: number) =>
+    waitFor(() => finals.length === n, 10_000, `${n} /infill answers`);
+
+  it('n_indent: the answer ends where a line is indented less than the cursor line, as the server cuts it', async () => {
+    const { r, finals } = recording();
+    const fim = r.get('completion');
+    // The cursor line is indented by two spaces; the answer's second line by one.
+    expect(await fim.complete({ prefix: 'def f():\n  ', suffix: '\n', maxTokens: 30 })).toEqual([
+      { text: 'x\n ' },
+    ]);
+    await answered(finals, 1);
+    expect(finals[0]).toMatchObject({ stop_type: 'limit', tokens_predicted: 4 });
+    // At indentation 0 nothing is cut: the answer runs to the token limit.
+    expect(await fim.complete({ prefix: 'def f():\n', suffix: '\n', maxTokens: 30 })).toEqual([
+      { text: `x${'\n y'.repeat(9)}\n ` },
+    ]);
+  });
+
+  it('t_max_predict_ms: once the time is spent, the answer ends at the next newline', async () => {
+    const timed = recording({ t_max_predict_ms: 1 });
+    const [a] = await timed.r
+      .get('completion')
+      .complete({ prefix: 'f(', suffix: '', maxTokens: 400 });
+    await answered(timed.finals, 1);
+    expect(a!.text).toMatch(/^x(\n y)*\n$/);
+    expect(timed.finals[0]!.tokens_predicted).toBeLessThan(400);
+    timed.r.dispose();
+    // 0 turns the limit off: the same request runs to its token limit.
+    const untimed = recording({ t_max_predict_ms: 0 });
+    const [b] = await untimed.r
+      .get('completion')
+      .complete({ prefix: 'f(', suffix: '', maxTokens: 400 });
+    await answered(untimed.finals, 1);
+    expect(untimed.finals[0]!.tokens_predicted).toBe(400);
+    expect(b!.text).toHaveLength(400);
+  });
+
+  it('cache_prompt: the server evaluates only what changed since the previous request', async () => {
+    const prompt = infillPrompt('def g(', ')');
+    const ask = (r: ManagedRegistry) =>
+      r.get('completion').complete({ prefix: 'def g(', suffix: ')', maxTokens: 2 });
+    const cached = recording({ cache_prompt: true });
+    await ask(cached.r);
+    await ask(cached.r);
+    await answered(cached.finals, 2);
+    // The second prompt is the first one: all but its last token comes from the cache.
+    expect(cached.finals[1]!.timings).toMatchObject({
+      prompt_n: 1,
+      cache_n: tinyTokens(prompt) - 1,
+    });
+    cached.r.dispose();
+    const uncached = recording({ cache_prompt: false });
+    await ask(uncached.r);
+    await ask(uncached.r);
+    await answered(uncached.finals, 2);
+    expect(uncached.finals[1]!.timings).toMatchObject({
+      prompt_n: tinyTokens(prompt),
+      cache_n: 0,
+    });
   });
 });
