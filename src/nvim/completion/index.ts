@@ -2,7 +2,10 @@
  * Inline completion as a host module: serves the notifications sent by
  * lua/rune/completion.lua and draws through lua/rune/ghost.lua.
  *
- *   rune.completion.changed(buf, tick, row, col)   cursor moved or text changed (insert mode)
+ *   rune.completion.changed(buf, tick, row, col [, ctx])
+ *                                                   cursor moved or text changed (insert mode);
+ *                                                   on a row given as hot to ghost.show, with
+ *                                                   the text around the cursor (`_context`)
  *   rune.completion.cancel()                       left insert mode: abort what is pending
  *   rune.completion.ask(id, buf, tick, row, col, n) `:RuneComplete`: answered through
  *                                                   require('rune.completion')._answer(id, items, err)
@@ -42,6 +45,20 @@ function cursorOf(args: unknown[], at = 0): CursorState {
   };
 }
 
+/** A context as lua/rune/completion.lua `_context` returns it; null when there is none. */
+function contextOf(raw: unknown): CursorContext | null {
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return null;
+  const ctx = raw as CursorContext;
+  if (typeof ctx.tick !== 'number') return null;
+  // Empty Lua tables arrive as {} or []; normalise the lists.
+  return {
+    ...ctx,
+    above: Array.isArray(ctx.above) ? ctx.above : [],
+    below: Array.isArray(ctx.below) ? ctx.below : [],
+    snippets: Array.isArray(ctx.snippets) ? ctx.snippets : [],
+  };
+}
+
 function nvimUi(host: ReadyHost, cfg: CompletionConfig): CompletionUi {
   const limits = {
     prefix_lines: cfg.prefix_lines,
@@ -53,29 +70,26 @@ function nvimUi(host: ReadyHost, cfg: CompletionConfig): CompletionUi {
   };
   return {
     async readContext(s) {
-      const ctx = (await host.nvim.lua('return require("rune.completion")._context(...)', [
-        s.buf,
-        s.row,
-        s.col,
-        limits,
-      ])) as CursorContext | null;
-      if (!ctx || typeof ctx !== 'object') return null;
-      // Empty Lua tables arrive as {} or []; normalise the lists.
-      return {
-        ...ctx,
-        above: Array.isArray(ctx.above) ? ctx.above : [],
-        below: Array.isArray(ctx.below) ? ctx.below : [],
-        snippets: Array.isArray(ctx.snippets) ? ctx.snippets : [],
-      };
+      return contextOf(
+        await host.nvim.lua('return require("rune.completion")._context(...)', [
+          s.buf,
+          s.row,
+          s.col,
+          limits,
+        ]),
+      );
     },
-    async show(s, items, ref) {
-      const shown = await host.nvim.lua('return require("rune.ghost").show(...)', [
+    async show(s, items, ref, hot) {
+      // One call draws and tells Lua where a key should bring its context along.
+      const shown = await host.nvim.lua('return require("rune.completion")._show(...)', [
         s.buf,
         s.tick,
         s.row,
         s.col,
         items,
         ref,
+        hot,
+        limits,
       ]);
       return shown === true;
     },
@@ -102,7 +116,9 @@ export const completionModule: HostModule = {
     const store = new DisposableStore();
     store.add(engine);
     store.add(
-      host.onNotification('rune.completion.changed', (args) => engine.changed(cursorOf(args))),
+      host.onNotification('rune.completion.changed', (args) =>
+        engine.changed(cursorOf(args), contextOf(args[4]) ?? undefined),
+      ),
     );
     store.add(host.onNotification('rune.completion.cancel', () => engine.cancel()));
     store.add(
