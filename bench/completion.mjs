@@ -10,17 +10,23 @@
 //      insert-mode autocommands, Neovim's input latency, the context read per request,
 //      and the request size
 //   5. answers already computed, against the uncached path (completion.cache_entries = 0)
-//      in the same run: ghost text after the provider's last byte; typing through a
-//      suggestion with a slip taken back (<BS>), last key → ghost and the share of those
-//      served with no request; accept (<Tab>) → next ghost
+//      in the same run, with the zero-latency server and with a real llama-server (the
+//      tiny model of test/fixtures/llama, provisioned by scripts/setup.sh; skipped when
+//      absent): ghost text after the provider's last byte; typing through a suggestion
+//      with a slip taken back (<BS>), last key → ghost and the share of those served with
+//      no request; accept (<Tab>) → next ghost. The first rounds of each run warm the
+//      code up and are not counted.
 // The server speaks Ollama's /api/generate (NDJSON) on 127.0.0.1 and answers at once; the
 // host core (dist/) runs in this process with the real Ollama provider; keys come from a
-// second client, as from a UI. Run after `npm run build`:
+// second client, as from a UI. llama-server is reached through a loopback pass-through
+// that notes when each response's last byte leaves it. Run after `npm run build`:
 //   node bench/completion.mjs        (KEYS, MODEL_MS, DEBOUNCES="0,25,50" override the sizes;
 //                                     SECTIONS="5" runs only some sections)
-import { spawn } from 'node:child_process';
+// The host runs in this process, so `node --cpu-prof bench/completion.mjs` profiles it.
+import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { attach } from 'neovim';
@@ -108,7 +114,7 @@ function startServer() {
  * `bench.*` notifications) when a key's text change lands, how long Rune's own
  * autocommands took for it, and when ghost text is drawn.
  */
-async function startEditor(url, debounce, enabled = true, extra = {}) {
+async function startEditor(url, debounce, enabled = true, extra = {}, provider = undefined) {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'rune-bench-completion-'));
   const env = { ...process.env };
   for (const d of ['config', 'data', 'state', 'cache']) {
@@ -129,7 +135,9 @@ async function startEditor(url, debounce, enabled = true, extra = {}) {
   const proc = spawn(nvimBin(), args, { env, stdio: ['pipe', 'pipe', 'inherit'] });
   const nvim = attach({ proc, options: { logger: quiet } });
   const config = {
-    providers: { local: { kind: 'ollama', url, model: 'bench', retry: { max_attempts: 1 } } },
+    providers: provider ?? {
+      local: { kind: 'ollama', url, model: 'bench', retry: { max_attempts: 1 } },
+    },
     completion: { enabled, debounce_ms: debounce, max_file_bytes: 100000000, ...extra },
   };
   await nvim.lua(`require('rune').setup(vim.json.decode(...))`, [JSON.stringify(config)]);
@@ -391,70 +399,210 @@ if (SECTIONS.has(4)) {
   await ed.close();
 }
 
+/**
+ * A real llama-server with the tiny test model, behind a loopback pass-through that
+ * notes (like the zero-latency server) when each response's last byte leaves; null
+ * when llama-server is not provisioned.
+ */
+async function startLlama() {
+  const prefix = path.join(ROOT, '.cache', 'llama');
+  const bin = path.join(prefix, 'bin', 'llama-server');
+  if (!fs.existsSync(bin)) return null;
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rune-bench-llama-'));
+  const model = path.join(tmp, 'tiny.gguf');
+  execFileSync(
+    path.join(prefix, 'bin', 'python3'),
+    [path.join(ROOT, 'test', 'fixtures', 'llama', 'make-model.py'), model],
+    { stdio: 'ignore' },
+  );
+  const port = await new Promise((resolve) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const p = s.address().port;
+      s.close(() => resolve(p));
+    });
+  });
+  const proc = spawn(
+    bin,
+    ['-m', model, '--host', '127.0.0.1', '--port', String(port), '-c', '4096', '-np', '1'],
+    { stdio: 'ignore' },
+  );
+  const upstream = `http://127.0.0.1:${port}`;
+  for (let i = 0; ; i++) {
+    const ok = await fetch(`${upstream}/health`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) break;
+    if (i > 300) throw new Error('llama-server did not become healthy');
+    await sleep(50);
+  }
+  const stats = { requests: 0, ends: [] };
+  const proxy = http.createServer((req, res) => {
+    if (req.url === '/infill' || req.url?.startsWith('/v1/')) stats.requests++;
+    const up = http.request(
+      `${upstream}${req.url}`,
+      { method: req.method, headers: req.headers },
+      (ur) => {
+        res.writeHead(ur.statusCode ?? 502, ur.headers);
+        ur.on('data', (c) => res.write(c));
+        ur.on('end', () => {
+          stats.ends.push(Number(process.hrtime.bigint()) / 1e6);
+          res.end();
+        });
+      },
+    );
+    up.on('error', () => res.destroy());
+    res.on('close', () => up.destroy());
+    req.pipe(up);
+  });
+  await new Promise((r) => proxy.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${proxy.address().port}`,
+    stats,
+    async close() {
+      await new Promise((r) => proxy.close(r));
+      proc.kill('SIGTERM');
+      fs.rmSync(tmp, { recursive: true, force: true });
+    },
+  };
+}
+
 // 5. Answers already computed, against the uncached path, in the same run.
 if (SECTIONS.has(5)) {
   const DEBOUNCE = 150;
   const ROUNDS = Number(process.env.ROUNDS ?? 20);
-  const SUGGESTION = '_suggestion()';
+  const WARM = 5;
   const rows = [];
-  for (const [name, entries] of [
-    ['cache and requests ahead (default)', 64],
-    ['uncached (cache_entries = 0)', 0],
-  ]) {
-    const ed = await startEditor(server.url, DEBOUNCE, true, { cache_entries: entries });
-    const shownAfter = async (n, keys) => {
-      await ed.typist.input(keys);
-      return (await ed.until(() => ed.events.shown.length > n, 3000))
-        ? ed.events.shown.at(-1)
-        : undefined;
-    };
-    // a. Ghost text after the provider's last byte.
-    await freshLine(ed);
-    const afterByte = [];
-    for (let i = 0; i < ROUNDS; i++) {
-      const got = await shownAfter(ed.events.shown.length, key(i));
-      // The last byte of the answer drawn: the latest response that ended before the draw.
-      const end = server.stats.ends.filter((e) => e <= got?.drawnAt).at(-1);
-      if (got && end !== undefined) afterByte.push(got.drawnAt - end);
-    }
-    // b. Typing through a suggestion with a slip: a wrong key, then <BS>.
-    const slip = [];
-    let hits = 0;
-    for (let i = 0; i < ROUNDS; i++) {
-      await freshLine(ed);
-      if (!(await shownAfter(ed.events.shown.length, 'x'))) continue;
-      await sleep(50);
-      // Three keys of the suggestion (the ghost text keeps up), then a slip.
-      await ed.typist.input(SUGGESTION.slice(0, 3) + 'Q');
-      await sleep(20);
-      const before = server.stats.requests;
-      const got = await shownAfter(ed.events.shown.length, '<BS>');
-      if (!got) continue;
-      slip.push(got.ms);
-      if (server.stats.requests === before) hits++;
-    }
-    // c. Accept → next ghost.
-    const accept = [];
-    for (let i = 0; i < ROUNDS; i++) {
-      await freshLine(ed);
-      if (!(await shownAfter(ed.events.shown.length, 'y'))) continue;
-      // A pause, as a reader's: the request made ahead has its answer.
-      await sleep(100);
-      const got = await shownAfter(ed.events.shown.length, '<Tab>');
-      if (got) accept.push(got.ms);
-    }
-    rows.push([
-      name,
-      `${fmt(median(afterByte), 2)} / ${fmt(p99(afterByte), 2)} ms`,
-      `${fmt(median(slip), 1)} / ${fmt(p99(slip), 1)} ms`,
-      `${hits}/${slip.length} (${fmt((hits * 100) / Math.max(1, slip.length), 0)} %)`,
-      `${fmt(median(accept), 1)} / ${fmt(p99(accept), 1)} ms`,
-    ]);
-    await ed.close();
+  const llama = await startLlama();
+  if (!llama)
+    console.error('llama-server is not provisioned (scripts/setup.sh): its rows are skipped');
+  const peers = [
+    {
+      name: 'zero-latency Ollama',
+      srv: server,
+      suggestion: '_suggestion()',
+      provider: undefined,
+      bare: ['/api/generate', { model: 'bench', prompt: 'int x', suffix: ';', stream: true }],
+    },
+  ];
+  if (llama) {
+    peers.push({
+      name: 'llama-server (tiny model)',
+      srv: llama,
+      // The tiny model fills in "4242…" (test/helpers/llama.ts), one token per byte.
+      suggestion: '42424242',
+      provider: { llamacpp: { url: llama.url, retry: { max_attempts: 1 } } },
+      bare: ['/infill', { input_prefix: 'int x', input_suffix: ';', n_predict: 8 }],
+    });
   }
+  for (const peer of peers) {
+    // The floor: the bare HTTP request from this process, then one call that draws an
+    // extmark in the same Neovim (no Rune in between), timed the same way.
+    {
+      const ed = await startEditor(peer.srv.url, DEBOUNCE, false, {}, peer.provider);
+      await freshLine(ed);
+      const afterByte = [];
+      for (let i = 0; i < ROUNDS + WARM; i++) {
+        const n = ed.events.shown.length;
+        const res = await fetch(peer.srv.url + peer.bare[0], {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(peer.bare[1]),
+        });
+        const text = await res.text();
+        await ed.nvim.lua(
+          `local ns = vim.api.nvim_create_namespace('bench.floor')
+           vim.api.nvim_buf_clear_namespace(0, ns, 0, -1)
+           local c = vim.api.nvim_win_get_cursor(0)
+           vim.api.nvim_buf_set_extmark(0, ns, c[1] - 1, c[2], {
+             virt_text = { { ..., 'Comment' } }, virt_text_pos = 'inline' })
+           vim.api.nvim_exec_autocmds('User', { pattern = 'RuneGhostShown', modeline = false })`,
+          [text.slice(0, 16)],
+        );
+        await ed.until(() => ed.events.shown.length > n);
+        const got = ed.events.shown.at(-1);
+        const end = peer.srv.stats.ends.filter((e) => e <= got?.drawnAt).at(-1);
+        if (i >= WARM && got && end !== undefined) afterByte.push(got.drawnAt - end);
+      }
+      rows.push([
+        peer.name,
+        'floor: bare HTTP request, then one extmark call',
+        `${fmt(median(afterByte), 2)} / ${fmt(p99(afterByte), 2)} ms`,
+        '',
+        '',
+        '',
+      ]);
+      await ed.close();
+    }
+    for (const [name, entries] of [
+      ['answer cache and requests ahead (default)', 64],
+      ['uncached (cache_entries = 0)', 0],
+    ]) {
+      const ed = await startEditor(
+        peer.srv.url,
+        DEBOUNCE,
+        true,
+        { cache_entries: entries, max_tokens: 8 },
+        peer.provider,
+      );
+      const shownAfter = async (n, keys) => {
+        await ed.typist.input(keys);
+        return (await ed.until(() => ed.events.shown.length > n, 5000))
+          ? ed.events.shown.at(-1)
+          : undefined;
+      };
+      // a. Ghost text after the provider's last byte.
+      await freshLine(ed);
+      const afterByte = [];
+      for (let i = 0; i < ROUNDS + WARM; i++) {
+        const got = await shownAfter(ed.events.shown.length, key(i));
+        // The last byte of the answer drawn: the latest response that ended before the draw.
+        const end = peer.srv.stats.ends.filter((e) => e <= got?.drawnAt).at(-1);
+        if (i >= WARM && got && end !== undefined) afterByte.push(got.drawnAt - end);
+      }
+      // b. Typing through a suggestion with a slip: a wrong key, then <BS>.
+      const slip = [];
+      let hits = 0;
+      for (let i = 0; i < ROUNDS; i++) {
+        await freshLine(ed);
+        if (!(await shownAfter(ed.events.shown.length, 'x'))) continue;
+        await sleep(50);
+        // Three keys of the suggestion (the ghost text keeps up), then a slip.
+        await ed.typist.input(peer.suggestion.slice(0, 3) + 'Q');
+        await sleep(20);
+        const before = peer.srv.stats.requests;
+        const got = await shownAfter(ed.events.shown.length, '<BS>');
+        if (!got) continue;
+        slip.push(got.ms);
+        if (peer.srv.stats.requests === before) hits++;
+      }
+      // c. Accept → next ghost.
+      const accept = [];
+      for (let i = 0; i < ROUNDS; i++) {
+        await freshLine(ed);
+        if (!(await shownAfter(ed.events.shown.length, 'y'))) continue;
+        // A pause, as a reader's: the request made ahead has its answer.
+        await sleep(100);
+        const got = await shownAfter(ed.events.shown.length, '<Tab>');
+        if (got) accept.push(got.ms);
+      }
+      rows.push([
+        peer.name,
+        name,
+        `${fmt(median(afterByte), 2)} / ${fmt(p99(afterByte), 2)} ms`,
+        `${fmt(median(slip), 1)} / ${fmt(p99(slip), 1)} ms`,
+        `${hits}/${slip.length} (${fmt((hits * 100) / Math.max(1, slip.length), 0)} %)`,
+        `${fmt(median(accept), 1)} / ${fmt(p99(accept), 1)} ms`,
+      ]);
+      await ed.close();
+    }
+  }
+  await llama?.close();
   table(
-    `Answers already computed, zero-latency server, debounce ${DEBOUNCE} ms, ${ROUNDS} rounds each (p50 / p99)`,
+    `Answers already computed, debounce ${DEBOUNCE} ms, ${ROUNDS} rounds each after ${WARM} to warm up (p50 / p99)`,
     [
+      'server',
       'run',
       "after the provider's last byte",
       'slip taken back: <BS> → ghost',

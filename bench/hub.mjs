@@ -4,11 +4,11 @@
 import * as path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { McpHub } from '../dist/mcp/hub/hub.js';
+import { McpHub } from '../dist/mcp/hub/clients.js';
 import { parseServer } from '../dist/mcp/hub/config.js';
 import { nullLogger } from '../dist/core/log.js';
 import { ToolRegistry } from '../dist/tools/registry.js';
-import { shapeFromJsonSchema } from '../dist/nvim/hub.js';
+import { shapeFromJsonSchema } from '../dist/nvim/hub/tools.js';
 import { ROOT, median, p99, fmt, table } from './lib.mjs';
 
 const N = Number(process.env.N ?? 2000);

@@ -1,8 +1,10 @@
 --- Inline completion, the Lua half: tells the host where the cursor is on every
---- insert-mode change (a notification; typing never waits), decides where
+--- insert-mode change (one notification; typing never waits), decides where
 --- completion is on, reads the text the host asks for, and serves
 --- :RuneComplete. The host (src/nvim/completion) debounces, asks the provider
---- and draws through rune.ghost.
+--- and draws through rune.ghost. On a row where the host already has answers
+--- (it says which when it draws), the notification carries the text around the
+--- cursor, so an answer is drawn at once with no call back.
 local M, H = {}, {}
 
 H.booted = false
@@ -15,6 +17,10 @@ H.start_tried = false
 H.told_failed = false
 H.asks = {} ---@type table<integer, fun(items: string[]|nil, err: string|nil)>
 H.next_ask = 0
+--- Where the host has answers already computed (set by `_show`): a change on one of
+--- these rows of `buf` sends its context along, read with the host's limits `lim`.
+---@type { buf: integer, rows: table<integer, true>, lim: table }|nil
+H.hot = nil
 --- Recent yanks, newest first (completion.context_buffers.yanks).
 ---@type { filename: string, lines: string[] }[]
 H.yanks = {}
@@ -92,7 +98,12 @@ function H.on_change()
   if require('rune.ghost').on_change(buf, tick, row, col) then
     return
   end
-  notify_host('rune.completion.changed', buf, tick, row, col)
+  local hot = H.hot
+  if hot and hot.buf == buf and hot.rows[row] then
+    notify_host('rune.completion.changed', buf, tick, row, col, H.context(buf, row, col, hot.lim))
+  else
+    notify_host('rune.completion.changed', buf, tick, row, col)
+  end
 end
 
 function H.on_insert_enter(ev)
@@ -240,7 +251,7 @@ end
 ---@param col integer 0-based byte column
 ---@param lim table prefix_lines, suffix_lines, before_bytes, after_bytes, context_buffers
 ---@return table|nil
-function M._context(buf, row, col, lim)
+function H.context(buf, row, col, lim)
   if not vim.api.nvim_buf_is_valid(buf) then
     return nil
   end
@@ -307,6 +318,23 @@ function M._context(buf, row, col, lim)
     end
   end
   return ctx
+end
+
+M._context = H.context
+
+--- Called by the host to draw suggestions (see rune.ghost.show); `hot` lists the
+--- rows of `buf` (0-based) where it has answers already computed, `lim` the limits
+--- of the context it reads.
+---@param hot integer[]
+---@param lim table
+---@return boolean shown
+function M._show(buf, tick, row, col, items, ref, hot, lim)
+  local rows = {}
+  for _, r in ipairs(type(hot) == 'table' and hot or {}) do
+    rows[r] = true
+  end
+  H.hot = { buf = buf, rows = rows, lim = lim }
+  return require('rune.ghost').show(buf, tick, row, col, items, ref)
 end
 
 --- Inserts `text` at the cursor (after the character under it in Normal mode).

@@ -456,7 +456,10 @@ function M.visual()
   if l1 > l2 then
     l1, l2 = l2, l1
   end
-  vim.api.nvim_feedkeys(vim.keycode('<Esc>'), 'nx', false)
+  -- Leaves Visual mode without running the typeahead: keys typed ahead (the instruction
+  -- itself, from a fast typist or a macro) belong to the prompt below. feedkeys with 'x'
+  -- would run them in Normal mode first.
+  vim.cmd('normal! ' .. vim.keycode('<Esc>'))
   vim.ui.input({ prompt = 'Rune edit: ' }, function(input)
     if input and input ~= '' then
       local ok, err = pcall(M.command, { range = 2, line1 = l1, line2 = l2, args = input })

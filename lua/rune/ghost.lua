@@ -166,7 +166,8 @@ function M.on_change(buf, tick, row, col)
     return true
   end
   if s.buf == buf and s.row == row and col > s.col then
-    local typed = vim.api.nvim_get_current_line():sub(s.col + 1, col)
+    -- Only the bytes typed since are read, whatever the length of the line.
+    local typed = vim.api.nvim_buf_get_text(buf, row, s.col, row, col, {})[1] or ''
     local text = s.items[s.index]
     if #typed < #text and text:sub(1, #typed) == typed then
       s.picks, s.offset = { s.picks[s.index] }, s.offset + #typed

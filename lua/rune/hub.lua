@@ -17,6 +17,7 @@ H.icons = {
   failed = '✗',
   disabled = '○',
   stopped = '·',
+  cancelled = '⊘',
 }
 
 --- One line per server, with the state, transport and counts.
@@ -179,6 +180,24 @@ function M.act(verb, name)
     return nil
   end
   return st
+end
+
+--- Stops the servers still starting; they show as cancelled until restarted.
+---@param opts { quiet: boolean|nil }|nil quiet: say nothing when none was starting
+---@return string[]|nil cancelled the servers stopped (nil on error, after telling why)
+function M.cancel(opts)
+  local ok, st = pcall(host().request, 'rune.hub.cancel')
+  if not ok then
+    util.notify(tostring(st), vim.log.levels.ERROR)
+    return nil
+  end
+  if #st.cancelled > 0 then
+    util.notify('cancelled the start of ' .. table.concat(st.cancelled, ', '))
+  elseif not (opts and opts.quiet) then
+    util.notify('no MCP server is starting')
+  end
+  M._changed(st)
+  return st.cancelled
 end
 
 --- The hub's status without starting anything new (nil when the hub is not running).

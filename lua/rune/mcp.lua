@@ -220,10 +220,10 @@ function M.complete(lead, line)
   end
   return vim.tbl_filter(function(c)
     return vim.startswith(c, lead)
-  end, { 'approve', 'reset', 'servers', 'enable', 'disable', 'restart', 'signout' })
+  end, { 'approve', 'reset', 'servers', 'cancel', 'enable', 'disable', 'restart', 'signout' })
 end
 
---- `:RuneMcp [approve|reset|servers|enable|disable|restart|signout {name}]`.
+--- `:RuneMcp [approve|reset|servers|cancel|enable|disable|restart|signout {name}]`.
 ---@param opts { args: string }
 function M.command(opts)
   local arg = vim.trim(opts.args or '')
@@ -240,6 +240,10 @@ function M.command(opts)
   end
   if arg == 'servers' then
     require('rune.hub').servers()
+    return
+  end
+  if arg == 'cancel' then
+    require('rune.hub').cancel()
     return
   end
   if arg == 'approve' then

@@ -1,7 +1,7 @@
---- Progress of long work the host runs (model pulls, a llama-server starting), updated in
---- place: Neovim's progress messages where the running version has them (0.12: nvim_echo
---- with kind='progress'), else one echo line that each update overwrites (not kept in
---- :messages until the end).
+--- Progress of long work the host runs (model pulls, a llama-server starting, MCP servers
+--- starting), updated in place: Neovim's progress messages where the running version has
+--- them (0.12: nvim_echo with kind='progress'), else one echo line that each update
+--- overwrites (not kept in :messages until the end).
 local M = {}
 
 --- The last update per key, for scripts and tests.
@@ -41,14 +41,32 @@ function M.update(key, p)
   end
 end
 
---- Cancels the work behind progress `key`: a pull (`pull.<model>`), or the start of a
---- llama-server Rune runs (`serve.<provider>`). Works on every Neovim version.
+--- What cancelling the progress of a key does, by the key's first word.
+---@type table<string, fun(rest: string, key: string)>
+local cancellers = {
+  pull = function(model)
+    require('rune.host').notify('rune.ollama.pull_cancel', model)
+  end,
+  serve = function(_, key)
+    require('rune.host').notify('rune.progress.cancel', key)
+  end,
+  hub = function()
+    -- Scheduled: the event may fire inside the host's own update of this progress.
+    vim.schedule(function()
+      require('rune.hub').cancel({ quiet = true })
+    end)
+  end,
+}
+
+--- Cancels the work behind progress `key`: a pull (`pull.<model>`), the start of a
+--- llama-server Rune runs (`serve.<provider>`), or MCP servers starting (`hub.start`).
+--- Works on every Neovim version.
 ---@param key string
 function M.cancel(key)
-  if key:match('^pull%.') then
-    require('rune.host').notify('rune.ollama.pull_cancel', key:sub(6))
-  else
-    require('rune.host').notify('rune.progress.cancel', key)
+  local word, rest = key:match('^([^.]+)%.?(.*)$')
+  local fn = word and cancellers[word]
+  if fn then
+    fn(rest, key)
   end
 end
 
@@ -65,6 +83,26 @@ if has_progress then
       end
     end,
   })
+end
+
+--- The host found that a chat or completion model is not pulled: asks whether to pull it,
+--- without blocking the host's call (scheduled); yes starts the pull, with progress.
+---@param o {model: string, provider: string|nil, server: string}
+function M.offer_pull(o)
+  o = vim.tbl_map(require('rune.util').val, o)
+  vim.schedule(function()
+    vim.ui.select({ 'Yes', 'No' }, {
+      prompt = ('Ollama at %s has no model "%s". Pull it now?'):format(o.server, o.model),
+    }, function(choice)
+      if choice == 'Yes' then
+        require('rune.host').notify('rune.ollama.pull', o.model, o.provider or vim.NIL)
+      elseif choice == 'No' then
+        require('rune.util').notify(
+          ('not pulled; :RunePull %s pulls it later, :RuneChatModel picks another'):format(o.model)
+        )
+      end
+    end)
+  end)
 end
 
 --- :RunePull[!] {model}: pull an Ollama model with progress; with ! cancel the pull.

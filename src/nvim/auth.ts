@@ -17,7 +17,13 @@
  * where the Copilot language server is (or how to install it).
  */
 import { DisposableStore, toDisposable } from '../core/disposable.js';
-import { AuthError, BadRequestError, ConfigError, toRuneError } from '../core/errors.js';
+import {
+  AuthError,
+  BadRequestError,
+  ConfigError,
+  StateError,
+  toRuneError,
+} from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { chooseSecretStore, type ChosenStore } from '../auth/choose.js';
 import { parseAuthConfig, type AuthConfig } from '../auth/config.js';
@@ -38,7 +44,7 @@ import {
   oauthAccount,
   type SecretStore,
 } from '../auth/secret-store.js';
-import type { HealthItem } from './host.js';
+import type { HealthItem, ReadyHost } from './host.js';
 import { defineModule, provide } from './module.js';
 
 /** What the auth module provides: the secret store, OAuth tokens and Copilot's options. */
@@ -141,6 +147,14 @@ function copilotServer(
     editorInfo: editor,
     logger: logger.child({ component: 'copilot' }),
   });
+}
+
+/** The secret store of a running host (e.g. for the MCP hub's `McpOAuthProvider`). */
+export async function hostSecretStore(host: ReadyHost): Promise<SecretStore> {
+  const auth = host.service(authModule);
+  if (!auth)
+    throw new StateError('The secret store is off (the auth module did not start); see :RuneLog.');
+  return auth.secretStore();
 }
 
 export const authModule = defineModule({

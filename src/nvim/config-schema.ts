@@ -15,7 +15,7 @@ import { editConfigSchema } from './edit/config.js';
 import { completionConfigSchema } from './completion/config.js';
 import { promptsConfigSchema } from './prompts.js';
 import { mcpConfigSchema } from './mcp.js';
-import { hubConfigSchema } from './hub.js';
+import { hubConfigSchema } from './hub/config.js';
 import { pluginsConfigSchema } from './plugins.js';
 import { telemetryConfigSchema } from './stats.js';
 

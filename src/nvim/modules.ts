@@ -4,7 +4,7 @@ import { completionModule } from './completion/index.js';
 import { chatModule } from './chat/index.js';
 import { editModule } from './edit/index.js';
 import { mcpModule } from './mcp.js';
-import { hubModule } from './hub.js';
+import { hubModule } from './hub/index.js';
 import { providersModule } from './providers.js';
 import { pluginsModule } from './plugins.js';
 import { statsModule } from './stats.js';

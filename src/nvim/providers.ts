@@ -14,9 +14,10 @@ import type { HealthItem, ReadyHost } from './host.js';
 import type { EditorFacts } from './facts.js';
 import type { Logger } from '../core/log.js';
 import { defineModule, provide } from './module.js';
+import { showProgress } from './progress.js';
 import { readJsonObject, writeFileAtomic } from '../core/atomic-file.js';
 import { pullOllamaModel } from '../providers/ollama-pull.js';
-import { whoFor } from '../providers/errors.js';
+import { modelNotPulled, whoFor } from '../providers/errors.js';
 import type { ModelInfo, ProviderRegistry } from '../providers/types.js';
 import { DisposableStore, toDisposable } from '../core/disposable.js';
 import { AuthError, ConfigError, RuneError, toRuneError } from '../core/errors.js';
@@ -92,7 +93,7 @@ function build(st: State, config = st.host.config): ManagedRegistry {
     progress: (key, p, cancel) => {
       if (p.status === 'running') st.cancellers.set(key, cancel);
       else st.cancellers.delete(key);
-      void progress(host, key, p);
+      void showProgress(host, key, p);
     },
   });
 }
@@ -284,16 +285,35 @@ async function ollamaModels(provider: ManagedProvider, id: string): Promise<Heal
     }));
 }
 
-/** Shows a pull's progress in Neovim (lua/rune/progress.lua draws it). */
-function progress(
-  host: ReadyHost,
-  key: string,
-  p: { title: string; text: string; percent?: number; status: string },
-): Promise<void> {
-  return host.nvim
-    .lua('require("rune.progress").update(...)', [key, p])
-    .then(() => undefined)
-    .catch((err: unknown) => host.logger.debug('progress update failed', { err }));
+const offered = new WeakMap<ReadyHost, Set<string>>();
+
+/**
+ * When `err` says an Ollama model is not pulled, asks the user once per model and server
+ * whether to pull it (lua/rune/progress.lua asks without blocking; "yes" sends
+ * `rune.ollama.pull`, which runs with progress). Chat and completion call it on failure.
+ */
+export function offerPull(host: ReadyHost, err: unknown): void {
+  const e = modelNotPulled(err);
+  if (!e) return;
+  // The managed registry's listing carries each provider's URL (src/providers/registry.ts).
+  let listing: { id: string; kind: string; url?: string }[] | undefined;
+  try {
+    listing = host.service(providersModule)?.registry().list() as typeof listing;
+  } catch {
+    listing = undefined;
+  }
+  const provider = listing?.find((p) => p.kind === 'ollama' && p.url === e.url);
+  const key = `${e.url} ${e.model}`;
+  let seen = offered.get(host);
+  if (!seen) offered.set(host, (seen = new Set()));
+  if (seen.has(key)) return;
+  seen.add(key);
+  host.logger.info('offering to pull a missing model', { model: e.model, provider: provider?.id });
+  void host.nvim
+    .lua('require("rune.progress").offer_pull(...)', [
+      { model: e.model, provider: provider?.id ?? null, server: e.url },
+    ])
+    .catch((err2: unknown) => host.logger.debug('could not offer the pull', { err: err2 }));
 }
 
 /** `:RunePull {model}`: pulls into the configured (or detected) Ollama with progress. */
@@ -310,7 +330,7 @@ async function pull(
     .list()
     .find((p) => (providerId ? p.id === providerId : p.kind === 'ollama')) as
     { id: string; kind: string; url?: string } | undefined;
-  const fail = (text: string) => progress(host, key, { title, text, status: 'failed' });
+  const fail = (text: string) => showProgress(host, key, { title, text, status: 'failed' });
   if (!model) return void (await fail('say which model: :RunePull llama3.2'));
   if (!target || target.kind !== 'ollama' || !target.url) {
     return void (await fail(
@@ -324,7 +344,7 @@ async function pull(
   pulls.set(model, ac);
   let last = '';
   try {
-    await progress(host, key, { title, text: 'starting', percent: 0, status: 'running' });
+    await showProgress(host, key, { title, text: 'starting', percent: 0, status: 'running' });
     await pullOllamaModel(target.url, model, {
       who: whoFor('ollama', target.id, target.url),
       signal: ac.signal,
@@ -332,7 +352,7 @@ async function pull(
         const text = p.percent !== undefined ? `${p.status} ${p.percent}%` : p.status;
         if (text === last) return;
         last = text;
-        void progress(host, key, {
+        void showProgress(host, key, {
           title,
           text,
           ...(p.percent !== undefined ? { percent: p.percent } : {}),
@@ -340,12 +360,12 @@ async function pull(
         });
       },
     });
-    await progress(host, key, { title, text: 'done', percent: 100, status: 'success' });
+    await showProgress(host, key, { title, text: 'done', percent: 100, status: 'success' });
     host.logger.info('model pulled', { provider: target.id, model });
   } catch (err) {
     const e = toRuneError(err);
     host.logger.warn('model pull failed', { provider: target.id, model, err });
-    await progress(host, key, {
+    await showProgress(host, key, {
       title,
       text: ac.signal.aborted ? 'cancelled' : e.message,
       status: ac.signal.aborted ? 'cancel' : 'failed',

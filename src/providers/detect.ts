@@ -166,12 +166,16 @@ async function llamaServer(
 
 async function keyed(d: DetectDeps, id: 'anthropic' | 'openai'): Promise<Candidate> {
   const variable = id === 'anthropic' ? 'ANTHROPIC_API_KEY' : 'OPENAI_API_KEY';
+  // The SDKs' own base URL variables (anthropic-sdk-typescript's ANTHROPIC_BASE_URL,
+  // openai-node's OPENAI_BASE_URL): a proxy or gateway the user set for every client.
+  const baseUrl = d.env[id === 'anthropic' ? 'ANTHROPIC_BASE_URL' : 'OPENAI_BASE_URL']?.trim();
+  const options = baseUrl ? { url: baseUrl } : {};
   const base: Candidate = { id, kind: id, usable: false, found: '' };
   if (d.env[variable]?.trim()) {
-    return { ...base, usable: true, found: `${variable} is set`, options: {} };
+    return { ...base, usable: true, found: `${variable} is set`, options };
   }
   if (await (d.storedKey?.(id) ?? Promise.resolve(false)).catch(() => false)) {
-    return { ...base, usable: true, found: `a key stored with :RuneAuth ${id}`, options: {} };
+    return { ...base, usable: true, found: `a key stored with :RuneAuth ${id}`, options };
   }
   return { ...base, needs: `set ${variable}, or store a key with :RuneAuth ${id}` };
 }

@@ -1,4 +1,29 @@
 /**
+ * The Ollama server has not pulled the model asked for. Its message names :RunePull; the
+ * editor also offers to pull it (src/nvim/providers.ts), which needs the model and server.
+ */
+export class ModelNotPulledError extends BadRequestError {
+  constructor(
+    message: string,
+    readonly model: string,
+    /** The Ollama server's URL. */
+    readonly url: string,
+    options?: { cause?: unknown; status?: number },
+  ) {
+    super(message, options);
+  }
+}
+
+/** The ModelNotPulledError in `err` or its causes, if any. */
+export function modelNotPulled(err: unknown): ModelNotPulledError | undefined {
+  for (let e = err, depth = 0; e && depth < 8; depth++) {
+    if (e instanceof ModelNotPulledError) return e;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+/**
  * Maps HTTP and network failures of any provider to Rune's typed errors, with messages
  * that say what happened and what to do next. One factory (`fromStatus`) for every API,
  * in the spirit of the SDKs' `APIError.generate(status, body)`.

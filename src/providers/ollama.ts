@@ -20,10 +20,18 @@
  *   and `prompt: ""` as a load request (`done_reason: "load"`, no text).
  */
 import type { Message, Ollama, Tool } from 'ollama';
-import { BadRequestError, type RuneError } from '../core/errors.js';
+import type { RuneError } from '../core/errors.js';
 import { lazy } from '../core/lazy.js';
 import type { Adapter, AdapterHooks, CompleteResult, ModelReport } from './adapter.js';
-import { ModelFailedError, fromStatus, mapCommon, malformed, type Who, whoFor } from './errors.js';
+import {
+  ModelFailedError,
+  ModelNotPulledError,
+  fromStatus,
+  mapCommon,
+  malformed,
+  type Who,
+  whoFor,
+} from './errors.js';
 import { fimChatRequest, fimFromChat } from './fim-prompt.js';
 import { TOOL_NAME_MAX, ToolNameMap } from './tool-names.js';
 import type {
@@ -280,8 +288,10 @@ export class OllamaAdapter implements Adapter {
       // handleScheduleError (server/routes.go): 404 `model "x" not found, try pulling it first`.
       const missing = status === 404 ? /model "([^"]+)" not found/.exec(msg)?.[1] : undefined;
       if (missing) {
-        return new BadRequestError(
+        return new ModelNotPulledError(
           `${this.who.name} has no model "${missing}": pull it with :RunePull ${missing} (or \`ollama pull ${missing}\`), or pick another with :RuneChatModel.`,
+          missing,
+          this.url,
           { cause: e, status: 404 },
         );
       }

@@ -162,6 +162,68 @@ describe('inline completion answers already computed (built host, typed keys)', 
     });
   });
 
+  it('costs one notification per key and no call back to the editor where an answer is already computed', async () => {
+    const { t, prompts, ghostIs } = await setup();
+    await explained(t, async () => {
+      await t.nvim.input(':edit main.c<CR>2GApr');
+      await ghostIs('intf("hi");', 'the first ghost text');
+      await waitFor(async () => prompts().includes(ACCEPTED), 20000, 'the speculative request');
+      const before = prompts().length;
+      // Every completion message from the editor to the host, and every context read the
+      // host asks for.
+      await t.lua(`_G.sent, _G.reads = {}, 0
+        local host = require('rune.host')
+        local notify = host.notify
+        host.notify = function(method, ...)
+          if method:find('^rune%.completion%.') then
+            table.insert(_G.sent, { method = method, ctx = type((select(5, ...))) == 'table' })
+          end
+          return notify(method, ...)
+        end
+        local c = require('rune.completion')
+        local read = c._context
+        c._context = function(...)
+          _G.reads = _G.reads + 1
+          return read(...)
+        end`);
+      // Typed through (no message), a slip (one), taken back (one): the rest is drawn.
+      await t.nvim.input('ix');
+      await t.nvim.input('<BS>');
+      await ghostIs('ntf("hi");', 'the rest of the suggestion');
+      // Accepted: the answer asked ahead is drawn, again with one message and no read.
+      await t.nvim.input('<Tab>');
+      await ghostIs(NEXT, 'the next suggestion');
+      // One message per key that left the ghost text, each with its context.
+      expect(await t.lua('return _G.sent')).toEqual([
+        { method: 'rune.completion.changed', ctx: true },
+        { method: 'rune.completion.changed', ctx: true },
+        // (The acceptance is told once, for :RuneStats.)
+        { method: 'rune.completion.accepted', ctx: false },
+        { method: 'rune.completion.changed', ctx: true },
+      ]);
+      expect(await t.lua('return _G.reads')).toBe(0);
+      // Both drawn with no request of their own (only the one made ahead for NEXT may follow).
+      expect(
+        prompts()
+          .slice(before)
+          .every((p) => p.endsWith(NEXT)),
+      ).toBe(true);
+      expect(prompts().filter((p) => p === ACCEPTED)).toHaveLength(1);
+
+      // A row without answers: the key's notification carries no context (nothing read).
+      await t.nvim.input('<Down>');
+      await waitFor(
+        async () => (await t.lua<unknown[]>('return _G.sent')).length === 5,
+        10000,
+        'the notification for the move',
+      );
+      expect(await t.lua('return _G.sent[5]')).toEqual({
+        method: 'rune.completion.changed',
+        ctx: false,
+      });
+    });
+  });
+
   it('asks ahead for the suggestion after the shown one and shows it on accept without a new request', async () => {
     const { t, prompts, ghostIs } = await setup();
     await explained(t, async () => {

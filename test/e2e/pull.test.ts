@@ -7,7 +7,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { startOllamaServer, type OllamaServer } from '../helpers/servers/index.js';
 import { waitFor, type TestNvim } from '../helpers/nvim.js';
-import { explained, startRune } from '../helpers/e2e.js';
+import { explained, promptWaiting, startRune } from '../helpers/e2e.js';
 
 const servers: OllamaServer[] = [];
 afterAll(async () => {
@@ -137,13 +137,24 @@ describe(':RunePull (built host, Ollama double)', () => {
     await t.close();
   });
 
-  it('a chat with a model that is not pulled offers :RunePull, and after the pull it answers', async () => {
+  /** A Neovim whose chat model is not pulled, and a chat that asked once (and got the error). */
+  async function missingModel(): Promise<{
+    t: TestNvim;
+    server: OllamaServer;
+    chatText: (re: RegExp) => Promise<string>;
+  }> {
     const server = await startOllamaServer({ strictModels: true });
     servers.push(server);
     server.script('chat', () => ({ text: 'Pulled and ready' }));
     const t = await startRune({
       config: { providers: { ollama: { url: server.url, model: 'qwen3:4b' } } },
     });
+    // The questions vim.ui.select is asked (its default, inputlist(), answers the keys).
+    await t.lua(`_G.asked, _G.done = {}, false
+      local select = vim.ui.select
+      vim.ui.select = function(items, opts, cb) table.insert(_G.asked, opts.prompt); return select(items, opts, cb) end
+      local p = require('rune.progress'); local orig = p.update
+      p.update = function(k, x) if x.status == 'success' then _G.done = true end; orig(k, x) end`);
     const chatText = async (re: RegExp) =>
       (await waitFor(
         async () => {
@@ -155,22 +166,99 @@ describe(':RunePull (built host, Ollama double)', () => {
         20000,
         `the chat to match ${re}`,
       ))!;
+    await t.nvim.input(':RuneChat<CR>');
+    await waitFor(async () => (await t.nvim.mode).mode === 'i', 20000, 'Insert mode');
+    await t.nvim.input('Hi<C-s>');
+    return { t, server, chatText };
+  }
+
+  it('a chat with a model that is not pulled asks to pull it; yes pulls it with progress, then it answers', async () => {
+    const { t, server, chatText } = await missingModel();
+    server.enqueue('pull', { pull: { total: 4000, steps: 4 } });
     await explained(t, async () => {
-      await t.nvim.input(':RuneChat<CR>');
-      await waitFor(async () => (await t.nvim.mode).mode === 'i', 20000, 'Insert mode');
-      await t.nvim.input('Hi<C-s>');
+      await promptWaiting(t, 'the question whether to pull');
+      await t.nvim.input('1<CR>');
+      await waitFor(async () => t.lua<boolean>('return _G.done'), 20000, 'the pull');
+      expect(await t.lua<string[]>('return _G.asked')).toEqual([
+        `Ollama at ${server.url} has no model "qwen3:4b". Pull it now?`,
+      ]);
+      expect(server.requestsTo('pull').map((r) => r.body)).toEqual([
+        { model: 'qwen3:4b', stream: true },
+      ]);
       const first = await chatText(/\[!ERROR\]/);
       expect(first).toContain(
         'has no model "qwen3:4b": pull it with :RunePull qwen3:4b (or `ollama pull qwen3:4b`)',
       );
       await t.nvim.input('<Esc>');
-      await t.lua(`_G.done = false
-        local p = require('rune.progress'); local orig = p.update
-        p.update = function(k, x) if x.status == 'success' then _G.done = true end; orig(k, x) end`);
-      await t.nvim.command('RunePull qwen3:4b');
-      await waitFor(async () => t.lua<boolean>('return _G.done'), 20000, 'the pull');
       await t.nvim.input('GAAgain<C-s>');
       await chatText(/Pulled and ready/);
+    });
+    await t.close();
+  });
+
+  it('answering no pulls nothing, says how to pull later, and does not ask again', async () => {
+    const { t, server, chatText } = await missingModel();
+    await explained(t, async () => {
+      await promptWaiting(t, 'the question whether to pull');
+      await t.nvim.input('2<CR>');
+      await waitFor(
+        async () =>
+          String(await t.nvim.commandOutput('messages')).includes(
+            '(rune) not pulled; :RunePull qwen3:4b pulls it later, :RuneChatModel picks another',
+          ),
+        10000,
+        'what not pulling means',
+      );
+      await t.nvim.input('<Esc>GAAgain<C-s>');
+      await waitFor(() => server.requestsTo('chat').length === 2, 20000, 'the second question');
+      await chatText(/\[!ERROR\][\s\S]*\[!ERROR\]/);
+      expect(await t.lua<string[]>('return _G.asked')).toHaveLength(1);
+      expect(server.requestsTo('pull')).toEqual([]);
+    });
+    await t.close();
+  });
+
+  it('inline completion with a fill-in-the-middle model that is not pulled asks; yes pulls it, then ghost text shows', async () => {
+    const server = await startOllamaServer({ strictModels: true });
+    servers.push(server);
+    server.enqueue('pull', { pull: { total: 4000, steps: 4 } });
+    server.script('generate', () => ({ text: 'intf("hi");' }));
+    const t = await startRune({
+      config: {
+        providers: {
+          ollama: { url: server.url, fim_model: 'qwen3:4b', retry: { max_attempts: 1 } },
+        },
+      },
+    });
+    await t.lua(`_G.asked, _G.done = {}, false
+      local select = vim.ui.select
+      vim.ui.select = function(items, opts, cb) table.insert(_G.asked, opts.prompt); return select(items, opts, cb) end
+      local p = require('rune.progress'); local orig = p.update
+      p.update = function(k, x) if x.status == 'success' then _G.done = true end; orig(k, x) end`);
+    await explained(t, async () => {
+      await t.nvim.input('ipr');
+      await promptWaiting(t, 'the question whether to pull');
+      await t.nvim.input('1<CR>');
+      await waitFor(async () => t.lua<boolean>('return _G.done'), 20000, 'the pull');
+      expect(await t.lua<string[]>('return _G.asked')).toEqual([
+        `Ollama at ${server.url} has no model "qwen3:4b". Pull it now?`,
+      ]);
+      expect(server.requestsTo('pull').map((r) => r.body)).toEqual([
+        { model: 'qwen3:4b', stream: true },
+      ]);
+      // Typing on asks again, now with the pulled model.
+      await t.nvim.input('i');
+      await waitFor(
+        async () =>
+          (
+            await t.lua<unknown[]>(
+              `local ns = vim.api.nvim_get_namespaces()['rune.ghost']
+               return ns and vim.api.nvim_buf_get_extmarks(0, ns, 0, -1, {}) or {}`,
+            )
+          ).length > 0,
+        20000,
+        'the ghost text',
+      );
     });
     await t.close();
   });

@@ -13,7 +13,7 @@ import {
   type OllamaServer,
 } from '../helpers/servers/index.js';
 import { waitFor } from '../helpers/nvim.js';
-import { getHub, hubModule } from '../../src/nvim/hub.js';
+import { getHub, hubModule } from '../../src/nvim/hub/index.js';
 import { getToolRegistry } from '../../src/nvim/tools.js';
 import { ollamaAt, startChat, type ChatHarness } from './chat-helpers.js';
 

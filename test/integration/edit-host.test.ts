@@ -46,9 +46,9 @@ describe(':RuneEdit through the spawned host (dist/)', () => {
         vim.api.nvim_buf_set_lines(0, 0, -1, false, { 'import os', 'def add(a, b):', '    return a + b', '', 'print(add(1, 2))' })
         vim.bo.modified = false
         vim.keymap.set('x', ',e', '<Plug>(RuneEdit)')`);
-      // As typed: select lines 2-3, the mapping asks for the instruction.
-      await t.nvim.input('jVj,e');
-      await t.nvim.input('add type hints<CR>');
+      // As typed, quickly: select lines 2-3, the mapping asks for the instruction, which is
+      // already in the typeahead when the mapping runs.
+      await t.nvim.input('jVj,eadd type hints<CR>');
       try {
         await waitFor(async () => (await status(t))?.state === 'review', 20000, 'the review');
       } catch (err) {

@@ -14,7 +14,7 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { EncryptedFileStore } from '../../src/auth/file-store.js';
 import { oauthAccount } from '../../src/auth/secret-store.js';
-import { hubModule } from '../../src/nvim/hub.js';
+import { hubModule } from '../../src/nvim/hub/index.js';
 import { getToolRegistry } from '../../src/nvim/tools.js';
 import { startInProcessHost } from '../helpers/host.js';
 import { startNvim, waitFor } from '../helpers/nvim.js';

@@ -10,7 +10,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { startNvim, waitFor, ROOT } from '../helpers/nvim.js';
 import { startInProcessHost } from '../helpers/host.js';
 import { getMcpServer, mcpModule } from '../../src/nvim/mcp.js';
-import { hubModule } from '../../src/nvim/hub.js';
+import { hubModule } from '../../src/nvim/hub/index.js';
 import { getToolRegistry } from '../../src/nvim/tools.js';
 
 const EVERYTHING = path.join(

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startInProcessHost } from '../helpers/host.js';
 import { startNvim, waitFor, type TestNvim } from '../helpers/nvim.js';
-import { hubModule } from '../../src/nvim/hub.js';
+import { hubModule } from '../../src/nvim/hub/index.js';
 import { mcpModule } from '../../src/nvim/mcp.js';
 import { detectBwrap } from '../../src/sandbox/sandbox.js';
 

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startOllamaServer } from '../helpers/servers/index.js';
 import { alive, startNvim, trustFileLua, waitFor } from '../helpers/nvim.js';
-import { getHub, hubModule } from '../../src/nvim/hub.js';
+import { getHub, hubModule } from '../../src/nvim/hub/index.js';
 import { getToolRegistry } from '../../src/nvim/tools.js';
 import type { ToolContext } from '../../src/tools/registry.js';
 import { ollamaAt, startChat, type ChatHarness } from './chat-helpers.js';

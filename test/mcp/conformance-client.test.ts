@@ -84,7 +84,7 @@ describe('MCP conformance suite, client scenarios', () => {
     { timeout: 600_000 },
     async () => {
       expect(
-        fs.existsSync(path.join(ROOT, 'dist', 'mcp', 'hub', 'hub.js')),
+        fs.existsSync(path.join(ROOT, 'dist', 'mcp', 'hub', 'clients.js')),
         'dist/ is missing: run `npx tsc -p tsconfig.build.json` first',
       ).toBe(true);
       const outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rune-conformance-client-'));

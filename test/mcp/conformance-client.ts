@@ -16,7 +16,7 @@
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
-type HubModule = typeof import('../../src/mcp/hub/hub.js');
+type HubModule = typeof import('../../src/mcp/hub/clients.js');
 type ConfigModule = typeof import('../../src/mcp/hub/config.js');
 type LogModule = typeof import('../../src/core/log.js');
 type OAuthModule = typeof import('../../src/auth/mcp-oauth.js');
@@ -57,7 +57,7 @@ async function main(): Promise<number> {
     process.stderr.write('usage: conformance-client.ts <server url>\n');
     return 2;
   }
-  const { McpHub } = await load<HubModule>('mcp/hub/hub.js');
+  const { McpHub } = await load<HubModule>('mcp/hub/clients.js');
   const { parseServer } = await load<ConfigModule>('mcp/hub/config.js');
   const { nullLogger } = await load<LogModule>('core/log.js');
   const { McpOAuthProvider } = await load<OAuthModule>('auth/mcp-oauth.js');

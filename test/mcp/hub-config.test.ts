@@ -8,7 +8,7 @@ import {
   parseConfigText,
   readConfigFile,
 } from '../../src/mcp/hub/config.js';
-import { isProjectFile } from '../../src/nvim/hub.js';
+import { isProjectFile } from '../../src/nvim/hub/sources.js';
 
 const env = { HOME: '/home/u', GITHUB_TOKEN: 'ghp_x' };
 

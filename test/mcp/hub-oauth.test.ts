@@ -15,7 +15,7 @@ import { McpOAuthProvider } from '../../src/auth/mcp-oauth.js';
 import { oauthAccount, type SecretStore } from '../../src/auth/secret-store.js';
 import { createMemoryLogger } from '../../src/core/log.js';
 import { parseServer, type ServerConfig } from '../../src/mcp/hub/config.js';
-import { McpHub, type ServerState } from '../../src/mcp/hub/hub.js';
+import { McpHub, type ServerState } from '../../src/mcp/hub/clients.js';
 import { browse, startAuthServer, type AuthServer } from '../unit/auth/auth-server.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rune-hub-oauth-'));

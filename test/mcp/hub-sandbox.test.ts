@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createMemoryLogger } from '../../src/core/log.js';
 import { parseServer, type ServerConfig } from '../../src/mcp/hub/config.js';
-import { McpHub } from '../../src/mcp/hub/hub.js';
+import { McpHub } from '../../src/mcp/hub/clients.js';
 import { sandboxReport, stdioLauncher } from '../../src/mcp/hub/launcher.js';
 import { detectBwrap, unixSocketFilter } from '../../src/sandbox/sandbox.js';
 

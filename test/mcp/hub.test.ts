@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { McpHub, type HubUi } from '../../src/mcp/hub/hub.js';
+import { McpHub, type HubUi } from '../../src/mcp/hub/clients.js';
 import { parseServer, type ServerConfig } from '../../src/mcp/hub/config.js';
 import { createMemoryLogger } from '../../src/core/log.js';
 

@@ -24,8 +24,7 @@ const EXCEPTIONS = new Map<string, string>([
     "require(\"rune.util\").notify(..., vim.log.levels.${level === 'warn' ? 'WARN' : 'INFO'})",
     'src/nvim/providers.ts',
   ],
-  ['require("rune.util").notify(..., vim.log.levels.${level})', 'src/nvim/hub.ts'],
-  ['require("rune.hub").${fn}(...)', 'src/nvim/hub.ts'],
+  ['require("rune.util").notify(..., vim.log.levels.${level})', 'src/nvim/hub/index.ts'],
   // The Editor port calls the functions of its Lua side (lua/rune/editor.lua) by name.
   ['return ${API}.${fn}(...)', 'src/nvim/editor.ts'],
   // Neovim's own version, for the Copilot sign-in's editor info.

@@ -1,8 +1,8 @@
 /** `rune chat "<prompt>"`: asks a model and streams the answer to stdout. */
 import { Command } from 'commander';
 import { ChatRunner } from '../../chat/runner.js';
-import { standaloneProviders } from '../standalone.js';
-import { interruptSignal } from '../output.js';
+import { detectedLine, standaloneSetup } from '../standalone.js';
+import { CliError, EXIT, interruptSignal } from '../output.js';
 
 export function chatCommand(): Command {
   return new Command('chat')
@@ -35,9 +35,15 @@ export function chatCommand(): Command {
           for await (const c of process.stdin) chunks.push(c as Buffer);
           prompt = Buffer.concat(chunks).toString('utf8');
         }
-        const registry = await standaloneProviders(opts.config);
+        const { registry, source } = await standaloneSetup(opts.config);
         try {
+          if (source.guidance && !opts.provider) {
+            throw new CliError(source.guidance, EXIT.unavailable);
+          }
           const provider = registry.get('chat', opts.provider);
+          // Says which provider was picked, and why, when the config names none.
+          const why = opts.provider ? '' : detectedLine(source, 'chat');
+          if (why) process.stderr.write(`rune: ${why}\n`);
           const signal = interruptSignal();
           let ended = false;
           // The chat's own loop, with no tools offered: the CLI has no editor to act on.

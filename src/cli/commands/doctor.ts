@@ -15,7 +15,7 @@ import { chooseSecretStore } from '../../auth/choose.js';
 import { COPILOT_INSTALL_HINT, locateCopilotServer } from '../../auth/copilot-ls.js';
 import { defaultLockDir, readLocks } from '../../mcp/lockfile.js';
 import { modelChecks } from '../../providers/model-checks.js';
-import { configFile, standaloneProviders } from '../standalone.js';
+import { configFile, standaloneSetup } from '../standalone.js';
 import { EXIT } from '../output.js';
 
 /** The oldest Neovim Rune supports (as `has('nvim-0.10')` in lua/rune/health.lua). */
@@ -87,16 +87,22 @@ export async function runChecks(): Promise<Check[]> {
   );
 
   try {
-    const registry = await standaloneProviders();
+    const { registry, source } = await standaloneSetup();
     try {
       const file = configFile();
-      add(
-        'providers',
-        'info',
-        fs.existsSync(file)
-          ? `providers from ${file}`
-          : `no ${file}; using the defaults (a local Ollama)`,
-      );
+      const det = source.detection;
+      if (!det) add('providers', 'info', `providers from ${file}`);
+      else if (source.guidance) {
+        const [first, ...lines] = source.guidance.split('\n');
+        add('providers', 'error', first!.replace(/, or:$/, ''), lines.join('; '));
+      } else {
+        const where = fs.existsSync(file) ? `${file} configures no provider` : `no ${file}`;
+        add('providers', 'info', `${where}; using what this machine offers`);
+        for (const f of ['chat', 'completion'] as const) {
+          const pick = det[f];
+          if (pick) add('providers', 'ok', `${f}: ${pick.id} (detected: ${pick.why})`);
+        }
+      }
       for (const p of registry.list()) {
         try {
           await registry.get('chat', p.id).models({ signal: AbortSignal.timeout(3000) });

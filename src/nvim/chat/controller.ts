@@ -221,6 +221,8 @@ export interface ChatControllerOptions {
   ) => Promise<string>;
   /** Reads an MCP hub resource for `#mcp:server:uri`. */
   readResource?: (server: string, uri: string) => Promise<{ text: string; mimeType?: string }>;
+  /** Told each failed answer's error (after it is shown): offers such as pulling a model. */
+  onError?: (err: unknown) => void;
 }
 
 export class ChatController {
@@ -360,6 +362,8 @@ export class ChatController {
       let servedBy: string | undefined;
       // A tool call being shown or run; a stop in the middle closes its fold.
       let toolOpen = false;
+      // The error of a failed answer, told to `onError` once the chat is idle again.
+      let failure: { err: unknown } | undefined;
       try {
         if (setupError !== undefined || !provider) throw setupError;
         const info = await this.modelInfo(provider, model, abort.signal);
@@ -467,6 +471,7 @@ export class ChatController {
           answer.error = errorLine(err, providerId);
           metrics.counter(METRICS.errors).inc({ type: toRuneError(err).code, area: 'chat' });
           this.logger.error('chat answer failed', { chat: s.chat.id, provider: providerId, err });
+          failure = { err };
         }
       }
       // Saved before anything else touches Neovim: it may be gone (host shutting down).
@@ -492,6 +497,8 @@ export class ChatController {
         output_tokens: answer.usage?.outputTokens,
         ttft_ms: answer.ttftMs !== undefined ? Math.round(answer.ttftMs) : undefined,
       });
+      // Once the chat is ready for the next question: an offer may ask the user something.
+      if (failure) this.opts.onError?.(failure.err);
     })();
   }
 

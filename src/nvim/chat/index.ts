@@ -10,14 +10,14 @@ import { nil } from '../../core/nil.js';
 import { mcpConfigSchema } from '../mcp.js';
 import { DisposableStore, toAsyncDisposable, type Disposable } from '../../core/disposable.js';
 import { defineModule } from '../module.js';
-import { providersModule } from '../providers.js';
+import { offerPull, providersModule } from '../providers.js';
 import { ChatController, chatConfigSchema, type OpenArgs } from './controller.js';
 import { HistoryStore } from './history.js';
 import { ApprovalStore } from '../../tools/approval.js';
 import { ArgsApprovalPolicy, ArgsApprovalStore } from '../../tools/approval-args.js';
 import type { ToolRegistry } from '../../tools/registry.js';
 import { toolsModule } from '../tools.js';
-import { hubModule } from '../hub.js';
+import { hubModule } from '../hub/index.js';
 import { RegistryChatTools } from '../../chat/tools.js';
 import { NvimChatApprovalUi } from './approval-ui.js';
 import { nvimChatUi } from './ui.js';
@@ -93,6 +93,7 @@ export function chatModule() {
         logger,
         registry: () => ctx.needs.providers.registry(),
         why: (id) => (id ? ctx.needs.providers.auto()?.why[id] : undefined),
+        onError: (err) => offerPull(host, err),
         history,
         config: ctx.config,
         tools: new RegistryChatTools(registries, policy.gate),

@@ -60,12 +60,11 @@ export class AnswerCache {
     return this.entries.has(keyOf(prefix, suffix));
   }
 
-  /** True when some answer was computed for a cursor on this row of this buffer. */
-  near(place: Place): boolean {
-    for (const e of this.entries.values()) {
-      if (e.buf === place.buf && e.row === place.row) return true;
-    }
-    return false;
+  /** The rows of `buf` that answers were computed for (each once). */
+  rows(buf: number): number[] {
+    const out = new Set<number>();
+    for (const e of this.entries.values()) if (e.buf === buf) out.add(e.row);
+    return [...out];
   }
 
   /**

@@ -4,15 +4,17 @@
  * if nothing moved while it was on its way.
  *
  * Per keystroke it does constant work (remember the state, restart a timer,
- * abort the request in flight). The text around the cursor is read once per
- * request, after the debounce, in one call that reads a bounded number of lines.
+ * abort the request in flight) and costs one notification from the editor,
+ * with no call back. The text around the cursor is read once per request,
+ * after the debounce, in one call that reads a bounded number of lines.
  *
  * The fastest ghost text is one already computed: answers are kept by the
  * context they were computed for (cache.ts), and after a suggestion is shown
- * the engine asks for the one that would follow it once accepted. When the
- * cursor lands where such an answer may apply, the context is read at once,
- * without the debounce, and a matching answer is drawn with no request. Both
- * go through the same checks as a fresh answer, so neither is drawn stale.
+ * the engine asks for the one that would follow it once accepted. With each
+ * suggestion drawn the editor learns the rows where such answers may apply;
+ * a key on one of them brings its (bounded) context along in its notification,
+ * so a matching answer is drawn at once, with no request and no round trip.
+ * Both go through the same checks as a fresh answer, so neither is drawn stale.
  */
 import type { Disposable } from '../../core/disposable.js';
 import { StateError, isAbort, toRuneError } from '../../core/errors.js';
@@ -38,8 +40,10 @@ export interface CompletionUi {
   /**
    * Shows suggestions as ghost text; false when the editor found them stale. `ref`
    * names this set of suggestions when the editor reports one accepted (`accepted`).
+   * `hot` are the rows of `state.buf` where answers are already computed: a change
+   * there comes with its context (`changed(state, ctx)`).
    */
-  show(state: CursorState, items: string[], ref: number): Promise<boolean>;
+  show(state: CursorState, items: string[], ref: number, hot: number[]): Promise<boolean>;
   /** Tells the user about a problem (the engine calls it once per distinct problem). */
   warn(message: string): void;
 }
@@ -110,23 +114,32 @@ export class CompletionEngine implements Disposable {
     private readonly ui: CompletionUi,
     private readonly provider: () => Provider,
     private readonly logger: Logger,
+    /** Told each failed request's error: offers such as pulling a missing model. */
+    private readonly onError: (err: unknown) => void = () => undefined,
   ) {
     this.cache = new AnswerCache(cfg.cache_entries);
   }
 
-  /** The cursor moved or the text changed: forget what was pending and ask again after the debounce. */
-  changed(state: CursorState): void {
+  /**
+   * The cursor moved or the text changed: forget what was pending and ask again after
+   * the debounce. `ctx`, the text around the cursor read with the change (on a row
+   * given as hot to `show`), lets an answer already computed be drawn at once.
+   */
+  changed(state: CursorState, ctx?: CursorContext): void {
     this.latest = state;
     const seq = ++this.seq;
     this.stopPending();
-    // An answer may be here already (cached, or speculated for an acceptance): look at once.
-    if (this.mayHave(state)) {
-      void this.lookFirst(seq, state, performance.now() + this.cfg.debounce_ms);
-      return;
+    let p: Prepared | undefined;
+    if (ctx && ctx.tick === state.tick) {
+      p = { ctx, req: this.requestFor(ctx, this.cfg.suggestions) };
+      if (this.cache.get(p.req.prefix, p.req.suffix) || this.joinable(p)) {
+        void this.run(seq, state, p);
+        return;
+      }
     }
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      void this.run(seq, state);
+      void this.run(seq, state, p);
     }, this.cfg.debounce_ms);
   }
 
@@ -206,35 +219,6 @@ export class CompletionEngine implements Disposable {
     this.spec = undefined;
   }
 
-  private mayHave(state: CursorState): boolean {
-    const p = this.spec?.place;
-    return (p?.buf === state.buf && p.row === state.row) || this.cache.near(state);
-  }
-
-  /** Reads the context at once; serves a cached answer, or asks once the debounce is over. */
-  private async lookFirst(seq: number, state: CursorState, due: number): Promise<void> {
-    let p: Prepared;
-    try {
-      p = await this.prepare(state, this.cfg.suggestions);
-    } catch (err) {
-      if (!(err instanceof Stale))
-        this.logger.debug('reading the completion context failed', { err });
-      return;
-    }
-    if (seq !== this.seq) return;
-    if (this.cache.get(p.req.prefix, p.req.suffix) || this.joinable(p)) {
-      await this.run(seq, state, p);
-      return;
-    }
-    this.timer = setTimeout(
-      () => {
-        this.timer = undefined;
-        void this.run(seq, state, p);
-      },
-      Math.max(0, due - performance.now()),
-    );
-  }
-
   private joinable(p: Prepared): Speculation | undefined {
     const s = this.spec;
     return s && s.prefix === p.req.prefix && s.suffix === p.req.suffix ? s : undefined;
@@ -274,7 +258,7 @@ export class CompletionEngine implements Disposable {
       if (this.shownSets.size > SHOWN_KEPT) {
         this.shownSets.delete(this.shownSets.keys().next().value!);
       }
-      if (await this.ui.show(state, got.items, ref)) {
+      if (await this.ui.show(state, got.items, ref, this.hotRows(state, got.items[0]!))) {
         this.stats.shown++;
         if (fromCache) this.stats.cached++;
         metrics.counter(METRICS.completionsShown).inc({ provider: got.provider.id });
@@ -300,6 +284,19 @@ export class CompletionEngine implements Disposable {
     }
   }
 
+  /** Rows of the buffer with answers: the cache's, and where accepting `first` leaves the cursor. */
+  private hotRows(state: CursorState, first: string): number[] {
+    if (this.cfg.cache_entries <= 0) return [];
+    const rows = this.cache.rows(state.buf);
+    const after = this.placeAfter(state, first).row;
+    if (!rows.includes(after)) rows.push(after);
+    return rows;
+  }
+
+  private placeAfter(state: CursorState, text: string): Place {
+    return { buf: state.buf, row: state.row + text.split('\n').length - 1 };
+  }
+
   /**
    * Asks for the suggestion that would follow `text` once accepted, so that
    * accepting and pausing finds it ready. At most one such request runs; its
@@ -314,7 +311,7 @@ export class CompletionEngine implements Disposable {
     if (this.cache.has(req.prefix, req.suffix)) return;
     if (this.spec && this.spec.prefix === req.prefix && this.spec.suffix === req.suffix) return;
     this.stopSpeculation();
-    const place = { buf: state.buf, row: state.row + text.split('\n').length - 1 };
+    const place = this.placeAfter(state, text);
     const ac = new AbortController();
     this.stats.speculative++;
     const spec: Speculation = {
@@ -395,6 +392,7 @@ export class CompletionEngine implements Disposable {
     const e = toRuneError(err);
     this.countError(e);
     this.logger.warn('inline completion failed', { err });
+    this.onError(err);
     if (this.warned === e.message) return;
     this.warned = e.message;
     const hint =

@@ -2,7 +2,10 @@
  * Inline completion as a host module: serves the notifications sent by
  * lua/rune/completion.lua and draws through lua/rune/ghost.lua.
  *
- *   rune.completion.changed(buf, tick, row, col)   cursor moved or text changed (insert mode)
+ *   rune.completion.changed(buf, tick, row, col [, ctx])
+ *                                                   cursor moved or text changed (insert mode);
+ *                                                   on a row given as hot to ghost.show, with
+ *                                                   the text around the cursor (`_context`)
  *   rune.completion.cancel()                       left insert mode: abort what is pending
  *   rune.completion.ask(id, buf, tick, row, col, n) `:RuneComplete`: answered through
  *                                                   require('rune.completion')._answer(id, items, err)
@@ -14,7 +17,7 @@
 import { DisposableStore, toDisposable } from '../../core/disposable.js';
 import { BadRequestError, toRuneError } from '../../core/errors.js';
 import type { HealthItem, ReadyHost } from '../host.js';
-import { providersModule } from '../providers.js';
+import { offerPull, providersModule } from '../providers.js';
 import { defineModule } from '../module.js';
 import { parseCompletionConfig, type CompletionConfig } from './config.js';
 import {
@@ -43,6 +46,20 @@ function cursorOf(args: unknown[], at = 0): CursorState {
   };
 }
 
+/** A context as lua/rune/completion.lua `_context` returns it; null when there is none. */
+function contextOf(raw: unknown): CursorContext | null {
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return null;
+  const ctx = raw as CursorContext;
+  if (typeof ctx.tick !== 'number') return null;
+  // Empty Lua tables arrive as {} or []; normalise the lists.
+  return {
+    ...ctx,
+    above: Array.isArray(ctx.above) ? ctx.above : [],
+    below: Array.isArray(ctx.below) ? ctx.below : [],
+    snippets: Array.isArray(ctx.snippets) ? ctx.snippets : [],
+  };
+}
+
 function nvimUi(host: ReadyHost, cfg: CompletionConfig): CompletionUi {
   const limits = {
     prefix_lines: cfg.prefix_lines,
@@ -54,29 +71,26 @@ function nvimUi(host: ReadyHost, cfg: CompletionConfig): CompletionUi {
   };
   return {
     async readContext(s) {
-      const ctx = (await host.nvim.lua('return require("rune.completion")._context(...)', [
-        s.buf,
-        s.row,
-        s.col,
-        limits,
-      ])) as CursorContext | null;
-      if (!ctx || typeof ctx !== 'object') return null;
-      // Empty Lua tables arrive as {} or []; normalise the lists.
-      return {
-        ...ctx,
-        above: Array.isArray(ctx.above) ? ctx.above : [],
-        below: Array.isArray(ctx.below) ? ctx.below : [],
-        snippets: Array.isArray(ctx.snippets) ? ctx.snippets : [],
-      };
+      return contextOf(
+        await host.nvim.lua('return require("rune.completion")._context(...)', [
+          s.buf,
+          s.row,
+          s.col,
+          limits,
+        ]),
+      );
     },
-    async show(s, items, ref) {
-      const shown = await host.nvim.lua('return require("rune.ghost").show(...)', [
+    async show(s, items, ref, hot) {
+      // One call draws and tells Lua where a key should bring its context along.
+      const shown = await host.nvim.lua('return require("rune.completion")._show(...)', [
         s.buf,
         s.tick,
         s.row,
         s.col,
         items,
         ref,
+        hot,
+        limits,
       ]);
       return shown === true;
     },
@@ -100,11 +114,14 @@ export const completionModule = defineModule({
       nvimUi(host, cfg),
       () => providers.registry().get('completion', cfg.provider),
       log,
+      (err) => offerPull(host, err),
     );
     const store = new DisposableStore();
     store.add(engine);
     store.add(
-      host.onNotification('rune.completion.changed', (args) => engine.changed(cursorOf(args))),
+      host.onNotification('rune.completion.changed', (args) =>
+        engine.changed(cursorOf(args), contextOf(args[4]) ?? undefined),
+      ),
     );
     store.add(host.onNotification('rune.completion.cancel', () => engine.cancel()));
     store.add(

@@ -45,12 +45,15 @@ describe('AnswerCache', () => {
     expect(off.size).toBe(0);
   });
 
-  it('knows whether an answer was computed on a row of a buffer', () => {
+  it('lists the rows of a buffer that answers were computed for', () => {
     const c = new AnswerCache(4);
     c.put({ buf: 3, row: 7 }, 'a', '', answer('1'));
-    expect(c.near({ buf: 3, row: 7 })).toBe(true);
-    expect(c.near({ buf: 3, row: 8 })).toBe(false);
-    expect(c.near({ buf: 4, row: 7 })).toBe(false);
+    c.put({ buf: 3, row: 7 }, 'b', '', answer('2'));
+    c.put({ buf: 3, row: 9 }, 'c', '', answer('3'));
+    c.put({ buf: 4, row: 1 }, 'd', '', answer('4'));
+    expect(c.rows(3)).toEqual([7, 9]);
+    expect(c.rows(4)).toEqual([1]);
+    expect(c.rows(5)).toEqual([]);
   });
 });
 

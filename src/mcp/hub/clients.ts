@@ -78,8 +78,9 @@ function isUnauthorized(err: unknown): boolean {
 
 export const SEPARATOR = '__';
 
+/** `cancelled`: the user cancelled its start; it stays down until enabled or restarted. */
 export type ServerState =
-  'disabled' | 'connecting' | 'authorizing' | 'connected' | 'failed' | 'stopped';
+  'disabled' | 'connecting' | 'authorizing' | 'connected' | 'failed' | 'stopped' | 'cancelled';
 
 export interface ServerStatus {
   name: string;
@@ -543,7 +544,10 @@ class ServerConnection {
     this.prompts = caps.prompts ? (await client.listPrompts()).prompts : [];
   }
 
-  async stop(state: 'stopped' | 'disabled' = 'stopped', graceMs = STOP_GRACE_MS): Promise<void> {
+  async stop(
+    state: 'stopped' | 'disabled' | 'cancelled' = 'stopped',
+    graceMs = STOP_GRACE_MS,
+  ): Promise<void> {
     this.generation++;
     clearTimeout(this.timer);
     const client = this.client;
@@ -766,6 +770,22 @@ export class McpHub {
     await conn.stop();
     conn.failures = 0;
     await conn.start();
+  }
+
+  /**
+   * Stops the servers still starting (connecting, or waiting for a sign-in): they are in
+   * state `cancelled` when this returns its promise, and stay down until enabled or
+   * restarted. Resolves with their names once their processes are gone.
+   */
+  async cancelStarting(): Promise<string[]> {
+    const starting = [...this.servers.values()].filter(
+      (c) => c.state === 'connecting' || c.state === 'authorizing',
+    );
+    // Each stop sets the state at once; the processes may take a moment to exit.
+    const stopping = Promise.all(starting.map((c) => c.stop('cancelled')));
+    if (starting.length) this.changed();
+    await stopping;
+    return starting.map((c) => c.config.name);
   }
 
   /** Calls `fn` whenever a server's state, tools, resources or prompts change. */
