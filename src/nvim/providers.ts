@@ -60,6 +60,11 @@ export interface ProvidersService {
   replace(registry: ProviderRegistry): void;
   /** The detection result when the user configured no provider, else undefined. */
   auto(): AutoChoice | undefined;
+  /**
+   * When `err` says an Ollama model is not pulled, asks the user once per model and server
+   * whether to pull it. Chat and completion call it on failure.
+   */
+  offerPull(err: unknown): void;
 }
 
 /** What the module's functions share (one per host). */
@@ -72,6 +77,8 @@ interface State {
   auto?: AutoChoice;
   /** How to cancel each long piece of work whose progress is showing, by key. */
   cancellers: Map<string, () => void>;
+  /** Missing models already offered for pulling (`server model`): asked once each. */
+  offered: Set<string>;
 }
 
 function build(st: State, config = st.host.config): ManagedRegistry {
@@ -285,27 +292,25 @@ async function ollamaModels(provider: ManagedProvider, id: string): Promise<Heal
     }));
 }
 
-const offered = new WeakMap<ReadyHost, Set<string>>();
-
 /**
  * When `err` says an Ollama model is not pulled, asks the user once per model and server
  * whether to pull it (lua/rune/progress.lua asks without blocking; "yes" sends
  * `rune.ollama.pull`, which runs with progress). Chat and completion call it on failure.
  */
-export function offerPull(host: ReadyHost, err: unknown): void {
+function offerPull(st: State, err: unknown): void {
   const e = modelNotPulled(err);
   if (!e) return;
+  const { host } = st;
   // The managed registry's listing carries each provider's URL (src/providers/registry.ts).
   let listing: { id: string; kind: string; url?: string }[] | undefined;
   try {
-    listing = host.service(providersModule)?.registry().list() as typeof listing;
+    listing = registryOf(st).list() as typeof listing;
   } catch {
     listing = undefined;
   }
   const provider = listing?.find((p) => p.kind === 'ollama' && p.url === e.url);
   const key = `${e.url} ${e.model}`;
-  let seen = offered.get(host);
-  if (!seen) offered.set(host, (seen = new Set()));
+  const seen = st.offered;
   if (seen.has(key)) return;
   seen.add(key);
   host.logger.info('offering to pull a missing model', { model: e.model, provider: provider?.id });
@@ -476,6 +481,7 @@ export const providersModule = defineModule({
       facts: ctx.facts,
       auth: ctx.needs.auth,
       cancellers: new Map(),
+      offered: new Set(),
     };
     if (!hasConfiguredProviders(host.config)) {
       const [detection, pick] = await Promise.all([detect(st), savedPick(st)]);
@@ -544,6 +550,7 @@ export const providersModule = defineModule({
       registry: current,
       replace: (r) => replace(st, r),
       auto: () => st.auto,
+      offerPull: (err) => offerPull(st, err),
     };
     return provide(store, service);
   },

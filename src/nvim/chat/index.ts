@@ -10,7 +10,7 @@ import { nil } from '../../core/nil.js';
 import { mcpConfigSchema } from '../mcp.js';
 import { DisposableStore, toAsyncDisposable, type Disposable } from '../../core/disposable.js';
 import { defineModule } from '../module.js';
-import { offerPull, providersModule } from '../providers.js';
+import { providersModule } from '../providers.js';
 import { ChatController, chatConfigSchema, type OpenArgs } from './controller.js';
 import { HistoryStore } from './history.js';
 import { ApprovalStore } from '../../tools/approval.js';
@@ -93,7 +93,7 @@ export function chatModule() {
         logger,
         registry: () => ctx.needs.providers.registry(),
         why: (id) => (id ? ctx.needs.providers.auto()?.why[id] : undefined),
-        onError: (err) => offerPull(host, err),
+        onError: (err) => ctx.needs.providers.offerPull(err),
         history,
         config: ctx.config,
         tools: new RegistryChatTools(registries, policy.gate),

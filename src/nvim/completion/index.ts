@@ -17,7 +17,7 @@
 import { DisposableStore, toDisposable } from '../../core/disposable.js';
 import { BadRequestError, toRuneError } from '../../core/errors.js';
 import type { HealthItem, ReadyHost } from '../host.js';
-import { offerPull, providersModule } from '../providers.js';
+import { providersModule } from '../providers.js';
 import { defineModule } from '../module.js';
 import { parseCompletionConfig, type CompletionConfig } from './config.js';
 import {
@@ -114,7 +114,7 @@ export const completionModule = defineModule({
       nvimUi(host, cfg),
       () => providers.registry().get('completion', cfg.provider),
       log,
-      (err) => offerPull(host, err),
+      (err) => providers.offerPull(err),
     );
     const store = new DisposableStore();
     store.add(engine);
