@@ -79,7 +79,7 @@ describe('completion text', () => {
   it('parses the completion section and names a bad key', () => {
     const c = parseCompletionConfig({ debounce_ms: 20, provider: null, keys: { accept: '<C-l>' } });
     expect(c.debounce_ms).toBe(20);
-    expect(c.provider).toBeNull();
+    expect(c.provider).toBeUndefined();
     expect(parseCompletionConfig([]).debounce_ms).toBeGreaterThanOrEqual(0);
     expect(() => parseCompletionConfig({ debounce_ms: -1 })).toThrow(ConfigError);
     expect(() => parseCompletionConfig({ context_buffers: { lines: 'x' } })).toThrow(
