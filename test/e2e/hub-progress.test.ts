@@ -118,9 +118,17 @@ describe('MCP servers starting (built host)', () => {
     const { t, ws } = await setup();
     await explained(t, async () => {
       await until(t, (s) => s.text === WAITING, 'the slow servers awaited');
-      const pids = ['slow1', 'slow2'].map((n) =>
-        Number(fs.readFileSync(path.join(ws, `${n}.pid`), 'utf8')),
+      // Started; each writes its pid once Node has loaded it (later on a busy machine).
+      const pidFile = (n: string) => path.join(ws, `${n}.pid`);
+      await waitFor(
+        () =>
+          ['slow1', 'slow2'].every(
+            (n) => fs.existsSync(pidFile(n)) && fs.readFileSync(pidFile(n), 'utf8') !== '',
+          ),
+        10000,
+        'the slow servers’ pid files',
       );
+      const pids = ['slow1', 'slow2'].map((n) => Number(fs.readFileSync(pidFile(n), 'utf8')));
       expect(pids.every(alive)).toBe(true);
       await t.nvim.command('RuneMcp cancel');
       const done = await until(t, (s) => s.status !== 'running', 'the final update');

@@ -208,9 +208,13 @@ describe('the MCP hub sandbox under attack', () => {
         const p = await prober(t);
         return p?.state === 'failed' ? p : undefined;
       },
-      30000,
+      20000,
       'the prober to be refused',
-    ))!;
+    ).catch(async (err: Error) => {
+      const info = await t.lua<{ log_file: string }>('return require("rune.host").info()');
+      const log = fs.existsSync(info.log_file) ? fs.readFileSync(info.log_file, 'utf8') : '';
+      throw new Error(`${err.message}\nstatus: ${JSON.stringify(await prober(t))}\n${log}`);
+    }))!;
     expect(s.last_error).toBe(
       `not started: it asks for the sandbox, but there is none here (${NO_NS}), and without it the server runs with your rights (your files, your network, your processes). Install bubblewrap, or set mcp.hub.allow_unsandboxed = true to run it anyway`,
     );

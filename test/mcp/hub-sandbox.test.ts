@@ -15,6 +15,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createMemoryLogger } from '../../src/core/log.js';
 import { parseServer, type ServerConfig } from '../../src/mcp/hub/config.js';
 import { McpHub } from '../../src/mcp/hub/clients.js';
+import { waitFor } from '../helpers/nvim.js';
 import { sandboxReport, stdioLauncher } from '../../src/mcp/hub/launcher.js';
 import { detectBwrap, unixSocketFilter } from '../../src/sandbox/sandbox.js';
 
@@ -191,7 +192,8 @@ describe('MCP hub stdio sandbox', () => {
         .map((l) => [l.slice(0, l.lastIndexOf('=')), l.slice(l.lastIndexOf('=') + 1)]),
     );
     expect(got[`tcp:${tcp.port}`]).toBe('connected');
-    expect(tcp.accepted()).toBe(1);
+    // The server's connect resolved; the listener counts the accept on its next turn.
+    await waitFor(() => tcp.accepted() === 1, 5000, 'the TCP accept');
     if (bwrap.usable && unixSocketFilter()) {
       expect(hub.status()[0]!.sandboxed).toBe(true);
       expect(got[`unix:${sock}`]).toBe('refused:EACCES');
