@@ -54,6 +54,9 @@ export function readAuthLine(
         return;
       }
       cleanup();
+      // Paused until the transport starts: a socket left flowing with no 'data' listener
+      // drops what arrives meanwhile (the client's first requests while the SDK loads).
+      socket.pause();
       resolve(buf.subarray(nl + 1));
     };
     const onEnd = () => {
@@ -94,6 +97,7 @@ export class SocketServerTransport implements Transport {
     this.socket.on('error', (err) => this.onerror?.(err));
     this.socket.once('close', () => void this.close());
     if (this.head.length) this.feed(this.head);
+    this.socket.resume();
     return Promise.resolve();
   }
 

@@ -180,7 +180,8 @@ describe('the MCP hub sandbox under attack', () => {
         .map((l) => [l.slice(0, l.lastIndexOf('=')), l.slice(l.lastIndexOf('=') + 1)]),
     );
     expect(got[`tcp:${tcp.port}`], text).toBe('connected');
-    expect(tcp.accepted()).toBe(1);
+    // The server's connect resolved; the listener counts the accept on its next turn.
+    await waitFor(() => tcp.accepted() === 1, 5000, 'the TCP accept');
     // The seccomp filter answers EACCES (x86_64, arm64); elsewhere there is none to test.
     expect(unixSocketFilter()).toBeDefined();
     expect(got[`unix:${sock}`], text).toBe('refused:EACCES');
