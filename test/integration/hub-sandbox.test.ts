@@ -66,10 +66,13 @@ async function withProber(
   opts: { env?: Record<string, string>; hub?: Record<string, unknown>; marker?: string } = {},
 ): Promise<TestNvim> {
   // The marker says that the server's own code ran.
+  // The prober's path is an argument of its own, so that the sandbox shows it again
+  // where it masks its folder (a checkout under /tmp).
   const args = opts.marker
     ? [
         '-e',
-        `require('fs').writeFileSync(${JSON.stringify(opts.marker)}, 'ran'); import(${JSON.stringify(PROBER)})`,
+        `require('fs').writeFileSync(${JSON.stringify(opts.marker)}, 'ran'); import(require('url').pathToFileURL(process.argv[1]).href)`,
+        PROBER,
       ]
     : [PROBER];
   const config = {
