@@ -120,7 +120,8 @@ export function formatPlugins(list: PluginInfo[], iso?: PluginIsolation): string
   }
   const out: string[] = [...isolationLines(iso)];
   for (const p of list) {
-    const mark = p.state === 'active' ? '●' : p.state === 'disabled' ? '○' : '✗';
+    const mark =
+      p.state === 'active' ? '●' : p.state === 'disabled' ? '○' : p.state === 'loading' ? '…' : '✗';
     out.push(`${mark} ${p.id} ${p.version}  ${p.state}  (${p.origin}: ${p.file})`);
     if (p.error) out.push(`    error: ${p.error}`);
     const parts = [

@@ -96,7 +96,8 @@ export interface PluginManagerOptions {
   providers?: () => ProviderPort | undefined;
 }
 
-export type PluginState = 'active' | 'failed' | 'disabled';
+/** `loading`: its init runs (its tools and providers are not all registered yet). */
+export type PluginState = 'loading' | 'active' | 'failed' | 'disabled';
 
 /** One plugin as :RunePlugins shows it. */
 export interface PluginInfo {
@@ -415,7 +416,9 @@ export class PluginManager {
       });
     }
     for (const c of order) {
-      const p: Plugin = { ...this.blank(c.e, c.manifest), instance: c.instance };
+      // Listed as loading until its init has registered everything: a plugin shown as
+      // active (after a reload, say) must already answer with its providers and tools.
+      const p: Plugin = { ...this.blank(c.e, c.manifest), state: 'loading', instance: c.instance };
       this.plugins.set(p.id, p);
       const failedDep = (c.manifest.dependsOn ?? []).find(
         (d) => this.plugins.get(d)?.state !== 'active',
@@ -435,6 +438,7 @@ export class PluginManager {
         await c.instance.init(this.opts.config?.[p.id] ?? {}, this.opts.workspace);
         p.loadMs = performance.now() - (started.get(c.e.file) ?? performance.now());
         if (c.instance.failed) throw c.instance.failed;
+        p.state = 'active';
         this.opts.logger.info('plugin loaded', {
           plugin: p.id,
           version: p.version,
