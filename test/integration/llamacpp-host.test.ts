@@ -27,6 +27,15 @@ afterAll(async () => {
   await srv.stop();
 });
 
+/** Appends at the cursor line, waits for the tiny model's ghost text, and returns the usage rows. */
+async function ghostUsage(t: TestNvim): Promise<{ provider: string; inputTokens: number }[]> {
+  await t.nvim.input('A');
+  await expect
+    .poll(() => t.lua('return require("rune.ghost").current()'), { timeout: 15000 })
+    .toBe('4242');
+  return t.lua('return require("rune.host").request("rune.providers.usage")');
+}
+
 /** Opens :RuneChat, asks "hi" and returns the chat buffer. */
 async function askHi(t: TestNvim): Promise<number> {
   await t.nvim.command('RuneChat');
@@ -63,13 +72,7 @@ describe('llamacpp provider through the spawned host (dist/)', { timeout: 90_000
       vim.api.nvim_buf_set_lines(0, 0, -1, false, { 'def f(', ')' })
       vim.api.nvim_win_set_cursor(0, { 1, 0 })
     `);
-    await t.nvim.input('A');
-    await expect
-      .poll(() => t.lua('return require("rune.ghost").current()'), { timeout: 15000 })
-      .toBe('4242');
-    const usage = await t.lua<{ provider: string; inputTokens: number }[]>(
-      'return require("rune.host").request("rune.providers.usage")',
-    );
+    const usage = await ghostUsage(t);
     // The server's repo-level FIM prompt: the other buffer as a file, then prefix and suffix.
     expect(usage).toMatchObject([
       {
@@ -108,13 +111,7 @@ describe('llamacpp provider through the spawned host (dist/)', { timeout: 90_000
     `);
     await t.nvim.input('yy');
     await t.lua('vim.api.nvim_win_set_cursor(0, { 1, 0 })');
-    await t.nvim.input('A');
-    await expect
-      .poll(() => t.lua('return require("rune.ghost").current()'), { timeout: 15000 })
-      .toBe('4242');
-    const usage = await t.lua<{ inputTokens: number }[]>(
-      'return require("rune.host").request("rune.providers.usage")',
-    );
+    const usage = await ghostUsage(t);
     expect(usage).toMatchObject([
       {
         inputTokens: tinyTokens(
@@ -153,13 +150,7 @@ describe('llamacpp provider through the spawned host (dist/)', { timeout: 90_000
       vim.api.nvim_buf_set_lines(0, 0, -1, false, { 'def f(', ')' })
       vim.api.nvim_win_set_cursor(0, { 1, 0 })
     `);
-    await t.nvim.input('A');
-    await expect
-      .poll(() => t.lua('return require("rune.ghost").current()'), { timeout: 15000 })
-      .toBe('4242');
-    const usage = await t.lua<{ inputTokens: number }[]>(
-      'return require("rune.host").request("rune.providers.usage")',
-    );
+    const usage = await ghostUsage(t);
     expect(usage).toMatchObject([
       {
         inputTokens: tinyTokens(
