@@ -4,53 +4,18 @@
  * refuses is refused the same way, and calls that stream keep their SSE
  * stream. Raw HTTP, to see the headers a client sees.
  */
-import * as http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { CreateMessageRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { McpHttpServer } from '../../src/mcp/server.js';
 import { ToolRegistry } from '../../src/tools/registry.js';
+import { post } from '../helpers/mcp-http.js';
 
 const servers: McpHttpServer[] = [];
 afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => s.close()));
 });
-
-interface Reply {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: string;
-}
-
-function post(server: McpHttpServer, body: unknown, headers: Record<string, string> = {}) {
-  return new Promise<Reply>((resolve, reject) => {
-    const req = http.request(
-      {
-        host: '127.0.0.1',
-        port: server.port,
-        path: '/mcp',
-        method: 'POST',
-        headers: {
-          host: `127.0.0.1:${server.port}`,
-          authorization: `Bearer ${server.token}`,
-          'content-type': 'application/json',
-          accept: 'application/json, text/event-stream',
-          ...headers,
-        },
-      },
-      (res) => {
-        let data = '';
-        res.on('data', (c: Buffer) => (data += c.toString()));
-        res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: data }),
-        );
-      },
-    );
-    req.on('error', reject);
-    req.end(JSON.stringify(body));
-  });
-}
 
 /** The JSON-RPC messages of an SSE body, in order. */
 function events(body: string): unknown[] {

@@ -12,6 +12,7 @@ import { McpHttpServer, type McpHttpServerOptions } from '../../src/mcp/server.j
 import { ToolRegistry } from '../../src/tools/registry.js';
 import { DeniedError } from '../../src/core/errors.js';
 import { waitFor } from '../helpers/nvim.js';
+import { post } from '../helpers/mcp-http.js';
 
 const servers: McpHttpServer[] = [];
 const clients: Client[] = [];
@@ -38,33 +39,6 @@ async function connect(server: McpHttpServer, name = 'unit') {
     }),
   );
   return client;
-}
-
-function post(server: McpHttpServer, body: unknown, headers: Record<string, string> = {}) {
-  return new Promise<{ status: number; body: string }>((resolve, reject) => {
-    const req = http.request(
-      {
-        host: '127.0.0.1',
-        port: server.port,
-        path: '/mcp',
-        method: 'POST',
-        headers: {
-          host: `127.0.0.1:${server.port}`,
-          authorization: `Bearer ${server.token}`,
-          'content-type': 'application/json',
-          accept: 'application/json, text/event-stream',
-          ...headers,
-        },
-      },
-      (res) => {
-        let data = '';
-        res.on('data', (c: Buffer) => (data += c.toString()));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: data }));
-      },
-    );
-    req.on('error', reject);
-    req.end(typeof body === 'string' ? body : JSON.stringify(body));
-  });
 }
 
 const INIT = {
