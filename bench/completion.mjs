@@ -42,6 +42,8 @@ const DEBOUNCES = (process.env.DEBOUNCES ?? '0,15,30,50,75,100,150')
 
 const { StartingHost } = await import(path.join(ROOT, 'dist/nvim/host.js'));
 const { completionModule } = await import(path.join(ROOT, 'dist/nvim/completion/index.js'));
+const { providersModule } = await import(path.join(ROOT, 'dist/nvim/providers.js'));
+const { authModule } = await import(path.join(ROOT, 'dist/nvim/auth.js'));
 const { createMemoryLogger } = await import(path.join(ROOT, 'dist/core/log.js'));
 
 // The client's default logger would take over `console`.
@@ -142,7 +144,7 @@ async function startEditor(url, debounce, enabled = true, extra = {}, provider =
   };
   await nvim.lua(`require('rune').setup(vim.json.decode(...))`, [JSON.stringify(config)]);
   const logger = createMemoryLogger('info');
-  const host = await new StartingHost({ nvim, logger, logFile: null }).ready([completionModule]);
+  const host = await new StartingHost({ nvim, logger, logFile: null }).ready([authModule, providersModule, completionModule]);
   const events = { typed: [], shown: [], cost: [] };
   let waiters = [];
   const wake = () => {
