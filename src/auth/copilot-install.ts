@@ -115,6 +115,8 @@ export interface InstallOptions {
   env?: NodeJS.ProcessEnv;
   signal?: AbortSignal;
   onProgress?: (s: InstallStep) => void;
+  /** The command that tries again, named in errors (default `:RuneCopilotInstall`). */
+  again?: string;
 }
 
 export interface Installed {
@@ -194,6 +196,7 @@ export async function installCopilotServer(opts: InstallOptions = {}): Promise<I
   const version = checkVersion(opts.version ?? COPILOT_LS_VERSION);
   const spec = `${COPILOT_LS_PACKAGE}@${version}`;
   const report = (step: number, text: string) => opts.onProgress?.({ step, of: STEPS, text });
+  const again = opts.again ?? ':RuneCopilotInstall';
   if (opts.signal?.aborted) throw new AbortError();
 
   const npm = which(process.platform === 'win32' ? 'npm.cmd' : 'npm', env);
@@ -201,7 +204,7 @@ export async function installCopilotServer(opts: InstallOptions = {}): Promise<I
     throw new RuneError(
       'not_found',
       `npm was not found on PATH, and Rune installs the Copilot language server with it. ` +
-        'Install npm (it comes with Node.js: https://nodejs.org) and run :RuneCopilotInstall ' +
+        `Install npm (it comes with Node.js: https://nodejs.org) and run ${again} ` +
         `again, or install ${COPILOT_LS_PACKAGE} yourself and set auth.copilot.server to its ` +
         'language-server.js.',
     );
@@ -219,7 +222,7 @@ export async function installCopilotServer(opts: InstallOptions = {}): Promise<I
   const tmp = fs.mkdtempSync(path.join(parent, `${base}.tmp-`));
   try {
     report(1, `asking the npm registry for ${spec}`);
-    await runNpm(npm, tmp, spec, env, opts.signal, report);
+    await runNpm(npm, tmp, spec, env, opts.signal, report, again);
     report(4, `checking ${spec}`);
     const entry = path.join(tmp, COPILOT_LS_ENTRY);
     const pkgFile = path.join(path.dirname(path.dirname(entry)), 'package.json');
@@ -258,6 +261,7 @@ function runNpm(
   env: NodeJS.ProcessEnv,
   signal: AbortSignal | undefined,
   report: (step: number, text: string) => void,
+  again: string,
 ): Promise<void> {
   const args = [
     'install',
@@ -357,8 +361,7 @@ function runNpm(
         new RuneError(
           'install_failed',
           `Installing ${spec} with npm failed: ${why}. Check npm's registry and network ` +
-            '(npm config get registry; a proxy needs npm config set proxy), then run ' +
-            ':RuneCopilotInstall again.',
+            `(npm config get registry; a proxy needs npm config set proxy), then run ${again} again.`,
         ),
       );
     });

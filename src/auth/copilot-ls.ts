@@ -18,7 +18,8 @@ import { COPILOT_LS_ENTRY, copilotInstallDir } from './copilot-install.js';
 
 /** How to install the language server; shown wherever it is missing. */
 export const COPILOT_INSTALL_HINT =
-  "Install it with :RuneCopilotInstall (into Neovim's data folder, with npm), or " +
+  'Install it with :RuneCopilotInstall (or `rune auth copilot-install` in a shell: npm ' +
+  "installs it into Neovim's data folder), or " +
   '`npm install -g @github/copilot-language-server`, or set auth.copilot.server to its ' +
   'language-server.js or native binary.';
 

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startNpmRegistry, type NpmRegistry } from '../helpers/servers/npm-registry.js';
 import { waitFor, type TestNvim } from '../helpers/nvim.js';
-import { explained, startRune } from '../helpers/e2e.js';
+import { explained, runCli, startRune } from '../helpers/e2e.js';
 import { COPILOT_LS_VERSION } from '../../src/auth/copilot-install.js';
 import { COPILOT_INSTALL_HINT } from '../../src/auth/copilot-ls.js';
 import { which } from '../../src/core/which.js';
@@ -249,4 +249,65 @@ describe(':RuneCopilotInstall (built host, real npm, loopback registry)', () => 
       await t.close();
     },
   );
+});
+
+describe('rune auth copilot-install (built CLI, real npm, loopback registry)', () => {
+  /** A shell's environment: npm from PATH, a throwaway HOME, data and npm cache. */
+  function shell(reg: NpmRegistry): Record<string, string> {
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'rune-cli-home-'));
+    dirs.push(home);
+    return {
+      PATH: process.env.PATH ?? '',
+      HOME: home,
+      XDG_CONFIG_HOME: path.join(home, 'config'),
+      XDG_STATE_HOME: path.join(home, 'state'),
+      XDG_DATA_HOME: path.join(home, 'data'),
+      npm_config_registry: reg.url,
+      npm_config_cache: path.join(home, 'npm-cache'),
+      npm_config_fetch_retries: '0',
+      OLLAMA_HOST: '127.0.0.1:9',
+      LLAMA_ARG_PORT: '9',
+    };
+  }
+
+  it('installs where :RuneCopilotInstall does, and rune doctor finds it there', async () => {
+    const reg = await registry();
+    const env = shell(reg);
+    const entry = path.join(
+      env.XDG_DATA_HOME!,
+      'nvim',
+      'rune',
+      'copilot-language-server',
+      'node_modules',
+      '@github',
+      'copilot-language-server',
+      'dist',
+      'language-server.js',
+    );
+    const r = await runCli(['auth', 'copilot-install'], { env });
+    expect(r.stderr).toContain(`[1/4] asking the npm registry for ${PKG}@${COPILOT_LS_VERSION}`);
+    expect(r.stderr).toContain(`[4/4] checking ${PKG}@${COPILOT_LS_VERSION}`);
+    expect(r).toMatchObject({
+      code: 0,
+      stdout: `Installed ${PKG} ${COPILOT_LS_VERSION}: ${entry}\n`,
+    });
+    const doctor = await runCli(['doctor', '--json'], { env });
+    const checks = JSON.parse(doctor.stdout) as { section: string; message: string }[];
+    expect(checks.find((c) => c.section === 'copilot')!.message).toBe(
+      `Copilot language server: ${entry} (installed by :RuneCopilotInstall in Neovim's data folder)`,
+    );
+  });
+
+  it('a registry failure exits 1 and names the request and the command to run again', async () => {
+    const reg = await registry();
+    reg.packumentStatus = 404;
+    const env = shell(reg);
+    const r = await runCli(['auth', 'copilot-install'], { env });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(
+      `rune: Installing ${PKG}@${COPILOT_LS_VERSION} with npm failed: 404 Not Found - GET ${reg.url}@github%2fcopilot-language-server`,
+    );
+    expect(r.stderr).toContain('then run rune auth copilot-install again.');
+    expect(fs.readdirSync(path.join(env.XDG_DATA_HOME!, 'nvim', 'rune'))).toEqual([]);
+  });
 });
