@@ -165,16 +165,21 @@ function mb(bytes: number): string {
   return `${(bytes / 1e6).toFixed(1)} MB`;
 }
 
-/** npm's own words about what went wrong (`npm error …` lines, older `npm ERR! …`). */
+/**
+ * npm's own words about what went wrong: the first `npm error …` line (older npm:
+ * `npm ERR! …`) that is not the code or the log file, without npm's lowercase heading
+ * (`notarget`, `network`) and the final period.
+ */
 function npmError(stderr: string): string {
-  const lines = stderr
+  const line = stderr
     .split('\n')
     .map((l) => l.trim())
     .filter((l) => /^npm (error|ERR!)/.test(l))
-    .map((l) => l.replace(/^npm (error|ERR!)\s*/, '').trim())
-    .filter((l) => l && !/^A complete log of this run/.test(l) && !/^code\b/.test(l));
-  const useful = lines.filter((l) => !/^\d{3}$/.test(l));
-  return (useful.length ? useful : lines).slice(0, 2).join(' ');
+    .map((l) => l.replace(/^npm (error|ERR!)\s*/, ''))
+    .filter((l) => l && !/^A complete log of this run/.test(l) && !/^code\b/.test(l))
+    .map((l) => l.replace(/^[a-z]+\s+/, ''))
+    .find((l) => l);
+  return (line ?? '').replace(/\.$/, '');
 }
 
 function removeQuietly(p: string): void {

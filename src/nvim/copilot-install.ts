@@ -33,7 +33,11 @@ export function copilotInstallCommands(host: ReadyHost, configured?: string): Di
 
   const install = async (version: string | undefined) => {
     if (running) {
-      host.logger.info('copilot install already running');
+      void host.nvim
+        .lua('require("rune.util").notify(..., vim.log.levels.WARN)', [
+          'the Copilot language server is being installed already; :RuneCopilotInstall! cancels',
+        ])
+        .catch(() => undefined);
       return;
     }
     const ac = new AbortController();

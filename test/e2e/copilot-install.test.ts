@@ -165,6 +165,16 @@ describe(':RuneCopilotInstall (built host, real npm, loopback registry)', () => 
         20000,
         'the download step',
       );
+      // A second install while one runs only says so.
+      await t.nvim.command('RuneCopilotInstall');
+      await waitFor(
+        async () =>
+          String(await t.nvim.commandOutput('messages')).includes(
+            '(rune) the Copilot language server is being installed already; :RuneCopilotInstall! cancels',
+          ),
+        10000,
+        'the warning',
+      );
       await t.nvim.command('RuneCopilotInstall!');
       await until(t, 'cancel');
       await waitFor(() => reg.closes === 1, 20000, 'npm to drop the tarball');
@@ -221,6 +231,21 @@ describe(':RuneCopilotInstall (built host, real npm, loopback registry)', () => 
         'npm was not found on PATH, and Rune installs the Copilot language server with it. ' +
           'Install npm (it comes with Node.js: https://nodejs.org) and run :RuneCopilotInstall ' +
           `again, or install ${PKG} yourself and set auth.copilot.server to its language-server.js.`,
+      );
+      expect(leftovers(target)).toEqual([]);
+    });
+    await t.close();
+  });
+
+  it(':RuneCopilotInstall {version} installs that version; one the registry lacks is named', async () => {
+    const reg = await registry();
+    const { t, target } = await setup(reg);
+    await explained(t, async () => {
+      await t.nvim.command('RuneCopilotInstall 9.9.9');
+      await until(t, 'failed');
+      const text = (await seen(t)).at(-1)!.text;
+      expect(text).toContain(
+        `Installing ${PKG}@9.9.9 with npm failed: No matching version found for ${PKG}@9.9.9. Check`,
       );
       expect(leftovers(target)).toEqual([]);
     });
