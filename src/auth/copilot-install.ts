@@ -217,7 +217,60 @@ export async function installCopilotServer(opts: InstallOptions = {}): Promise<I
 
   const parent = path.dirname(dir);
   fs.mkdirSync(parent, { recursive: true });
-  // Leftovers of an install that was killed with its editor.
+  const unlock = lock(`${dir}.lock`, again);
+  try {
+    return await installLocked(npm, dir, spec, env, opts, report, again);
+  } finally {
+    unlock();
+  }
+}
+
+/** True when a process with this id runs (and may be signalled by us). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * One install at a time per folder, across editors: a lock file holding the installer's
+ * process id, created exclusively; one left by a process that is gone is taken over.
+ */
+function lock(file: string, again: string): () => void {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      fs.writeFileSync(file, String(process.pid), { flag: 'wx', mode: 0o600 });
+      return () => removeQuietly(file);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw err;
+      const pid = Number(fs.readFileSync(file, 'utf8').trim());
+      if (Number.isInteger(pid) && pid > 0 && alive(pid)) {
+        throw new RuneError(
+          'busy',
+          `Another editor (process ${pid}) is installing the Copilot language server into ` +
+            `${path.dirname(file)}. Wait for it to finish (or cancel it there), then run ${again} ` +
+            'again if it is still needed.',
+        );
+      }
+      fs.rmSync(file, { force: true });
+    }
+  }
+}
+
+async function installLocked(
+  npm: string,
+  dir: string,
+  spec: string,
+  env: NodeJS.ProcessEnv,
+  opts: InstallOptions,
+  report: (step: number, text: string) => void,
+  again: string,
+): Promise<Installed> {
+  const parent = path.dirname(dir);
+  // Leftovers of an install that was killed with its editor (the lock says none runs now).
   const base = path.basename(dir);
   for (const name of fs.readdirSync(parent)) {
     if (name.startsWith(`${base}.tmp-`) || name.startsWith(`${base}.old-`)) {
@@ -285,6 +338,7 @@ function runNpm(
     '--loglevel=http',
   ];
   return new Promise<void>((resolve, reject) => {
+    if (signal?.aborted) return reject(new AbortError());
     const child = spawn(npm, args, {
       cwd: prefix,
       env: npmEnv(env),

@@ -16,6 +16,8 @@ import {
   type InstallStep,
 } from '../../../src/auth/copilot-install.js';
 import { locateCopilotServer } from '../../../src/auth/copilot-ls.js';
+import { AbortError } from '../../../src/core/errors.js';
+import { waitFor } from '../../helpers/nvim.js';
 import { startNpmRegistry, type NpmRegistry } from '../../helpers/servers/npm-registry.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..', '..');
@@ -104,6 +106,31 @@ describe('installing the Copilot language server', () => {
       source: 'installed',
       path: entry,
     });
+  });
+
+  it('runs one install per folder at a time; a cancelled one leaves nothing, lock included', async () => {
+    const reg = await registry(COPILOT_LS_VERSION, 'x\n');
+    let open!: () => void;
+    reg.stallTarball = new Promise<void>((r) => (open = r));
+    const home = tmp('rune-npm-home-');
+    const dir = path.join(tmp('rune-data-'), 'rune', 'copilot-language-server');
+    const env = {
+      PATH: process.env.PATH,
+      HOME: home,
+      npm_config_registry: reg.url,
+      npm_config_cache: path.join(home, 'cache'),
+    };
+    const ac = new AbortController();
+    const first = installCopilotServer({ dir, env, signal: ac.signal });
+    await reg.stalled;
+    await expect(installCopilotServer({ dir, env })).rejects.toThrow(
+      `Another editor (process ${process.pid}) is installing the Copilot language server into ${path.dirname(dir)}.`,
+    );
+    ac.abort();
+    await expect(first).rejects.toBeInstanceOf(AbortError);
+    open();
+    await waitFor(() => reg.closes === 1, 10000, 'npm to drop the tarball');
+    expect(fs.readdirSync(path.dirname(dir))).toEqual([]);
   });
 
   it('refuses a version that is not one, before running npm', async () => {
