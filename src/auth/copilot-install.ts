@@ -304,7 +304,12 @@ async function installLocked(
       old = `${dir}.old-${path.basename(tmp).slice(-6)}`;
       fs.renameSync(dir, old);
     }
-    fs.renameSync(tmp, dir);
+    try {
+      fs.renameSync(tmp, dir);
+    } catch (err) {
+      if (old) fs.renameSync(old, dir);
+      throw err;
+    }
     if (old) removeQuietly(old);
     return { path: path.join(dir, COPILOT_LS_ENTRY), version: got };
   } finally {
