@@ -237,6 +237,36 @@ describe(':RuneCopilotInstall (built host, real npm, loopback registry)', () => 
     await t.close();
   });
 
+  it("gives npm none of the editor's secrets, and names npm's exit when it says nothing", async () => {
+    // An npm that records what it was given and fails silently.
+    const bin = fs.mkdtempSync(path.join(os.tmpdir(), 'rune-fake-npm-'));
+    dirs.push(bin);
+    const seenEnv = path.join(bin, 'env.txt');
+    fs.writeFileSync(path.join(bin, 'npm'), `#!/bin/sh\nexport -p > '${seenEnv}'\nexit 3\n`, {
+      mode: 0o755,
+    });
+    fs.symlinkSync(which('dirname')!, path.join(bin, 'dirname'));
+    const { t, target } = await setup(undefined, {
+      PATH: bin,
+      ANTHROPIC_API_KEY: 'sk-ant-not-for-npm',
+      GITHUB_TOKEN: 'ghp_not_for_npm',
+      npm_config_registry: 'http://127.0.0.1:9/',
+    });
+    await explained(t, async () => {
+      await t.nvim.command('RuneCopilotInstall');
+      await until(t, 'failed');
+      expect((await seen(t)).at(-1)!.text).toContain(
+        `Installing ${PKG}@${COPILOT_LS_VERSION} with npm failed: npm stopped (exit code 3). Check`,
+      );
+      const given = fs.readFileSync(seenEnv, 'utf8');
+      expect(given).toContain('npm_config_registry');
+      expect(given).toContain(`PATH='${bin}'`);
+      expect(given).not.toMatch(/sk-ant-not-for-npm|ghp_not_for_npm|NVIM|RUNE_/);
+      expect(leftovers(target)).toEqual([]);
+    });
+    await t.close();
+  });
+
   it(':RuneCopilotInstall {version} installs that version; one the registry lacks is named', async () => {
     const reg = await registry();
     const { t, target } = await setup(reg);
