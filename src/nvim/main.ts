@@ -8,7 +8,6 @@
 import { attach } from 'neovim';
 import { createFileLogger, nullLogger, type Logger, type LogLevel } from '../core/log.js';
 import { StartingHost, type ReadyHost } from './host.js';
-import { defaultModules } from './modules.js';
 import { clientLogger } from './client-logger.js';
 
 function fatal(message: string): void {
@@ -89,12 +88,15 @@ nvim.on('disconnect', () => editorGone('neovim disconnected'));
 process.on('SIGTERM', () => stop('SIGTERM'));
 process.on('SIGINT', () => stop('SIGINT'));
 
-starting.ready(defaultModules()).then(
-  (ready) => {
-    host = ready;
-  },
-  (err: unknown) => {
+// The features load after the host is ready: the way to ready holds only the RPC client
+// and the host core (what loads before ready is checked by test/e2e/startup.test.ts).
+starting
+  .ready(async () => (await import('./modules.js')).defaultModules(), {
+    onReady: (ready) => {
+      host = ready;
+    },
+  })
+  .catch((err: unknown) => {
     fatal(`host failed to start: ${err instanceof Error ? err.message : String(err)}`);
     starting.fail(err);
-  },
-);
+  });

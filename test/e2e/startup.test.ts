@@ -67,8 +67,10 @@ describe('host start (built host spawned by the Lua layer)', () => {
     await explained(t, async () => {
       await t.lua('require("rune.host").wait()');
       const imported = () => new Set(fs.readFileSync(out, 'utf8').trim().split('\n'));
-      // The hook saw the host's imports (the RPC client), and no SDK among them.
-      expect(imported()).toContain('neovim');
+      // Once the modules have started (rune.status waits for them), the hook has seen their
+      // imports (the config schemas' zod), and no SDK among them.
+      await t.lua('require("rune.host").request("rune.status")');
+      expect(imported()).toContain('zod');
       expect(SDKS.filter((s) => imported().has(s))).toEqual([]);
       // No MCP server is configured for the hub: the SDK's client side stays unloaded.
       const client = () => [...imported()].filter((s) => s.includes('/sdk/client/'));
@@ -87,6 +89,30 @@ describe('host start (built host spawned by the Lua layer)', () => {
       expect(answer).toEqual(['ok()']);
       expect(SDKS.filter((s) => imported().has(s))).toEqual(['ollama']);
       expect(client()).toEqual([]);
+    });
+    await t.close();
+  });
+
+  it('loads no package on its way to ready: no zod, MCP SDK or provider SDK, only its bundle', async () => {
+    // The hook appends each package imported to the host's log, where the host writes
+    // "host ready" once Neovim knows it is: what comes before that line was loaded first.
+    const log = path.join(dir, 'ready.log');
+    const register = importRecorder(log);
+    const t = await startRune({
+      env: { NODE_OPTIONS: `--import=${register}` },
+      config: { host: { log_file: log } },
+    });
+    await explained(t, async () => {
+      await t.lua('require("rune.host").wait()');
+      await t.lua('require("rune.host").request("rune.status")');
+      const lines = fs.readFileSync(log, 'utf8').trim().split('\n');
+      const ready = lines.findIndex((l) => l.includes('host ready'));
+      expect(ready).toBeGreaterThan(-1);
+      const packages = (ls: string[]) => ls.filter((l) => /^[@a-z][\w@./-]*$/.test(l));
+      // The way to ready: the bundle in dist/host/ and Node's own modules, nothing else.
+      expect(packages(lines.slice(0, ready))).toEqual([]);
+      // The modules load theirs after ready (the hook works: it sees them).
+      expect(packages(lines.slice(ready))).toContain('zod');
     });
     await t.close();
   });

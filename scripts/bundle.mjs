@@ -1,0 +1,42 @@
+// Bundles the host entries (src/nvim/main.ts, src/nvim/rplugin.ts) into dist/host/: what the
+// host needs on its way to ready in one file per entry, every dynamic import() a chunk of its
+// own, loaded when first used. The neovim client is bundled (with winston left out, see
+// scripts/bundle/winston.mjs); the other packages stay imports from node_modules.
+// Run by `npm run build`, from the package root (bare imports resolve from node_modules).
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'rolldown';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const out = path.join(root, 'dist', 'host');
+/** Packages bundled into the host: the RPC client and what it requires. */
+const BUNDLED = ['neovim', '@msgpack/msgpack', 'winston'];
+const bare = (id) => !id.startsWith('.') && !path.isAbsolute(id) && !id.startsWith('node:');
+const pkgOf = (id) =>
+  id
+    .split('/')
+    .slice(0, id.startsWith('@') ? 2 : 1)
+    .join('/');
+
+fs.rmSync(out, { recursive: true, force: true });
+await build({
+  cwd: root,
+  input: { main: 'src/nvim/main.ts', rplugin: 'src/nvim/rplugin.ts' },
+  platform: 'node',
+  tsconfig: path.join(root, 'tsconfig.build.json'),
+  external: (id) => bare(id) && !BUNDLED.includes(pkgOf(id)),
+  resolve: {
+    // The sources import each other as './x.js' (NodeNext); the files are './x.ts'.
+    extensionAlias: { '.js': ['.ts', '.js'] },
+    alias: { winston: path.join(root, 'scripts', 'bundle', 'winston.mjs') },
+  },
+  output: {
+    dir: out,
+    format: 'esm',
+    // Flat: src/core/version.ts finds the package root two folders above its file.
+    entryFileNames: '[name].js',
+    chunkFileNames: '[name]-[hash].js',
+    sourcemap: true,
+  },
+});
