@@ -19,12 +19,47 @@ const pkgOf = (id) =>
     .slice(0, id.startsWith('@') ? 2 : 1)
     .join('/');
 
+/**
+ * The neovim client asks Neovim for `nvim_get_api_info` when it attaches, and of the answer
+ * (the whole API's metadata, a large message that costs the host's start more CPU to decode
+ * than anything else between spawn and ready) keeps only the channel id
+ * (node_modules/neovim/lib/api/client.js, generateApi: the metadata is unused). In the bundle
+ * it asks `nvim_get_chan_info(0)` instead (the calling channel, :help nvim_get_chan_info) and
+ * hands generateApi the same `[channel id, metadata]` pair, without the metadata. The build
+ * fails when the client's code no longer reads as expected.
+ */
+const channelIdOnly = {
+  name: 'rune:neovim-channel-id',
+  transform(code, id) {
+    if (!id.replaceAll('\\', '/').endsWith('/neovim/lib/api/client.js')) return null;
+    const ask = "this.transport.request('nvim_get_api_info', [], (err, res) => {";
+    if (
+      !code.includes(ask) ||
+      !/const \[channelId \/\* , encodedMetadata \*\/\] = results;/.test(code)
+    ) {
+      throw new Error(
+        `${id}: the neovim client no longer asks nvim_get_api_info as scripts/bundle.mjs expects`,
+      );
+    }
+    return code.replace(
+      ask,
+      "this.transport.request('nvim_get_chan_info', [0], (err, info) => { const res = info && [info.id];",
+    );
+  },
+};
+
 fs.rmSync(out, { recursive: true, force: true });
 await build({
   cwd: root,
   input: { main: 'src/nvim/main.ts', rplugin: 'src/nvim/rplugin.ts' },
   platform: 'node',
   tsconfig: path.join(root, 'tsconfig.build.json'),
+  plugins: [channelIdOnly],
+  onLog(level, log, handler) {
+    // The one line channelIdOnly rewrites stays one line: the source map is still right.
+    if (log.code === 'SOURCEMAP_BROKEN' && log.plugin === channelIdOnly.name) return;
+    handler(level, log);
+  },
   external: (id) => bare(id) && !BUNDLED.includes(pkgOf(id)),
   resolve: {
     // The sources import each other as './x.js' (NodeNext); the files are './x.ts'.

@@ -259,7 +259,15 @@ export class StartingHost implements InState<'starting'> {
     });
     try {
       await nvim.lua('require("rune.host")._ready(...)', [host.status()]);
-      logger.info('host ready', { pid: process.pid, channel: this.core.channel, version: VERSION });
+      const cpu = process.cpuUsage();
+      logger.info('host ready', {
+        pid: process.pid,
+        channel: this.core.channel,
+        version: VERSION,
+        // What the start cost this process (bench/startup.mjs reads these).
+        uptime_ms: Math.round(process.uptime() * 1000),
+        cpu_ms: Math.round((cpu.user + cpu.system) / 1000),
+      });
       opts.onReady?.(host);
       const order = given ?? orderModules(await (modules as () => Promise<AnyModule[]>)());
       await this.activate(host, order);

@@ -5,7 +5,9 @@
  * write to stdout. Logs go to the file named by RUNE_LOG_FILE; stderr carries
  * only fatal messages, which the Lua layer shows to the user.
  */
-import { attach } from 'neovim';
+// attach() alone: the package's index also loads its plugin host and finder of Neovim
+// binaries (child_process, readline, fs watchers…), which the host has no use for.
+import { attach } from 'neovim/lib/attach/attach.js';
 import { createFileLogger, nullLogger, type Logger, type LogLevel } from '../core/log.js';
 import { StartingHost, type ReadyHost } from './host.js';
 import { clientLogger } from './client-logger.js';

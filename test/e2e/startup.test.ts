@@ -122,9 +122,14 @@ describe('host start (built host spawned by the Lua layer)', () => {
     const t = await startRune({ cwd: ws });
     await explained(t, async () => {
       await t.lua('require("rune.host").wait()');
-      const status = await t.lua<{ modules: string[]; startup_requests: number }>(
-        'return require("rune.host").request("rune.status")',
-      );
+      const status = await t.lua<{
+        modules: string[];
+        startup_requests: number;
+        channel: number;
+      }>('return require("rune.host").request("rune.status")');
+      // The host learnt its channel (from nvim_get_chan_info, see scripts/bundle.mjs): the
+      // one jobstart() opened.
+      expect(status.channel).toBe(await t.lua<number>('return require("rune.host").info().job'));
       // Every module started (MCP server, hub and plugins are on by default)…
       expect(status.modules).toEqual(
         expect.arrayContaining(['auth', 'providers', 'chat', 'mcp', 'hub', 'plugins']),
