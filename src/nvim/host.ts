@@ -257,8 +257,11 @@ export class StartingHost implements InState<'starting'> {
     host.onNotification('rune.cwd', ([cwd]) => {
       if (typeof cwd === 'string' && cwd) facts.cwd = cwd;
     });
+    // Not awaited before the modules start: Lua code run by the ready autocmd may already
+    // ask something of them (its request waits for them, which waiting here would deadlock).
+    const told = nvim.lua('require("rune.host")._ready(...)', [host.status()]);
+    told.catch(() => {});
     try {
-      await nvim.lua('require("rune.host")._ready(...)', [host.status()]);
       const cpu = process.cpuUsage();
       logger.info('host ready', {
         pid: process.pid,
@@ -271,6 +274,7 @@ export class StartingHost implements InState<'starting'> {
       opts.onReady?.(host);
       const order = given ?? orderModules(await (modules as () => Promise<AnyModule[]>)());
       await this.activate(host, order);
+      await told;
       // The handshake and whatever the modules asked while starting; not the `_ready` call.
       this.core.startupRequests = this.core.requests - before - 1;
       logger.info('modules started', { modules: this.core.moduleNames });

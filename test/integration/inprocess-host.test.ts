@@ -178,4 +178,20 @@ describe('host core attached in-process', () => {
     await host.shutdown('test finished').done;
     await t.close();
   });
+
+  it('answers what the RuneHostReady autocmd asks of a module that is still starting', async () => {
+    const t = await startNvim();
+    await t.lua(`vim.api.nvim_create_autocmd('User', {
+      pattern = 'RuneHostReady',
+      once = true,
+      callback = function() _G.echoed = require('rune.host').request('quick.echo', 'hi') end,
+    })`);
+    const quick = defineModule({
+      name: 'quick',
+      activate: ({ host }) => host.onRequest('quick.echo', ([x]) => x),
+    });
+    await startInProcessHost(t, [quick]);
+    expect(await t.lua('return _G.echoed')).toBe('hi');
+    await t.close();
+  });
 });
