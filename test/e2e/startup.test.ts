@@ -117,6 +117,25 @@ describe('host start (built host spawned by the Lua layer)', () => {
     await t.close();
   });
 
+  it("names src/ files in the stack traces it logs for the features' code", async () => {
+    const log = path.join(dir, 'stack.log');
+    const t = await startRune({ config: { host: { log_file: log } } });
+    await explained(t, async () => {
+      // A request the chat module fails on with an unexpected error, whose stack it logs.
+      await t.lua('pcall(require("rune.host").request, "rune.chat.open")');
+      const stacks = fs
+        .readFileSync(log, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { msg: string; err?: { stack?: string } })
+        .filter((r) => r.msg === 'request failed')
+        .map((r) => r.err?.stack ?? '');
+      expect(stacks.length).toBeGreaterThan(0);
+      expect(stacks[0]).toMatch(/\/src\/nvim\/chat\/index\.ts:\d+:\d+/);
+    });
+    await t.close();
+  });
+
   it('asks Neovim one thing after the handshake: the config and every editor fact at once', async () => {
     const ws = fs.realpathSync(fs.mkdtempSync(path.join(dir, 'ws-')));
     const t = await startRune({ cwd: ws });
