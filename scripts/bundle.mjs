@@ -49,29 +49,34 @@ const channelIdOnly = {
 };
 
 fs.rmSync(out, { recursive: true, force: true });
-await build({
-  cwd: root,
-  input: { main: 'src/nvim/main.ts', rplugin: 'src/nvim/rplugin.ts' },
-  platform: 'node',
-  tsconfig: path.join(root, 'tsconfig.build.json'),
-  plugins: [channelIdOnly],
-  onLog(level, log, handler) {
-    // The one line channelIdOnly rewrites stays one line: the source map is still right.
-    if (log.code === 'SOURCEMAP_BROKEN' && log.plugin === channelIdOnly.name) return;
-    handler(level, log);
-  },
-  external: (id) => bare(id) && !BUNDLED.includes(pkgOf(id)),
-  resolve: {
-    // The sources import each other as './x.js' (NodeNext); the files are './x.ts'.
-    extensionAlias: { '.js': ['.ts', '.js'] },
-    alias: { winston: path.join(root, 'scripts', 'bundle', 'winston.mjs') },
-  },
-  output: {
-    dir: out,
-    format: 'esm',
-    // Flat: src/core/version.ts finds the package root two folders above its file.
-    entryFileNames: '[name].js',
-    chunkFileNames: '[name]-[hash].js',
-    sourcemap: true,
-  },
-});
+// One build per entry: the host's way to ready is then one file (main.js and rolldown's
+// runtime) instead of a chunk shared with the rplugin entry besides; the two never load
+// in one process, and chunks of equal content get equal names.
+for (const entry of ['main', 'rplugin']) {
+  await build({
+    cwd: root,
+    input: { [entry]: `src/nvim/${entry}.ts` },
+    platform: 'node',
+    tsconfig: path.join(root, 'tsconfig.build.json'),
+    plugins: [channelIdOnly],
+    onLog(level, log, handler) {
+      // The one line channelIdOnly rewrites stays one line: the source map is still right.
+      if (log.code === 'SOURCEMAP_BROKEN' && log.plugin === channelIdOnly.name) return;
+      handler(level, log);
+    },
+    external: (id) => bare(id) && !BUNDLED.includes(pkgOf(id)),
+    resolve: {
+      // The sources import each other as './x.js' (NodeNext); the files are './x.ts'.
+      extensionAlias: { '.js': ['.ts', '.js'] },
+      alias: { winston: path.join(root, 'scripts', 'bundle', 'winston.mjs') },
+    },
+    output: {
+      dir: out,
+      format: 'esm',
+      // Flat: src/core/version.ts finds the package root two folders above its file.
+      entryFileNames: '[name].js',
+      chunkFileNames: '[name]-[hash].js',
+      sourcemap: true,
+    },
+  });
+}
