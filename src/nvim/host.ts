@@ -434,16 +434,16 @@ export class ReadyHost implements InState<'ready'> {
     logger.info('host shutting down', { reason, editor_gone: opts.editorGone === true });
     const starting = this.core.starting;
     this.core.shutdown = (async () => {
-      // Modules still starting finish activating (nothing more starts), then stop with the rest.
-      await starting;
+      // Modules still starting finish activating (nothing more starts), then stop with the
+      // rest; one that never finishes is disposed of when it does (DisposableStore.add).
+      if (starting && (await within(starting, DISPOSE_DEADLINE_MS)) === 'late') {
+        logger.warn('modules still starting; stopping those that have', {
+          ms: DISPOSE_DEADLINE_MS,
+        });
+      }
       const grace = await shutdownGrace(this.core.config);
       await this.core.modules.drain(grace, this.core.editorGone.signal);
-      let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<'late'>((resolve) => {
-        timer = setTimeout(() => resolve('late'), DISPOSE_DEADLINE_MS);
-      });
-      const end = await Promise.race([this.core.modules.disposeAsync().then(() => 'ok'), late]);
-      clearTimeout(timer);
+      const end = await within(this.core.modules.disposeAsync(), DISPOSE_DEADLINE_MS);
       if (end === 'late') {
         logger.warn('modules did not stop in time; exiting anyway', { ms: DISPOSE_DEADLINE_MS });
       }
@@ -476,6 +476,19 @@ export class StoppedHost implements InState<'stopped'> {
 
 /** How long modules may take to stop (servers closed, processes reaped) before the host exits anyway. */
 const DISPOSE_DEADLINE_MS = 2000;
+
+/** Waits for `p` at most `ms`: 'late' when it had not settled by then. */
+async function within(p: Promise<unknown>, ms: number): Promise<'ok' | 'late'> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => {
+    timer = setTimeout(() => resolve('late'), ms);
+  });
+  try {
+    return await Promise.race([p.then(() => 'ok' as const), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /** `host.shutdown_grace_ms` from the config (its schema is loaded when first needed, not at start). */
 async function shutdownGrace(config: Record<string, unknown>): Promise<number> {

@@ -194,4 +194,43 @@ describe('host core attached in-process', () => {
     expect(await t.lua('return _G.echoed')).toBe('hi');
     await t.close();
   });
+
+  it('stops while a module is still starting: what started is disposed, the rest when it ends', async () => {
+    const t = await startNvim();
+    const disposed: string[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const first = defineModule({
+      name: 'first',
+      activate: () => toDisposable(() => disposed.push('first')),
+    });
+    const stuck = defineModule({
+      name: 'stuck',
+      async activate() {
+        await gate;
+        return toDisposable(() => disposed.push('stuck'));
+      },
+    });
+    const never = defineModule({
+      name: 'never',
+      activate: () => toDisposable(() => disposed.push('never')),
+    });
+    const logger = createMemoryLogger();
+    let ready: ReadyHost | undefined;
+    const started = new StartingHost({ nvim: t.nvim, logger, logFile: null }).ready(
+      [first, stuck, never],
+      { onReady: (h) => (ready = h) },
+    );
+    const host = (await waitFor(() => ready, 10000, 'the host to be ready')) as ReadyHost;
+    await waitFor(() => host.status().modules.includes('first'), 10000, 'the first module');
+    await host.shutdown('test').done;
+    expect(disposed).toEqual(['first']);
+    expect(host.status().state).toBe('stopped');
+    expect(logger.lines.some((l) => l.includes('modules still starting'))).toBe(true);
+    // The stuck module ends its start: it is disposed at once, and nothing after it starts.
+    release();
+    await started;
+    expect(disposed).toEqual(['first', 'stuck']);
+    await t.close();
+  });
 });
