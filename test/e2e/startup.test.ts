@@ -136,6 +136,41 @@ describe('host start (built host spawned by the Lua layer)', () => {
     await t.close();
   });
 
+  it('leaves vim.lsp unloaded when no LSP client runs, and names the roots of those that do', async () => {
+    const ws = fs.realpathSync(fs.mkdtempSync(path.join(dir, 'lsp-')));
+    const t = await startRune({ cwd: ws });
+    await explained(t, async () => {
+      await t.lua('require("rune.host").wait()');
+      await t.lua('require("rune.host").request("rune.status")');
+      // The handshake's workspace roots did not load Neovim's LSP client (several ms).
+      expect(await t.lua('return package.loaded["vim.lsp"] == nil')).toBe(true);
+      // A client with a workspace folder (its RPC in Lua: lsp.start's cmd may be a function).
+      const folder = path.join(ws, 'sub');
+      fs.mkdirSync(folder);
+      await t.lua(
+        `vim.lsp.start({
+          name = 'fake',
+          root_dir = ...,
+          workspace_folders = { { uri = vim.uri_from_fname(select(2, ...)), name = 'sub' } },
+          cmd = function()
+            return {
+              request = function(method, _, callback)
+                if method == 'initialize' then callback(nil, { capabilities = {} }) end
+                return true, 1
+              end,
+              notify = function() return true end,
+              is_closing = function() return false end,
+              terminate = function() end,
+            }
+          end,
+        })`,
+        [ws, folder],
+      );
+      expect(await t.lua('return require("rune.editor").roots()')).toEqual([ws, folder]);
+    });
+    await t.close();
+  });
+
   it('asks Neovim one thing after the handshake: the config and every editor fact at once', async () => {
     const ws = fs.realpathSync(fs.mkdtempSync(path.join(dir, 'ws-')));
     const t = await startRune({ cwd: ws });
