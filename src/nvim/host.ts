@@ -262,14 +262,11 @@ export class StartingHost implements InState<'starting'> {
     const told = nvim.lua('require("rune.host")._ready(...)', [host.status()]);
     told.catch(() => {});
     try {
-      const cpu = process.cpuUsage();
       logger.info('host ready', {
         pid: process.pid,
         channel: this.core.channel,
         version: VERSION,
-        // What the start cost this process (bench/startup.mjs reads these).
-        uptime_ms: Math.round(process.uptime() * 1000),
-        cpu_ms: Math.round((cpu.user + cpu.system) / 1000),
+        ...startCost(),
       });
       opts.onReady?.(host);
       const order = given ?? orderModules(await (modules as () => Promise<AnyModule[]>)());
@@ -277,7 +274,7 @@ export class StartingHost implements InState<'starting'> {
       await told;
       // The handshake and whatever the modules asked while starting; not the `_ready` call.
       this.core.startupRequests = this.core.requests - before - 1;
-      logger.info('modules started', { modules: this.core.moduleNames });
+      logger.info('modules started', { modules: this.core.moduleNames, ...startCost() });
     } finally {
       this.core.starting = undefined;
       started();
@@ -476,6 +473,15 @@ export class StoppedHost implements InState<'stopped'> {
 
 /** How long modules may take to stop (servers closed, processes reaped) before the host exits anyway. */
 const DISPOSE_DEADLINE_MS = 2000;
+
+/** What the start has cost this process so far (bench/startup.mjs reads it from the log). */
+function startCost(): { uptime_ms: number; cpu_ms: number } {
+  const cpu = process.cpuUsage();
+  return {
+    uptime_ms: Math.round(process.uptime() * 1000),
+    cpu_ms: Math.round((cpu.user + cpu.system) / 1000),
+  };
+}
 
 /** Waits for `p` at most `ms`: 'late' when it had not settled by then. */
 async function within(p: Promise<unknown>, ms: number): Promise<'ok' | 'late'> {
