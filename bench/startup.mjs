@@ -1,6 +1,7 @@
 // Startup and RPC figures for the foundation:
 //   1. Neovim startup time with and without Rune installed (--startuptime, median of 20)
-//   2. host cold start to ready (spawn Node, attach, handshake), against bare `node -e 0`
+//   2. host cold start to ready (spawn Node, attach, handshake), against bare `node -e 0`;
+//      2c. to the first feature answered (a completion), what a user feels
 //   3. RPC round trips host <-> Neovim, sequential and pipelined, both directions
 //   4. requests the host sends Neovim from the handshake until it is ready (modules
 //      activating), by method: the host core (dist/) runs in this process; and the
@@ -8,10 +9,11 @@
 // Run after `npm run build`: node bench/startup.mjs
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { attach } from 'neovim';
-import { ROOT, nvimBin, median, p99, fmt, table } from './lib.mjs';
+import { ROOT, nvimBin, median, p99, fmt, table, quiet } from './lib.mjs';
 
 const RUNS = Number(process.env.RUNS ?? 20);
 const nvim = nvimBin();
@@ -149,6 +151,86 @@ table(
       ],
     ],
   );
+}
+
+// 2c. What a user feels: from starting the host until its first feature has answered, here
+// a completion (require('rune.completion').ask, as :RuneComplete does) from a local Ollama
+// server that answers at once. Every module has started by then (a request waits for them),
+// and the provider's first request has loaded its SDK. Against `node -e 0`, alternating.
+{
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      if (req.url !== '/api/generate') {
+        res.writeHead(404).end();
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+      const at = new Date().toISOString();
+      res.end(
+        JSON.stringify({ model: 'bench', created_at: at, response: 'ok()', done: false }) +
+          '\n' +
+          JSON.stringify({ model: 'bench', created_at: at, response: '', done: true }) +
+          '\n',
+      );
+    });
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${server.address().port}`;
+  const p = spawn(nvim, ['--embed', '--headless', '--clean', '-n', '--cmd', `set rtp^=${ROOT}`], {
+    env,
+  });
+  const n = attach({ proc: p, options: { logger: quiet } });
+  await n.lua(`require('rune').setup(vim.json.decode(...))`, [
+    JSON.stringify({
+      providers: { local: { kind: 'ollama', url, model: 'bench', retry: { max_attempts: 1 } } },
+      default_provider: 'local',
+    }),
+  ]);
+  await n.lua(`vim.api.nvim_buf_set_lines(0, 0, -1, false, { 'x = ' })
+    vim.api.nvim_win_set_cursor(0, { 1, 3 })`);
+  const ready = [];
+  const first = [];
+  const base = [];
+  for (let i = 0; i < 10; i++) {
+    const [r, f] = await n.lua(
+      `local host = require('rune.host')
+       if host.is_running() then
+         local job = host.info().job
+         host.stop()
+         vim.fn.jobwait({ job }, 5000)
+       end
+       local t = vim.uv.hrtime()
+       host.wait()
+       local ready = (vim.uv.hrtime() - t) / 1e6
+       local answer
+       require('rune.completion').ask(function(items, err) answer = items or err end)
+       vim.wait(10000, function() return answer ~= nil end, 1)
+       if type(answer) ~= 'table' then error('no completion: ' .. tostring(answer)) end
+       return { ready, (vim.uv.hrtime() - t) / 1e6 }`,
+      [],
+    );
+    ready.push(r);
+    first.push(f);
+    const t = process.hrtime.bigint();
+    spawnSync(process.execPath, ['-e', '0']);
+    base.push(Number(process.hrtime.bigint() - t) / 1e6);
+  }
+  table(
+    '2c. Host start to its first feature answered: a completion from a local server (10 runs, ms)',
+    ['case', 'median', 'p99'],
+    [
+      ['rune host: spawn to ready', fmt(median(ready)), fmt(p99(ready))],
+      ['rune host: spawn to first completion answered', fmt(median(first)), fmt(p99(first))],
+      ['baseline: node -e 0 (spawn to exit)', fmt(median(base)), fmt(p99(base))],
+      ['ratio (first completion / node -e 0)', fmt(median(first) / median(base), 2) + 'x', ''],
+    ],
+  );
+  await n.lua('require("rune.host").stop()', []);
+  const exited = new Promise((r) => p.once('exit', r));
+  p.kill();
+  await exited;
+  await new Promise((r) => server.close(r));
 }
 
 // 3. RPC round trips. Lua -> host: rpcrequest('rune.ping'). Baseline: Lua -> Neovim's

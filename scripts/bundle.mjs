@@ -1,7 +1,8 @@
 // Bundles the host entries (src/nvim/main.ts, src/nvim/rplugin.ts) into dist/host/: what the
 // host needs on its way to ready in one file per entry, every dynamic import() a chunk of its
-// own, loaded when first used. The neovim client is bundled (with winston left out, see
-// scripts/bundle/winston.mjs); the other packages stay imports from node_modules.
+// own, loaded when first used. The npm packages are bundled too (the neovim client with
+// winston left out, see scripts/bundle/winston.mjs), but for those only ever import()ed
+// (EXTERNAL below).
 // Run by `npm run build`, from the package root (bare imports resolve from node_modules).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -10,8 +11,16 @@ import { build } from 'rolldown';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const out = path.join(root, 'dist', 'host');
-/** Packages bundled into the host: the RPC client and what it requires. */
-const BUNDLED = ['neovim', '@msgpack/msgpack', 'winston'];
+/**
+ * Packages left as imports from node_modules: each is imported only with import(), when first
+ * used (a provider SDK on its provider's first request, the Copilot language server's JSON-RPC
+ * when one starts), so bundling them would save the start nothing. Every other package is
+ * bundled: what the features import at start (zod, the MCP SDK's types, cockatiel, lru-cache,
+ * chokidar) then loads as a few chunks instead of resolving, reading and linking some hundred
+ * files, and the parts of a package imported with import() (the MCP SDK's server and client
+ * sides, its ajv validator) are chunks of their own, still loaded on first use.
+ */
+const EXTERNAL = ['ollama', 'openai', '@anthropic-ai/sdk', 'vscode-jsonrpc'];
 const bare = (id) => !id.startsWith('.') && !path.isAbsolute(id) && !id.startsWith('node:');
 const pkgOf = (id) =>
   id
@@ -48,6 +57,23 @@ const channelIdOnly = {
   },
 };
 
+/**
+ * The name of a chunk that a package's module starts: `vendor-` and the path it is imported
+ * by, e.g. `vendor-modelcontextprotocol-sdk-server-mcp` for
+ * `@modelcontextprotocol/sdk/server/mcp.js` (test/e2e/startup.test.ts sees when it loads).
+ */
+function vendorName(facade) {
+  const m = facade && /[\\/]node_modules[\\/](.+)$/.exec(facade);
+  if (!m) return null;
+  const parts = m[1].split(/[\\/]/);
+  const pkg = parts.splice(0, parts[0].startsWith('@') ? 2 : 1);
+  const sub = parts
+    .join('/')
+    .replace(/^dist\/(esm\/)?/, '')
+    .replace(/\.[cm]?js$/, '');
+  return ['vendor', ...pkg, ...sub.split('/')].join('-').replaceAll('@', '');
+}
+
 fs.rmSync(out, { recursive: true, force: true });
 // One build per entry: the host's way to ready is then one file (main.js and rolldown's
 // runtime) instead of a chunk shared with the rplugin entry besides; the two never load
@@ -64,7 +90,7 @@ for (const entry of ['main', 'rplugin']) {
       if (log.code === 'SOURCEMAP_BROKEN' && log.plugin === channelIdOnly.name) return;
       handler(level, log);
     },
-    external: (id) => bare(id) && !BUNDLED.includes(pkgOf(id)),
+    external: (id) => bare(id) && EXTERNAL.includes(pkgOf(id)),
     resolve: {
       // The sources import each other as './x.js' (NodeNext); the files are './x.ts'.
       extensionAlias: { '.js': ['.ts', '.js'] },
@@ -75,7 +101,7 @@ for (const entry of ['main', 'rplugin']) {
       format: 'esm',
       // Flat: src/core/version.ts finds the package root two folders above its file.
       entryFileNames: '[name].js',
-      chunkFileNames: '[name]-[hash].js',
+      chunkFileNames: (chunk) => `${vendorName(chunk.facadeModuleId) ?? '[name]'}-[hash].js`,
       sourcemap: true,
     },
   });

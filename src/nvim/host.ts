@@ -304,6 +304,8 @@ export class StartingHost implements InState<'starting'> {
         fail(new StateError(`it needs ${off.name}, which is off`));
         continue;
       }
+      const t0 = performance.now();
+      const cpu0 = process.cpuUsage();
       try {
         const activation = await m.activate({
           host,
@@ -317,6 +319,12 @@ export class StartingHost implements InState<'starting'> {
         this.core.modules.add(activation);
         services.set(m, activation.service);
         this.core.moduleNames.push(m.name);
+        const cpu = process.cpuUsage(cpu0);
+        logger.debug('module started', {
+          module: m.name,
+          ms: Math.round(performance.now() - t0),
+          cpu_ms: Math.round((cpu.user + cpu.system) / 1000),
+        });
       } catch (err) {
         fail(err);
       }

@@ -22,14 +22,17 @@ afterAll(async () => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-/** Writes a module hook that appends each package specifier imported to `out`. */
+/**
+ * Writes a module hook that appends to `out` each package specifier imported, and each chunk
+ * of the bundle (`./modules-<hash>.js`) loaded.
+ */
 function importRecorder(out: string): string {
   const hook = path.join(dir, 'hook.mjs');
   fs.writeFileSync(
     hook,
     `import { appendFileSync } from 'node:fs';
 export async function resolve(spec, ctx, next) {
-  if (!spec.startsWith('.') && !spec.startsWith('node:') && !spec.startsWith('file:') && !spec.startsWith('/')) {
+  if (!spec.startsWith('..') && !spec.startsWith('node:') && !spec.startsWith('file:') && !spec.startsWith('/')) {
     appendFileSync(${JSON.stringify(out)}, spec + '\\n');
   }
   return next(spec, ctx);
@@ -45,6 +48,26 @@ export async function resolve(spec, ctx, next) {
 }
 
 const SDKS = ['ollama', 'openai', '@anthropic-ai/sdk'];
+
+/**
+ * The parts of the MCP SDK's `side` among the imports recorded: the bundle holds the SDK,
+ * each part imported with import() a chunk named after it (scripts/bundle.mjs), e.g.
+ * `./vendor-modelcontextprotocol-sdk-server-mcp-<hash>.js` for `server/mcp.js`: `server-mcp`.
+ */
+function sdkParts(specs: Iterable<string>, side: 'client' | 'server'): string[] {
+  const chunk = new RegExp(
+    `^\\./vendor-modelcontextprotocol-sdk-(${side}-[\\w-]+)-[\\w-]{8}\\.js$`,
+  );
+  const bare = new RegExp(`^@modelcontextprotocol/sdk/(${side}/[\\w/-]+)\\.js$`);
+  return [...specs].flatMap((s) => {
+    const m = chunk.exec(s) ?? bare.exec(s);
+    return m ? [m[1]!.replaceAll('/', '-')] : [];
+  });
+}
+
+/** Whether the features' chunk (src/nvim/modules.ts and what it imports) was loaded. */
+const modulesChunk = (specs: Iterable<string>) =>
+  [...specs].some((s) => /^\.\/modules-[\w-]{8}\.js$/.test(s));
 
 describe('host start (built host spawned by the Lua layer)', () => {
   it('loads no provider SDK (nor the MCP client) until asked, then only the one asked', async () => {
@@ -68,12 +91,12 @@ describe('host start (built host spawned by the Lua layer)', () => {
       await t.lua('require("rune.host").wait()');
       const imported = () => new Set(fs.readFileSync(out, 'utf8').trim().split('\n'));
       // Once the modules have started (rune.status waits for them), the hook has seen their
-      // imports (the config schemas' zod), and no SDK among them.
+      // chunk, and no SDK.
       await t.lua('require("rune.host").request("rune.status")');
-      expect(imported()).toContain('zod');
+      expect(modulesChunk(imported())).toBe(true);
       expect(SDKS.filter((s) => imported().has(s))).toEqual([]);
       // No MCP server is configured for the hub: the SDK's client side stays unloaded.
-      const client = () => [...imported()].filter((s) => s.includes('/sdk/client/'));
+      const client = () => sdkParts(imported(), 'client');
       expect(client()).toEqual([]);
       // Nor the JSON-RPC library of the Copilot language server, until one is started.
       expect(imported()).not.toContain('vscode-jsonrpc/node');
@@ -93,7 +116,7 @@ describe('host start (built host spawned by the Lua layer)', () => {
     await t.close();
   });
 
-  it('loads no package on its way to ready: no zod, MCP SDK or provider SDK, only its bundle', async () => {
+  it('loads nothing on its way to ready but its main file: no zod, MCP SDK or provider SDK', async () => {
     // The hook appends each package imported to the host's log, where the host writes
     // "host ready" once Neovim knows it is: what comes before that line was loaded first.
     const log = path.join(dir, 'ready.log');
@@ -108,11 +131,11 @@ describe('host start (built host spawned by the Lua layer)', () => {
       const lines = fs.readFileSync(log, 'utf8').trim().split('\n');
       const ready = lines.findIndex((l) => l.includes('host ready'));
       expect(ready).toBeGreaterThan(-1);
-      const packages = (ls: string[]) => ls.filter((l) => /^[@a-z][\w@./-]*$/.test(l));
-      // The way to ready: the bundle in dist/host/ and Node's own modules, nothing else.
-      expect(packages(lines.slice(0, ready))).toEqual([]);
-      // The modules load theirs after ready (the hook works: it sees them).
-      expect(packages(lines.slice(ready))).toContain('zod');
+      const imports = (ls: string[]) => ls.filter((l) => /^(\.\/)?[@a-z][\w@./-]*$/.test(l));
+      // The way to ready: dist/host/main.js and Node's own modules, nothing else.
+      expect(imports(lines.slice(0, ready))).toEqual([]);
+      // The modules' chunk loads after ready (the hook works: it sees it).
+      expect(modulesChunk(imports(lines.slice(ready)))).toBe(true);
     });
     await t.close();
   });
@@ -204,12 +227,7 @@ describe('host start (built host spawned by the Lua layer)', () => {
         const info = await t.lua<{ url: string; token: string }>(
           'return require("rune.host").request("rune.mcp.info")',
         );
-        const server = () =>
-          fs
-            .readFileSync(out, 'utf8')
-            .trim()
-            .split('\n')
-            .filter((s) => s.startsWith('@modelcontextprotocol/sdk/server/'));
+        const server = () => sdkParts(fs.readFileSync(out, 'utf8').trim().split('\n'), 'server');
         // The server listens (its address is known) without the SDK's server side.
         expect(info.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/mcp$/);
         expect(server()).toEqual([]);
@@ -225,7 +243,7 @@ describe('host start (built host spawned by the Lua layer)', () => {
         } finally {
           await client.close();
         }
-        expect(server()).toContain('@modelcontextprotocol/sdk/server/mcp.js');
+        expect(server()).toContain('server-mcp');
       });
     } finally {
       await t.close();
