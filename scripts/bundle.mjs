@@ -103,6 +103,7 @@ for (const entry of ['main', 'rplugin']) {
       entryFileNames: '[name].js',
       chunkFileNames: (chunk) => `${vendorName(chunk.facadeModuleId) ?? '[name]'}-[hash].js`,
       sourcemap: true,
+      sourcemapExcludeSources: true,
     },
   });
 }

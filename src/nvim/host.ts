@@ -64,19 +64,22 @@ export interface HostOptions {
  * Routes requests and notifications from Neovim to handlers. One dispatcher
  * lives for the whole process; handlers are added by modules as they start, just
  * after the host is ready: a request or notification for a method no module has
- * registered yet waits until the modules have started, then goes to its handler
- * (or gets "unknown request"). A request that arrives before the handshake gets a
- * clear error.
+ * registered yet waits until the module registering it has started (completion
+ * answers while the MCP server and the hub are still starting), and, for a method no
+ * module registers, until they all have (then it gets "unknown request"). A request
+ * that arrives before the handshake gets a clear error.
  */
 class Dispatcher {
   private readonly requests = new Map<string, Handler>();
   private readonly notifications = new Map<string, Handler>();
+  /** What came for a method not registered yet while the modules start, in the order it came. */
+  private waiting: { method: string; request: boolean; go: () => void }[] = [];
 
   constructor(
     private readonly logger: Logger,
     private readonly stateOf: () => HostStatus['state'],
-    /** While the modules start: settles once they all have (whether or not each one could). */
-    private readonly starting: () => Promise<void> | undefined,
+    /** Whether the modules are starting (after ready, until they all have). */
+    private readonly starting: () => boolean,
   ) {}
 
   onRequest(method: string, fn: Handler): Disposable {
@@ -93,11 +96,23 @@ class Dispatcher {
     });
   }
 
+  /**
+   * A module has started: what waited for a method it registered goes to its handler now,
+   * in the order it came. Once `all` have started (or the start ended), everything waiting goes.
+   */
+  started(all: boolean): void {
+    const go = all
+      ? this.waiting
+      : this.waiting.filter((w) => (w.request ? this.requests : this.notifications).has(w.method));
+    if (!go.length) return;
+    this.waiting = all ? [] : this.waiting.filter((w) => !go.includes(w));
+    for (const w of go) w.go();
+  }
+
   async request(method: string, args: unknown[]): Promise<unknown> {
     let fn = this.requests.get(method);
-    const starting = fn ? undefined : this.starting();
-    if (starting) {
-      await starting;
+    if (!fn && this.starting()) {
+      await new Promise<void>((go) => this.waiting.push({ method, request: true, go }));
       fn = this.requests.get(method);
     }
     if (!fn) {
@@ -111,13 +126,15 @@ class Dispatcher {
   }
 
   notify(method: string, args: unknown[]): void {
-    const fn = this.notifications.get(method);
-    const starting = fn ? undefined : this.starting();
-    if (starting) {
-      // In the order they came: each waits on the same promise.
-      void starting.then(() => this.notify(method, args));
+    if (!this.notifications.has(method) && this.starting()) {
+      this.waiting.push({ method, request: false, go: () => this.deliver(method, args) });
       return;
     }
+    this.deliver(method, args);
+  }
+
+  private deliver(method: string, args: unknown[]): void {
+    const fn = this.notifications.get(method);
     if (!fn) {
       this.logger.warn('notification without handler', { method, state: this.stateOf() });
       return;
@@ -154,7 +171,7 @@ class HostCore {
     this.dispatcher = new Dispatcher(
       opts.logger,
       () => this.state,
-      () => this.starting,
+      () => this.starting !== undefined,
     );
     type Send = (...a: unknown[]) => unknown;
     const transport = (opts.nvim as unknown as { transport?: { request?: Send } }).transport;
@@ -277,6 +294,7 @@ export class StartingHost implements InState<'starting'> {
       logger.info('modules started', { modules: this.core.moduleNames, ...startCost() });
     } finally {
       this.core.starting = undefined;
+      this.core.dispatcher.started(true);
       started();
     }
     return host;
@@ -319,6 +337,7 @@ export class StartingHost implements InState<'starting'> {
         this.core.modules.add(activation);
         services.set(m, activation.service);
         this.core.moduleNames.push(m.name);
+        this.core.dispatcher.started(false);
         const cpu = process.cpuUsage(cpu0);
         logger.debug('module started', {
           module: m.name,

@@ -179,6 +179,70 @@ describe('host core attached in-process', () => {
     await t.close();
   });
 
+  it('answers what a started module registered while a later one is still starting', async () => {
+    const t = await startNvim();
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const notes: unknown[] = [];
+    const quick = defineModule({
+      name: 'quick',
+      activate({ host }) {
+        const a = host.onRequest('quick.echo', ([x]) => x);
+        const b = host.onNotification('quick.note', ([x]) => {
+          notes.push(x);
+        });
+        return toDisposable(() => {
+          a.dispose();
+          b.dispose();
+        });
+      },
+    });
+    const slow = defineModule({
+      name: 'slow',
+      needs: [quick],
+      async activate({ host }) {
+        await gate;
+        return host.onRequest('slow.echo', ([x]) => x);
+      },
+    });
+    let ready: ReadyHost | undefined;
+    let loaded!: () => void;
+    const loading = new Promise<void>((resolve) => (loaded = resolve));
+    const started = new StartingHost({
+      nvim: t.nvim,
+      logger: createMemoryLogger(),
+      logFile: null,
+    }).ready(
+      async () => {
+        // What Neovim sends while the modules load waits for them.
+        await loading;
+        return [quick, slow];
+      },
+      { onReady: (h) => (ready = h) },
+    );
+    const host = (await waitFor(() => ready, 10000, 'the host to be ready')) as ReadyHost;
+    const slowAnswer = host.dispatch('slow.echo', ['late']);
+    const unknown = host.dispatch('nobody.echo', []).catch((e: Error) => e.message);
+    await t.lua('require("rune.host").notify("quick.note", "first")');
+    await t.lua('require("rune.host").notify("quick.note", "second")');
+    loaded();
+    // Through Neovim, as Lua asks: answered once `quick` has started, `slow` still starting.
+    expect(await t.lua('return require("rune.host").request("quick.echo", "hi")')).toBe('hi');
+    await expect.poll(() => notes).toEqual(['first', 'second']);
+    expect(host.status().modules).toEqual(['quick']);
+    // A method of the module still starting, or of none, waits for the start to end.
+    let settled = false;
+    void Promise.all([slowAnswer, unknown]).then(() => (settled = true));
+    await t.lua('return require("rune.host").request("quick.echo", "again")');
+    expect(settled).toBe(false);
+    release();
+    expect(await slowAnswer).toBe('late');
+    expect(await unknown).toContain('Unknown Rune request "nobody.echo"');
+    expect(await started).toBe(host);
+    await host.shutdown('test finished').done;
+    await t.close();
+  });
+
   it('answers what the RuneHostReady autocmd asks of a module that is still starting', async () => {
     const t = await startNvim();
     await t.lua(`vim.api.nvim_create_autocmd('User', {
