@@ -11,12 +11,17 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { startOllamaServer, type OllamaServer } from '../helpers/servers/index.js';
+import {
+  startAnthropicServer,
+  startOllamaServer,
+  startOpenAIServer,
+  type FakeServerBase,
+} from '../helpers/servers/index.js';
 import { waitFor } from '../helpers/nvim.js';
 import { explained, startRune } from '../helpers/e2e.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rune-e2e-startup-'));
-const servers: OllamaServer[] = [];
+const servers: FakeServerBase<string, unknown>[] = [];
 afterAll(async () => {
   await Promise.all(servers.map((s) => s.close()));
   fs.rmSync(dir, { recursive: true, force: true });
@@ -47,7 +52,25 @@ export async function resolve(spec, ctx, next) {
   return register;
 }
 
-const SDKS = ['ollama', 'openai', '@anthropic-ai/sdk'];
+/**
+ * The provider SDKs, each a chunk of the bundle loaded on its provider's first request,
+ * by the name scripts/bundle.mjs gives it (`./vendor-openai-index-<hash>.js`).
+ */
+const SDKS = {
+  ollama: 'ollama-index',
+  openai: 'openai-index',
+  '@anthropic-ai/sdk': 'anthropic-ai-sdk-index',
+};
+
+/** The provider SDKs among the imports recorded. */
+function sdksLoaded(specs: Iterable<string>): string[] {
+  const all = [...specs];
+  return Object.entries(SDKS)
+    .filter(([sdk, chunk]) =>
+      all.some((s) => s === sdk || new RegExp(`^\\./vendor-${chunk}-[\\w-]{8}\\.js$`).test(s)),
+    )
+    .map(([sdk]) => sdk);
+}
 
 /**
  * The parts of the MCP SDK's `side` among the imports recorded: the bundle holds the SDK,
@@ -94,7 +117,7 @@ describe('host start (built host spawned by the Lua layer)', () => {
       // chunk, and no SDK.
       await t.lua('require("rune.host").request("rune.status")');
       expect(modulesChunk(imported())).toBe(true);
-      expect(SDKS.filter((s) => imported().has(s))).toEqual([]);
+      expect(sdksLoaded(imported())).toEqual([]);
       // No MCP server is configured for the hub: the SDK's client side stays unloaded.
       const client = () => sdkParts(imported(), 'client');
       expect(client()).toEqual([]);
@@ -110,10 +133,58 @@ describe('host start (built host spawned by the Lua layer)', () => {
         'the completion answer',
       );
       expect(answer).toEqual(['ok()']);
-      expect(SDKS.filter((s) => imported().has(s))).toEqual(['ollama']);
+      expect(sdksLoaded(imported())).toEqual(['ollama']);
       expect(client()).toEqual([]);
     });
     await t.close();
+  });
+
+  it('answers through the Anthropic and OpenAI SDKs, each loaded from the bundle when first asked', async () => {
+    const claude = await startAnthropicServer();
+    const oai = await startOpenAIServer();
+    servers.push(claude, oai);
+    claude.script('messages', () => ({ text: 'one()' }));
+    oai.script('chat', () => ({ text: 'two()' }));
+    const cases = [
+      {
+        sdk: '@anthropic-ai/sdk',
+        provider: { kind: 'anthropic', url: claude.url, model: 'claude-test' },
+        answer: 'one()',
+      },
+      {
+        sdk: 'openai',
+        provider: { kind: 'openai', url: `${oai.url}/v1`, model: 'gpt-test', fim: 'chat' },
+        answer: 'two()',
+      },
+    ];
+    for (const [i, c] of cases.entries()) {
+      const out = path.join(dir, `imported-sdk-${i}.txt`);
+      const register = importRecorder(out);
+      const t = await startRune({
+        env: { NODE_OPTIONS: `--import=${register}` },
+        config: {
+          providers: { p: { ...c.provider, api_key: 'sk-test', retry: { max_attempts: 1 } } },
+          default_provider: 'p',
+        },
+      });
+      await explained(t, async () => {
+        const imported = () => fs.readFileSync(out, 'utf8').trim().split('\n');
+        await t.lua('require("rune.host").wait()');
+        await t.lua('require("rune.host").request("rune.status")');
+        expect(sdksLoaded(imported())).toEqual([]);
+        await t.lua(`vim.api.nvim_buf_set_lines(0, 0, -1, false, { 'x = ' })
+          vim.api.nvim_win_set_cursor(0, { 1, 3 })
+          require('rune.completion').ask(function(items, err) _G.answer = items or err end)`);
+        const answer = await waitFor(
+          async () => t.lua<unknown>('return _G.answer'),
+          20000,
+          'the completion answer',
+        );
+        expect(answer).toEqual([c.answer]);
+        expect(sdksLoaded(imported())).toEqual([c.sdk]);
+      });
+      await t.close();
+    }
   });
 
   it('loads nothing on its way to ready but its main file: no zod, MCP SDK or provider SDK', async () => {
