@@ -295,6 +295,74 @@ describe('MCP editor tools', () => {
     expect(def.locations).toEqual([]);
   });
 
+  it('asks Neovim once for a read by buffer id: the buffer, the roots and the lines together', async () => {
+    const bufferId = await env.t.lua<number>(
+      `vim.cmd.edit(${JSON.stringify(path.join(env.ws, 'main.txt'))}) return vim.api.nvim_get_current_buf()`,
+    );
+    // Every request the host makes to lua/rune/editor.lua, as the list of accessors it ran.
+    await env.t.lua(`
+      local E = require('rune.editor')
+      _G.rune_test_requests = {}
+      for name, fn in pairs(E) do
+        if name ~= 'batch' and type(fn) == 'function' then
+          E[name] = function(...)
+            if not _G.rune_test_in_batch then table.insert(_G.rune_test_requests, { name }) end
+            return fn(...)
+          end
+        end
+      end
+      local batch = E.batch
+      E.batch = function(calls)
+        local names = {}
+        for i, c in ipairs(calls) do names[i] = c[1] end
+        table.sort(names)
+        table.insert(_G.rune_test_requests, names)
+        _G.rune_test_in_batch = true
+        local ok, out = pcall(batch, calls)
+        _G.rune_test_in_batch = false
+        assert(ok, out)
+        return out
+      end`);
+    const requests = async (call: () => Promise<unknown>) => {
+      await env.t.lua('_G.rune_test_requests = {}');
+      await call();
+      return env.t.lua<string[][]>('return _G.rune_test_requests');
+    };
+    try {
+      let read: unknown;
+      expect(
+        await requests(async () => {
+          read = await client.callTool({
+            name: 'read_buffer',
+            arguments: { buffer: bufferId, start_line: 1, end_line: 2 },
+          });
+        }),
+      ).toEqual([['buffer', 'roots', 'text']]);
+      expect(textOf(read)).toBe(
+        'local a = 1\nlocal b = 2\n[lines 1-2 of 4; call again with start_line=3 for more]',
+      );
+      let diags: unknown;
+      expect(
+        await requests(async () => {
+          diags = await client.callTool({
+            name: 'get_diagnostics',
+            arguments: { buffer: bufferId },
+          });
+        }),
+      ).toEqual([['buffer', 'diagnostics', 'roots']]);
+      expect(JSON.parse(textOf(diags))).toEqual({ diagnostics: [] });
+      // One failing accessor (the text of a buffer that does not exist) spoils no other answer.
+      const missing = await client.callTool({
+        name: 'read_buffer',
+        arguments: { buffer: 9999 },
+      });
+      expect(missing.isError).toBe(true);
+      expect(textOf(missing)).toBe('No buffer 9999; call list_buffers to see the open ones.');
+    } finally {
+      await env.t.lua('package.loaded["rune.editor"] = nil');
+    }
+  });
+
   it('streams appended lines of tail_file as progress until cancelled', async () => {
     const controller = new AbortController();
     const seen: string[] = [];
