@@ -405,6 +405,23 @@ export class McpHttpServer implements Disposable {
     this.opts.onSessionsChanged?.();
   }
 
+  /**
+   * The Authorization header each connection last proved the token with. A
+   * keep-alive client sends the same header with every request: comparing it to
+   * what this very connection already proved skips hashing it again. A connection
+   * that never proved the token has no entry, so guessing still meets the
+   * constant-time check.
+   */
+  private readonly proven = new WeakMap<object, string>();
+
+  private authorized(req: http.IncomingMessage): boolean {
+    const value = req.headers.authorization;
+    if (value !== undefined && this.proven.get(req.socket) === value) return true;
+    if (!bearerMatches(value, this.tokenDigest)) return false;
+    this.proven.set(req.socket, value!);
+    return true;
+  }
+
   /** The guard, then routing to a session. */
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const forbidden = checkHostAndOrigin(
@@ -423,7 +440,7 @@ export class McpHttpServer implements Disposable {
     }
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     if (url.pathname === '/health') {
-      if (!bearerMatches(req.headers.authorization, this.tokenDigest)) {
+      if (!this.authorized(req)) {
         res.setHeader('WWW-Authenticate', 'Bearer realm="rune"');
         sendJsonError(res, 401, -32001, 'Unauthorized: /health needs the bearer token too.');
         return;
@@ -441,7 +458,7 @@ export class McpHttpServer implements Disposable {
       sendJsonError(res, 404, -32000, 'Not found: the MCP endpoint is /mcp.');
       return;
     }
-    if (!bearerMatches(req.headers.authorization, this.tokenDigest)) {
+    if (!this.authorized(req)) {
       res.setHeader('WWW-Authenticate', 'Bearer realm="rune"');
       sendJsonError(
         res,

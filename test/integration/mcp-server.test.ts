@@ -74,6 +74,48 @@ describe('MCP server guard', () => {
     expect(wrong.status).toBe(401);
   });
 
+  it('checks the token on every request of a kept-alive connection', async () => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const sockets = new Set<unknown>();
+    const post = (authorization: string) =>
+      new Promise<number>((resolve, reject) => {
+        const req = http.request(
+          {
+            host: '127.0.0.1',
+            port: env.port,
+            path: '/mcp',
+            method: 'POST',
+            agent,
+            headers: {
+              authorization,
+              'content-type': 'application/json',
+              accept: 'application/json, text/event-stream',
+            },
+          },
+          (res) => {
+            res.resume();
+            res.on('end', () => resolve(res.statusCode ?? 0));
+          },
+        );
+        req.on('socket', (s) => sockets.add(s));
+        req.on('error', reject);
+        req.end(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' }));
+      });
+    try {
+      const good = `Bearer ${env.token}`;
+      const wrong = `Bearer ${'0'.repeat(32)}`;
+      expect(await post(good)).toBe(200);
+      expect(await post(wrong)).toBe(401);
+      expect(await post(good)).toBe(200);
+      expect(await post(`${good}x`)).toBe(401);
+      expect(await post('')).toBe(401);
+      expect(await post(good)).toBe(200);
+      expect(sockets.size).toBe(1);
+    } finally {
+      agent.destroy();
+    }
+  });
+
   it('refuses a foreign Host or Origin with 403, even with the token', async () => {
     const auth = { authorization: `Bearer ${env.token}` };
     const badHost = await rawRequest({ ...auth, host: `evil.example:${env.port}` });
