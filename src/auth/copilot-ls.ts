@@ -1,3 +1,4 @@
+import { expandHome } from '../core/home.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -67,9 +68,7 @@ export function locateCopilotServer(opts: CopilotServerOptions = {}): LocatedSer
       ? { command: node, args: [p, '--stdio'], source, path: p }
       : { command: p, args: ['--stdio'], source, path: p };
   if (opts.server) {
-    const p = opts.server.startsWith('~/')
-      ? path.join(process.env.HOME ?? '', opts.server.slice(2))
-      : opts.server;
+    const p = expandHome(opts.server);
     return fs.existsSync(p) ? asCommand(path.resolve(p), 'config') : undefined;
   }
   for (const root of opts.roots ?? [PACKAGE_ROOT]) {

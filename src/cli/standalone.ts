@@ -89,6 +89,7 @@ export async function standaloneSetup(
     which: (name) => which(name, env),
     storedKey: async (id) => !!(await store.get(apiKeyAccount(id))),
     copilotToken: async () => (await findGitHubToken({ env, store }))?.source,
+    signIn: (id) => `rune auth login ${id}`,
   });
   if (detection.chat || detection.completion) {
     return { registry: build(detectedConfig(config, detection)), source: { file, detection } };

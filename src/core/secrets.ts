@@ -13,10 +13,9 @@
  * values should be registered with the logger (`logger.addSecret`) so they never reach
  * a log line.
  */
+import { expandHome } from './home.js';
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { AuthError } from './errors.js';
 
 /** Where `keyring:` references are looked up. Implemented by the secret store (auth/). */
@@ -65,10 +64,6 @@ export function splitArgv(line: string): string[] {
   if (quote) throw new Error(`unterminated ${quote} quote`);
   if (has || cur) out.push(cur);
   return out;
-}
-
-function expandHome(p: string): string {
-  return p === '~' || p.startsWith('~/') ? path.join(os.homedir(), p.slice(1)) : p;
 }
 
 /**

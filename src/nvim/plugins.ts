@@ -5,7 +5,7 @@
  * plugin failures to the user, and adds the plugins and sandbox sections of
  * :checkhealth rune.
  */
-import * as os from 'node:os';
+import { expandHome } from '../core/home.js';
 import * as path from 'node:path';
 import { z } from 'zod';
 import { DisposableStore, toAsyncDisposable, type Disposable } from '../core/disposable.js';
@@ -203,7 +203,7 @@ export const pluginsModule = defineModule({
     for (const p of cfg.paths) {
       const abs = path.resolve(
         env.cwd,
-        p.startsWith('~/') ? path.join(env.home || os.homedir(), p.slice(2)) : p,
+        expandHome(p, env.home || undefined),
       );
       sources.push({ path: abs, origin: 'config' });
     }

@@ -26,7 +26,14 @@ export interface DetectDeps {
   copilotToken?: () => Promise<string | undefined>;
   /** The deadline for all checks together (default 800 ms). */
   timeoutMs?: number;
+  /**
+   * How the user signs in where the guidance is read: `:RuneAuth` in Neovim (the
+   * default), `rune auth login` in a shell.
+   */
+  signIn?: (id: 'anthropic' | 'openai' | 'copilot') => string;
 }
+
+const runeAuth = (id: string): string => `:RuneAuth ${id}`;
 
 /** One option found (or missing) on this machine. */
 export interface Candidate {
@@ -175,16 +182,24 @@ async function keyed(d: DetectDeps, id: 'anthropic' | 'openai'): Promise<Candida
     return { ...base, usable: true, found: `${variable} is set`, options };
   }
   if (await (d.storedKey?.(id) ?? Promise.resolve(false)).catch(() => false)) {
-    return { ...base, usable: true, found: `a key stored with :RuneAuth ${id}`, options };
+    return {
+      ...base,
+      usable: true,
+      found: `a key stored with ${(d.signIn ?? runeAuth)(id)}`,
+      options,
+    };
   }
-  return { ...base, needs: `set ${variable}, or store a key with :RuneAuth ${id}` };
+  return { ...base, needs: `set ${variable}, or store a key with ${(d.signIn ?? runeAuth)(id)}` };
 }
 
 async function copilot(d: DetectDeps): Promise<Candidate> {
   const base: Candidate = { id: 'copilot', kind: 'copilot', usable: false, found: '' };
   const source = await (d.copilotToken?.() ?? Promise.resolve(undefined)).catch(() => undefined);
   if (source) return { ...base, usable: true, found: `signed in (${source})`, options: {} };
-  return { ...base, needs: 'sign in with :RuneAuth copilot (needs a Copilot subscription)' };
+  return {
+    ...base,
+    needs: `sign in with ${(d.signIn ?? runeAuth)('copilot')} (needs a Copilot subscription)`,
+  };
 }
 
 function zeke(d: DetectDeps): Candidate {

@@ -13,6 +13,7 @@
  * the model loads) — then `ready`, `failed` or `cancel`. `cancel()` kills a server that is
  * still starting; the requests waiting for it fail with a StateError saying so.
  */
+import { expandHome } from '../core/home.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as net from 'node:net';
 import * as path from 'node:path';
@@ -141,7 +142,7 @@ export class LlamaServe {
     const { hfRepo } = this.opts;
     const { model } = this.opts;
     const args = [
-      ...(model !== undefined ? ['-m', model] : ['-hf', hfRepo ?? '']),
+      ...(model !== undefined ? ['-m', expandHome(model)] : ['-hf', hfRepo ?? '']),
       '--host',
       '127.0.0.1',
       '--port',

@@ -98,7 +98,11 @@ describe('rune without a configured provider (built CLI)', () => {
     expect(r.code).toBe(3);
     expect(r.stdout).toBe('');
     expect(r.stderr).toContain(`No model found on this machine: configure providers in ${file}`);
-    expect(r.stderr).toContain('- anthropic: set ANTHROPIC_API_KEY');
+    expect(r.stderr).toContain(
+      '- anthropic: set ANTHROPIC_API_KEY, or store a key with rune auth login anthropic',
+    );
+    expect(r.stderr).toContain('- copilot: sign in with rune auth login copilot');
+    expect(r.stderr).not.toContain(':RuneAuth');
     expect(r.stderr).toContain('- ollama:');
 
     const d = await runCli(['doctor', '--json'], { env });

@@ -13,7 +13,7 @@
  * (it would run with the user's rights) unless the user allowed that with
  * `mcp.hub.allow_unsandboxed`.
  */
-import * as os from 'node:os';
+import { expandHome } from '../../core/home.js';
 import * as path from 'node:path';
 import { DeniedError } from '../../core/errors.js';
 import {
@@ -50,9 +50,6 @@ export interface LauncherOptions {
   bwrap?: BwrapStatus;
 }
 
-function expandHome(p: string): string {
-  return p === '~' || p.startsWith('~/') ? path.join(os.homedir(), p.slice(1)) : p;
-}
 
 /** Why a server that asked for the sandbox was not started. */
 export function notStartedMessage(reason: string): string {

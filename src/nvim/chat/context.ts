@@ -6,10 +6,10 @@
  * folded, in the chat). CONTEXT_KINDS is the one list of them: the chat's
  * completion (lua/rune/chat.lua) asks the host for it.
  */
+import { expandHome } from '../../core/home.js';
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as os from 'node:os';
 import type { NeovimClient } from 'neovim';
 import { execLua } from './lua.js';
 import { NotFoundError } from '../../core/errors.js';
@@ -321,8 +321,7 @@ async function bufferText(opts: CollectOptions, name: string | undefined): Promi
 }
 
 function resolvePath(p: string, root: string): string {
-  if (p === '~' || p.startsWith('~/')) return path.join(os.homedir(), p.slice(1));
-  return path.resolve(root, p);
+  return path.resolve(root, expandHome(p));
 }
 
 function relativeName(name: string, root: string): string {

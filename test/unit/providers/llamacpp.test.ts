@@ -5,6 +5,8 @@
  * built from Rune's request.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { AbortError, BadRequestError } from '../../../src/core/errors.js';
 import { createMemoryLogger } from '../../../src/core/log.js';
@@ -242,14 +244,23 @@ describe('llamacpp provider against llama-server', () => {
 });
 
 describe('llamacpp provider with serve: Rune runs llama-server', () => {
-  it('starts it on first use, starts it again when it died, stops it on dispose', async () => {
+  it('starts it on first use, starts it again when it died, stops it on dispose (model under ~/)', async () => {
     const notes: string[] = [];
+    // serve.model = '~/…' is the user's home, as in a shell.
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'rune-home-'));
+    fs.symlinkSync(tinyModel(), path.join(home, 'tiny.gguf'));
+    const oldHome = process.env.HOME;
+    process.env.HOME = home;
+    onTestFinished(() => {
+      process.env.HOME = oldHome;
+      fs.rmSync(home, { recursive: true, force: true });
+    });
     const r = createProviderRegistry(
       parseProvidersConfig({
         providers: {
           local: {
             kind: 'llamacpp',
-            serve: { model: tinyModel(), bin: LLAMA_SERVER, args: ['-c', '4096', '-np', '1'] },
+            serve: { model: '~/tiny.gguf', bin: LLAMA_SERVER, args: ['-c', '4096', '-np', '1'] },
           },
         },
       }),
