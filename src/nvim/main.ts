@@ -10,6 +10,7 @@ import { createFileLogger, nullLogger, type Logger, type LogLevel } from '../cor
 import { StartingHost, type ReadyHost } from './host.js';
 import { defaultModules } from './modules.js';
 import { clientLogger } from './client-logger.js';
+import { MsgpackFrames } from './msgpack-frames.js';
 
 function fatal(message: string): void {
   process.stderr.write(`rune: ${message}\n`);
@@ -51,7 +52,8 @@ process.on('unhandledRejection', (reason) => {
 });
 
 const nvim = attach({
-  reader: process.stdin,
+  // Whole messages to the decoder: a large answer is joined once, not once per chunk.
+  reader: process.stdin.pipe(new MsgpackFrames()),
   writer: process.stdout,
   options: { logger: clientLogger(logger) },
 });
