@@ -49,14 +49,10 @@ export class NvimEditor implements Editor {
     this.queued = [];
     if (calls.length === 1) {
       const [c] = calls as [Queued];
-      this.nvim.lua(`return ${API}.${c.fn}(...)`, c.args as never).then(c.resolve, c.reject);
+      this.run(c.fn, c.args).then(c.resolve, c.reject);
       return;
     }
-    (
-      this.nvim.lua(`return ${API}.batch(...)`, [
-        calls.map((c) => [c.fn, c.args]),
-      ] as never) as Promise<[boolean, unknown][]>
-    ).then(
+    (this.run('batch', [calls.map((c) => [c.fn, c.args])]) as Promise<[boolean, unknown][]>).then(
       (answers) =>
         calls.forEach((c, i) => {
           const [ok, value] = answers[i] ?? [false, 'no answer'];
@@ -65,6 +61,10 @@ export class NvimEditor implements Editor {
         }),
       (err: unknown) => calls.forEach((c) => c.reject(err)),
     );
+  }
+
+  private run(fn: string, args: unknown[]): Promise<unknown> {
+    return this.nvim.lua(`return ${API}.${fn}(...)`, args as never);
   }
 
   async roots(): Promise<string[]> {
