@@ -57,6 +57,7 @@ export type { TlsOptions } from './tls.js';
 import { SocketServerTransport, readAuthLine } from './socket.js';
 import { nullLogger, type Logger } from '../core/log.js';
 import { VERSION } from '../core/version.js';
+import { anySignal } from '../core/signals.js';
 import type {
   CallGate,
   EditProposal,
@@ -687,12 +688,17 @@ export class McpHttpServer implements Disposable {
       if (!tool || !(this.opts.publish?.(tool) ?? true)) {
         throw new McpError(ErrorCode.InvalidParams, `Tool ${r.params.name} not found`);
       }
-      return registry.call(
-        r.params.name,
-        r.params.arguments ?? {},
-        this.context(s, extra),
-        this.opts.gate,
-      );
+      // The connection that carries this request (HTTP), else the session's (socket).
+      const conn = s.open.get(extra.requestId)?.ctrl.signal ?? s.gone?.signal;
+      const linked = anySignal([extra.signal, this.stopping.signal, ...(conn ? [conn] : [])]);
+      return registry
+        .call(
+          r.params.name,
+          r.params.arguments ?? {},
+          this.context(s, extra, linked.signal),
+          this.opts.gate,
+        )
+        .finally(() => linked.dispose());
     });
     s.server.server.setRequestHandler(SubscribeRequestSchema, (r) => {
       s.subscriptions.add(r.params.uri);
@@ -705,17 +711,13 @@ export class McpHttpServer implements Disposable {
     this.opts.setup?.(s.server, s, loaded!.server);
   }
 
-  private context(s: Session, extra: Extra): ToolContext {
+  /** `signal` fires when the client cancels, its connection closes, or the server stops. */
+  private context(s: Session, extra: Extra, signal: AbortSignal): ToolContext {
     const token = extra._meta?.progressToken;
     const open = s.open.get(extra.requestId);
     const closeStream = extra.closeSSEStream;
     return {
-      signal: AbortSignal.any([
-        extra.signal,
-        this.stopping.signal,
-        ...(open ? [open.ctrl.signal] : []),
-        ...(!open && s.gone ? [s.gone.signal] : []),
-      ]),
+      signal,
       caller: { client: clientName(s.server), session: s.id || undefined },
       progress: (p) => {
         if (token === undefined) return;
