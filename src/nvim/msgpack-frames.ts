@@ -20,41 +20,62 @@ import { Transform, type TransformCallback } from 'node:stream';
 /** The last header `head()` read: its size, then the payload to skip and the items that follow. */
 const H = { size: 0, payload: 0, items: 0 };
 
-/** Formats whose length follows the type byte: length bytes, extra bytes (ext type), kind. */
-const SIZED: Record<number, [number, number, 'payload' | 'items' | 'pairs']> = {
-  0xc4: [1, 0, 'payload'],
-  0xc5: [2, 0, 'payload'],
-  0xc6: [4, 0, 'payload'],
-  0xc7: [1, 1, 'payload'],
-  0xc8: [2, 1, 'payload'],
-  0xc9: [4, 1, 'payload'],
-  0xd9: [1, 0, 'payload'],
-  0xda: [2, 0, 'payload'],
-  0xdb: [4, 0, 'payload'],
-  0xdc: [2, 0, 'items'],
-  0xdd: [4, 0, 'items'],
-  0xde: [2, 0, 'pairs'],
-  0xdf: [4, 0, 'pairs'],
-};
-
-/** Payload sizes of the fixed-size formats after their type byte (numbers, fixext). */
-const FIXED: Record<number, number> = {
-  0xca: 4,
-  0xcb: 8,
-  0xcc: 1,
-  0xcd: 2,
-  0xce: 4,
-  0xcf: 8,
-  0xd0: 1,
-  0xd1: 2,
-  0xd2: 4,
-  0xd3: 8,
-  0xd4: 2,
-  0xd5: 3,
-  0xd6: 5,
-  0xd7: 9,
-  0xd8: 17,
-};
+// How each type byte is read, from the msgpack spec's table of formats.
+const SCALAR = 0; // PAY[t] payload bytes follow (numbers, fixstr, fixext, nil, booleans)
+const FIXARRAY = 1;
+const FIXMAP = 2;
+const BYLEN = 3; // a LEN[t]-byte length (after EXTRA[t] more header bytes) of payload
+const ITEMS = 4; // a LEN[t]-byte count of items
+const PAIRS = 5; // a LEN[t]-byte count of key/value pairs
+const UNUSED = 6; // 0xc1
+const KIND = new Uint8Array(256);
+const PAY = new Uint8Array(256);
+const LEN = new Uint8Array(256);
+const EXTRA = new Uint8Array(256);
+for (let t = 0; t < 256; t++) {
+  if (t >= 0x80 && t <= 0x8f) KIND[t] = FIXMAP;
+  else if (t >= 0x90 && t <= 0x9f) KIND[t] = FIXARRAY;
+  else if (t >= 0xa0 && t <= 0xbf) PAY[t] = t & 0x1f;
+}
+const fixed: [number, number][] = [
+  [0xca, 4],
+  [0xcb, 8],
+  [0xcc, 1],
+  [0xcd, 2],
+  [0xce, 4],
+  [0xcf, 8],
+  [0xd0, 1],
+  [0xd1, 2],
+  [0xd2, 4],
+  [0xd3, 8],
+  [0xd4, 2],
+  [0xd5, 3],
+  [0xd6, 5],
+  [0xd7, 9],
+  [0xd8, 17],
+];
+for (const [t, n] of fixed) PAY[t] = n;
+const sized: [number, number, number, number][] = [
+  [0xc4, BYLEN, 1, 0],
+  [0xc5, BYLEN, 2, 0],
+  [0xc6, BYLEN, 4, 0],
+  [0xc7, BYLEN, 1, 1],
+  [0xc8, BYLEN, 2, 1],
+  [0xc9, BYLEN, 4, 1],
+  [0xd9, BYLEN, 1, 0],
+  [0xda, BYLEN, 2, 0],
+  [0xdb, BYLEN, 4, 0],
+  [0xdc, ITEMS, 2, 0],
+  [0xdd, ITEMS, 4, 0],
+  [0xde, PAIRS, 2, 0],
+  [0xdf, PAIRS, 4, 0],
+];
+for (const [t, kind, len, extra] of sized) {
+  KIND[t] = kind;
+  LEN[t] = len;
+  EXTRA[t] = extra;
+}
+KIND[0xc1] = UNUSED;
 
 const OK = 1;
 const SHORT = 0;
@@ -63,25 +84,29 @@ const BAD = -1;
 /** Reads the header at `b[i]` into H: OK, SHORT when `b` ends before it does, BAD: not msgpack. */
 function head(b: Buffer, i: number): number {
   const t = b[i]!;
+  const kind = KIND[t]!;
   H.size = 1;
   H.payload = 0;
   H.items = 0;
-  if (t <= 0x7f || t >= 0xe0 || t === 0xc0 || t === 0xc2 || t === 0xc3) return OK;
-  if (t <= 0x8f) H.items = 2 * (t & 0x0f);
-  else if (t <= 0x9f) H.items = t & 0x0f;
-  else if (t <= 0xbf) H.payload = t & 0x1f;
-  else if (FIXED[t] !== undefined) H.payload = FIXED[t];
-  else {
-    const s = SIZED[t];
-    if (!s) return BAD;
-    const [lenBytes, extra, kind] = s;
-    H.size = 1 + lenBytes + extra;
-    if (b.length - i < H.size) return SHORT;
-    const n =
-      lenBytes === 1 ? b[i + 1]! : lenBytes === 2 ? b.readUInt16BE(i + 1) : b.readUInt32BE(i + 1);
-    if (kind === 'payload') H.payload = n;
-    else H.items = kind === 'pairs' ? 2 * n : n;
+  switch (kind) {
+    case SCALAR:
+      H.payload = PAY[t]!;
+      return OK;
+    case FIXARRAY:
+      H.items = t & 0x0f;
+      return OK;
+    case FIXMAP:
+      H.items = 2 * (t & 0x0f);
+      return OK;
+    case UNUSED:
+      return BAD;
   }
+  const len = LEN[t]!;
+  H.size = 1 + len + EXTRA[t]!;
+  if (b.length - i < H.size) return SHORT;
+  const n = len === 1 ? b[i + 1]! : len === 2 ? b.readUInt16BE(i + 1) : b.readUInt32BE(i + 1);
+  if (kind === BYLEN) H.payload = n;
+  else H.items = kind === PAIRS ? 2 * n : n;
   return OK;
 }
 
