@@ -66,7 +66,8 @@ function cpuMs(pid) {
 
 /** Wall times (ms) of N calls after a warm-up; `out.cpu`: ms of CPU per call of the `pids`. */
 async function measure(fn, pids = []) {
-  for (let i = 0; i < 20; i++) await fn(i); // warm-up
+  // Warm-up: the JIT compiles the host's call path here, not in the first case measured.
+  for (let i = 0; i < 100; i++) await fn(i);
   const out = [];
   const cpu0 = pids.map(cpuMs);
   for (let i = 0; i < N; i++) {
