@@ -145,6 +145,12 @@ function M.pull(o)
   require('rune.progress').pull(o)
 end
 
+--- :RuneCopilotInstall[!] [version] (lua/rune/progress.lua): install the Copilot language
+--- server with progress.
+function M.copilot_install(o)
+  require('rune.progress').copilot_install(o)
+end
+
 --- Tells what :RuneInstallCli did (or would leave alone) and whether the folder is on PATH.
 ---@param plan table the host's `rune.cli.plan` / `rune.cli.install` answer
 ---@return string[]

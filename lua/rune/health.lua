@@ -91,8 +91,11 @@ function M.check()
       for _, item in ipairs(section.items or {}) do
         local fn = health[item.level] or health.info
         local advice = util.val(item.advice)
-        if advice and #advice > 0 then
+        if advice and #advice > 0 and (fn == health.warn or fn == health.error) then
           fn(item.message, advice)
+        elseif advice and #advice > 0 then
+          -- vim.health.ok/info take no advice: it follows the message.
+          fn(item.message .. ': ' .. table.concat(advice, ' '))
         else
           fn(item.message)
         end

@@ -1,5 +1,5 @@
 --- Progress of long work the host runs (model pulls, a llama-server starting, MCP servers
---- starting), updated in place: Neovim's progress messages where the running version has
+--- starting, the Copilot language server's install), updated in place: Neovim's progress messages where the running version has
 --- them (0.12: nvim_echo with kind='progress'), else one echo line that each update
 --- overwrites (not kept in :messages until the end).
 local M = {}
@@ -50,6 +50,9 @@ local cancellers = {
   serve = function(_, key)
     require('rune.host').notify('rune.progress.cancel', key)
   end,
+  copilot = function()
+    require('rune.host').notify('rune.copilot.install_cancel')
+  end,
   hub = function()
     -- Scheduled: the event may fire inside the host's own update of this progress.
     vim.schedule(function()
@@ -59,7 +62,8 @@ local cancellers = {
 }
 
 --- Cancels the work behind progress `key`: a pull (`pull.<model>`), the start of a
---- llama-server Rune runs (`serve.<provider>`), or MCP servers starting (`hub.start`).
+--- llama-server Rune runs (`serve.<provider>`), MCP servers starting (`hub.start`), or the
+--- Copilot language server's install (`copilot.install`).
 --- Works on every Neovim version.
 ---@param key string
 function M.cancel(key)
@@ -114,6 +118,18 @@ function M.pull(o)
     return
   end
   require('rune.host').notify('rune.ollama.pull', model)
+end
+
+--- :RuneCopilotInstall[!] [version]: install the Copilot language server with progress;
+--- with ! cancel the install.
+---@param o {args: string, bang: boolean}
+function M.copilot_install(o)
+  if o.bang then
+    require('rune.host').notify('rune.copilot.install_cancel')
+    return
+  end
+  local version = vim.trim(o.args)
+  require('rune.host').notify('rune.copilot.install', version ~= '' and version or vim.NIL)
 end
 
 return M

@@ -15,11 +15,13 @@ import {
 } from '../core/errors.js';
 import { nullLogger, type Logger } from '../core/log.js';
 import { PACKAGE_ROOT, VERSION } from '../core/version.js';
+import { COPILOT_LS_ENTRY, copilotInstallDir } from './copilot-install.js';
 
 /** How to install the language server; shown wherever it is missing. */
 export const COPILOT_INSTALL_HINT =
-  "Install it with `npm install -g @github/copilot-language-server` (or into Rune's folder " +
-  'with `npm install @github/copilot-language-server`), or set auth.copilot.server to its ' +
+  'Install it with :RuneCopilotInstall (or `rune auth copilot-install` in a shell: npm ' +
+  "installs it into Neovim's data folder), or " +
+  '`npm install -g @github/copilot-language-server`, or set auth.copilot.server to its ' +
   'language-server.js or native binary.';
 
 export interface CopilotServerOptions {
@@ -29,6 +31,8 @@ export interface CopilotServerOptions {
   node?: string;
   /** Folders whose node_modules are searched (default: Rune's package root). */
   roots?: string[];
+  /** Where :RuneCopilotInstall installs (default: `copilotInstallDir(env)`). */
+  installDir?: string;
   /** Environment for the child (default: this process's). */
   env?: NodeJS.ProcessEnv;
   /** Sent with `workspace/didChangeConfiguration` (e.g. `http.proxy`, `github-enterprise.uri`). */
@@ -46,21 +50,24 @@ export interface CopilotServerOptions {
 export interface LocatedServer {
   command: string;
   args: string[];
-  source: 'config' | 'node_modules' | 'PATH';
+  source: 'config' | 'installed' | 'node_modules' | 'PATH';
   path: string;
 }
 
-const PKG = path.join(
-  'node_modules',
-  '@github',
-  'copilot-language-server',
-  'dist',
-  'language-server.js',
-);
+/** Where a located server came from, in words (for :checkhealth and `rune doctor`). */
+export const SERVER_SOURCES: Record<LocatedServer['source'], string> = {
+  config: 'auth.copilot.server',
+  installed: "installed by :RuneCopilotInstall in Neovim's data folder",
+  node_modules: "Rune's node_modules",
+  PATH: 'PATH',
+};
 const BIN =
   process.platform === 'win32' ? 'copilot-language-server.cmd' : 'copilot-language-server';
 
-/** Finds the server: the configured path, then `<root>/node_modules`, then PATH. */
+/**
+ * Finds the server: the configured path, then the one :RuneCopilotInstall put in Neovim's
+ * data folder, then `<root>/node_modules`, then PATH.
+ */
 export function locateCopilotServer(opts: CopilotServerOptions = {}): LocatedServer | undefined {
   const node = opts.node ?? process.execPath;
   const asCommand = (p: string, source: LocatedServer['source']): LocatedServer =>
@@ -71,8 +78,13 @@ export function locateCopilotServer(opts: CopilotServerOptions = {}): LocatedSer
     const p = expandHome(opts.server);
     return fs.existsSync(p) ? asCommand(path.resolve(p), 'config') : undefined;
   }
+  const installed = path.join(
+    opts.installDir ?? copilotInstallDir(opts.env ?? process.env),
+    COPILOT_LS_ENTRY,
+  );
+  if (fs.existsSync(installed)) return asCommand(installed, 'installed');
   for (const root of opts.roots ?? [PACKAGE_ROOT]) {
-    const p = path.join(root, PKG);
+    const p = path.join(root, COPILOT_LS_ENTRY);
     if (fs.existsSync(p)) return asCommand(p, 'node_modules');
   }
   const p = which(BIN, opts.env ?? process.env);

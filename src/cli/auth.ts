@@ -1,6 +1,8 @@
 /**
  * `rune auth login|logout|status <provider>`: API keys and the GitHub
- * Copilot sign-in from a terminal, into the same secret store the host uses.
+ * Copilot sign-in from a terminal, into the same secret store the host uses;
+ * `rune auth copilot-install [version]` installs the Copilot language server
+ * where :RuneCopilotInstall does.
  * API keys come from a prompt that does not echo, or from stdin when it is
  * not a terminal (`pass show openai | rune auth login openai`).
  */
@@ -20,6 +22,11 @@ import {
   pollDeviceToken,
   requestDeviceCode,
 } from '../auth/github.js';
+import {
+  COPILOT_LS_PACKAGE,
+  COPILOT_LS_VERSION,
+  installCopilotServer,
+} from '../auth/copilot-install.js';
 import { COPILOT_GITHUB_ACCOUNT, apiKeyAccount, oauthAccount } from '../auth/secret-store.js';
 
 /** The terminal the command talks to (tests pass their own streams). */
@@ -222,6 +229,45 @@ export function authCommand(io: CliIo = defaultIo()): Command {
     }
     io.output.write(lines.length ? `${lines.join('\n')}\n` : '  nothing stored\n');
   });
+
+  auth
+    .command('copilot-install')
+    .description(
+      "install the Copilot language server with npm into Neovim's data folder (Ctrl-C cancels)",
+    )
+    .argument(
+      '[version]',
+      `the version (default ${COPILOT_LS_VERSION}, the one Rune is tested with)`,
+    )
+    .action(async (version: string | undefined) => {
+      const ac = new AbortController();
+      const onSigint = () => ac.abort();
+      process.once('SIGINT', onSigint);
+      let last = 0;
+      try {
+        const done = await installCopilotServer({
+          ...(version ? { version } : {}),
+          signal: ac.signal,
+          again: 'rune auth copilot-install',
+          // One line per step; the download's running size only where a terminal shows it.
+          onProgress: (s) => {
+            const tty = (io.errors as { isTTY?: boolean }).isTTY;
+            if (s.step === last && !tty) return;
+            io.errors.write(
+              `${tty && s.step === last ? '\r\x1b[K' : last ? '\n' : ''}[${s.step}/${s.of}] ${s.text}`,
+            );
+            last = s.step;
+          },
+        });
+        io.errors.write('\n');
+        io.output.write(`Installed ${COPILOT_LS_PACKAGE} ${done.version}: ${done.path}\n`);
+      } catch (err) {
+        if (last) io.errors.write('\n');
+        throw err;
+      } finally {
+        process.removeListener('SIGINT', onSigint);
+      }
+    });
 
   return auth;
 }

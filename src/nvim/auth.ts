@@ -12,6 +12,7 @@
  * - `rune.auth.status(provider?)` → `{ store, reason, entries = [{ provider, kind,
  *   signed_in, detail }] }`.
  * - `rune.auth.cancel(provider)` stops a sign-in that is waiting.
+ * - `rune.copilot.install` / `rune.copilot.install_cancel` (src/nvim/copilot-install.ts).
  *
  * Adds the "auth" section to :checkhealth rune: the secret store in use and why, and
  * where the Copilot language server is (or how to install it).
@@ -28,7 +29,8 @@ import type { Logger } from '../core/log.js';
 import { chooseSecretStore, type ChosenStore } from '../auth/choose.js';
 import { parseAuthConfig, type AuthConfig } from '../auth/config.js';
 import { FILE_STORE_PROTECTION } from '../auth/file-store.js';
-import { COPILOT_INSTALL_HINT, locateCopilotServer } from '../auth/copilot-ls.js';
+import { COPILOT_INSTALL_HINT, SERVER_SOURCES, locateCopilotServer } from '../auth/copilot-ls.js';
+import { copilotInstallCommands } from './copilot-install.js';
 import { disposeSharedCopilotServers, sharedCopilotServer } from '../auth/copilot-service.js';
 import { openBrowser } from '../auth/browser.js';
 import {
@@ -278,6 +280,8 @@ export const authModule = defineModule({
       return { kind: 'browser', url: p.url, opened: p.opened };
     };
 
+    d.add(copilotInstallCommands(host, config.copilot.server));
+
     d.add(
       host.onRequest('rune.auth.login', async (args) => {
         const provider = str(args[0], 'The provider');
@@ -397,13 +401,13 @@ export const authModule = defineModule({
         if (located) {
           items.push({
             level: 'ok',
-            message: `Copilot language server found (${located.source}): ${located.path}`,
+            message: `Copilot language server found (${SERVER_SOURCES[located.source]}): ${located.path}`,
           });
         } else {
           items.push({
             level: 'info',
-            message: `Copilot language server not found${config.copilot.server ? ` at ${config.copilot.server}` : ''} (only needed for Copilot completions)`,
-            advice: [COPILOT_INSTALL_HINT],
+            // An info item shows no advice in :checkhealth: the hint is part of the message.
+            message: `Copilot language server not found${config.copilot.server ? ` at ${config.copilot.server}` : ''} (only needed for Copilot completions). ${COPILOT_INSTALL_HINT}`,
           });
         }
         const gh = await findGitHubToken({ store: chosen.store });

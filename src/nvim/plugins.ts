@@ -201,10 +201,7 @@ export const pluginsModule = defineModule({
       }
     }
     for (const p of cfg.paths) {
-      const abs = path.resolve(
-        env.cwd,
-        expandHome(p, env.home || undefined),
-      );
+      const abs = path.resolve(env.cwd, expandHome(p, env.home || undefined));
       sources.push({ path: abs, origin: 'config' });
     }
     const logger = host.logger.child({ module: 'plugins' });

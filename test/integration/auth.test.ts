@@ -169,7 +169,7 @@ describe(':RuneAuth', () => {
     ).join('\n');
     expect(health).toMatch(/rune: auth/);
     expect(health).toMatch(/secrets are kept in the secrets file/);
-    expect(health).toMatch(/Copilot language server found \(config\)/);
+    expect(health).toMatch(/Copilot language server found \(auth\.copilot\.server\)/);
     expect(health).not.toContain(gh.githubToken);
     expect(logLines.join('\n')).not.toContain(gh.githubToken);
 

@@ -12,7 +12,11 @@ import { which } from '../../core/which.js';
 import { detectBwrap } from '../../sandbox/sandbox.js';
 import { toRuneError } from '../../core/errors.js';
 import { chooseSecretStore } from '../../auth/choose.js';
-import { COPILOT_INSTALL_HINT, locateCopilotServer } from '../../auth/copilot-ls.js';
+import {
+  COPILOT_INSTALL_HINT,
+  SERVER_SOURCES,
+  locateCopilotServer,
+} from '../../auth/copilot-ls.js';
 import { defaultLockDir, readLocks } from '../../mcp/lockfile.js';
 import { modelChecks } from '../../providers/model-checks.js';
 import { configFile, standaloneSetup } from '../standalone.js';
@@ -122,7 +126,12 @@ export async function runChecks(): Promise<Check[]> {
   }
 
   const copilot = locateCopilotServer();
-  if (copilot) add('copilot', 'ok', `Copilot language server: ${copilot.path} (${copilot.source})`);
+  if (copilot)
+    add(
+      'copilot',
+      'ok',
+      `Copilot language server: ${copilot.path} (${SERVER_SOURCES[copilot.source]})`,
+    );
   else
     add(
       'copilot',

@@ -50,7 +50,6 @@ export interface LauncherOptions {
   bwrap?: BwrapStatus;
 }
 
-
 /** Why a server that asked for the sandbox was not started. */
 export function notStartedMessage(reason: string): string {
   return (

@@ -90,14 +90,19 @@ describe('rune auth', () => {
     );
     expect(r.err).toBe(`Enter the code ABCD-1234 at ${gh.url}/login/device. Waiting…\n`);
     expect(r.out).toMatch(/^Signed in to GitHub as octocat; the token is in the secrets file/);
-    expect(r.out).toMatch(/install the language server: Install it with `npm install -g/);
+    expect(r.out).toMatch(/install the language server: Install it with :RuneCopilotInstall/);
     expect(await store().get(COPILOT_GITHUB_ACCOUNT)).toBe(gh.githubToken);
     const s = await run(['auth', 'status', 'copilot', ...where], Readable.from([]));
     expect(s.out).toMatch(/ {2}copilot: GitHub token stored\n$/);
   });
 
-  it('has login, logout and status subcommands', () => {
-    expect(authCommand().commands.map((c) => c.name())).toEqual(['login', 'logout', 'status']);
+  it('has login, logout, status and copilot-install subcommands', () => {
+    expect(authCommand().commands.map((c) => c.name())).toEqual([
+      'login',
+      'logout',
+      'status',
+      'copilot-install',
+    ]);
   });
 });
 

@@ -12,7 +12,7 @@ import { createMemoryLogger } from '../../../src/core/log.js';
 import { COPILOT_LS, startBlackhole, type Blackhole } from './copilot-env.js';
 
 describe('locating the Copilot language server', () => {
-  it('prefers the configured path, then node_modules under the roots, then PATH', () => {
+  it("prefers the configured path, then Rune's install in the data folder, then node_modules under the roots, then PATH", () => {
     expect(fs.existsSync(COPILOT_LS)).toBe(true);
     expect(locateCopilotServer({ server: COPILOT_LS, node: '/usr/bin/node' })).toEqual({
       command: '/usr/bin/node',
@@ -29,6 +29,34 @@ describe('locating the Copilot language server', () => {
         path: COPILOT_LS,
       },
     );
+
+    // What :RuneCopilotInstall left in stdpath('data')/rune comes before node_modules.
+    const data = fs.mkdtempSync(path.join(os.tmpdir(), 'rune-data-'));
+    const installed = path.join(
+      data,
+      'nvim',
+      'rune',
+      'copilot-language-server',
+      'node_modules',
+      '@github',
+      'copilot-language-server',
+      'dist',
+      'language-server.js',
+    );
+    fs.mkdirSync(path.dirname(installed), { recursive: true });
+    fs.writeFileSync(installed, '');
+    expect(
+      locateCopilotServer({ roots: [root], env: { PATH: '', XDG_DATA_HOME: data }, node: 'node' }),
+    ).toEqual({
+      command: 'node',
+      args: [installed, '--stdio'],
+      source: 'installed',
+      path: installed,
+    });
+    expect(
+      locateCopilotServer({ server: COPILOT_LS, env: { PATH: '', XDG_DATA_HOME: data } }),
+    ).toMatchObject({ source: 'config' });
+    fs.rmSync(data, { recursive: true });
 
     const bin = fs.mkdtempSync(path.join(os.tmpdir(), 'rune-bin-'));
     const exe = path.join(bin, 'copilot-language-server');
@@ -49,7 +77,7 @@ describe('locating the Copilot language server', () => {
     );
     expect(err).toBeInstanceOf(ProviderUnavailableError);
     expect((err as Error).message).toMatch(
-      /language server was not found.*npm install -g @github\/copilot-language-server/,
+      /language server was not found.*Install it with :RuneCopilotInstall/,
     );
   });
 });
