@@ -42,7 +42,7 @@ import type { jsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/t
 import type { Disposable } from '../core/disposable.js';
 import { AbortError } from '../core/errors.js';
 import { BoundedEventStore } from './event-store.js';
-import { JsonResponseTransport } from './json-response.js';
+import { JsonResponseTransport, type Taken } from './json-response.js';
 import { bearerMatches, checkHostAndOrigin, digest } from './guard.js';
 import { TlsListener, type TlsOptions } from './tls.js';
 import {
@@ -538,9 +538,9 @@ export class McpHttpServer implements Disposable {
       else s.inFlight--;
       s.lastSeen = Date.now();
     });
-    if (req.method === 'POST') this.trackConnection(s, res, body);
     const plain = req.method === 'POST' ? s.transport!.takes(req, body) : undefined;
-    if (plain && !(isJSONRPCRequest(plain) && this.streams(plain))) {
+    if (req.method === 'POST') this.trackConnection(s, res, body, plain);
+    if (plain && !(plain.request && this.streams(plain.message as JSONRPCRequest))) {
       s.transport!.handle(req, res, plain);
     } else await s.transport!.handleRequest(req, res, body);
   }
@@ -634,8 +634,17 @@ export class McpHttpServer implements Disposable {
     await transport.handleRequest(req, res, body);
   }
 
-  private trackConnection(s: Session, res: http.ServerResponse, body: unknown): void {
-    const ids = (Array.isArray(body) ? body : [body]).filter(isJSONRPCRequest).map((m) => m.id);
+  private trackConnection(
+    s: Session,
+    res: http.ServerResponse,
+    body: unknown,
+    taken: Taken | undefined,
+  ): void {
+    const ids = taken
+      ? taken.request
+        ? [(taken.message as JSONRPCRequest).id]
+        : []
+      : (Array.isArray(body) ? body : [body]).filter(isJSONRPCRequest).map((m) => m.id);
     if (!ids.length) return;
     const mine = ids.map((id) => {
       const entry = { ctrl: new AbortController(), detached: false };
