@@ -111,6 +111,12 @@ function head(b: Buffer, i: number): number {
 }
 
 export class MsgpackFrames extends Transform {
+  constructor() {
+    // Pipe-sized chunks pass without pausing the input (a 16 KiB mark would stop and
+    // restart reading Neovim's pipe for every chunk of a large answer).
+    super({ writableHighWaterMark: 1 << 20, readableHighWaterMark: 1 << 20 });
+  }
+
   /** Bytes of the message under way, from earlier chunks. */
   private parts: Buffer[] = [];
   /** Header bytes cut by the end of the last chunk (at most 5). */
