@@ -56,6 +56,11 @@ function M.roots()
     end
   end
   add(vim.fn.getcwd())
+  -- No LSP client runs before vim.lsp is loaded; asking would load it, which costs the
+  -- host's start (this runs in its handshake) several milliseconds.
+  if not package.loaded['vim.lsp'] then
+    return roots
+  end
   local get = vim.lsp.get_clients or vim.lsp.get_active_clients
   for _, c in ipairs(get()) do
     for _, f in ipairs(c.workspace_folders or {}) do
@@ -250,9 +255,10 @@ local function lsp_request(b, method, params)
   return out
 end
 
-local SYMBOL_KIND = vim.lsp.protocol.SymbolKind
-
 function M.symbols(b)
+  -- Read here, not when this module loads: the host's handshake loads it, and vim.lsp
+  -- takes several milliseconds to load.
+  local SYMBOL_KIND = vim.lsp.protocol.SymbolKind
   local out = {}
   local function walk(list, container)
     for _, s in ipairs(list) do

@@ -59,7 +59,7 @@ function M.check()
   end
   health.ok(('Node.js %s (%s)'):format(version, node))
 
-  local main = util.root() .. '/dist/nvim/main.js'
+  local main = util.root() .. '/dist/host/main.js'
   if vim.fn.filereadable(main) == 1 then
     health.ok('host is built (' .. main .. ')')
   else

@@ -52,7 +52,7 @@ end
 
 function H.command()
   local c = cfg()
-  local main = util.root() .. '/dist/nvim/main.js'
+  local main = util.root() .. '/dist/host/main.js'
   if vim.fn.filereadable(main) == 0 then
     return nil,
       ('the host is not built (%s is missing). Run `npm ci && npm run build` in %s'):format(

@@ -7,7 +7,6 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { NeovimClient } from 'neovim';
-import { z } from 'zod';
 
 /** A project file's trust state, as lua/rune/trust.lua reads it. */
 export interface TrustRead {
@@ -52,27 +51,93 @@ export const HANDSHAKE_TRUST = [
   path.join('.rune', 'mcp.json'),
 ] as const;
 
-const nil = <T extends z.ZodType>(t: T) => z.preprocess((v) => (v === null ? undefined : v), t);
+/**
+ * The facts as lua/rune/init.lua sends them. Read by hand, not with a schema library: the
+ * handshake is on the path to ready, and loading one costs more than the whole check.
+ */
+interface RawFacts {
+  cwd: string;
+  state: string;
+  server: string;
+  pid: number;
+  home?: string;
+  config_home?: string;
+  xdg?: string;
+  version: string;
+  env: Record<string, string>;
+  trust_db?: string;
+  roots: string[];
+  trust: Record<string, { state: string; text?: string }>;
+}
 
-const trustSchema = z.object({
-  state: z.string(),
-  text: nil(z.string().optional()),
-});
+/** Thrown by readFacts: the first field that is missing or of the wrong type. */
+class BadFact extends Error {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
 
-const factsSchema = z.object({
-  cwd: z.string(),
-  state: z.string(),
-  server: nil(z.string().default('')),
-  pid: z.number(),
-  home: nil(z.string().optional()),
-  config_home: nil(z.string().optional()),
-  xdg: nil(z.string().optional()),
-  version: z.string(),
-  env: nil(z.record(z.string(), z.string()).default({})),
-  trust_db: nil(z.string().optional()),
-  roots: nil(z.array(z.string()).default([])),
-  trust: nil(z.record(z.string(), trustSchema).default({})),
-});
+const isRecord = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function readFacts(raw: unknown): RawFacts {
+  if (!isRecord(raw)) throw new BadFact('', 'expected an object');
+  // Lua's nil arrives as null (or not at all): both mean "not given".
+  const get = (k: string): unknown => (raw[k] === null ? undefined : raw[k]);
+  const str = (k: string): string => {
+    const v = get(k);
+    if (typeof v !== 'string') throw new BadFact(k, `expected a string, got ${typeof v}`);
+    return v;
+  };
+  const optStr = (k: string): string | undefined => (get(k) === undefined ? undefined : str(k));
+  const strings = (k: string, v: unknown): Record<string, string> => {
+    if (Array.isArray(v) && v.length === 0) return {};
+    if (!isRecord(v)) throw new BadFact(k, 'expected a table of strings');
+    for (const [key, x] of Object.entries(v)) {
+      if (typeof x !== 'string') throw new BadFact(`${k}.${key}`, 'expected a string');
+    }
+    return v as Record<string, string>;
+  };
+  const pid = get('pid');
+  if (typeof pid !== 'number') throw new BadFact('pid', `expected a number, got ${typeof pid}`);
+  const roots = get('roots') ?? [];
+  // An empty Lua table arrives as a map or a list: both are "none".
+  const rootList = isRecord(roots) && Object.keys(roots).length === 0 ? [] : roots;
+  if (!Array.isArray(rootList) || rootList.some((r) => typeof r !== 'string')) {
+    throw new BadFact('roots', 'expected a list of strings');
+  }
+  const trustIn = get('trust') ?? {};
+  if (!isRecord(trustIn)) throw new BadFact('trust', 'expected a table');
+  const trust: RawFacts['trust'] = {};
+  for (const [rel, v] of Object.entries(trustIn)) {
+    if (!isRecord(v) || typeof v.state !== 'string') {
+      throw new BadFact(`trust.${rel}.state`, 'expected a string');
+    }
+    const text = v.text === null ? undefined : v.text;
+    if (text !== undefined && typeof text !== 'string') {
+      throw new BadFact(`trust.${rel}.text`, 'expected a string');
+    }
+    trust[rel] = text === undefined ? { state: v.state } : { state: v.state, text };
+  }
+  const out: RawFacts = {
+    cwd: str('cwd'),
+    state: str('state'),
+    server: optStr('server') ?? '',
+    pid,
+    version: str('version'),
+    env: strings('env', get('env') ?? {}),
+    roots: rootList as string[],
+    trust,
+  };
+  for (const k of ['home', 'config_home', 'xdg', 'trust_db'] as const) {
+    const v = optStr(k);
+    if (v !== undefined) out[k] = v;
+  }
+  return out;
+}
 
 /** The handshake's answer: `{ config, facts }`. */
 export interface Handshake {
@@ -84,15 +149,16 @@ export interface Handshake {
 export function parseHandshake(raw: unknown): Handshake {
   const r = raw as { config?: unknown; facts?: unknown } | null;
   const config = r?.config;
-  const parsed = factsSchema.safeParse(r?.facts);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
+  let f: RawFacts;
+  try {
+    f = readFacts(r?.facts);
+  } catch (err) {
+    const e = err as BadFact;
     throw new Error(
-      `the Lua layer's handshake lacks ${issue?.path.join('.') || 'its facts'} (${issue?.message ?? 'invalid'}); ` +
+      `the Lua layer's handshake lacks ${e.field || 'its facts'} (${e.message}); ` +
         'the Lua files and the host are from different versions: update Rune and restart Neovim',
     );
   }
-  const f = parsed.data;
   const home = f.home ?? null;
   const trust: Record<string, TrustRead> = {};
   for (const [rel, v] of Object.entries(f.trust)) trust[path.join(f.cwd, rel)] = trustRead(v);

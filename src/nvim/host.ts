@@ -1,5 +1,3 @@
-import { parseSection } from '../core/config.js';
-import { hostConfigSchema } from './host-config.js';
 import type { NeovimClient } from 'neovim';
 import type { InState } from '../core/lifecycle.js';
 import type { Disposable } from '../core/disposable.js';
@@ -12,6 +10,13 @@ import { HANDSHAKE_TRUST, parseHandshake, type EditorFacts } from './facts.js';
 import { orderModules, type AnyModule, type ServiceOf } from './module.js';
 
 export type { HostModule } from './module.js';
+
+/**
+ * The modules the host starts once ready: a list, or a function that loads them. The host
+ * entry passes a function, so that the code of the features (and the libraries they use)
+ * is loaded after the host has told Neovim it is ready, not on the way there.
+ */
+export type ModuleSource = readonly AnyModule[] | (() => Promise<readonly AnyModule[]>);
 
 /** A handler for a request or notification sent by the Lua layer. */
 export type Handler = (args: unknown[]) => unknown;
@@ -57,8 +62,11 @@ export interface HostOptions {
 
 /**
  * Routes requests and notifications from Neovim to handlers. One dispatcher
- * lives for the whole process; handlers are added by modules once the host is
- * ready, so a request that arrives while starting gets a clear error.
+ * lives for the whole process; handlers are added by modules as they start, just
+ * after the host is ready: a request or notification for a method no module has
+ * registered yet waits until the modules have started, then goes to its handler
+ * (or gets "unknown request"). A request that arrives before the handshake gets a
+ * clear error.
  */
 class Dispatcher {
   private readonly requests = new Map<string, Handler>();
@@ -67,6 +75,8 @@ class Dispatcher {
   constructor(
     private readonly logger: Logger,
     private readonly stateOf: () => HostStatus['state'],
+    /** While the modules start: settles once they all have (whether or not each one could). */
+    private readonly starting: () => Promise<void> | undefined,
   ) {}
 
   onRequest(method: string, fn: Handler): Disposable {
@@ -84,7 +94,12 @@ class Dispatcher {
   }
 
   async request(method: string, args: unknown[]): Promise<unknown> {
-    const fn = this.requests.get(method);
+    let fn = this.requests.get(method);
+    const starting = fn ? undefined : this.starting();
+    if (starting) {
+      await starting;
+      fn = this.requests.get(method);
+    }
     if (!fn) {
       const state = this.stateOf();
       if (state !== 'ready') {
@@ -97,6 +112,12 @@ class Dispatcher {
 
   notify(method: string, args: unknown[]): void {
     const fn = this.notifications.get(method);
+    const starting = fn ? undefined : this.starting();
+    if (starting) {
+      // In the order they came: each waits on the same promise.
+      void starting.then(() => this.notify(method, args));
+      return;
+    }
     if (!fn) {
       this.logger.warn('notification without handler', { method, state: this.stateOf() });
       return;
@@ -126,9 +147,15 @@ class HostCore {
   shutdown: Promise<void> | undefined;
   /** Aborted once Neovim is gone: nothing can finish against it, so the grace period ends. */
   readonly editorGone = new AbortController();
+  /** The modules starting (after ready); undefined before the handshake and once they have. */
+  starting: Promise<void> | undefined;
 
   constructor(readonly opts: HostOptions) {
-    this.dispatcher = new Dispatcher(opts.logger, () => this.state);
+    this.dispatcher = new Dispatcher(
+      opts.logger,
+      () => this.state,
+      () => this.starting,
+    );
     type Send = (...a: unknown[]) => unknown;
     const transport = (opts.nvim as unknown as { transport?: { request?: Send } }).transport;
     if (transport && typeof transport.request === 'function') {
@@ -191,14 +218,20 @@ export class StartingHost implements InState<'starting'> {
 
   /**
    * Completes the handshake: learns the channel id, asks the Lua layer for the
-   * config and the editor's facts in one call, activates the modules (each after
-   * what it needs; a module list with a cycle or a missing need throws before
-   * anything starts), and tells the Lua layer the host is ready
-   * (`require('rune.host')._ready`).
+   * config and the editor's facts in one call, and tells the Lua layer the host is
+   * ready (`require('rune.host')._ready`); `onReady` then gets the ready host. Then it
+   * loads and activates the modules (each after what it needs; a module list with a
+   * cycle or a missing need throws before any starts). Requests for the modules'
+   * methods that arrive meanwhile wait for them (see Dispatcher). Resolves once
+   * every module has started or failed.
    */
-  async ready(modules: readonly AnyModule[]): Promise<ReadyHost> {
+  async ready(
+    modules: ModuleSource,
+    opts: { onReady?: (host: ReadyHost) => void } = {},
+  ): Promise<ReadyHost> {
     const { nvim, logger } = this.core.opts;
-    const order = orderModules(modules);
+    // A list given outright is checked before anything starts.
+    const given = typeof modules === 'function' ? undefined : orderModules(modules);
     this.core.channel = await nvim.channelId;
     const before = this.core.requests;
     const hs = parseHandshake(
@@ -209,14 +242,53 @@ export class StartingHost implements InState<'starting'> {
     this.core.facts = facts;
     const host = new ReadyHost(this.core);
     this.core.state = 'ready';
-    host.onRequest('rune.status', () => host.status());
+    let started!: () => void;
+    this.core.starting = new Promise<void>((resolve) => (started = resolve));
+    // What these answer is complete only once the modules have started.
+    host.onRequest('rune.status', async () => {
+      await this.core.starting;
+      return host.status();
+    });
     host.onRequest('rune.ping', () => 'pong');
-    host.onRequest('rune.health', () => host.health());
+    host.onRequest('rune.health', async () => {
+      await this.core.starting;
+      return host.health();
+    });
     host.onNotification('rune.cwd', ([cwd]) => {
       if (typeof cwd === 'string' && cwd) facts.cwd = cwd;
     });
-    const { services } = this.core;
+    // Not awaited before the modules start: Lua code run by the ready autocmd may already
+    // ask something of them (its request waits for them, which waiting here would deadlock).
+    const told = nvim.lua('require("rune.host")._ready(...)', [host.status()]);
+    told.catch(() => {});
+    try {
+      logger.info('host ready', {
+        pid: process.pid,
+        channel: this.core.channel,
+        version: VERSION,
+        ...startCost(),
+      });
+      opts.onReady?.(host);
+      const order = given ?? orderModules(await (modules as () => Promise<AnyModule[]>)());
+      await this.activate(host, order);
+      await told;
+      // The handshake and whatever the modules asked while starting; not the `_ready` call.
+      this.core.startupRequests = this.core.requests - before - 1;
+      logger.info('modules started', { modules: this.core.moduleNames, ...startCost() });
+    } finally {
+      this.core.starting = undefined;
+      started();
+    }
+    return host;
+  }
+
+  /** Activates `order` one by one; a module that fails is off (and so is what needs it). */
+  private async activate(host: ReadyHost, order: readonly AnyModule[]): Promise<void> {
+    const { nvim, logger } = this.core.opts;
+    const { services, facts } = this.core;
     for (const m of order) {
+      // A shutdown asked for while starting: start nothing more.
+      if (this.core.state !== 'ready') return;
       const needs = m.needs as readonly AnyModule[];
       const off = needs.find((n) => !services.has(n));
       const fail = (err: unknown) => {
@@ -239,7 +311,7 @@ export class StartingHost implements InState<'starting'> {
           logger: logger.child({ module: m.name }),
           metrics,
           config: m.config(this.core.config),
-          facts,
+          facts: facts!,
           needs: Object.fromEntries(needs.map((n) => [n.name, services.get(n)])),
         });
         this.core.modules.add(activation);
@@ -249,10 +321,6 @@ export class StartingHost implements InState<'starting'> {
         fail(err);
       }
     }
-    this.core.startupRequests = this.core.requests - before;
-    await nvim.lua('require("rune.host")._ready(...)', [host.status()]);
-    logger.info('host ready', { pid: process.pid, channel: this.core.channel, version: VERSION });
-    return host;
   }
 
   /** Gives up before becoming ready. */
@@ -361,15 +429,18 @@ export class ReadyHost implements InState<'ready'> {
     if (this.core.shutdown) return new ShuttingDownHost(this.core, this.core.shutdown);
     this.core.state = 'shutting_down';
     logger.info('host shutting down', { reason, editor_gone: opts.editorGone === true });
-    const grace = shutdownGrace(this.core.config);
+    const starting = this.core.starting;
     this.core.shutdown = (async () => {
+      // Modules still starting finish activating (nothing more starts), then stop with the
+      // rest; one that never finishes is disposed of when it does (DisposableStore.add).
+      if (starting && (await within(starting, DISPOSE_DEADLINE_MS)) === 'late') {
+        logger.warn('modules still starting; stopping those that have', {
+          ms: DISPOSE_DEADLINE_MS,
+        });
+      }
+      const grace = await shutdownGrace(this.core.config);
       await this.core.modules.drain(grace, this.core.editorGone.signal);
-      let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<'late'>((resolve) => {
-        timer = setTimeout(() => resolve('late'), DISPOSE_DEADLINE_MS);
-      });
-      const end = await Promise.race([this.core.modules.disposeAsync().then(() => 'ok'), late]);
-      clearTimeout(timer);
+      const end = await within(this.core.modules.disposeAsync(), DISPOSE_DEADLINE_MS);
       if (end === 'late') {
         logger.warn('modules did not stop in time; exiting anyway', { ms: DISPOSE_DEADLINE_MS });
       }
@@ -403,7 +474,33 @@ export class StoppedHost implements InState<'stopped'> {
 /** How long modules may take to stop (servers closed, processes reaped) before the host exits anyway. */
 const DISPOSE_DEADLINE_MS = 2000;
 
-/** `host.shutdown_grace_ms` from the config. */
-function shutdownGrace(config: Record<string, unknown>): number {
+/** What the start has cost this process so far (bench/startup.mjs reads it from the log). */
+function startCost(): { uptime_ms: number; cpu_ms: number } {
+  const cpu = process.cpuUsage();
+  return {
+    uptime_ms: Math.round(process.uptime() * 1000),
+    cpu_ms: Math.round((cpu.user + cpu.system) / 1000),
+  };
+}
+
+/** Waits for `p` at most `ms`: 'late' when it had not settled by then. */
+async function within(p: Promise<unknown>, ms: number): Promise<'ok' | 'late'> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => {
+    timer = setTimeout(() => resolve('late'), ms);
+  });
+  try {
+    return await Promise.race([p.then(() => 'ok' as const), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** `host.shutdown_grace_ms` from the config (its schema is loaded when first needed, not at start). */
+async function shutdownGrace(config: Record<string, unknown>): Promise<number> {
+  const [{ parseSection }, { hostConfigSchema }] = await Promise.all([
+    import('../core/config.js'),
+    import('./host-config.js'),
+  ]);
   return parseSection('host', hostConfigSchema, config.host).shutdown_grace_ms;
 }

@@ -5,12 +5,14 @@
  * write to stdout. Logs go to the file named by RUNE_LOG_FILE; stderr carries
  * only fatal messages, which the Lua layer shows to the user.
  */
-import { attach } from 'neovim';
+// attach() alone: the package's index also loads its plugin host and finder of Neovim
+// binaries (child_process, readline, fs watchers…), which the host has no use for.
+import { attach } from 'neovim/lib/attach/attach.js';
 import { createFileLogger, nullLogger, type Logger, type LogLevel } from '../core/log.js';
 import { StartingHost, type ReadyHost } from './host.js';
-import { defaultModules } from './modules.js';
 import { clientLogger } from './client-logger.js';
 import { MsgpackFrames } from './msgpack-frames.js';
+import type { AnyModule } from './module.js';
 
 function fatal(message: string): void {
   process.stderr.write(`rune: ${message}\n`);
@@ -91,12 +93,26 @@ nvim.on('disconnect', () => editorGone('neovim disconnected'));
 process.on('SIGTERM', () => stop('SIGTERM'));
 process.on('SIGINT', () => stop('SIGINT'));
 
-starting.ready(defaultModules()).then(
-  (ready) => {
-    host = ready;
-  },
-  (err: unknown) => {
+/**
+ * The features, loaded once the host is ready. Source maps are switched on first, so that
+ * stack traces in the log name src/ files for the code loaded from here on (all the
+ * features); reading a bundle's map costs its load about a tenth more, which the way to ready
+ * does not pay.
+ */
+async function loadModules(): Promise<AnyModule[]> {
+  process.setSourceMapsEnabled(true);
+  return (await import('./modules.js')).defaultModules();
+}
+
+// The features load after the host is ready: the way to ready holds only the RPC client
+// and the host core (what loads before ready is checked by test/e2e/startup.test.ts).
+starting
+  .ready(loadModules, {
+    onReady: (ready) => {
+      host = ready;
+    },
+  })
+  .catch((err: unknown) => {
     fatal(`host failed to start: ${err instanceof Error ? err.message : String(err)}`);
     starting.fail(err);
-  },
-);
+  });

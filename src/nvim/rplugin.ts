@@ -9,7 +9,6 @@ import type { NeovimClient } from 'neovim';
 import { createFileLogger, nullLogger, type Logger } from '../core/log.js';
 import { toRuneError } from '../core/errors.js';
 import { StartingHost, type ReadyHost } from './host.js';
-import { defaultModules } from './modules.js';
 
 let ready: Promise<ReadyHost> | undefined;
 
@@ -27,7 +26,7 @@ export function hostFor(nvim: NeovimClient): Promise<ReadyHost> {
   ready ??= (async () => {
     const { logger, file } = await openLogger(nvim);
     const starting = new StartingHost({ nvim, logger, logFile: file, listen: false });
-    return starting.ready(defaultModules());
+    return starting.ready(async () => (await import('./modules.js')).defaultModules());
   })();
   ready.catch(() => {
     ready = undefined;

@@ -55,7 +55,7 @@ describe('install layouts', () => {
     const dir = installCopy(path.join(data, 'site', 'pack', 'rune', 'start', 'rune.nvim'));
     const t = await startNvim({ home, env, asUser: true });
     const { pid } = await runeStatus(t);
-    expect(hostScript(pid)).toBe(path.join(dir, 'dist', 'nvim', 'main.js'));
+    expect(hostScript(pid)).toBe(path.join(dir, 'dist', 'host', 'main.js'));
     await t.close();
   });
 
@@ -76,7 +76,7 @@ describe('install layouts', () => {
     const dir = installCopy(path.join(data, 'lazy', 'rune.nvim'));
     const t = await startNvim({ home, env, asUser: true });
     const { pid } = await runeStatus(t);
-    expect(hostScript(pid)).toBe(path.join(dir, 'dist', 'nvim', 'main.js'));
+    expect(hostScript(pid)).toBe(path.join(dir, 'dist', 'host', 'main.js'));
     await t.close();
   });
 });

@@ -67,8 +67,10 @@ describe('host start (built host spawned by the Lua layer)', () => {
     await explained(t, async () => {
       await t.lua('require("rune.host").wait()');
       const imported = () => new Set(fs.readFileSync(out, 'utf8').trim().split('\n'));
-      // The hook saw the host's imports (the RPC client), and no SDK among them.
-      expect(imported()).toContain('neovim');
+      // Once the modules have started (rune.status waits for them), the hook has seen their
+      // imports (the config schemas' zod), and no SDK among them.
+      await t.lua('require("rune.host").request("rune.status")');
+      expect(imported()).toContain('zod');
       expect(SDKS.filter((s) => imported().has(s))).toEqual([]);
       // No MCP server is configured for the hub: the SDK's client side stays unloaded.
       const client = () => [...imported()].filter((s) => s.includes('/sdk/client/'));
@@ -91,14 +93,97 @@ describe('host start (built host spawned by the Lua layer)', () => {
     await t.close();
   });
 
+  it('loads no package on its way to ready: no zod, MCP SDK or provider SDK, only its bundle', async () => {
+    // The hook appends each package imported to the host's log, where the host writes
+    // "host ready" once Neovim knows it is: what comes before that line was loaded first.
+    const log = path.join(dir, 'ready.log');
+    const register = importRecorder(log);
+    const t = await startRune({
+      env: { NODE_OPTIONS: `--import=${register}` },
+      config: { host: { log_file: log } },
+    });
+    await explained(t, async () => {
+      await t.lua('require("rune.host").wait()');
+      await t.lua('require("rune.host").request("rune.status")');
+      const lines = fs.readFileSync(log, 'utf8').trim().split('\n');
+      const ready = lines.findIndex((l) => l.includes('host ready'));
+      expect(ready).toBeGreaterThan(-1);
+      const packages = (ls: string[]) => ls.filter((l) => /^[@a-z][\w@./-]*$/.test(l));
+      // The way to ready: the bundle in dist/host/ and Node's own modules, nothing else.
+      expect(packages(lines.slice(0, ready))).toEqual([]);
+      // The modules load theirs after ready (the hook works: it sees them).
+      expect(packages(lines.slice(ready))).toContain('zod');
+    });
+    await t.close();
+  });
+
+  it("names src/ files in the stack traces it logs for the features' code", async () => {
+    const log = path.join(dir, 'stack.log');
+    const t = await startRune({ config: { host: { log_file: log } } });
+    await explained(t, async () => {
+      // A request the chat module fails on with an unexpected error, whose stack it logs.
+      await t.lua('pcall(require("rune.host").request, "rune.chat.open")');
+      const stacks = fs
+        .readFileSync(log, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { msg: string; err?: { stack?: string } })
+        .filter((r) => r.msg === 'request failed')
+        .map((r) => r.err?.stack ?? '');
+      expect(stacks.length).toBeGreaterThan(0);
+      expect(stacks[0]).toMatch(/\/src\/nvim\/chat\/index\.ts:\d+:\d+/);
+    });
+    await t.close();
+  });
+
+  it('leaves vim.lsp unloaded when no LSP client runs, and names the roots of those that do', async () => {
+    const ws = fs.realpathSync(fs.mkdtempSync(path.join(dir, 'lsp-')));
+    const t = await startRune({ cwd: ws });
+    await explained(t, async () => {
+      await t.lua('require("rune.host").wait()');
+      await t.lua('require("rune.host").request("rune.status")');
+      // The handshake's workspace roots did not load Neovim's LSP client (several ms).
+      expect(await t.lua('return package.loaded["vim.lsp"] == nil')).toBe(true);
+      // A client with a workspace folder (its RPC in Lua: lsp.start's cmd may be a function).
+      const folder = path.join(ws, 'sub');
+      fs.mkdirSync(folder);
+      await t.lua(
+        `vim.lsp.start({
+          name = 'fake',
+          root_dir = ...,
+          workspace_folders = { { uri = vim.uri_from_fname(select(2, ...)), name = 'sub' } },
+          cmd = function()
+            return {
+              request = function(method, _, callback)
+                if method == 'initialize' then callback(nil, { capabilities = {} }) end
+                return true, 1
+              end,
+              notify = function() return true end,
+              is_closing = function() return false end,
+              terminate = function() end,
+            }
+          end,
+        })`,
+        [ws, folder],
+      );
+      expect(await t.lua('return require("rune.editor").roots()')).toEqual([ws, folder]);
+    });
+    await t.close();
+  });
+
   it('asks Neovim one thing after the handshake: the config and every editor fact at once', async () => {
     const ws = fs.realpathSync(fs.mkdtempSync(path.join(dir, 'ws-')));
     const t = await startRune({ cwd: ws });
     await explained(t, async () => {
       await t.lua('require("rune.host").wait()');
-      const status = await t.lua<{ modules: string[]; startup_requests: number }>(
-        'return require("rune.host").request("rune.status")',
-      );
+      const status = await t.lua<{
+        modules: string[];
+        startup_requests: number;
+        channel: number;
+      }>('return require("rune.host").request("rune.status")');
+      // The host learnt its channel (from nvim_get_chan_info, see scripts/bundle.mjs): the
+      // one jobstart() opened.
+      expect(status.channel).toBe(await t.lua<number>('return require("rune.host").info().job'));
       // Every module started (MCP server, hub and plugins are on by default)…
       expect(status.modules).toEqual(
         expect.arrayContaining(['auth', 'providers', 'chat', 'mcp', 'hub', 'plugins']),

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { startNvim } from '../helpers/nvim.js';
+import { startNvim, waitFor } from '../helpers/nvim.js';
+import { createMemoryLogger } from '../../src/core/log.js';
+import { StartingHost, type ReadyHost } from '../../src/nvim/host.js';
 import { startInProcessHost } from '../helpers/host.js';
 import { toAsyncDisposable, toDisposable } from '../../src/core/disposable.js';
 import { defineModule, provide } from '../../src/nvim/module.js';
@@ -112,7 +114,6 @@ describe('host core attached in-process', () => {
     expect(host.logLines.join('\n')).toMatch(/dependent.*it needs broken, which is off/s);
     expect(events).toEqual(['up store /tmp', 'up user: hello you']);
     // The modules asked Neovim nothing: the handshake's one call gave them everything.
-    expect(host.status().startup_requests).toBe(1);
 
     await t.lua('vim.cmd.cd(vim.fn.fnameescape(vim.env.HOME))');
     const home = await t.lua<string>('return vim.fn.getcwd()');
@@ -120,6 +121,116 @@ describe('host core attached in-process', () => {
 
     await host.shutdown('test').done;
     expect(events.slice(2)).toEqual(['down user', 'down store']);
+    await t.close();
+  });
+
+  it('is ready before its modules load; what Lua asks of them meanwhile waits for them', async () => {
+    const t = await startNvim();
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const notes: unknown[] = [];
+    const slow = defineModule({
+      name: 'slow',
+      async activate({ host }) {
+        await gate;
+        const a = host.onRequest('slow.echo', ([x]) => x);
+        const b = host.onNotification('slow.note', ([x]) => {
+          notes.push(x);
+        });
+        return toDisposable(() => {
+          a.dispose();
+          b.dispose();
+        });
+      },
+    });
+    let loaded = false;
+    let ready: ReadyHost | undefined;
+    const starting = new StartingHost({
+      nvim: t.nvim,
+      logger: createMemoryLogger(),
+      logFile: null,
+    });
+    const started = starting.ready(
+      async () => {
+        loaded = true;
+        return [slow];
+      },
+      { onReady: (h) => (ready = h) },
+    );
+    const host = (await waitFor(() => ready, 10000, 'the host to be ready')) as ReadyHost;
+    // Neovim knows the host is ready; the modules are loading or starting.
+    expect(await t.lua('return require("rune.host").info().state')).toBe('ready');
+    await waitFor(() => loaded, 10000, 'the modules to load');
+    const answer = host.dispatch('slow.echo', ['hi']);
+    host.dispatchNotification('slow.note', ['first']);
+    host.dispatchNotification('slow.note', ['second']);
+    const status = host.dispatch('rune.status', []) as Promise<{ modules: string[] }>;
+    expect(host.status().modules).toEqual([]);
+    release();
+    expect(await answer).toBe('hi');
+    expect((await status).modules).toEqual(['slow']);
+    await expect.poll(() => notes).toEqual(['first', 'second']);
+    expect(await started).toBe(host);
+    // Once they have started, a method nobody registered is unknown.
+    await expect(host.dispatch('slow.nope', [])).rejects.toThrow(
+      /Unknown Rune request "slow.nope"/,
+    );
+    await host.shutdown('test finished').done;
+    await t.close();
+  });
+
+  it('answers what the RuneHostReady autocmd asks of a module that is still starting', async () => {
+    const t = await startNvim();
+    await t.lua(`vim.api.nvim_create_autocmd('User', {
+      pattern = 'RuneHostReady',
+      once = true,
+      callback = function() _G.echoed = require('rune.host').request('quick.echo', 'hi') end,
+    })`);
+    const quick = defineModule({
+      name: 'quick',
+      activate: ({ host }) => host.onRequest('quick.echo', ([x]) => x),
+    });
+    await startInProcessHost(t, [quick]);
+    expect(await t.lua('return _G.echoed')).toBe('hi');
+    await t.close();
+  });
+
+  it('stops while a module is still starting: what started is disposed, the rest when it ends', async () => {
+    const t = await startNvim();
+    const disposed: string[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const first = defineModule({
+      name: 'first',
+      activate: () => toDisposable(() => disposed.push('first')),
+    });
+    const stuck = defineModule({
+      name: 'stuck',
+      async activate() {
+        await gate;
+        return toDisposable(() => disposed.push('stuck'));
+      },
+    });
+    const never = defineModule({
+      name: 'never',
+      activate: () => toDisposable(() => disposed.push('never')),
+    });
+    const logger = createMemoryLogger();
+    let ready: ReadyHost | undefined;
+    const started = new StartingHost({ nvim: t.nvim, logger, logFile: null }).ready(
+      [first, stuck, never],
+      { onReady: (h) => (ready = h) },
+    );
+    const host = (await waitFor(() => ready, 10000, 'the host to be ready')) as ReadyHost;
+    await waitFor(() => host.status().modules.includes('first'), 10000, 'the first module');
+    await host.shutdown('test').done;
+    expect(disposed).toEqual(['first']);
+    expect(host.status().state).toBe('stopped');
+    expect(logger.lines.some((l) => l.includes('modules still starting'))).toBe(true);
+    // The stuck module ends its start: it is disposed at once, and nothing after it starts.
+    release();
+    await started;
+    expect(disposed).toEqual(['first', 'stuck']);
     await t.close();
   });
 });

@@ -98,7 +98,7 @@ export interface BuiltMcpEnv {
   pending(): Promise<string[]>;
 }
 
-/** Like `startMcpEnv`, but the host is the one users run: dist/nvim/main.js started by lua/rune/host.lua. */
+/** Like `startMcpEnv`, but the host is the one users run: dist/host/main.js started by lua/rune/host.lua. */
 export async function startBuiltMcpEnv(
   setupLua = '{}',
   files: Record<string, string> = {},

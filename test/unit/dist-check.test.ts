@@ -29,13 +29,25 @@ describe('the check that dist/ is built from the current src/', () => {
     );
     write('dist/cli/main.js', 50);
     expect(distProblem(root)).toBe(
-      'dist/ is older than src/: core/errors.ts (no dist/core/errors.js); run `npm run build` first',
+      'dist/ is older than src/: core/errors.ts (no dist/core/errors.js), the host bundle (no dist/host/main.js), the host bundle (no dist/host/rplugin.js); run `npm run build` first',
     );
     write('dist/core/errors.js', 50);
-    expect(distProblem(root)).toBeUndefined();
-    write('src/core/errors.ts', 10);
     expect(distProblem(root)).toBe(
-      'dist/ is older than src/: core/errors.ts (changed since); run `npm run build` first',
+      'dist/ is older than src/: the host bundle (no dist/host/main.js), the host bundle (no dist/host/rplugin.js); run `npm run build` first',
+    );
+    write('dist/host/main.js', 50);
+    write('dist/host/rplugin.js', 50);
+    expect(distProblem(root)).toBeUndefined();
+    // The bundler changed: the bundle is stale, though every file tsc writes is fresh.
+    write('scripts/bundle.mjs', 20);
+    expect(distProblem(root)).toBe(
+      'dist/ is older than src/: the host bundle (dist/host/main.js), the host bundle (dist/host/rplugin.js); run `npm run build` first',
+    );
+    write('dist/host/main.js', 10);
+    write('dist/host/rplugin.js', 10);
+    write('src/core/errors.ts', 5);
+    expect(distProblem(root)).toBe(
+      'dist/ is older than src/: core/errors.ts (changed since), the host bundle (dist/host/main.js), the host bundle (dist/host/rplugin.js); run `npm run build` first',
     );
   });
 });

@@ -1,12 +1,12 @@
 // Classic remote-plugin entry for users of :UpdateRemotePlugins. It registers
 // the same :Rune* commands as plugin/rune.lua and loads the same host core
-// (dist/nvim/rplugin.js); set `vim.g.rune_rplugin = 1` so plugin/rune.lua
+// (dist/host/rplugin.js); set `vim.g.rune_rplugin = 1` so plugin/rune.lua
 // leaves the commands to this entry.
 'use strict';
 const path = require('node:path');
 const { pathToFileURL } = require('node:url');
 
-const corePath = path.resolve(__dirname, '..', '..', '..', 'dist', 'nvim', 'rplugin.js');
+const corePath = path.resolve(__dirname, '..', '..', '..', 'dist', 'host', 'rplugin.js');
 let core;
 function load() {
   core ??= import(pathToFileURL(corePath).href);

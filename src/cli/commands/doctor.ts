@@ -43,7 +43,7 @@ export async function runChecks(): Promise<Check[]> {
   else
     add('node', 'error', `Node.js ${process.version} is too old`, 'Install Node.js 20.19 or newer');
 
-  const main = path.join(PACKAGE_ROOT, 'dist', 'nvim', 'main.js');
+  const main = path.join(PACKAGE_ROOT, 'dist', 'host', 'main.js');
   if (fs.existsSync(main)) add('build', 'ok', `Rune ${VERSION} is built (${main})`);
   else
     add(
