@@ -2,7 +2,7 @@
 // process so its memory is measured alone): errors, tool-call latency p50/p99,
 // and resident memory per session. Each client is the official SDK client
 // (initialize, initialized, its standalone SSE stream, then one tools/call).
-// Run after `npm run build`: node bench/mcp-sessions.mjs   (SESSIONS=1000, PROF=<dir>)
+// Run after `npm run build`: node bench/mcp-sessions.mjs   (SESSIONS=1000, PROF=<dir>, HEAP=<dir>)
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -16,7 +16,7 @@ if (process.argv[2] === 'server') {
   // in-memory editor) plus an `echo` tool, answering memory probes over IPC.
   const { McpHttpServer } = await import('../dist/mcp/server.js');
   const { ToolRegistry } = await import('../dist/tools/registry.js');
-  const { registerEditorTools } = await import('../dist/tools/editor-tools.js');
+  const { registerEditorTools } = await import('../dist/tools/editor/index.js');
   const { z } = await import('zod');
   const registry = new ToolRegistry();
   const lines = Array.from({ length: 100 }, (_, i) => `line ${i}`);
@@ -64,7 +64,12 @@ if (process.argv[2] === 'server') {
   await server.listen();
   // Exits (writing the profile, if any) when the bench is done.
   process.on('SIGINT', () => process.exit(0));
-  process.on('message', (m) => {
+  process.on('message', async (m) => {
+    if (typeof m === 'object' && m.snapshot) {
+      const v8 = await import('node:v8');
+      globalThis.gc?.();
+      process.send({ file: v8.writeHeapSnapshot(m.snapshot) });
+    }
     if (m === 'rss') {
       globalThis.gc?.();
       globalThis.gc?.();
@@ -108,6 +113,13 @@ if (process.argv[2] === 'server') {
     await c.close();
   }
   const before = await probe();
+  // HEAP=<dir> writes heap snapshots of the server before and with the sessions open.
+  const snapshot = async (name) => {
+    if (!process.env.HEAP) return;
+    child.send({ snapshot: `${process.env.HEAP}/${name}.heapsnapshot` });
+    console.error(`heap snapshot: ${(await next()).file}`);
+  };
+  await snapshot('before');
 
   let errors = 0;
   const clients = [];
@@ -129,6 +141,7 @@ if (process.argv[2] === 'server') {
   );
   const connectMs = Date.now() - t0;
   const during = await probe();
+  await snapshot('sessions');
 
   const lat = [];
   let callErrors = 0;

@@ -43,6 +43,7 @@ import type { Disposable } from '../core/disposable.js';
 import { AbortError } from '../core/errors.js';
 import { BoundedEventStore } from './event-store.js';
 import { JsonResponseTransport, type Taken } from './json-response.js';
+import { ownStandaloneStream } from './standalone-stream.js';
 import { bearerMatches, checkHostAndOrigin, digest } from './guard.js';
 import { TlsListener, type TlsOptions } from './tls.js';
 import {
@@ -120,6 +121,8 @@ export type SdkServer = typeof import('@modelcontextprotocol/sdk/server/mcp.js')
 interface Sdk {
   server: SdkServer;
   StreamableHTTPServerTransport: typeof import('@modelcontextprotocol/sdk/server/streamableHttp.js').StreamableHTTPServerTransport;
+  /** The same, serving a session's standalone GET stream itself (standalone-stream.ts). */
+  SessionTransport: typeof import('@modelcontextprotocol/sdk/server/streamableHttp.js').StreamableHTTPServerTransport;
   AjvJsonSchemaValidator: typeof import('@modelcontextprotocol/sdk/validation/ajv-provider.js').AjvJsonSchemaValidator;
 }
 
@@ -140,6 +143,7 @@ function loadSdk(): Promise<Sdk> {
     loaded = {
       server,
       StreamableHTTPServerTransport: http.StreamableHTTPServerTransport,
+      SessionTransport: ownStandaloneStream(http.StreamableHTTPServerTransport),
       AjvJsonSchemaValidator: ajv.AjvJsonSchemaValidator,
     };
     return loaded;
@@ -579,7 +583,7 @@ export class McpHttpServer implements Disposable {
     const sdk = await loadSdk();
     const server = this.newServer(sdk);
     const ref: { session?: Session } = {};
-    const inner = new sdk.StreamableHTTPServerTransport({
+    const inner = new sdk.SessionTransport({
       sessionIdGenerator: () => randomUUID(),
       eventStore: new BoundedEventStore(),
       retryInterval: 1000,

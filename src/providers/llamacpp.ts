@@ -315,16 +315,20 @@ function parse(data: string, who: Who): unknown {
   }
 }
 
-/** The `data:` payloads of a server-sent-events body. */
+/**
+ * The `data:` payloads of a server-sent-events body. Decoded in the loop rather than
+ * through a `TextDecoderStream`: one stream hop fewer between the last byte and the answer.
+ */
 async function* sseEvents(res: Response): AsyncGenerator<string> {
   if (!res.body) return;
-  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+  const reader = res.body.getReader();
+  const decoder = new TextDecoder();
   let buf = '';
   try {
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
-      buf += value;
+      buf += decoder.decode(value, { stream: true });
       let nl: number;
       while ((nl = buf.indexOf('\n')) >= 0) {
         const line = buf.slice(0, nl).replace(/\r$/, '');

@@ -378,32 +378,42 @@ function toOllama(m: ChatMessage, names: Map<string, string>, wire: ToolNameMap)
 /**
  * ollama-js skips an NDJSON line it cannot parse (with a console warning), which would
  * silently drop part of an answer; this makes such a line fail the stream instead.
+ * A pull source over the body's reader rather than a `TransformStream`: one stream hop
+ * fewer between the answer's last line and the caller.
  */
 function validateNdjson(res: Response): Response {
   if (!res.ok || !res.body || !/ndjson/.test(res.headers.get('content-type') ?? '')) return res;
+  const reader = res.body.getReader();
   const decoder = new TextDecoder();
   let rest = '';
   const check = (line: string) => {
     if (line.trim()) JSON.parse(line);
   };
-  const body = res.body.pipeThrough(
-    new TransformStream<Uint8Array, Uint8Array>(
-      {
-        transform(chunk, ctl) {
-          const lines = (rest + decoder.decode(chunk, { stream: true })).split('\n');
-          rest = lines.pop() ?? '';
-          lines.forEach(check);
-          ctl.enqueue(chunk);
-        },
-        flush() {
+  const body = new ReadableStream<Uint8Array>(
+    {
+      async pull(ctl) {
+        const { done, value } = await reader.read();
+        if (done) {
           check(rest + decoder.decode());
-        },
+          ctl.close();
+          return;
+        }
+        const lines = (rest + decoder.decode(value, { stream: true })).split('\n');
+        rest = lines.pop() ?? '';
+        try {
+          lines.forEach(check);
+        } catch (err) {
+          // The rest of a broken answer is not wanted: the connection closes.
+          void reader.cancel(err).catch(() => undefined);
+          throw err;
+        }
+        ctl.enqueue(value);
       },
-      undefined,
-      // Reading ahead lets the body reach its end although ollama-js stops reading at the
-      // "done" line, so the connection goes back to the keep-alive pool.
-      { highWaterMark: 1024 },
-    ),
+      cancel: (reason) => reader.cancel(reason),
+    },
+    // Reading ahead lets the body reach its end although ollama-js stops reading at the
+    // "done" line, so the connection goes back to the keep-alive pool.
+    { highWaterMark: 1024 },
   );
   return new Response(body, {
     status: res.status,

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { ResourceUpdatedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { waitFor, type TestNvim } from '../helpers/nvim.js';
 import { CLI, explained, shellEnv, startRune } from '../helpers/e2e.js';
 
@@ -189,6 +190,47 @@ describe('MCP server (built host) with the official SDK client', () => {
         });
         expect(bad.status).toBe(400);
         expect(await bad.text()).toContain('Unsupported protocol version: 1999-01-01');
+      });
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('tells a subscribed agent of buffer changes on its standalone GET stream', async () => {
+    const streams: string[] = [];
+    const client = new Client({ name: 'e2e-watch', version: '1.0.0' });
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(lock.url), {
+        requestInit: { headers: { Authorization: `Bearer ${lock.token}` } },
+        fetch: async (url, init) => {
+          const res = await fetch(url, init);
+          if (init?.method === 'GET') streams.push(res.headers.get('content-type') ?? '');
+          return res;
+        },
+      }),
+    );
+    try {
+      await explained(t, async () => {
+        const updates: string[] = [];
+        client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => {
+          updates.push(n.params.uri);
+        });
+        const b = await t.lua<number>(`local b = vim.fn.bufadd(...) vim.fn.bufload(b) return b`, [
+          path.join(ws, 'notes.txt'),
+        ]);
+        await client.subscribeResource({ uri: `nvim://buffer/${b}` });
+        await waitFor(() => streams.length > 0, 10000, 'the standalone GET stream');
+        expect(streams[0]).toBe('text/event-stream');
+        await t.lua(
+          `vim.api.nvim_buf_set_lines(..., -1, -1, false, { 'delta' }); vim.api.nvim_exec_autocmds('TextChanged', { buffer = ... })`,
+          [b],
+        );
+        await waitFor(
+          () => updates.includes(`nvim://buffer/${b}`),
+          10000,
+          'resources/updated for the buffer',
+        );
+        await t.lua(`vim.api.nvim_buf_set_lines(..., -2, -1, false, {})`, [b]);
       });
     } finally {
       await client.close();
