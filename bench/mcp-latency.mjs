@@ -4,9 +4,14 @@
 // over its Unix socket), each beside the same facts fetched directly over
 // Neovim's msgpack-RPC as the baseline. Edits are allowed by an approval rule so no
 // prompt waits for a person.
+// Two more rows show Rune's own share: a bare keep-alive `http.request` POST of
+// the same JSON-RPC body (no SDK client), and the CPU time the host (and the
+// `rune mcp` process) spent per call, read from /proc: steadier than wall
+// time on a shared machine.
 // Run after `npm run build`: node bench/mcp-latency.mjs   (N=300)
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { attach } from 'neovim';
@@ -46,15 +51,31 @@ await nvim.lua(
 );
 const info = await nvim.lua('return require("rune.host").request("rune.mcp.info")', []);
 const buf = await nvim.lua('return vim.api.nvim_get_current_buf()', []);
+const hostPid = await nvim.lua('return vim.fn.jobpid(require("rune.host").info().job)', []);
 
-async function measure(fn) {
-  for (let i = 0; i < 20; i++) await fn(i); // warm-up
+/** CPU time (user + system, ms) a process has used, from /proc (Linux); NaN elsewhere. */
+function cpuMs(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // utime + stime, in USER_HZ (100)
+  } catch {
+    return NaN;
+  }
+}
+
+/** Wall times (ms) of N calls after a warm-up; `out.cpu`: ms of CPU per call of the `pids`. */
+async function measure(fn, pids = []) {
+  // Warm-up: the JIT compiles the host's call path here, not in the first case measured.
+  for (let i = 0; i < 100; i++) await fn(i);
   const out = [];
+  const cpu0 = pids.map(cpuMs);
   for (let i = 0; i < N; i++) {
     const t = process.hrtime.bigint();
     await fn(i);
     out.push(Number(process.hrtime.bigint() - t) / 1e6);
   }
+  out.cpu = pids.map((p, i) => (cpuMs(p) - cpu0[i]) / N);
   return out;
 }
 
@@ -78,12 +99,11 @@ const edit = (c) => async (i) => {
   if (r.isError) throw new Error(r.content[0].text);
 };
 
-const http = new Client({ name: 'bench-http', version: '0' });
-await http.connect(
-  new StreamableHTTPClientTransport(new URL(info.url), {
-    requestInit: { headers: { Authorization: `Bearer ${info.token}` } },
-  }),
-);
+const httpClient = new Client({ name: 'bench-http', version: '0' });
+const httpTransport = new StreamableHTTPClientTransport(new URL(info.url), {
+  requestInit: { headers: { Authorization: `Bearer ${info.token}` } },
+});
+await httpClient.connect(httpTransport);
 const stdio = new Client({ name: 'bench-stdio', version: '0' });
 await stdio.connect(
   new StdioClientTransport({
@@ -93,6 +113,49 @@ await stdio.connect(
     stderr: 'ignore',
   }),
 );
+
+// The same JSON-RPC POST as the SDK client's, over one keep-alive connection with
+// node:http and nothing else: what the SDK client (fetch) adds is the difference.
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+const bare = (name, args) => {
+  let id = 0;
+  return () =>
+    new Promise((resolve, reject) => {
+      const body = JSON.stringify({
+        jsonrpc: '2.0',
+        id: `bare-${++id}`,
+        method: 'tools/call',
+        params: { name, arguments: args },
+      });
+      const req = http.request(
+        info.url,
+        {
+          method: 'POST',
+          agent,
+          headers: {
+            Authorization: `Bearer ${info.token}`,
+            'Content-Type': 'application/json',
+            'Content-Length': Buffer.byteLength(body),
+            Accept: 'application/json, text/event-stream',
+            'mcp-session-id': httpTransport.sessionId,
+            'mcp-protocol-version': httpTransport.protocolVersion,
+          },
+        },
+        (res) => {
+          const chunks = [];
+          res.on('data', (c) => chunks.push(c));
+          res.on('end', () => {
+            const m = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+            if (res.statusCode !== 200 || m.error || m.result.isError) {
+              reject(new Error(`bare POST: ${res.statusCode} ${JSON.stringify(m).slice(0, 200)}`));
+            } else resolve(m);
+          });
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
+};
 
 // Each call: the raw msgpack-RPC request(s) that fetch the same facts, then the tool.
 const cases = [
@@ -125,40 +188,58 @@ const cases = [
   ],
 ];
 
+const stdioTransport = stdio.transport;
+// The host starts its modules in the background after ready, and the JIT compiles the
+// call path on first use: one round of every call first, so no row pays for either.
+for (const [, raw, [tool, args]] of cases) {
+  for (const fn of [raw, bare(tool, args), call(httpClient, tool, args), call(stdio, tool, args)]) {
+    for (let i = 0; i < 100; i++) await fn(i);
+  }
+}
 const rows = [];
+const row = (label, via, v, base) => [
+  `${label}: ${via}`,
+  fmt(median(v), 2),
+  fmt(p99(v), 2),
+  fmt(median(v) / median(base), 1) + 'x',
+  v.cpu.map((c) => fmt(c, 3)).join(' + ') || '',
+];
 for (const [label, raw, [tool, args]] of cases) {
   const base = await measure(raw);
-  const row = (via, v) => [
-    `${label}: ${via}`,
-    fmt(median(v), 2),
-    fmt(p99(v), 2),
-    fmt(median(v) / median(base), 1) + 'x',
-  ];
-  rows.push(row('msgpack-RPC direct (baseline)', base));
-  rows.push(row('MCP over HTTP', await measure(call(http, tool, args))));
-  rows.push(row('MCP through rune mcp (stdio)', await measure(call(stdio, tool, args))));
+  rows.push(row(label, 'msgpack-RPC direct (baseline)', base, base));
+  rows.push(row(label, 'bare http.request POST', await measure(bare(tool, args), [hostPid]), base));
+  rows.push(
+    row(label, 'MCP over HTTP', await measure(call(httpClient, tool, args), [hostPid]), base),
+  );
+  rows.push(
+    row(
+      label,
+      'MCP through rune mcp (stdio)',
+      await measure(call(stdio, tool, args), [hostPid, stdioTransport.pid]),
+      base,
+    ),
+  );
 }
 const editBase = await measure(() => nvim.request('nvim_buf_get_lines', [buf, 5, 6, false]));
-rows.push([
-  'small edit: MCP over HTTP',
-  ...((v) => [fmt(median(v), 2), fmt(p99(v), 2), fmt(median(v) / median(editBase), 1) + 'x'])(
-    await measure(edit(http)),
+rows.push(row('small edit', 'MCP over HTTP', await measure(edit(httpClient), [hostPid]), editBase));
+rows.push(
+  row(
+    'small edit',
+    'MCP through rune mcp (stdio)',
+    await measure(edit(stdio), [hostPid, stdioTransport.pid]),
+    editBase,
   ),
-]);
-rows.push([
-  'small edit: MCP through rune mcp (stdio)',
-  ...((v) => [fmt(median(v), 2), fmt(p99(v), 2), fmt(median(v) / median(editBase), 1) + 'x'])(
-    await measure(edit(stdio)),
-  ),
-]);
+);
 
 table(
-  `MCP tool-call latency against Neovim (${N} calls each, ms; edits against a 1-line RPC read)`,
-  ['call', 'p50', 'p99', 'p50 vs baseline'],
+  `MCP tool-call latency against Neovim (${N} calls each, ms; edits against a 1-line RPC read;` +
+    ` CPU: ms per call of the host [+ rune mcp], from /proc)`,
+  ['call', 'p50', 'p99', 'p50 vs baseline', 'CPU'],
   rows,
 );
 
-await http.close();
+await httpClient.close();
+agent.destroy();
 await stdio.close();
 nvim.command('qa!').catch(() => undefined);
 await new Promise((r) => proc.once('exit', r));

@@ -2,6 +2,7 @@
 // starts a real headless Neovim whose host runs with `--cpu-prof`, makes N
 // read_buffer calls of LINES lines, quits, and prints the functions with the
 // most self time (the profile file stays for Chrome DevTools / speedscope).
+// TOOL=get_cursor or TOOL=get_diagnostics profiles those calls instead.
 // Run after `npm run build`: node bench/profile-mcp.mjs   (N=2000, LINES=10, TOP=30)
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -15,6 +16,7 @@ import { ROOT, nvimBin, fmt, table } from './lib.mjs';
 const N = Number(process.env.N ?? 2000);
 const TOP = Number(process.env.TOP ?? 30);
 const LINES = Number(process.env.LINES ?? 10);
+const TOOL = process.env.TOOL ?? 'read_buffer';
 const home = fs.mkdtempSync(path.join(os.tmpdir(), 'rune-bench-prof-'));
 const profDir = path.join(home, 'prof');
 fs.mkdirSync(profDir);
@@ -57,8 +59,13 @@ await client.connect(
 const t0 = process.hrtime.bigint();
 for (let i = 0; i < N; i++) {
   const r = await client.callTool({
-    name: 'read_buffer',
-    arguments: { buffer: buf, start_line: 1, end_line: LINES },
+    name: TOOL,
+    arguments:
+      TOOL === 'read_buffer'
+        ? { buffer: buf, start_line: 1, end_line: LINES }
+        : TOOL === 'get_diagnostics'
+          ? { buffer: buf }
+          : {},
   });
   if (r.isError) throw new Error(r.content[0].text);
 }
@@ -100,7 +107,7 @@ for (const node of prof.nodes) {
 const rows = [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, TOP);
 console.log(`${N} calls in ${fmt(ms, 0)} ms (${fmt(ms / N, 3)} ms per call, client included)`);
 table(
-  `Host self time under ${N} read_buffer calls of ${LINES} lines (${fmt(total, 0)} ms sampled; profile: ${file})`,
+  `Host self time under ${N} ${TOOL} calls${TOOL === 'read_buffer' ? ` of ${LINES} lines` : ''} (${fmt(total, 0)} ms sampled; profile: ${file})`,
   ['function', 'self ms', 'share'],
   rows.map(([k, v]) => [k, fmt(v, 1), fmt((100 * v) / total, 1) + '%']),
 );

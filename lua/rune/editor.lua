@@ -22,6 +22,31 @@ local function info(b)
   }
 end
 
+--- Lines `s`..`e` (0-based, end exclusive) joined with newlines: one string to send.
+function M.text(b, s, e)
+  return table.concat(vim.api.nvim_buf_get_lines(b, s, e, false), '\n')
+end
+
+--- Several accessors in one request (the host batches the calls a tool makes at once).
+--- Each answer is `{ true, value }` or `{ false, message }`: one failing call spoils no other.
+---@param calls { [1]: string, [2]: any[] }[] accessor names and their arguments
+function M.batch(calls)
+  local out = {}
+  for i, c in ipairs(calls) do
+    local fn = c[1] ~= 'batch' and M[c[1]] or nil
+    if not fn then
+      out[i] = { false, 'no editor function ' .. tostring(c[1]) }
+    else
+      local ok, v = pcall(fn, unpack(c[2], 1, table.maxn(c[2])))
+      if not ok then
+        v = tostring(v)
+      end
+      out[i] = { ok, v }
+    end
+  end
+  return out
+end
+
 function M.roots()
   local roots, seen = {}, {}
   local function add(p)

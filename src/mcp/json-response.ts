@@ -38,9 +38,17 @@ import {
   isJSONRPCRequest,
   isJSONRPCResultResponse,
   type JSONRPCMessage,
+  type JSONRPCRequest,
+  type JSONRPCResponse,
   type MessageExtraInfo,
   type RequestId,
 } from '@modelcontextprotocol/sdk/types.js';
+
+/** A message `takes()` accepted, and whether it is a request (checked once, with the SDK's schema). */
+export interface Taken {
+  message: JSONRPCMessage;
+  request: boolean;
+}
 
 interface Pending {
   res: http.ServerResponse;
@@ -95,7 +103,7 @@ export class JsonResponseTransport implements Transport {
    * initialized session, with the headers the SDK transport demands.
    * Otherwise undefined.
    */
-  takes(req: http.IncomingMessage, body: unknown): JSONRPCMessage | undefined {
+  takes(req: http.IncomingMessage, body: unknown): Taken | undefined {
     const sid = this.inner.sessionId;
     if (!sid || req.headers['mcp-session-id'] !== sid || Array.isArray(body)) return undefined;
     const request = isJSONRPCRequest(body);
@@ -112,23 +120,23 @@ export class JsonResponseTransport implements Transport {
       return undefined;
     }
     if (request && this.pending.has(body.id)) return undefined;
-    return body as JSONRPCMessage;
+    return { message: body as JSONRPCMessage, request };
   }
 
   /**
    * Hands `message` (taken by `takes`) to the server. A request's answer goes
    * to `res`; anything else is acknowledged at once with 202, as the SDK does.
    */
-  handle(req: http.IncomingMessage, res: http.ServerResponse, message: JSONRPCMessage): void {
+  handle(req: http.IncomingMessage, res: http.ServerResponse, { message, request }: Taken): void {
     const extra: MessageExtraInfo = {
       requestInfo: { headers: req.headers, url: new URL(req.url ?? '/mcp', 'http://127.0.0.1') },
     };
-    if (!isJSONRPCRequest(message)) {
+    if (!request) {
       this.inner.onmessage?.(message, extra);
       res.writeHead(202).end();
       return;
     }
-    const id = message.id;
+    const id = (message as JSONRPCRequest).id;
     const entry: Pending = { res, streaming: false };
     this.pending.set(id, entry);
     res.once('close', () => {
@@ -138,8 +146,9 @@ export class JsonResponseTransport implements Transport {
   }
 
   send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
-    const answer = isJSONRPCResultResponse(message) || isJSONRPCErrorResponse(message);
-    const id = answer ? message.id : options?.relatedRequestId;
+    // The server's own messages, built by the SDK: a response is the one without a method.
+    const answer = !('method' in message);
+    const id = answer ? (message as JSONRPCResponse).id : options?.relatedRequestId;
     const entry = id === undefined ? undefined : this.pending.get(id);
     if (!entry) return this.inner.send(message, options);
     const { res } = entry;

@@ -117,13 +117,7 @@ export async function runStdioProxy(target: ServerTarget, opts: ProxyOptions = {
     t.onmessage = (m) => sendDown(m);
     // An MCP client gets the host's lines as they are; one without initialize needs them
     // rewritten (sendDown), so only that one pays for parsing.
-    if (t instanceof SocketClientTransport && !bare) {
-      const out = opts.stdout ?? process.stdout;
-      t.passLines((line) => {
-        out.write(line);
-        out.write('\n');
-      });
-    }
+    if (t instanceof SocketClientTransport && !bare) t.passBytes(opts.stdout ?? process.stdout);
     up = t;
     initResult = result;
     initParams = params;

@@ -42,7 +42,7 @@ import type { jsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/t
 import type { Disposable } from '../core/disposable.js';
 import { AbortError } from '../core/errors.js';
 import { BoundedEventStore } from './event-store.js';
-import { JsonResponseTransport } from './json-response.js';
+import { JsonResponseTransport, type Taken } from './json-response.js';
 import { ownStandaloneStream } from './standalone-stream.js';
 import { bearerMatches, checkHostAndOrigin, digest } from './guard.js';
 import { TlsListener, type TlsOptions } from './tls.js';
@@ -58,6 +58,7 @@ export type { TlsOptions } from './tls.js';
 import { SocketServerTransport, readAuthLine } from './socket.js';
 import { nullLogger, type Logger } from '../core/log.js';
 import { VERSION } from '../core/version.js';
+import { anySignal } from '../core/signals.js';
 import type {
   CallGate,
   EditProposal,
@@ -409,6 +410,23 @@ export class McpHttpServer implements Disposable {
     this.opts.onSessionsChanged?.();
   }
 
+  /**
+   * The Authorization header each connection last proved the token with. A
+   * keep-alive client sends the same header with every request: comparing it to
+   * what this very connection already proved skips hashing it again. A connection
+   * that never proved the token has no entry, so guessing still meets the
+   * constant-time check.
+   */
+  private readonly proven = new WeakMap<object, string>();
+
+  private authorized(req: http.IncomingMessage): boolean {
+    const value = req.headers.authorization;
+    if (value !== undefined && this.proven.get(req.socket) === value) return true;
+    if (!bearerMatches(value, this.tokenDigest)) return false;
+    this.proven.set(req.socket, value!);
+    return true;
+  }
+
   /** The guard, then routing to a session. */
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const forbidden = checkHostAndOrigin(
@@ -427,7 +445,7 @@ export class McpHttpServer implements Disposable {
     }
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     if (url.pathname === '/health') {
-      if (!bearerMatches(req.headers.authorization, this.tokenDigest)) {
+      if (!this.authorized(req)) {
         res.setHeader('WWW-Authenticate', 'Bearer realm="rune"');
         sendJsonError(res, 401, -32001, 'Unauthorized: /health needs the bearer token too.');
         return;
@@ -445,7 +463,7 @@ export class McpHttpServer implements Disposable {
       sendJsonError(res, 404, -32000, 'Not found: the MCP endpoint is /mcp.');
       return;
     }
-    if (!bearerMatches(req.headers.authorization, this.tokenDigest)) {
+    if (!this.authorized(req)) {
       res.setHeader('WWW-Authenticate', 'Bearer realm="rune"');
       sendJsonError(
         res,
@@ -524,9 +542,9 @@ export class McpHttpServer implements Disposable {
       else s.inFlight--;
       s.lastSeen = Date.now();
     });
-    if (req.method === 'POST') this.trackConnection(s, res, body);
     const plain = req.method === 'POST' ? s.transport!.takes(req, body) : undefined;
-    if (plain && !(isJSONRPCRequest(plain) && this.streams(plain))) {
+    if (req.method === 'POST') this.trackConnection(s, res, body, plain);
+    if (plain && !(plain.request && this.streams(plain.message as JSONRPCRequest))) {
       s.transport!.handle(req, res, plain);
     } else await s.transport!.handleRequest(req, res, body);
   }
@@ -620,8 +638,17 @@ export class McpHttpServer implements Disposable {
     await transport.handleRequest(req, res, body);
   }
 
-  private trackConnection(s: Session, res: http.ServerResponse, body: unknown): void {
-    const ids = (Array.isArray(body) ? body : [body]).filter(isJSONRPCRequest).map((m) => m.id);
+  private trackConnection(
+    s: Session,
+    res: http.ServerResponse,
+    body: unknown,
+    taken: Taken | undefined,
+  ): void {
+    const ids = taken
+      ? taken.request
+        ? [(taken.message as JSONRPCRequest).id]
+        : []
+      : (Array.isArray(body) ? body : [body]).filter(isJSONRPCRequest).map((m) => m.id);
     if (!ids.length) return;
     const mine = ids.map((id) => {
       const entry = { ctrl: new AbortController(), detached: false };
@@ -674,12 +701,17 @@ export class McpHttpServer implements Disposable {
       if (!tool || !(this.opts.publish?.(tool) ?? true)) {
         throw new McpError(ErrorCode.InvalidParams, `Tool ${r.params.name} not found`);
       }
-      return registry.call(
-        r.params.name,
-        r.params.arguments ?? {},
-        this.context(s, extra),
-        this.opts.gate,
-      );
+      // The connection that carries this request (HTTP), else the session's (socket).
+      const conn = s.open.get(extra.requestId)?.ctrl.signal ?? s.gone?.signal;
+      const linked = anySignal([extra.signal, this.stopping.signal, ...(conn ? [conn] : [])]);
+      return registry
+        .call(
+          r.params.name,
+          r.params.arguments ?? {},
+          this.context(s, extra, linked.signal),
+          this.opts.gate,
+        )
+        .finally(() => linked.dispose());
     });
     s.server.server.setRequestHandler(SubscribeRequestSchema, (r) => {
       s.subscriptions.add(r.params.uri);
@@ -692,17 +724,13 @@ export class McpHttpServer implements Disposable {
     this.opts.setup?.(s.server, s, loaded!.server);
   }
 
-  private context(s: Session, extra: Extra): ToolContext {
+  /** `signal` fires when the client cancels, its connection closes, or the server stops. */
+  private context(s: Session, extra: Extra, signal: AbortSignal): ToolContext {
     const token = extra._meta?.progressToken;
     const open = s.open.get(extra.requestId);
     const closeStream = extra.closeSSEStream;
     return {
-      signal: AbortSignal.any([
-        extra.signal,
-        this.stopping.signal,
-        ...(open ? [open.ctrl.signal] : []),
-        ...(!open && s.gone ? [s.gone.signal] : []),
-      ]),
+      signal,
       caller: { client: clientName(s.server), session: s.id || undefined },
       progress: (p) => {
         if (token === undefined) return;

@@ -6,6 +6,7 @@
  * gets one JSON-RPC error line and the connection is closed.
  */
 import * as net from 'node:net';
+import type { Writable } from 'node:stream';
 import {
   ReadBuffer,
   deserializeMessage,
@@ -168,8 +169,9 @@ export class SocketClientTransport {
   onerror?: (e: Error) => void;
   onclose?: () => void;
   private socket: net.Socket | undefined;
-  private pending: Buffer = Buffer.alloc(0);
-  private raw: ((line: Buffer) => void) | undefined;
+  /** The start of a line not yet ended. */
+  private pending: Buffer[] = [];
+  private out: Writable | undefined;
 
   constructor(
     private readonly file: string,
@@ -195,23 +197,38 @@ export class SocketClientTransport {
   }
 
   /**
-   * From now on, hands each line to `fn` as it arrived, without parsing it: a relay
-   * that only passes lines on need not decode and re-encode them.
+   * From now on, copies every byte from the host to `out` as it arrives, without
+   * looking for lines or parsing them: a relay that only passes the host's lines on
+   * need not split, decode and re-encode them (a 10,000-line read is one long line
+   * that would otherwise be gathered chunk by chunk). A line already begun goes
+   * first; the socket pauses while `out` is full.
    */
-  passLines(fn: (line: Buffer) => void): void {
-    this.raw = fn;
+  passBytes(out: Writable): void {
+    this.out = out;
+    const rest = this.pending;
+    this.pending = [];
+    for (const part of rest) this.forward(part);
+  }
+
+  private forward(chunk: Buffer): void {
+    if (this.out!.write(chunk) || !this.socket) return;
+    const s = this.socket;
+    s.pause();
+    this.out!.once('drain', () => s.resume());
   }
 
   private feed(chunk: Buffer): void {
-    this.pending = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
+    if (this.out) {
+      this.forward(chunk);
+      return;
+    }
+    // Only the newly arrived bytes are searched; a line is joined once, when it ends.
     let start = 0;
-    for (let nl = this.pending.indexOf(10); nl >= 0; nl = this.pending.indexOf(10, start)) {
-      const line = this.pending.subarray(start, nl);
+    for (let nl = chunk.indexOf(10); nl >= 0; nl = chunk.indexOf(10, start)) {
+      const tail = chunk.subarray(start, nl);
+      const line = this.pending.length ? Buffer.concat([...this.pending, tail]) : tail;
+      this.pending = [];
       start = nl + 1;
-      if (this.raw) {
-        this.raw(line);
-        continue;
-      }
       let m: JSONRPCMessage;
       try {
         m = deserializeMessage(line.toString('utf8'));
@@ -221,7 +238,8 @@ export class SocketClientTransport {
       }
       this.onmessage?.(m);
     }
-    this.pending = this.pending.subarray(start);
+    // passBytes is only ever called between chunks (after an awaited answer).
+    if (start < chunk.length) this.pending.push(start ? chunk.subarray(start) : chunk);
   }
 
   send(m: JSONRPCMessage): Promise<void> {

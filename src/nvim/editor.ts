@@ -20,11 +20,51 @@ import type {
 
 const API = 'require("rune.editor")';
 
+interface Queued {
+  fn: string;
+  args: unknown[];
+  resolve(v: unknown): void;
+  reject(e: unknown): void;
+}
+
 export class NvimEditor implements Editor {
   constructor(private readonly nvim: NeovimClient) {}
 
+  private queued: Queued[] = [];
+
+  /**
+   * Calls an accessor of lua/rune/editor.lua. The calls a tool makes together (a
+   * buffer, the roots and the text) leave in one request: one round trip to Neovim
+   * and one Lua chunk instead of one each.
+   */
   private call<T>(fn: string, args: unknown[] = []): Promise<T> {
-    return this.nvim.lua(`return ${API}.${fn}(...)`, args as never) as Promise<T>;
+    return new Promise<T>((resolve, reject) => {
+      this.queued.push({ fn, args, resolve: resolve as (v: unknown) => void, reject });
+      if (this.queued.length === 1) queueMicrotask(() => this.flush());
+    });
+  }
+
+  private flush(): void {
+    const calls = this.queued;
+    this.queued = [];
+    if (calls.length === 1) {
+      const [c] = calls as [Queued];
+      this.run(c.fn, c.args).then(c.resolve, c.reject);
+      return;
+    }
+    (this.run('batch', [calls.map((c) => [c.fn, c.args])]) as Promise<[boolean, unknown][]>).then(
+      (answers) =>
+        calls.forEach((c, i) => {
+          const [ok, value] = answers[i] ?? [false, 'no answer'];
+          if (ok) c.resolve(value ?? null);
+          else c.reject(new Error(String(value)));
+        }),
+      (err: unknown) => calls.forEach((c) => c.reject(err)),
+    );
+  }
+
+  private run(fn: string, args: unknown[]): Promise<unknown> {
+    return this.nvim.lua(`return ${API}.${fn}(...)`, args as never);
   }
 
   async roots(): Promise<string[]> {
@@ -71,10 +111,7 @@ export class NvimEditor implements Editor {
 
   async getText(bufferId: number, start: number, end: number): Promise<string> {
     try {
-      return (await this.nvim.request('nvim_exec_lua', [
-        'return table.concat(vim.api.nvim_buf_get_lines(...), "\\n")',
-        [bufferId, start, end, false],
-      ])) as string;
+      return await this.call<string>('text', [bufferId, start, end]);
     } catch (err) {
       throw new NotFoundError(`Cannot read buffer ${bufferId}: ${messageOf(err)}`);
     }

@@ -11,6 +11,7 @@ import { attach } from 'neovim/lib/attach/attach.js';
 import { createFileLogger, nullLogger, type Logger, type LogLevel } from '../core/log.js';
 import { StartingHost, type ReadyHost } from './host.js';
 import { clientLogger } from './client-logger.js';
+import { MsgpackFrames } from './msgpack-frames.js';
 import type { AnyModule } from './module.js';
 
 function fatal(message: string): void {
@@ -53,7 +54,8 @@ process.on('unhandledRejection', (reason) => {
 });
 
 const nvim = attach({
-  reader: process.stdin,
+  // Whole messages to the decoder: a large answer is joined once, not once per chunk.
+  reader: process.stdin.pipe(new MsgpackFrames()),
   writer: process.stdout,
   options: { logger: clientLogger(logger) },
 });

@@ -74,6 +74,48 @@ describe('MCP server guard', () => {
     expect(wrong.status).toBe(401);
   });
 
+  it('checks the token on every request of a kept-alive connection', async () => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const sockets = new Set<unknown>();
+    const post = (authorization: string) =>
+      new Promise<number>((resolve, reject) => {
+        const req = http.request(
+          {
+            host: '127.0.0.1',
+            port: env.port,
+            path: '/mcp',
+            method: 'POST',
+            agent,
+            headers: {
+              authorization,
+              'content-type': 'application/json',
+              accept: 'application/json, text/event-stream',
+            },
+          },
+          (res) => {
+            res.resume();
+            res.on('end', () => resolve(res.statusCode ?? 0));
+          },
+        );
+        req.on('socket', (s) => sockets.add(s));
+        req.on('error', reject);
+        req.end(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' }));
+      });
+    try {
+      const good = `Bearer ${env.token}`;
+      const wrong = `Bearer ${'0'.repeat(32)}`;
+      expect(await post(good)).toBe(200);
+      expect(await post(wrong)).toBe(401);
+      expect(await post(good)).toBe(200);
+      expect(await post(`${good}x`)).toBe(401);
+      expect(await post('')).toBe(401);
+      expect(await post(good)).toBe(200);
+      expect(sockets.size).toBe(1);
+    } finally {
+      agent.destroy();
+    }
+  });
+
   it('refuses a foreign Host or Origin with 403, even with the token', async () => {
     const auth = { authorization: `Bearer ${env.token}` };
     const badHost = await rawRequest({ ...auth, host: `evil.example:${env.port}` });
@@ -293,6 +335,76 @@ describe('MCP editor tools', () => {
       ),
     );
     expect(def.locations).toEqual([]);
+  });
+
+  it('asks Neovim once for a read by buffer id: the buffer, the roots and the lines together', async () => {
+    const bufferId = await env.t.lua<number>(
+      `vim.cmd.edit(${JSON.stringify(path.join(env.ws, 'main.txt'))}) return vim.api.nvim_get_current_buf()`,
+    );
+    // Every request the host makes to lua/rune/editor.lua, as the list of accessors it ran.
+    await env.t.lua(`
+      local E = require('rune.editor')
+      _G.rune_test_requests = {}
+      for name, fn in pairs(E) do
+        if name ~= 'batch' and type(fn) == 'function' then
+          E[name] = function(...)
+            if not _G.rune_test_in_batch then table.insert(_G.rune_test_requests, { name }) end
+            return fn(...)
+          end
+        end
+      end
+      local batch = E.batch
+      E.batch = function(calls)
+        local names = {}
+        for i, c in ipairs(calls) do names[i] = c[1] end
+        table.sort(names)
+        table.insert(_G.rune_test_requests, names)
+        _G.rune_test_in_batch = true
+        local ok, out = pcall(batch, calls)
+        _G.rune_test_in_batch = false
+        assert(ok, out)
+        return out
+      end`);
+    const requests = async (call: () => Promise<unknown>) => {
+      await env.t.lua('_G.rune_test_requests = {}');
+      await call();
+      return env.t.lua<string[][]>('return _G.rune_test_requests');
+    };
+    try {
+      let read: unknown;
+      expect(
+        await requests(async () => {
+          read = await client.callTool({
+            name: 'read_buffer',
+            arguments: { buffer: bufferId, start_line: 1, end_line: 2 },
+          });
+        }),
+      ).toEqual([['buffer', 'roots', 'text']]);
+      expect(textOf(read)).toBe(
+        'local a = 1\nlocal b = 2\n[lines 1-2 of 4; call again with start_line=3 for more]',
+      );
+      let diags: unknown;
+      expect(
+        await requests(async () => {
+          diags = await client.callTool({
+            name: 'get_diagnostics',
+            arguments: { buffer: bufferId },
+          });
+        }),
+      ).toEqual([['buffer', 'diagnostics', 'roots']]);
+      expect((JSON.parse(textOf(diags)) as { diagnostics: unknown[] }).diagnostics).toHaveLength(
+        await env.t.lua<number>('return #vim.diagnostic.get(...)', [bufferId]),
+      );
+      // One failing accessor (the text of a buffer that does not exist) spoils no other answer.
+      const missing = await client.callTool({
+        name: 'read_buffer',
+        arguments: { buffer: 9999 },
+      });
+      expect(missing.isError).toBe(true);
+      expect(textOf(missing)).toBe('No buffer 9999; call list_buffers to see the open ones.');
+    } finally {
+      await env.t.lua('package.loaded["rune.editor"] = nil');
+    }
   });
 
   it('streams appended lines of tail_file as progress until cancelled', async () => {

@@ -197,6 +197,36 @@ describe('rune mcp (stdio proxy)', () => {
     expect(err).toMatch(/No running Rune MCP server has port or pid 1/);
   });
 
+  it('passes a 10,000-line read through unchanged, byte for byte', async () => {
+    // One JSON-RPC line of about 600 KB: the host's socket and `rune mcp` carry it in many chunks.
+    const buf = await env.t.lua<number>(`
+      local b = vim.api.nvim_create_buf(false, true)
+      local lines = {}
+      for i = 1, 10000 do lines[i] = ('line %05d: "quoted" \\\\ tab\\t é ✓'):format(i) end
+      vim.api.nvim_buf_set_lines(b, 0, -1, false, lines)
+      return b`);
+    const want = Array.from(
+      { length: 10000 },
+      (_, i) => `line ${String(i + 1).padStart(5, '0')}: "quoted" \\ tab\t é ✓`,
+    ).join('\n');
+    const client = await stdioClient(cliEnv({ NVIM: socket }), os.tmpdir());
+    try {
+      for (let i = 0; i < 3; i++) {
+        const r = await client.callTool({
+          name: 'read_buffer',
+          arguments: { buffer: buf, start_line: 1, end_line: 10000 },
+        });
+        expect(textOf(r)).toBe(want);
+      }
+      // Small calls after the big ones still line up with their answers.
+      const r = await client.callTool({ name: 'read_file', arguments: { path: 'notes.txt' } });
+      expect(textOf(r)).toBe('alpha\nbeta');
+    } finally {
+      await client.close();
+      await env.t.lua('vim.api.nvim_buf_delete(..., { force = true })', [buf]);
+    }
+  });
+
   it('answers tools/call sent without initialize', async () => {
     const child = spawn(process.execPath, [CLI, 'mcp'], {
       env: cliEnv({ NVIM: socket }),

@@ -373,6 +373,33 @@ describe('AuditLog', () => {
   });
 });
 
+describe('AuditLog writes', () => {
+  it('keeps the calls made while the file opens, in order, and writes later ones at once', async () => {
+    const file = path.join(tmpdir(), 'audit.log');
+    const audit = new AuditLog(file, createMemoryLogger());
+    const entry = (tool: string) => ({
+      t: new Date().toISOString(),
+      client: 'c',
+      tool,
+      args: [],
+      result: 'ok' as const,
+      ms: 0,
+    });
+    audit.record(entry('one'));
+    audit.record(entry('two'));
+    const tools = () =>
+      fs
+        .readFileSync(file, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { tool: string }).tool);
+    await expect.poll(() => fs.existsSync(file) && tools()).toEqual(['one', 'two']);
+    // Once open, a line is in the file before record() returns (before the answer is sent).
+    audit.record(entry('three'));
+    expect(tools()).toEqual(['one', 'two', 'three']);
+  });
+});
+
 describe('ToolRegistry', () => {
   it('refuses invalid and duplicate names', () => {
     const r = new ToolRegistry();

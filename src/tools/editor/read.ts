@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { Disposable } from '../../core/disposable.js';
 import { BadRequestError } from '../../core/errors.js';
 import { visibleInRoots } from '../paths.js';
+import type { Diagnostic } from '../editor.js';
 import { jsonResult, type ToolRegistry } from '../registry.js';
 import { searchInWorker, type SearchJob } from '../search.js';
 import { bufferRef, lineArgs, PAGE_LINES, RO, type EditorKit } from './kit.js';
@@ -97,8 +98,14 @@ export function registerReadTools(registry: ToolRegistry, kit: EditorKit): Dispo
       annotations: RO,
       handler: async (args) => {
         if (args.buffer !== undefined) {
+          // By id: asked for together with the buffer check, returned only once it passed.
+          let early: Promise<Diagnostic[]> | undefined;
+          if (typeof args.buffer === 'number') {
+            early = editor.diagnostics(args.buffer);
+            early.catch(() => undefined);
+          }
           return withReadBuffer(args.buffer, async (buf) =>
-            jsonResult({ diagnostics: await editor.diagnostics(buf.id) }),
+            jsonResult({ diagnostics: await (early ?? editor.diagnostics(buf.id)) }),
           );
         }
         const [roots, all] = await Promise.all([editor.roots(), editor.diagnostics()]);
