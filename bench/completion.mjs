@@ -144,7 +144,11 @@ async function startEditor(url, debounce, enabled = true, extra = {}, provider =
   };
   await nvim.lua(`require('rune').setup(vim.json.decode(...))`, [JSON.stringify(config)]);
   const logger = createMemoryLogger('info');
-  const host = await new StartingHost({ nvim, logger, logFile: null }).ready([authModule, providersModule, completionModule]);
+  const host = await new StartingHost({ nvim, logger, logFile: null }).ready([
+    authModule,
+    providersModule,
+    completionModule,
+  ]);
   const events = { typed: [], shown: [], cost: [] };
   let waiters = [];
   const wake = () => {
