@@ -8,12 +8,19 @@
 // the same JSON-RPC body (no SDK client), and the CPU time the host (and the
 // `rune mcp` process) spent per call, read from /proc: steadier than wall
 // time on a shared machine.
+// A last table tells what the slowest 1% of calls are made of, beside the middle
+// calls: per call, the CPU time and the run-queue wait ("waits for a CPU") of the
+// host's, Neovim's and this process's main threads (/proc/<pid>/schedstat, read
+// between calls, outside the timed span, each call starting on a fresh
+// macrotask), and the GC pauses of this process, which runs the SDK clients.
+// High waits with ordinary CPU mean the machine was busy, not that Rune worked more.
 // Run after `npm run build`: node bench/mcp-latency.mjs   (N=300)
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { attach } from 'neovim';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -64,20 +71,75 @@ function cpuMs(pid) {
   }
 }
 
-/** Wall times (ms) of N calls after a warm-up; `out.cpu`: ms of CPU per call of the `pids`. */
+/**
+ * [ms on CPU, ms waiting for a CPU] of a process's main thread so far, from
+ * /proc/<pid>/schedstat (Linux, nanoseconds): what the thread itself worked,
+ * and how long it was runnable but the machine ran something else.
+ */
+function sched(pid) {
+  try {
+    const [run, wait] = fs.readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ');
+    return [Number(run) / 1e6, Number(wait) / 1e6];
+  } catch {
+    return [NaN, NaN];
+  }
+}
+
+// Garbage collections in this (the clients') process, to tell the client's pauses from the host's.
+const gcs = [];
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) gcs.push([e.startTime, e.startTime + e.duration]);
+}).observe({ entryTypes: ['gc'] });
+/** ms of this process's GC inside [a, b] (performance.now() times). */
+function gcIn(a, b) {
+  let ms = 0;
+  for (let i = gcs.length - 1; i >= 0 && gcs[i][1] > a - 1000; i--) {
+    ms += Math.max(0, Math.min(b, gcs[i][1]) - Math.max(a, gcs[i][0]));
+  }
+  return ms;
+}
+
+/**
+ * Wall times (ms) of N calls after a warm-up; `out.cpu`: ms of CPU per call of the `pids`;
+ * `out.parts`: per call, what each side did during it (see `sides`).
+ */
 async function measure(fn, pids = []) {
   // Warm-up: the JIT compiles the host's call path here, not in the first case measured.
   for (let i = 0; i < 100; i++) await fn(i);
   const out = [];
+  out.parts = [];
   const cpu0 = pids.map(cpuMs);
+  // Read before and after each call, outside the timed span.
+  const who = [hostPid, proc.pid, process.pid];
   for (let i = 0; i < N; i++) {
+    const s0 = who.map(sched);
+    // Delivered to the observer a tick later: the GC of the call before is in `gcs` by now.
+    await new Promise((r) => setImmediate(r));
+    const a = performance.now();
     const t = process.hrtime.bigint();
     await fn(i);
     out.push(Number(process.hrtime.bigint() - t) / 1e6);
+    const b = performance.now();
+    await new Promise((r) => setImmediate(r));
+    const s1 = who.map(sched);
+    out.parts.push([
+      ...who.flatMap((_, k) => [s1[k][0] - s0[k][0], s1[k][1] - s0[k][1]]),
+      gcIn(a, b),
+    ]);
   }
   out.cpu = pids.map((p, i) => (cpuMs(p) - cpu0[i]) / N);
   return out;
 }
+/** The columns of `out.parts`. */
+const sides = [
+  'host CPU',
+  'host waits for a CPU',
+  'nvim CPU',
+  'nvim waits',
+  'client CPU',
+  'client waits',
+  'client GC',
+];
 
 const call = (c, name, args) => async () => {
   const r = await c.callTool({ name, arguments: args });
@@ -197,7 +259,30 @@ for (const [, raw, [tool, args]] of cases) {
   }
 }
 const rows = [];
-const row = (label, via, v, base) => [
+const outliers = [];
+/** Mean wall time and mean of each `sides` column over the calls ranked [from, to) by wall time. */
+function makeup(v, from, to) {
+  const order = v.map((_, i) => i).sort((a, b) => v[a] - v[b]);
+  const pick = order.slice(
+    Math.floor(from * v.length),
+    Math.max(Math.floor(from * v.length) + 1, Math.floor(to * v.length)),
+  );
+  const mean = (f) => pick.reduce((s, i) => s + f(i), 0) / pick.length;
+  const wall = mean((i) => v[i]);
+  const parts = sides.map((_, k) => mean((i) => v.parts[i][k]));
+  // Wall time in which none of the three main threads was on a CPU: wake-ups, the kernel's
+  // loopback and pipes, and the host's / client's helper threads.
+  const none = wall - parts[0] - parts[2] - parts[4];
+  return [fmt(wall, 2), ...parts.map((x) => fmt(x, 2)), fmt(none, 2)];
+}
+const row = (label, via, v, base) => {
+  if (v.parts && via !== 'msgpack-RPC direct (baseline)') {
+    outliers.push([`${label}: ${via}, slowest 1%`, ...makeup(v, 0.99, 1)]);
+    outliers.push([`${label}: ${via}, middle (p40-p60)`, ...makeup(v, 0.4, 0.6)]);
+  }
+  return rowOf(label, via, v, base);
+};
+const rowOf = (label, via, v, base) => [
   `${label}: ${via}`,
   fmt(median(v), 2),
   fmt(p99(v), 2),
@@ -236,6 +321,15 @@ table(
     ` CPU: ms per call of the host [+ rune mcp], from /proc)`,
   ['call', 'p50', 'p99', 'p50 vs baseline', 'CPU'],
   rows,
+);
+
+table(
+  'What a call is made of: mean ms per call of the slowest 1% against the middle calls.' +
+    ' CPU and waits of each main thread from /proc/<pid>/schedstat ("waits": runnable while' +
+    ' the machine ran something else); client GC: GC pauses of the bench process, which runs' +
+    ' the SDK clients; "none on CPU": wall minus the three CPU columns',
+  ['calls', 'wall', ...sides, 'none on CPU'],
+  outliers,
 );
 
 await httpClient.close();
