@@ -158,7 +158,9 @@ export class JsonResponseTransport implements Transport {
         res.end(sseEvent(message));
       } else {
         // Encoded once: its length is the header, its bytes the body (a large read is
-        // one long string; measuring it apart would walk it twice).
+        // one long string; measuring it apart would walk it twice). `res.end(string)`
+        // with `Buffer.byteLength` costs the same CPU (600 KB answers, alternating runs):
+        // either way the string is copied to UTF-8 once before the kernel's copy.
         const body = Buffer.from(JSON.stringify(message));
         res.writeHead(200, {
           'Content-Type': 'application/json',
