@@ -218,12 +218,14 @@ export class PluginManager {
 
   /** Loads every plugin found, then starts watching (when enabled). */
   async start(): Promise<void> {
-    if (this.opts.bwrap !== false) {
-      // bwrap's check runs beside the host's start instead of blocking it.
+    const entries = discoverPlugins(this.opts.sources);
+    if (entries.length > 0 && this.opts.bwrap !== false) {
+      // bwrap's check runs beside the host's start instead of blocking it; with no plugin
+      // found it waits for the first one (or for isolation() to be asked).
       const b = await detectBwrapAsync();
       this.isolationMode ??= this.isolationOf(b);
     }
-    await this.serial(() => this.load(discoverPlugins(this.opts.sources)));
+    await this.serial(() => this.load(entries));
     if (this.opts.watch !== false) {
       this.watcher = new PluginWatcher({
         sources: this.opts.sources,
