@@ -166,14 +166,19 @@ export class ToolRegistry {
       throw new BadRequestError(`A tool named "${def.name}" is already registered.`);
     }
     const readOnly = def.annotations?.readOnlyHint === true;
-    const schema: z.ZodObject<ToolShape, z.core.$ZodObjectConfig> =
-      def.inputSchema instanceof z.ZodObject ? def.inputSchema : z.object(def.inputSchema as S);
+    // Both schemas are built on first use (a call, a listing), not at the host's start.
+    let schema: z.ZodObject<ToolShape, z.core.$ZodObjectConfig> | undefined;
     let jsonSchema: Record<string, unknown> | undefined;
     const tool: RegisteredTool = {
       def: def as unknown as ToolDefinition,
-      schema,
+      get schema() {
+        return (schema ??=
+          def.inputSchema instanceof z.ZodObject
+            ? def.inputSchema
+            : z.object(def.inputSchema as S));
+      },
       get jsonSchema() {
-        return (jsonSchema ??= toJsonSchema(schema, def.name));
+        return (jsonSchema ??= toJsonSchema(tool.schema, def.name));
       },
       approval: def.approval ?? (readOnly ? 'auto' : 'ask'),
       readOnly,
