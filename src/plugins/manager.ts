@@ -20,7 +20,12 @@ import { discoverPlugins, isFile, type PluginEntry, type PluginSource } from './
 import { orderPlugins } from './order.js';
 import { isRecord, PluginProviderProxy } from './provider-proxy.js';
 import { PluginWatcher, reloadSet } from './watch.js';
-import { detectBwrap, runSandboxed } from '../sandbox/sandbox.js';
+import {
+  detectBwrap,
+  detectBwrapAsync,
+  runSandboxed,
+  type BwrapStatus,
+} from '../sandbox/sandbox.js';
 import {
   NO_GRANTS,
   grantsCover,
@@ -189,15 +194,21 @@ export class PluginManager {
   private spare: PluginRunner | undefined;
   /** The mtime of each plugin file when it was last imported. */
   private readonly loadedMtime = new Map<string, number>();
-  private readonly mode: PluginIsolation;
+  /** Known once bwrap has been checked: by `start()` without blocking, or by `isolation()`. */
+  private isolationMode: PluginIsolation | undefined;
 
-  constructor(private readonly opts: PluginManagerOptions) {
-    const b = opts.bwrap === false ? undefined : detectBwrap();
-    if (b?.usable) this.mode = { kind: 'process' };
-    else {
-      const reason = b ? (b.reason ?? 'bubblewrap is not usable') : 'plugins.sandbox.bwrap is off';
-      this.mode = { kind: opts.allowUnsandboxed ? 'thread' : 'none', reason };
-    }
+  constructor(private readonly opts: PluginManagerOptions) {}
+
+  private isolationOf(b: BwrapStatus | undefined): PluginIsolation {
+    if (b?.usable) return { kind: 'process' };
+    const reason = b ? (b.reason ?? 'bubblewrap is not usable') : 'plugins.sandbox.bwrap is off';
+    return { kind: this.opts.allowUnsandboxed ? 'thread' : 'none', reason };
+  }
+
+  private get mode(): PluginIsolation {
+    return (this.isolationMode ??= this.isolationOf(
+      this.opts.bwrap === false ? undefined : detectBwrap(),
+    ));
   }
 
   /** How plugin code is isolated: sandboxed processes, or worker threads (and why). */
@@ -207,7 +218,14 @@ export class PluginManager {
 
   /** Loads every plugin found, then starts watching (when enabled). */
   async start(): Promise<void> {
-    await this.serial(() => this.load(discoverPlugins(this.opts.sources)));
+    const entries = discoverPlugins(this.opts.sources);
+    if (entries.length > 0 && this.opts.bwrap !== false) {
+      // bwrap's check runs beside the host's start instead of blocking it; with no plugin
+      // found it waits for the first one (or for isolation() to be asked).
+      const b = await detectBwrapAsync();
+      this.isolationMode ??= this.isolationOf(b);
+    }
+    await this.serial(() => this.load(entries));
     if (this.opts.watch !== false) {
       this.watcher = new PluginWatcher({
         sources: this.opts.sources,
@@ -221,14 +239,15 @@ export class PluginManager {
       });
       await this.watcher.start();
     }
-    this.refillSpare();
+    // With no plugin loaded, the first one to come starts the spare (takeWorker).
+    if (this.plugins.size > 0) this.refillSpare();
   }
 
-  /** An idle runner: the warm spare when there is one (then a new spare is started). */
+  /** An idle runner: the warm spare when there is one; a new spare is started for the next. */
   private takeWorker(): PluginRunner {
     const w = this.spare;
     this.spare = undefined;
-    if (w) setImmediate(() => this.refillSpare());
+    setImmediate(() => this.refillSpare());
     return w ?? this.spawnRunner(NO_GRANTS);
   }
 

@@ -13,6 +13,7 @@
  * The result is a `providers` table in the shape of the user's config, so the registry
  * treats a detected provider like a configured one.
  */
+import * as http from 'node:http';
 import type { Kind } from './config.js';
 
 export interface DetectDeps {
@@ -86,11 +87,58 @@ export function llamaServerUrl(env: NodeJS.ProcessEnv): string | undefined {
   return `http://${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${port}`;
 }
 
-async function getJson(f: typeof fetch, url: string, signal: AbortSignal): Promise<unknown> {
-  const res = await f(url, { signal });
-  if (!res.ok) throw new Error(`${url} answered ${res.status}`);
-  return res.json();
+/** GETs a URL's JSON body; a status other than 2xx is an error. */
+type GetJson = (url: string, signal: AbortSignal) => Promise<unknown>;
+
+function fetchJson(f: typeof fetch): GetJson {
+  return async (url, signal) => {
+    const res = await f(url, { signal });
+    if (!res.ok) throw new Error(`${url} answered ${res.status}`);
+    return res.json();
+  };
 }
+
+/** The most of a probe's answer read (a long model list is a few KiB). */
+const MAX_PROBE_BYTES = 4 * 1024 * 1024;
+
+/**
+ * `fetchJson(fetch)` through node:http(s), which the host has loaded already: Node's fetch
+ * loads its HTTP client (undici) on first use, the largest cost of a start with nothing
+ * configured, for two probes of a local server.
+ */
+const httpJson: GetJson = async (url, signal) => {
+  // node:https (and TLS) only loads for an https:// OLLAMA_HOST.
+  const get = url.startsWith('https:') ? (await import('node:https')).get : http.get;
+  return new Promise((resolve, reject) => {
+    const req = get(url, { signal }, (res) => {
+      const status = res.statusCode ?? 0;
+      if (status < 200 || status > 299) {
+        res.resume();
+        reject(new Error(`${url} answered ${status}`));
+        return;
+      }
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (c: Buffer) => {
+        size += c.length;
+        if (size > MAX_PROBE_BYTES) {
+          req.destroy(new Error(`${url} answered more than ${MAX_PROBE_BYTES} bytes`));
+          return;
+        }
+        chunks.push(c);
+      });
+      res.on('error', reject);
+      res.on('end', () => {
+        try {
+          resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+        } catch (err) {
+          reject(err as Error);
+        }
+      });
+    });
+    req.on('error', reject);
+  });
+};
 
 /** Prefers a coder model for completion, any non-embedding model for chat. */
 function pickModels(names: string[]): { model: string; fim: string } | undefined {
@@ -101,7 +149,7 @@ function pickModels(names: string[]): { model: string; fim: string } | undefined
   return { model: chat, fim: coder ?? chat };
 }
 
-async function ollama(d: DetectDeps, f: typeof fetch, signal: AbortSignal): Promise<Candidate> {
+async function ollama(d: DetectDeps, getJson: GetJson, signal: AbortSignal): Promise<Candidate> {
   const url = ollamaUrl(d.env);
   const base: Candidate = { id: 'ollama', kind: 'ollama', usable: false, found: '' };
   const installed = d.which('ollama');
@@ -113,7 +161,7 @@ async function ollama(d: DetectDeps, f: typeof fetch, signal: AbortSignal): Prom
     };
   }
   try {
-    const body = (await getJson(f, `${url}/api/tags`, signal)) as {
+    const body = (await getJson(`${url}/api/tags`, signal)) as {
       models?: { name?: string }[];
     };
     const names = (body.models ?? []).map((m) => m.name ?? '').filter(Boolean);
@@ -144,7 +192,7 @@ async function ollama(d: DetectDeps, f: typeof fetch, signal: AbortSignal): Prom
 
 async function llamaServer(
   d: DetectDeps,
-  f: typeof fetch,
+  getJson: GetJson,
   signal: AbortSignal,
 ): Promise<Candidate> {
   const url = llamaServerUrl(d.env);
@@ -154,7 +202,7 @@ async function llamaServer(
     try {
       // llama-server's /health answers 200 {"status":"ok"} once its model is loaded
       // (tools/server/server.cpp, handle_health), 503 while loading.
-      const body = (await getJson(f, `${url}/health`, signal)) as { status?: string };
+      const body = (await getJson(`${url}/health`, signal)) as { status?: string };
       if (body.status === 'ok') {
         return { ...base, usable: true, found: `llama-server at ${url}`, options: { url } };
       }
@@ -211,7 +259,7 @@ function zeke(d: DetectDeps): Candidate {
 
 /** Runs every check at once; a check still running at the deadline counts as not found. */
 export async function detectProviders(d: DetectDeps): Promise<Detection> {
-  const f = d.fetch ?? fetch;
+  const get = d.fetch ? fetchJson(d.fetch) : httpJson;
   const ms = d.timeoutMs ?? 800;
   const signal = AbortSignal.timeout(ms);
   const bounded = (id: string, kind: Kind, p: Promise<Candidate>): Promise<Candidate> =>
@@ -228,8 +276,8 @@ export async function detectProviders(d: DetectDeps): Promise<Detection> {
     bounded('anthropic', 'anthropic', keyed(d, 'anthropic')),
     bounded('openai', 'openai', keyed(d, 'openai')),
     bounded('copilot', 'copilot', copilot(d)),
-    bounded('ollama', 'ollama', ollama(d, f, signal)),
-    bounded('llamacpp', 'llamacpp', llamaServer(d, f, signal)),
+    bounded('ollama', 'ollama', ollama(d, get, signal)),
+    bounded('llamacpp', 'llamacpp', llamaServer(d, get, signal)),
     Promise.resolve(zeke(d)),
   ]);
   const best = (order: string[]) =>

@@ -14,7 +14,7 @@
  * (plugins and hub servers only with the user's opt-in) and :checkhealth says
  * so. Time and memory limits apply either way (`runSandboxed`).
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { which } from '../core/which.js';
@@ -58,6 +58,25 @@ export interface BwrapStatus {
 }
 
 let detected: BwrapStatus | undefined;
+let detecting: Promise<BwrapStatus> | undefined;
+
+/** What bwrap runs to prove it can create its namespaces here. */
+const PROBE = [
+  '--ro-bind',
+  '/',
+  '/',
+  '--dev',
+  '/dev',
+  '--unshare-net',
+  '--die-with-parent',
+  'true',
+];
+
+function probed(p: string, status: number | null, stderr: string, error?: Error): BwrapStatus {
+  return status === 0
+    ? { path: p, usable: true }
+    : { path: p, usable: false, reason: (stderr || error?.message || 'failed').trim() };
+}
 
 /**
  * Finds bwrap and checks that it works here (containers often forbid user
@@ -70,16 +89,33 @@ export function detectBwrap(refresh = false): BwrapStatus {
     detected = { path: null, usable: false, reason: 'bwrap is not installed' };
     return detected;
   }
-  const r = spawnSync(
-    p,
-    ['--ro-bind', '/', '/', '--dev', '/dev', '--unshare-net', '--die-with-parent', 'true'],
-    { encoding: 'utf8', timeout: 5000 },
-  );
-  detected =
-    r.status === 0
-      ? { path: p, usable: true }
-      : { path: p, usable: false, reason: (r.stderr || r.error?.message || 'failed').trim() };
+  const r = spawnSync(p, PROBE, { encoding: 'utf8', timeout: 5000 });
+  detected = probed(p, r.status, r.stderr, r.error);
   return detected;
+}
+
+/**
+ * `detectBwrap()` without blocking the event loop while bwrap runs: the host's start checks
+ * this way. Shares its cache.
+ */
+export function detectBwrapAsync(): Promise<BwrapStatus> {
+  if (detected) return Promise.resolve(detected);
+  detecting ??= new Promise<BwrapStatus>((resolve) => {
+    const p = which('bwrap');
+    if (!p) {
+      resolve((detected ??= { path: null, usable: false, reason: 'bwrap is not installed' }));
+      return;
+    }
+    execFile(p, PROBE, { encoding: 'utf8', timeout: 5000 }, (err, _stdout, stderr) => {
+      // A number is bwrap's exit status; anything else, why it could not run (as spawnSync's error).
+      const exited = typeof err?.code === 'number';
+      const status = err ? (exited ? (err.code as number) : null) : 0;
+      resolve((detected ??= probed(p, status, stderr, err && !exited ? err : undefined)));
+    });
+  }).finally(() => {
+    detecting = undefined;
+  });
+  return detecting;
 }
 
 /**

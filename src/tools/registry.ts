@@ -129,7 +129,10 @@ export type ToolOutput = string | CallToolResult;
 export interface RegisteredTool {
   readonly def: ToolDefinition;
   readonly schema: z.ZodObject<ToolShape, z.core.$ZodObjectConfig>;
-  /** The input schema as JSON Schema (2020-12), computed once and shared by every session. */
+  /**
+   * The input schema as JSON Schema (2020-12), computed on first use (the first tools/list or
+   * chat request offering tools, not the host's start) and then shared by every session.
+   */
   readonly jsonSchema: Record<string, unknown>;
   readonly approval: ApprovalMode;
   readonly readOnly: boolean;
@@ -163,12 +166,20 @@ export class ToolRegistry {
       throw new BadRequestError(`A tool named "${def.name}" is already registered.`);
     }
     const readOnly = def.annotations?.readOnlyHint === true;
-    const schema: z.ZodObject<ToolShape, z.core.$ZodObjectConfig> =
-      def.inputSchema instanceof z.ZodObject ? def.inputSchema : z.object(def.inputSchema as S);
+    // Both schemas are built on first use (a call, a listing), not at the host's start.
+    let schema: z.ZodObject<ToolShape, z.core.$ZodObjectConfig> | undefined;
+    let jsonSchema: Record<string, unknown> | undefined;
     const tool: RegisteredTool = {
       def: def as unknown as ToolDefinition,
-      schema,
-      jsonSchema: toJsonSchema(schema, def.name),
+      get schema() {
+        return (schema ??=
+          def.inputSchema instanceof z.ZodObject
+            ? def.inputSchema
+            : z.object(def.inputSchema as S));
+      },
+      get jsonSchema() {
+        return (jsonSchema ??= toJsonSchema(tool.schema, def.name));
+      },
       approval: def.approval ?? (readOnly ? 'auto' : 'ask'),
       readOnly,
     };

@@ -320,4 +320,31 @@ describe('host start (built host spawned by the Lua layer)', () => {
       await t.close();
     }
   });
+  it('starts no plugin process while no plugin is installed', async () => {
+    const t = await startRune();
+    try {
+      await explained(t, async () => {
+        await t.lua('require("rune.host").wait()');
+        // Plugins have loaded (none) once this answers: a spare process would be running now.
+        expect(await t.lua('return require("rune.host").request("rune.plugins.list")')).toEqual([]);
+        const pid = await t.lua<number>('return vim.fn.jobpid(require("rune.host").info().job)');
+        const children = () =>
+          fs
+            .readdirSync('/proc')
+            .filter((d) => /^\d+$/.test(d))
+            .filter((d) => {
+              try {
+                // /proc/<pid>/stat: "pid (comm) state ppid …" (proc(5)); comm may hold spaces.
+                const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
+                return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid;
+              } catch {
+                return false; // gone meanwhile
+              }
+            });
+        expect(children()).toEqual([]);
+      });
+    } finally {
+      await t.close();
+    }
+  });
 });
