@@ -51,8 +51,11 @@ export const quiet = { level: 'error', debug() {}, info() {}, warn() {}, error()
 /** An Ollama /api/chat server streaming `count` one-token deltas at `rate` per second (0: at once). */
 export function startStreamServer() {
   let plan = { count: 0, rate: 0 };
-  /** When the last answer's first token was written (performance.now()). */
-  const seen = { firstAt: 0 };
+  /**
+   * When the last answer's first token was written: performance.now() after the write,
+   * and the monotonic clock (uv_hrtime, as Neovim's vim.uv.hrtime()) before it.
+   */
+  const seen = { firstAt: 0, firstNs: 0n };
   const server = http.createServer((req, res) => {
     req.resume();
     req.on('end', async () => {
@@ -72,6 +75,8 @@ export function startStreamServer() {
         }) + '\n';
       if (plan.first) {
         // One token alone, then a pause: the first paint is measured on it.
+        if (plan.firstDelayMs) await new Promise((r) => setTimeout(r, plan.firstDelayMs));
+        seen.firstNs = process.hrtime.bigint();
         res.write(line(plan.first));
         seen.firstAt = performance.now();
         await new Promise((r) => setTimeout(r, plan.pauseMs ?? 100));
