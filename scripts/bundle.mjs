@@ -3,6 +3,11 @@
 // own, loaded when first used. The npm packages are bundled too (the neovim client with
 // winston left out, see scripts/bundle/winston.mjs), but for those only ever import()ed
 // (EXTERNAL below).
+// CommonJS, not ES modules: Node loads a CommonJS file with less work than an ES module
+// (no linking, no module graph), a few milliseconds of the host's way to ready
+// (bench/startup.mjs, section 2). Each import() in the sources becomes a require() of its
+// chunk when first called; import.meta.url becomes the chunk's own file URL. The folder's
+// package.json tells Node the files are CommonJS (the package's own says "module").
 // Run by `npm run build`, from the package root (bare imports resolve from node_modules).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -98,7 +103,7 @@ for (const entry of ['main', 'rplugin']) {
     },
     output: {
       dir: out,
-      format: 'esm',
+      format: 'cjs',
       // Flat: src/core/version.ts finds the package root two folders above its file.
       entryFileNames: '[name].js',
       chunkFileNames: (chunk) => `${vendorName(chunk.facadeModuleId) ?? '[name]'}-[hash].js`,
@@ -107,3 +112,4 @@ for (const entry of ['main', 'rplugin']) {
     },
   });
 }
+fs.writeFileSync(path.join(out, 'package.json'), '{ "type": "commonjs" }\n');

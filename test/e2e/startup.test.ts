@@ -2,8 +2,8 @@
  * What the host spawned by the Lua layer loads at start: vendor SDKs are loaded
  * on the first request to their provider, and the MCP client on the hub's first
  * connection, not before (most of a Node process's
- * start is module loading). A module hook given through NODE_OPTIONS, which
- * the host inherits from Neovim, records every package the host imports.
+ * start is module loading). A preload given through NODE_OPTIONS, which
+ * the host inherits from Neovim, records every package the host requires.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -28,28 +28,28 @@ afterAll(async () => {
 });
 
 /**
- * Writes a module hook that appends to `out` each package specifier imported, and each chunk
- * of the bundle (`./modules-<hash>.js`) loaded.
+ * Writes a preload (given with `--require`) that appends to `out` each package the host
+ * requires, and each chunk of the bundle (`./modules-<hash>.js`) it loads: the host bundle is
+ * CommonJS (scripts/bundle.mjs), so every load, a chunk's on first use included, passes
+ * through Module.prototype.require.
  */
 function importRecorder(out: string): string {
-  const hook = path.join(dir, 'hook.mjs');
+  const preload = path.join(dir, 'record-requires.cjs');
   fs.writeFileSync(
-    hook,
-    `import { appendFileSync } from 'node:fs';
-export async function resolve(spec, ctx, next) {
-  if (!spec.startsWith('..') && !spec.startsWith('node:') && !spec.startsWith('file:') && !spec.startsWith('/')) {
+    preload,
+    `'use strict';
+const { appendFileSync } = require('node:fs');
+const Module = require('node:module');
+const original = Module.prototype.require;
+Module.prototype.require = function (spec) {
+  if (!spec.startsWith('..') && !spec.startsWith('/') && !Module.isBuiltin(spec)) {
     appendFileSync(${JSON.stringify(out)}, spec + '\\n');
   }
-  return next(spec, ctx);
-}
+  return original.apply(this, arguments);
+};
 `,
   );
-  const register = path.join(dir, 'register.mjs');
-  fs.writeFileSync(
-    register,
-    `import { register } from 'node:module';\nregister(${JSON.stringify(`file://${hook}`)});\n`,
-  );
-  return register;
+  return preload;
 }
 
 /**
@@ -98,9 +98,9 @@ describe('host start (built host spawned by the Lua layer)', () => {
     servers.push(server);
     server.script('generate', () => ({ text: 'ok()' }));
     const out = path.join(dir, 'imported.txt');
-    const register = importRecorder(out);
+    const preload = importRecorder(out);
     const t = await startRune({
-      env: { NODE_OPTIONS: `--import=${register}` },
+      env: { NODE_OPTIONS: `--require=${preload}` },
       config: {
         providers: {
           ollama: { url: server.url, retry: { max_attempts: 1 } },
@@ -113,7 +113,7 @@ describe('host start (built host spawned by the Lua layer)', () => {
     await explained(t, async () => {
       await t.lua('require("rune.host").wait()');
       const imported = () => new Set(fs.readFileSync(out, 'utf8').trim().split('\n'));
-      // Once the modules have started (rune.status waits for them), the hook has seen their
+      // Once the modules have started (rune.status waits for them), the preload has seen their
       // chunk, and no SDK.
       await t.lua('require("rune.host").request("rune.status")');
       expect(modulesChunk(imported())).toBe(true);
@@ -159,9 +159,9 @@ describe('host start (built host spawned by the Lua layer)', () => {
     ];
     for (const [i, c] of cases.entries()) {
       const out = path.join(dir, `imported-sdk-${i}.txt`);
-      const register = importRecorder(out);
+      const preload = importRecorder(out);
       const t = await startRune({
-        env: { NODE_OPTIONS: `--import=${register}` },
+        env: { NODE_OPTIONS: `--require=${preload}` },
         config: {
           providers: { p: { ...c.provider, api_key: 'sk-test', retry: { max_attempts: 1 } } },
           default_provider: 'p',
@@ -187,13 +187,13 @@ describe('host start (built host spawned by the Lua layer)', () => {
     }
   });
 
-  it('loads nothing on its way to ready but its main file: no zod, MCP SDK or provider SDK', async () => {
-    // The hook appends each package imported to the host's log, where the host writes
+  it("loads nothing on its way to ready but its main file and the bundler's runtime: no zod, MCP SDK or provider SDK", async () => {
+    // The preload appends each package required to the host's log, where the host writes
     // "host ready" once Neovim knows it is: what comes before that line was loaded first.
     const log = path.join(dir, 'ready.log');
-    const register = importRecorder(log);
+    const preload = importRecorder(log);
     const t = await startRune({
-      env: { NODE_OPTIONS: `--import=${register}` },
+      env: { NODE_OPTIONS: `--require=${preload}` },
       config: { host: { log_file: log } },
     });
     await explained(t, async () => {
@@ -203,9 +203,12 @@ describe('host start (built host spawned by the Lua layer)', () => {
       const ready = lines.findIndex((l) => l.includes('host ready'));
       expect(ready).toBeGreaterThan(-1);
       const imports = (ls: string[]) => ls.filter((l) => /^(\.\/)?[@a-z][\w@./-]*$/.test(l));
-      // The way to ready: dist/host/main.js and Node's own modules, nothing else.
-      expect(imports(lines.slice(0, ready))).toEqual([]);
-      // The modules' chunk loads after ready (the hook works: it sees it).
+      // The way to ready: dist/host/main.js, rolldown's runtime helpers (a chunk of 2 KB the
+      // lazy chunks share) and Node's own modules, nothing else.
+      expect(imports(lines.slice(0, ready))).toEqual([
+        expect.stringMatching(/^\.\/rolldown-runtime-[\w-]{8}\.js$/),
+      ]);
+      // The modules' chunk loads after ready (the preload works: it sees it).
       expect(modulesChunk(imports(lines.slice(ready)))).toBe(true);
     });
     await t.close();
@@ -290,8 +293,8 @@ describe('host start (built host spawned by the Lua layer)', () => {
 
   it("loads the MCP SDK's server side when the first agent connects, not at start", async () => {
     const out = path.join(dir, 'imported-mcp.txt');
-    const register = importRecorder(out);
-    const t = await startRune({ env: { NODE_OPTIONS: `--import=${register}` } });
+    const preload = importRecorder(out);
+    const t = await startRune({ env: { NODE_OPTIONS: `--require=${preload}` } });
     try {
       await explained(t, async () => {
         await t.lua('require("rune.host").wait()');

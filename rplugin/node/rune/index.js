@@ -4,12 +4,11 @@
 // leaves the commands to this entry.
 'use strict';
 const path = require('node:path');
-const { pathToFileURL } = require('node:url');
 
 const corePath = path.resolve(__dirname, '..', '..', '..', 'dist', 'host', 'rplugin.js');
 let core;
 function load() {
-  core ??= import(pathToFileURL(corePath).href);
+  core ??= require(corePath);
   return core;
 }
 
@@ -23,12 +22,12 @@ module.exports = (plugin) => {
 
   plugin.registerFunction(
     'RuneRequest',
-    async ([method, args]) => (await load()).request(plugin.nvim, method, args || []),
+    async ([method, args]) => load().request(plugin.nvim, method, args || []),
     { sync: true },
   );
   plugin.registerFunction(
     'RuneNotify',
-    async ([method, args]) => (await load()).notify(plugin.nvim, method, args || []),
+    async ([method, args]) => load().notify(plugin.nvim, method, args || []),
     { sync: false },
   );
 
