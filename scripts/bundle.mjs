@@ -9,6 +9,7 @@
 // chunk when first called; import.meta.url becomes the chunk's own file URL. The folder's
 // package.json tells Node the files are CommonJS (the package's own says "module").
 // Run by `npm run build`, from the package root (bare imports resolve from node_modules).
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -83,10 +84,14 @@ fs.rmSync(out, { recursive: true, force: true });
 // One build per entry: the host's way to ready is then one file (main.js and rolldown's
 // runtime) instead of a chunk shared with the rplugin entry besides; the two never load
 // in one process, and chunks of equal content get equal names.
-for (const entry of ['main', 'rplugin']) {
+// src/nvim/main.ts becomes core.js, which main.js (scripts/bundle/main.cjs) runs.
+for (const [name, entry] of [
+  ['core', 'main'],
+  ['rplugin', 'rplugin'],
+]) {
   await build({
     cwd: root,
-    input: { [entry]: `src/nvim/${entry}.ts` },
+    input: { [name]: `src/nvim/${entry}.ts` },
     platform: 'node',
     tsconfig: path.join(root, 'tsconfig.build.json'),
     plugins: [channelIdOnly],
@@ -113,3 +118,11 @@ for (const entry of ['main', 'rplugin']) {
   });
 }
 fs.writeFileSync(path.join(out, 'package.json'), '{ "type": "commonjs" }\n');
+const coreHash = createHash('sha256')
+  .update(fs.readFileSync(path.join(out, 'core.js')))
+  .digest('hex')
+  .slice(0, 16);
+const entry = fs
+  .readFileSync(path.join(root, 'scripts', 'bundle', 'main.cjs'), 'utf8')
+  .replace('@CORE_HASH@', coreHash);
+fs.writeFileSync(path.join(out, 'main.js'), entry, { mode: 0o755 });

@@ -14,6 +14,7 @@ import * as path from 'node:path';
 import { createFileLogger, nullLogger, type Logger, type LogLevel } from '../core/log.js';
 import { StartingHost, type ReadyHost } from './host.js';
 import { clientLogger } from './client-logger.js';
+import { saveCodeCache } from './code-cache.js';
 import { MsgpackFrames } from './msgpack-frames.js';
 import type { AnyModule } from './module.js';
 
@@ -109,9 +110,10 @@ async function loadModules(): Promise<AnyModule[]> {
 }
 
 /**
- * Node 22.1+ keeps the code it compiled for the features' chunks in Rune's cache folder
+ * Node 22.1+ keeps the code it compiled for the host's chunks in Rune's cache folder
  * (`$XDG_CACHE_HOME/rune/node-compile-cache`), so that the next start compiles less; older
- * Node has no `module.enableCompileCache` and compiles as before. A folder that cannot be
+ * Node has no `module.enableCompileCache`: there the entry compiles the host bundle itself with
+ * V8's code cache (scripts/bundle/main.cjs, saveCodeCache), and the features' chunks as before. A folder that cannot be
  * written only costs the saving (Node reports that in the result, nothing is thrown).
  */
 function enableCompileCache(): void {
@@ -134,6 +136,8 @@ starting
       host = ready;
     },
   })
+  // Once the modules have started: the code cache then holds what they ran of the host core.
+  .then(() => saveCodeCache(logger))
   .catch((err: unknown) => {
     fatal(`host failed to start: ${err instanceof Error ? err.message : String(err)}`);
     starting.fail(err);

@@ -6,6 +6,7 @@
  * the host inherits from Neovim, records every package the host requires.
  */
 import * as fs from 'node:fs';
+import * as nodeModule from 'node:module';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -212,6 +213,61 @@ describe('host start (built host spawned by the Lua layer)', () => {
       expect(modulesChunk(imports(lines.slice(ready)))).toBe(true);
     });
     await t.close();
+  });
+
+  it('compiles its core from the V8 code cache of the previous start, on Node without a compile cache', async () => {
+    const cacheHome = path.join(dir, 'code-cache-home');
+    const folder = path.join(cacheHome, 'rune', 'v8-code-cache');
+    /** Starts the host with the shared cache folder; the `code cache` line it logged. */
+    const start = async (name: string) => {
+      const log = path.join(dir, `code-cache-${name}.log`);
+      const t = await startRune({
+        env: { XDG_CACHE_HOME: cacheHome },
+        config: { host: { log_file: log, log_level: 'debug' } },
+      });
+      try {
+        return await explained(t, async () => {
+          await t.lua('require("rune.host").wait()');
+          // rune.status answers once the modules have started, after which the cache is saved.
+          await t.lua('require("rune.host").request("rune.status")');
+          return fs
+            .readFileSync(log, 'utf8')
+            .trim()
+            .split('\n')
+            .map((l) => JSON.parse(l) as { msg: string; state?: string; written?: boolean })
+            .filter((r) => r.msg === 'code cache');
+        });
+      } finally {
+        await t.close();
+      }
+    };
+    const files = () => (fs.existsSync(folder) ? fs.readdirSync(folder) : []);
+    if (typeof (nodeModule as { enableCompileCache?: unknown }).enableCompileCache === 'function') {
+      // Node keeps compiled code itself (src/nvim/main.ts): the entry leaves it to Node.
+      expect(await start('node')).toEqual([]);
+      expect(files()).toEqual([]);
+      return;
+    }
+    // The first start finds none and writes one, named after Node, the CPU and core.js.
+    expect(await start('first')).toEqual([
+      expect.objectContaining({ state: 'none', written: true }),
+    ]);
+    const name = new RegExp(
+      `^core-${process.version.replaceAll('.', '\\.')}-${process.arch}-[0-9a-f]{16}\\.bin$`,
+    );
+    expect(files()).toEqual([expect.stringMatching(name)]);
+    // The next one compiles with it, and leaves it as it is.
+    const [file] = files();
+    const cached = fs.readFileSync(path.join(folder, file!));
+    expect(await start('second')).toEqual([expect.objectContaining({ state: 'used' })]);
+    expect(fs.readFileSync(path.join(folder, file!)).equals(cached)).toBe(true);
+    // A damaged cache is rejected by V8, costs nothing but the saving, and is written anew.
+    fs.writeFileSync(path.join(folder, file!), 'not a code cache');
+    expect(await start('damaged')).toEqual([
+      expect.objectContaining({ state: 'rejected', written: true }),
+    ]);
+    expect(fs.readFileSync(path.join(folder, file!), 'utf8')).not.toBe('not a code cache');
+    expect(files()).toEqual([file]);
   });
 
   it("names src/ files in the stack traces it logs for the features' code", async () => {
