@@ -14,7 +14,6 @@ import * as path from 'node:path';
 import { createFileLogger, nullLogger, type Logger, type LogLevel } from '../core/log.js';
 import { StartingHost, type ReadyHost } from './host.js';
 import { clientLogger } from './client-logger.js';
-import { saveCodeCache } from './code-cache.js';
 import { MsgpackFrames } from './msgpack-frames.js';
 import type { AnyModule } from './module.js';
 
@@ -137,7 +136,8 @@ starting
     },
   })
   // Once the modules have started: the code cache then holds what they ran of the host core.
-  .then(() => saveCodeCache(logger))
+  // Imported then (it writes with node:crypto's help, which the way to ready does not load).
+  .then(async () => (await import('./code-cache.js')).saveCodeCache(logger))
   .catch((err: unknown) => {
     fatal(`host failed to start: ${err instanceof Error ? err.message : String(err)}`);
     starting.fail(err);
