@@ -81,9 +81,9 @@ function vendorName(facade) {
 }
 
 fs.rmSync(out, { recursive: true, force: true });
-// One build per entry: the host's way to ready is then one file (main.js and rolldown's
-// runtime) instead of a chunk shared with the rplugin entry besides; the two never load
-// in one process, and chunks of equal content get equal names.
+// One build per entry: the host's way to ready is then one file (core.js, run by main.js,
+// and rolldown's runtime) instead of a chunk shared with the rplugin entry besides; the two
+// never load in one process, and chunks of equal content get equal names.
 // src/nvim/main.ts becomes core.js, which main.js (scripts/bundle/main.cjs) runs.
 for (const [name, entry] of [
   ['core', 'main'],
