@@ -10,6 +10,8 @@
 // core.js's hash. A cache V8 rejects (other V8 flags, a damaged file) only costs the saving:
 // the code compiles as without one. The host writes a new cache once it is ready
 // (src/nvim/code-cache.ts), when there was none or V8 rejected it.
+// Written here rather than with v8-compile-cache: that package hooks every require() and keeps
+// its cache in the shared temp folder; the host needs one file cached, in its own folder.
 /* global require, module, __dirname */
 /* eslint-disable @typescript-eslint/no-require-imports -- a CommonJS file */
 'use strict';
