@@ -15,6 +15,7 @@ import { explained, runCli, startRune } from '../helpers/e2e.js';
 import { COPILOT_LS_VERSION } from '../../src/auth/copilot-install.js';
 import { COPILOT_INSTALL_HINT } from '../../src/auth/copilot-ls.js';
 import { which } from '../../src/core/which.js';
+import { progressSeen, recordProgress } from '../helpers/progress.js';
 
 const PKG = '@github/copilot-language-server';
 const registries: NpmRegistry[] = [];
@@ -23,12 +24,6 @@ afterAll(async () => {
   await Promise.all(registries.map((r) => r.close()));
   for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
 });
-
-interface Seen {
-  status: string;
-  text: string;
-  percent?: number;
-}
 
 async function registry(): Promise<NpmRegistry> {
   const r = await startNpmRegistry({
@@ -61,23 +56,12 @@ async function setup(
       ...env,
     },
   });
-  await t.lua(`
-    local p = require('rune.progress')
-    local orig = p.update
-    _G.seen, _G.events = {}, {}
-    p.update = function(k, x) table.insert(_G.seen, vim.deepcopy(x)); orig(k, x) end
-    if vim.fn.has('nvim-0.12') == 1 then
-      vim.api.nvim_create_autocmd('Progress', { pattern = 'rune', callback = function(ev)
-        table.insert(_G.events, { id = ev.data.id, status = ev.data.status })
-      end })
-    end
-  `);
-  const v012 = await t.lua<boolean>("return vim.fn.has('nvim-0.12') == 1");
+  const v012 = await recordProgress(t);
   const target = path.join(t.env.XDG_DATA_HOME!, 'nvim', 'rune', 'copilot-language-server');
   return { t, target, v012 };
 }
 
-const seen = (t: TestNvim) => t.lua<Seen[]>('return _G.seen');
+const seen = progressSeen;
 const until = (t: TestNvim, status: string) =>
   waitFor(
     async () => (await seen(t)).some((s) => s.status === status),
@@ -135,6 +119,7 @@ describe(':RuneCopilotInstall (built host, real npm, loopback registry)', () => 
       ).toBe(true);
       expect(s.map((x) => x.text)).toContain(`[4/4] checking ${PKG}@${COPILOT_LS_VERSION}`);
       expect(s.at(-1)).toEqual({
+        key: 'copilot.install',
         status: 'success',
         percent: 100,
         title: 'install Copilot language server',

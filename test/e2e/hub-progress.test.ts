@@ -13,16 +13,11 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ROOT, waitFor, type TestNvim } from '../helpers/nvim.js';
 import { explained, startRune } from '../helpers/e2e.js';
+import { progressSeen, recordProgress, type ProgressSeen } from '../helpers/progress.js';
 
 const WRITER = path.join(ROOT, 'test', 'mcp', 'hub-write-server.mjs');
 const SLOW = path.join(ROOT, 'test', 'fixtures', 'mcp', 'slow-start.mjs');
 
-interface Seen {
-  key: string;
-  status: string;
-  text: string;
-  percent?: number;
-}
 type Status = { servers: { name: string; state: string }[] };
 
 const dirs: string[] = [];
@@ -48,26 +43,19 @@ async function setup(): Promise<{ t: TestNvim; ws: string; gate: string; v012: b
     },
   });
   // Every update the host sends, and (0.12) every Progress event Neovim emits.
-  await t.lua(`
-    local p = require('rune.progress')
-    local orig = p.update
-    _G.seen, _G.events = {}, {}
-    p.update = function(k, x) table.insert(_G.seen, vim.tbl_extend('force', { key = k }, x)); orig(k, x) end
-    if vim.fn.has('nvim-0.12') == 1 then
-      vim.api.nvim_create_autocmd('Progress', { pattern = 'rune', callback = function(ev)
-        table.insert(_G.events, { id = ev.data.id, status = ev.data.status })
-      end })
-    end
-  `);
-  const v012 = await t.lua<boolean>("return vim.fn.has('nvim-0.12') == 1");
+  const v012 = await recordProgress(t);
   // The host starts on first use; the hub starts its servers in the background.
   await t.lua('return require("rune.host").request("rune.hub.status")');
   return { t, ws, gate, v012 };
 }
 
-const seen = (t: TestNvim) => t.lua<Seen[]>('return _G.seen');
+const seen = progressSeen;
 const status = (t: TestNvim) => t.lua<Status>('return require("rune.hub").status()');
-async function until(t: TestNvim, pred: (s: Seen) => boolean, what: string): Promise<Seen> {
+async function until(
+  t: TestNvim,
+  pred: (s: ProgressSeen) => boolean,
+  what: string,
+): Promise<ProgressSeen> {
   try {
     return (await waitFor(async () => (await seen(t)).find(pred), 30000, what))!;
   } catch (err) {

@@ -8,39 +8,23 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { startOllamaServer, type OllamaServer } from '../helpers/servers/index.js';
 import { waitFor, type TestNvim } from '../helpers/nvim.js';
 import { explained, promptWaiting, startRune } from '../helpers/e2e.js';
+import { progressSeen, recordProgress } from '../helpers/progress.js';
 
 const servers: OllamaServer[] = [];
 afterAll(async () => {
   await Promise.all(servers.map((s) => s.close()));
 });
 
-interface Seen {
-  status: string;
-  text: string;
-  percent?: number;
-}
-
 async function setup(): Promise<{ t: TestNvim; server: OllamaServer; v012: boolean }> {
   const server = await startOllamaServer({ strictModels: true });
   servers.push(server);
   const t = await startRune({ config: { providers: { ollama: { url: server.url } } } });
   // Every update the host sends, and (0.12) every Progress event Neovim emits.
-  await t.lua(`
-    local p = require('rune.progress')
-    local orig = p.update
-    _G.seen, _G.events = {}, {}
-    p.update = function(k, x) table.insert(_G.seen, vim.deepcopy(x)); orig(k, x) end
-    if vim.fn.has('nvim-0.12') == 1 then
-      vim.api.nvim_create_autocmd('Progress', { pattern = 'rune', callback = function(ev)
-        table.insert(_G.events, { id = ev.data.id, status = ev.data.status })
-      end })
-    end
-  `);
-  const v012 = await t.lua<boolean>("return vim.fn.has('nvim-0.12') == 1");
+  const v012 = await recordProgress(t);
   return { t, server, v012 };
 }
 
-const seen = (t: TestNvim) => t.lua<Seen[]>('return _G.seen');
+const seen = progressSeen;
 const until = (t: TestNvim, status: string) =>
   waitFor(
     async () => (await seen(t)).some((s) => s.status === status),
