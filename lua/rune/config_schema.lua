@@ -18,7 +18,7 @@
 
 ---@class rune.Config.host
 ---@field node? string Node.js executable: a name on `PATH` or a path
----@field start_timeout_ms? integer How long to wait for the host to become ready, ms
+---@field start_timeout_ms? integer How long to wait for the host to become ready, and a request for a feature still starting, ms
 ---@field log_level? 'debug'|'info'|'warn'|'error' Least level logged
 ---@field log_file? string Log file (default: `stdpath('log')/rune.log`)
 ---@field restart_backoff_ms? integer First delay before restarting a crashed host, ms; doubles per crash

@@ -14,7 +14,9 @@ export const hostConfigSchema = z.object({
     .describe('Node.js executable: a name on `PATH` or a path'),
   start_timeout_ms: ms
     .default(10_000)
-    .describe('How long to wait for the host to become ready, ms'),
+    .describe(
+      'How long to wait for the host to become ready, and a request for a feature still starting, ms',
+    ),
   log_level: z
     .enum(['debug', 'info', 'warn', 'error'])
     .default('info')

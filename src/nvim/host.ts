@@ -80,6 +80,8 @@ class Dispatcher {
     private readonly stateOf: () => HostStatus['state'],
     /** Whether the modules are starting (after ready, until they all have). */
     private readonly starting: () => boolean,
+    /** How long a request may wait for the modules (host.start_timeout_ms). */
+    private readonly waitMs: () => number,
   ) {}
 
   onRequest(method: string, fn: Handler): Disposable {
@@ -112,7 +114,23 @@ class Dispatcher {
   async request(method: string, args: unknown[]): Promise<unknown> {
     let fn = this.requests.get(method);
     if (!fn && this.starting()) {
-      await new Promise<void>((go) => this.waiting.push({ method, request: true, go }));
+      // Lua waits for the answer with Neovim blocked: a module whose start hangs must not
+      // freeze the editor, so the wait ends as Lua's own wait for the host would.
+      const ms = this.waitMs();
+      let timer: NodeJS.Timeout | undefined;
+      const entry = { method, request: true, go: () => undefined as void };
+      const came = await new Promise<boolean>((resolve) => {
+        entry.go = () => resolve(true);
+        this.waiting.push(entry);
+        timer = setTimeout(() => resolve(false), ms);
+      });
+      clearTimeout(timer);
+      if (!came) {
+        this.waiting = this.waiting.filter((w) => w !== entry);
+        throw new StateError(
+          `Rune's features are still starting after ${ms} ms (host.start_timeout_ms), so "${method}" cannot be answered yet; see :RuneLog for the one that hangs.`,
+        );
+      }
       fn = this.requests.get(method);
     }
     if (!fn) {
@@ -172,6 +190,10 @@ class HostCore {
       opts.logger,
       () => this.state,
       () => this.starting !== undefined,
+      () => {
+        const host = this.config?.host as { start_timeout_ms?: unknown } | undefined;
+        return typeof host?.start_timeout_ms === 'number' ? host.start_timeout_ms : 10_000;
+      },
     );
     type Send = (...a: unknown[]) => unknown;
     const transport = (opts.nvim as unknown as { transport?: { request?: Send } }).transport;

@@ -297,4 +297,37 @@ describe('host core attached in-process', () => {
     expect(disposed).toEqual(['first', 'stuck']);
     await t.close();
   });
+
+  it('gives up waiting for a module whose start hangs after host.start_timeout_ms: Neovim is not frozen', async () => {
+    const t = await startNvim();
+    await t.lua("require('rune').setup({ host = { start_timeout_ms = 300 } })");
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const stuck = defineModule({
+      name: 'stuck',
+      async activate({ host }) {
+        await gate;
+        return host.onRequest('stuck.echo', ([x]) => x);
+      },
+    });
+    let ready: ReadyHost | undefined;
+    const started = new StartingHost({
+      nvim: t.nvim,
+      logger: createMemoryLogger(),
+      logFile: null,
+    }).ready([stuck], { onReady: (h) => (ready = h) });
+    const host = (await waitFor(() => ready, 10000, 'the host to be ready')) as ReadyHost;
+    // Lua asks with Neovim blocked on the answer: it comes, as an error that says why.
+    const answer = await t.lua<string>(
+      'local ok, err = pcall(require("rune.host").request, "stuck.echo", "hi") return ok and "answered" or err',
+    );
+    expect(answer).toContain('still starting after 300 ms (host.start_timeout_ms)');
+    expect(answer).toContain('"stuck.echo"');
+    // Once the module has started, the same request is answered.
+    release();
+    await started;
+    expect(await t.lua('return require("rune.host").request("stuck.echo", "hi")')).toBe('hi');
+    await host.shutdown('test finished').done;
+    await t.close();
+  });
 });
