@@ -75,6 +75,14 @@ const client = attach({
     logger: { level: 'error', debug() {}, info() {}, warn() {}, error() {} },
   },
 });
+/** Lua that stops the running host and waits for its process to exit: the next start is cold. */
+const RESTART = `local host = require('rune.host')
+  if host.is_running() then
+    local job = host.info().job
+    host.stop()
+    vim.fn.jobwait({ job }, 5000)
+  end`;
+
 // Host starts and `node -e 0` runs alternate, to spread the machine's noise evenly. Each
 // start waits for the previous host to have started its modules and exited, so that no
 // other host's work runs beside the one measured.
@@ -82,12 +90,7 @@ const cold = [];
 const bare = [];
 for (let i = 0; i < 10; i++) {
   const ms = await client.lua(
-    `local host = require('rune.host')
-     if host.is_running() then
-       local job = host.info().job
-       host.stop()
-       vim.fn.jobwait({ job }, 5000)
-     end
+    `${RESTART}
      local t = vim.uv.hrtime()
      host.wait()
      local ms = (vim.uv.hrtime() - t) / 1e6
@@ -194,12 +197,7 @@ table(
   const base = [];
   for (let i = 0; i < 10; i++) {
     const [r, f] = await n.lua(
-      `local host = require('rune.host')
-       if host.is_running() then
-         local job = host.info().job
-         host.stop()
-         vim.fn.jobwait({ job }, 5000)
-       end
+      `${RESTART}
        local t = vim.uv.hrtime()
        host.wait()
        local ready = (vim.uv.hrtime() - t) / 1e6

@@ -7,12 +7,12 @@
  * with nothing found, guidance and exit code 3 (nothing to talk to).
  */
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startAnthropicServer, startOllamaServer } from '../helpers/servers/index.js';
 import { runCli } from '../helpers/e2e.js';
+import { freePort as closedPort } from '../helpers/ports.js';
 
 const servers: { close(): Promise<void> }[] = [];
 const homes: string[] = [];
@@ -20,17 +20,6 @@ afterAll(async () => {
   await Promise.all(servers.map((s) => s.close()));
   for (const h of homes) fs.rmSync(h, { recursive: true, force: true });
 });
-
-async function closedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** A fresh home with no config file, no keys, no sign-in, the local peers' ports closed. */
 async function bareEnv(

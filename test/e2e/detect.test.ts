@@ -5,29 +5,18 @@
  * in the answer header and :checkhealth. With nothing found, the first answer is guidance.
  */
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startOllamaServer, type OllamaServer } from '../helpers/servers/index.js';
 import { waitFor, type TestNvim } from '../helpers/nvim.js';
 import { explained, startRune } from '../helpers/e2e.js';
+import { freePort as closedPort } from '../helpers/ports.js';
 
 const servers: OllamaServer[] = [];
 afterAll(async () => {
   await Promise.all(servers.map((s) => s.close()));
 });
-
-async function closedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** No keys, no sign-in, the peers' ports closed unless a test opens one. */
 async function bareEnv(extra: Record<string, string> = {}): Promise<Record<string, string>> {

@@ -13,10 +13,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { ROOT, waitFor } from './nvim.js';
+import { freePort } from './ports.js';
 
 const PREFIX = path.join(ROOT, '.cache', 'llama');
 export const LLAMA_SERVER = path.join(PREFIX, 'bin', 'llama-server');
@@ -65,17 +65,6 @@ export interface LlamaOptions {
   slots?: number;
   /** More arguments. */
   args?: string[];
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 export async function startLlama(opts: LlamaOptions = {}): Promise<LlamaServer> {

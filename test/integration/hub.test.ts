@@ -5,7 +5,6 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -15,6 +14,7 @@ import { getHub, hubModule } from '../../src/nvim/hub/index.js';
 import { getToolRegistry } from '../../src/nvim/tools.js';
 import type { ToolContext } from '../../src/tools/registry.js';
 import { ollamaAt, startChat, type ChatHarness } from './chat-helpers.js';
+import { freePort } from '../helpers/ports.js';
 
 const EVERYTHING = path.resolve(
   import.meta.dirname,
@@ -31,16 +31,6 @@ const procs: ChildProcess[] = [];
 afterEach(() => {
   for (const p of procs.splice(0)) p.kill('SIGKILL');
 });
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** server-everything over Streamable HTTP on `port`, once it listens. */
 async function httpEverything(port: number): Promise<ChildProcess> {

@@ -1,10 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import { McpHub, type HubUi } from '../../src/mcp/hub/clients.js';
 import { parseServer, type ServerConfig } from '../../src/mcp/hub/config.js';
 import { createMemoryLogger } from '../../src/core/log.js';
+import { freePort } from '../helpers/ports.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
 const EVERYTHING = path.join(
@@ -30,16 +30,6 @@ function stdioServer(name = 'everything', extra: Record<string, unknown> = {}): 
     'test',
     `test.${name}`,
   );
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** Starts server-everything over HTTP (`streamableHttp` or `sse`) and waits until it listens. */

@@ -1,4 +1,3 @@
-import * as net from 'node:net';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startOllamaServer } from '../../helpers/servers/index.js';
@@ -12,20 +11,11 @@ import {
   ollamaUrl,
 } from '../../../src/providers/detect.js';
 import { parseProvidersConfig } from '../../../src/providers/config.js';
+import { freePort as closedPort } from '../../helpers/ports.js';
 
 const ZEKE_BIN = path.join(ROOT, 'test', 'fixtures', 'zeke', 'bin');
 
 /** A loopback port nobody listens on. */
-async function closedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** An environment with nothing in it: closed ports, no keys, nothing on PATH. */
 async function bareEnv(extra: NodeJS.ProcessEnv = {}): Promise<NodeJS.ProcessEnv> {
