@@ -111,7 +111,7 @@ export class NvimEditor implements Editor {
 
   async getText(bufferId: number, start: number, end: number): Promise<string> {
     try {
-      return await this.call<string>('text', [bufferId, start, end]);
+      return joinLines(await this.call<string[]>('text', [bufferId, start, end]));
     } catch (err) {
       throw new NotFoundError(`Cannot read buffer ${bufferId}: ${messageOf(err)}`);
     }
@@ -172,4 +172,15 @@ function nilToUndefined<T>(v: T | null | undefined): T | undefined {
 function messageOf(err: unknown): string {
   if (Array.isArray(err)) return String(err[1]);
   return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Joins the pieces of text `text` sends (see lua/rune/editor.lua) with `+`: V8 keeps
+ * the result as a rope of the pieces, so no string of the whole text is made until
+ * something reads it as one.
+ */
+function joinLines(parts: string[]): string {
+  let out = parts[0] ?? '';
+  for (let i = 1; i < parts.length; i++) out = out + '\n' + parts[i];
+  return out;
 }

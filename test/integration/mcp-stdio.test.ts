@@ -218,6 +218,23 @@ describe('rune mcp (stdio proxy)', () => {
         });
         expect(textOf(r)).toBe(want);
       }
+      // Neovim sends the text in slices of 512 lines: ranges that start and end inside
+      // slices, on their edges, and past the end come out whole.
+      const lines = want.split('\n');
+      for (const [start_line, end_line] of [
+        [511, 1537],
+        [513, 1024],
+        [1, 512],
+        [9990, 20000],
+      ] as const) {
+        const r = await client.callTool({
+          name: 'read_buffer',
+          arguments: { buffer: buf, start_line, end_line },
+        });
+        expect(textOf(r).split('\n[lines')[0]).toBe(
+          lines.slice(start_line - 1, Math.min(end_line, 10000)).join('\n'),
+        );
+      }
       // Small calls after the big ones still line up with their answers.
       const r = await client.callTool({ name: 'read_file', arguments: { path: 'notes.txt' } });
       expect(textOf(r)).toBe('alpha\nbeta');
