@@ -19,9 +19,10 @@
  * - GenerateHandler treats `suffix: ""` as no suffix (the chat template, a chatbot answer)
  *   and `prompt: ""` as a load request (`done_reason: "load"`, no text).
  */
-import type { Message, Ollama, Tool } from 'ollama';
+import type { GenerateRequest, Message, Ollama, Tool } from 'ollama';
 import type { RuneError } from '../core/errors.js';
 import { lazy } from '../core/lazy.js';
+import { VERSION } from '../core/version.js';
 import type { Adapter, AdapterHooks, CompleteResult, ModelReport } from './adapter.js';
 import {
   ModelFailedError,
@@ -33,6 +34,7 @@ import {
   whoFor,
 } from './errors.js';
 import { fimChatRequest, fimFromChat } from './fim-prompt.js';
+import { postNdjson } from './ndjson-post.js';
 import { TOOL_NAME_MAX, ToolNameMap } from './tool-names.js';
 import type {
   ChatEvent,
@@ -190,14 +192,13 @@ export class OllamaAdapter implements Adapter {
     signal: AbortSignal,
     hooks: AdapterHooks,
   ): Promise<CompleteResult> {
-    const client = await this.client(signal, hooks);
-    const stream = await client.generate({
+    const body = {
       model,
       prompt: req.prefix,
       // An empty suffix selects the chat template; at the end of a file the text after
       // the cursor is the final newline.
       suffix: req.suffix === '' ? '\n' : req.suffix,
-      stream: true,
+      stream: true as const,
       // Hidden reasoning would spend the completion's budget and time.
       think: false,
       options: {
@@ -205,7 +206,51 @@ export class OllamaAdapter implements Adapter {
         ...(req.maxTokens !== undefined ? { num_predict: req.maxTokens } : {}),
         ...(req.stop?.length ? { stop: req.stop } : {}),
       },
+    };
+    // Requests through a fetch of the caller's (an OAuth sign-in's bearer) keep the SDK.
+    if (this.opts.fetch) return this.generateBySdk(body, model, signal, hooks);
+    const key = await this.opts.apiKey?.();
+    let text = '';
+    const done = await postNdjson<CompleteResult>({
+      url: `${this.url}/api/generate`,
+      body: JSON.stringify(body),
+      // The headers the `ollama` package sends, then the configured ones.
+      headers: {
+        'Content-Type': 'application/json',
+        Accept: 'application/json',
+        'User-Agent': `rune/${VERSION} (${process.platform}) Node.js/${process.version}`,
+        ...this.opts.headers,
+        ...(key ? { Authorization: `Bearer ${key}` } : {}),
+      },
+      signal,
+      sent: () => hooks.sent?.(),
+      gotHeaders: () => hooks.headers(),
+      line: (part) => {
+        text += typeof part.response === 'string' ? part.response : '';
+        if (!part.done) return undefined;
+        return {
+          completions: [{ text }],
+          usage: {
+            inputTokens: typeof part.prompt_eval_count === 'number' ? part.prompt_eval_count : 0,
+            outputTokens: typeof part.eval_count === 'number' ? part.eval_count : 0,
+          },
+          model: typeof part.model === 'string' && part.model ? part.model : model,
+        };
+      },
     });
+    if (!done)
+      throw malformed(this.who, new Error('the stream ended before its final "done" line'));
+    return done;
+  }
+
+  private async generateBySdk(
+    body: GenerateRequest & { stream: true },
+    model: string,
+    signal: AbortSignal,
+    hooks: AdapterHooks,
+  ): Promise<CompleteResult> {
+    const client = await this.client(signal, hooks);
+    const stream = await client.generate(body);
     let text = '';
     let ended = false;
     try {

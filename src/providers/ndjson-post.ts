@@ -1,0 +1,135 @@
+/**
+ * POSTs a JSON body and reads an NDJSON answer line by line over node:http(s).
+ *
+ * Written by hand rather than through fetch: ghost text waits on an answer's last
+ * line, and between the socket and the caller fetch puts undici's body stream, a
+ * second web stream that checks the lines, and the SDK's own decoder and async
+ * iterator. From the server's last byte to the answer that took 0.23 ms p50 against
+ * 0.08 ms for this reader (same process, same zero-latency server), most of what ghost
+ * text spends after the last byte. Only the completion request takes this path; chat,
+ * tool calls and model lists stay with the SDK.
+ *
+ * Node's global agent keeps connections alive (Node ≥ 19), as fetch did.
+ */
+import * as http from 'node:http';
+import { lazy } from '../core/lazy.js';
+
+const https = lazy(() => import('node:https'));
+
+/** A status other than 200, shaped as the `ollama` package's ResponseError (message, status_code). */
+export class ResponseError extends Error {
+  override readonly name = 'ResponseError';
+  constructor(
+    message: string,
+    readonly status_code: number,
+  ) {
+    super(message);
+  }
+}
+
+export interface NdjsonPost<T> {
+  url: string;
+  body: string;
+  headers: Record<string, string>;
+  signal: AbortSignal;
+  /** The request is written: from here on, the wait is the server's. */
+  sent?(): void;
+  /** The status line and headers arrived. */
+  gotHeaders?(): void;
+  /** Each parsed line; a value other than undefined is the answer, and ends the read. */
+  line(value: Record<string, unknown>): T | undefined;
+}
+
+/**
+ * The answer `line` picked, or undefined when the body ended without one. A line that
+ * is not JSON rejects with the SyntaxError, a line `{"error": …}` with that message
+ * (both close the connection), another status with a ResponseError carrying the body's
+ * `error`. An aborted signal destroys the request and rejects with its reason.
+ */
+export async function postNdjson<T>(o: NdjsonPost<T>): Promise<T | undefined> {
+  o.signal.throwIfAborted();
+  const request = o.url.startsWith('https:') ? (await https.get()).request : http.request;
+  return new Promise<T | undefined>((resolve, reject) => {
+    let settled = false;
+    const settle = (err: unknown, value?: T) => {
+      if (settled) return;
+      settled = true;
+      o.signal.removeEventListener('abort', onAbort);
+      if (err !== undefined) {
+        req.destroy();
+        reject(err);
+      } else resolve(value);
+    };
+    const onAbort = () => settle(o.signal.reason ?? new Error('aborted'));
+    const req = request(
+      o.url,
+      {
+        method: 'POST',
+        headers: { ...o.headers, 'Content-Length': Buffer.byteLength(o.body) },
+      },
+      (res) => {
+        o.gotHeaders?.();
+        res.setEncoding('utf8');
+        if (res.statusCode !== 200) {
+          let text = '';
+          res.on('data', (c: string) => (text += c));
+          res.on('end', () => settle(statusError(res, text)));
+          res.on('error', (err) => settle(err));
+          return;
+        }
+        let rest = '';
+        res.on('data', (chunk: string) => {
+          if (settled) return; // The answer came: the rest drains so the connection is reused.
+          const lines = (rest + chunk).split('\n');
+          rest = lines.pop() ?? '';
+          try {
+            for (const l of lines) {
+              if (!l.trim()) continue;
+              const v = JSON.parse(l) as Record<string, unknown>;
+              if (v && typeof v === 'object' && 'error' in v) throw new Error(String(v.error));
+              const got = o.line(v);
+              if (got !== undefined) return settle(undefined, got);
+            }
+          } catch (err) {
+            settle(err);
+          }
+        });
+        res.on('end', () => {
+          if (settled) return;
+          try {
+            const v = rest.trim() ? (JSON.parse(rest) as Record<string, unknown>) : undefined;
+            if (v && typeof v === 'object' && 'error' in v) throw new Error(String(v.error));
+            settle(undefined, v ? o.line(v) : undefined);
+          } catch (err) {
+            settle(err);
+          }
+        });
+        res.on('error', (err) => settle(err));
+        // A body cut short without an 'error' (the server went away mid-answer).
+        res.on('close', () => {
+          if (!res.complete) settle(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
+        });
+      },
+    );
+    req.on('error', (err) => settle(err));
+    req.on('finish', () => o.sent?.());
+    o.signal.addEventListener('abort', onAbort, { once: true });
+    req.end(o.body);
+  });
+}
+
+/** The `ollama` package's checkOk: the JSON body's `error`, else the text, else the status. */
+function statusError(res: http.IncomingMessage, text: string): ResponseError {
+  let message = `Error ${res.statusCode}: ${res.statusMessage ?? ''}`;
+  if ((res.headers['content-type'] ?? '').includes('application/json')) {
+    try {
+      const e = (JSON.parse(text) as { error?: unknown }).error;
+      if (typeof e === 'string' && e) message = e;
+    } catch {
+      // Not JSON after all: the status says what there is to say.
+    }
+  } else if (text) {
+    message = text;
+  }
+  return new ResponseError(message, res.statusCode ?? 0);
+}
