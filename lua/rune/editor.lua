@@ -34,7 +34,8 @@ function M.text(b, s, e)
   e = math.min(e < 0 and n + e + 1 or e, n)
   local out = {}
   for i = s, e - 1, 512 do
-    out[#out + 1] = table.concat(vim.api.nvim_buf_get_lines(b, i, math.min(i + 512, e), false), '\n')
+    out[#out + 1] =
+      table.concat(vim.api.nvim_buf_get_lines(b, i, math.min(i + 512, e), false), '\n')
   end
   return out
 end

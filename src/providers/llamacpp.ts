@@ -18,6 +18,7 @@
  */
 import { AbortError, type RuneError } from '../core/errors.js';
 import { parseRetryAfter } from '../core/retry.js';
+import { postLines } from './http-lines.js';
 import type { Adapter, AdapterHooks, CompleteResult } from './adapter.js';
 import { fromStatus, malformed, type Who, whoFor } from './errors.js';
 import type { LlamaServe } from './llama-serve.js';
@@ -136,25 +137,47 @@ export class LlamaCppAdapter implements Adapter {
       // writes the next token and frees the slot; a non-streamed request runs to its end.
       stream: true,
     };
-    const res = await this.post('/infill', body, signal);
-    hooks.headers();
     let text = '';
-    for await (const ev of sseEvents(res)) {
-      const chunk = parse(ev, this.who) as InfillChunk;
+    const pick = (chunk: InfillChunk): CompleteResult | undefined => {
       if (chunk.error) {
         const e = chunk.error;
         throw fromStatus(this.who, typeof e.code === 'number' ? e.code : 500, String(e.message));
       }
       if (typeof chunk.content === 'string') text += chunk.content;
-      if (chunk.stop === true) {
-        return {
-          completions: [{ text: cutAtIndent(text, body.n_indent) }],
-          usage: {
-            inputTokens: num(chunk.tokens_evaluated),
-            outputTokens: num(chunk.tokens_predicted),
-          },
-          model: typeof chunk.model === 'string' ? chunk.model : model,
-        };
+      if (chunk.stop !== true) return undefined;
+      return {
+        completions: [{ text: cutAtIndent(text, body.n_indent) }],
+        usage: {
+          inputTokens: num(chunk.tokens_evaluated),
+          outputTokens: num(chunk.tokens_predicted),
+        },
+        model: typeof chunk.model === 'string' ? chunk.model : model,
+      };
+    };
+    if (!this.opts.fetch) {
+      // The answer's last event is what ghost text waits on: read over node:http.
+      const got = await postLines<CompleteResult>({
+        url: this.root + '/infill',
+        framing: 'sse',
+        body: JSON.stringify(body),
+        headers: { ...(await this.headers()), 'content-type': 'application/json' },
+        signal,
+        gotHeaders: () => hooks.headers(),
+        status: (res, detail) =>
+          this.statusFailure(res.statusCode ?? 0, res.statusMessage ?? '', detail, (n) => {
+            const v = res.headers[n.toLowerCase()];
+            return Array.isArray(v) ? v[0] : v;
+          }),
+        line: (v) => pick(v as InfillChunk),
+      });
+      if (got) return got;
+    } else {
+      // Requests through a fetch of the caller's (an OAuth sign-in's bearer).
+      const res = await this.post('/infill', body, signal);
+      hooks.headers();
+      for await (const ev of sseEvents(res)) {
+        const got = pick(parse(ev, this.who) as InfillChunk);
+        if (got) return got;
       }
     }
     if (signal.aborted) throw new AbortError();
@@ -249,6 +272,23 @@ export class LlamaCppAdapter implements Adapter {
     return f(absolute ? p : this.root + p, { headers: await this.headers(), signal });
   }
 
+  /** A status other than 200: the body's `error.message` (else its text), and Retry-After. */
+  private statusFailure(
+    status: number,
+    statusText: string,
+    text: string,
+    header: (name: string) => string | null | undefined,
+  ): RuneError {
+    let detail = text.slice(0, 500) || statusText;
+    try {
+      const e = (JSON.parse(text) as { error?: { message?: unknown } }).error;
+      if (typeof e?.message === 'string') detail = e.message;
+    } catch {
+      // not JSON: the text itself is the detail
+    }
+    return fromStatus(this.who, status, detail, parseRetryAfter(header));
+  }
+
   private async post(p: string, body: unknown, signal: AbortSignal): Promise<Response> {
     const f = this.opts.fetch ?? fetch;
     const res = await f(this.root + p, {
@@ -259,19 +299,7 @@ export class LlamaCppAdapter implements Adapter {
     });
     if (!res.ok) {
       const text = await res.text().catch(() => '');
-      let detail = text.slice(0, 500) || res.statusText;
-      try {
-        const e = (JSON.parse(text) as { error?: { message?: unknown } }).error;
-        if (typeof e?.message === 'string') detail = e.message;
-      } catch {
-        // not JSON: the text itself is the detail
-      }
-      throw fromStatus(
-        this.who,
-        res.status,
-        detail,
-        parseRetryAfter((n) => res.headers.get(n)),
-      );
+      throw this.statusFailure(res.status, res.statusText, text, (n) => res.headers.get(n));
     }
     return res;
   }

@@ -34,7 +34,7 @@ import {
   whoFor,
 } from './errors.js';
 import { fimChatRequest, fimFromChat } from './fim-prompt.js';
-import { postNdjson } from './ndjson-post.js';
+import { postLines } from './http-lines.js';
 import { TOOL_NAME_MAX, ToolNameMap } from './tool-names.js';
 import type {
   ChatEvent,
@@ -211,8 +211,9 @@ export class OllamaAdapter implements Adapter {
     if (this.opts.fetch) return this.generateBySdk(body, model, signal, hooks);
     const key = await this.opts.apiKey?.();
     let text = '';
-    const done = await postNdjson<CompleteResult>({
+    const done = await postLines<CompleteResult>({
       url: `${this.url}/api/generate`,
+      framing: 'ndjson',
       body: JSON.stringify(body),
       // The headers the `ollama` package sends, then the configured ones.
       headers: {
@@ -226,6 +227,8 @@ export class OllamaAdapter implements Adapter {
       sent: () => hooks.sent?.(),
       gotHeaders: () => hooks.headers(),
       line: (part) => {
+        // A failure after the answer started: one `{"error": …}` line (routes.go streamResponse).
+        if ('error' in part) throw new Error(String(part.error));
         text += typeof part.response === 'string' ? part.response : '';
         if (!part.done) return undefined;
         return {

@@ -5,6 +5,8 @@
  * built from Rune's request.
  */
 import * as fs from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
@@ -27,8 +29,19 @@ let srv: LlamaServer;
 let reg: ManagedRegistry | undefined;
 let requests: string[];
 
-function make(provider: Record<string, unknown>): ManagedRegistry {
+/**
+ * A registry whose fetch counts requests. Completions then go through that fetch too
+ * (the path of a provider signed in with OAuth); `plain` leaves the fetch out, so /infill
+ * goes through node:http as it does by default (src/providers/http-lines.ts).
+ */
+function make(provider: Record<string, unknown>, plain = false): ManagedRegistry {
   requests = [];
+  if (plain) {
+    return createProviderRegistry(parseProvidersConfig({ providers: { local: provider } }), {
+      logger: createMemoryLogger(),
+      env: {},
+    }) as ManagedRegistry;
+  }
   const counting: typeof fetch = (input, init) => {
     const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
     requests.push(`${init?.method ?? 'GET'} ${new URL(url).pathname}`);
@@ -240,6 +253,96 @@ describe('llamacpp provider against llama-server', () => {
     // Each choice: prompt "ab" (2 tokens), answer "!" + end of text (2 tokens).
     expect(reg.usage()).toMatchObject([{ inputTokens: 4, outputTokens: 4 }]);
     expect(requests).toEqual(['POST /v1/completions']);
+  });
+});
+
+describe('llamacpp /infill over node:http (the default path) against llama-server', () => {
+  it('fills in the middle with the suffix and other files in the prompt', async () => {
+    reg = make({ kind: 'llamacpp', url: srv.url, ...FAST }, true);
+    const out = await reg
+      .get('completion')
+      .complete({ prefix: '    def f(', suffix: ')\n', maxTokens: 4 });
+    expect(out).toEqual([{ text: '4242' }]);
+    expect(inputTokens(reg)).toBe(tinyTokens(infillPrompt('    def f(', ')\n')));
+    const lead = '# Path: util.py\n# def g(): pass\n# Path: main.py\n';
+    await reg.get('completion').complete({
+      prefix: `${lead}def f(`,
+      suffix: ')',
+      maxTokens: 2,
+      extra: [{ filename: 'util.py', text: 'def g(): pass\n' }],
+      extraInPrefix: lead.length,
+    });
+    expect(inputTokens(reg)).toBe(
+      tinyTokens(infillPrompt('    def f(', ')\n')) +
+        tinyTokens(infillPrompt('def f(', ')', [['util.py', 'def g(): pass\n']])),
+    );
+    expect(requests).toEqual([]); // none went through the fetch
+  });
+
+  it('cancelling a completion frees the server slot', async () => {
+    reg = make({ kind: 'llamacpp', url: srv.url, ...FAST }, true);
+    const ac = new AbortController();
+    const p = reg
+      .get('completion')
+      .complete({ prefix: 'a', suffix: 'b', maxTokens: 100_000 }, { signal: ac.signal });
+    await waitFor(
+      async () =>
+        (await srv.get<{ is_processing: boolean }[]>('/slots')).some((x) => x.is_processing),
+      10_000,
+      'the slot to start',
+    );
+    ac.abort();
+    expect(await rejection(p)).toBeInstanceOf(AbortError);
+    await waitFor(
+      async () =>
+        (await srv.get<{ is_processing: boolean }[]>('/slots')).every((x) => !x.is_processing),
+      10_000,
+      'the slot to be free',
+    );
+    expect(reg.usage().every((u) => u.errors === 0)).toBe(true);
+  });
+
+  it("waits out a 503 while the model loads (Retry-After) and passes on the server's message", async () => {
+    // llama-server answers 503 {"error":{"code":503,"message":"Loading model",…}} until its
+    // model is loaded, which a test cannot hold it in: a loopback stand-in answers that,
+    // then the real server's answer.
+    let fails = 1;
+    const loading = http.createServer((req, res) => {
+      if (req.method === 'POST' && req.url === '/infill' && fails > 0) {
+        fails--;
+        res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '0' });
+        res.end(
+          JSON.stringify({
+            error: { code: 503, message: 'Loading model', type: 'unavailable_error' },
+          }),
+        );
+        return;
+      }
+      const up = http.request(
+        srv.url + req.url!,
+        { method: req.method, headers: req.headers },
+        (r) => {
+          res.writeHead(r.statusCode!, r.headers);
+          r.pipe(res);
+        },
+      );
+      req.pipe(up);
+    });
+    await new Promise<void>((r) => loading.listen(0, '127.0.0.1', r));
+    onTestFinished(() => new Promise<void>((r) => loading.close(() => r())));
+    const url = `http://127.0.0.1:${(loading.address() as AddressInfo).port}`;
+    reg = make({ kind: 'llamacpp', url, ...FAST }, true);
+    expect(
+      await reg.get('completion').complete({ prefix: 'def f(', suffix: ')', maxTokens: 2 }),
+    ).toEqual([{ text: '42' }]);
+    expect(fails).toBe(0);
+    const once = make({ kind: 'llamacpp', url, retry: { max_attempts: 1 } }, true);
+    onTestFinished(() => once.dispose());
+    fails = 1;
+    const err = await rejection(
+      once.get('completion').complete({ prefix: 'x', suffix: 'z', maxTokens: 1 }),
+    );
+    expect(err.message).toContain('Loading model');
   });
 });
 

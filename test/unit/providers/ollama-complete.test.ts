@@ -1,5 +1,5 @@
 /**
- * Ollama fill-in-the-middle through node:http (src/providers/ndjson-post.ts) against the
+ * Ollama fill-in-the-middle through node:http (src/providers/http-lines.ts) against the
  * wire-faithful server: what the `ollama` package did for this request, this path does too.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';

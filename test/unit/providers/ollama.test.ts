@@ -222,7 +222,7 @@ describe('ollama provider', () => {
     // pool can hold two connections; without keep-alive there would be one per request.
     for (let i = 0; i < 6; i++) await collect(reg.get('chat').chat({ messages: [] }));
     expect(s.connections).toBeLessThanOrEqual(2);
-    // Completions go through node:http (src/providers/ndjson-post.ts), a pool of its own.
+    // Completions go through node:http (src/providers/http-lines.ts), a pool of its own.
     const before = s.connections;
     for (let i = 0; i < 6; i++) await reg.get('chat').complete({ prefix: 'a', suffix: 'b' });
     expect(s.requests).toHaveLength(12);
