@@ -134,6 +134,10 @@ describe('host start (built host spawned by the Lua layer)', () => {
         'the completion answer',
       );
       expect(answer).toEqual(['ok()']);
+      // A completion reads Ollama over node:http (src/providers/http-lines.ts): no SDK.
+      expect(sdksLoaded(imported())).toEqual([]);
+      // Listing the models goes through the `ollama` package: it loads, and only it.
+      await t.lua('return require("rune.host").request("rune.providers.models", "ollama")');
       expect(sdksLoaded(imported())).toEqual(['ollama']);
       expect(client()).toEqual([]);
     });
