@@ -25,6 +25,7 @@
  * SSE stream at that moment and the answer ends it, as the SDK's stream would.
  */
 import type * as http from 'node:http';
+import { jsonChunks } from '../core/text-pieces.js';
 import type { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isJsonContentType } from '@modelcontextprotocol/sdk/shared/mediaType.js';
 import type {
@@ -157,17 +158,25 @@ export class JsonResponseTransport implements Transport {
       if (entry.streaming) {
         res.end(sseEvent(message));
       } else {
-        // Encoded once: its length is the header, its bytes the body (a large read is
-        // one long string; measuring it apart would walk it twice). `res.end(string)`
-        // with `Buffer.byteLength` costs the same CPU (600 KB answers, alternating runs):
-        // either way the string is copied to UTF-8 once before the kernel's copy.
-        const body = Buffer.from(JSON.stringify(message));
+        // A long text (a large read) comes as the pieces it was joined from
+        // (src/core/text-pieces.ts): written in one writev, never as one string.
+        const chunks = jsonChunks(message);
+        const body = chunks.length === 1 ? Buffer.from(chunks[0]!) : undefined;
+        let length = body?.length ?? 0;
+        if (!body) for (const c of chunks) length += Buffer.byteLength(c);
         res.writeHead(200, {
           'Content-Type': 'application/json',
-          'Content-Length': body.length,
+          'Content-Length': length,
           'mcp-session-id': this.inner.sessionId ?? '',
         });
-        res.end(body);
+        if (body) {
+          res.end(body);
+        } else {
+          res.cork();
+          for (const c of chunks) res.write(c);
+          res.end();
+          res.uncork();
+        }
       }
       return Promise.resolve();
     }

@@ -14,6 +14,7 @@ import {
 } from '@modelcontextprotocol/sdk/shared/stdio.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import { jsonChunks } from '../core/text-pieces.js';
 
 /** Longest first line (the token line) a client may send. */
 const MAX_AUTH_LINE = 1024;
@@ -142,7 +143,17 @@ export class SocketServerTransport implements Transport {
   onbusy?: (inFlight: number) => void;
 
   private write(m: JSONRPCMessage): void {
-    if (!this.closed && this.socket.writable) this.socket.write(serializeMessage(m));
+    if (this.closed || !this.socket.writable) return;
+    // A long text comes as its pieces (src/core/text-pieces.ts): one writev, no long string.
+    const chunks = jsonChunks(m);
+    if (chunks.length === 1) {
+      this.socket.write(chunks[0] + '\n');
+      return;
+    }
+    this.socket.cork();
+    for (const c of chunks) this.socket.write(c);
+    this.socket.write('\n');
+    this.socket.uncork();
   }
 
   send(m: JSONRPCMessage): Promise<void> {

@@ -17,6 +17,7 @@ import type {
   Selection,
   SymbolInfo,
 } from '../tools/editor.js';
+import { joinPieces } from '../core/text-pieces.js';
 
 const API = 'require("rune.editor")';
 
@@ -111,7 +112,8 @@ export class NvimEditor implements Editor {
 
   async getText(bufferId: number, start: number, end: number): Promise<string> {
     try {
-      return joinLines(await this.call<string[]>('text', [bufferId, start, end]));
+      // Slices of lines (lua/rune/editor.lua), kept as pieces for the JSON of an answer.
+      return joinPieces(await this.call<string[]>('text', [bufferId, start, end]), '\n');
     } catch (err) {
       throw new NotFoundError(`Cannot read buffer ${bufferId}: ${messageOf(err)}`);
     }
@@ -172,15 +174,4 @@ function nilToUndefined<T>(v: T | null | undefined): T | undefined {
 function messageOf(err: unknown): string {
   if (Array.isArray(err)) return String(err[1]);
   return err instanceof Error ? err.message : String(err);
-}
-
-/**
- * Joins the pieces of text `text` sends (see lua/rune/editor.lua) with `+`: V8 keeps
- * the result as a rope of the pieces, so no string of the whole text is made until
- * something reads it as one.
- */
-function joinLines(parts: string[]): string {
-  let out = parts[0] ?? '';
-  for (let i = 1; i < parts.length; i++) out = out + '\n' + parts[i];
-  return out;
 }

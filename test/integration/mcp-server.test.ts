@@ -407,6 +407,42 @@ describe('MCP editor tools', () => {
     }
   });
 
+  it('answers a 10,000-line read over HTTP with the exact text, in one JSON body', async () => {
+    // About 600 KB, written from the pieces Neovim sent (src/core/text-pieces.ts): the
+    // Content-Length must count every piece's UTF-8 bytes, or the body is cut or hangs.
+    const buf = await env.t.lua<number>(`
+      local b = vim.api.nvim_create_buf(false, true)
+      local lines = {}
+      for i = 1, 10000 do lines[i] = ('line %05d: "quoted" \\\\ tab\\t é ✓ 😀'):format(i) end
+      vim.api.nvim_buf_set_lines(b, 0, -1, false, lines)
+      return b`);
+    const want = Array.from(
+      { length: 10000 },
+      (_, i) => `line ${String(i + 1).padStart(5, '0')}: "quoted" \\ tab\t é ✓ 😀`,
+    ).join('\n');
+    try {
+      for (let i = 0; i < 2; i++) {
+        const r = await client.callTool({
+          name: 'read_buffer',
+          arguments: { buffer: buf, start_line: 1, end_line: 10000 },
+        });
+        expect(textOf(r)).toBe(want);
+        expect(r.structuredContent).toMatchObject({ lineCount: 10000, endLine: 10000 });
+      }
+      // A page of it: the text and the note after it.
+      const page = await client.callTool({
+        name: 'read_buffer',
+        arguments: { buffer: buf, start_line: 1 },
+      });
+      expect(textOf(page)).toBe(
+        want.split('\n').slice(0, 2000).join('\n') +
+          '\n[lines 1-2000 of 10000; call again with start_line=2001 for more]',
+      );
+    } finally {
+      await env.t.lua('vim.api.nvim_buf_delete(..., { force = true })', [buf]);
+    }
+  });
+
   it('streams appended lines of tail_file as progress until cancelled', async () => {
     const controller = new AbortController();
     const seen: string[] = [];

@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import { z } from 'zod';
 import { AbortError, BadRequestError, DeniedError, NotFoundError } from '../../core/errors.js';
+import { appendPieces } from '../../core/text-pieces.js';
 import type { BufferInfo, Editor } from '../editor.js';
 import { acceptedEdits, diffLines } from '../diff.js';
 import { resolveInRoots } from '../paths.js';
@@ -148,7 +149,7 @@ export function editorKit(editor: Editor): EditorKit {
         ? `\n[lines ${s}-${e} of ${total}; call again with start_line=${next} for more]`
         : '';
     return {
-      content: [{ type: 'text', text: text + note }],
+      content: [{ type: 'text', text: appendPieces(text, note) }],
       structuredContent: structured,
     };
   };
