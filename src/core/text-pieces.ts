@@ -17,17 +17,23 @@ import { randomBytes } from 'node:crypto';
 
 /** Shorter texts are written the plain way: their copies are cheap. */
 export const PIECES_MIN = 64 * 1024;
-/** How many joined texts are remembered (an answer is written right after its tool ran). */
+/**
+ * How many joined texts are remembered, and for how long: an answer is written right
+ * after its tool ran, and one never written (a read by a chat tool) must not keep its
+ * text alive.
+ */
 const KEEP = 4;
+const KEEP_MS = 5_000;
 
-const kept: { text: string; parts: string[] }[] = [];
+const kept: { text: string; parts: string[]; at: number }[] = [];
 /** Marks a remembered text in the first JSON pass; random, so no text can hold it by chance. */
 const MARK = `\u2063rune-pieces-${randomBytes(9).toString('base64url')}-`;
 
 function keep(text: string, parts: string[]): string {
   if (text.length < PIECES_MIN) return text;
-  kept.push({ text, parts });
-  if (kept.length > KEEP) kept.shift();
+  const now = performance.now();
+  while (kept.length && (kept.length >= KEEP || now - kept[0]!.at > KEEP_MS)) kept.shift();
+  kept.push({ text, parts, at: now });
   return text;
 }
 

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   PIECES_MIN,
   appendPieces,
@@ -68,5 +68,18 @@ describe('text pieces', () => {
     const texts = Array.from({ length: 6 }, (_, i) => joinPieces(slices(4, `t${i}`), '\n'));
     expect(piecesOf(texts[0]!)).toBeUndefined();
     expect(piecesOf(texts[5]!)).toBeDefined();
+  });
+
+  it('forgets a text never written after a few seconds', () => {
+    vi.useFakeTimers({ toFake: ['performance'] });
+    try {
+      const old = joinPieces(slices(4, 'old'), '\n');
+      vi.advanceTimersByTime(6_000);
+      const fresh = joinPieces(slices(4, 'new'), '\n');
+      expect(piecesOf(old)).toBeUndefined();
+      expect(piecesOf(fresh)).toBeDefined();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
