@@ -196,6 +196,51 @@ describe('MCP server (built host) with the official SDK client', () => {
     }
   });
 
+  it('reads 10,000 lines exactly, over HTTP and through `rune mcp`', async () => {
+    // About 600 KB: Neovim sends it in slices (lua/rune/editor.lua) and the host writes the
+    // answer from those pieces (src/core/text-pieces.ts), on both ways out.
+    const buf = await t.lua<number>(`
+      local b = vim.api.nvim_create_buf(false, true)
+      local lines = {}
+      for i = 1, 10000 do lines[i] = ('line %05d: "q" \\\\ \\t é 😀'):format(i) end
+      vim.api.nvim_buf_set_lines(b, 0, -1, false, lines)
+      return b`);
+    const want = Array.from(
+      { length: 10000 },
+      (_, i) => `line ${String(i + 1).padStart(5, '0')}: "q" \\ \t é 😀`,
+    ).join('\n');
+    const http = new Client({ name: 'e2e-big', version: '1.0.0' });
+    await http.connect(
+      new StreamableHTTPClientTransport(new URL(lock.url), {
+        requestInit: { headers: { Authorization: `Bearer ${lock.token}` } },
+      }),
+    );
+    const stdio = new Client({ name: 'e2e-big-stdio', version: '1.0.0' });
+    await stdio.connect(
+      new StdioClientTransport({
+        command: process.execPath,
+        args: [CLI, 'mcp'],
+        env: shellEnv(t),
+        cwd: ws,
+      }),
+    );
+    try {
+      await explained(t, async () => {
+        for (const client of [http, stdio, http]) {
+          const r = await client.callTool({
+            name: 'read_buffer',
+            arguments: { buffer: buf, start_line: 1, end_line: 10000 },
+          });
+          expect(textOf(r)).toBe(want);
+        }
+      });
+    } finally {
+      await http.close();
+      await stdio.close();
+      await t.lua('vim.api.nvim_buf_delete(..., { force = true })', [buf]);
+    }
+  });
+
   it('tells a subscribed agent of buffer changes on its standalone GET stream', async () => {
     const streams: string[] = [];
     const client = new Client({ name: 'e2e-watch', version: '1.0.0' });
