@@ -172,10 +172,10 @@ export class JsonResponseTransport implements Transport {
         if (body) {
           res.end(body);
         } else {
+          // Corked: the pieces leave in one writev (end() uncorks).
           res.cork();
           for (const c of chunks) res.write(c);
           res.end();
-          res.uncork();
         }
       }
       return Promise.resolve();
