@@ -60,6 +60,28 @@ function infillPrompt(prefix: string, suffix: string, extra: [string, string][] 
   return `<|repo_name|>myproject\n${files}<|file_sep|>filename\n<|fim_prefix|>${prefix}<|fim_suffix|>${suffix}<|fim_middle|>`;
 }
 
+/** Starts a long completion, aborts it once a slot runs it, and waits for the slot to be free. */
+async function cancelFreesSlot(r: ManagedRegistry): Promise<void> {
+  const ac = new AbortController();
+  // The model answers "4242…" until the token limit: far more than it makes before the abort.
+  const p = r
+    .get('completion')
+    .complete({ prefix: 'a', suffix: 'b', maxTokens: 100_000 }, { signal: ac.signal });
+  const slots = () => srv.get<{ is_processing: boolean }[]>('/slots');
+  await waitFor(
+    async () => (await slots()).some((x) => x.is_processing),
+    10_000,
+    'the slot to start',
+  );
+  ac.abort();
+  expect(await rejection(p)).toBeInstanceOf(AbortError);
+  await waitFor(
+    async () => (await slots()).every((x) => !x.is_processing),
+    10_000,
+    'the slot to be free',
+  );
+}
+
 function inputTokens(r: ManagedRegistry): number {
   return r.usage().reduce((n, u) => n + u.inputTokens, 0);
 }
@@ -156,25 +178,7 @@ describe('llamacpp provider against llama-server', () => {
 
   it('cancelling a completion frees the server slot', async () => {
     reg = make({ kind: 'llamacpp', url: srv.url, ...FAST });
-    const ac = new AbortController();
-    // The model answers "4242…" until the token limit: far more than it makes before the abort.
-    const p = reg
-      .get('completion')
-      .complete({ prefix: 'a', suffix: 'b', maxTokens: 100_000 }, { signal: ac.signal });
-    await waitFor(
-      async () =>
-        (await srv.get<{ is_processing: boolean }[]>('/slots')).some((x) => x.is_processing),
-      10_000,
-      'the slot to start',
-    );
-    ac.abort();
-    expect(await rejection(p)).toBeInstanceOf(AbortError);
-    await waitFor(
-      async () =>
-        (await srv.get<{ is_processing: boolean }[]>('/slots')).every((x) => !x.is_processing),
-      10_000,
-      'the slot to be free',
-    );
+    await cancelFreesSlot(reg);
     // The server cancelled the task (it did not run to the token limit); its log reaches
     // us through a pipe, so the line may arrive after the slot shows free.
     await waitFor(() => /cancel task/.test(srv.log()), 10_000, 'the server to log the cancel');
@@ -281,24 +285,7 @@ describe('llamacpp /infill over node:http (the default path) against llama-serve
 
   it('cancelling a completion frees the server slot', async () => {
     reg = make({ kind: 'llamacpp', url: srv.url, ...FAST }, true);
-    const ac = new AbortController();
-    const p = reg
-      .get('completion')
-      .complete({ prefix: 'a', suffix: 'b', maxTokens: 100_000 }, { signal: ac.signal });
-    await waitFor(
-      async () =>
-        (await srv.get<{ is_processing: boolean }[]>('/slots')).some((x) => x.is_processing),
-      10_000,
-      'the slot to start',
-    );
-    ac.abort();
-    expect(await rejection(p)).toBeInstanceOf(AbortError);
-    await waitFor(
-      async () =>
-        (await srv.get<{ is_processing: boolean }[]>('/slots')).every((x) => !x.is_processing),
-      10_000,
-      'the slot to be free',
-    );
+    await cancelFreesSlot(reg);
     expect(reg.usage().every((u) => u.errors === 0)).toBe(true);
   });
 
