@@ -219,7 +219,7 @@ export class OllamaAdapter implements Adapter {
       headers: {
         'Content-Type': 'application/json',
         Accept: 'application/json',
-        'User-Agent': `rune/${VERSION} (${process.platform}) Node.js/${process.version}`,
+        'User-Agent': `rune.nvim/${VERSION}`,
         ...this.opts.headers,
         ...(key ? { Authorization: `Bearer ${key}` } : {}),
       },
