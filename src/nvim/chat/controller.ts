@@ -585,6 +585,9 @@ export class ChatController {
     const running = [...this.byBuf.values()].map((s) => s.active?.done);
     this.dispose();
     await Promise.all(running);
+    // An answer that just ended is shown before its save is done (`s.active` is gone by
+    // then): a restart in that moment must not cut the save short.
+    await Promise.all([...this.byId.values()].map((s) => this.saving.get(s)));
   }
 
   private newSession(root: string, id?: string): Session {
