@@ -19,7 +19,9 @@ export function clientLogger(logger: Logger) {
   return {
     level: 'info',
     debug: fn('debug'),
-    info: fn('info'),
+    // The client logs every message it handles at info ("handleNotification: %s"), each
+    // key of inline completion included: traces, so debug lines, not a log write per key.
+    info: fn('debug'),
     warn: fn('warn'),
     error: fn('error'),
   } as unknown as NonNullable<

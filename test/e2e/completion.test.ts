@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startOllamaServer, type OllamaServer } from '../helpers/servers/index.js';
 import { waitFor, type TestNvim } from '../helpers/nvim.js';
-import { explained, startRune } from '../helpers/e2e.js';
+import { explained, hostLog, startRune } from '../helpers/e2e.js';
 
 const servers: OllamaServer[] = [];
 const folders: string[] = [];
@@ -186,6 +186,8 @@ describe('inline completion answers already computed (built host, typed keys)', 
           _G.reads = _G.reads + 1
           return read(...)
         end`);
+      // Nor a line in the log per message (the client's traces are debug lines).
+      const logged = (await hostLog(t)).length;
       // Typed through (no message), a slip (one), taken back (one): the rest is drawn.
       await t.nvim.input('ix');
       await t.nvim.input('<BS>');
@@ -202,6 +204,7 @@ describe('inline completion answers already computed (built host, typed keys)', 
         { method: 'rune.completion.changed', ctx: true },
       ]);
       expect(await t.lua('return _G.reads')).toBe(0);
+      expect((await hostLog(t)).slice(logged)).not.toMatch(/rune\.completion\./);
       // Both drawn with no request of their own (only the one made ahead for NEXT may follow).
       expect(
         prompts()
