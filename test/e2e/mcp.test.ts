@@ -13,7 +13,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ResourceUpdatedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
-import { waitFor, type TestNvim } from '../helpers/nvim.js';
+import { bigBuffer, waitFor, type TestNvim } from '../helpers/nvim.js';
 import { CLI, explained, shellEnv, startRune } from '../helpers/e2e.js';
 
 interface Lock {
@@ -199,16 +199,7 @@ describe('MCP server (built host) with the official SDK client', () => {
   it('reads 10,000 lines exactly, over HTTP and through `rune mcp`', async () => {
     // About 600 KB: Neovim sends it in slices (lua/rune/editor.lua) and the host writes the
     // answer from those pieces (src/core/text-pieces.ts), on both ways out.
-    const buf = await t.lua<number>(`
-      local b = vim.api.nvim_create_buf(false, true)
-      local lines = {}
-      for i = 1, 10000 do lines[i] = ('line %05d: "q" \\\\ \\t é 😀'):format(i) end
-      vim.api.nvim_buf_set_lines(b, 0, -1, false, lines)
-      return b`);
-    const want = Array.from(
-      { length: 10000 },
-      (_, i) => `line ${String(i + 1).padStart(5, '0')}: "q" \\ \t é 😀`,
-    ).join('\n');
+    const { buf, text: want } = await bigBuffer(t);
     const http = new Client({ name: 'e2e-big', version: '1.0.0' });
     await http.connect(
       new StreamableHTTPClientTransport(new URL(lock.url), {

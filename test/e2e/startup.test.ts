@@ -18,7 +18,7 @@ import {
   startOpenAIServer,
   type FakeServerBase,
 } from '../helpers/servers/index.js';
-import { waitFor } from '../helpers/nvim.js';
+import { waitFor, type TestNvim } from '../helpers/nvim.js';
 import { explained, startRune } from '../helpers/e2e.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rune-e2e-startup-'));
@@ -64,6 +64,14 @@ const SDKS = {
 };
 
 /** The provider SDKs among the imports recorded. */
+/** Asks for a completion after `x = ` (as :RuneComplete does) and resolves with its items. */
+async function completeAtCursor(t: TestNvim): Promise<unknown> {
+  await t.lua(`vim.api.nvim_buf_set_lines(0, 0, -1, false, { 'x = ' })
+    vim.api.nvim_win_set_cursor(0, { 1, 3 })
+    require('rune.completion').ask(function(items, err) _G.answer = items or err end)`);
+  return waitFor(async () => t.lua<unknown>('return _G.answer'), 20000, 'the completion answer');
+}
+
 function sdksLoaded(specs: Iterable<string>): string[] {
   const all = [...specs];
   return Object.entries(SDKS)
@@ -125,15 +133,7 @@ describe('host start (built host spawned by the Lua layer)', () => {
       // Nor the JSON-RPC library of the Copilot language server, until one is started.
       expect(imported()).not.toContain('vscode-jsonrpc/node');
 
-      await t.lua(`vim.api.nvim_buf_set_lines(0, 0, -1, false, { 'x = ' })
-        vim.api.nvim_win_set_cursor(0, { 1, 3 })
-        require('rune.completion').ask(function(items, err) _G.answer = items or err end)`);
-      const answer = await waitFor(
-        async () => t.lua<unknown>('return _G.answer'),
-        20000,
-        'the completion answer',
-      );
-      expect(answer).toEqual(['ok()']);
+      expect(await completeAtCursor(t)).toEqual(['ok()']);
       // A completion reads Ollama over node:http (src/providers/http-lines.ts): no SDK.
       expect(sdksLoaded(imported())).toEqual([]);
       // Listing the models goes through the `ollama` package: it loads, and only it.
@@ -177,15 +177,7 @@ describe('host start (built host spawned by the Lua layer)', () => {
         await t.lua('require("rune.host").wait()');
         await t.lua('require("rune.host").request("rune.status")');
         expect(sdksLoaded(imported())).toEqual([]);
-        await t.lua(`vim.api.nvim_buf_set_lines(0, 0, -1, false, { 'x = ' })
-          vim.api.nvim_win_set_cursor(0, { 1, 3 })
-          require('rune.completion').ask(function(items, err) _G.answer = items or err end)`);
-        const answer = await waitFor(
-          async () => t.lua<unknown>('return _G.answer'),
-          20000,
-          'the completion answer',
-        );
-        expect(answer).toEqual([c.answer]);
+        expect(await completeAtCursor(t)).toEqual([c.answer]);
         expect(sdksLoaded(imported())).toEqual([c.sdk]);
       });
       await t.close();

@@ -180,3 +180,22 @@ export function trustFileLua(file: string): string {
 export function trustDirLua(dir: string): string {
   return `local f = assert(io.open(vim.fn.stdpath('state') .. '/trust', 'a')) f:write('directory ' .. vim.uv.fs_realpath(${JSON.stringify(dir)}) .. '\\n') f:close()`;
 }
+
+/**
+ * A scratch buffer of 10,000 lines holding every character JSON escapes or UTF-8 makes
+ * long (quotes, a backslash, a tab, é, ✓, 😀), about 600 KB: the large read of the MCP
+ * tests. Returns its id and the text a read of all of it must give.
+ */
+export async function bigBuffer(t: TestNvim): Promise<{ buf: number; text: string }> {
+  const buf = await t.lua<number>(`
+    local b = vim.api.nvim_create_buf(false, true)
+    local lines = {}
+    for i = 1, 10000 do lines[i] = ('line %05d: "quoted" \\\\ tab\\t é ✓ 😀'):format(i) end
+    vim.api.nvim_buf_set_lines(b, 0, -1, false, lines)
+    return b`);
+  const text = Array.from(
+    { length: 10000 },
+    (_, i) => `line ${String(i + 1).padStart(5, '0')}: "quoted" \\ tab\t é ✓ 😀`,
+  ).join('\n');
+  return { buf, text };
+}

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { ProgressNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { startMcpEnv, textOf, type McpEnv } from './mcp-helpers.js';
-import { ROOT, waitFor } from '../helpers/nvim.js';
+import { ROOT, bigBuffer, waitFor } from '../helpers/nvim.js';
 import { getMcpServer } from '../../src/nvim/mcp.js';
 
 let env: McpEnv;
@@ -410,16 +410,7 @@ describe('MCP editor tools', () => {
   it('answers a 10,000-line read over HTTP with the exact text, in one JSON body', async () => {
     // About 600 KB, written from the pieces Neovim sent (src/core/text-pieces.ts): the
     // Content-Length must count every piece's UTF-8 bytes, or the body is cut or hangs.
-    const buf = await env.t.lua<number>(`
-      local b = vim.api.nvim_create_buf(false, true)
-      local lines = {}
-      for i = 1, 10000 do lines[i] = ('line %05d: "quoted" \\\\ tab\\t é ✓ 😀'):format(i) end
-      vim.api.nvim_buf_set_lines(b, 0, -1, false, lines)
-      return b`);
-    const want = Array.from(
-      { length: 10000 },
-      (_, i) => `line ${String(i + 1).padStart(5, '0')}: "quoted" \\ tab\t é ✓ 😀`,
-    ).join('\n');
+    const { buf, text: want } = await bigBuffer(env.t);
     try {
       for (let i = 0; i < 2; i++) {
         const r = await client.callTool({

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { ROOT, startNvim, waitFor, xdgEnv } from '../helpers/nvim.js';
+import { ROOT, bigBuffer, startNvim, waitFor, xdgEnv } from '../helpers/nvim.js';
 import { startMcpEnv, textOf, type McpEnv } from './mcp-helpers.js';
 import { EXIT } from '../../src/cli/output.js';
 
@@ -199,16 +199,7 @@ describe('rune mcp (stdio proxy)', () => {
 
   it('passes a 10,000-line read through unchanged, byte for byte', async () => {
     // One JSON-RPC line of about 600 KB: the host's socket and `rune mcp` carry it in many chunks.
-    const buf = await env.t.lua<number>(`
-      local b = vim.api.nvim_create_buf(false, true)
-      local lines = {}
-      for i = 1, 10000 do lines[i] = ('line %05d: "quoted" \\\\ tab\\t é ✓'):format(i) end
-      vim.api.nvim_buf_set_lines(b, 0, -1, false, lines)
-      return b`);
-    const want = Array.from(
-      { length: 10000 },
-      (_, i) => `line ${String(i + 1).padStart(5, '0')}: "quoted" \\ tab\t é ✓`,
-    ).join('\n');
+    const { buf, text: want } = await bigBuffer(env.t);
     const client = await stdioClient(cliEnv({ NVIM: socket }), os.tmpdir());
     try {
       for (let i = 0; i < 3; i++) {
