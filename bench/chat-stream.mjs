@@ -32,12 +32,17 @@ async function chatBuffer(nvim, fresh = false) {
   return buf;
 }
 
-/** Submits a question and resolves when the answer has finished (with its timings). */
-async function ask(nvim, buf) {
+/**
+ * Submits a question and resolves when the answer has finished (with its timings). The
+ * question is typed `pauseMs` before the submit, as a person's last key comes some time
+ * before the key that sends (Neovim's work on that edit is done by then, as it would be).
+ */
+async function ask(nvim, buf, pauseMs = 0) {
   await nvim.lua(
     'local b = ... vim.b[b].rune_chat_busy = nil vim.api.nvim_buf_set_lines(b, -2, -1, false, { "go" })',
     [buf],
   );
+  if (pauseMs) await new Promise((r) => setTimeout(r, pauseMs));
   const t0 = performance.now();
   // Straight to the host, so the typist's insert mode is left alone.
   await nvim.lua('require("rune.host").request("rune.chat.submit", ...)', [buf]);
@@ -156,7 +161,7 @@ async function firstPaint(pbuf) {
     const want = `first${i}x`;
     await seenAt(want);
     server.set({ count: 3, rate: 0, first: want, pauseMs: 60, firstDelayMs: delayed ? WAIT : 0 });
-    await ask(ed.nvim, pbuf);
+    await ask(ed.nvim, pbuf, TYPED_MS);
     (delayed ? paint : atOnce).push(ms((await paintedNs()) - server.seen.firstNs));
     if (delayed) continue;
     // The floor: one buffer write from another process, seen the same way.
@@ -172,6 +177,7 @@ async function firstPaint(pbuf) {
   return { RUNS, paint, atOnce, raw, bytes };
 }
 const WAIT = 30;
+const TYPED_MS = 100;
 {
   const rows = [];
   // The long chat first: `:RuneChat!` then starts a new one (in the same window).

@@ -11,6 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { startOllamaServer, type OllamaServer } from '../helpers/servers/index.js';
 import { waitFor, type TestNvim } from '../helpers/nvim.js';
 import { explained, promptWaiting, startRune } from '../helpers/e2e.js';
+import { LONG_CHAT, VIRTUAL_TEXT, WATCH_CHAT } from '../helpers/chat-probes.js';
 
 const HEADER = '## Rune (local/llama3.2)';
 const servers: OllamaServer[] = [];
@@ -135,6 +136,41 @@ describe(':RuneChat (built host, typed keys)', () => {
         'the reopened chat',
       );
       expect(reopened).toContain(`## You\nSay hello\n\n${HEADER}\n\n${deltas.join('')}`);
+    });
+  });
+
+  it('leaves a long chat untouched until the answer starts, then writes it in one change that folds only the new turn', async () => {
+    const { t, server } = await setup();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    server.enqueue('chat', { text: ['First', ' words'], stallAt: 0, stallUntil: gate });
+    await explained(t, async () => {
+      await t.nvim.input(':RuneChat<CR>');
+      const buf = await chatBuf(t);
+      await inInsert(t);
+      // A long chat: 200 earlier turns above the question, watched from here on.
+      await t.lua(LONG_CHAT, [buf]);
+      await t.lua(WATCH_CHAT, [buf]);
+      const before = (await lines(t, buf)).length;
+      await t.nvim.input('Say hi<C-s>');
+      await waitFor(() => server.requestsTo('chat').length === 1, 20000, 'the request');
+      const typed = await t.lua<number>('_G.folds = 0 return #_G.changes');
+      // Waiting for the model: the header shows under the question; the buffer is as typed.
+      expect((await lines(t, buf)).slice(-2)).toEqual(['## You', 'Say hi']);
+      const virt = await t.lua<string[]>(VIRTUAL_TEXT, [buf]);
+      expect(virt).toContain(HEADER);
+
+      release();
+      const l = await idle(t, buf);
+      expect(l.join('\n')).toContain(`## You\nSay hi\n\n${HEADER}\n\nFirst words`);
+      const changes = (await t.lua<string[]>('return _G.changes')).slice(typed);
+      expect(changes[0]).toContain('Say hi');
+      expect(changes[0]).toContain(HEADER);
+      expect(changes[0]).toContain('First');
+      // Folding the answer's writes read back to its header, never through the whole chat.
+      const folds = await t.lua<number>('return _G.folds');
+      expect(folds).toBeGreaterThan(0);
+      expect(folds).toBeLessThan(before);
     });
   });
 

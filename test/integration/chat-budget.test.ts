@@ -61,7 +61,15 @@ describe('chat context budget (real host)', () => {
     expect(messages).toContain(
       '(rune) context over chat.max_context_chars (1000): #file:big.log: the first 901 characters were sent;',
     );
-    const lines = await t.lua<string[]>('return vim.api.nvim_buf_get_lines(0, 0, -1, false)');
+    // The context block is written with the answer's first text.
+    const lines = await waitFor(
+      async () => {
+        const l = await t.lua<string[]>('return vim.api.nvim_buf_get_lines(0, 0, -1, false)');
+        return l.some((x) => x.startsWith('<details>')) ? l : undefined;
+      },
+      10000,
+      'the context block',
+    );
     expect(lines).toContain(
       '<details><summary>context: #buffer small.lua, #file:big.log (cut)</summary>',
     );

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { startOllamaServer, type OllamaServer } from '../helpers/servers/index.js';
 import { waitFor } from '../helpers/nvim.js';
 import { emptyRegistry, ollamaAt, Screen, startChat, type ChatHarness } from './chat-helpers.js';
+import { LONG_CHAT, VIRTUAL_TEXT, WATCH_CHAT } from '../helpers/chat-probes.js';
 
 const HEADER = '## Rune (local/llama3.2)';
 
@@ -71,6 +72,87 @@ describe(':RuneChat streaming', () => {
     await c.t.nvim.input('u');
     await waitFor(async () => (await c.lines(buf)).length === 2, 5000, 'undo');
     expect(await c.lines(buf)).toEqual(['## You', 'Say hello']);
+    await server.close();
+  });
+
+  it('changes nothing in the buffer until the answer starts, then writes the question, header and first text in one change', async () => {
+    const server = await startOllamaServer();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    server.enqueue('chat', { text: ['First', ' words'], stallAt: 0, stallUntil: gate });
+    const c = await startChat({ providers: { local: ollamaAt(server.url) } });
+    await c.t.nvim.command('RuneChat');
+    const buf = await c.chatBuf();
+    await c.t.lua(WATCH_CHAT, [buf]);
+    await ask(c, 'Say hi');
+    await waitFor(() => server.requestsTo('chat').length === 1, 5000, 'the request');
+    await waitFor(
+      async () => (await c.t.lua<boolean>('return vim.b[...].rune_chat_busy', [buf])) === true,
+      5000,
+      'the chat to be busy',
+    );
+    const asked = await c.t.lua<number>('return #_G.changes');
+    // Waiting for the model: the header is shown under the question, but not written.
+    expect(await c.lines(buf)).toEqual(['## You', 'Say hi']);
+    const virt = await c.t.lua<string[]>(VIRTUAL_TEXT, [buf]);
+    expect(virt).toContain(HEADER);
+
+    release();
+    await c.idle(buf);
+    const changes = (await c.t.lua<string[]>('return _G.changes')).slice(asked);
+    // The first change holds the question, the header and the first text together.
+    expect(changes[0]).toContain('Say hi');
+    expect(changes[0]).toContain(HEADER);
+    expect(changes[0]).toContain('First');
+    expect((await c.text(buf)).includes(`${HEADER}\n\nFirst words`)).toBe(true);
+    expect(
+      await c.t.lua<number>(
+        'return #vim.tbl_filter(function(m) return m[4].virt_lines ~= nil end, vim.api.nvim_buf_get_extmarks(..., -1, 0, -1, { details = true }))',
+        [buf],
+      ),
+    ).toBe(0);
+    await server.close();
+  });
+
+  it('a stop before the first token still writes the question and header, marked cancelled', async () => {
+    const server = await startOllamaServer();
+    server.enqueue('chat', { text: ['never'], stallAt: 0 });
+    const c = await startChat({ providers: { local: ollamaAt(server.url) } });
+    await c.t.nvim.command('RuneChat');
+    const buf = await ask(c, 'wait');
+    await waitFor(() => server.requestsTo('chat').length === 1, 5000, 'the request');
+    await c.t.lua('require("rune.chat").stop(...)', [buf]);
+    await server.waitForClose(1);
+    await c.idle(buf);
+    const lines = await c.lines(buf);
+    expect(lines.slice(0, 2)).toEqual(['## You', 'wait']);
+    expect(lines).toContain(HEADER);
+    expect(lines).toContain('_(cancelled)_');
+    expect(lines.join('\n')).not.toContain('never');
+    await server.close();
+  });
+
+  it('reads back only to the current turn to fold a streamed write, however long the chat', async () => {
+    const server = await startOllamaServer();
+    server.enqueue('chat', {
+      text: Array.from({ length: 20 }, (_, i) => `line ${i}\n`),
+      chunkDelayMs: 20,
+    });
+    const c = await startChat({ providers: { local: ollamaAt(server.url) } });
+    await c.t.nvim.command('RuneChat');
+    const buf = await c.chatBuf();
+    await c.t.lua(LONG_CHAT, [buf]);
+    await c.t.lua(WATCH_CHAT, [buf]);
+    const before = (await c.lines(buf)).length;
+    expect(before).toBeGreaterThan(3000);
+    await ask(c, 'more');
+    await c.idle(buf);
+    expect((await c.text(buf)).includes('line 19')).toBe(true);
+    // Every write folds the lines it touched and reads back to the answer's header; with the
+    // turn headers as plain "=" lines, each write read back through the whole chat.
+    const folds = await c.t.lua<number>('return _G.folds');
+    expect(folds).toBeGreaterThan(0);
+    expect(folds).toBeLessThan(before);
     await server.close();
   });
 

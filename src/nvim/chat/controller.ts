@@ -188,7 +188,9 @@ export interface ChatUi {
   lines(buf: number): Promise<string[]>;
   /** Adds text to the prompt under the last question header. */
   addToPrompt(buf: number, text: string): Promise<void>;
-  /** Replaces the buffer from `row` on with `text` (question and answer header); false when the buffer is gone. */
+  /** Shows the answer's `header` under the question until `begin`; false when the buffer is gone. */
+  pending(buf: number, header: string): Promise<boolean>;
+  /** Replaces the buffer from `row` on with `text` (question, answer header, first text); false when the buffer is gone. */
   begin(buf: number, row: number, text: string): Promise<boolean>;
   /** Appends to the answer; `last` ends it (the buffer becomes editable again). False when gone. */
   append(buf: number, text: string, last?: boolean): Promise<boolean>;
@@ -339,11 +341,22 @@ export class ChatController {
       project?.name,
       (s.chat.provider ?? this.opts.config.provider) ? undefined : this.opts.why?.(providerId),
     );
-    const ok = await this.ui.begin(buf, headerRow + 1, text + contextBlock(context) + header);
-    if (!ok) throw new StateError('The chat buffer is gone.');
+    if (!(await this.ui.pending(buf, header.trim()))) {
+      throw new StateError('The chat buffer is gone.');
+    }
+    // The buffer changes first with the answer's first write, which also rewrites the
+    // question (expanded, with its context) and the header: one change, so one treesitter
+    // parse in Neovim, and none in flight that an answer starting at once must wait for.
+    const opening = text + contextBlock(context) + header;
+    let begun = false;
+    const write = (delta: string, last?: boolean): Promise<boolean> => {
+      if (begun) return this.ui.append(buf, delta, last);
+      begun = true;
+      return this.ui.begin(buf, headerRow + 1, opening + delta);
+    };
 
     const abort = new AbortController();
-    const writer = new StreamWriter((delta) => this.ui.append(buf, delta), {
+    const writer = new StreamWriter((delta) => write(delta), {
       frameMs: this.opts.config.frame_ms,
       onGone: (err) => {
         if (err) this.logger.warn('chat buffer write failed', { err });
@@ -479,9 +492,9 @@ export class ChatController {
       await writer.flush();
       writer.close();
       s.active = undefined;
-      await this.ui
-        .append(buf, answerTrailer(answer) + nextPrompt(), true)
-        .catch((err: unknown) => this.logger.warn('chat buffer write failed', { err }));
+      await write(answerTrailer(answer) + nextPrompt(), true).catch((err: unknown) =>
+        this.logger.warn('chat buffer write failed', { err }),
+      );
       this.logger.info('chat answer written', {
         chat: s.chat.id,
         status: answer.status,

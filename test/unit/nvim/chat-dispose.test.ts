@@ -22,6 +22,7 @@ function memoryUi(): ChatUi & { text(): string } {
     exists: () => Promise.resolve(true),
     lines: () => Promise.resolve([...lines]),
     addToPrompt: (_b, text) => (lines.push(text), Promise.resolve()),
+    pending: () => Promise.resolve(true),
     begin: (_b, row, text) => (
       (lines = [...lines.slice(0, row), ...text.split('\n')]),
       Promise.resolve(true)
