@@ -4,6 +4,8 @@
 // over its Unix socket), each beside the same facts fetched directly over
 // Neovim's msgpack-RPC as the baseline. Edits are allowed by an approval rule so no
 // prompt waits for a person.
+// A floor row: the same SDK client against the SDK's own server with a tool that does
+// nothing (bench/sdk-floor-server.mjs): what the client and this machine cost alone.
 // Two more rows show Rune's own share: a bare keep-alive `http.request` POST of
 // the same JSON-RPC body (no SDK client), and the CPU time the host (and the
 // `rune mcp` process) spent per call, read from /proc: steadier than wall
@@ -42,6 +44,7 @@ for (const [k, d] of Object.entries({
   fs.mkdirSync(env[k], { recursive: true, mode: 0o700 });
 }
 const sock = path.join(home, 'nvim.sock');
+const started = performance.now();
 const proc = spawn(
   nvimBin(),
   ['--embed', '--headless', '--clean', '-n', '--listen', sock, '--cmd', `set rtp^=${ROOT}`],
@@ -103,14 +106,14 @@ function gcIn(a, b) {
  * Wall times (ms) of N calls after a warm-up; `out.cpu`: ms of CPU per call of the `pids`;
  * `out.parts`: per call, what each side did during it (see `sides`).
  */
-async function measure(fn, pids = []) {
+async function measure(fn, pids = [], server = hostPid) {
   // Warm-up: the JIT compiles the host's call path here, not in the first case measured.
   for (let i = 0; i < 100; i++) await fn(i);
   const out = [];
   out.parts = [];
   const cpu0 = pids.map(cpuMs);
   // Read before and after each call, outside the timed span.
-  const who = [hostPid, proc.pid, process.pid];
+  const who = [server, proc.pid, process.pid];
   for (let i = 0; i < N; i++) {
     const s0 = who.map(sched);
     // Delivered to the observer a tick later: the GC of the call before is in `gcs` by now.
@@ -175,6 +178,17 @@ await stdio.connect(
     stderr: 'ignore',
   }),
 );
+
+// The floor: the same SDK client calling the SDK's own server (bench/sdk-floor-server.mjs),
+// whose tool does nothing: what the client, the SDK and the machine cost with no Rune.
+const floorProc = spawn(process.execPath, [path.join(ROOT, 'bench/sdk-floor-server.mjs')], {
+  stdio: ['ignore', 'pipe', 'inherit'],
+});
+const floorUrl = await new Promise((resolve) =>
+  floorProc.stdout.once('data', (d) => resolve(String(d).trim())),
+);
+const floorClient = new Client({ name: 'bench-floor', version: '0' });
+await floorClient.connect(new StreamableHTTPClientTransport(new URL(floorUrl)));
 
 // The same JSON-RPC POST as the SDK client's, over one keep-alive connection with
 // node:http and nothing else: what the SDK client (fetch) adds is the difference.
@@ -253,11 +267,25 @@ const cases = [
 const stdioTransport = stdio.transport;
 // The host starts its modules in the background after ready, and the JIT compiles the
 // call path on first use: one round of every call first, so no row pays for either.
-for (const [, raw, [tool, args]] of cases) {
-  for (const fn of [raw, bare(tool, args), call(httpClient, tool, args), call(stdio, tool, args)]) {
-    for (let i = 0; i < 100; i++) await fn(i);
+async function warmUp() {
+  for (const [, raw, [tool, args]] of cases) {
+    for (const fn of [
+      raw,
+      bare(tool, args),
+      call(httpClient, tool, args),
+      call(stdio, tool, args),
+    ]) {
+      for (let i = 0; i < 100; i++) await fn(i);
+    }
   }
+  for (let i = 0; i < 100; i++) await call(floorClient, 'noop', {})();
 }
+await warmUp();
+// V8's memory reducer collects what the start left behind once, about 8 s after it (some
+// 60 ms of the host's CPU): the rows measure the steady state after that, warmed up again.
+const settled = started + 12000 - performance.now();
+if (settled > 0) await new Promise((r) => setTimeout(r, settled));
+await warmUp();
 const rows = [];
 const outliers = [];
 /** Mean wall time and mean of each `sides` column over the calls ranked [from, to) by wall time. */
@@ -294,6 +322,10 @@ const rowOf = (label, via, v, base) => [
 ];
 for (const [label, raw, [tool, args]] of cases) {
   const base = await measure(raw);
+  if (label === 'cursor') {
+    const floor = await measure(call(floorClient, 'noop', {}), [floorProc.pid], floorProc.pid);
+    rows.push(row(label, "the SDK's own server, a no-op tool, no Neovim (floor)", floor, base));
+  }
   rows.push(row(label, 'msgpack-RPC direct (baseline)', base, base));
   rows.push(row(label, 'bare http.request POST', await measure(bare(tool, args), [hostPid]), base));
   rows.push(
@@ -336,6 +368,8 @@ table(
 );
 
 await httpClient.close();
+await floorClient.close();
+floorProc.kill();
 agent.destroy();
 await stdio.close();
 nvim.command('qa!').catch(() => undefined);
