@@ -42,7 +42,7 @@ const proc = spawn(
 const quiet = { level: 'error', info() {}, warn() {}, error() {}, debug() {} };
 const nvim = attach({ proc, options: { logger: quiet } });
 await nvim.lua(
-  `require('rune').setup({ host = { node = '${nodeWrapper}' } })
+  `require('rune').setup({ host = { node = '${nodeWrapper}' }, mcp = { approval = { rules = { { tool = 'edit_buffer', action = 'allow' } } } } })
    local lines = {}
    for i = 1, ${Math.max(100, LINES)} do lines[i] = ('line %05d: the quick brown fox jumps over the lazy dog'):format(i) end
    vim.api.nvim_buf_set_lines(0, 0, -1, false, lines)`,
@@ -65,7 +65,17 @@ for (let i = 0; i < N; i++) {
         ? { buffer: buf, start_line: 1, end_line: LINES }
         : TOOL === 'get_diagnostics'
           ? { buffer: buf }
-          : {},
+          : TOOL === 'edit_buffer'
+            ? {
+                buffer: buf,
+                edits: [
+                  {
+                    range: { start: { line: 5, character: 0 }, end: { line: 5, character: 10 } },
+                    newText: `line ${String(i % 100000).padStart(5, '0')}`,
+                  },
+                ],
+              }
+            : {},
   });
   if (r.isError) throw new Error(r.content[0].text);
 }

@@ -165,6 +165,42 @@ export function applyTextEdits(lines: readonly string[], edits: readonly TextEdi
   return out;
 }
 
+/**
+ * The rows `from`..`to` (0-based, end exclusive) that `edits` touch in a buffer of
+ * `lineCount` lines, and the edits moved to start at row `from`. A position past the
+ * last line stands for the end of the last line, as `applyTextEdits` clamps it.
+ */
+export function editSpan(
+  edits: readonly TextEdit[],
+  lineCount: number,
+): { from: number; to: number; edits: TextEdit[] } {
+  const last = Math.max(0, lineCount - 1);
+  const pin = (p: { line: number; character: number }) =>
+    p.line > last ? { line: last, character: Number.MAX_SAFE_INTEGER } : p;
+  const pinned = edits.map((e) => ({
+    range: { start: pin(e.range.start), end: pin(e.range.end) },
+    newText: e.newText,
+  }));
+  let from = last;
+  let to = 0;
+  for (const e of pinned) {
+    from = Math.max(0, Math.min(from, e.range.start.line, e.range.end.line));
+    to = Math.max(to, e.range.start.line, e.range.end.line);
+  }
+  const at = (p: { line: number; character: number }) => ({
+    line: p.line < 0 ? p.line : p.line - from,
+    character: p.character,
+  });
+  return {
+    from,
+    to: Math.min(to, last) + 1,
+    edits: pinned.map((e) => ({
+      range: { start: at(e.range.start), end: at(e.range.end) },
+      newText: e.newText,
+    })),
+  };
+}
+
 // eslint-disable-next-line no-control-regex
 const ASCII = /^[\u0000-\u007f]*$/;
 

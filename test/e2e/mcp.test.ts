@@ -196,7 +196,7 @@ describe('MCP server (built host) with the official SDK client', () => {
     }
   });
 
-  it('reads 10,000 lines exactly, over HTTP and through `rune mcp`', async () => {
+  it('reads 10,000 lines exactly, over HTTP and through `rune mcp`, and edits lines far apart in them', async () => {
     // About 600 KB: Neovim sends it in slices (lua/rune/editor.lua) and the host writes the
     // answer from those pieces (src/core/text-pieces.ts), on both ways out.
     const { buf, text: want } = await bigBuffer(t);
@@ -224,6 +224,41 @@ describe('MCP server (built host) with the official SDK client', () => {
           });
           expect(textOf(r)).toBe(want);
         }
+        // Range edits far apart in the same buffer: each hunk is shown at its line, and
+        // the buffer ends up exactly as the edits say (an edit reads only its lines).
+        const call = http.callTool({
+          name: 'edit_buffer',
+          arguments: {
+            buffer: buf,
+            edits: [
+              {
+                range: { start: { line: 4999, character: 0 }, end: { line: 4999, character: 4 } },
+                newText: 'LINE',
+              },
+              {
+                range: { start: { line: 19, character: 10 }, end: { line: 21, character: 0 } },
+                newText: ' joined\nnew ',
+              },
+              {
+                range: { start: { line: 12000, character: 0 }, end: { line: 12000, character: 0 } },
+                newText: '\nthe end',
+              },
+            ],
+          },
+        });
+        const prompt = await promptShown();
+        expect(prompt).toContain('hunk 1/3 at line 20');
+        expect(prompt).toContain('hunk 2/3 at line 5000');
+        expect(prompt).toContain('hunk 3/3 at line 10001');
+        await t.nvim.input(`<Esc>:RuneMcp approve<CR><CR>`);
+        expect(JSON.parse(textOf(await call))).toMatchObject({ applied: 3, hunks: 3 });
+        const lines = want.split('\n');
+        lines[4999] = `LINE${lines[4999]!.slice(4)}`;
+        lines.splice(19, 3, `${lines[19]!.slice(0, 10)} joined`, `new ${lines[21]}`);
+        lines.push('the end');
+        expect(
+          await t.lua<string[]>('return vim.api.nvim_buf_get_lines(..., 0, -1, false)', [buf]),
+        ).toEqual(lines);
       });
     } finally {
       await http.close();

@@ -8,6 +8,7 @@ import {
   applyTextEdits,
   applyUnifiedDiff,
   diffLines,
+  editSpan,
   searchReplace,
   unifiedDiff,
 } from '../../src/tools/diff.js';
@@ -116,6 +117,35 @@ describe('text edits', () => {
         },
       ]),
     ).toThrow(/overlap/);
+  });
+
+  it('edits only the lines the ranges touch, with the hunks and text of an edit of the whole buffer', () => {
+    const lines = Array.from({ length: 50 }, (_, i) => `line ${i} é✓`);
+    const at = (l: number, c: number, l2: number, c2: number, newText: string) => ({
+      range: { start: { line: l, character: c }, end: { line: l2, character: c2 } },
+      newText,
+    });
+    const cases = [
+      [at(20, 2, 20, 4, 'X')],
+      [at(3, 0, 3, 0, 'top\n'), at(40, 5, 41, 2, 'a\nb\nc')],
+      [at(10, 4, 12, 6, '')],
+      [at(0, 0, 0, 0, '>> ')],
+      [at(49, 3, 49, 99, '!')],
+      // Past the last line: the end of the last line, as a whole-buffer edit clamps it.
+      [at(80, 0, 99, 5, '\nappended'), at(30, 1, 30, 2, 'Z')],
+    ];
+    for (const edits of cases) {
+      const whole = applyTextEdits(lines, edits);
+      const span = editSpan(edits, lines.length);
+      const part = lines.slice(span.from, span.to);
+      const after = applyTextEdits(part, span.edits);
+      expect([...lines.slice(0, span.from), ...after, ...lines.slice(span.to)]).toEqual(whole);
+      const hunks = diffLines(part, after).map((h) => ({ ...h, start: h.start + span.from }));
+      expect(hunks).toEqual(diffLines(lines, whole));
+    }
+    expect(editSpan([at(7, 0, 9, 1, 'x')], 50)).toMatchObject({ from: 7, to: 10 });
+    const neg = editSpan([at(-1, 0, 2, 0, 'x')], 50);
+    expect(() => applyTextEdits(lines.slice(neg.from, neg.to), neg.edits)).toThrow(/negative/);
   });
 
   it('replaces the first or every occurrence, and says when the text is absent', () => {

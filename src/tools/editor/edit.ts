@@ -9,6 +9,7 @@ import type { Disposable } from '../../core/disposable.js';
 import { BadRequestError, NotFoundError } from '../../core/errors.js';
 import {
   applyTextEdits,
+  editSpan,
   applyUnifiedDiff,
   searchReplace,
   textLines,
@@ -114,10 +115,17 @@ export function registerEditTools(
         }
         const target = await resolveBuffer(args.buffer);
         const { buf } = target;
+        if (!args.replacements?.length) {
+          // Range edits read only the lines they touch: a small edit costs the same in a
+          // 10-line and a 10,000-line buffer.
+          const { from, to, edits } = editSpan(args.edits!, buf.lineCount);
+          const old = await editor.getLines(buf.id, from, to);
+          return proposeAndApply(ctx, target, applyTextEdits(old, edits), false, old, from);
+        }
         const old = await editor.getLines(buf.id, 0, buf.lineCount);
         let lines = old;
         if (args.edits?.length) lines = applyTextEdits(lines, args.edits);
-        for (const r of args.replacements ?? []) {
+        for (const r of args.replacements) {
           lines = searchReplace(lines, r.search, r.replace, r.all ?? false);
         }
         return proposeAndApply(ctx, target, lines, false, old);

@@ -72,13 +72,17 @@ export interface EditorKit {
     e: number,
     total: number,
   ): CallToolResult;
-  /** Shows the change as hunks, applies the accepted ones, and says what happened. */
+  /**
+   * Shows the change as hunks, applies the accepted ones, and says what happened.
+   * `oldLines` and `newLines` may be a part of the buffer that starts at row `offset`.
+   */
   proposeAndApply(
     ctx: ToolContext,
     target: Target,
     newLines: string[],
     save: boolean,
     oldLines?: string[],
+    offset?: number,
   ): Promise<CallToolResult>;
   /** The whole text of a workspace file that is not too big to read at once. */
   readWhole(p: string): Promise<{ abs: string; text: string }>;
@@ -160,9 +164,11 @@ export function editorKit(editor: Editor): EditorKit {
     newLines: string[],
     save: boolean,
     oldLines?: string[],
+    offset = 0,
   ): Promise<CallToolResult> => {
     const old = oldLines ?? (await editor.getLines(buf.id, 0, buf.lineCount));
     const hunks = diffLines(old, newLines);
+    for (const h of hunks) h.start += offset;
     const target = real || buf.name || `buffer ${buf.id}`;
     if (hunks.length === 0) return jsonResult({ applied: 0, hunks: 0, message: 'No change.' });
     const answer = await ctx.review({ target, hunks });
