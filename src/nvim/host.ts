@@ -3,7 +3,7 @@ import type { InState } from '../core/lifecycle.js';
 import type { Disposable } from '../core/disposable.js';
 import { DisposableStore, toDisposable } from '../core/disposable.js';
 import type { Logger } from '../core/log.js';
-import { RuneError, StateError, toRuneError } from '../core/errors.js';
+import { BadRequestError, RuneError, StateError, toRuneError } from '../core/errors.js';
 import { VERSION } from '../core/version.js';
 import { metrics } from '../core/metrics.js';
 import { HANDSHAKE_TRUST, parseHandshake, type EditorFacts } from './facts.js';
@@ -222,6 +222,19 @@ class HostCore {
 }
 
 /**
+ * A request whose arguments failed its handler's schema, as the caller's error: the
+ * method, the argument and what was wrong (zod's error is not loaded to check its class).
+ */
+function badArguments(method: string, err: unknown): BadRequestError | undefined {
+  if (!(err instanceof Error) || err.name !== 'ZodError') return undefined;
+  const issue = (err as Error & { issues?: { path: PropertyKey[]; message: string }[] })
+    .issues?.[0];
+  if (!issue) return undefined;
+  const where = issue.path.length ? ` at ${issue.path.map(String).join('.')}` : '';
+  return new BadRequestError(`${method}: bad arguments${where}: ${issue.message}`, { cause: err });
+}
+
+/**
  * The host while it attaches to Neovim. Only `ready()` (or `fail()`) moves it on.
  */
 export class StartingHost implements InState<'starting'> {
@@ -238,8 +251,11 @@ export class StartingHost implements InState<'starting'> {
         this.core.dispatcher.request(method, args).then(
           (value) => resp.send(value ?? null),
           (err: unknown) => {
-            const e = toRuneError(err);
+            const bad = badArguments(method, err);
+            const e = toRuneError(bad ?? err);
             if (e.code === 'internal') logger.error('request failed', { method, err });
+            // The caller's mistake, with the stack of the handler that refused it.
+            else if (bad) logger.warn('request with bad arguments', { method, err });
             else logger.info('request refused', { method, code: e.code, message: e.message });
             resp.send(`${e.message}`, true);
           },

@@ -276,14 +276,20 @@ describe('host start (built host spawned by the Lua layer)', () => {
     const log = path.join(dir, 'stack.log');
     const t = await startRune({ config: { host: { log_file: log } } });
     await explained(t, async () => {
-      // A request the chat module fails on with an unexpected error, whose stack it logs.
-      await t.lua('pcall(require("rune.host").request, "rune.chat.open")');
-      const stacks = fs
+      // A request the chat module refuses for its arguments: the caller gets what was
+      // wrong, and the log the stack of the handler that refused it.
+      const answer = await t.lua<string>(
+        'return select(2, pcall(require("rune.host").request, "rune.chat.open"))',
+      );
+      expect(answer).toContain('rune.chat.open: bad arguments');
+      const records = fs
         .readFileSync(log, 'utf8')
         .trim()
         .split('\n')
-        .map((l) => JSON.parse(l) as { msg: string; err?: { stack?: string } })
-        .filter((r) => r.msg === 'request failed')
+        .map((l) => JSON.parse(l) as { msg: string; err?: { stack?: string } });
+      expect(records.filter((r) => r.msg === 'request failed')).toEqual([]);
+      const stacks = records
+        .filter((r) => r.msg === 'request with bad arguments')
         .map((r) => r.err?.stack ?? '');
       expect(stacks.length).toBeGreaterThan(0);
       expect(stacks[0]).toMatch(/\/src\/nvim\/chat\/index\.ts:\d+:\d+/);
