@@ -4,12 +4,13 @@
 //      with no stream, measured in the same run
 //   2. buffer writes per second while the server streams 5,000 tokens per second,
 //      against the one-write-per-delta count an uncoalesced writer would make
-//   3. first paint: from the server writing the answer's first token to that text
+//   3. keystroke latency in another window while the long chat streams at PACE tokens/s
+//   4. first paint: from the server writing the answer's first token to that text
 //      landing in the chat buffer (Neovim's on_lines, on the same monotonic clock),
 //      against a raw nvim_buf_set_lines from this process measured the same way
 // The server speaks Ollama's NDJSON on 127.0.0.1; Neovim spawns the real host (dist/)
 // with the real Ollama provider, as for a user. Run after `npm run build`:
-//   node bench/chat-stream.mjs        (TOKENS, RATE, SECONDS override the sizes)
+//   node bench/chat-stream.mjs        (TOKENS, RATE, SECONDS, PACE override the sizes)
 import {
   median,
   p99,
@@ -24,6 +25,7 @@ import {
 const TOKENS = Number(process.env.TOKENS ?? 20000);
 const RATE = Number(process.env.RATE ?? 5000);
 const SECONDS = Number(process.env.SECONDS ?? 3);
+const PACE = Number(process.env.PACE ?? 200);
 
 async function chatBuffer(nvim, fresh = false) {
   await nvim.command(fresh ? 'RuneChat!' : 'RuneChat');
@@ -113,12 +115,42 @@ await ed.typist.input('i');
   );
 }
 
-// 3. First paint: the first token alone, then a pause, RUNS times. Neovim notes the
+// 3. Typing in another window while the long chat that 1 and 2 left (about 140 KB,
+// where Neovim's treesitter work per write is largest) streams at a fast model's pace.
+{
+  const count = PACE * SECONDS;
+  server.set({ count, rate: PACE });
+  let done = false;
+  const during = typeLoop(ed.typist, () => done);
+  const ms = await ask(ed.nvim, buf);
+  done = true;
+  const lat = await during;
+  const end = performance.now() + 1500;
+  const base = await typeLoop(ed.typist, () => performance.now() > end);
+  table(
+    `Typing while ${count} deltas stream into the long chat at ${PACE} tokens/s`,
+    ['figure', 'value'],
+    [
+      ['stream time', `${fmt(ms, 0)} ms`],
+      [
+        'keystroke latency, no stream (median / p99)',
+        `${fmt(median(base), 2)} / ${fmt(p99(base), 2)} ms (n=${base.length})`,
+      ],
+      [
+        'keystroke latency, streaming (median / p99)',
+        `${fmt(median(lat), 2)} / ${fmt(p99(lat), 2)} ms (n=${lat.length})`,
+      ],
+      ['latency ratio streaming / baseline (p99)', fmt(p99(lat) / p99(base), 2)],
+    ],
+  );
+}
+
+// 4. First paint: the first token alone, then a pause, RUNS times. Neovim notes the
 // moment the text lands in the buffer (on_lines, vim.uv.hrtime()); the server notes when
 // it wrote the token (process.hrtime): both read the same monotonic clock (uv_hrtime), so
 // nothing of the notification's way back to a watching client is counted. The floor is a
 // raw nvim_buf_set_lines request from this process, timed the same way. Measured in a new
-// chat, and in the long chat sections 1 and 2 left (Neovim ≥ 0.11 highlights a markdown
+// chat, and in the long chat sections 1 to 3 left (Neovim ≥ 0.11 highlights a markdown
 // buffer with treesitter, whose work on each change grows with the buffer).
 async function firstPaint(pbuf) {
   const RUNS = Number(process.env.RUNS ?? 20);
@@ -181,7 +213,7 @@ const TYPED_MS = 100;
 {
   const rows = [];
   // The long chat first: `:RuneChat!` then starts a new one (in the same window).
-  for (const name of ['the long chat of 1 and 2', 'a new chat']) {
+  for (const name of ['the long chat of 1 to 3', 'a new chat']) {
     const pbuf = name === 'a new chat' ? await chatBuffer(ed.nvim, true) : buf;
     const r = await firstPaint(pbuf);
     const kb = `${fmt(r.bytes / 1024, 0)} KB`;
