@@ -74,6 +74,11 @@ export interface McpHttpServerOptions {
   publish?: (tool: RegisteredTool) => boolean;
   /** Approval and audit; every tool call passes through it. */
   gate?: CallGate;
+  /**
+   * Whether a call of a tool that needs approval will wait for a person (default: always).
+   * A call the rules or a remembered answer settle at once is answered as plain JSON.
+   */
+  asksPerson?: (tool: RegisteredTool, args: Record<string, unknown>) => boolean;
   /** 0 (default) picks a free port. */
   port?: number;
   /** Given for tests and fixed setups; otherwise 16 random bytes, hex. */
@@ -675,7 +680,18 @@ export class McpHttpServer implements Disposable {
     if (m.params?._meta?.progressToken !== undefined) return true;
     if (m.method !== 'tools/call') return false;
     const tool = this.opts.registry.get(String(m.params?.name));
-    return !!tool && (tool.approval !== 'auto' || tool.def.origin !== undefined);
+    if (!tool) return false;
+    if (tool.def.origin !== undefined) return true;
+    if (tool.approval === 'auto') return false;
+    const args = m.params?.arguments;
+    const asks = this.opts.asksPerson;
+    return (
+      !asks ||
+      typeof args !== 'object' ||
+      args === null ||
+      Array.isArray(args) ||
+      asks(tool, args as Record<string, unknown>)
+    );
   }
 
   private tools(): Tool[] {

@@ -274,6 +274,7 @@ export const mcpModule = defineModule({
           }
         : {}),
       gate: audit.wrap(policy.gate),
+      asksPerson: (tool, args) => policy.decide(tool, args) === 'ask',
       port: cfg.port,
       logger,
       maxSessions: cfg.limits.max_sessions,

@@ -30,7 +30,11 @@ let lock: Lock;
 beforeAll(async () => {
   ws = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'rune-e2e-mcp-')));
   fs.writeFileSync(path.join(ws, 'notes.txt'), 'alpha\nbeta\n');
-  t = await startRune({ cwd: ws });
+  t = await startRune({
+    cwd: ws,
+    // Saving is allowed by a rule: such a call never waits for the user.
+    config: { mcp: { approval: { rules: [{ tool: 'save_buffer', action: 'allow' }] } } },
+  });
   // The user's first command starts the host, and with it the MCP server.
   await t.nvim.input(':RuneStatus<CR>');
   const dir = path.join(t.home, 'state', 'nvim', 'rune', 'mcp');
@@ -99,6 +103,22 @@ async function editWithApproval(
   // The prompt does not take the focus; the user goes there and answers.
   await t.nvim.input(`<Esc>:RuneMcp approve<CR>${key}`);
   return { prompt, result: await call };
+}
+
+/** An SDK client over HTTP that notes the content type of each answer to a `method` request. */
+async function watchedClient(name: string, method: string, types: string[]): Promise<Client> {
+  const client = new Client({ name, version: '1.0.0' });
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(lock.url), {
+      requestInit: { headers: { Authorization: `Bearer ${lock.token}` } },
+      fetch: async (url, init) => {
+        const res = await fetch(url, init);
+        if (init?.method === method) types.push(res.headers.get('content-type') ?? '');
+        return res;
+      },
+    }),
+  );
+  return client;
 }
 
 describe('MCP server (built host) with the official SDK client', () => {
@@ -267,19 +287,33 @@ describe('MCP server (built host) with the official SDK client', () => {
     }
   });
 
+  it('answers a call the approval rules allow as plain JSON, and streams one that waits for the user', async () => {
+    const types: string[] = [];
+    const client = await watchedClient('e2e-types', 'POST', types);
+    try {
+      await explained(t, async () => {
+        fs.writeFileSync(path.join(ws, 'saved.txt'), 'kept\n');
+        await client.callTool({ name: 'open_file', arguments: { path: 'saved.txt' } });
+        types.length = 0;
+        const saved = await client.callTool({
+          name: 'save_buffer',
+          arguments: { buffer: 'saved.txt' },
+        });
+        expect(saved.isError).toBeFalsy();
+        expect(types).toEqual(['application/json']);
+        // An edit waits for the user (here denied): its answer comes on a stream.
+        const { result } = await editWithApproval(client, 'alpha', 'ALPHA', 'd');
+        expect((result as { isError?: boolean }).isError).toBe(true);
+        expect(types.at(-1)).toBe('text/event-stream');
+      });
+    } finally {
+      await client.close();
+    }
+  });
+
   it('tells a subscribed agent of buffer changes on its standalone GET stream', async () => {
     const streams: string[] = [];
-    const client = new Client({ name: 'e2e-watch', version: '1.0.0' });
-    await client.connect(
-      new StreamableHTTPClientTransport(new URL(lock.url), {
-        requestInit: { headers: { Authorization: `Bearer ${lock.token}` } },
-        fetch: async (url, init) => {
-          const res = await fetch(url, init);
-          if (init?.method === 'GET') streams.push(res.headers.get('content-type') ?? '');
-          return res;
-        },
-      }),
-    );
+    const client = await watchedClient('e2e-watch', 'GET', streams);
     try {
       await explained(t, async () => {
         const updates: string[] = [];

@@ -28,7 +28,7 @@ function events(body: string): unknown[] {
 const VERSION = '2025-06-18';
 
 /** A server with a few tools and one initialized session, as a client leaves it. */
-async function session() {
+async function session(asksPerson?: (tool: unknown, args: Record<string, unknown>) => boolean) {
   const registry = new ToolRegistry();
   registry.register({
     name: 'echo',
@@ -77,7 +77,7 @@ async function session() {
     approval: 'ask',
     handler: () => 'approved',
   });
-  const server = new McpHttpServer({ registry });
+  const server = new McpHttpServer({ registry, ...(asksPerson ? { asksPerson } : {}) });
   servers.push(server);
   await server.listen();
   const init = await post(server, {
@@ -154,6 +154,17 @@ describe('JSON responses for plain requests', () => {
     const msgs = events(r.body) as { method?: string; id?: number }[];
     expect(msgs[0]).toMatchObject({ method: 'notifications/message', params: { data: 'working' } });
     expect(msgs.at(-1)).toMatchObject({ id: 4, result: { content: [{ text: 'done talking' }] } });
+  });
+
+  it('answers as JSON a call needing approval that the rules settle at once', async () => {
+    const { call } = await session((_tool, args) => args.who !== 'rule');
+    const settled = await call(8, 'asks', { arguments: { who: 'rule' } });
+    expect(settled.headers['content-type']).toBe('application/json');
+    expect(JSON.parse(settled.body)).toMatchObject({
+      id: 8,
+      result: { content: [{ text: 'approved' }] },
+    });
+    expect((await call(9, 'asks')).headers['content-type']).toBe('text/event-stream');
   });
 
   it('keeps a stream for calls that may wait for a person, and for clients that prefer one', async () => {
