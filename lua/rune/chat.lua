@@ -506,10 +506,11 @@ function M._begin(buf, from_row, text)
   return true
 end
 
---- Shows `header` under the question, as virtual lines, until the answer's first
---- write (`_begin`) puts the real text there. A submit changes nothing in the buffer
---- before the answer starts: in a long markdown chat each change costs Neovim a
---- treesitter parse, and an answer that starts at once would wait for it.
+--- Shows `header` after the question, as virtual text at the end of its last line
+--- (visible wherever that line is), until the answer's first write (`_begin`) puts
+--- the real text there. A submit changes nothing in the buffer before the answer
+--- starts: in a long markdown chat each change costs Neovim a treesitter parse,
+--- and an answer that starts at once would wait for it.
 ---@param buf integer
 ---@param header string
 ---@return boolean shown false when the buffer is gone
@@ -520,7 +521,8 @@ function M._pending(buf, header)
   local last = vim.api.nvim_buf_line_count(buf)
   vim.api.nvim_buf_set_extmark(buf, H.ns, last - 1, 0, {
     id = H.PENDING,
-    virt_lines = { { { '' } }, { { header, 'Title' } } },
+    virt_text = { { '  ' .. header .. ' …', 'Comment' } },
+    virt_text_pos = 'eol',
   })
   return true
 end

@@ -310,7 +310,9 @@ export class StartingHost implements InState<'starting'> {
       return host.health();
     });
     host.onNotification('rune.cwd', ([cwd]) => {
-      if (typeof cwd === 'string' && cwd) facts.cwd = cwd;
+      if (typeof cwd !== 'string' || !cwd || cwd === facts.cwd) return;
+      facts.cwd = cwd;
+      logger.info('working directory changed', { cwd });
     });
     // Not awaited before the modules start: Lua code run by the ready autocmd may already
     // ask something of them (its request waits for them, which waiting here would deadlock).

@@ -42,7 +42,12 @@ const text = async (t: TestNvim, buf: number) =>
 describe('the remote plugin (:UpdateRemotePlugins) with the built host core', () => {
   it('serves :RuneStatus, and :RuneChat with a range and a bang', async () => {
     server = await startOllamaServer();
-    server.enqueue('chat', { text: 'First chat.' }, { text: 'About beta and gamma.' });
+    server.enqueue(
+      'chat',
+      { text: 'First chat.' },
+      { text: 'About beta and gamma.' },
+      { text: 'Third.' },
+    );
     ws = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'rune-e2e-rplugin-')));
     const t = await startRune({
       cwd: ws,
@@ -114,6 +119,34 @@ describe('the remote plugin (:UpdateRemotePlugins) with the built host core', ()
       );
       // The first chat is untouched by the second question.
       expect(await text(t, first!)).not.toContain('explain these');
+
+      // After :cd, a new chat belongs to the new working directory, and the host knows it.
+      const sub = path.join(ws!, 'sub');
+      fs.mkdirSync(sub);
+      // From the source window (a chat window's chats keep the project they were started in).
+      await t.nvim.input('<Esc><C-w>p');
+      await waitFor(
+        async () => (await t.lua<string>('return vim.b.rune_chat_id or ""')) === '',
+        10000,
+        'the source window',
+      );
+      await t.nvim.input(`:cd ${sub}<CR>`);
+      await t.nvim.input(':RuneChat! third<CR>');
+      await waitFor(() => server!.requestsTo('chat').length === 3, 20000, 'the third question');
+      const third = await waitFor(
+        async () => Object.values(await chats(t)).find((b) => b !== first && b !== second),
+        10000,
+        'a third chat',
+      );
+      expect(await t.lua('return vim.b[...].rune_chat_project', [third])).toBe(sub);
+      const log = await t.lua<string>('return require("rune.host").log_file()');
+      expect(
+        fs
+          .readFileSync(log, 'utf8')
+          .split('\n')
+          .filter((l) => l.includes('"working directory changed"'))
+          .map((l) => (JSON.parse(l) as { cwd: string }).cwd),
+      ).toEqual([sub]);
     });
   });
 });

@@ -26,9 +26,10 @@ local chat = require('rune.chat')
 local foldexpr = chat.foldexpr
 chat.foldexpr = function() _G.folds = _G.folds + 1 return foldexpr() end`;
 
-/** The text of the buffer's virtual lines, one string per chunk. */
+/** The buffer's virtual text (end-of-line text and virtual lines), one string per chunk. */
 export const VIRTUAL_TEXT = `local out = {}
 for _, m in ipairs(vim.api.nvim_buf_get_extmarks(..., -1, 0, -1, { details = true })) do
+  for _, chunk in ipairs(m[4].virt_text or {}) do out[#out + 1] = chunk[1] end
   for _, l in ipairs(m[4].virt_lines or {}) do
     for _, chunk in ipairs(l) do out[#out + 1] = chunk[1] end
   end
