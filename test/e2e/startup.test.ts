@@ -5,6 +5,7 @@
  * start is module loading). A preload given through NODE_OPTIONS, which
  * the host inherits from Neovim, records every package the host requires.
  */
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as nodeModule from 'node:module';
 import * as os from 'node:os';
@@ -270,6 +271,61 @@ describe('host start (built host spawned by the Lua layer)', () => {
     ]);
     expect(fs.readFileSync(path.join(folder, file!), 'utf8')).not.toBe('not a code cache');
     expect(files()).toEqual([file]);
+  });
+
+  it("starts and answers on Node 22, keeping Node's compiled code in Rune's cache folder", async () => {
+    // Node 22 from the npm registry (the `node` package), as the conformance suite runs it.
+    const node22 = execFileSync(
+      'npx',
+      ['-y', '-p', 'node@22', '--', 'node', '-p', 'process.execPath'],
+      {
+        encoding: 'utf8',
+      },
+    ).trim();
+    const cacheHome = path.join(dir, 'node22-cache');
+    const compiled = path.join(cacheHome, 'rune', 'node-compile-cache');
+    const log = path.join(dir, 'node22.log');
+    const start = async () => {
+      const t = await startRune({
+        env: { XDG_CACHE_HOME: cacheHome },
+        config: { host: { node: node22, log_file: log, log_level: 'debug' } },
+      });
+      try {
+        return await explained(t, async () => {
+          await t.lua('require("rune.host").wait()');
+          const status = await t.lua<{ node: string; modules: string[] }>(
+            'return require("rune.host").request("rune.status")',
+          );
+          // A feature's module answers too (its chunks load on this Node).
+          expect(await t.lua('return require("rune.host").request("rune.ping")')).toBe('pong');
+          const info = await t.lua<{ url: string }>(
+            'return require("rune.host").request("rune.mcp.info")',
+          );
+          expect(info.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/mcp$/);
+          return status;
+        });
+      } finally {
+        await t.close();
+      }
+    };
+    const first = await start();
+    expect(first.node).toMatch(/^v22\./);
+    expect(first.modules).toContain('mcp');
+    // Node writes the cache as the host exits; the entry keeps no V8 code cache of its own.
+    const cached = () =>
+      fs.existsSync(compiled) ? fs.readdirSync(compiled, { recursive: true }).length : 0;
+    await waitFor(() => cached() > 0, 10000, "Node's compile cache");
+    expect(fs.existsSync(path.join(cacheHome, 'rune', 'v8-code-cache'))).toBe(false);
+    const records = () =>
+      fs
+        .readFileSync(log, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { msg: string });
+    expect(records().filter((r) => r.msg === 'code cache')).toEqual([]);
+    expect(records().filter((r) => r.msg.includes('compile cache'))).toEqual([]);
+    // A second start finds it and runs as well.
+    expect((await start()).node).toBe(first.node);
   });
 
   it("names src/ files in the stack traces it logs for the features' code", async () => {
