@@ -7,6 +7,7 @@ local util = require('rune.util')
 H.ns = vim.api.nvim_create_namespace('rune.chat.stream')
 H.MARK = 1
 H.PENDING = 2
+H.QUESTION = 3
 H.CONTEXT_OPEN = '<details><summary>context:'
 H.CONTEXT_CLOSE = '</details>'
 H.DETAILS_OPEN = '<details><summary>'
@@ -480,9 +481,10 @@ function M._create(id, project, lines)
   return buf
 end
 
---- Starts an answer: replaces the lines from `from_row` (0-based) to the end
---- with `text`, as the first change of a new undo block, and marks the end
---- where the answer streams in.
+--- Starts an answer: replaces the question (the lines from `from_row`, 0-based, to
+--- the end; or, after `_pending`, the lines it marked) with `text`, as the first
+--- change of a new undo block, and marks the end where the answer streams in. Lines
+--- typed below the question while the answer was pending stay below the answer.
 ---@param buf integer
 ---@param from_row integer
 ---@param text string
@@ -491,17 +493,25 @@ function M._begin(buf, from_row, text)
   if not vim.api.nvim_buf_is_valid(buf) then
     return false
   end
+  local to = -1
+  local first = vim.api.nvim_buf_get_extmark_by_id(buf, H.ns, H.QUESTION, {})
+  local last = vim.api.nvim_buf_get_extmark_by_id(buf, H.ns, H.PENDING, {})
+  if first[1] and last[1] and last[1] >= first[1] then
+    from_row, to = first[1], last[1] + 1
+  end
+  pcall(vim.api.nvim_buf_del_extmark, buf, H.ns, H.QUESTION)
   pcall(vim.api.nvim_buf_del_extmark, buf, H.ns, H.PENDING)
   local lines = vim.split(text, '\n', { plain = true })
   local follow = H.followers(buf)
   vim.api.nvim_buf_call(buf, function()
     -- Setting 'undolevels' closes the undo block, so the answer is one step of its own.
     vim.o.undolevels = vim.o.undolevels
-    vim.api.nvim_buf_set_lines(buf, from_row, -1, false, lines)
+    vim.api.nvim_buf_set_lines(buf, from_row, to, false, lines)
   end)
-  local last = vim.api.nvim_buf_line_count(buf)
-  local tail = vim.api.nvim_buf_get_lines(buf, last - 1, last, false)[1] or ''
-  vim.api.nvim_buf_set_extmark(buf, H.ns, last - 1, #tail, { id = H.MARK, right_gravity = true })
+  vim.api.nvim_buf_set_extmark(buf, H.ns, from_row + #lines - 1, #lines[#lines], {
+    id = H.MARK,
+    right_gravity = true,
+  })
   H.follow(follow, buf)
   return true
 end
@@ -510,15 +520,21 @@ end
 --- (visible wherever that line is), until the answer's first write (`_begin`) puts
 --- the real text there. A submit changes nothing in the buffer before the answer
 --- starts: in a long markdown chat each change costs Neovim a treesitter parse,
---- and an answer that starts at once would wait for it.
+--- and an answer that starts at once would wait for it. The question's lines
+--- (`from_row` to the end) are marked, so `_begin` replaces them and no more.
 ---@param buf integer
+---@param from_row integer
 ---@param header string
 ---@return boolean shown false when the buffer is gone
-function M._pending(buf, header)
+function M._pending(buf, from_row, header)
   if not vim.api.nvim_buf_is_valid(buf) then
     return false
   end
   local last = vim.api.nvim_buf_line_count(buf)
+  vim.api.nvim_buf_set_extmark(buf, H.ns, math.min(from_row, last - 1), 0, {
+    id = H.QUESTION,
+    right_gravity = false,
+  })
   vim.api.nvim_buf_set_extmark(buf, H.ns, last - 1, 0, {
     id = H.PENDING,
     virt_text = { { '  ' .. header .. ' …', 'Comment' } },

@@ -110,6 +110,33 @@ describe(':RuneChat streaming', () => {
     await server.close();
   });
 
+  it('keeps what the user types below the question while the answer is pending, after the answer', async () => {
+    const server = await startOllamaServer();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    server.enqueue('chat', { text: ['First', ' words'], stallAt: 0, stallUntil: gate });
+    const c = await startChat({ providers: { local: ollamaAt(server.url) } });
+    await c.t.nvim.command('RuneChat');
+    const buf = await ask(c, 'Say hi');
+    await waitFor(() => server.requestsTo('chat').length === 1, 5000, 'the request');
+    // While the model is silent, the user starts the next thought on a line of its own.
+    await c.t.lua('vim.api.nvim_buf_set_lines(..., -1, -1, false, { "next idea" })', [buf]);
+    release();
+    // The answer ends with a new `## You`, the user's line under it.
+    const lines = await waitFor(
+      async () => {
+        const busy = await c.t.lua<boolean>('return vim.b[...].rune_chat_busy == true', [buf]);
+        const l = await c.lines(buf);
+        return !busy && l.at(-3) === '## You' ? l : undefined;
+      },
+      10000,
+      'the answer to finish',
+    );
+    expect(lines.join('\n')).toContain(`## You\nSay hi\n\n${HEADER}\n\nFirst words\n`);
+    expect(lines.slice(-3)).toEqual(['## You', '', 'next idea']);
+    await server.close();
+  });
+
   it('a stop before the first token still writes the question and header, marked cancelled', async () => {
     const server = await startOllamaServer();
     server.enqueue('chat', { text: ['never'], stallAt: 0 });

@@ -188,8 +188,8 @@ export interface ChatUi {
   lines(buf: number): Promise<string[]>;
   /** Adds text to the prompt under the last question header. */
   addToPrompt(buf: number, text: string): Promise<void>;
-  /** Shows the answer's `header` under the question until `begin`; false when the buffer is gone. */
-  pending(buf: number, header: string): Promise<boolean>;
+  /** Shows the answer's `header` after the question (from `row` on) until `begin`; false when the buffer is gone. */
+  pending(buf: number, row: number, header: string): Promise<boolean>;
   /** Replaces the buffer from `row` on with `text` (question, answer header, first text); false when the buffer is gone. */
   begin(buf: number, row: number, text: string): Promise<boolean>;
   /** Appends to the answer; `last` ends it (the buffer becomes editable again). False when gone. */
@@ -341,7 +341,7 @@ export class ChatController {
       project?.name,
       (s.chat.provider ?? this.opts.config.provider) ? undefined : this.opts.why?.(providerId),
     );
-    if (!(await this.ui.pending(buf, header.trim()))) {
+    if (!(await this.ui.pending(buf, headerRow + 1, header.trim()))) {
       throw new StateError('The chat buffer is gone.');
     }
     // The buffer changes first with the answer's first write, which also rewrites the

@@ -18,9 +18,12 @@ export function nvimChatUi(nvim: NeovimClient): ChatUi {
     addToPrompt: async (buf, text) => {
       await execLua(nvim, 'require("rune.chat")._add_to_prompt(...)', [buf, text]);
     },
-    pending: async (buf, header) =>
-      (await execLua<boolean>(nvim, 'return require("rune.chat")._pending(...)', [buf, header])) ===
-      true,
+    pending: async (buf, row, header) =>
+      (await execLua<boolean>(nvim, 'return require("rune.chat")._pending(...)', [
+        buf,
+        row,
+        header,
+      ])) === true,
     begin: (buf, row, text) =>
       execLua<boolean>(nvim, 'return require("rune.chat")._begin(...)', [buf, row, text]),
     append: (buf, text, last) =>
