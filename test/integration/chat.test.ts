@@ -26,6 +26,17 @@ async function ask(c: ChatHarness, question: string): Promise<number> {
   return buf;
 }
 
+/** An open chat whose model answers `First words` once `release()` is called, not before. */
+async function heldChat(): Promise<{ server: OllamaServer; c: ChatHarness; release: () => void }> {
+  const server = await startOllamaServer();
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  server.enqueue('chat', { text: ['First', ' words'], stallAt: 0, stallUntil: gate });
+  const c = await startChat({ providers: { local: ollamaAt(server.url) } });
+  await c.t.nvim.command('RuneChat');
+  return { server, c, release };
+}
+
 function savedChats(c: ChatHarness): { file: string; json: Record<string, unknown> }[] {
   const root = path.join(c.t.home, 'state', 'nvim', 'rune', 'chats');
   if (!fs.existsSync(root)) return [];
@@ -76,12 +87,7 @@ describe(':RuneChat streaming', () => {
   });
 
   it('changes nothing in the buffer until the answer starts, then writes the question, header and first text in one change', async () => {
-    const server = await startOllamaServer();
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    server.enqueue('chat', { text: ['First', ' words'], stallAt: 0, stallUntil: gate });
-    const c = await startChat({ providers: { local: ollamaAt(server.url) } });
-    await c.t.nvim.command('RuneChat');
+    const { server, c, release } = await heldChat();
     const buf = await c.chatBuf();
     await c.t.lua(WATCH_CHAT, [buf]);
     await ask(c, 'Say hi');
@@ -111,12 +117,7 @@ describe(':RuneChat streaming', () => {
   });
 
   it('keeps what the user types below the question while the answer is pending, after the answer', async () => {
-    const server = await startOllamaServer();
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    server.enqueue('chat', { text: ['First', ' words'], stallAt: 0, stallUntil: gate });
-    const c = await startChat({ providers: { local: ollamaAt(server.url) } });
-    await c.t.nvim.command('RuneChat');
+    const { server, c, release } = await heldChat();
     const buf = await ask(c, 'Say hi');
     await waitFor(() => server.requestsTo('chat').length === 1, 5000, 'the request');
     // While the model is silent, the user starts the next thought on a line of its own.
@@ -132,8 +133,8 @@ describe(':RuneChat streaming', () => {
       10000,
       'the answer to finish',
     );
-    expect(lines.join('\n')).toContain(`## You\nSay hi\n\n${HEADER}\n\nFirst words\n`);
-    expect(lines.slice(-3)).toEqual(['## You', '', 'next idea']);
+    expect(lines!.join('\n')).toContain(`## You\nSay hi\n\n${HEADER}\n\nFirst words\n`);
+    expect(lines!.slice(-3)).toEqual(['## You', '', 'next idea']);
     await server.close();
   });
 
