@@ -494,10 +494,15 @@ function M._begin(buf, from_row, text)
     return false
   end
   local to = -1
-  local first = vim.api.nvim_buf_get_extmark_by_id(buf, H.ns, H.QUESTION, {})
-  local last = vim.api.nvim_buf_get_extmark_by_id(buf, H.ns, H.PENDING, {})
-  if first[1] and last[1] and last[1] >= first[1] then
-    from_row, to = first[1], last[1] + 1
+  local first = vim.api.nvim_buf_get_extmark_by_id(buf, H.ns, H.QUESTION, { details = true })
+  local last = vim.api.nvim_buf_get_extmark_by_id(buf, H.ns, H.PENDING, { details = true })
+  if first[1] and last[1] then
+    if first[3].invalid or last[3].invalid or last[1] < first[1] then
+      -- The question's lines were deleted meanwhile: the answer goes in, nothing goes out.
+      from_row, to = first[1], first[1]
+    else
+      from_row, to = first[1], last[1] + 1
+    end
   end
   pcall(vim.api.nvim_buf_del_extmark, buf, H.ns, H.QUESTION)
   pcall(vim.api.nvim_buf_del_extmark, buf, H.ns, H.PENDING)
@@ -534,9 +539,11 @@ function M._pending(buf, from_row, header)
   vim.api.nvim_buf_set_extmark(buf, H.ns, math.min(from_row, last - 1), 0, {
     id = H.QUESTION,
     right_gravity = false,
+    invalidate = true,
   })
   vim.api.nvim_buf_set_extmark(buf, H.ns, last - 1, 0, {
     id = H.PENDING,
+    invalidate = true,
     virt_text = { { '  ' .. header .. ' …', 'Comment' } },
     virt_text_pos = 'eol',
   })

@@ -138,6 +138,27 @@ describe(':RuneChat streaming', () => {
     await server.close();
   });
 
+  it('loses no line when the question itself is rewritten while the answer is pending', async () => {
+    const { server, c, release } = await heldChat();
+    const buf = await ask(c, 'Say hi');
+    await waitFor(() => server.requestsTo('chat').length === 1, 5000, 'the request');
+    await c.t.lua('vim.api.nvim_buf_set_lines(..., 1, 2, false, { "rewritten" })', [buf]);
+    release();
+    const lines = await waitFor(
+      async () => {
+        const busy = await c.t.lua<boolean>('return vim.b[...].rune_chat_busy == true', [buf]);
+        const l = await c.lines(buf);
+        return !busy && l.includes('rewritten') && l.at(-3) === '## You' ? l : undefined;
+      },
+      10000,
+      'the answer to finish',
+    );
+    // The question as sent, its answer, and the line the user wrote, under the next `## You`.
+    expect(lines!.join('\n')).toContain(`## You\nSay hi\n\n${HEADER}\n\nFirst words\n`);
+    expect(lines!.slice(-3)).toEqual(['## You', '', 'rewritten']);
+    await server.close();
+  });
+
   it('a stop before the first token still writes the question and header, marked cancelled', async () => {
     const server = await startOllamaServer();
     server.enqueue('chat', { text: ['never'], stallAt: 0 });

@@ -190,7 +190,7 @@ export interface ChatUi {
   addToPrompt(buf: number, text: string): Promise<void>;
   /** Shows the answer's `header` after the question (from `row` on) until `begin`; false when the buffer is gone. */
   pending(buf: number, row: number, header: string): Promise<boolean>;
-  /** Replaces the buffer from `row` on with `text` (question, answer header, first text); false when the buffer is gone. */
+  /** Replaces the question (from `row`, or the lines `pending` marked) with `text` (question, answer header, first text); false when the buffer is gone. */
   begin(buf: number, row: number, text: string): Promise<boolean>;
   /** Appends to the answer; `last` ends it (the buffer becomes editable again). False when gone. */
   append(buf: number, text: string, last?: boolean): Promise<boolean>;
