@@ -116,48 +116,33 @@ describe(':RuneChat streaming', () => {
     await server.close();
   });
 
-  it('keeps what the user types below the question while the answer is pending, after the answer', async () => {
-    const { server, c, release } = await heldChat();
-    const buf = await ask(c, 'Say hi');
-    await waitFor(() => server.requestsTo('chat').length === 1, 5000, 'the request');
-    // While the model is silent, the user starts the next thought on a line of its own.
-    await c.t.lua('vim.api.nvim_buf_set_lines(..., -1, -1, false, { "next idea" })', [buf]);
-    release();
-    // The answer ends with a new `## You`, the user's line under it.
-    const lines = await waitFor(
-      async () => {
-        const busy = await c.t.lua<boolean>('return vim.b[...].rune_chat_busy == true', [buf]);
-        const l = await c.lines(buf);
-        return !busy && l.at(-3) === '## You' ? l : undefined;
-      },
-      10000,
-      'the answer to finish',
-    );
-    expect(lines!.join('\n')).toContain(`## You\nSay hi\n\n${HEADER}\n\nFirst words\n`);
-    expect(lines!.slice(-3)).toEqual(['## You', '', 'next idea']);
-    await server.close();
-  });
-
-  it('loses no line when the question itself is rewritten while the answer is pending', async () => {
-    const { server, c, release } = await heldChat();
-    const buf = await ask(c, 'Say hi');
-    await waitFor(() => server.requestsTo('chat').length === 1, 5000, 'the request');
-    await c.t.lua('vim.api.nvim_buf_set_lines(..., 1, 2, false, { "rewritten" })', [buf]);
-    release();
-    const lines = await waitFor(
-      async () => {
-        const busy = await c.t.lua<boolean>('return vim.b[...].rune_chat_busy == true', [buf]);
-        const l = await c.lines(buf);
-        return !busy && l.includes('rewritten') && l.at(-3) === '## You' ? l : undefined;
-      },
-      10000,
-      'the answer to finish',
-    );
-    // The question as sent, its answer, and the line the user wrote, under the next `## You`.
-    expect(lines!.join('\n')).toContain(`## You\nSay hi\n\n${HEADER}\n\nFirst words\n`);
-    expect(lines!.slice(-3)).toEqual(['## You', '', 'rewritten']);
-    await server.close();
-  });
+  // While the model is silent, the user types: a line of its own below the question, or
+  // over the question itself. Nothing they typed is lost: it ends up under the next `## You`.
+  for (const [what, edit] of [
+    ['a line typed below the question', '-1, -1'],
+    ['the question rewritten', '1, 2'],
+  ] as const) {
+    it(`keeps ${what} while the answer is pending, after the answer`, async () => {
+      const { server, c, release } = await heldChat();
+      const buf = await ask(c, 'Say hi');
+      await waitFor(() => server.requestsTo('chat').length === 1, 5000, 'the request');
+      await c.t.lua(`vim.api.nvim_buf_set_lines(..., ${edit}, false, { "typed" })`, [buf]);
+      release();
+      const lines = await waitFor(
+        async () => {
+          const busy = await c.t.lua<boolean>('return vim.b[...].rune_chat_busy == true', [buf]);
+          const l = await c.lines(buf);
+          return !busy && l.at(-3) === '## You' ? l : undefined;
+        },
+        10000,
+        'the answer to finish',
+      );
+      // The question as sent, its answer, and what the user typed.
+      expect(lines!.join('\n')).toContain(`## You\nSay hi\n\n${HEADER}\n\nFirst words\n`);
+      expect(lines!.slice(-3)).toEqual(['## You', '', 'typed']);
+      await server.close();
+    });
+  }
 
   it('a stop before the first token still writes the question and header, marked cancelled', async () => {
     const server = await startOllamaServer();
