@@ -185,8 +185,9 @@ async function firstPaint(pbuf) {
   const ms = (ns) => Number(ns) / 1e6;
   // Two kinds of answer: the first token at once (a server that needs no time to think),
   // and after 30 ms, as a model's prompt evaluation takes at least that. At once, the
-  // token lands while Neovim is still redrawing the answer's header (in a markdown buffer
-  // its treesitter parse), and the append waits for that.
+  // token finds Neovim still busy with any change made to the buffer just before (in a
+  // markdown buffer, its treesitter parse): the submit changes nothing, the question was
+  // typed TYPED_MS before it.
   const atOnce = [];
   for (let i = 0; i < RUNS * 2; i++) {
     const delayed = i % 2 === 1;
