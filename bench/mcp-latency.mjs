@@ -4,8 +4,9 @@
 // over its Unix socket), each beside the same facts fetched directly over
 // Neovim's msgpack-RPC as the baseline. Edits are allowed by an approval rule so no
 // prompt waits for a person.
-// A floor row: the same SDK client against the SDK's own server with a tool that does
-// nothing (bench/sdk-floor-server.mjs): what the client and this machine cost alone.
+// Two floor rows: the same SDK client against the SDK's own server with a tool that does
+// nothing, and against a bare server that answers ready JSON (bench/sdk-floor-server.mjs):
+// what the client and this machine cost alone.
 // Two more rows show Rune's own share: a bare keep-alive `http.request` POST of
 // the same JSON-RPC body (no SDK client), and the CPU time the host (and the
 // `rune mcp` process) spent per call, read from /proc: steadier than wall
@@ -179,16 +180,24 @@ await stdio.connect(
   }),
 );
 
-// The floor: the same SDK client calling the SDK's own server (bench/sdk-floor-server.mjs),
-// whose tool does nothing: what the client, the SDK and the machine cost with no Rune.
-const floorProc = spawn(process.execPath, [path.join(ROOT, 'bench/sdk-floor-server.mjs')], {
-  stdio: ['ignore', 'pipe', 'inherit'],
-});
-const floorUrl = await new Promise((resolve) =>
-  floorProc.stdout.once('data', (d) => resolve(String(d).trim())),
-);
-const floorClient = new Client({ name: 'bench-floor', version: '0' });
-await floorClient.connect(new StreamableHTTPClientTransport(new URL(floorUrl)));
+// The floors (bench/sdk-floor-server.mjs): the same SDK client calling the SDK's own server,
+// whose tool does nothing, and a bare server that answers ready JSON at once: what the
+// client, the SDK and the machine cost with no Rune and no Neovim.
+async function floorServer(...args) {
+  const proc = spawn(process.execPath, [path.join(ROOT, 'bench/sdk-floor-server.mjs'), ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const url = await new Promise((resolve) =>
+    proc.stdout.once('data', (d) => resolve(String(d).trim())),
+  );
+  const client = new Client({ name: `bench-floor${args.join('')}`, version: '0' });
+  await client.connect(new StreamableHTTPClientTransport(new URL(url)));
+  return { proc, client };
+}
+const floors = [
+  ["the SDK's own server, a no-op tool, no Neovim (floor)", await floorServer()],
+  ['a bare server answering ready JSON, no SDK, no Neovim (floor)', await floorServer('canned')],
+];
 
 // The same JSON-RPC POST as the SDK client's, over one keep-alive connection with
 // node:http and nothing else: what the SDK client (fetch) adds is the difference.
@@ -278,7 +287,7 @@ async function warmUp() {
       for (let i = 0; i < 100; i++) await fn(i);
     }
   }
-  for (let i = 0; i < 100; i++) await call(floorClient, 'noop', {})();
+  for (const [, f] of floors) for (let i = 0; i < 100; i++) await call(f.client, 'noop', {})();
 }
 await warmUp();
 // V8's memory reducer collects what the start left behind once, about 8 s after it (some
@@ -323,8 +332,10 @@ const rowOf = (label, via, v, base) => [
 for (const [label, raw, [tool, args]] of cases) {
   const base = await measure(raw);
   if (label === 'cursor') {
-    const floor = await measure(call(floorClient, 'noop', {}), [floorProc.pid], floorProc.pid);
-    rows.push(row(label, "the SDK's own server, a no-op tool, no Neovim (floor)", floor, base));
+    for (const [via, f] of floors) {
+      const floor = await measure(call(f.client, 'noop', {}), [f.proc.pid], f.proc.pid);
+      rows.push(row(label, via, floor, base));
+    }
   }
   rows.push(row(label, 'msgpack-RPC direct (baseline)', base, base));
   rows.push(row(label, 'bare http.request POST', await measure(bare(tool, args), [hostPid]), base));
@@ -368,8 +379,10 @@ table(
 );
 
 await httpClient.close();
-await floorClient.close();
-floorProc.kill();
+for (const [, f] of floors) {
+  await f.client.close();
+  f.proc.kill();
+}
 agent.destroy();
 await stdio.close();
 nvim.command('qa!').catch(() => undefined);
