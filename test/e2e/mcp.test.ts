@@ -287,7 +287,7 @@ describe('MCP server (built host) with the official SDK client', () => {
     }
   });
 
-  it('answers a call the approval rules allow as plain JSON, and streams one that waits for the user', async () => {
+  it('answers a call the approval rules or an "always" settle as plain JSON, and streams one that waits for the user', async () => {
     const types: string[] = [];
     const client = await watchedClient('e2e-types', 'POST', types);
     try {
@@ -305,6 +305,17 @@ describe('MCP server (built host) with the official SDK client', () => {
         const { result } = await editWithApproval(client, 'alpha', 'ALPHA', 'd');
         expect((result as { isError?: boolean }).isError).toBe(true);
         expect(types.at(-1)).toBe('text/event-stream');
+        // Answered "always", the next call of that tool is settled at once: plain JSON.
+        const write = (content: string) =>
+          client.callTool({ name: 'write_file', arguments: { path: 'always.txt', content } });
+        const first = write('one\n');
+        await promptShown();
+        await t.nvim.input('<Esc>:RuneMcp approve<CR>A');
+        expect((await first).isError).toBeFalsy();
+        types.length = 0;
+        expect((await write('two\n')).isError).toBeFalsy();
+        expect(types).toEqual(['application/json']);
+        expect(fs.readFileSync(path.join(ws, 'always.txt'), 'utf8')).toBe('two\n');
       });
     } finally {
       await client.close();
