@@ -186,8 +186,22 @@ export class ApprovalPolicy {
   }
 }
 
-/** A glob with `*` (any run) and `?` (one character), anchored. */
+const globs = new Map<string, RegExp>();
+
+/**
+ * A glob with `*` (any run) and `?` (one character), anchored. Compiled once per pattern:
+ * the rules are matched on every call of a tool that needs approval.
+ */
 export function glob(pattern: string): RegExp {
+  let compiled = globs.get(pattern);
+  if (!compiled) {
+    compiled = compile(pattern);
+    globs.set(pattern, compiled);
+  }
+  return compiled;
+}
+
+function compile(pattern: string): RegExp {
   const re = pattern
     .split('')
     .map((c) => (c === '*' ? '.*' : c === '?' ? '.' : c.replace(/[.+^${}()|[\]\\]/g, '\\$&')))

@@ -13,6 +13,9 @@ import {
   unifiedDiff,
 } from '../../src/tools/diff.js';
 import { resolveInRoots } from '../../src/tools/paths.js';
+import type { Editor, LineEdit } from '../../src/tools/editor.js';
+import { editorKit } from '../../src/tools/editor/kit.js';
+import { registerEditTools } from '../../src/tools/editor/edit.js';
 import { searchInWorker } from '../../src/tools/search.js';
 import {
   ApprovalPolicy,
@@ -146,6 +149,53 @@ describe('text edits', () => {
     expect(editSpan([at(7, 0, 9, 1, 'x')], 50)).toMatchObject({ from: 7, to: 10 });
     const neg = editSpan([at(-1, 0, 2, 0, 'x')], 50);
     expect(() => applyTextEdits(lines.slice(neg.from, neg.to), neg.edits)).toThrow(/negative/);
+  });
+
+  it('edit_buffer with ranges reads from the editor only the lines they touch', async () => {
+    const lines = Array.from({ length: 10000 }, (_, i) => `line ${i}`);
+    const reads: [number, number][] = [];
+    const applied: LineEdit[][] = [];
+    const editor = {
+      roots: () => Promise.resolve(['/w']),
+      buffer: (id: number) =>
+        Promise.resolve({
+          id,
+          path: '',
+          name: 'big',
+          filetype: '',
+          modified: false,
+          loaded: true,
+          lineCount: lines.length,
+          changedtick: 7,
+        }),
+      getLines: (_b: number, start: number, end: number) => {
+        reads.push([start, end]);
+        return Promise.resolve(lines.slice(start, end));
+      },
+      setLines: (_b: number, edits: LineEdit[]) => {
+        applied.push(edits);
+        return Promise.resolve();
+      },
+    } as unknown as Editor;
+    const registry = new ToolRegistry();
+    registerEditTools(registry, editorKit(editor), false);
+    const at = (l: number, c: number, l2: number, c2: number, newText: string) => ({
+      range: { start: { line: l, character: c }, end: { line: l2, character: c2 } },
+      newText,
+    });
+    const r = await registry.call(
+      'edit_buffer',
+      { buffer: 1, edits: [at(5000, 0, 5000, 4, 'LINE'), at(5002, 0, 5003, 0, '')] },
+      ctx(),
+    );
+    expect(r.isError).toBeFalsy();
+    expect(reads).toEqual([[5000, 5004]]);
+    expect(applied).toEqual([
+      [
+        { start: 5000, end: 5001, lines: ['LINE 5000'] },
+        { start: 5002, end: 5003, lines: [] },
+      ],
+    ]);
   });
 
   it('replaces the first or every occurrence, and says when the text is absent', () => {
